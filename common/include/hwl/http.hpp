@@ -1,0 +1,161 @@
+// The HTTPS server and client shared by hwledger-server, hwledger-agent and the CLI.
+// Beast and Asio stay out of this header: handlers see plain Request/Response values and run on a
+// worker pool, never on an I/O thread, so they may block on SQLite or a ledger acknowledgement.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "hwl/result.hpp"
+
+namespace hwl::http {
+
+// What the TLS layer verified about the peer's certificate (empty when none was presented).
+struct PeerCert {
+  bool present = false;
+  std::string subject;
+  std::vector<std::string> uris;  // SAN URIs
+  std::string serial_hex;
+  std::string spki_sha256_hex;
+  int64_t not_after_ms = 0;
+};
+
+struct Request {
+  std::string method;
+  std::string target;  // as received
+  std::string path;    // decoded path, without the query
+  std::map<std::string, std::string> query;
+  std::vector<std::pair<std::string, std::string>> headers;  // names in lower case
+  std::string body;
+  std::string remote_addr;
+  PeerCert peer;
+
+  [[nodiscard]] std::optional<std::string_view> header(std::string_view lower_name) const;
+};
+
+// Written to by a streaming handler from its own thread. write() blocks until the chunk is sent
+// and returns false once the client is gone or the server is stopping.
+class StreamWriter {
+ public:
+  virtual ~StreamWriter() = default;
+  virtual bool write(std::string_view chunk) = 0;
+  [[nodiscard]] virtual bool stopping() const = 0;
+};
+
+struct Response {
+  unsigned status = 200;
+  std::string content_type = "application/json";
+  std::string body;
+  std::vector<std::pair<std::string, std::string>> headers;
+  // When set, the headers are sent with chunked encoding and `stream` runs on a thread of its own
+  // until it returns; its writes become chunks.
+  std::function<void(StreamWriter&)> stream;
+};
+
+Response jsonError(unsigned status, std::string_view code, std::string_view message);
+Response errorResponse(const Error& e);  // the one place that maps Code to an HTTP status
+unsigned statusFor(Code code);
+
+using Handler = std::function<Response(Request&)>;
+// Body limit for a request, decided from its method and path once the headers are in.
+using BodyLimit = std::function<size_t(std::string_view method, std::string_view path)>;
+
+enum class ClientCertMode { kNone, kOptional, kRequired };
+
+struct ServerSettings {
+  std::string listen = "127.0.0.1:8443";  // HOST:PORT, [v6]:PORT; port 0 picks a free port
+  std::string cert_file;                  // PEM chain; empty with plain_http
+  std::string key_file;
+  std::string client_ca_file;  // CA that client certificates must chain to
+  ClientCertMode client_cert = ClientCertMode::kNone;
+  bool plain_http = false;  // for local trials only
+  size_t header_limit = 8 * 1024;
+  size_t body_limit = 1 << 20;
+  std::chrono::milliseconds handshake_timeout{10000};
+  std::chrono::milliseconds header_timeout{10000};
+  std::chrono::milliseconds idle_timeout{30000};
+  std::chrono::milliseconds body_timeout{30000};
+  std::chrono::milliseconds write_timeout{30000};
+  int io_threads = 1;
+  int worker_threads = 16;
+  size_t max_streams = 64;
+  std::string server_name = "hwledger";
+};
+
+class Server {
+ public:
+  Server(ServerSettings settings, Handler handler, BodyLimit body_limit = {});
+  ~Server();
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  // Binds and starts serving on background threads.
+  Status start();
+  // The bound address as HOST:PORT (IPv6 in brackets).
+  [[nodiscard]] std::string boundAddress() const;
+  [[nodiscard]] uint16_t port() const;
+  // Stops accepting, lets in-flight handlers finish and their responses go out, then returns.
+  void stop();
+
+  struct Impl;
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+struct ClientSettings {
+  std::string base_url;  // https://HOST:PORT or http://HOST:PORT
+  std::string ca_file;   // verify the server against this CA (else the system store)
+  std::string ca_pem;    // or against this PEM text
+  std::string cert_file;  // client certificate for mutual TLS
+  std::string key_file;
+  bool verify_hostname = true;
+  std::chrono::milliseconds timeout{30000};
+};
+
+struct ClientResponse {
+  unsigned status = 0;
+  std::string body;
+  std::vector<std::pair<std::string, std::string>> headers;
+};
+
+// A blocking HTTPS client holding one keep-alive connection (reconnects when it drops).
+class Client {
+ public:
+  explicit Client(ClientSettings settings);
+  ~Client();
+  Client(const Client&) = delete;
+  Client& operator=(const Client&) = delete;
+
+  Result<ClientResponse> request(std::string_view method, std::string_view target,
+                                 std::string_view body = {},
+                                 const std::vector<std::pair<std::string, std::string>>& headers =
+                                     {});
+  // Streams a response body to `on_data` as it arrives; returns the status once the body ends or
+  // on_data returns false.
+  Result<unsigned> stream(std::string_view method, std::string_view target,
+                          const std::vector<std::pair<std::string, std::string>>& headers,
+                          const std::function<bool(std::string_view)>& on_data);
+
+  // The certificate the server presented on the last connection (PEM), for pinning checks.
+  [[nodiscard]] std::string peerCertificatePem() const;
+
+  struct Impl;
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+// Splits "HOST:PORT" / "[V6]:PORT".
+Result<std::pair<std::string, uint16_t>> splitHostPort(std::string_view hostport);
+std::string percentDecode(std::string_view s);
+
+}  // namespace hwl::http

@@ -1,0 +1,237 @@
+// OpenSSL 3 EVP wrappers: SHA-256, random bytes, Ed25519, and durable file writes.
+#include "hwl/crypto.hpp"
+
+#include <fcntl.h>
+#include <openssl/bio.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/rand.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+namespace hwl::crypto {
+
+namespace {
+struct BioFree {
+  void operator()(BIO* b) const { BIO_free(b); }
+};
+using BioPtr = std::unique_ptr<BIO, BioFree>;
+
+std::string bioToString(BIO* bio) {
+  char* data = nullptr;
+  long n = BIO_get_mem_data(bio, &data);
+  return std::string(data, static_cast<size_t>(n));
+}
+}  // namespace
+
+Digest sha256(std::string_view data) {
+  Digest d{};
+  unsigned int len = 0;
+  EVP_Digest(data.data(), data.size(), d.data(), &len, EVP_sha256(), nullptr);
+  return d;
+}
+
+Sha256::Sha256() : ctx_(EVP_MD_CTX_new()) { reset(); }
+Sha256::~Sha256() { EVP_MD_CTX_free(ctx_); }
+void Sha256::reset() { EVP_DigestInit_ex(ctx_, EVP_sha256(), nullptr); }
+void Sha256::update(const void* data, size_t len) { EVP_DigestUpdate(ctx_, data, len); }
+Digest Sha256::finish() {
+  Digest d{};
+  unsigned int len = 0;
+  EVP_DigestFinal_ex(ctx_, d.data(), &len);
+  reset();
+  return d;
+}
+
+std::string randomBytes(size_t n) {
+  std::string out(n, '\0');
+  if (RAND_bytes(reinterpret_cast<unsigned char*>(out.data()), static_cast<int>(n)) != 1)
+    std::abort();  // no entropy: nothing safe can be done
+  return out;
+}
+
+std::string hex(std::string_view bytes) {
+  static constexpr char kDigits[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(bytes.size() * 2);
+  for (unsigned char c : bytes) {
+    out.push_back(kDigits[c >> 4]);
+    out.push_back(kDigits[c & 15]);
+  }
+  return out;
+}
+
+std::string hex(const Digest& d) {
+  return hex(std::string_view(reinterpret_cast<const char*>(d.data()), d.size()));
+}
+
+Result<std::string> unhex(std::string_view text) {
+  if (text.size() % 2 != 0) return invalidArgument("hex string has an odd length");
+  auto val = [](char c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+  };
+  std::string out;
+  out.reserve(text.size() / 2);
+  for (size_t i = 0; i < text.size(); i += 2) {
+    int hi = val(text[i]), lo = val(text[i + 1]);
+    if (hi < 0 || lo < 0) return invalidArgument("hex string has a non-hex character");
+    out.push_back(static_cast<char>(hi * 16 + lo));
+  }
+  return out;
+}
+
+std::string base64url(std::string_view bytes) {
+  static constexpr char kAlphabet[] =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+  std::string out;
+  size_t i = 0;
+  auto b = [&](size_t k) { return static_cast<unsigned char>(bytes[k]); };
+  for (; i + 2 < bytes.size(); i += 3) {
+    uint32_t n = (b(i) << 16) | (b(i + 1) << 8) | b(i + 2);
+    out += {kAlphabet[n >> 18], kAlphabet[(n >> 12) & 63], kAlphabet[(n >> 6) & 63],
+            kAlphabet[n & 63]};
+  }
+  if (bytes.size() - i == 1) {
+    uint32_t n = b(i) << 16;
+    out += {kAlphabet[n >> 18], kAlphabet[(n >> 12) & 63]};
+  } else if (bytes.size() - i == 2) {
+    uint32_t n = (b(i) << 16) | (b(i + 1) << 8);
+    out += {kAlphabet[n >> 18], kAlphabet[(n >> 12) & 63], kAlphabet[(n >> 6) & 63]};
+  }
+  return out;
+}
+
+bool constantTimeEqual(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  return CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
+}
+
+std::string newId(std::string_view prefix, size_t nbytes) {
+  return std::string(prefix) + hex(randomBytes(nbytes));
+}
+
+void PkeyFree::operator()(EVP_PKEY* p) const { EVP_PKEY_free(p); }
+
+PkeyPtr generateEd25519() {
+  EVP_PKEY* key = EVP_PKEY_Q_keygen(nullptr, nullptr, "ED25519");
+  if (key == nullptr) std::abort();
+  return PkeyPtr(key);
+}
+
+Result<PkeyPtr> loadPrivateKeyPem(const std::filesystem::path& path) {
+  auto text = readFile(path);
+  if (!text) return text.error();
+  BioPtr bio(BIO_new_mem_buf(text->data(), static_cast<int>(text->size())));
+  PkeyPtr key(PEM_read_bio_PrivateKey(bio.get(), nullptr, nullptr, nullptr));
+  if (!key) return invalidArgument("not a PEM private key: " + path.string());
+  return key;
+}
+
+Result<PkeyPtr> publicKeyFromPem(std::string_view pem) {
+  BioPtr bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
+  PkeyPtr key(PEM_read_bio_PUBKEY(bio.get(), nullptr, nullptr, nullptr));
+  if (!key) return invalidArgument("not a PEM public key");
+  return key;
+}
+
+Result<PkeyPtr> loadPublicKeyPem(const std::filesystem::path& path) {
+  auto text = readFile(path);
+  if (!text) return text.error();
+  auto key = publicKeyFromPem(*text);
+  if (!key) return invalidArgument("not a PEM public key: " + path.string());
+  return key;
+}
+
+std::string privateKeyPem(EVP_PKEY* key) {
+  BioPtr bio(BIO_new(BIO_s_mem()));
+  PEM_write_bio_PrivateKey(bio.get(), key, nullptr, nullptr, 0, nullptr, nullptr);
+  return bioToString(bio.get());
+}
+
+std::string publicKeyPem(EVP_PKEY* key) {
+  BioPtr bio(BIO_new(BIO_s_mem()));
+  PEM_write_bio_PUBKEY(bio.get(), key);
+  return bioToString(bio.get());
+}
+
+Result<std::string> sign(EVP_PKEY* key, std::string_view message) {
+  std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx(EVP_MD_CTX_new(), EVP_MD_CTX_free);
+  if (EVP_DigestSignInit(ctx.get(), nullptr, nullptr, nullptr, key) != 1)
+    return internal("cannot initialise signing");
+  size_t len = 0;
+  auto* msg = reinterpret_cast<const unsigned char*>(message.data());
+  if (EVP_DigestSign(ctx.get(), nullptr, &len, msg, message.size()) != 1)
+    return internal("cannot size the signature");
+  std::string sig(len, '\0');
+  if (EVP_DigestSign(ctx.get(), reinterpret_cast<unsigned char*>(sig.data()), &len, msg,
+                     message.size()) != 1)
+    return internal("signing failed");
+  sig.resize(len);
+  return sig;
+}
+
+bool verify(EVP_PKEY* key, std::string_view message, std::string_view signature) {
+  std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx(EVP_MD_CTX_new(), EVP_MD_CTX_free);
+  if (EVP_DigestVerifyInit(ctx.get(), nullptr, nullptr, nullptr, key) != 1) return false;
+  return EVP_DigestVerify(ctx.get(), reinterpret_cast<const unsigned char*>(signature.data()),
+                          signature.size(),
+                          reinterpret_cast<const unsigned char*>(message.data()),
+                          message.size()) == 1;
+}
+
+Status writeFileAtomic(const std::filesystem::path& path, std::string_view content,
+                       unsigned mode) {
+  auto tmp = path;
+  tmp += ".tmp";
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+  if (fd < 0) return internal("cannot create " + tmp.string() + ": " + std::strerror(errno));
+  size_t off = 0;
+  while (off < content.size()) {
+    ssize_t n = ::write(fd, content.data() + off, content.size() - off);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      int e = errno;
+      ::close(fd);
+      return internal("cannot write " + tmp.string() + ": " + std::strerror(e));
+    }
+    off += static_cast<size_t>(n);
+  }
+  ::fchmod(fd, mode);
+  if (::fsync(fd) != 0) {
+    ::close(fd);
+    return internal("cannot fsync " + tmp.string());
+  }
+  ::close(fd);
+  if (::rename(tmp.c_str(), path.c_str()) != 0)
+    return internal("cannot rename to " + path.string() + ": " + std::strerror(errno));
+  auto dir = path.parent_path().empty() ? std::filesystem::path(".") : path.parent_path();
+  int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd >= 0) {
+    ::fsync(dfd);
+    ::close(dfd);
+  }
+  return {};
+}
+
+Result<std::string> readFile(const std::filesystem::path& path, size_t max_bytes) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return notFound("cannot read " + path.string());
+  std::string out;
+  char buf[65536];
+  while (in.read(buf, sizeof buf) || in.gcount() > 0) {
+    out.append(buf, static_cast<size_t>(in.gcount()));
+    if (out.size() > max_bytes) return invalidArgument(path.string() + " is too large");
+  }
+  return out;
+}
+
+}  // namespace hwl::crypto

@@ -1,0 +1,242 @@
+// A blocking HTTPS client (CLI, agent enrollment, tests): one keep-alive connection, timeouts,
+// certificate verification against a given CA, optional client certificate.
+#include <openssl/ssl.h>
+
+#include <boost/asio/connect.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
+
+#include "hwl/http.hpp"
+#include "hwl/pki.hpp"
+#include "tls_util.hpp"
+
+namespace hwl::http {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace bhttp = boost::beast::http;
+using tcp = asio::ip::tcp;
+
+struct Client::Impl {
+  ClientSettings settings;
+  bool tls = true;
+  std::string host;
+  std::string port;
+  asio::io_context ioc;
+  std::optional<asio::ssl::context> ctx;
+  std::optional<beast::ssl_stream<beast::tcp_stream>> tls_stream;
+  std::optional<beast::tcp_stream> plain_stream;
+  beast::flat_buffer buffer;
+  std::string peer_pem;
+  Status init_status;
+
+  beast::tcp_stream& lowest() {
+    return tls ? beast::get_lowest_layer(*tls_stream) : *plain_stream;
+  }
+  bool connected() { return (tls ? tls_stream.has_value() : plain_stream.has_value()); }
+  void reset() {
+    if (tls_stream) {
+      beast::error_code ec;
+      beast::get_lowest_layer(*tls_stream).socket().close(ec);
+    }
+    tls_stream.reset();
+    plain_stream.reset();
+    buffer.clear();
+  }
+
+  Status connect() {
+    if (!init_status) return init_status;
+    reset();
+    tcp::resolver resolver(ioc);
+    beast::error_code ec;
+    auto results = resolver.resolve(host, port, ec);
+    if (ec) return unavailable("cannot resolve " + host + ": " + ec.message());
+    if (tls) {
+      tls_stream.emplace(ioc, *ctx);
+      auto* ssl = tls_stream->native_handle();
+      asio::ip::make_address(host, ec);
+      bool is_ip = !ec;
+      if (!is_ip) SSL_set_tlsext_host_name(ssl, host.c_str());
+      if (settings.verify_hostname) tls_stream->set_verify_callback(asio::ssl::host_name_verification(host));
+    } else {
+      plain_stream.emplace(ioc);
+    }
+    lowest().expires_after(settings.timeout);
+    lowest().connect(results, ec);
+    if (ec) {
+      reset();
+      return unavailable("cannot connect to " + host + ":" + port + ": " + ec.message());
+    }
+    if (tls) {
+      tls_stream->handshake(asio::ssl::stream_base::client, ec);
+      if (ec) {
+        std::string why = ec.message();
+        long vr = SSL_get_verify_result(tls_stream->native_handle());
+        if (vr != X509_V_OK) why = X509_verify_cert_error_string(vr);
+        reset();
+        return unavailable("TLS handshake with " + host + ":" + port + " failed: " + why);
+      }
+      X509* peer = SSL_get0_peer_certificate(tls_stream->native_handle());
+      peer_pem = peer != nullptr ? pki::certPem(peer) : "";
+    }
+    return {};
+  }
+
+  template <typename Msg>
+  beast::error_code write(Msg& m) {
+    beast::error_code ec;
+    lowest().expires_after(settings.timeout);
+    if (tls)
+      bhttp::write(*tls_stream, m, ec);
+    else
+      bhttp::write(*plain_stream, m, ec);
+    return ec;
+  }
+  template <typename Parser>
+  beast::error_code readHeader(Parser& p) {
+    beast::error_code ec;
+    lowest().expires_after(settings.timeout);
+    if (tls)
+      bhttp::read_header(*tls_stream, buffer, p, ec);
+    else
+      bhttp::read_header(*plain_stream, buffer, p, ec);
+    return ec;
+  }
+  template <typename Parser>
+  beast::error_code readSome(Parser& p) {
+    beast::error_code ec;
+    lowest().expires_after(settings.timeout);
+    if (tls)
+      bhttp::read_some(*tls_stream, buffer, p, ec);
+    else
+      bhttp::read_some(*plain_stream, buffer, p, ec);
+    return ec;
+  }
+
+  bhttp::request<bhttp::string_body> build(std::string_view method, std::string_view target,
+                                           std::string_view body,
+                                           const std::vector<std::pair<std::string, std::string>>& h) {
+    bhttp::request<bhttp::string_body> req{bhttp::string_to_verb(method), target, 11};
+    req.set(bhttp::field::host, host);
+    req.set(bhttp::field::user_agent, "hwledger");
+    for (const auto& [k, v] : h) req.set(k, v);
+    if (!body.empty() || method == "POST" || method == "PUT") {
+      req.body() = std::string(body);
+      if (req.find(bhttp::field::content_type) == req.end())
+        req.set(bhttp::field::content_type, "application/json");
+    }
+    req.prepare_payload();
+    req.keep_alive(true);
+    return req;
+  }
+};
+
+Client::Client(ClientSettings settings) : impl_(std::make_unique<Impl>()) {
+  impl_->settings = std::move(settings);
+  std::string_view url = impl_->settings.base_url;
+  if (url.starts_with("https://")) {
+    url.remove_prefix(8);
+  } else if (url.starts_with("http://")) {
+    impl_->tls = false;
+    url.remove_prefix(7);
+  } else {
+    impl_->init_status = invalidArgument("server URL \"" + impl_->settings.base_url +
+                                         "\" must start with https://");
+    return;
+  }
+  while (!url.empty() && url.back() == '/') url.remove_suffix(1);
+  auto hp = splitHostPort(url);
+  if (!hp) {
+    if (url.find(':') == std::string_view::npos && !url.empty()) {
+      impl_->host = std::string(url);
+      impl_->port = impl_->tls ? "443" : "80";
+    } else {
+      impl_->init_status = hp.error();
+      return;
+    }
+  } else {
+    impl_->host = hp->first;
+    impl_->port = std::to_string(hp->second);
+  }
+  if (impl_->tls) {
+    auto ctx = tls::makeClientContext(impl_->settings);
+    if (!ctx)
+      impl_->init_status = ctx.error();
+    else
+      impl_->ctx.emplace(std::move(*ctx));
+  }
+}
+
+Client::~Client() = default;
+
+std::string Client::peerCertificatePem() const { return impl_->peer_pem; }
+
+Result<ClientResponse> Client::request(std::string_view method, std::string_view target,
+                                       std::string_view body,
+                                       const std::vector<std::pair<std::string, std::string>>& h) {
+  auto req = impl_->build(method, target, body, h);
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    bool reused = impl_->connected();
+    if (!reused) {
+      auto st = impl_->connect();
+      if (!st) return st.error();
+    }
+    auto ec = impl_->write(req);
+    bhttp::response_parser<bhttp::string_body> parser;
+    parser.body_limit(64ull << 20);
+    if (!ec) {
+      ec = impl_->readHeader(parser);
+      while (!ec && !parser.is_done()) ec = impl_->readSome(parser);
+    }
+    if (ec) {
+      impl_->reset();
+      if (reused && attempt == 0) continue;  // the server closed an idle keep-alive connection
+      return unavailable("request to " + impl_->host + ":" + impl_->port + " failed: " +
+                         ec.message());
+    }
+    auto res = parser.release();
+    ClientResponse out;
+    out.status = res.result_int();
+    out.body = std::move(res.body());
+    for (const auto& f : res) out.headers.emplace_back(std::string(f.name_string()), std::string(f.value()));
+    if (!res.keep_alive()) impl_->reset();
+    return out;
+  }
+  return unavailable("request failed");
+}
+
+Result<unsigned> Client::stream(std::string_view method, std::string_view target,
+                                const std::vector<std::pair<std::string, std::string>>& h,
+                                const std::function<bool(std::string_view)>& on_data) {
+  auto req = impl_->build(method, target, {}, h);
+  auto st = impl_->connect();
+  if (!st) return st.error();
+  auto ec = impl_->write(req);
+  if (ec) return unavailable("request failed: " + ec.message());
+  bhttp::response_parser<bhttp::buffer_body> parser;
+  parser.body_limit(boost::none);
+  ec = impl_->readHeader(parser);
+  if (ec) return unavailable("reading the response failed: " + ec.message());
+  unsigned status = parser.get().result_int();
+  char buf[16384];
+  while (!parser.is_done()) {
+    parser.get().body().data = buf;
+    parser.get().body().size = sizeof buf;
+    ec = impl_->readSome(parser);
+    if (ec == bhttp::error::need_buffer) ec = {};
+    if (ec) {
+      impl_->reset();
+      return unavailable("stream ended: " + ec.message());
+    }
+    size_t n = sizeof buf - parser.get().body().size;
+    if (n > 0 && !on_data(std::string_view(buf, n))) break;
+  }
+  impl_->reset();
+  return status;
+}
+
+}  // namespace hwl::http

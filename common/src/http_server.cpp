@@ -1,0 +1,599 @@
+// The HTTPS server: Beast coroutines on an io_context, one coroutine per connection, handlers on
+// a worker pool. Limits: header size, body size (per route), handshake/header/body/idle timeouts.
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+
+#include <atomic>
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/use_future.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
+#include <boost/json/serialize.hpp>
+#include <condition_variable>
+#include <future>
+#include <limits>
+#include <list>
+#include <mutex>
+#include <thread>
+
+#include "hwl/crypto.hpp"
+#include "hwl/http.hpp"
+#include "tls_util.hpp"
+
+namespace hwl::http {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace bhttp = boost::beast::http;
+using tcp = asio::ip::tcp;
+constexpr auto kNoThrow = asio::as_tuple(asio::use_awaitable);
+
+std::optional<std::string_view> Request::header(std::string_view lower_name) const {
+  for (const auto& [k, v] : headers)
+    if (k == lower_name) return std::string_view(v);
+  return std::nullopt;
+}
+
+unsigned statusFor(Code code) {
+  switch (code) {
+    case Code::kOk: return 200;
+    case Code::kInvalidArgument: return 400;
+    case Code::kNotFound: return 404;
+    case Code::kAlreadyExists: return 409;
+    case Code::kConflict: return 409;
+    case Code::kUnauthenticated: return 401;
+    case Code::kPermissionDenied: return 403;
+    case Code::kResourceExhausted: return 429;
+    case Code::kFailedPrecondition: return 412;
+    case Code::kUnavailable: return 503;
+    case Code::kDeadlineExceeded: return 504;
+    case Code::kDataLoss: return 500;
+    case Code::kInternal: return 500;
+  }
+  return 500;
+}
+
+Response jsonError(unsigned status, std::string_view code, std::string_view message) {
+  boost::json::object err{{"code", code}, {"message", message}};
+  Response r;
+  r.status = status;
+  r.body = boost::json::serialize(boost::json::object{{"error", std::move(err)}});
+  return r;
+}
+
+Response errorResponse(const Error& e) {
+  Response r = jsonError(statusFor(e.code), codeName(e.code), e.message);
+  if (e.code == Code::kUnauthenticated)
+    r.headers.emplace_back("WWW-Authenticate", "Bearer realm=\"hwledger\"");
+  return r;
+}
+
+std::string percentDecode(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '%' && i + 2 < s.size()) {
+      auto h = crypto::unhex(s.substr(i + 1, 2));
+      if (h && h->size() == 1) {
+        out += *h;
+        i += 2;
+        continue;
+      }
+    }
+    out.push_back(s[i]);
+  }
+  return out;
+}
+
+Result<std::pair<std::string, uint16_t>> splitHostPort(std::string_view hp) {
+  std::string host;
+  std::string_view port;
+  if (!hp.empty() && hp.front() == '[') {
+    auto close = hp.find(']');
+    if (close == std::string_view::npos || close + 1 >= hp.size() || hp[close + 1] != ':')
+      return invalidArgument("address \"" + std::string(hp) + "\" is not [HOST]:PORT");
+    host = std::string(hp.substr(1, close - 1));
+    port = hp.substr(close + 2);
+  } else {
+    auto colon = hp.rfind(':');
+    if (colon == std::string_view::npos)
+      return invalidArgument("address \"" + std::string(hp) + "\" is not HOST:PORT");
+    host = std::string(hp.substr(0, colon));
+    port = hp.substr(colon + 1);
+  }
+  if (host.empty() || port.empty() || port.size() > 5)
+    return invalidArgument("address \"" + std::string(hp) + "\" is not HOST:PORT");
+  uint32_t p = 0;
+  for (char c : port) {
+    if (c < '0' || c > '9') return invalidArgument("port in \"" + std::string(hp) + "\" is not a number");
+    p = p * 10 + static_cast<uint32_t>(c - '0');
+  }
+  if (p > 65535) return invalidArgument("port in \"" + std::string(hp) + "\" is out of range");
+  return std::make_pair(host, static_cast<uint16_t>(p));
+}
+
+namespace {
+
+void parseTarget(Request& req) {
+  std::string_view t = req.target;
+  auto q = t.find('?');
+  req.path = percentDecode(t.substr(0, q));
+  if (q == std::string_view::npos) return;
+  std::string_view rest = t.substr(q + 1);
+  while (!rest.empty()) {
+    auto amp = rest.find('&');
+    std::string_view part = rest.substr(0, amp);
+    auto eq = part.find('=');
+    auto decode = [](std::string_view v) {
+      std::string plus(v);
+      for (auto& c : plus)
+        if (c == '+') c = ' ';
+      return percentDecode(plus);
+    };
+    std::string key = decode(part.substr(0, eq));
+    std::string val = eq == std::string_view::npos ? "" : decode(part.substr(eq + 1));
+    if (!key.empty()) req.query[key] = val;
+    if (amp == std::string_view::npos) break;
+    rest = rest.substr(amp + 1);
+  }
+}
+
+// A byte stream that is either TLS or plain TCP.
+class AnyStream {
+ public:
+  AnyStream(tcp::socket sock, asio::ssl::context* ctx) {
+    if (ctx != nullptr)
+      tls_.emplace(std::move(sock), *ctx);
+    else
+      plain_.emplace(std::move(sock));
+  }
+  tcp::socket& socket() { return tls_ ? tls_->next_layer() : *plain_; }
+  bool isTls() const { return tls_.has_value(); }
+  asio::ssl::stream<tcp::socket>& tls() { return *tls_; }
+
+  template <typename F>
+  auto visit(F&& f) {
+    if (tls_) return f(*tls_);
+    return f(*plain_);
+  }
+
+ private:
+  std::optional<asio::ssl::stream<tcp::socket>> tls_;
+  std::optional<tcp::socket> plain_;
+};
+
+}  // namespace
+
+struct Server::Impl {
+  ServerSettings settings;
+  Handler handler;
+  BodyLimit body_limit;
+  asio::io_context ioc;
+  std::optional<asio::ssl::context> ssl;
+  std::optional<tcp::acceptor> acceptor;
+  asio::thread_pool workers;
+  std::vector<std::thread> io_threads;
+  std::atomic<bool> stopping{false};
+  std::atomic<size_t> streams{0};
+  std::mutex conn_mu;
+  std::list<std::weak_ptr<AnyStream>> conns;  // for shutdown
+  std::atomic<int> in_flight{0};
+  std::string bound;
+
+  Impl(ServerSettings s, Handler h, BodyLimit b)
+      : settings(std::move(s)),
+        handler(std::move(h)),
+        body_limit(std::move(b)),
+        workers(static_cast<size_t>(std::max(1, settings.worker_threads))) {}
+
+  asio::awaitable<void> acceptLoop();
+  asio::awaitable<void> session(std::shared_ptr<AnyStream> s);
+};
+
+namespace {
+
+// Runs fn on the pool (or a thread of its own) and resumes the awaiting coroutine on `back` with
+// the result. A plain function returning the awaitable (not a coroutine): GCC 12 mishandles
+// lambdas with init-captures passed as coroutine arguments.
+template <typename T>
+auto onPool(asio::thread_pool& pool, std::function<T()> fn, asio::any_io_executor back) {
+  return asio::async_initiate<decltype(asio::use_awaitable), void(T)>(
+      [&pool, back](auto handler, std::function<T()> f) {
+        asio::post(pool, [f = std::move(f), handler = std::move(handler), back]() mutable {
+          T r = f();
+          asio::post(back, [handler = std::move(handler), r = std::move(r)]() mutable {
+            handler(std::move(r));
+          });
+        });
+      },
+      asio::use_awaitable, std::move(fn));
+}
+
+template <typename T>
+auto onThread(std::function<T()> fn, asio::any_io_executor back) {
+  return asio::async_initiate<decltype(asio::use_awaitable), void(T)>(
+      [back](auto handler, std::function<T()> f) {
+        std::thread([f = std::move(f), handler = std::move(handler), back]() mutable {
+          T r = f();
+          asio::post(back, [handler = std::move(handler), r = std::move(r)]() mutable {
+            handler(std::move(r));
+          });
+        }).detach();
+      },
+      asio::use_awaitable, std::move(fn));
+}
+
+// Cancels the socket's pending operations when it fires; the session then decides what to send.
+class Deadline {
+ public:
+  Deadline(const asio::any_io_executor& ex, tcp::socket& sock) : timer_(ex), sock_(sock) {}
+  void arm(std::chrono::milliseconds d) {
+    fired_ = false;
+    timer_.expires_after(d);
+    timer_.async_wait([this](beast::error_code ec) {
+      if (!ec) {
+        fired_ = true;
+        beast::error_code ignored;
+        sock_.cancel(ignored);
+      }
+    });
+  }
+  void disarm() { timer_.cancel(); }
+  [[nodiscard]] bool fired() const { return fired_; }
+
+ private:
+  asio::steady_timer timer_;
+  tcp::socket& sock_;
+  bool fired_ = false;
+};
+
+class ChunkWriter final : public StreamWriter {
+ public:
+  ChunkWriter(AnyStream& s, asio::any_io_executor ex, std::atomic<bool>& stopping,
+              std::chrono::milliseconds write_timeout)
+      : s_(s), ex_(std::move(ex)), stopping_(stopping), timeout_(write_timeout) {}
+
+  bool write(std::string_view chunk) override {
+    if (gone_ || stopping_) return false;
+    if (chunk.empty()) return true;
+    auto done = std::make_shared<std::promise<bool>>();
+    auto fut = done->get_future();
+    auto data = std::make_shared<std::string>(chunk);
+    asio::post(ex_, [this, done, data] {
+      auto buf = bhttp::make_chunk(asio::buffer(*data));
+      auto cb = [done, data](beast::error_code ec, size_t) { done->set_value(!ec); };
+      s_.visit([&](auto& st) { asio::async_write(st, buf, cb); });
+    });
+    if (fut.wait_for(timeout_) != std::future_status::ready) {
+      // A client that stops reading is dropped.
+      asio::post(ex_, [this] {
+        beast::error_code ec;
+        s_.socket().close(ec);
+      });
+      fut.wait();
+      gone_ = true;
+      return false;
+    }
+    if (!fut.get()) gone_ = true;
+    return !gone_;
+  }
+  [[nodiscard]] bool stopping() const override { return gone_ || stopping_; }
+
+ private:
+  AnyStream& s_;
+  asio::any_io_executor ex_;
+  std::atomic<bool>& stopping_;
+  std::chrono::milliseconds timeout_;
+  std::atomic<bool> gone_{false};
+};
+
+PeerCert peerOf(SSL* ssl) {
+  PeerCert pc;
+  X509* cert = SSL_get0_peer_certificate(ssl);
+  if (cert == nullptr) return pc;
+  tls::describe(cert, pc);
+  return pc;
+}
+
+}  // namespace
+
+asio::awaitable<void> Server::Impl::acceptLoop() {
+  for (;;) {
+    auto [ec, sock] = co_await acceptor->async_accept(asio::make_strand(ioc), kNoThrow);
+    if (ec) {
+      if (stopping || ec == asio::error::operation_aborted) co_return;
+      continue;  // e.g. EMFILE: keep serving the connections we have
+    }
+    auto s = std::make_shared<AnyStream>(std::move(sock), settings.plain_http ? nullptr : &*ssl);
+    {
+      std::lock_guard lk(conn_mu);
+      conns.remove_if([](const auto& w) { return w.expired(); });
+      conns.push_back(s);
+    }
+    auto ex = s->socket().get_executor();
+    asio::co_spawn(ex, session(std::move(s)), asio::detached);
+  }
+}
+
+asio::awaitable<void> Server::Impl::session(std::shared_ptr<AnyStream> s) {
+  auto ex = co_await asio::this_coro::executor;
+  Deadline deadline(ex, s->socket());
+  beast::error_code ec;
+  std::string remote;
+  {
+    auto ep = s->socket().remote_endpoint(ec);
+    if (!ec) remote = ep.address().to_string();
+  }
+  PeerCert peer;
+  if (s->isTls()) {
+    deadline.arm(settings.handshake_timeout);
+    std::tie(ec) = co_await s->tls().async_handshake(asio::ssl::stream_base::server, kNoThrow);
+    deadline.disarm();
+    if (ec) co_return;  // refused before any HTTP handling (wrong cert, TLS 1.2, timeout)
+    peer = peerOf(s->tls().native_handle());
+  }
+
+  beast::flat_buffer buffer;
+  bool first = true;
+  auto send = [&](bhttp::response<bhttp::string_body>& res) -> asio::awaitable<bool> {
+    res.prepare_payload();
+    deadline.arm(settings.write_timeout);
+    size_t n = 0;
+    if (s->isTls())
+      std::tie(ec, n) = co_await bhttp::async_write(s->tls(), res, kNoThrow);
+    else
+      std::tie(ec, n) = co_await bhttp::async_write(s->socket(), res, kNoThrow);
+    deadline.disarm();
+    co_return !ec;
+  };
+  auto sendError = [&](unsigned status, std::string_view code, std::string_view msg,
+                       unsigned version) -> asio::awaitable<void> {
+    Response r = jsonError(status, code, msg);
+    bhttp::response<bhttp::string_body> res{static_cast<bhttp::status>(status), version};
+    res.set(bhttp::field::server, settings.server_name);
+    res.set(bhttp::field::content_type, r.content_type);
+    res.set(bhttp::field::connection, "close");
+    res.keep_alive(false);
+    res.body() = std::move(r.body);
+    co_await send(res);
+  };
+
+  while (!stopping) {
+    bhttp::request_parser<bhttp::string_body> parser;
+    parser.header_limit(static_cast<std::uint32_t>(settings.header_limit));
+    // The body limit depends on the route; it is set once the headers are in.
+    parser.body_limit(std::numeric_limits<std::uint64_t>::max());
+    // A keep-alive connection may stay idle; once a request starts, its headers must arrive in time.
+    if (!first && buffer.size() == 0) {
+      deadline.arm(settings.idle_timeout);
+      size_t n = 0;
+      if (s->isTls())
+        std::tie(ec, n) = co_await s->tls().async_read_some(buffer.prepare(1024), kNoThrow);
+      else
+        std::tie(ec, n) = co_await s->socket().async_read_some(buffer.prepare(1024), kNoThrow);
+      deadline.disarm();
+      if (ec) break;
+      buffer.commit(n);
+    }
+    first = false;
+    deadline.arm(settings.header_timeout);
+    size_t n = 0;
+    if (s->isTls())
+      std::tie(ec, n) = co_await bhttp::async_read_header(s->tls(), buffer, parser, kNoThrow);
+    else
+      std::tie(ec, n) = co_await bhttp::async_read_header(s->socket(), buffer, parser, kNoThrow);
+    deadline.disarm();
+    if (ec) {
+      if (deadline.fired() && parser.got_some())
+        co_await sendError(408, "request_timeout", "request headers not received in time", 11);
+      else if (ec == bhttp::error::header_limit)
+        co_await sendError(431, "header_too_large", "request headers exceed the limit", 11);
+      else if (ec != bhttp::error::end_of_stream && ec != asio::error::eof &&
+               ec != asio::ssl::error::stream_truncated && !deadline.fired() && parser.got_some())
+        co_await sendError(400, "bad_request", "malformed HTTP request: " + ec.message(), 11);
+      break;
+    }
+    auto& hdr = parser.get();
+    std::string path(hdr.target().substr(0, hdr.target().find('?')));
+    size_t limit = body_limit ? body_limit(std::string_view(hdr.method_string()), path)
+                              : settings.body_limit;
+    parser.body_limit(limit);
+    if (auto cl = parser.content_length(); cl && *cl > limit) {
+      co_await sendError(413, "body_too_large",
+                         "request body exceeds the limit of " + std::to_string(limit) + " bytes",
+                         hdr.version());
+      break;
+    }
+    if (!parser.is_done()) {
+      deadline.arm(settings.body_timeout);
+      if (s->isTls())
+        std::tie(ec, n) = co_await bhttp::async_read(s->tls(), buffer, parser, kNoThrow);
+      else
+        std::tie(ec, n) = co_await bhttp::async_read(s->socket(), buffer, parser, kNoThrow);
+      deadline.disarm();
+      if (ec) {
+        if (ec == bhttp::error::body_limit)
+          co_await sendError(413, "body_too_large",
+                             "request body exceeds the limit of " + std::to_string(limit) +
+                                 " bytes",
+                             hdr.version());
+        else if (deadline.fired())
+          co_await sendError(408, "request_timeout", "request body not received in time",
+                             hdr.version());
+        break;
+      }
+    }
+
+    auto msg = parser.release();
+    Request req;
+    req.method = std::string(msg.method_string());
+    req.target = std::string(msg.target());
+    parseTarget(req);
+    for (const auto& f : msg) {
+      std::string name(f.name_string());
+      for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      req.headers.emplace_back(std::move(name), std::string(f.value()));
+    }
+    req.body = std::move(msg.body());
+    req.remote_addr = remote;
+    req.peer = peer;
+    bool keep_alive = msg.keep_alive();
+    unsigned version = msg.version();
+
+    ++in_flight;
+    auto reqp = std::make_shared<Request>(std::move(req));
+    std::function<Response()> job = [this, reqp]() {
+      try {
+        return handler(*reqp);
+      } catch (const std::exception& e) {
+        return jsonError(500, "internal", e.what());
+      }
+    };
+    Response r = co_await onPool<Response>(workers, std::move(job), ex);
+    --in_flight;
+
+    if (r.stream) {
+      if (streams.load() >= settings.max_streams) {
+        r = jsonError(503, "unavailable", "too many open streams");
+      } else {
+        bhttp::response<bhttp::empty_body> res{static_cast<bhttp::status>(r.status), version};
+        res.set(bhttp::field::server, settings.server_name);
+        res.set(bhttp::field::content_type, r.content_type);
+        for (auto& [k, v] : r.headers) res.set(k, v);
+        res.chunked(true);
+        res.keep_alive(false);
+        bhttp::response_serializer<bhttp::empty_body> sr{res};
+        deadline.arm(settings.write_timeout);
+        if (s->isTls())
+          std::tie(ec, n) = co_await bhttp::async_write_header(s->tls(), sr, kNoThrow);
+        else
+          std::tie(ec, n) = co_await bhttp::async_write_header(s->socket(), sr, kNoThrow);
+        deadline.disarm();
+        if (ec) break;
+        ++streams;
+        auto writer = std::make_shared<ChunkWriter>(*s, ex, stopping, settings.write_timeout);
+        auto streamfn = std::make_shared<std::function<void(StreamWriter&)>>(std::move(r.stream));
+        std::function<bool()> job = [streamfn, writer, s]() {
+          (*streamfn)(*writer);
+          return true;
+        };
+        co_await onThread<bool>(std::move(job), ex);
+        --streams;
+        auto last = bhttp::make_chunk_last();
+        deadline.arm(settings.write_timeout);
+        if (s->isTls())
+          std::tie(ec, n) = co_await asio::async_write(s->tls(), last, kNoThrow);
+        else
+          std::tie(ec, n) = co_await asio::async_write(s->socket(), last, kNoThrow);
+        deadline.disarm();
+        break;
+      }
+    }
+
+    bhttp::response<bhttp::string_body> res{static_cast<bhttp::status>(r.status), version};
+    res.set(bhttp::field::server, settings.server_name);
+    res.set(bhttp::field::content_type, r.content_type);
+    for (auto& [k, v] : r.headers) res.set(k, v);
+    res.body() = std::move(r.body);
+    res.keep_alive(keep_alive && !stopping);
+    if (!co_await send(res)) break;
+    if (!res.keep_alive()) break;
+  }
+  if (s->isTls() && !ec) {
+    deadline.arm(std::chrono::milliseconds(1000));
+    std::tie(ec) = co_await s->tls().async_shutdown(kNoThrow);
+    deadline.disarm();
+  }
+  beast::error_code ignored;
+  s->socket().shutdown(tcp::socket::shutdown_both, ignored);
+  s->socket().close(ignored);
+}
+
+Server::Server(ServerSettings settings, Handler handler, BodyLimit body_limit)
+    : impl_(std::make_unique<Impl>(std::move(settings), std::move(handler),
+                                   std::move(body_limit))) {}
+
+Server::~Server() { stop(); }
+
+Status Server::start() {
+  auto& st = impl_->settings;
+  if (!st.plain_http) {
+    auto ctx = tls::makeServerContext(st.cert_file, st.key_file, st.client_ca_file,
+                                      st.client_cert);
+    if (!ctx) return ctx.error();
+    impl_->ssl.emplace(std::move(*ctx));
+  }
+  auto hp = splitHostPort(st.listen);
+  if (!hp) return hp.error();
+  beast::error_code ec;
+  auto addr = asio::ip::make_address(hp->first, ec);
+  if (ec) {
+    if (hp->first == "localhost")
+      addr = asio::ip::make_address("127.0.0.1");
+    else
+      return invalidArgument("listen address \"" + hp->first + "\" is not an IP address");
+  }
+  tcp::endpoint ep(addr, hp->second);
+  impl_->acceptor.emplace(impl_->ioc);
+  impl_->acceptor->open(ep.protocol(), ec);
+  if (!ec) impl_->acceptor->set_option(asio::socket_base::reuse_address(true), ec);
+  if (!ec) impl_->acceptor->bind(ep, ec);
+  if (!ec) impl_->acceptor->listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) return unavailable("cannot listen on " + st.listen + ": " + ec.message());
+  auto local = impl_->acceptor->local_endpoint();
+  impl_->bound = local.address().is_v6()
+                     ? "[" + local.address().to_string() + "]:" + std::to_string(local.port())
+                     : local.address().to_string() + ":" + std::to_string(local.port());
+  asio::co_spawn(impl_->ioc, impl_->acceptLoop(), asio::detached);
+  for (int i = 0; i < std::max(1, st.io_threads); ++i)
+    impl_->io_threads.emplace_back([this] { impl_->ioc.run(); });
+  return {};
+}
+
+std::string Server::boundAddress() const { return impl_->bound; }
+uint16_t Server::port() const {
+  auto hp = splitHostPort(impl_->bound);
+  return hp ? hp->second : 0;
+}
+
+void Server::stop() {
+  if (!impl_ || impl_->io_threads.empty()) return;
+  impl_->stopping = true;
+  asio::post(impl_->ioc, [this] {
+    beast::error_code ec;
+    if (impl_->acceptor) impl_->acceptor->close(ec);
+  });
+  // Let handlers already running finish and send their responses.
+  for (int i = 0; i < 300 && impl_->in_flight.load() > 0; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  {
+    std::lock_guard lk(impl_->conn_mu);
+    for (auto& w : impl_->conns) {
+      if (auto s = w.lock()) {
+        asio::post(s->socket().get_executor(), [s] {
+          beast::error_code ec;
+          s->socket().cancel(ec);
+        });
+      }
+    }
+  }
+  for (int i = 0; i < 300 && impl_->streams.load() > 0; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  impl_->ioc.stop();
+  for (auto& t : impl_->io_threads) t.join();
+  impl_->io_threads.clear();
+  impl_->workers.join();
+}
+
+}  // namespace hwl::http

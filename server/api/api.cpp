@@ -1,0 +1,269 @@
+// Operator REST routes over the ledger.
+#include "api.hpp"
+
+#include <boost/json/serialize.hpp>
+#include <charconv>
+
+#include "hwl/crypto.hpp"
+#include "hwl/json.hpp"
+
+namespace hwl::api {
+
+namespace bj = boost::json;
+
+http::Response jsonResponse(unsigned status, const bj::value& v) {
+  http::Response r;
+  r.status = status;
+  r.body = bj::serialize(v);
+  return r;
+}
+
+namespace {
+
+constexpr int64_t kMaxTtlS = 10LL * 365 * 24 * 3600;
+
+// Reads an integer query parameter; the error names it.
+Result<std::optional<int64_t>> queryInt(const http::Request& req, const std::string& name,
+                                        int64_t min, int64_t max) {
+  auto it = req.query.find(name);
+  if (it == req.query.end() || it->second.empty()) return std::optional<int64_t>{};
+  int64_t v = 0;
+  const auto& s = it->second;
+  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (ec != std::errc() || p != s.data() + s.size())
+    return invalidArgument("query parameter \"" + name + "\" must be an integer");
+  if (v < min || v > max)
+    return invalidArgument("query parameter \"" + name + "\" must be between " +
+                           std::to_string(min) + " and " + std::to_string(max));
+  return std::optional<int64_t>(v);
+}
+
+bj::object tokenJson(const ledger::TokenRow& t) {
+  bj::object o{{"id", t.id},
+               {"role", ledger::roleName(t.role)},
+               {"note", t.note},
+               {"created_ms", t.created_ms},
+               {"created_by", t.created_by}};
+  o["expires_ms"] = t.expires_ms ? bj::value(*t.expires_ms) : bj::value(nullptr);
+  o["revoked_ms"] = t.revoked_ms ? bj::value(*t.revoked_ms) : bj::value(nullptr);
+  return o;
+}
+
+}  // namespace
+
+Result<CreatedToken> createToken(ledger::Ledger& ledger, const Clock& clock, ledger::Role role,
+                                 std::optional<int64_t> ttl_s, std::string note,
+                                 std::string actor) {
+  CreatedToken t;
+  t.id = crypto::newId("tok_", 8);
+  std::string secret = crypto::base64url(crypto::randomBytes(32));
+  t.token = t.id + "." + secret;
+  t.role = role;
+  if (ttl_s) t.expires_ms = clock.nowMs() + *ttl_s * 1000;
+  bj::object data{{"id", t.id},
+                  {"role", ledger::roleName(role)},
+                  {"note", note},
+                  {"secret_sha256", Authenticator::secretHash(secret)}};
+  data["expires_ms"] = t.expires_ms ? bj::value(*t.expires_ms) : bj::value(nullptr);
+  auto r = ledger.append("token/" + t.id, ledger::kNoStream, std::move(actor),
+                         {ledger::NewEvent{"", "token.created", std::move(data)}});
+  if (!r) return r.error();
+  t.seq = r->seqs.front();
+  return t;
+}
+
+Api::Api(ledger::Ledger& ledger, const Clock& clock, ApiSettings settings)
+    : ledger_(ledger),
+      clock_(clock),
+      settings_(std::move(settings)),
+      start_ms_(clock.nowMs()),
+      auth_(ledger, clock, settings_.auth) {
+  router_.add("GET", "/v1/health", [this](auto&, auto&) { return health(); });
+  router_.add("POST", "/v1/tokens", [this](auto& r, auto&) { return createToken(r); }, 16 * 1024);
+  router_.add("GET", "/v1/tokens", [this](auto& r, auto&) { return listTokens(r); });
+  router_.add("DELETE", "/v1/tokens/{id}",
+              [this](auto& r, auto& p) { return revokeToken(r, p.at("id")); });
+  router_.add("GET", "/v1/events", [this](auto& r, auto&) { return events(r); });
+  router_.add("GET", "/v1/events/stream", [this](auto& r, auto&) { return eventStream(r); });
+  router_.add("GET", "/v1/ledger/verify", [this](auto& r, auto&) { return verify(r); });
+  router_.add("GET", "/v1/ledger/checkpoints", [this](auto& r, auto&) { return checkpoints(r); });
+}
+
+http::Response Api::handle(http::Request& req) { return router_.dispatch(req); }
+
+size_t Api::bodyLimit(std::string_view method, std::string_view path) const {
+  size_t l = router_.bodyLimit(method, path);
+  return l == 0 ? settings_.default_body_limit : l;
+}
+
+http::Response Api::health() {
+  return jsonResponse(200, bj::object{{"status", "ok"},
+                                      {"version", settings_.version},
+                                      {"uptime_s", (clock_.nowMs() - start_ms_) / 1000},
+                                      {"events", ledger_.headSeq()}});
+}
+
+http::Response Api::createToken(http::Request& req) {
+  auto who = auth_.authorize(req, ledger::Role::kAdmin);
+  if (!who) return http::errorResponse(who.error());
+  auto body = json::parseObject(req.body);
+  if (!body) return http::errorResponse(body.error());
+  if (auto s = json::checkKeys(*body, {"role", "ttl_s", "note"}); !s)
+    return http::errorResponse(s.error());
+  auto role_s = json::requiredString(*body, "role");
+  if (!role_s) return http::errorResponse(role_s.error());
+  auto role = ledger::parseRole(*role_s);
+  if (!role)
+    return http::errorResponse(
+        invalidArgument("field \"role\" must be one of viewer, operator, admin"));
+  auto ttl = json::optionalInt(*body, "ttl_s");
+  if (!ttl) return http::errorResponse(ttl.error());
+  if (*ttl && (**ttl < 1 || **ttl > kMaxTtlS))
+    return http::errorResponse(invalidArgument("field \"ttl_s\" must be between 1 and " +
+                                               std::to_string(kMaxTtlS)));
+  auto note = json::optionalString(*body, "note");
+  if (!note) return http::errorResponse(note.error());
+  if (*note && (*note)->size() > 256)
+    return http::errorResponse(invalidArgument("field \"note\" is longer than 256 bytes"));
+  auto t = api::createToken(ledger_, clock_, *role, *ttl, note->value_or(""), who->actor);
+  if (!t) return http::errorResponse(t.error());
+  bj::object out{{"id", t->id}, {"token", t->token}, {"role", ledger::roleName(t->role)}};
+  out["expires_ms"] = t->expires_ms ? bj::value(*t->expires_ms) : bj::value(nullptr);
+  out["note"] = note->value_or("");
+  out["seq"] = t->seq;
+  return jsonResponse(201, out);
+}
+
+http::Response Api::listTokens(http::Request& req) {
+  auto who = auth_.authorize(req, ledger::Role::kAdmin);
+  if (!who) return http::errorResponse(who.error());
+  auto rows = ledger_.withReader([](sqlite::Db& db) { return ledger::listTokens(db); });
+  if (!rows) return http::errorResponse(rows.error());
+  bj::array arr;
+  for (const auto& t : *rows) arr.push_back(tokenJson(t));
+  return jsonResponse(200, bj::object{{"tokens", std::move(arr)}});
+}
+
+http::Response Api::revokeToken(http::Request& req, const std::string& id) {
+  auto who = auth_.authorize(req, ledger::Role::kAdmin);
+  if (!who) return http::errorResponse(who.error());
+  auto row = ledger_.withReader([&](sqlite::Db& db) { return ledger::findToken(db, id); });
+  if (!row) return http::errorResponse(row.error());
+  if (!row->has_value()) return http::errorResponse(notFound("no token \"" + id + "\""));
+  if ((*row)->revoked_ms)
+    return http::errorResponse(conflict("token \"" + id + "\" is already revoked"));
+  // The stream version guards against two concurrent revocations both appending.
+  auto version = ledger_.withReader([&](sqlite::Db& db) -> Result<int64_t> {
+    auto st = db.prepare("SELECT max(version) FROM events WHERE stream = ?");
+    if (!st) return st.error();
+    st->bind(1, "token/" + id);
+    auto r = st->step();
+    if (!r) return r.error();
+    return st->isNull(0) ? int64_t{0} : st->i64(0);
+  });
+  if (!version) return http::errorResponse(version.error());
+  auto r = ledger_.append("token/" + id, *version, who->actor,
+                          {ledger::NewEvent{"", "token.revoked", bj::object{{"id", id}}}});
+  if (!r) return http::errorResponse(r.error());
+  auto after = ledger_.withReader([&](sqlite::Db& db) { return ledger::findToken(db, id); });
+  if (!after || !after->has_value()) return http::errorResponse(internal("token vanished"));
+  auto out = tokenJson(**after);
+  out["seq"] = r->seqs.front();
+  return jsonResponse(200, out);
+}
+
+http::Response Api::events(http::Request& req) {
+  auto who = auth_.authorize(req, ledger::Role::kViewer);
+  if (!who) return http::errorResponse(who.error());
+  auto after = queryInt(req, "after", 0, INT64_MAX);
+  if (!after) return http::errorResponse(after.error());
+  auto limit = queryInt(req, "limit", 1, INT64_MAX);
+  if (!limit) return http::errorResponse(limit.error());
+  ledger::EventQuery q;
+  q.after = after->value_or(0);
+  q.limit = std::min<int64_t>(limit->value_or(100), 1000);
+  if (auto it = req.query.find("stream"); it != req.query.end()) q.stream = it->second;
+  if (auto it = req.query.find("type"); it != req.query.end()) q.type = it->second;
+  auto evs = ledger_.read(q);
+  if (!evs) return http::errorResponse(evs.error());
+  bj::array arr;
+  int64_t next = q.after;
+  for (const auto& e : *evs) {
+    arr.push_back(ledger::eventToJson(e));
+    next = e.seq;
+  }
+  return jsonResponse(200, bj::object{{"events", std::move(arr)}, {"next_after", next}});
+}
+
+http::Response Api::eventStream(http::Request& req) {
+  auto who = auth_.authorize(req, ledger::Role::kViewer);
+  if (!who) return http::errorResponse(who.error());
+  auto after = queryInt(req, "after", 0, INT64_MAX);
+  if (!after) return http::errorResponse(after.error());
+  int64_t cursor = after->value_or(0);
+  // An EventSource reconnecting sends the last id it saw.
+  if (auto last = req.header("last-event-id"); last && !after->has_value()) {
+    int64_t v = 0;
+    auto [p, ec] = std::from_chars(last->data(), last->data() + last->size(), v);
+    if (ec == std::errc() && v >= 0) cursor = v;
+  }
+  std::string stream_filter, type_filter;
+  if (auto it = req.query.find("stream"); it != req.query.end()) stream_filter = it->second;
+  if (auto it = req.query.find("type"); it != req.query.end()) type_filter = it->second;
+  http::Response r;
+  r.content_type = "text/event-stream";
+  r.headers.emplace_back("Cache-Control", "no-store");
+  auto heartbeat = settings_.stream_heartbeat;
+  r.stream = [this, cursor, stream_filter, type_filter, heartbeat](http::StreamWriter& w) mutable {
+    if (!w.write(": hwledger events from seq " + std::to_string(cursor + 1) + "\n\n")) return;
+    auto last_write = std::chrono::steady_clock::now();
+    while (!w.stopping()) {
+      // Everything up to `head` is visible to the read below, so an empty answer means nothing
+      // up to `head` matched and the cursor may move there.
+      int64_t head = ledger_.headSeq();
+      ledger::EventQuery q{cursor, 500, stream_filter, type_filter};
+      auto evs = ledger_.read(q);
+      if (!evs) return;
+      if (!evs->empty()) {
+        std::string out;
+        for (const auto& e : *evs) {
+          out += "id: " + std::to_string(e.seq) + "\nevent: " + e.type +
+                 "\ndata: " + bj::serialize(ledger::eventToJson(e)) + "\n\n";
+          cursor = e.seq;
+        }
+        if (!w.write(out)) return;
+        last_write = std::chrono::steady_clock::now();
+        continue;
+      }
+      cursor = std::max(cursor, head);
+      ledger_.waitForHead(cursor, std::chrono::milliseconds(500));
+      if (std::chrono::steady_clock::now() - last_write >= heartbeat) {
+        if (!w.write(": keep-alive\n\n")) return;
+        last_write = std::chrono::steady_clock::now();
+      }
+    }
+  };
+  return r;
+}
+
+http::Response Api::verify(http::Request& req) {
+  auto who = auth_.authorize(req, ledger::Role::kViewer);
+  if (!who) return http::errorResponse(who.error());
+  return jsonResponse(200, ledger_.verify().toJson());
+}
+
+http::Response Api::checkpoints(http::Request& req) {
+  auto who = auth_.authorize(req, ledger::Role::kViewer);
+  if (!who) return http::errorResponse(who.error());
+  auto after = queryInt(req, "after", 0, INT64_MAX);
+  if (!after) return http::errorResponse(after.error());
+  auto limit = queryInt(req, "limit", 1, INT64_MAX);
+  if (!limit) return http::errorResponse(limit.error());
+  auto cps = ledger_.checkpoints(after->value_or(0), std::min<int64_t>(limit->value_or(100), 1000));
+  if (!cps) return http::errorResponse(cps.error());
+  bj::array arr;
+  for (const auto& c : *cps) arr.push_back(ledger::checkpointToJson(c));
+  return jsonResponse(200, bj::object{{"checkpoints", std::move(arr)}});
+}
+
+}  // namespace hwl::api

@@ -1,0 +1,52 @@
+// Loading the server's JSON config file.
+#include "config.hpp"
+
+#include "hwl/crypto.hpp"
+#include "hwl/json.hpp"
+
+namespace hwl::server {
+
+Result<ServerConfig> loadConfigFile(const std::filesystem::path& path, ServerConfig c) {
+  auto text = crypto::readFile(path, 1 << 20);
+  if (!text) return text.error();
+  auto obj = json::parseObject(*text);
+  if (!obj) return invalidArgument("config " + path.string() + ": " + obj.error().message);
+  if (auto s = json::checkKeys(*obj,
+                               {"data_dir", "listen", "checkpoint_every", "body_limit_bytes",
+                                "header_limit_bytes", "header_timeout_ms", "idle_timeout_ms",
+                                "worker_threads", "log_level"},
+                               "config " + path.string());
+      !s)
+    return s.error();
+  auto str = [&](const char* key, auto& field) -> Status {
+    auto v = json::optionalString(*obj, key);
+    if (!v) return invalidArgument("config " + path.string() + ": " + v.error().message);
+    if (*v) field = **v;
+    return {};
+  };
+  auto num = [&](const char* key, int64_t& field, int64_t min, int64_t max) -> Status {
+    auto v = json::optionalInt(*obj, key);
+    if (!v) return invalidArgument("config " + path.string() + ": " + v.error().message);
+    if (*v) {
+      if (**v < min || **v > max)
+        return invalidArgument("config " + path.string() + ": \"" + key + "\" must be between " +
+                               std::to_string(min) + " and " + std::to_string(max));
+      field = **v;
+    }
+    return {};
+  };
+  std::string dir;
+  for (auto s : {str("data_dir", dir), str("listen", c.listen), str("log_level", c.log_level),
+                 num("checkpoint_every", c.checkpoint_every, 1, 1'000'000'000),
+                 num("body_limit_bytes", c.body_limit_bytes, 1024, 1LL << 30),
+                 num("header_limit_bytes", c.header_limit_bytes, 1024, 1 << 20),
+                 num("header_timeout_ms", c.header_timeout_ms, 100, 3'600'000),
+                 num("idle_timeout_ms", c.idle_timeout_ms, 100, 3'600'000),
+                 num("worker_threads", c.worker_threads, 1, 1024)}) {
+    if (!s) return s.error();
+  }
+  if (!dir.empty()) c.data_dir = dir;
+  return c;
+}
+
+}  // namespace hwl::server

@@ -1,0 +1,41 @@
+// hwledger-server configuration: defaults, a JSON file (--config), then command-line flags.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <string>
+
+#include "hwl/result.hpp"
+
+namespace hwl::server {
+
+struct ServerConfig {
+  std::filesystem::path data_dir;
+  std::string listen = "127.0.0.1:8443";
+  int64_t checkpoint_every = 1000;
+  int64_t body_limit_bytes = 1 << 20;
+  int64_t header_limit_bytes = 8 * 1024;
+  int64_t header_timeout_ms = 10'000;
+  int64_t idle_timeout_ms = 30'000;
+  int64_t worker_threads = 16;
+  std::string log_level = "info";
+};
+
+// Reads a JSON config file over `base`. An unknown key is an error naming the key.
+Result<ServerConfig> loadConfigFile(const std::filesystem::path& path, ServerConfig base = {});
+
+// The files of a data directory.
+struct DataDir {
+  std::filesystem::path root;
+  [[nodiscard]] std::filesystem::path ledger() const { return root / "ledger.db"; }
+  [[nodiscard]] std::filesystem::path caKey() const { return root / "ca.key"; }
+  [[nodiscard]] std::filesystem::path caCert() const { return root / "ca.crt"; }
+  [[nodiscard]] std::filesystem::path serverKey() const { return root / "server.key"; }
+  [[nodiscard]] std::filesystem::path serverCert() const { return root / "server.crt"; }
+  [[nodiscard]] std::filesystem::path checkpointKey() const { return root / "checkpoint.key"; }
+  [[nodiscard]] std::filesystem::path checkpointPub() const { return root / "checkpoint.pub"; }
+  [[nodiscard]] std::filesystem::path checkpointLog() const { return root / "checkpoints.log"; }
+  [[nodiscard]] std::filesystem::path listenAddr() const { return root / "listen.addr"; }
+};
+
+}  // namespace hwl::server

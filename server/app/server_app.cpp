@@ -1,0 +1,223 @@
+// hwledger-server subcommands: init, run (with graceful shutdown), rebuild.
+#include "server_app.hpp"
+
+#include <pthread.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <iostream>
+#include <spdlog/spdlog.h>
+
+#include "api/api.hpp"
+#include "hwl/crypto.hpp"
+#include "hwl/http.hpp"
+#include "hwl/pki.hpp"
+#include "ledger/tokens_projection.hpp"
+
+namespace hwl::server {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string hostName() {
+  char buf[256] = {};
+  if (::gethostname(buf, sizeof buf - 1) != 0) return "localhost";
+  return buf;
+}
+
+Status writeSecret(const fs::path& p, std::string_view content) {
+  return crypto::writeFileAtomic(p, content, 0600);
+}
+
+Status writePublic(const fs::path& p, std::string_view content) {
+  return crypto::writeFileAtomic(p, content, 0644);
+}
+
+}  // namespace
+
+Result<std::unique_ptr<ledger::Ledger>> openLedger(const DataDir& dir, int64_t checkpoint_every) {
+  ledger::LedgerOptions lo;
+  lo.db_path = dir.ledger();
+  lo.checkpoint_every = checkpoint_every;
+  lo.checkpoint_log = dir.checkpointLog();
+  auto key = crypto::loadPrivateKeyPem(dir.checkpointKey());
+  if (!key) return key.error();
+  lo.signing_key = std::shared_ptr<EVP_PKEY>(key->release(), crypto::PkeyFree{});
+  lo.projections.push_back(std::make_unique<ledger::TokensProjection>());
+  return ledger::Ledger::open(std::move(lo));
+}
+
+Result<std::string> initDataDir(const InitOptions& opts) {
+  const fs::path& dir = opts.data_dir;
+  std::error_code ec;
+  if (fs::exists(dir, ec) && !(fs::is_directory(dir, ec) && fs::is_empty(dir, ec)))
+    return Error{Code::kAlreadyExists,
+                 dir.string() + " already exists and is not empty: refusing to initialise it"};
+  // Everything is built in a sibling directory and renamed into place at the end, so a failed
+  // init leaves nothing behind.
+  fs::path parent = fs::absolute(dir).parent_path();
+  fs::create_directories(parent, ec);
+  fs::path tmp = parent / (".hwledger-init-" + crypto::newId("", 6));
+  if (::mkdir(tmp.c_str(), 0700) != 0)
+    return internal("cannot create " + tmp.string() + ": " + std::strerror(errno));
+  struct Cleanup {
+    fs::path p;
+    bool keep = false;
+    ~Cleanup() {
+      if (!keep) {
+        std::error_code e;
+        fs::remove_all(p, e);
+      }
+    }
+  } cleanup{tmp};
+  DataDir d{tmp};
+
+  auto ca_key = pki::generateP256();
+  pki::CertSpec ca_spec;
+  ca_spec.common_name = "hwLedger fleet CA";
+  ca_spec.lifetime_s = 10LL * 365 * 24 * 3600;
+  auto ca = pki::makeCa(ca_key.get(), ca_spec);
+  if (!ca) return ca.error();
+  auto srv_key = pki::generateP256();
+  pki::CertSpec srv_spec;
+  srv_spec.common_name = "hwledger-server";
+  srv_spec.dns = {"localhost"};
+  std::string name = opts.server_name.empty() ? hostName() : opts.server_name;
+  if (name != "localhost") srv_spec.dns.push_back(name);
+  srv_spec.ips = {"127.0.0.1", "::1"};
+  srv_spec.uris = {"hwledger://server"};
+  srv_spec.server_auth = true;
+  srv_spec.client_auth = true;  // the server also calls agents with this identity
+  srv_spec.lifetime_s = 397LL * 24 * 3600;
+  auto srv = pki::issue(ca->get(), ca_key.get(), srv_key.get(), srv_spec);
+  if (!srv) return srv.error();
+  auto cp_key = crypto::generateEd25519();
+
+  for (auto s : {writeSecret(d.caKey(), crypto::privateKeyPem(ca_key.get())),
+                 writePublic(d.caCert(), pki::certPem(ca->get())),
+                 writeSecret(d.serverKey(), crypto::privateKeyPem(srv_key.get())),
+                 writePublic(d.serverCert(), pki::certPem(srv->get()) + pki::certPem(ca->get())),
+                 writeSecret(d.checkpointKey(), crypto::privateKeyPem(cp_key.get())),
+                 writePublic(d.checkpointPub(), crypto::publicKeyPem(cp_key.get()))}) {
+    if (!s) return s.error();
+  }
+
+  std::string token;
+  {
+    ledger::LedgerOptions lo;
+    lo.db_path = d.ledger();
+    lo.create = true;
+    lo.checkpoint_log = d.checkpointLog();
+    lo.signing_key = std::shared_ptr<EVP_PKEY>(cp_key.release(), crypto::PkeyFree{});
+    lo.projections.push_back(std::make_unique<ledger::TokensProjection>());
+    auto l = ledger::Ledger::open(std::move(lo));
+    if (!l) return l.error();
+    auto t = api::createToken(**l, SystemClock::instance(), ledger::Role::kAdmin, std::nullopt,
+                              "created by init", "system");
+    if (!t) return t.error();
+    token = t->token;
+    (*l)->close();
+  }
+  if (::rename(tmp.c_str(), dir.c_str()) != 0)
+    return internal("cannot move the new data directory into " + dir.string() + ": " +
+                    std::strerror(errno));
+  cleanup.keep = true;
+  if (opts.admin_token_file) {
+    if (auto s = writeSecret(*opts.admin_token_file, token + "\n"); !s) return s.error();
+  }
+  return token;
+}
+
+int runServer(const ServerConfig& cfg, std::ostream& out) {
+  // Signals are taken by sigwait below; every thread started from here inherits the mask.
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+
+  spdlog::set_level(spdlog::level::from_str(cfg.log_level));
+  DataDir dir{cfg.data_dir};
+  if (!fs::exists(dir.ledger())) {
+    std::cerr << "error: no ledger in " << dir.root << " (run: hwledger-server init --data-dir "
+              << dir.root << ")\n";
+    return 2;
+  }
+  auto ledger = openLedger(dir, cfg.checkpoint_every);
+  if (!ledger) {
+    std::cerr << "error: " << ledger.error().message << "\n";
+    return 1;
+  }
+  api::ApiSettings as;
+  as.version = kVersion;
+  as.default_body_limit = static_cast<size_t>(cfg.body_limit_bytes);
+  api::Api api(**ledger, SystemClock::instance(), as);
+
+  http::ServerSettings ss;
+  ss.listen = cfg.listen;
+  ss.cert_file = dir.serverCert().string();
+  ss.key_file = dir.serverKey().string();
+  ss.header_limit = static_cast<size_t>(cfg.header_limit_bytes);
+  ss.body_limit = static_cast<size_t>(cfg.body_limit_bytes);
+  ss.header_timeout = std::chrono::milliseconds(cfg.header_timeout_ms);
+  ss.idle_timeout = std::chrono::milliseconds(cfg.idle_timeout_ms);
+  ss.worker_threads = static_cast<int>(cfg.worker_threads);
+  ss.server_name = std::string("hwledger-server/") + kVersion;
+  http::Server server(
+      ss, [&api](http::Request& r) { return api.handle(r); },
+      [&api](std::string_view m, std::string_view p) { return api.bodyLimit(m, p); });
+  if (auto s = server.start(); !s) {
+    std::cerr << "error: " << s.error().message << "\n";
+    return 1;
+  }
+  std::string addr = server.boundAddress();
+  if (auto s = crypto::writeFileAtomic(dir.listenAddr(), addr + "\n", 0644); !s)
+    spdlog::warn("cannot write {}: {}", dir.listenAddr().string(), s.error().message);
+  out << "hwledger-server " << kVersion << " listening on https://" << addr << std::endl;
+  spdlog::info("ledger {} at seq {}", dir.ledger().string(), (*ledger)->headSeq());
+
+  int sig = 0;
+  sigwait(&set, &sig);
+  spdlog::info("signal {}: shutting down", sig);
+  server.stop();       // in-flight requests finish and are answered
+  (*ledger)->close();  // queued appends commit; a final checkpoint is signed
+  std::error_code ec;
+  fs::remove(dir.listenAddr(), ec);
+  out << "hwledger-server stopped at seq " << (*ledger)->headSeq() << std::endl;
+  return 0;
+}
+
+int rebuild(const DataDir& dir, std::ostream& out) {
+  auto ledger = openLedger(dir, 1000);
+  if (!ledger) {
+    std::cerr << "error: " << ledger.error().message << "\n";
+    return 1;
+  }
+  auto& l = **ledger;
+  std::vector<std::pair<std::string, std::string>> before;
+  for (const auto& t : l.projectionTables()) {
+    auto d = l.tableDigest(t);
+    before.emplace_back(t, d ? *d : d.error().message);
+  }
+  if (auto s = l.rebuildProjections(); !s) {
+    std::cerr << "error: " << s.error().message << "\n";
+    return 1;
+  }
+  bool same = true;
+  for (const auto& [t, b] : before) {
+    auto a = l.tableDigest(t);
+    std::string after = a ? *a : a.error().message;
+    out << t << ": before " << b << "\n" << t << ": after  " << after << "\n";
+    if (after != b) {
+      same = false;
+      out << t << ": the rebuilt table differs from the one that was there\n";
+    }
+  }
+  out << (same ? "projections rebuilt: identical\n" : "projections rebuilt: repaired\n");
+  l.close();
+  return 0;
+}
+
+}  // namespace hwl::server

@@ -1,0 +1,36 @@
+// What hwledger-server's subcommands do: init a data directory, run, rebuild projections.
+#pragma once
+
+#include <filesystem>
+#include <iosfwd>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "config.hpp"
+#include "hwl/result.hpp"
+#include "ledger/ledger.hpp"
+
+namespace hwl::server {
+
+inline constexpr const char* kVersion = "0.1.0";
+
+struct InitOptions {
+  std::filesystem::path data_dir;
+  std::optional<std::filesystem::path> admin_token_file;
+  std::string server_name;  // extra DNS name for the server certificate (default: hostname)
+};
+// Creates the data directory (mode 0700) with ledger, CA, server certificate and checkpoint key,
+// and returns the first admin token. Refuses an existing non-empty directory, changing nothing.
+Result<std::string> initDataDir(const InitOptions& opts);
+
+// Opens the ledger of a data directory with every projection.
+Result<std::unique_ptr<ledger::Ledger>> openLedger(const DataDir& dir, int64_t checkpoint_every);
+
+// Serves until SIGINT/SIGTERM; returns the exit code.
+int runServer(const ServerConfig& cfg, std::ostream& out);
+
+// Replays the events into fresh projection tables and reports the digests before and after.
+int rebuild(const DataDir& dir, std::ostream& out);
+
+}  // namespace hwl::server

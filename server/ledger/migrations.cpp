@@ -1,0 +1,74 @@
+// The ledger schema, one numbered migration at a time. Never edit a released migration: add one.
+#include "migrations.hpp"
+
+namespace hwl::ledger {
+
+const std::vector<Migration>& migrations() {
+  static const std::vector<Migration> kAll = {
+      {1, "events and checkpoints", R"sql(
+CREATE TABLE events(
+  seq INTEGER PRIMARY KEY,
+  id TEXT NOT NULL UNIQUE,
+  stream TEXT NOT NULL,
+  version INTEGER NOT NULL,
+  type TEXT NOT NULL,
+  time_ms INTEGER NOT NULL,
+  actor TEXT NOT NULL,
+  data TEXT NOT NULL,
+  prev_hash BLOB NOT NULL,
+  hash BLOB NOT NULL,
+  UNIQUE(stream, version)
+);
+CREATE INDEX events_type ON events(type, seq);
+CREATE TABLE checkpoints(
+  seq INTEGER PRIMARY KEY,
+  hash BLOB NOT NULL,
+  time_ms INTEGER NOT NULL,
+  signature BLOB NOT NULL
+);
+)sql"},
+      {2, "tokens projection", R"sql(
+CREATE TABLE tokens(
+  id TEXT PRIMARY KEY,
+  role TEXT NOT NULL,
+  secret_sha256 TEXT NOT NULL,
+  note TEXT NOT NULL,
+  created_ms INTEGER NOT NULL,
+  created_by TEXT NOT NULL,
+  expires_ms INTEGER,
+  revoked_ms INTEGER
+);
+)sql"},
+  };
+  return kAll;
+}
+
+Status migrate(sqlite::Db& db, int64_t now_ms) {
+  auto st = db.exec(
+      "CREATE TABLE IF NOT EXISTS schema_migrations(version INTEGER PRIMARY KEY, name TEXT NOT "
+      "NULL, applied_ms INTEGER NOT NULL)");
+  if (!st) return st;
+  auto cur = db.queryInt("SELECT max(version) FROM schema_migrations");
+  if (!cur) return cur.error();
+  int64_t have = cur->value_or(0);
+  int64_t newest = migrations().back().version;
+  if (have > newest)
+    return Error{Code::kFailedPrecondition,
+                 "the database has schema version " + std::to_string(have) +
+                     ", newer than this build's " + std::to_string(newest)};
+  for (const auto& m : migrations()) {
+    if (m.version <= have) continue;
+    auto tx = sqlite::Transaction::begin(db);
+    if (!tx) return tx.error();
+    if (auto s = db.exec(m.sql); !s)
+      return internal("migration " + std::to_string(m.version) + " failed: " + s.error().message);
+    auto ins = db.prepare("INSERT INTO schema_migrations(version, name, applied_ms) VALUES(?,?,?)");
+    if (!ins) return ins.error();
+    ins->bind(1, m.version).bind(2, m.name).bind(3, now_ms);
+    if (auto s = ins->run(); !s) return s;
+    if (auto s = tx->commit(); !s) return s;
+  }
+  return {};
+}
+
+}  // namespace hwl::ledger
