@@ -1,0 +1,49 @@
+// Ranking hosts by how well a model fits their GPUs (GET /v1/placements).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "hwl/planner/plan.hpp"
+#include "hwl/result.hpp"
+
+namespace hwl::planner {
+
+struct GpuMemory {
+  std::uint64_t total_bytes = 0;
+  std::uint64_t free_bytes = 0;
+};
+
+struct HostCapacity {
+  std::string id;
+  std::string name;
+  std::vector<GpuMemory> gpus;
+};
+
+// Per-GPU memory a plan needs at a given tensor-parallel degree.
+struct TpNeed {
+  std::uint32_t tp = 1;
+  std::uint64_t per_gpu_bytes = 0;
+};
+
+struct Placement {
+  std::string host_id;
+  std::string host_name;
+  bool fits = false;
+  std::uint32_t gpus_needed = 0;     // = the TP degree chosen
+  std::uint64_t per_gpu_bytes = 0;   // need per GPU at that degree
+  std::int64_t headroom_bytes = 0;   // smallest free memory among the chosen GPUs minus the need
+  std::string reason;                // why it does not fit (empty when it fits)
+};
+
+// The per-GPU need of `request` at TP = 1, 2, 4, ... up to max_tp (request.tp is ignored).
+Result<std::vector<TpNeed>> tpNeeds(const PlanRequest& request, std::uint32_t max_tp = 8);
+
+// Pure ranking: for each host, the smallest TP degree whose need fits the free memory of that many
+// of its GPUs (the freest ones); hosts that fit come first (fewest GPUs, then most headroom), then
+// the others with a reason. Stable for equal keys.
+std::vector<Placement> rankHosts(const std::vector<TpNeed>& needs,
+                                 const std::vector<HostCapacity>& hosts);
+
+}  // namespace hwl::planner

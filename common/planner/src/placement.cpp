@@ -1,0 +1,87 @@
+// Host ranking for a planned model: the fewest GPUs that hold it, then the most headroom.
+#include "hwl/planner/placement.hpp"
+
+#include <algorithm>
+#include <functional>
+
+#include "hwl/planner/formats.hpp"
+
+namespace hwl::planner {
+
+Result<std::vector<TpNeed>> tpNeeds(const PlanRequest& request, std::uint32_t max_tp) {
+  std::vector<TpNeed> needs;
+  for (std::uint32_t tp = 1; tp <= std::max<std::uint32_t>(max_tp, 1); tp *= 2) {
+    PlanRequest r = request;
+    r.tp = tp;
+    r.per_layer = false;
+    r.gpu_mem_bytes.reset();
+    auto plan = computePlan(r);
+    if (!plan) return plan.error();
+    needs.push_back({tp, plan->total_bytes});
+  }
+  return needs;
+}
+
+std::vector<Placement> rankHosts(const std::vector<TpNeed>& needs, const std::vector<HostCapacity>& hosts) {
+  std::vector<Placement> out;
+  out.reserve(hosts.size());
+  std::vector<std::uint64_t> free;
+  for (const auto& h : hosts) {
+    Placement p;
+    p.host_id = h.id;
+    p.host_name = h.name;
+    free.clear();
+    for (const auto& g : h.gpus) free.push_back(g.free_bytes);
+    std::sort(free.begin(), free.end(), std::greater<>());
+    if (free.empty()) {
+      p.reason = "host reports no GPUs";
+      // Ranks below every host that has GPUs: short by the whole single-GPU need.
+      p.headroom_bytes = needs.empty() ? 0 : -static_cast<std::int64_t>(needs.front().per_gpu_bytes);
+      out.push_back(std::move(p));
+      continue;
+    }
+    const TpNeed* best_short = nullptr;
+    std::int64_t best_short_headroom = INT64_MIN;
+    for (const auto& n : needs) {
+      if (n.tp > free.size()) break;
+      const std::uint64_t weakest = free[n.tp - 1];
+      const std::int64_t headroom = static_cast<std::int64_t>(weakest) - static_cast<std::int64_t>(n.per_gpu_bytes);
+      if (headroom >= 0) {
+        p.fits = true;
+        p.gpus_needed = n.tp;
+        p.per_gpu_bytes = n.per_gpu_bytes;
+        p.headroom_bytes = headroom;
+        break;
+      }
+      if (headroom > best_short_headroom) {
+        best_short_headroom = headroom;
+        best_short = &n;
+      }
+    }
+    if (!p.fits) {
+      if (best_short == nullptr) {
+        p.reason = "needs more GPUs than the host has";
+      } else {
+        p.gpus_needed = best_short->tp;
+        p.per_gpu_bytes = best_short->per_gpu_bytes;
+        p.headroom_bytes = best_short_headroom;
+        p.reason = "needs " + formatBytes(best_short->per_gpu_bytes) + " per GPU on " +
+                   std::to_string(best_short->tp) + " GPU(s), the freest " +
+                   std::to_string(best_short->tp) + " have " + formatBytes(free[best_short->tp - 1]) +
+                   " free (of " + std::to_string(free.size()) + " GPU(s))";
+      }
+    }
+    out.push_back(std::move(p));
+  }
+  std::stable_sort(out.begin(), out.end(), [](const Placement& a, const Placement& b) {
+    if (a.fits != b.fits) return a.fits;
+    if (a.fits) {
+      if (a.gpus_needed != b.gpus_needed) return a.gpus_needed < b.gpus_needed;
+      return a.headroom_bytes > b.headroom_bytes;
+    }
+    return a.headroom_bytes > b.headroom_bytes;
+  });
+  return out;
+}
+
+}  // namespace hwl::planner
