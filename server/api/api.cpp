@@ -6,6 +6,7 @@
 
 #include "hwl/crypto.hpp"
 #include "hwl/json.hpp"
+#include "hwl/planner/plan_json.hpp"
 
 namespace hwl::api {
 
@@ -87,6 +88,7 @@ Api::Api(ledger::Ledger& ledger, const Clock& clock, ApiSettings settings)
   router_.add("GET", "/v1/events/stream", [this](auto& r, auto&) { return eventStream(r); });
   router_.add("GET", "/v1/ledger/verify", [this](auto& r, auto&) { return verify(r); });
   router_.add("GET", "/v1/ledger/checkpoints", [this](auto& r, auto&) { return checkpoints(r); });
+  router_.add("POST", "/v1/plan", [this](auto& r, auto&) { return plan(r); }, 256 * 1024);
 }
 
 http::Response Api::handle(http::Request& req) { return router_.dispatch(req); }
@@ -264,6 +266,18 @@ http::Response Api::checkpoints(http::Request& req) {
   bj::array arr;
   for (const auto& c : *cps) arr.push_back(ledger::checkpointToJson(c));
   return jsonResponse(200, bj::object{{"checkpoints", std::move(arr)}});
+}
+
+http::Response Api::plan(http::Request& req) {
+  auto who = auth_.authorize(req, ledger::Role::kViewer);
+  if (!who) return http::errorResponse(who.error());
+  auto body = json::parse(req.body);
+  if (!body) return http::errorResponse(body.error());
+  auto pr = planner::planRequestFromJson(*body);
+  if (!pr) return http::errorResponse(pr.error());
+  auto p = planner::computePlan(*pr);
+  if (!p) return http::errorResponse(p.error());
+  return jsonResponse(200, planner::planToJson(*p));
 }
 
 }  // namespace hwl::api

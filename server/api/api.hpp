@@ -36,6 +36,7 @@ class Api {
   http::Response eventStream(http::Request& req);
   http::Response verify(http::Request& req);
   http::Response checkpoints(http::Request& req);
+  http::Response plan(http::Request& req);
 
   ledger::Ledger& ledger_;
   const Clock& clock_;

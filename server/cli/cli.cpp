@@ -10,6 +10,7 @@
 #include "hwl/crypto.hpp"
 #include "hwl/http.hpp"
 #include "hwl/json.hpp"
+#include "hwl/planner/plan_command.hpp"
 #include "ledger/ledger.hpp"
 #include "ledger/sqlite.hpp"
 #include "table.hpp"
@@ -149,6 +150,24 @@ int runCli(int argc, char** argv, std::ostream& out, std::ostream& err) {
   verify->add_option("--pubkey", pub_path,
                      "checkpoint public key PEM (default: checkpoint.pub beside the database)");
 
+  // plan (offline, or against a GPU memory size)
+  auto* plan = app.add_subcommand("plan", "how much GPU memory a model needs, and whether it fits");
+  planner::PlanCliOptions po;
+  uint64_t context = 0;
+  plan->add_option("model", po.model,
+                   "config.json, GGUF, safetensors file or index, or a directory holding them")
+      ->required();
+  plan->add_option("--context", context, "tokens per sequence")->required();
+  plan->add_option("--batch", po.batch, "concurrent sequences");
+  plan->add_option("--weights", po.weights, "weight format: native|bf16|fp16|fp8|int8|int4|q4_k_m|...");
+  plan->add_option("--kv", po.kv, "KV cache format: auto|bf16|fp16|fp8|int8|q8_0|q4_0");
+  plan->add_option("--state-dtype", po.state_dtype, "recurrent state dtype: auto|fp32|bf16");
+  plan->add_option("--tp", po.tp, "tensor parallel degree");
+  plan->add_option("--gpu-mem", po.gpu_mem, "memory per GPU, e.g. 80GiB");
+  plan->add_option("--activation", po.activation, "override the activation/workspace estimate");
+  plan->add_option("--overhead", po.overhead, "override the runtime overhead");
+  plan->add_flag("--per-layer", po.per_layer, "show every layer");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -249,6 +268,12 @@ int runCli(int argc, char** argv, std::ostream& out, std::ostream& err) {
         out << "revoked " << revoke_id << "\n";
       return 0;
     }
+  }
+
+  if (*plan) {
+    po.context = context;
+    po.json = g.json;
+    return planner::runPlanCommand(po, out, err);
   }
 
   if (*verify) {

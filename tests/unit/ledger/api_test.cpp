@@ -1,0 +1,229 @@
+// The REST handlers in process: authentication and roles, validation that changes nothing,
+// token life cycle, and the rate-limited refusal trail.
+#include <gtest/gtest.h>
+
+#include <boost/json.hpp>
+#include <filesystem>
+
+#include "api/api.hpp"
+#include "hwl/crypto.hpp"
+#include "ledger/tokens_projection.hpp"
+
+namespace hwl::api {
+namespace {
+
+namespace fs = std::filesystem;
+namespace bj = boost::json;
+
+class ApiTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() / ("hwl-api-" + crypto::newId("", 6));
+    fs::create_directories(dir_);
+    ledger::LedgerOptions o;
+    o.db_path = dir_ / "ledger.db";
+    o.create = true;
+    o.clock = &clock_;
+    o.projections.push_back(std::make_unique<ledger::TokensProjection>());
+    ledger_ = std::move(ledger::Ledger::open(std::move(o)).value());
+    admin_ = createToken(*ledger_, clock_, ledger::Role::kAdmin, std::nullopt, "", "system")
+                 .value()
+                 .token;
+    api_ = std::make_unique<Api>(*ledger_, clock_, ApiSettings{.version = "test"});
+  }
+  void TearDown() override {
+    api_.reset();
+    ledger_.reset();
+    fs::remove_all(dir_);
+  }
+  http::Response call(std::string method, std::string path, std::string body = {},
+                      std::string token = {}, std::string remote = "127.0.0.1") {
+    http::Request r;
+    r.method = std::move(method);
+    r.target = path;
+    auto q = path.find('?');
+    r.path = path.substr(0, q);
+    if (q != std::string::npos) {
+      std::string rest = path.substr(q + 1);
+      size_t pos = 0;
+      while (pos <= rest.size()) {
+        size_t amp = rest.find('&', pos);
+        std::string part = rest.substr(pos, amp == std::string::npos ? std::string::npos : amp - pos);
+        auto eq = part.find('=');
+        r.query[part.substr(0, eq)] = eq == std::string::npos ? "" : part.substr(eq + 1);
+        if (amp == std::string::npos) break;
+        pos = amp + 1;
+      }
+    }
+    r.body = std::move(body);
+    r.remote_addr = std::move(remote);
+    if (!token.empty()) r.headers.emplace_back("authorization", "Bearer " + token);
+    return api_->handle(r);
+  }
+  int64_t count(const std::string& type = {}) {
+    return static_cast<int64_t>(ledger_->read({0, 100000, "", type}).value().size());
+  }
+  static bj::object body(const http::Response& r) { return bj::parse(r.body).as_object(); }
+  static std::string message(const http::Response& r) {
+    return std::string(body(r).at("error").at("message").as_string());
+  }
+
+  fs::path dir_;
+  ManualClock clock_{1'700'000'000'000};
+  std::unique_ptr<ledger::Ledger> ledger_;
+  std::unique_ptr<Api> api_;
+  std::string admin_;
+};
+
+TEST_F(ApiTest, HealthNeedsNoToken) {
+  auto r = call("GET", "/v1/health");
+  EXPECT_EQ(r.status, 200u);
+  auto b = body(r);
+  EXPECT_EQ(b.at("status").as_string(), "ok");
+  EXPECT_EQ(b.at("events").as_int64(), 1);
+  EXPECT_EQ(b.at("version").as_string(), "test");
+}
+
+TEST_F(ApiTest, TokenLifeCycle) {
+  clock_.advanceMs(1000);
+  auto c = call("POST", "/v1/tokens", R"({"role":"viewer","ttl_s":60,"note":"ci"})", admin_);
+  ASSERT_EQ(c.status, 201u) << c.body;
+  auto t = body(c);
+  std::string viewer(t.at("token").as_string());
+  EXPECT_EQ(t.at("expires_ms").as_int64(), 1'700'000'001'000 + 60'000);
+  EXPECT_EQ(call("GET", "/v1/events", {}, viewer).status, 200u);
+  // Listing never shows secrets or their hashes.
+  auto list = call("GET", "/v1/tokens", {}, admin_);
+  ASSERT_EQ(list.status, 200u);
+  EXPECT_EQ(list.body.find(viewer.substr(viewer.find('.') + 1)), std::string::npos);
+  EXPECT_EQ(list.body.find("secret"), std::string::npos);
+  // A viewer may not create tokens.
+  auto forbidden = call("POST", "/v1/tokens", R"({"role":"admin"})", viewer);
+  EXPECT_EQ(forbidden.status, 403u);
+  // Revoke; the token stops working at once; a second revoke is a conflict.
+  std::string id(t.at("id").as_string());
+  EXPECT_EQ(call("DELETE", "/v1/tokens/" + id, {}, admin_).status, 200u);
+  EXPECT_EQ(call("GET", "/v1/events", {}, viewer).status, 401u);
+  EXPECT_EQ(call("DELETE", "/v1/tokens/" + id, {}, admin_).status, 409u);
+  EXPECT_EQ(call("DELETE", "/v1/tokens/tok_nope", {}, admin_).status, 404u);
+  EXPECT_EQ(count("token.revoked"), 1);
+}
+
+TEST_F(ApiTest, ExpiredTokenIsRefused) {
+  auto c = call("POST", "/v1/tokens", R"({"role":"viewer","ttl_s":5})", admin_);
+  std::string viewer(body(c).at("token").as_string());
+  EXPECT_EQ(call("GET", "/v1/events", {}, viewer).status, 200u);
+  clock_.advanceMs(5000);
+  EXPECT_EQ(call("GET", "/v1/events", {}, viewer).status, 401u);
+  auto denied = ledger_->read({0, 100, "", "auth.denied"}).value();
+  ASSERT_EQ(denied.size(), 1u);
+  EXPECT_EQ(bj::parse(denied[0].data).at("reason").as_string(), "expired");
+}
+
+TEST_F(ApiTest, BadBodiesAre400NamingTheFieldAndAppendNothing) {
+  int64_t before = count();
+  struct Case {
+    std::string body;
+    std::string message;
+  };
+  std::vector<Case> cases = {
+      {R"({"role":)", "invalid JSON: incomplete JSON"},
+      {R"([1,2])", "invalid JSON: the body must be a JSON object"},
+      {R"({"role":7})", "field \"role\" must be a string, not an integer"},
+      {R"({"role":"root"})", "field \"role\" must be one of viewer, operator, admin"},
+      {R"({"note":"x"})", "field \"role\" is required"},
+      {R"({"role":"viewer","ttl":5})", "unknown field \"ttl\""},
+      {R"({"role":"viewer","ttl_s":0})", "field \"ttl_s\" must be between 1 and 315360000"},
+      {R"({"role":"viewer","ttl_s":"5"})", "field \"ttl_s\" must be an integer, not a string"},
+      {R"({"role":"viewer","note":")" + std::string(300, 'n') + "\"}",
+       "field \"note\" is longer than 256 bytes"},
+  };
+  for (const auto& c : cases) {
+    auto r = call("POST", "/v1/tokens", c.body, admin_);
+    EXPECT_EQ(r.status, 400u) << c.body;
+    EXPECT_EQ(message(r), c.message) << c.body;
+    EXPECT_EQ(body(r).at("error").at("code").as_string(), "invalid_argument");
+  }
+  EXPECT_EQ(count(), before);
+  auto q = call("GET", "/v1/events?limit=abc", {}, admin_);
+  EXPECT_EQ(q.status, 400u);
+  EXPECT_EQ(message(q), "query parameter \"limit\" must be an integer");
+}
+
+TEST_F(ApiTest, EachKindOfBadTokenIs401AndLeavesATrail) {
+  auto c = call("POST", "/v1/tokens", R"({"role":"viewer"})", admin_);
+  std::string viewer(body(c).at("token").as_string());
+  std::string id = viewer.substr(0, viewer.find('.'));
+  struct Case {
+    std::string token;
+    std::string reason;
+  };
+  std::vector<Case> cases = {{"", "missing_token"},
+                             {"no-dot", "malformed_token"},
+                             {"tok_0000.secret", "unknown_token"},
+                             {id + ".wrong", "wrong_secret"}};
+  int i = 0;
+  for (const auto& k : cases) {
+    // A different remote each, so the rate limit does not hide any of them.
+    auto r = call("GET", "/v1/events", {}, k.token, "10.0.0." + std::to_string(++i));
+    EXPECT_EQ(r.status, 401u) << k.reason;
+    EXPECT_EQ(body(r).at("error").at("code").as_string(), "unauthenticated");
+    bool has_challenge = false;
+    for (auto& [h, v] : r.headers) has_challenge |= h == "WWW-Authenticate";
+    EXPECT_TRUE(has_challenge);
+  }
+  auto denied = ledger_->read({0, 100, "", "auth.denied"}).value();
+  ASSERT_EQ(denied.size(), cases.size());
+  for (size_t j = 0; j < cases.size(); ++j)
+    EXPECT_EQ(bj::parse(denied[j].data).at("reason").as_string(), cases[j].reason);
+}
+
+TEST_F(ApiTest, AFloodOfBadTokensCannotFillTheLedger) {
+  for (int i = 0; i < 500; ++i) EXPECT_EQ(call("GET", "/v1/events", {}, "x.y").status, 401u);
+  EXPECT_EQ(count("auth.denied"), 1);
+  clock_.advanceMs(10'000);
+  EXPECT_EQ(call("GET", "/v1/events", {}, "x.y").status, 401u);
+  auto denied = ledger_->read({0, 100, "", "auth.denied"}).value();
+  ASSERT_EQ(denied.size(), 2u);
+  EXPECT_EQ(bj::parse(denied[1].data).at("suppressed_before").as_int64(), 499);
+  // Many remotes: still bounded per minute.
+  for (int i = 0; i < 1000; ++i) call("GET", "/v1/events", {}, "x.y", "10.1." + std::to_string(i));
+  EXPECT_LE(count("auth.denied"), 62);
+}
+
+TEST_F(ApiTest, EventsPaginateWithCursorAndCap) {
+  for (int b = 0; b < 12; ++b) {
+    std::vector<ledger::NewEvent> evs;
+    for (int i = 0; i < 100; ++i) evs.push_back({"", "x", bj::object{{"i", b * 100 + i}}});
+    ASSERT_TRUE(ledger_->append("s", ledger::kAnyVersion, "t", std::move(evs)));
+  }
+  auto r = call("GET", "/v1/events?limit=5000", {}, admin_);
+  auto b = body(r);
+  EXPECT_EQ(b.at("events").as_array().size(), 1000u);
+  EXPECT_EQ(b.at("next_after").as_int64(), 1000);
+  auto r2 = call("GET", "/v1/events?after=1000&limit=5000", {}, admin_);
+  EXPECT_EQ(body(r2).at("events").as_array().size(), 201u);
+  auto f = call("GET", "/v1/events?type=token.created", {}, admin_);
+  EXPECT_EQ(body(f).at("events").as_array().size(), 1u);
+}
+
+TEST_F(ApiTest, UnknownRouteAndWrongMethod) {
+  EXPECT_EQ(call("GET", "/v1/nope").status, 404u);
+  auto r = call("PUT", "/v1/tokens", "{}", admin_);
+  EXPECT_EQ(r.status, 405u);
+}
+
+TEST_F(ApiTest, PlanEndpointComputesFromAnUploadedConfig) {
+  std::string cfg = R"({"model":{"architectures":["LlamaForCausalLM"],"model_type":"llama",
+    "hidden_size":4096,"intermediate_size":14336,"num_attention_heads":32,
+    "num_hidden_layers":32,"num_key_value_heads":8,"vocab_size":128256,
+    "torch_dtype":"bfloat16","tie_word_embeddings":false},"context":8192,"batch":2})";
+  auto r = call("POST", "/v1/plan", cfg, admin_);
+  ASSERT_EQ(r.status, 200u) << r.body;
+  EXPECT_EQ(body(r).at("kv_bytes_per_token").as_int64(), 131072);
+  auto bad = call("POST", "/v1/plan", R"({"context":8192})", admin_);
+  EXPECT_EQ(bad.status, 400u);
+}
+
+}  // namespace
+}  // namespace hwl::api
