@@ -1,0 +1,243 @@
+// nvidia-smi --query-gpu / --query-compute-apps / -L parsers against the recorded captures.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <set>
+
+#include "hwl/probes/nvidia_smi.hpp"
+#include "hwl/probes/text.hpp"
+#include "test_support.hpp"
+
+namespace hwl::probes {
+namespace {
+
+using testing::readCapture;
+constexpr std::uint64_t kMiB = 1024ULL * 1024ULL;
+
+GpuSample onlyGpu(const std::string& file) {
+  auto gpus = parseQueryGpuCsv(readCapture(file));
+  EXPECT_TRUE(gpus.has_value()) << file << ": " << (gpus ? "" : gpus.error().message);
+  EXPECT_EQ(gpus->size(), 1u) << file;
+  return gpus->front();
+}
+
+TEST(QueryGpuCsv, H100UnderLoad) {
+  const auto g = onlyGpu("nvidia-h100-query-gpu.csv");
+  EXPECT_EQ(g.index, 0u);
+  EXPECT_EQ(g.name, "NVIDIA H100 80GB HBM3");
+  EXPECT_EQ(g.uuid, "GPU-00000000-0000-0000-0000-000000000000");
+  EXPECT_EQ(g.driverVersion, "590.48.01");
+  EXPECT_EQ(g.vendor, "nvidia");
+  EXPECT_EQ(g.memoryTotalBytes, 81559 * kMiB);
+  EXPECT_EQ(g.memoryUsedBytes, 19818 * kMiB);
+  EXPECT_EQ(g.memoryFreeBytes, 61263 * kMiB);
+  EXPECT_EQ(g.utilizationGpuPct, 100.0);
+  EXPECT_EQ(g.utilizationMemoryPct, 11.0);
+  EXPECT_EQ(g.temperatureC, 59.0);
+  EXPECT_DOUBLE_EQ(*g.powerW, 631.95);
+  EXPECT_DOUBLE_EQ(*g.powerLimitW, 700.0);
+  EXPECT_EQ(g.clockSmMhz, 1980u);
+  EXPECT_EQ(g.clockMemMhz, 2619u);
+  EXPECT_EQ(g.pciBusId, "00000000:00:09.0");
+  EXPECT_FALSE(g.energyMj.has_value());  // nvidia-smi has no energy field
+}
+
+TEST(QueryGpuCsv, H100Idle) {
+  const auto g = onlyGpu("nvidia-h100-query-gpu-idle.csv");
+  EXPECT_EQ(g.memoryUsedBytes, 0u);  // a real zero stays a zero
+  EXPECT_EQ(g.memoryFreeBytes, 81081 * kMiB);
+  EXPECT_EQ(g.utilizationGpuPct, 0.0);
+  EXPECT_DOUBLE_EQ(*g.powerW, 69.85);
+  EXPECT_EQ(g.clockSmMhz, 345u);
+}
+
+TEST(QueryGpuCsv, MigModeUtilizationIsUnsupportedNotZero) {
+  for (const char* f : {"nvidia-h100mig-query-gpu.csv", "nvidia-h100mig-query-gpu-idle.csv",
+                        "nvidia-h200mig-query-gpu.csv", "nvidia-h200mig-query-gpu-idle.csv"}) {
+    const auto g = onlyGpu(f);
+    EXPECT_FALSE(g.utilizationGpuPct.has_value()) << f;
+    EXPECT_FALSE(g.utilizationMemoryPct.has_value()) << f;
+    EXPECT_TRUE(g.memoryTotalBytes.has_value()) << f;
+  }
+  EXPECT_EQ(onlyGpu("nvidia-h100mig-query-gpu.csv").memoryUsedBytes, 11125 * kMiB);
+  EXPECT_DOUBLE_EQ(*onlyGpu("nvidia-h200mig-query-gpu.csv").powerW, 295.01);
+}
+
+TEST(QueryGpuCsv, H200) {
+  const auto busy = onlyGpu("nvidia-h200-query-gpu.csv");
+  EXPECT_EQ(busy.name, "NVIDIA H200");
+  EXPECT_EQ(busy.memoryTotalBytes, 143771 * kMiB);
+  EXPECT_EQ(busy.memoryUsedBytes, 32362 * kMiB);
+  EXPECT_EQ(busy.clockMemMhz, 3201u);
+  const auto idle = onlyGpu("nvidia-h200-query-gpu-idle.csv");
+  EXPECT_EQ(idle.temperatureC, 28.0);
+  EXPECT_DOUBLE_EQ(*idle.powerW, 77.71);
+}
+
+TEST(QueryGpuCsv, L40sAndRtx4080Super) {
+  const auto l40s = onlyGpu("nvidia-l40s-query-gpu.csv");
+  EXPECT_EQ(l40s.driverVersion, "595.80");
+  EXPECT_EQ(l40s.memoryTotalBytes, 46068 * kMiB);
+  EXPECT_EQ(l40s.utilizationGpuPct, 9.0);
+  EXPECT_DOUBLE_EQ(*l40s.powerLimitW, 350.0);
+  EXPECT_EQ(onlyGpu("nvidia-l40s-query-gpu-idle.csv").utilizationGpuPct, 100.0);
+  const auto r4080 = onlyGpu("nvidia-rtx4080super-query-gpu.csv");
+  EXPECT_EQ(r4080.name, "NVIDIA GeForce RTX 4080 SUPER");
+  EXPECT_EQ(r4080.clockMemMhz, 11251u);
+  EXPECT_DOUBLE_EQ(*r4080.powerW, 84.24);
+  EXPECT_EQ(onlyGpu("nvidia-rtx4080super-query-gpu-idle.csv").memoryUsedBytes, 596 * kMiB);
+}
+
+TEST(QueryGpuCsv, Rtx2080SuperLinuxAndWindows) {
+  const auto lin = onlyGpu("nvidia-rtx2080super-query-gpu.csv");
+  EXPECT_EQ(lin.driverVersion, "610.57.04");
+  EXPECT_EQ(lin.memoryTotalBytes, 8192 * kMiB);
+  EXPECT_DOUBLE_EQ(*lin.powerW, 98.14);  // power.draw, not the [N/A] power.draw.average
+  EXPECT_EQ(onlyGpu("nvidia-rtx2080super-query-gpu-idle.csv").clockSmMhz, 765u);
+  const auto win = onlyGpu("nvidia-rtx2080super-windows-query-gpu.csv");
+  EXPECT_EQ(win.driverVersion, "610.62");
+  EXPECT_EQ(win.memoryUsedBytes, 1366 * kMiB);
+  EXPECT_EQ(win.clockSmMhz, 2040u);
+  EXPECT_EQ(onlyGpu("nvidia-rtx2080super-windows-query-gpu-idle.csv").temperatureC, 40.0);
+}
+
+TEST(QueryGpuCsv, TeslaP100NoUnitsAndMissingColumns) {
+  const auto g = onlyGpu("nvidia-teslap100-query-gpu.csv");
+  EXPECT_EQ(g.name, "Tesla P100-PCIE-16GB");
+  EXPECT_EQ(g.uuid, "GPU-ef1b2c9b-38d8-2090-2bd1-f567a3eb42a6");
+  EXPECT_EQ(g.index, 0u);                        // no index column: row number
+  EXPECT_FALSE(g.memoryTotalBytes.has_value());  // not queried: absent, not derived
+  EXPECT_EQ(g.memoryUsedBytes, 0u);
+  EXPECT_EQ(g.memoryFreeBytes, 16280 * kMiB);
+  EXPECT_DOUBLE_EQ(*g.powerW, 28.16);
+  EXPECT_FALSE(g.powerLimitW.has_value());
+  EXPECT_TRUE(g.driverVersion.empty());
+  EXPECT_EQ(g.clockSmMhz, 405u);
+  EXPECT_EQ(g.clockMemMhz, 715u);
+}
+
+TEST(QueryGpuCsv, NoHeaderNoUnitsWithTheProbeFieldList) {
+  const std::string out =
+      "0, GPU-aaaa, NVIDIA H100 80GB HBM3, 590.48.01, 81559, 19818, 61263, 100, 11, 59, 631.95, "
+      "700.00, 1980, 2619\n"
+      "1, GPU-bbbb, NVIDIA H100 80GB HBM3, 590.48.01, 81559, [N/A], [N/A], [Not Supported], "
+      "[Not Supported], 41, [N/A], 700.00, 345, 2619\n";
+  auto gpus = parseQueryGpuCsv(out, kQueryGpuFields);
+  ASSERT_TRUE(gpus.has_value()) << gpus.error().message;
+  ASSERT_EQ(gpus->size(), 2u);
+  EXPECT_EQ((*gpus)[1].index, 1u);
+  EXPECT_EQ((*gpus)[1].uuid, "GPU-bbbb");
+  EXPECT_FALSE((*gpus)[1].memoryUsedBytes.has_value());
+  EXPECT_FALSE((*gpus)[1].utilizationGpuPct.has_value());
+  EXPECT_FALSE((*gpus)[1].powerW.has_value());
+  EXPECT_EQ((*gpus)[0].memoryUsedBytes, 19818 * kMiB);
+}
+
+TEST(QueryGpuCsv, RejectsMalformedRows) {
+  EXPECT_FALSE(parseQueryGpuCsv("index, uuid, name\n0, GPU-1\n").has_value());
+  EXPECT_FALSE(parseQueryGpuCsv("index, name\n0, x\n").has_value());  // no uuid column
+  EXPECT_FALSE(parseQueryGpuCsv("index, uuid\nzero, GPU-1\n").has_value());
+  EXPECT_FALSE(parseQueryGpuCsv("").has_value());
+}
+
+TEST(QueryGpuCsv, EveryFieldTheProbeQueriesIsDocumentedByNvidiaSmi) {
+  for (const char* help :
+       {"nvidia-h100-help-query-gpu.txt", "nvidia-rtx2080super-help-query-gpu.txt"}) {
+    const std::string text = readCapture(help);
+    for (auto f : kQueryGpuFields) {
+      EXPECT_NE(text.find("\"" + std::string(f) + "\""), std::string::npos) << f << " in " << help;
+    }
+  }
+  const std::string apps = readCapture("nvidia-h100-help-query-compute-apps.txt");
+  for (auto f : kQueryComputeAppsFields) {
+    EXPECT_NE(apps.find("\"" + std::string(f) + "\""), std::string::npos) << f;
+  }
+}
+
+TEST(ComputeAppsCsv, H100) {
+  auto apps = parseComputeAppsCsv(readCapture("nvidia-h100-compute-apps.csv"));
+  ASSERT_TRUE(apps.has_value()) << apps.error().message;
+  ASSERT_EQ(apps->size(), 3u);
+  EXPECT_EQ((*apps)[0].process.pid, 11327u);
+  EXPECT_EQ((*apps)[0].process.name, "/root/tools/memhog");
+  EXPECT_EQ((*apps)[0].process.memoryBytes, 2566 * kMiB);
+  EXPECT_EQ((*apps)[2].process.pid, 11345u);
+  EXPECT_EQ((*apps)[2].process.name, "./gpu_burn");
+  EXPECT_EQ((*apps)[2].process.memoryBytes, 15690 * kMiB);
+  EXPECT_EQ((*apps)[0].gpuUuid, "GPU-00000000-0000-0000-0000-000000000000");
+
+  auto gpus = parseQueryGpuCsv(readCapture("nvidia-h100-query-gpu.csv"));
+  ASSERT_TRUE(gpus.has_value());
+  EXPECT_EQ(attachProcesses(*gpus, *apps), 0u);
+  EXPECT_EQ(gpus->front().processes.size(), 3u);
+}
+
+TEST(ComputeAppsCsv, WindowsMemoryIsUnsupported) {
+  auto apps = parseComputeAppsCsv(readCapture("nvidia-rtx2080super-windows-compute-apps.csv"));
+  ASSERT_TRUE(apps.has_value()) << apps.error().message;
+  ASSERT_EQ(apps->size(), 21u);
+  EXPECT_EQ((*apps)[0].process.pid, 2140u);
+  EXPECT_EQ((*apps)[0].process.name, "C:\\Windows\\System32\\dwm.exe");
+  for (const auto& a : *apps) EXPECT_FALSE(a.process.memoryBytes.has_value()) << a.process.pid;
+  EXPECT_EQ(apps->back().process.pid, 13820u);
+}
+
+TEST(ComputeAppsCsv, EveryCapture) {
+  struct Expect {
+    const char* file;
+    std::size_t count;
+    std::uint32_t firstPid;
+    std::uint64_t firstMiB;
+  };
+  for (const auto& e : {Expect{"nvidia-h100mig-compute-apps.csv", 3, 21180, 2296},
+                        Expect{"nvidia-h200-compute-apps.csv", 3, 10291, 2566},
+                        Expect{"nvidia-h200mig-compute-apps.csv", 3, 12249, 2194},
+                        Expect{"nvidia-l40s-compute-apps.csv", 2, 20037, 538},
+                        Expect{"nvidia-rtx4080super-compute-apps.csv", 3, 2165, 25},
+                        Expect{"nvidia-rtx2080super-compute-apps.csv", 2, 28512, 370}}) {
+    auto apps = parseComputeAppsCsv(readCapture(e.file));
+    ASSERT_TRUE(apps.has_value()) << e.file << ": " << apps.error().message;
+    ASSERT_EQ(apps->size(), e.count) << e.file;
+    EXPECT_EQ(apps->front().process.pid, e.firstPid) << e.file;
+    EXPECT_EQ(apps->front().process.memoryBytes, e.firstMiB * kMiB) << e.file;
+  }
+}
+
+TEST(ComputeAppsCsv, ProcessNameWithCommaIsKeptWhole) {
+  const std::string out = "GPU-1, 42, /opt/app, with comma, 100\n";
+  auto apps = parseComputeAppsCsv(out, kQueryComputeAppsFields);
+  ASSERT_TRUE(apps.has_value()) << apps.error().message;
+  ASSERT_EQ(apps->size(), 1u);
+  EXPECT_EQ(apps->front().process.name, "/opt/app, with comma");
+  EXPECT_EQ(apps->front().process.memoryBytes, 100 * kMiB);
+}
+
+TEST(NvidiaSmiList, H100MigDevices) {
+  auto list = parseNvidiaSmiList(readCapture("nvidia-h100mig-list-L.txt"));
+  ASSERT_TRUE(list.has_value()) << list.error().message;
+  ASSERT_EQ(list->size(), 1u);
+  const auto& g = list->front();
+  EXPECT_EQ(g.name, "NVIDIA H100 80GB HBM3");
+  EXPECT_EQ(g.uuid, "GPU-00000000-0000-0000-0000-000000000000");
+  ASSERT_EQ(g.migDevices.size(), 4u);
+  EXPECT_EQ(g.migDevices[0].profile, "3g.40gb");
+  EXPECT_EQ(g.migDevices[0].uuid, "MIG-00000000-0000-0000-0000-000000000000");
+  EXPECT_EQ(g.migDevices[1].profile, "2g.20gb");
+  EXPECT_EQ(g.migDevices[1].uuid, "MIG-00000001-0000-0000-0000-000000000001");
+  EXPECT_EQ(g.migDevices[3].index, 3u);
+  EXPECT_EQ(g.migDevices[3].profile, "1g.10gb");
+  EXPECT_EQ(g.migDevices[3].uuid, "MIG-00000003-0000-0000-0000-000000000003");
+}
+
+TEST(NvidiaSmiQueryText, H100CaptureAgreesWithTheCsv) {
+  // `nvidia-smi -q` of the same H100 load run: the fields the CSV parser reads match.
+  const std::string q = readCapture("nvidia-h100-query-q.txt");
+  const auto g = onlyGpu("nvidia-h100-query-gpu.csv");
+  EXPECT_NE(q.find(": " + g.uuid), std::string::npos);
+  EXPECT_NE(q.find(": " + g.driverVersion), std::string::npos);
+  EXPECT_NE(q.find(": " + g.name), std::string::npos);
+  EXPECT_NE(q.find("81559 MiB"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace hwl::probes
