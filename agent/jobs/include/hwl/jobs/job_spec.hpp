@@ -1,0 +1,55 @@
+// A job spec as submitted to POST /v1/jobs, and its validation.
+#pragma once
+
+#include <boost/json.hpp>
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "hwl/result.hpp"
+
+namespace hwl::jobs {
+
+// Where a job's readiness is probed: plain HTTP on a loopback address.
+struct ReadyUrl {
+  std::string host;  // "127.0.0.1", "::1" or "localhost"
+  uint16_t port = 0;
+  std::string target;  // path and query, starts with '/'
+  std::string text;    // the URL as given
+};
+
+struct JobSpec {
+  std::string id;                          // [A-Za-z0-9._-]{1,128}, not starting with '.'
+  std::vector<std::string> command;        // argv; command[0] resolved against PATH if bare
+  std::map<std::string, std::string> env;  // added to a minimal base environment
+  std::vector<std::string> gpus;           // GPU uuids, each one the probes reported
+  // Absolute; for a relative or absent "working_dir" this is jobs_root/<dir> (default
+  // jobs_root/<id>), created by the job itself (as the job user) before exec.
+  std::filesystem::path working_dir;
+  bool create_working_dir = false;  // true when working_dir lies under jobs_root
+  std::optional<ReadyUrl> ready_url;
+  int64_t ready_timeout_ms = 300'000;
+  int64_t max_runtime_ms = 0;  // 0: no limit
+  int64_t grace_ms = 10'000;
+
+  // The spec in submission form; two submissions are the same job iff these are equal.
+  [[nodiscard]] boost::json::object toJson() const;
+  friend bool operator==(const JobSpec& a, const JobSpec& b) { return a.toJson() == b.toJson(); }
+};
+
+// Validates a submitted spec. Any problem is kInvalidArgument with a message that starts with the
+// offending field ("command[1]: must be a string", "gpus[0]: unknown GPU uuid …"), so the API can
+// answer 400 with the field named. Keys: id, command, env, gpus, working_dir, ready_url,
+// ready_timeout_s, max_runtime_s, grace_s; anything else is rejected. Durations are seconds
+// (fractions allowed), non-negative and at most 30 days.
+Result<JobSpec> parseJobSpec(const boost::json::value& body,
+                             const std::vector<std::string>& known_gpu_uuids,
+                             const std::filesystem::path& jobs_root);
+
+// Parses "http://127.0.0.1:PORT/path" (loopback hosts only).
+Result<ReadyUrl> parseReadyUrl(std::string_view url);
+
+}  // namespace hwl::jobs

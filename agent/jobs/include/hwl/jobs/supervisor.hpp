@@ -1,0 +1,128 @@
+// The job supervisor: starts jobs as children in their own session and process group, as the
+// unprivileged job user, with the placed GPUs visible; watches readiness, runtime and exit; cancels
+// with SIGTERM then SIGKILL; and records every transition in the outbox before the API can see it.
+//
+// Durability and restarts. Each job has a directory <state_dir>/jobs/<id>/ with job.json (written
+// atomically: tmp, fsync, rename, fsync dir) and its logs. A transition is (1) appended to the
+// outbox (fsync'd), (2) written to job.json, (3) published to the API. If the agent dies between
+// (1) and (2), the next supervisor replays the job's outbox entries newer than job.json's
+// last_event_seq, so no transition is recorded twice or lost. The agent's death does not end a job
+// (it runs in its own session, and under systemd KillMode=process); the next supervisor re-adopts
+// every job whose pid is alive with the same /proc start time, and records job.lost for the rest.
+// A re-adopted job is not our child: its exit is noticed by polling /proc and recorded as
+// job.exited with exit_status_known=false and no code.
+//
+// Process groups: each job is a session and process-group leader (setsid). Signals go to the whole
+// group, and when the job's main process ends whatever it left in its group is SIGKILLed.
+//
+// GPUs: CUDA_VISIBLE_DEVICES and ROCR_VISIBLE_DEVICES are set to the placed GPUs' uuids,
+// comma-separated (both runtimes accept uuids; indices shift when devices come and go). A job with
+// no GPUs gets both set to the empty string, which hides every GPU.
+//
+// Job user: with job_user set, the child calls setgroups/setgid/setuid to that user (needs root or
+// CAP_SETUID+CAP_SETGID); a job user resolving to uid 0 is refused. Without job_user, jobs run as
+// the agent's own user — unless the agent is root, in which case every submission is refused.
+//
+// Outbox bound: submit() refuses with kResourceExhausted when the outbox lacks room for the
+// transitions of every live job plus the new one (outbox_headroom_per_job each). A transition that
+// still finds the outbox full is retried every poll and stays invisible until recorded.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "hwl/clock.hpp"
+#include "hwl/jobs/job_spec.hpp"
+#include "hwl/jobs/job_state.hpp"
+#include "hwl/jobs/log_files.hpp"
+#include "hwl/outbox/outbox.hpp"
+#include "hwl/result.hpp"
+
+namespace hwl::jobs {
+
+struct SupervisorSettings {
+  std::filesystem::path state_dir;  // job records and logs under state_dir/jobs/
+  std::filesystem::path jobs_root;  // default working dirs: jobs_root/<id> (made by the job)
+  std::string job_user;             // empty: the agent's own user (refused if that is root)
+  uint64_t log_max_bytes = 64ULL * 1024 * 1024;
+  uint32_t log_keep = 3;
+  std::chrono::milliseconds poll_interval{250};
+  std::chrono::milliseconds ready_probe_timeout{500};
+  size_t exit_log_tail_lines = 20;
+  uint64_t outbox_headroom_per_job = 4;
+  const Clock* clock = nullptr;  // Unix times recorded; nullptr: SystemClock. Timeouts use
+                                 // std::chrono::steady_clock.
+};
+
+class Supervisor {
+ public:
+  // Loads job records, reconciles them with the outbox and with /proc (re-adopt or job.lost),
+  // then starts the supervisor thread. `outbox` must outlive the supervisor.
+  static Result<std::unique_ptr<Supervisor>> open(SupervisorSettings settings,
+                                                  outbox::Outbox& outbox);
+
+  Supervisor(const Supervisor&) = delete;
+  Supervisor& operator=(const Supervisor&) = delete;
+  ~Supervisor();  // stop()
+
+  // Accepts a job (state accepted; the thread starts it). Same id and same spec: the existing job.
+  // Same id, different spec: kConflict. kPermissionDenied when jobs may not run (root without a
+  // job user), kResourceExhausted when the outbox has no room.
+  Result<JobInfo> submit(const JobSpec& spec);
+  [[nodiscard]] Result<JobInfo> get(const std::string& id) const;
+  [[nodiscard]] std::vector<JobInfo> list() const;
+  // Asks the thread to stop the job (SIGTERM to its group, SIGKILL after grace). Returns the job
+  // as it is now; it becomes `cancelled` once its process is gone. Cancelling a finished job
+  // returns it unchanged.
+  Result<JobInfo> cancel(const std::string& id);
+  // The last `tail_lines` lines of the job's output.
+  [[nodiscard]] Result<std::string> logs(const std::string& id, size_t tail_lines) const;
+  // Follow: bytes from stream offset `offset` (start with 0, continue with next_offset). Poll
+  // until get(id) is terminal and a read returns no data.
+  [[nodiscard]] Result<LogChunk> readLog(const std::string& id, uint64_t offset,
+                                         size_t max_bytes) const;
+  // Stops the supervisor thread. Jobs keep running; the next supervisor re-adopts them.
+  void stop();
+  // Blocks until the thread has run one more full pass over the jobs (tests, shutdown).
+  void waitForPass();
+
+ private:
+  struct Job;
+  Supervisor(SupervisorSettings settings, outbox::Outbox& outbox);
+  Status load();
+  void run();
+  void pass();
+  void step(const std::string& id);
+  Status commit(const std::string& id, JobInfo next, std::string_view event,
+                boost::json::object data);
+  Status persist(const JobInfo& info) const;
+  [[nodiscard]] std::filesystem::path jobDir(const std::string& id) const;
+  [[nodiscard]] JobLog jobLog(const std::string& id) const;
+  Status checkMayRun() const;
+  void startJob(const std::string& id, JobInfo info);
+  void finishJob(const std::string& id, JobInfo info, int wait_status, bool status_known);
+  void signalGroup(const JobInfo& info, int sig) const;
+
+  SupervisorSettings settings_;
+  outbox::Outbox& outbox_;
+  const Clock* clock_;
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::condition_variable pass_cv_;
+  std::map<std::string, std::unique_ptr<Job>> jobs_;
+  uint64_t passes_ = 0;
+  bool stopping_ = false;
+  std::thread thread_;
+};
+
+}  // namespace hwl::jobs
