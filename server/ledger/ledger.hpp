@@ -130,6 +130,7 @@ class Ledger {
   void writerLoop();
   void commitBatch(std::vector<Pending>& batch);
   Result<AppendResult> applyOne(const AppendRequest& req, std::vector<Checkpoint>& cps);
+  std::string nextEventId();
   Result<Checkpoint> signCheckpoint(int64_t seq, const crypto::Digest& hash);
   Status exportCheckpoints(const std::vector<Checkpoint>& cps);
   Status reconcileCheckpointLog();
@@ -140,6 +141,9 @@ class Ledger {
   std::unique_ptr<sqlite::Db> writer_;
   std::unique_ptr<Stmts> stmts_;
   int64_t last_checkpoint_seq_ = 0;
+  std::string id_random_;
+  size_t id_random_pos_ = 0;
+  uint32_t id_counter_ = 0;
   crypto::Sha256 hasher_;
   int64_t head_seq_ = 0;  // writer thread only (mirrored into published_seq_)
   crypto::Digest head_hash_{};
