@@ -1,0 +1,149 @@
+// Bearer-token authentication: every kind of bad token is a 401 that leaves an auth.denied event
+// with the right reason; the refusal trail is rate-limited; roles are enforced.
+#include <gtest/gtest.h>
+
+#include <boost/json/serialize.hpp>
+#include <algorithm>
+#include <map>
+#include <thread>
+
+#include "server_fixture.hpp"
+
+namespace hwl::itest {
+namespace {
+
+using namespace std::chrono_literals;
+
+std::map<std::string, boost::json::object> deniedByReason(const LedgerServer& srv) {
+  std::map<std::string, boost::json::object> out;
+  for (auto& e : srv.allEvents("&type=auth.denied")) {
+    EXPECT_EQ(std::string(e.at("stream").as_string()), "ledger");
+    auto d = e.at("data").as_object();
+    std::string reason(d.at("reason").as_string());
+    EXPECT_FALSE(out.count(reason)) << "two auth.denied events for " << reason;
+    out[reason] = d;
+  }
+  return out;
+}
+
+TEST(Auth, EachBadTokenIs401WithItsReasonInTheLedger) {
+  TempDir tmp;
+  LedgerServer srv(tmp.path(), "data");
+  srv.init();
+  srv.start();
+  auto viewer = srv.createToken("viewer");
+  auto revoked = srv.createToken("admin");
+  auto expiring = srv.createToken("admin", 1);
+  const auto expiring_made = std::chrono::steady_clock::now();
+  // Positive controls: each of these tokens works before it is spoiled.
+  EXPECT_EQ(srv.request("GET", "/v1/events", expiring.token).status, 200);
+  EXPECT_EQ(srv.request("GET", "/v1/events", revoked.token).status, 200);
+  srv.revokeToken(revoked.id);
+  EXPECT_EQ(srv.request("GET", "/v1/events", viewer.token).status, 200);
+  ASSERT_TRUE(deniedByReason(srv).empty());
+
+  const std::string secret = viewer.token.substr(viewer.token.find('.') + 1);
+  struct Case {
+    std::string reason;
+    std::string token;
+    std::string token_id;  // expected in the event, "" when none
+  };
+  std::vector<Case> cases = {
+      {"missing_token", "", ""},
+      {"malformed_token", "no-dot-here", ""},
+      {"wrong_secret", viewer.id + ".not-the-secret", viewer.id},
+      {"unknown_token", "tok_nosuchid." + secret, "tok_nosuchid"},
+      {"revoked", revoked.token, revoked.id},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.reason);
+    auto h = srv.request("GET", "/v1/events", c.token);
+    EXPECT_EQ(h.status, 401) << h.body;
+    EXPECT_NE(h.body.find("unauthenticated"), std::string::npos) << h.body;
+  }
+  std::this_thread::sleep_until(expiring_made + 1500ms);
+  auto exp = srv.request("GET", "/v1/events", expiring.token);
+  EXPECT_EQ(exp.status, 401) << exp.body;
+  cases.push_back({"expired", expiring.token, expiring.id});
+
+  // A valid viewer on an admin command: 403, and nothing created.
+  const int64_t before_403 = srv.eventCount();
+  auto forbidden = srv.request("POST", "/v1/tokens", viewer.token, R"({"role":"admin"})");
+  EXPECT_EQ(forbidden.status, 403) << forbidden.body;
+  EXPECT_NE(forbidden.errorMessage().find("admin"), std::string::npos) << forbidden.body;
+  cases.push_back({"insufficient_role", viewer.token, viewer.id});
+  EXPECT_EQ(srv.eventCount(), before_403 + 1) << "only the auth.denied event is appended";
+  EXPECT_EQ(sqlite(srv.db(), "SELECT count(*) FROM tokens"), "4");
+
+  auto denied = deniedByReason(srv);
+  EXPECT_EQ(denied.size(), cases.size());
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.reason);
+    auto it = denied.find(c.reason);
+    ASSERT_NE(it, denied.end()) << "no auth.denied event with reason " << c.reason;
+    const auto& d = it->second;
+    EXPECT_EQ(std::string(d.at("remote").as_string()), "127.0.0.1");
+    EXPECT_EQ(std::string(d.at("path").as_string()),
+              c.reason == "insufficient_role" ? "/v1/tokens" : "/v1/events");
+    if (c.token_id.empty()) {
+      EXPECT_FALSE(d.contains("token_id"));
+    } else {
+      EXPECT_EQ(std::string(d.at("token_id").as_string()), c.token_id);
+    }
+    // The refusal trail never holds a secret.
+    EXPECT_EQ(boost::json::serialize(d).find(secret), std::string::npos);
+  }
+}
+
+TEST(Auth, FloodOfBadRequestsAppendsOnlyAHandfulOfEvents) {
+  TempDir tmp;
+  LedgerServer srv(tmp.path(), "data");
+  srv.init();
+  srv.start();
+  const int64_t before = srv.eventCount();
+  const std::string admin_id = srv.adminToken().substr(0, srv.adminToken().find('.'));
+
+  // 200 refused requests from one curl process each: no token, then a wrong secret.
+  auto flood = [&](const std::vector<std::string>& auth) {
+    std::vector<std::string> argv{"curl", "-sS", "--cacert", srv.caCert().string(), "-o",
+                                  "/dev/null", "-w", "%{http_code}\n"};
+    argv.insert(argv.end(), auth.begin(), auth.end());
+    argv.push_back(srv.url() + "/v1/events?n=[1-100]");
+    auto r = run(argv);
+    int refused = 0;
+    for (const auto& l : lines(r.out)) refused += l == "401" ? 1 : 0;
+    return refused;
+  };
+  EXPECT_EQ(flood({}), 100);
+  EXPECT_EQ(flood({"-H", "Authorization: Bearer " + admin_id + ".guessed-secret"}), 100);
+
+  auto denied = srv.allEvents("&type=auth.denied");
+  EXPECT_GE(denied.size(), 2U) << "each kind of refusal is recorded at least once";
+  EXPECT_LE(denied.size(), 6U) << "the refusal trail is not rate-limited";
+  EXPECT_EQ(srv.eventCount(), before + static_cast<int64_t>(denied.size()));
+  // The admin token itself still works: a flood of guesses locks nobody out.
+  EXPECT_EQ(srv.get("/v1/tokens").status, 200);
+}
+
+TEST(Auth, ConcurrentRevocationsOfOneTokenRecordOneEvent) {
+  TempDir tmp;
+  LedgerServer srv(tmp.path(), "data");
+  srv.init();
+  srv.start();
+  auto victim = srv.createToken("operator");
+  std::vector<int> statuses(8);
+  std::vector<std::thread> ts;
+  for (size_t i = 0; i < statuses.size(); ++i)
+    ts.emplace_back([&, i] {
+      statuses[i] = srv.request("DELETE", "/v1/tokens/" + victim.id, srv.adminToken()).status;
+    });
+  for (auto& t : ts) t.join();
+  EXPECT_EQ(std::count(statuses.begin(), statuses.end(), 200), 1);
+  EXPECT_EQ(std::count(statuses.begin(), statuses.end(), 409), 7);
+  EXPECT_EQ(srv.allEvents("&type=token.revoked").size(), 1U);
+  EXPECT_EQ(srv.request("GET", "/v1/events", victim.token).status, 401);
+  EXPECT_EQ(srv.request("DELETE", "/v1/tokens/tok_nosuch", srv.adminToken()).status, 404);
+}
+
+}  // namespace
+}  // namespace hwl::itest
