@@ -27,6 +27,24 @@ int main(int argc, char** argv) {
   run_cmd->add_option("--checkpoint-every", checkpoint_every, "sign a checkpoint every N events");
   run_cmd->add_option("--log-level", log_level, "trace|debug|info|warn|error");
 
+  int64_t cert_lifetime = 0;
+  run_cmd->add_option("--agent-cert-lifetime", cert_lifetime,
+                      "lifetime of issued agent certificates in seconds (60 to 90 days)");
+
+  std::string admin_dir, admin_name = "admin", p12_out, cert_out, key_out;
+  int64_t admin_days = 90;
+  auto* admin_cmd = app.add_subcommand("issue-admin-cert",
+                                       "issue an admin client certificate from the fleet CA");
+  admin_cmd->add_option("--data-dir", admin_dir, "data directory")->required();
+  admin_cmd->add_option("--name", admin_name, "who the certificate is for");
+  admin_cmd->add_option("--days", admin_days, "lifetime in days")->check(CLI::Range(1, 825));
+  auto* p12_opt = admin_cmd->add_option("--out", p12_out, "write a PKCS#12 file (no password)");
+  auto* cert_opt = admin_cmd->add_option("--cert-out", cert_out, "write the PEM certificate here");
+  auto* key_opt = admin_cmd->add_option("--key-out", key_out, "write the PEM key here (0600)");
+  cert_opt->needs(key_opt);
+  key_opt->needs(cert_opt);
+  p12_opt->excludes(cert_opt);
+
   std::string rebuild_dir;
   auto* rebuild_cmd = app.add_subcommand("rebuild", "replay the events into the projections");
   rebuild_cmd->add_option("--data-dir", rebuild_dir, "data directory")->required();
@@ -58,6 +76,13 @@ int main(int argc, char** argv) {
     if (!listen.empty()) cfg.listen = listen;
     if (checkpoint_every > 0) cfg.checkpoint_every = checkpoint_every;
     if (!log_level.empty()) cfg.log_level = log_level;
+    if (cert_lifetime != 0) {
+      if (cert_lifetime < 60 || cert_lifetime > 90LL * 24 * 3600) {
+        std::cerr << "error: --agent-cert-lifetime must be between 60 and 7776000 seconds\n";
+        return 2;
+      }
+      cfg.agent_cert_lifetime_s = cert_lifetime;
+    }
     if (cfg.data_dir.empty()) {
       std::cerr << "error: --data-dir (or data_dir in --config) is required\n";
       return 2;
@@ -65,5 +90,18 @@ int main(int argc, char** argv) {
     return runServer(cfg, std::cout);
   }
   if (*rebuild_cmd) return rebuild(DataDir{rebuild_dir}, std::cout);
+  if (*admin_cmd) {
+    if (p12_out.empty() && cert_out.empty()) {
+      std::cerr << "error: give --out FILE.p12 or --cert-out FILE --key-out FILE\n";
+      return 2;
+    }
+    auto s = issueAdminCert(DataDir{admin_dir}, admin_name, admin_days, p12_out, cert_out, key_out);
+    if (!s) {
+      std::cerr << "error: " << s.error().message << "\n";
+      return 1;
+    }
+    std::cout << "issued an admin certificate for \"" << admin_name << "\"\n";
+    return 0;
+  }
   return 0;
 }

@@ -10,6 +10,8 @@
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
 
+#include <algorithm>
+
 #include "hwl/http.hpp"
 #include "hwl/pki.hpp"
 #include "tls_util.hpp"
@@ -61,7 +63,8 @@ struct Client::Impl {
       asio::ip::make_address(host, ec);
       bool is_ip = !ec;
       if (!is_ip) SSL_set_tlsext_host_name(ssl, host.c_str());
-      if (settings.verify_hostname) tls_stream->set_verify_callback(asio::ssl::host_name_verification(host));
+      if (settings.verify_hostname && !settings.insecure_skip_verify)
+        tls_stream->set_verify_callback(asio::ssl::host_name_verification(host));
     } else {
       plain_stream.emplace(ioc);
     }
@@ -82,6 +85,15 @@ struct Client::Impl {
       }
       X509* peer = SSL_get0_peer_certificate(tls_stream->native_handle());
       peer_pem = peer != nullptr ? pki::certPem(peer) : "";
+      if (!settings.expected_uri.empty()) {
+        PeerCert pc;
+        if (peer != nullptr) tls::describe(peer, pc);
+        if (std::find(pc.uris.begin(), pc.uris.end(), settings.expected_uri) == pc.uris.end()) {
+          reset();
+          return unavailable("the server at " + host + ":" + port +
+                             " does not present the identity " + settings.expected_uri);
+        }
+      }
     }
     return {};
   }

@@ -152,12 +152,13 @@ void parseTarget(Request& req) {
 // A byte stream that is either TLS or plain TCP.
 class AnyStream {
  public:
-  AnyStream(tcp::socket sock, asio::ssl::context* ctx) {
-    if (ctx != nullptr)
-      tls_.emplace(std::move(sock), *ctx);
+  AnyStream(tcp::socket sock, std::shared_ptr<asio::ssl::context> ctx) : ctx_(std::move(ctx)) {
+    if (ctx_)
+      tls_.emplace(std::move(sock), *ctx_);
     else
       plain_.emplace(std::move(sock));
   }
+  PeerCert peer;  // set once the handshake verified it
   tcp::socket& socket() { return tls_ ? tls_->next_layer() : *plain_; }
   bool isTls() const { return tls_.has_value(); }
   asio::ssl::stream<tcp::socket>& tls() { return *tls_; }
@@ -169,6 +170,7 @@ class AnyStream {
   }
 
  private:
+  std::shared_ptr<asio::ssl::context> ctx_;  // kept alive while the stream uses it
   std::optional<asio::ssl::stream<tcp::socket>> tls_;
   std::optional<tcp::socket> plain_;
 };
@@ -180,7 +182,9 @@ struct Server::Impl {
   Handler handler;
   BodyLimit body_limit;
   asio::io_context ioc;
-  std::optional<asio::ssl::context> ssl;
+  std::mutex ssl_mu;
+  std::shared_ptr<asio::ssl::context> ssl;
+  std::optional<asio::steady_timer> sweep;
   std::optional<tcp::acceptor> acceptor;
   asio::thread_pool workers;
   std::vector<std::thread> io_threads;
@@ -198,6 +202,9 @@ struct Server::Impl {
         workers(static_cast<size_t>(std::max(1, settings.worker_threads))) {}
 
   asio::awaitable<void> acceptLoop();
+  void armSweep();
+  bool peerAllowed(X509* cert);
+  Status makeContext();
   asio::awaitable<void> session(std::shared_ptr<AnyStream> s);
 };
 
@@ -315,7 +322,12 @@ asio::awaitable<void> Server::Impl::acceptLoop() {
       if (stopping || ec == asio::error::operation_aborted) co_return;
       continue;  // e.g. EMFILE: keep serving the connections we have
     }
-    auto s = std::make_shared<AnyStream>(std::move(sock), settings.plain_http ? nullptr : &*ssl);
+    std::shared_ptr<asio::ssl::context> ctx;
+    if (!settings.plain_http) {
+      std::lock_guard lk(ssl_mu);
+      ctx = ssl;
+    }
+    auto s = std::make_shared<AnyStream>(std::move(sock), std::move(ctx));
     {
       std::lock_guard lk(conn_mu);
       conns.remove_if([](const auto& w) { return w.expired(); });
@@ -342,6 +354,7 @@ asio::awaitable<void> Server::Impl::session(std::shared_ptr<AnyStream> s) {
     deadline.disarm();
     if (ec) co_return;  // refused before any HTTP handling (wrong cert, TLS 1.2, timeout)
     peer = peerOf(s->tls().native_handle());
+    s->peer = peer;
   }
 
   beast::flat_buffer buffer;
@@ -435,6 +448,8 @@ asio::awaitable<void> Server::Impl::session(std::shared_ptr<AnyStream> s) {
       }
     }
 
+    // The peer may have been revoked since the handshake (or this is a resumed session).
+    if (peer.present && settings.peer_allowed && !settings.peer_allowed(peer)) break;
     auto msg = parser.release();
     Request req;
     req.method = std::string(msg.method_string());
@@ -526,13 +541,82 @@ Server::Server(ServerSettings settings, Handler handler, BodyLimit body_limit)
 
 Server::~Server() { stop(); }
 
+namespace {
+// Our own ex_data slot on the SSL_CTX (Asio keeps its verify callback in the app_data slot).
+int serverExIndex() {
+  static const int kIndex = SSL_CTX_get_ex_new_index(0, nullptr, nullptr, nullptr, nullptr);
+  return kIndex;
+}
+
+// OpenSSL's verify callback: the chain is checked by OpenSSL, the leaf by peer_allowed.
+int verifyLeaf(int preverify_ok, X509_STORE_CTX* store) noexcept {
+  if (preverify_ok != 1) return preverify_ok;
+  if (X509_STORE_CTX_get_error_depth(store) != 0) return 1;
+  auto* ssl = static_cast<SSL*>(
+      X509_STORE_CTX_get_ex_data(store, SSL_get_ex_data_X509_STORE_CTX_idx()));
+  auto* impl =
+      static_cast<Server::Impl*>(SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), serverExIndex()));
+  if (impl == nullptr) return 1;
+  return impl->peerAllowed(X509_STORE_CTX_get_current_cert(store)) ? 1 : 0;
+}
+}  // namespace
+
+bool Server::Impl::peerAllowed(X509* cert) {
+  if (!settings.peer_allowed) return true;
+  PeerCert pc;
+  tls::describe(cert, pc);
+  try {
+    return settings.peer_allowed(pc);
+  } catch (...) {
+    return false;
+  }
+}
+
+Status Server::Impl::makeContext() {
+  auto ctx = tls::makeServerContext(settings.cert_file, settings.key_file, settings.client_ca_file,
+                                    settings.client_cert);
+  if (!ctx) return ctx.error();
+  auto shared = std::make_shared<asio::ssl::context>(std::move(*ctx));
+  SSL_CTX_set_ex_data(shared->native_handle(), serverExIndex(), this);
+  if (settings.client_cert != ClientCertMode::kNone) {
+    int mode = SSL_CTX_get_verify_mode(shared->native_handle());
+    SSL_CTX_set_verify(shared->native_handle(), mode, &verifyLeaf);
+  }
+  std::lock_guard lk(ssl_mu);
+  ssl = std::move(shared);
+  return {};
+}
+
+void Server::Impl::armSweep() {
+  sweep->expires_after(std::chrono::seconds(1));
+  sweep->async_wait([this](beast::error_code ec) {
+    if (ec || stopping) return;
+    std::vector<std::shared_ptr<AnyStream>> doomed;
+    {
+      std::lock_guard lk(conn_mu);
+      for (auto& w : conns)
+        if (auto s = w.lock(); s && s->peer.present && !settings.peer_allowed(s->peer))
+          doomed.push_back(s);
+    }
+    for (auto& s : doomed)
+      asio::post(s->socket().get_executor(), [s] {
+        beast::error_code e;
+        s->socket().shutdown(tcp::socket::shutdown_both, e);
+        s->socket().close(e);
+      });
+    armSweep();
+  });
+}
+
+Status Server::reloadCertificate() {
+  if (impl_->settings.plain_http) return {};
+  return impl_->makeContext();
+}
+
 Status Server::start() {
   auto& st = impl_->settings;
   if (!st.plain_http) {
-    auto ctx = tls::makeServerContext(st.cert_file, st.key_file, st.client_ca_file,
-                                      st.client_cert);
-    if (!ctx) return ctx.error();
-    impl_->ssl.emplace(std::move(*ctx));
+    if (auto s = impl_->makeContext(); !s) return s;
   }
   auto hp = splitHostPort(st.listen);
   if (!hp) return hp.error();
@@ -556,6 +640,10 @@ Status Server::start() {
                      ? "[" + local.address().to_string() + "]:" + std::to_string(local.port())
                      : local.address().to_string() + ":" + std::to_string(local.port());
   asio::co_spawn(impl_->ioc, impl_->acceptLoop(), asio::detached);
+  if (st.peer_allowed && !st.plain_http) {
+    impl_->sweep.emplace(impl_->ioc);
+    impl_->armSweep();
+  }
   for (int i = 0; i < std::max(1, st.io_threads); ++i)
     impl_->io_threads.emplace_back([this] { impl_->ioc.run(); });
   return {};
@@ -573,6 +661,7 @@ void Server::stop() {
   asio::post(impl_->ioc, [this] {
     beast::error_code ec;
     if (impl_->acceptor) impl_->acceptor->close(ec);
+    if (impl_->sweep) impl_->sweep->cancel();
   });
   // Let handlers already running finish and send their responses.
   for (int i = 0; i < 300 && impl_->in_flight.load() > 0; ++i)

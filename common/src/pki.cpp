@@ -5,6 +5,7 @@
 #include <openssl/bn.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
+#include <openssl/pkcs12.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
@@ -188,6 +189,27 @@ Result<ReqPtr> csrFromPem(std::string_view pem) {
   ReqPtr r(PEM_read_bio_X509_REQ(bio.get(), nullptr, nullptr, nullptr));
   if (!r) return invalidArgument("not a PEM certificate request");
   return r;
+}
+
+Result<std::string> pkcs12(std::string_view cert_pem, std::string_view key_pem,
+                           std::string_view ca_pem, const std::string& friendly_name) {
+  auto cert = certFromPem(cert_pem);
+  if (!cert) return cert.error();
+  auto ca = certFromPem(ca_pem);
+  if (!ca) return ca.error();
+  BioPtr kb(BIO_new_mem_buf(key_pem.data(), static_cast<int>(key_pem.size())));
+  crypto::PkeyPtr key(PEM_read_bio_PrivateKey(kb.get(), nullptr, nullptr, nullptr));
+  if (!key) return invalidArgument("not a PEM private key");
+  STACK_OF(X509)* chain = sk_X509_new_null();
+  sk_X509_push(chain, ca->get());
+  PKCS12* p12 = PKCS12_create("", friendly_name.c_str(), key.get(), cert->get(), chain, 0, 0, 0,
+                              0, 0);
+  sk_X509_free(chain);
+  if (p12 == nullptr) return internal("cannot build the PKCS#12 file");
+  BioPtr out(BIO_new(BIO_s_mem()));
+  i2d_PKCS12_bio(out.get(), p12);
+  PKCS12_free(p12);
+  return bioString(out.get());
 }
 
 }  // namespace hwl::pki

@@ -46,7 +46,7 @@ Result<ssl::context> makeClientContext(const ClientSettings& s) {
   } else {
     ctx.set_default_verify_paths(ec);
   }
-  ctx.set_verify_mode(ssl::verify_peer);
+  ctx.set_verify_mode(s.insecure_skip_verify ? ssl::verify_none : ssl::verify_peer);
   if (!s.cert_file.empty()) {
     ctx.use_certificate_chain_file(s.cert_file, ec);
     if (ec) return invalidArgument("cannot load certificate " + s.cert_file + ": " + ec.message());

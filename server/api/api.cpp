@@ -73,12 +73,14 @@ Result<CreatedToken> createToken(ledger::Ledger& ledger, const Clock& clock, led
   return t;
 }
 
-Api::Api(ledger::Ledger& ledger, const Clock& clock, ApiSettings settings)
+Api::Api(ledger::Ledger& ledger, const Clock& clock, ApiSettings settings,
+         const server::FleetCa* ca)
     : ledger_(ledger),
       clock_(clock),
       settings_(std::move(settings)),
       start_ms_(clock.nowMs()),
-      auth_(ledger, clock, settings_.auth) {
+      auth_(ledger, clock, settings_.auth),
+      ca_(ca) {
   router_.add("GET", "/v1/health", [this](auto&, auto&) { return health(); });
   router_.add("POST", "/v1/tokens", [this](auto& r, auto&) { return createToken(r); }, 16 * 1024);
   router_.add("GET", "/v1/tokens", [this](auto& r, auto&) { return listTokens(r); });
@@ -89,6 +91,10 @@ Api::Api(ledger::Ledger& ledger, const Clock& clock, ApiSettings settings)
   router_.add("GET", "/v1/ledger/verify", [this](auto& r, auto&) { return verify(r); });
   router_.add("GET", "/v1/ledger/checkpoints", [this](auto& r, auto&) { return checkpoints(r); });
   router_.add("POST", "/v1/plan", [this](auto& r, auto&) { return plan(r); }, 256 * 1024);
+  router_.add("GET", "/v1/hosts", [this](auto& r, auto&) { return hosts(r); });
+  router_.add("GET", "/v1/hosts/{id}", [this](auto& r, auto& p) { return host(r, p.at("id")); });
+  if (ca_ != nullptr) addPkiRoutes();
+  loadDenylist();
 }
 
 http::Response Api::handle(http::Request& req) { return router_.dispatch(req); }

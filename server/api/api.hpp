@@ -2,18 +2,22 @@
 // verification and checkpoints. Handlers run on the HTTP worker pool and may block.
 #pragma once
 
+#include <mutex>
+#include <set>
 #include <string>
 
 #include "auth.hpp"
 #include "hwl/clock.hpp"
 #include "hwl/http.hpp"
 #include "ledger/ledger.hpp"
+#include "pki/fleet_ca.hpp"
 #include "router.hpp"
 
 namespace hwl::api {
 
 struct ApiSettings {
   std::string version;
+  int64_t agent_cert_lifetime_s = 7 * 24 * 3600;
   size_t default_body_limit = 1 << 20;
   std::chrono::milliseconds stream_heartbeat{15000};
   AuthSettings auth;
@@ -21,7 +25,11 @@ struct ApiSettings {
 
 class Api {
  public:
-  Api(ledger::Ledger& ledger, const Clock& clock, ApiSettings settings);
+  // `ca` may be null (no enrollment routes then).
+  Api(ledger::Ledger& ledger, const Clock& clock, ApiSettings settings,
+      const server::FleetCa* ca = nullptr);
+  // For the TLS layer: false for a certificate of a revoked host (by host id or serial).
+  [[nodiscard]] bool peerAllowed(const http::PeerCert& peer) const;
   http::Response handle(http::Request& req);
   [[nodiscard]] size_t bodyLimit(std::string_view method, std::string_view path) const;
   Router& router() { return router_; }
@@ -37,6 +45,16 @@ class Api {
   http::Response verify(http::Request& req);
   http::Response checkpoints(http::Request& req);
   http::Response plan(http::Request& req);
+  // Enrollment and host certificates (api_pki.cpp).
+  void addPkiRoutes();
+  http::Response caCert();
+  http::Response createEnrollToken(http::Request& req);
+  http::Response enroll(http::Request& req);
+  http::Response renew(http::Request& req);
+  http::Response revokeHost(http::Request& req, const std::string& id);
+  http::Response hosts(http::Request& req);
+  http::Response host(http::Request& req, const std::string& id);
+  void loadDenylist();
 
   ledger::Ledger& ledger_;
   const Clock& clock_;
@@ -44,6 +62,10 @@ class Api {
   int64_t start_ms_;
   Authenticator auth_;
   Router router_;
+  const server::FleetCa* ca_;
+  mutable std::mutex deny_mu_;
+  std::set<std::string> revoked_hosts_;
+  std::set<std::string> revoked_serials_;
 };
 
 // Creates a token: appends token.created and returns the one-time secret.

@@ -2,6 +2,8 @@
 #include "auth.hpp"
 
 #include "hwl/crypto.hpp"
+#include "ledger/hosts_projection.hpp"
+#include "pki/fleet_ca.hpp"
 
 namespace hwl::api {
 
@@ -47,6 +49,11 @@ Error Authenticator::deny(const http::Request& req, std::string_view reason,
 }
 
 Result<Principal> Authenticator::authorize(const http::Request& req, ledger::Role needed) {
+  // An operator's admin client certificate (verified by TLS against the fleet CA).
+  if (req.peer.present) {
+    auto admin = server::adminNameOf(req.peer.uris);
+    if (!admin.empty()) return Principal{"cert:" + admin, ledger::Role::kAdmin};
+  }
   auto h = req.header("authorization");
   const Error kUnauth = unauthenticated("a valid bearer token is required");
   if (!h) return deny(req, "missing_token", "", kUnauth);
@@ -72,6 +79,28 @@ Result<Principal> Authenticator::authorize(const http::Request& req, ledger::Rol
                 permissionDenied("this needs the " + std::string(ledger::roleName(needed)) +
                                  " role"));
   return Principal{t.id, t.role};
+}
+
+Result<HostPrincipal> Authenticator::authorizeHost(const http::Request& req) {
+  const Error kUnauth = unauthenticated("a host client certificate is required");
+  if (!req.peer.present) return deny(req, "host_no_certificate", "", kUnauth);
+  std::string id = server::hostIdOf(req.peer.uris);
+  if (id.empty()) return deny(req, "host_wrong_identity", "", kUnauth);
+  auto known = ledger_.withReader([&](sqlite::Db& db) -> Result<std::pair<bool, bool>> {
+    auto h = ledger::findHost(db, id);
+    if (!h) return h.error();
+    if (!h->has_value()) return std::make_pair(false, false);
+    auto st = db.prepare("SELECT 1 FROM host_certs WHERE serial = ? AND host_id = ?");
+    if (!st) return st.error();
+    st->bind(1, req.peer.serial_hex).bind(2, id);
+    auto r = st->step();
+    if (!r) return r.error();
+    return std::make_pair(*r && (*h)->state != "revoked", true);
+  });
+  if (!known) return known.error();
+  if (!known->second) return deny(req, "host_unknown", id, kUnauth);
+  if (!known->first) return deny(req, "host_revoked_or_unknown_cert", id, kUnauth);
+  return HostPrincipal{id, "host:" + id};
 }
 
 }  // namespace hwl::api

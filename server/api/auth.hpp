@@ -19,6 +19,12 @@ struct Principal {
   ledger::Role role = ledger::Role::kViewer;
 };
 
+// An enrolled host, identified by the SAN of its verified client certificate.
+struct HostPrincipal {
+  std::string host_id;
+  std::string actor;  // "host:<id>"
+};
+
 struct AuthSettings {
   int64_t denied_window_ms = 10'000;    // one auth.denied per (remote, reason) per window
   int64_t denied_per_minute = 60;       // and at most this many per minute overall
@@ -31,6 +37,16 @@ class Authenticator {
   // Checks the bearer token and the role; on refusal records auth.denied (rate-limited) and
   // returns the error to send (401 or 403).
   Result<Principal> authorize(const http::Request& req, ledger::Role needed);
+
+  // The host behind a verified client certificate: enrolled, not revoked, a certificate the
+  // fleet CA issued to it. Never from the request body.
+  Result<HostPrincipal> authorizeHost(const http::Request& req);
+
+  // Records a refusal (rate-limited) and returns `err` for the caller to send.
+  Error refuse(const http::Request& req, std::string_view reason, std::string_view token_id,
+               Error err) {
+    return deny(req, reason, token_id, std::move(err));
+  }
 
   // A token is "ID.SECRET"; the ledger keeps SHA-256(SECRET) only.
   static std::string secretHash(std::string_view secret);

@@ -14,7 +14,7 @@ Result<ServerConfig> loadConfigFile(const std::filesystem::path& path, ServerCon
   if (auto s = json::checkKeys(*obj,
                                {"data_dir", "listen", "checkpoint_every", "body_limit_bytes",
                                 "header_limit_bytes", "header_timeout_ms", "idle_timeout_ms",
-                                "worker_threads", "log_level"},
+                                "worker_threads", "log_level", "agent_cert_lifetime_s"},
                                "config " + path.string());
       !s)
     return s.error();
@@ -42,7 +42,8 @@ Result<ServerConfig> loadConfigFile(const std::filesystem::path& path, ServerCon
                  num("header_limit_bytes", c.header_limit_bytes, 1024, 1 << 20),
                  num("header_timeout_ms", c.header_timeout_ms, 100, 3'600'000),
                  num("idle_timeout_ms", c.idle_timeout_ms, 100, 3'600'000),
-                 num("worker_threads", c.worker_threads, 1, 1024)}) {
+                 num("worker_threads", c.worker_threads, 1, 1024),
+                 num("agent_cert_lifetime_s", c.agent_cert_lifetime_s, 60, 90LL * 24 * 3600)}) {
     if (!s) return s.error();
   }
   if (!dir.empty()) c.data_dir = dir;

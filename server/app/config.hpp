@@ -19,6 +19,7 @@ struct ServerConfig {
   int64_t idle_timeout_ms = 30'000;
   int64_t worker_threads = 16;
   std::string log_level = "info";
+  int64_t agent_cert_lifetime_s = 7 * 24 * 3600;  // at most 90 days
 };
 
 // Reads a JSON config file over `base`. An unknown key is an error naming the key.

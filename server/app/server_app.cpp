@@ -13,7 +13,9 @@
 #include "hwl/crypto.hpp"
 #include "hwl/http.hpp"
 #include "hwl/pki.hpp"
+#include "ledger/hosts_projection.hpp"
 #include "ledger/tokens_projection.hpp"
+#include "pki/fleet_ca.hpp"
 
 namespace hwl::server {
 
@@ -37,6 +39,12 @@ Status writePublic(const fs::path& p, std::string_view content) {
 
 }  // namespace
 
+void addProjections(ledger::LedgerOptions& lo) {
+  lo.projections.push_back(std::make_unique<ledger::TokensProjection>());
+  lo.projections.push_back(std::make_unique<ledger::EnrollTokensProjection>());
+  lo.projections.push_back(std::make_unique<ledger::HostsProjection>());
+}
+
 Result<std::unique_ptr<ledger::Ledger>> openLedger(const DataDir& dir, int64_t checkpoint_every) {
   ledger::LedgerOptions lo;
   lo.db_path = dir.ledger();
@@ -45,7 +53,7 @@ Result<std::unique_ptr<ledger::Ledger>> openLedger(const DataDir& dir, int64_t c
   auto key = crypto::loadPrivateKeyPem(dir.checkpointKey());
   if (!key) return key.error();
   lo.signing_key = std::shared_ptr<EVP_PKEY>(key->release(), crypto::PkeyFree{});
-  lo.projections.push_back(std::make_unique<ledger::TokensProjection>());
+  addProjections(lo);
   return ledger::Ledger::open(std::move(lo));
 }
 
@@ -111,7 +119,7 @@ Result<std::string> initDataDir(const InitOptions& opts) {
     lo.create = true;
     lo.checkpoint_log = d.checkpointLog();
     lo.signing_key = std::shared_ptr<EVP_PKEY>(cp_key.release(), crypto::PkeyFree{});
-    lo.projections.push_back(std::make_unique<ledger::TokensProjection>());
+    addProjections(lo);
     auto l = ledger::Ledger::open(std::move(lo));
     if (!l) return l.error();
     auto t = api::createToken(**l, SystemClock::instance(), ledger::Role::kAdmin, std::nullopt,
@@ -120,13 +128,17 @@ Result<std::string> initDataDir(const InitOptions& opts) {
     token = t->token;
     (*l)->close();
   }
-  if (::rename(tmp.c_str(), dir.c_str()) != 0)
-    return internal("cannot move the new data directory into " + dir.string() + ": " +
-                    std::strerror(errno));
-  cleanup.keep = true;
+  // The token file is written before the directory is moved into place: if it cannot be
+  // written, init fails as a whole and nobody is locked out of a ledger whose token is lost.
   if (opts.admin_token_file) {
     if (auto s = writeSecret(*opts.admin_token_file, token + "\n"); !s) return s.error();
   }
+  if (::rename(tmp.c_str(), dir.c_str()) != 0) {
+    std::string why = std::strerror(errno);
+    if (opts.admin_token_file) fs::remove(*opts.admin_token_file, ec);
+    return internal("cannot move the new data directory into " + dir.string() + ": " + why);
+  }
+  cleanup.keep = true;
   return token;
 }
 
@@ -150,10 +162,16 @@ int runServer(const ServerConfig& cfg, std::ostream& out) {
     std::cerr << "error: " << ledger.error().message << "\n";
     return 1;
   }
+  auto ca = FleetCa::load(dir.caCert(), dir.caKey());
+  if (!ca) {
+    std::cerr << "error: " << ca.error().message << "\n";
+    return 1;
+  }
   api::ApiSettings as;
   as.version = kVersion;
   as.default_body_limit = static_cast<size_t>(cfg.body_limit_bytes);
-  api::Api api(**ledger, SystemClock::instance(), as);
+  as.agent_cert_lifetime_s = cfg.agent_cert_lifetime_s;
+  api::Api api(**ledger, SystemClock::instance(), as, ca->get());
 
   http::ServerSettings ss;
   ss.listen = cfg.listen;
@@ -165,6 +183,10 @@ int runServer(const ServerConfig& cfg, std::ostream& out) {
   ss.idle_timeout = std::chrono::milliseconds(cfg.idle_timeout_ms);
   ss.worker_threads = static_cast<int>(cfg.worker_threads);
   ss.server_name = std::string("hwledger-server/") + kVersion;
+  // Agents (and admins) present client certificates from the fleet CA; operators may use tokens.
+  ss.client_ca_file = dir.caCert().string();
+  ss.client_cert = http::ClientCertMode::kOptional;
+  ss.peer_allowed = [&api](const http::PeerCert& p) { return api.peerAllowed(p); };
   http::Server server(
       ss, [&api](http::Request& r) { return api.handle(r); },
       [&api](std::string_view m, std::string_view p) { return api.bodyLimit(m, p); });
@@ -218,6 +240,23 @@ int rebuild(const DataDir& dir, std::ostream& out) {
   out << (same ? "projections rebuilt: identical\n" : "projections rebuilt: repaired\n");
   l.close();
   return 0;
+}
+
+Status issueAdminCert(const DataDir& dir, const std::string& name, int64_t days,
+                      const std::filesystem::path& out_p12, const std::filesystem::path& cert_out,
+                      const std::filesystem::path& key_out) {
+  auto ca = FleetCa::load(dir.caCert(), dir.caKey());
+  if (!ca) return ca.error();
+  auto issued = (*ca)->issueAdmin(name, days * 24 * 3600);
+  if (!issued) return issued.error();
+  const auto& [cert, key_pem] = *issued;
+  if (!out_p12.empty()) {
+    auto p12 = pki::pkcs12(cert.pem, key_pem, (*ca)->certPem(), "hwledger admin " + name);
+    if (!p12) return p12.error();
+    return crypto::writeFileAtomic(out_p12, *p12, 0600);
+  }
+  if (auto s = crypto::writeFileAtomic(cert_out, cert.pem, 0644); !s) return s;
+  return crypto::writeFileAtomic(key_out, key_pem, 0600);
 }
 
 }  // namespace hwl::server

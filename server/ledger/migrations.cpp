@@ -39,6 +39,40 @@ CREATE TABLE tokens(
   revoked_ms INTEGER
 );
 )sql"},
+      {3, "enrollment tokens and hosts projections", R"sql(
+CREATE TABLE enroll_tokens(
+  id TEXT PRIMARY KEY,
+  secret_sha256 TEXT NOT NULL,
+  host_hint TEXT NOT NULL,
+  created_ms INTEGER NOT NULL,
+  created_by TEXT NOT NULL,
+  expires_ms INTEGER NOT NULL,
+  used_ms INTEGER,
+  used_by_host TEXT
+);
+CREATE TABLE hosts(
+  id TEXT PRIMARY KEY,
+  name TEXT NOT NULL,
+  kind TEXT NOT NULL,
+  address TEXT NOT NULL,
+  state TEXT NOT NULL,
+  enrolled_ms INTEGER NOT NULL,
+  state_changed_ms INTEGER NOT NULL,
+  cert_serial TEXT,
+  cert_spki TEXT,
+  cert_not_after_ms INTEGER,
+  platform TEXT NOT NULL,
+  revoked_ms INTEGER
+);
+CREATE TABLE host_certs(
+  serial TEXT PRIMARY KEY,
+  host_id TEXT NOT NULL,
+  spki TEXT NOT NULL,
+  not_after_ms INTEGER NOT NULL,
+  issued_ms INTEGER NOT NULL
+);
+CREATE INDEX host_certs_host ON host_certs(host_id);
+)sql"},
   };
   return kAll;
 }

@@ -25,6 +25,7 @@ Status TokensProjection::apply(sqlite::Db& db, const Event& e) {
   if (e.type != "token.created" && e.type != "token.revoked") return {};
   auto data = json::parseObject(e.data);
   if (!data) return data.error();
+  if (data->contains("kind")) return {};  // enrollment tokens have a projection of their own
   auto id = json::requiredString(*data, "id");
   if (!id) return id.error();
   if (e.type == "token.created") {

@@ -88,6 +88,11 @@ struct ServerSettings {
   int worker_threads = 16;
   size_t max_streams = 64;
   std::string server_name = "hwledger";
+  // Decides whether a verified client certificate may connect. Called during the handshake
+  // (a refusal fails the handshake, before any HTTP), before every request on the connection,
+  // and by a sweep every second that closes connections whose peer is no longer allowed
+  // (revocation takes effect on open keep-alive connections and resumed sessions too).
+  std::function<bool(const PeerCert&)> peer_allowed;
 };
 
 class Server {
@@ -104,6 +109,8 @@ class Server {
   [[nodiscard]] uint16_t port() const;
   // Stops accepting, lets in-flight handlers finish and their responses go out, then returns.
   void stop();
+  // Loads the certificate and key files again; new connections use them, open ones keep theirs.
+  Status reloadCertificate();
 
   struct Impl;
 
@@ -118,6 +125,10 @@ struct ClientSettings {
   std::string cert_file;  // client certificate for mutual TLS
   std::string key_file;
   bool verify_hostname = true;
+  // When not empty, the server's certificate must carry this SAN URI (checked after the chain).
+  std::string expected_uri;
+  // Skips every check of the server's certificate (only to fetch a CA that is then pinned).
+  bool insecure_skip_verify = false;
   std::chrono::milliseconds timeout{30000};
 };
 

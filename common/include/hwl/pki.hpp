@@ -59,4 +59,8 @@ Result<ReqPtr> makeCsr(EVP_PKEY* key, std::string_view common_name);
 std::string csrPem(X509_REQ* req);
 Result<ReqPtr> csrFromPem(std::string_view pem);
 
+// A PKCS#12 bundle (certificate, key, CA) with an empty password, as curl --cert-type P12 takes.
+Result<std::string> pkcs12(std::string_view cert_pem, std::string_view key_pem,
+                           std::string_view ca_pem, const std::string& friendly_name);
+
 }  // namespace hwl::pki

@@ -1,0 +1,235 @@
+// Agent API handlers.
+#include "agent_api.hpp"
+
+#include <boost/json.hpp>
+#include <charconv>
+#include <thread>
+
+#include "hwl/json.hpp"
+#include "hwl/jobs/job_spec.hpp"
+#include "hwl/probes/exporters.hpp"
+#include "hwl/probes/procfs.hpp"
+
+namespace hwl::agent {
+
+namespace bj = boost::json;
+
+namespace {
+
+http::Response json(unsigned status, const bj::value& v) {
+  http::Response r;
+  r.status = status;
+  r.body = bj::serialize(v);
+  return r;
+}
+
+std::vector<std::string> segments(std::string_view path) {
+  std::vector<std::string> out;
+  size_t i = 0;
+  while (i < path.size()) {
+    while (i < path.size() && path[i] == '/') ++i;
+    size_t j = path.find('/', i);
+    if (j == std::string_view::npos) j = path.size();
+    if (j > i) out.emplace_back(path.substr(i, j - i));
+    i = j;
+  }
+  return out;
+}
+
+Result<std::optional<int64_t>> queryInt(const http::Request& req, const std::string& name,
+                                        int64_t min, int64_t max) {
+  auto it = req.query.find(name);
+  if (it == req.query.end() || it->second.empty()) return std::optional<int64_t>{};
+  int64_t v = 0;
+  auto [p, ec] = std::from_chars(it->second.data(), it->second.data() + it->second.size(), v);
+  if (ec != std::errc() || p != it->second.data() + it->second.size() || v < min || v > max)
+    return invalidArgument("query parameter \"" + name + "\" must be an integer from " +
+                           std::to_string(min) + " to " + std::to_string(max));
+  return std::optional<int64_t>(v);
+}
+
+}  // namespace
+
+size_t AgentApi::bodyLimit(std::string_view method, std::string_view) const {
+  return method == "POST" ? 256 * 1024 : 16 * 1024;
+}
+
+http::Response AgentApi::handle(http::Request& req) {
+  auto seg = segments(req.path);
+  const auto& m = req.method;
+  auto is = [&](std::initializer_list<std::string_view> p) {
+    if (p.size() != seg.size()) return false;
+    size_t i = 0;
+    for (auto s : p) {
+      if (s != "*" && s != seg[i]) return false;
+      ++i;
+    }
+    return true;
+  };
+  if (is({"metrics"}) && m == "GET") return metrics();
+  if (is({"v1", "health"}) && m == "GET")
+    return json(200, bj::object{{"status", "ok"}, {"version", kAgentVersion},
+                                {"host_id", ctx_.host_id}});
+  if (is({"v1", "info"}) && m == "GET") return info();
+  if (is({"v1", "telemetry"}) && m == "GET") return telemetry();
+  if (is({"v1", "outbox"}) && m == "GET") return outbox(req);
+  if (is({"v1", "jobs"})) {
+    if (m == "POST") return submitJob(req);
+    if (m == "GET") return listJobs();
+  }
+  if (is({"v1", "jobs", "*"})) {
+    if (m == "GET") return getJob(seg[2]);
+    if (m == "DELETE") return cancelJob(seg[2]);
+  }
+  if (is({"v1", "jobs", "*", "logs"}) && m == "GET") return jobLogs(req, seg[2]);
+  return http::jsonError(404, "not_found", "no such resource: " + m + " " + req.path);
+}
+
+http::Response AgentApi::info() {
+  bj::object o{{"host_id", ctx_.host_id},
+               {"hostname", ctx_.hostname},
+               {"agent_version", kAgentVersion},
+               {"platform", ctx_.platform}};
+  bj::array backends;
+  for (const auto& b : ctx_.backends) backends.push_back(bj::string(b));
+  o["probe_backends"] = std::move(backends);
+  bj::array gpus;
+  if (auto s = ctx_.sampler->latest())
+    for (const auto& g : s->gpus) gpus.push_back(probes::toJson(g));
+  o["gpus"] = std::move(gpus);
+  return json(200, o);
+}
+
+http::Response AgentApi::telemetry() {
+  auto s = ctx_.sampler->latest();
+  if (!s) return http::jsonError(503, "unavailable", "no sample has been taken yet");
+  return json(200, probes::toJson(*s));
+}
+
+http::Response AgentApi::outbox(http::Request& req) {
+  auto after = queryInt(req, "after", 0, INT64_MAX);
+  auto limit = queryInt(req, "limit", 1, 10'000);
+  if (!after) return http::errorResponse(after.error());
+  if (!limit) return http::errorResponse(limit.error());
+  uint64_t a = static_cast<uint64_t>(after->value_or(0));
+  // Asking for entries after N says the entries up to N are safely in the server's ledger.
+  if (a > 0) {
+    if (auto s = ctx_.outbox->acknowledge(a); !s) return http::errorResponse(s.error());
+  }
+  auto entries = ctx_.outbox->read(a, static_cast<size_t>(limit->value_or(500)));
+  bj::array arr;
+  for (const auto& e : entries) arr.push_back(e.toJson());
+  auto st = ctx_.outbox->stats();
+  return json(200, bj::object{{"host_id", ctx_.host_id},
+                              {"entries", std::move(arr)},
+                              {"last_seq", st.last_seq},
+                              {"acknowledged_seq", st.acknowledged_seq},
+                              {"near_full", st.near_full}});
+}
+
+http::Response AgentApi::submitJob(http::Request& req) {
+  auto body = json::parse(req.body);
+  if (!body) return http::errorResponse(body.error());
+  std::vector<std::string> uuids;
+  if (auto s = ctx_.sampler->latest())
+    for (const auto& g : s->gpus) uuids.push_back(g.uuid);
+  auto spec = jobs::parseJobSpec(*body, uuids, ctx_.config.jobs_root);
+  if (!spec) return http::errorResponse(spec.error());
+  auto existing = ctx_.supervisor->get(spec->id);
+  auto info = ctx_.supervisor->submit(*spec);
+  if (!info) return http::errorResponse(info.error());
+  return json(existing ? 200 : 201, info->toJson());
+}
+
+http::Response AgentApi::listJobs() {
+  bj::array arr;
+  for (const auto& j : ctx_.supervisor->list()) arr.push_back(j.toJson());
+  return json(200, bj::object{{"jobs", std::move(arr)}});
+}
+
+http::Response AgentApi::getJob(const std::string& id) {
+  auto j = ctx_.supervisor->get(id);
+  if (!j) return http::errorResponse(j.error());
+  return json(200, j->toJson());
+}
+
+http::Response AgentApi::cancelJob(const std::string& id) {
+  auto j = ctx_.supervisor->cancel(id);
+  if (!j) return http::errorResponse(j.error());
+  return json(202, j->toJson());
+}
+
+http::Response AgentApi::jobLogs(http::Request& req, const std::string& id) {
+  auto tail = queryInt(req, "tail", 0, 100'000);
+  if (!tail) return http::errorResponse(tail.error());
+  auto job = ctx_.supervisor->get(id);
+  if (!job) return http::errorResponse(job.error());
+  bool follow = req.query.count("follow") != 0 && req.query["follow"] != "0" &&
+                req.query["follow"] != "false";
+  if (!follow) {
+    auto text = ctx_.supervisor->logs(id, static_cast<size_t>(tail->value_or(100)));
+    if (!text) return http::errorResponse(text.error());
+    http::Response r;
+    r.content_type = "text/plain; charset=utf-8";
+    r.body = std::move(*text);
+    return r;
+  }
+  http::Response r;
+  r.content_type = "text/plain; charset=utf-8";
+  auto* sup = ctx_.supervisor;
+  size_t tail_lines = static_cast<size_t>(tail->value_or(0));
+  r.stream = [sup, id, tail_lines](http::StreamWriter& w) {
+    uint64_t offset = 0;
+    if (tail_lines > 0) {
+      // Start with the last lines, then follow from the end of what exists now.
+      auto t = sup->logs(id, tail_lines);
+      if (t && !w.write(*t)) return;
+      for (;;) {
+        auto c = sup->readLog(id, offset, 1 << 20);
+        if (!c || c->data.empty()) break;
+        offset = c->next_offset;
+      }
+    }
+    while (!w.stopping()) {
+      auto c = sup->readLog(id, offset, 64 * 1024);
+      if (!c) return;
+      if (!c->data.empty()) {
+        offset = c->next_offset;
+        if (!w.write(c->data)) return;
+        continue;
+      }
+      auto j = sup->get(id);
+      if (!j || jobs::isTerminal(j->state)) {
+        // One more read after the end: bytes written just before the exit.
+        auto last = sup->readLog(id, offset, 1 << 20);
+        if (last && !last->data.empty()) w.write(last->data);
+        return;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    }
+  };
+  return r;
+}
+
+http::Response AgentApi::metrics() {
+  probes::AgentSelfStats self;
+  if (auto p = probes::readProcessStats()) self = *p;
+  auto ss = ctx_.sampler->stats();
+  self.samplesTotal = ss.samplesTotal;
+  self.sampleErrorsTotal = ss.sampleErrorsTotal;
+  auto os = ctx_.outbox->stats();
+  self.outboxEntries = os.entries;
+  self.outboxCapacityEntries = os.capacity;
+  self.startTimeSeconds = static_cast<double>(ctx_.start_ms) / 1000.0;
+  self.backends = ctx_.backends;
+  self.version = kAgentVersion;
+  probes::Sample empty;
+  auto s = ctx_.sampler->latest();
+  http::Response r;
+  r.content_type = "text/plain; version=0.0.4; charset=utf-8";
+  r.body = probes::renderPrometheus(s ? *s : empty, ctx_.hostname, self,
+                                    {.dcgmExactLabels = ctx_.config.metrics_dcgm_labels});
+  return r;
+}
+
+}  // namespace hwl::agent

@@ -1,0 +1,49 @@
+// The agent's HTTP API: health, info, telemetry, outbox, jobs (with live logs), Prometheus
+// metrics. Handlers run on the HTTP worker pool.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "agent_config.hpp"
+#include "hwl/http.hpp"
+#include "hwl/jobs/supervisor.hpp"
+#include "hwl/outbox/outbox.hpp"
+#include "hwl/probes/sampler.hpp"
+
+namespace hwl::agent {
+
+struct AgentContext {
+  AgentConfig config;
+  std::string host_id;  // "" before enrollment
+  std::string hostname;
+  std::vector<std::string> backends;
+  boost::json::object platform;
+  probes::Sampler* sampler = nullptr;
+  jobs::Supervisor* supervisor = nullptr;
+  outbox::Outbox* outbox = nullptr;
+  int64_t start_ms = 0;
+};
+
+class AgentApi {
+ public:
+  explicit AgentApi(AgentContext ctx) : ctx_(std::move(ctx)) {}
+  http::Response handle(http::Request& req);
+  [[nodiscard]] size_t bodyLimit(std::string_view method, std::string_view path) const;
+
+ private:
+  http::Response info();
+  http::Response telemetry();
+  http::Response outbox(http::Request& req);
+  http::Response submitJob(http::Request& req);
+  http::Response listJobs();
+  http::Response getJob(const std::string& id);
+  http::Response cancelJob(const std::string& id);
+  http::Response jobLogs(http::Request& req, const std::string& id);
+  http::Response metrics();
+
+  AgentContext ctx_;
+};
+
+}  // namespace hwl::agent

@@ -1,0 +1,235 @@
+// The agent daemon: probes and sampler, outbox, job supervisor, the mTLS API, renewal.
+#include "agent_app.hpp"
+
+#include <pthread.h>
+#include <signal.h>
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <boost/asio/ip/address.hpp>
+#include <boost/json.hpp>
+#include <iostream>
+#include <set>
+
+#include "agent_api.hpp"
+#include "hwl/crypto.hpp"
+#include "hwl/http.hpp"
+#include "hwl/json.hpp"
+#include "hwl/probes/exporters.hpp"
+#include "hwl/probes/probe.hpp"
+
+namespace hwl::agent {
+
+namespace bj = boost::json;
+namespace fs = std::filesystem;
+
+namespace {
+
+bool isLoopback(const std::string& host) {
+  if (host == "localhost") return true;
+  boost::system::error_code ec;
+  auto a = boost::asio::ip::make_address(host, ec);
+  return !ec && a.is_loopback();
+}
+
+std::vector<std::pair<std::string, bj::object>> gpuSet(const probes::Sample& s) {
+  std::vector<std::pair<std::string, bj::object>> out;
+  for (const auto& g : s.gpus) {
+    bj::object d{{"uuid", g.uuid}, {"name", g.name}, {"index", g.index}};
+    if (g.memoryTotalBytes) d["memory_total_bytes"] = *g.memoryTotalBytes;
+    if (!g.driverVersion.empty()) d["driver_version"] = g.driverVersion;
+    out.emplace_back(g.uuid, std::move(d));
+  }
+  return out;
+}
+
+}  // namespace
+
+Status InventoryWatcher::observe(const std::vector<std::pair<std::string, bj::object>>& gpus,
+                                 outbox::Outbox& outbox) {
+  std::map<std::string, bj::object> before;
+  if (auto text = crypto::readFile(file_)) {
+    if (auto o = json::parseObject(*text); o && o->contains("gpus") && o->at("gpus").is_array())
+      for (const auto& g : o->at("gpus").as_array())
+        if (g.is_object() && g.as_object().contains("uuid"))
+          before[std::string(g.as_object().at("uuid").as_string())] = g.as_object();
+  }
+  std::map<std::string, bj::object> now(gpus.begin(), gpus.end());
+  bj::array added, removed, changed, all;
+  for (const auto& [uuid, d] : now) {
+    all.push_back(d);
+    auto it = before.find(uuid);
+    if (it == before.end())
+      added.push_back(d);
+    else if (json::canonical(it->second) != json::canonical(d))
+      changed.push_back(d);
+  }
+  for (const auto& [uuid, d] : before)
+    if (now.count(uuid) == 0) removed.push_back(d);
+  if (added.empty() && removed.empty() && changed.empty()) return {};
+  bj::object entry{{"added", added}, {"removed", removed}, {"changed", changed}, {"gpus", all}};
+  // Durable in the outbox first, then the remembered inventory: a crash between the two records
+  // the change again rather than never.
+  auto r = outbox.append("host.inventory_changed", entry);
+  if (!r) return r.error();
+  return crypto::writeFileAtomic(file_, bj::serialize(bj::object{{"gpus", all}}), 0600);
+}
+
+int runAgent(const AgentConfig& cfg_in, std::ostream& out) {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  AgentConfig cfg = cfg_in;
+
+  auto hp = http::splitHostPort(cfg.listen);
+  if (!hp) {
+    std::cerr << "error: --listen: " << hp.error().message << "\n";
+    return 2;
+  }
+  if (cfg.dev && !isLoopback(hp->first)) {
+    std::cerr << "error: --dev serves plain HTTP and only on a loopback address, not "
+              << hp->first << "\n";
+    return 2;
+  }
+  std::error_code ec;
+  fs::create_directories(cfg.state_dir, ec);
+  if (ec) {
+    std::cerr << "error: cannot create " << cfg.state_dir << ": " << ec.message() << "\n";
+    return 1;
+  }
+  fs::permissions(cfg.state_dir, fs::perms::owner_all, fs::perm_options::replace, ec);
+  if (cfg.jobs_root.empty()) cfg.jobs_root = cfg.state_dir / "work";
+
+  auto identity = loadIdentity(cfg.state_dir);
+  if (!identity) {
+    std::cerr << "error: " << identity.error().message << "\n";
+    return 1;
+  }
+  if (!cfg.dev && !identity->has_value()) {
+    std::cerr << "error: this agent is not enrolled: run `hwledger-agent enroll --server URL "
+                 "--token ID.SECRET --ca-pin sha256:HEX --state-dir "
+              << cfg.state_dir.string() << "` (or --dev for a plain-HTTP loopback trial)\n";
+    return 2;
+  }
+  if (!cfg.dev && (*identity)->not_after_ms <= SystemClock::instance().nowMs()) {
+    std::cerr << "error: the agent certificate expired; enroll again with a new token\n";
+    return 2;
+  }
+
+  probes::ProbeConfig pc;
+  pc.gpuSource = cfg.probe;
+  auto probe = probes::detectProbes(pc);
+  if (!probe) {
+    std::cerr << "error: probe: " << probe.error().message << "\n";
+    return 2;
+  }
+  auto backends = (*probe)->backends();
+  probes::Sampler sampler(std::move(*probe),
+                          {.interval = std::chrono::milliseconds(cfg.sample_interval_ms)});
+  sampler.start();
+
+  std::string host_id = identity->has_value() ? (*identity)->host_id : "";
+  auto outbox = outbox::Outbox::open({.dir = cfg.state_dir / "outbox",
+                                      .host_id = host_id.empty() ? "unenrolled" : host_id,
+                                      .max_entries = static_cast<uint64_t>(cfg.outbox_max_entries)});
+  if (!outbox) {
+    std::cerr << "error: outbox: " << outbox.error().message << "\n";
+    return 1;
+  }
+  auto supervisor = jobs::Supervisor::open({.state_dir = cfg.state_dir,
+                                            .jobs_root = cfg.jobs_root,
+                                            .job_user = cfg.job_user,
+                                            .log_max_bytes = static_cast<uint64_t>(cfg.log_max_bytes),
+                                            .log_keep = static_cast<uint32_t>(cfg.log_keep)},
+                                           **outbox);
+  if (!supervisor) {
+    std::cerr << "error: jobs: " << supervisor.error().message << "\n";
+    return 1;
+  }
+
+  AgentContext ctx;
+  ctx.config = cfg;
+  ctx.host_id = host_id;
+  char hn[256] = {};
+  ::gethostname(hn, sizeof hn - 1);
+  ctx.hostname = hn;
+  ctx.backends = backends;
+  ctx.platform = platformFacts();
+  ctx.sampler = &sampler;
+  ctx.supervisor = supervisor->get();
+  ctx.outbox = outbox->get();
+  ctx.start_ms = SystemClock::instance().nowMs();
+  AgentApi api(ctx);
+
+  http::ServerSettings ss;
+  ss.listen = cfg.listen;
+  ss.server_name = std::string("hwledger-agent/") + kAgentVersion;
+  ss.worker_threads = 4;
+  ss.max_streams = 16;
+  if (cfg.dev) {
+    ss.plain_http = true;
+  } else {
+    ss.cert_file = (*identity)->identity_pem.string();
+    ss.key_file = (*identity)->identity_pem.string();
+    ss.client_ca_file = (*identity)->ca_pem.string();
+    ss.client_cert = http::ClientCertMode::kRequired;
+    // Only the server's identity may call the agent (another host's certificate may not).
+    ss.peer_allowed = [](const http::PeerCert& p) {
+      return std::find(p.uris.begin(), p.uris.end(), "hwledger://server") != p.uris.end();
+    };
+  }
+  http::Server server(
+      ss, [&api](http::Request& r) { return api.handle(r); },
+      [&api](std::string_view m, std::string_view p) { return api.bodyLimit(m, p); });
+  if (auto s = server.start(); !s) {
+    std::cerr << "error: " << s.error().message << "\n";
+    return 1;
+  }
+  std::string addr = server.boundAddress();
+  (void)crypto::writeFileAtomic(cfg.state_dir / "listen.addr", addr + "\n", 0644);
+  out << "hwledger-agent " << kAgentVersion << " listening on "
+      << (cfg.dev ? "http://" : "https://") << addr << " (probe " << sampler.probeName()
+      << (host_id.empty() ? "" : ", host " + host_id) << ")" << std::endl;
+
+  std::unique_ptr<Renewer> renewer;
+  if (!cfg.dev && identity->has_value()) {
+    renewer = std::make_unique<Renewer>(**identity, [&server](const Identity&) {
+      if (auto s = server.reloadCertificate(); !s)
+        spdlog::error("cannot load the renewed certificate: {}", s.error().message);
+    });
+    renewer->start();
+  }
+
+  // GPUs appearing or vanishing go to the outbox.
+  std::atomic<bool> stop{false};
+  std::thread inventory([&] {
+    InventoryWatcher watcher(cfg.state_dir / "inventory.json");
+    int64_t last_seen = 0;
+    while (!stop) {
+      auto s = sampler.latest();
+      if (s && s->timeMs != last_seen) {
+        last_seen = s->timeMs;
+        if (auto st = watcher.observe(gpuSet(*s), **outbox); !st)
+          spdlog::warn("inventory: {}", st.error().message);
+      }
+      for (int i = 0; i < 10 && !stop; ++i)
+        std::this_thread::sleep_for(std::chrono::milliseconds(cfg.sample_interval_ms / 10 + 1));
+    }
+  });
+
+  int sig = 0;
+  sigwait(&set, &sig);
+  spdlog::info("signal {}: stopping (jobs keep running)", sig);
+  stop = true;
+  server.stop();
+  if (renewer) renewer->stop();
+  inventory.join();
+  (*supervisor)->stop();
+  sampler.stop();
+  fs::remove(cfg.state_dir / "listen.addr", ec);
+  return 0;
+}
+
+}  // namespace hwl::agent

@@ -1,0 +1,72 @@
+// Joining the fleet: the pinned-CA enrollment (key made here, only a CSR leaves the host), the
+// identity kept in the state dir, and renewal at about two thirds of the certificate's life.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <filesystem>
+#include <functional>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+
+#include <boost/json/object.hpp>
+
+#include "hwl/clock.hpp"
+#include "hwl/result.hpp"
+
+namespace hwl::agent {
+
+struct EnrollOptions {
+  std::string server;  // https://HOST:PORT
+  std::string token;   // ID.SECRET
+  std::string ca_pin;  // sha256:<hex>
+  std::filesystem::path state_dir;
+  std::string name;
+  std::string advertise;  // HOST:PORT where the server reaches this agent
+  boost::json::object platform;
+};
+
+// Files of an enrolled agent in its state dir.
+struct Identity {
+  std::string host_id;
+  std::string server;
+  std::string name;
+  std::string advertise;
+  std::filesystem::path identity_pem;  // certificate chain + private key (0600)
+  std::filesystem::path ca_pem;
+  int64_t not_before_ms = 0;
+  int64_t not_after_ms = 0;
+};
+
+Result<Identity> enroll(const EnrollOptions& opts);
+// The identity in `state_dir`, or nullopt when the agent was never enrolled.
+Result<std::optional<Identity>> loadIdentity(const std::filesystem::path& state_dir);
+// Renews once now: new key, CSR, POST /v1/pki/renew over mutual TLS; stores the result atomically.
+Result<Identity> renewOnce(const Identity& current);
+
+// Renews in the background: at about 2/3 of the lifetime (with jitter), retrying on failure.
+class Renewer {
+ public:
+  Renewer(Identity id, std::function<void(const Identity&)> on_renewed);
+  ~Renewer();
+  void start();
+  void stop();
+  [[nodiscard]] int64_t renewals() const { return renewals_; }
+
+ private:
+  void run();
+  Identity id_;
+  std::function<void(const Identity&)> on_renewed_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stop_ = false;
+  std::atomic<int64_t> renewals_{0};
+  std::thread thread_;
+};
+
+// OS, kernel, CPU, memory and hostname, as sent at enrollment and shown in /v1/info.
+boost::json::object platformFacts();
+
+}  // namespace hwl::agent

@@ -1,0 +1,80 @@
+// hwledger-agent: parses flags and runs a subcommand (run, enroll).
+#include <CLI/CLI.hpp>
+#include <iostream>
+
+#include "agent_app.hpp"
+
+int main(int argc, char** argv) {
+  using namespace hwl::agent;
+  CLI::App app{"hwledger-agent: GPU telemetry and jobs for the hwLedger fleet"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", kAgentVersion);
+
+  AgentConfig flags;
+  std::string config_file, state_dir, jobs_root, listen, probe, job_user;
+  int64_t interval = 0, outbox_max = 0, log_max = 0, log_keep = -1;
+  bool dev = false, dcgm = false;
+  auto* run = app.add_subcommand("run", "run the agent in the foreground");
+  run->add_option("--config", config_file, "JSON config file");
+  run->add_option("--state-dir", state_dir, "state directory (default /var/lib/hwledger-agent)");
+  run->add_option("--jobs-root", jobs_root, "where job working directories go");
+  run->add_option("--listen", listen, "HOST:PORT (default 0.0.0.0:9443; port 0 = any)");
+  run->add_option("--probe", probe, "auto|nvml|nvidia-smi|rocm-smi|sysfs|none|replay:PATH");
+  run->add_option("--job-user", job_user, "unprivileged user jobs run as");
+  run->add_option("--sample-interval-ms", interval, "telemetry sampling period");
+  run->add_option("--outbox-max-entries", outbox_max, "outbox capacity");
+  run->add_option("--log-max-bytes", log_max, "job log size before rotation");
+  run->add_option("--log-keep", log_keep, "rotated job logs kept");
+  run->add_flag("--dev", dev, "plain HTTP on a loopback address, without mTLS");
+  run->add_flag("--metrics-dcgm-labels", dcgm, "dcgm-exporter's exact label names");
+
+  EnrollOptions eo;
+  std::string enroll_state = "/var/lib/hwledger-agent";
+  auto* enroll_cmd = app.add_subcommand("enroll", "join the fleet with a one-time token");
+  enroll_cmd->add_option("--server", eo.server, "https://HOST:PORT of hwledger-server")->required();
+  enroll_cmd->add_option("--token", eo.token, "enrollment token ID.SECRET")->required();
+  enroll_cmd->add_option("--ca-pin", eo.ca_pin, "sha256:HEX of the fleet CA's public key")
+      ->required();
+  enroll_cmd->add_option("--state-dir", enroll_state, "state directory");
+  enroll_cmd->add_option("--name", eo.name, "host name shown in the fleet");
+  enroll_cmd->add_option("--advertise", eo.advertise, "HOST:PORT where the server reaches this agent");
+
+  CLI11_PARSE(app, argc, argv);
+
+  if (*run) {
+    AgentConfig cfg;
+    if (!config_file.empty()) {
+      auto c = loadAgentConfig(config_file);
+      if (!c) {
+        std::cerr << "error: " << c.error().message << "\n";
+        return 2;
+      }
+      cfg = *c;
+    }
+    if (!state_dir.empty()) cfg.state_dir = state_dir;
+    if (!jobs_root.empty()) cfg.jobs_root = jobs_root;
+    if (!listen.empty()) cfg.listen = listen;
+    if (!probe.empty()) cfg.probe = probe;
+    if (!job_user.empty()) cfg.job_user = job_user;
+    if (interval > 0) cfg.sample_interval_ms = interval;
+    if (outbox_max > 0) cfg.outbox_max_entries = outbox_max;
+    if (log_max > 0) cfg.log_max_bytes = log_max;
+    if (log_keep >= 0) cfg.log_keep = log_keep;
+    if (dev) cfg.dev = true;
+    if (dcgm) cfg.metrics_dcgm_labels = true;
+    return runAgent(cfg, std::cout);
+  }
+  if (*enroll_cmd) {
+    eo.state_dir = enroll_state;
+    eo.platform = platformFacts();
+    auto id = enroll(eo);
+    if (!id) {
+      std::cerr << "error: " << id.error().message << "\n";
+      return 1;
+    }
+    std::cout << "enrolled as " << id->host_id << " (" << id->name << ")\n"
+              << "identity stored in " << eo.state_dir.string() << "\n";
+    return 0;
+  }
+  return 0;
+}

@@ -1,0 +1,277 @@
+// Enrollment of agents (single-use tokens, CSRs, host certificates), certificate renewal over
+// mutual TLS, revocation with a denylist checked at the handshake and on every request.
+#include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
+
+#include "api.hpp"
+#include "hwl/crypto.hpp"
+#include "hwl/json.hpp"
+#include "ledger/hosts_projection.hpp"
+
+namespace hwl::api {
+
+namespace bj = boost::json;
+
+namespace {
+
+constexpr int64_t kEnrollTtlDefaultS = 15 * 60;
+constexpr int64_t kEnrollTtlMaxS = 24 * 3600;
+
+bj::object hostJson(const ledger::HostRow& h) {
+  boost::system::error_code ec;
+  bj::object o{{"id", h.id},
+               {"name", h.name},
+               {"kind", h.kind},
+               {"address", h.address},
+               {"state", h.state},
+               {"enrolled_ms", h.enrolled_ms},
+               {"state_changed_ms", h.state_changed_ms},
+               {"cert_serial", h.cert_serial},
+               {"cert_not_after_ms", h.cert_not_after_ms},
+               {"platform", bj::parse(h.platform, ec)}};
+  o["revoked_ms"] = h.revoked_ms ? bj::value(*h.revoked_ms) : bj::value(nullptr);
+  return o;
+}
+
+}  // namespace
+
+void Api::addPkiRoutes() {
+  router_.add("GET", "/v1/pki/ca", [this](auto&, auto&) { return caCert(); });
+  router_.add("POST", "/v1/enroll-tokens", [this](auto& r, auto&) { return createEnrollToken(r); },
+              16 * 1024);
+  router_.add("POST", "/v1/enroll", [this](auto& r, auto&) { return enroll(r); }, 64 * 1024);
+  router_.add("POST", "/v1/pki/renew", [this](auto& r, auto&) { return renew(r); }, 32 * 1024);
+  router_.add("POST", "/v1/hosts/{id}/revoke",
+              [this](auto& r, auto& p) { return revokeHost(r, p.at("id")); }, 16 * 1024);
+}
+
+void Api::loadDenylist() {
+  auto rows = ledger_.withReader([](sqlite::Db& db) -> Result<std::pair<std::set<std::string>,
+                                                                       std::set<std::string>>> {
+    auto st = db.prepare(
+        "SELECT h.id, c.serial FROM hosts h LEFT JOIN host_certs c ON c.host_id = h.id "
+        "WHERE h.state = 'revoked'");
+    if (!st) return st.error();
+    std::set<std::string> ids, serials;
+    for (;;) {
+      auto r = st->step();
+      if (!r) return r.error();
+      if (!*r) break;
+      ids.insert(std::string(st->text(0)));
+      if (!st->isNull(1)) serials.insert(std::string(st->text(1)));
+    }
+    return std::make_pair(ids, serials);
+  });
+  if (!rows) return;
+  std::lock_guard lk(deny_mu_);
+  revoked_hosts_ = std::move(rows->first);
+  revoked_serials_ = std::move(rows->second);
+}
+
+bool Api::peerAllowed(const http::PeerCert& peer) const {
+  std::lock_guard lk(deny_mu_);
+  if (revoked_serials_.count(peer.serial_hex) != 0) return false;
+  auto id = server::hostIdOf(peer.uris);
+  return id.empty() || revoked_hosts_.count(id) == 0;
+}
+
+http::Response Api::caCert() {
+  http::Response r;
+  r.content_type = "application/x-pem-file";
+  r.body = ca_->certPem();
+  return r;
+}
+
+http::Response Api::createEnrollToken(http::Request& req) {
+  auto who = auth_.authorize(req, ledger::Role::kOperator);
+  if (!who) return http::errorResponse(who.error());
+  auto body = json::parseObject(req.body.empty() ? "{}" : req.body);
+  if (!body) return http::errorResponse(body.error());
+  if (auto s = json::checkKeys(*body, {"ttl_s", "host_hint"}); !s)
+    return http::errorResponse(s.error());
+  auto ttl = json::optionalInt(*body, "ttl_s");
+  if (!ttl) return http::errorResponse(ttl.error());
+  int64_t ttl_s = ttl->value_or(kEnrollTtlDefaultS);
+  if (ttl_s < 1 || ttl_s > kEnrollTtlMaxS)
+    return http::errorResponse(invalidArgument("field \"ttl_s\" must be between 1 and " +
+                                               std::to_string(kEnrollTtlMaxS)));
+  auto hint = json::optionalString(*body, "host_hint");
+  if (!hint) return http::errorResponse(hint.error());
+  if (*hint && (*hint)->size() > 128)
+    return http::errorResponse(invalidArgument("field \"host_hint\" is longer than 128 bytes"));
+  std::string id = crypto::newId("enr_", 8);
+  std::string secret = crypto::base64url(crypto::randomBytes(32));
+  int64_t expires = clock_.nowMs() + ttl_s * 1000;
+  bj::object data{{"kind", "enroll"},
+                  {"id", id},
+                  {"secret_sha256", Authenticator::secretHash(secret)},
+                  {"expires_ms", expires},
+                  {"host_hint", hint->value_or("")}};
+  auto r = ledger_.append("token/" + id, ledger::kNoStream, who->actor,
+                          {ledger::NewEvent{"", "token.created", std::move(data)}});
+  if (!r) return http::errorResponse(r.error());
+  return jsonResponse(201, bj::object{{"id", id},
+                                      {"token", id + "." + secret},
+                                      {"expires_ms", expires},
+                                      {"ca_pin", ca_->pin()},
+                                      {"host_hint", hint->value_or("")}});
+}
+
+http::Response Api::enroll(http::Request& req) {
+  auto body = json::parseObject(req.body);
+  if (!body) return http::errorResponse(body.error());
+  if (auto s = json::checkKeys(*body, {"token", "csr", "name", "advertise", "platform"}); !s)
+    return http::errorResponse(s.error());
+  auto token = json::requiredString(*body, "token");
+  auto csr_pem = json::requiredString(*body, "csr");
+  auto name = json::optionalString(*body, "name");
+  auto advertise = json::optionalString(*body, "advertise");
+  for (const auto* r : {&token, &csr_pem})
+    if (!*r) return http::errorResponse(r->error());
+  for (const auto* r : {&name, &advertise})
+    if (!*r) return http::errorResponse(r->error());
+  bj::object platform;
+  if (auto it = body->find("platform"); it != body->end()) {
+    if (!it->value().is_object())
+      return http::errorResponse(invalidArgument("field \"platform\" must be an object"));
+    platform = it->value().get_object();
+    if (auto s = json::checkKeys(platform, {"os", "kernel", "cpu", "cpu_cores", "memory_bytes",
+                                            "hostname", "agent_version", "gpus"},
+                                 "platform");
+        !s)
+      return http::errorResponse(s.error());
+    if (bj::serialize(platform).size() > 16 * 1024)
+      return http::errorResponse(invalidArgument("field \"platform\" is too large"));
+  }
+  if (*advertise && **advertise != "") {
+    if (auto hp = http::splitHostPort(**advertise); !hp)
+      return http::errorResponse(invalidArgument("field \"advertise\": " + hp.error().message));
+  }
+  if (*name && ((*name)->empty() || (*name)->size() > 128))
+    return http::errorResponse(invalidArgument("field \"name\" must be 1 to 128 bytes"));
+
+  // The token: unknown, wrong, used and expired all get the same answer.
+  const Error kRefused = unauthenticated("the enrollment token is not valid");
+  auto dot = token->find('.');
+  if (dot == std::string::npos || token->size() > 256)
+    return http::errorResponse(auth_.refuse(req, "enroll_malformed_token", "", kRefused));
+  std::string tid = token->substr(0, dot);
+  std::string secret = token->substr(dot + 1);
+  auto row = ledger_.withReader([&](sqlite::Db& db) { return ledger::findEnrollToken(db, tid); });
+  if (!row) return http::errorResponse(row.error());
+  if (!row->has_value())
+    return http::errorResponse(auth_.refuse(req, "enroll_unknown_token", tid, kRefused));
+  const auto& t = **row;
+  if (!crypto::constantTimeEqual(Authenticator::secretHash(secret), t.secret_sha256))
+    return http::errorResponse(auth_.refuse(req, "enroll_wrong_secret", tid, kRefused));
+  if (t.used_ms) return http::errorResponse(auth_.refuse(req, "enroll_token_used", tid, kRefused));
+  if (clock_.nowMs() >= t.expires_ms)
+    return http::errorResponse(auth_.refuse(req, "enroll_token_expired", tid, kRefused));
+
+  auto csr = ca_->checkCsr(*csr_pem);
+  if (!csr) return http::errorResponse(csr.error());
+  std::string host_id = crypto::newId("host-", 6);
+  auto cert = ca_->issueHost(csr->get(), host_id, settings_.agent_cert_lifetime_s);
+  if (!cert) return http::errorResponse(cert.error());
+  std::string host_name = name->value_or(t.host_hint.empty() ? host_id : t.host_hint);
+
+  ledger::AppendRequest ar;
+  ar.actor = "enroll:" + tid;
+  // Expected version 1 on the token's stream makes it single use, even for concurrent attempts.
+  ar.parts.push_back({"token/" + tid, 1,
+                      {{"", "token.used", bj::object{{"id", tid}, {"host_id", host_id}}}}});
+  bj::object enrolled{{"host_id", host_id},
+                      {"name", host_name},
+                      {"address", advertise->value_or("")},
+                      {"cert_serial", cert->serial_hex},
+                      {"cert_spki", cert->spki_sha256_hex},
+                      {"cert_not_after_ms", cert->not_after_ms},
+                      {"token_id", tid},
+                      {"platform", platform}};
+  ar.parts.push_back({"host/" + host_id, ledger::kNoStream,
+                      {{"", "host.enrolled", std::move(enrolled)}}});
+  auto r = ledger_.append(std::move(ar));
+  if (!r) {
+    if (r.error().code == Code::kConflict)
+      return http::errorResponse(auth_.refuse(req, "enroll_token_used", tid, kRefused));
+    return http::errorResponse(r.error());
+  }
+  return jsonResponse(201, bj::object{{"host_id", host_id},
+                                      {"name", host_name},
+                                      {"certificate", cert->pem},
+                                      {"ca", ca_->certPem()},
+                                      {"expires_ms", cert->not_after_ms},
+                                      {"seq", r->seqs.back()}});
+}
+
+http::Response Api::renew(http::Request& req) {
+  auto who = auth_.authorizeHost(req);
+  if (!who) return http::errorResponse(who.error());
+  auto body = json::parseObject(req.body);
+  if (!body) return http::errorResponse(body.error());
+  if (auto s = json::checkKeys(*body, {"csr"}); !s) return http::errorResponse(s.error());
+  auto csr_pem = json::requiredString(*body, "csr");
+  if (!csr_pem) return http::errorResponse(csr_pem.error());
+  auto csr = ca_->checkCsr(*csr_pem);
+  if (!csr) return http::errorResponse(csr.error());
+  auto cert = ca_->issueHost(csr->get(), who->host_id, settings_.agent_cert_lifetime_s);
+  if (!cert) return http::errorResponse(cert.error());
+  auto r = ledger_.append("host/" + who->host_id, ledger::kAnyVersion, who->actor,
+                          {{"", "host.cert_renewed",
+                            bj::object{{"host_id", who->host_id},
+                                       {"cert_serial", cert->serial_hex},
+                                       {"cert_spki", cert->spki_sha256_hex},
+                                       {"cert_not_after_ms", cert->not_after_ms},
+                                       {"previous_serial", req.peer.serial_hex}}}});
+  if (!r) return http::errorResponse(r.error());
+  return jsonResponse(200, bj::object{{"host_id", who->host_id},
+                                      {"certificate", cert->pem},
+                                      {"expires_ms", cert->not_after_ms}});
+}
+
+http::Response Api::revokeHost(http::Request& req, const std::string& id) {
+  auto who = auth_.authorize(req, ledger::Role::kAdmin);
+  if (!who) return http::errorResponse(who.error());
+  std::string reason;
+  if (!req.body.empty()) {
+    auto body = json::parseObject(req.body);
+    if (!body) return http::errorResponse(body.error());
+    if (auto s = json::checkKeys(*body, {"reason"}); !s) return http::errorResponse(s.error());
+    auto r = json::optionalString(*body, "reason");
+    if (!r) return http::errorResponse(r.error());
+    reason = r->value_or("");
+  }
+  auto h = ledger_.withReader([&](sqlite::Db& db) { return ledger::findHost(db, id); });
+  if (!h) return http::errorResponse(h.error());
+  if (!h->has_value()) return http::errorResponse(notFound("no host \"" + id + "\""));
+  if ((*h)->state == "revoked")
+    return http::errorResponse(conflict("host \"" + id + "\" is already revoked"));
+  auto r = ledger_.append("host/" + id, ledger::kAnyVersion, who->actor,
+                          {{"", "host.revoked", bj::object{{"host_id", id}, {"reason", reason}}}});
+  if (!r) return http::errorResponse(r.error());
+  loadDenylist();
+  auto after = ledger_.withReader([&](sqlite::Db& db) { return ledger::findHost(db, id); });
+  if (!after || !after->has_value()) return http::errorResponse(internal("host vanished"));
+  return jsonResponse(200, hostJson(**after));
+}
+
+http::Response Api::hosts(http::Request& req) {
+  auto who = auth_.authorize(req, ledger::Role::kViewer);
+  if (!who) return http::errorResponse(who.error());
+  auto rows = ledger_.withReader([](sqlite::Db& db) { return ledger::listHosts(db); });
+  if (!rows) return http::errorResponse(rows.error());
+  bj::array arr;
+  for (const auto& h : *rows) arr.push_back(hostJson(h));
+  return jsonResponse(200, bj::object{{"hosts", std::move(arr)}});
+}
+
+http::Response Api::host(http::Request& req, const std::string& id) {
+  auto who = auth_.authorize(req, ledger::Role::kViewer);
+  if (!who) return http::errorResponse(who.error());
+  auto h = ledger_.withReader([&](sqlite::Db& db) { return ledger::findHost(db, id); });
+  if (!h) return http::errorResponse(h.error());
+  if (!h->has_value()) return http::errorResponse(notFound("no host \"" + id + "\""));
+  return jsonResponse(200, hostJson(**h));
+}
+
+}  // namespace hwl::api

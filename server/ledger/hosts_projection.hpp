@@ -1,0 +1,59 @@
+// Projections for enrollment: single-use enrollment tokens, hosts, and the certificates issued
+// to each host (for per-request checks and revocation).
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "projection.hpp"
+
+namespace hwl::ledger {
+
+struct EnrollTokenRow {
+  std::string id;
+  std::string secret_sha256;
+  std::string host_hint;
+  int64_t created_ms = 0;
+  int64_t expires_ms = 0;
+  std::optional<int64_t> used_ms;
+};
+
+struct HostRow {
+  std::string id;
+  std::string name;
+  std::string kind;     // "agent" or "ssh"
+  std::string address;  // HOST:PORT of the agent API
+  std::string state;    // enrolled | reachable | unreachable | revoked
+  int64_t enrolled_ms = 0;
+  int64_t state_changed_ms = 0;
+  std::string cert_serial;
+  std::string cert_spki;
+  int64_t cert_not_after_ms = 0;
+  std::string platform;  // canonical JSON
+  std::optional<int64_t> revoked_ms;
+};
+
+class EnrollTokensProjection final : public Projection {
+ public:
+  [[nodiscard]] std::string name() const override { return "enroll_tokens"; }
+  [[nodiscard]] std::vector<std::string> tables() const override { return {"enroll_tokens"}; }
+  Status apply(sqlite::Db& db, const Event& e) override;
+};
+
+class HostsProjection final : public Projection {
+ public:
+  [[nodiscard]] std::string name() const override { return "hosts"; }
+  [[nodiscard]] std::vector<std::string> tables() const override {
+    return {"hosts", "host_certs"};
+  }
+  Status apply(sqlite::Db& db, const Event& e) override;
+};
+
+Result<std::optional<EnrollTokenRow>> findEnrollToken(sqlite::Db& db, std::string_view id);
+Result<std::optional<HostRow>> findHost(sqlite::Db& db, std::string_view id);
+Result<std::vector<HostRow>> listHosts(sqlite::Db& db);
+// The stream version of a stream, 0 when it has no events.
+Result<int64_t> streamVersion(sqlite::Db& db, std::string_view stream);
+
+}  // namespace hwl::ledger
