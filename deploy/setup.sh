@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# Sets up a Debian 12 machine for hwLedger and builds it; then runs what was asked.
+#
+#   bash deploy/setup.sh run     install deps, build, start the server with a local agent
+#   bash deploy/setup.sh test    install deps, build, run the whole test suite (ctest)
+#   bash deploy/setup.sh build   install deps and build only
+#   bash deploy/setup.sh bench   install deps, build, run the benchmarks (tests/bench/run.sh)
+#
+# Idempotent: packages already installed are not fetched again; the build is incremental
+# (ccache when present). With CI=true, warnings are errors.
+set -euo pipefail
+
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+build=${HWLEDGER_BUILD_DIR:-$repo/build}
+what=${1:-build}
+
+packages=(
+  g++ cmake ninja-build ccache pkg-config git
+  libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
+  libssl-dev openssl libsqlite3-dev sqlite3 libssh2-1-dev
+  libspdlog-dev libcli11-dev libgtest-dev libgmock-dev
+  curl python3 procps util-linux iproute2 openssh-server openssh-client
+  prometheus systemd
+)
+
+sudo_cmd=()
+if [[ $(id -u) -ne 0 ]]; then sudo_cmd=(sudo); fi
+
+install_packages() {
+  local missing=()
+  for p in "${packages[@]}"; do
+    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+      missing+=("$p")
+    fi
+  done
+  if [[ ${#missing[@]} -eq 0 ]]; then
+    echo "setup: all ${#packages[@]} packages present"
+    return
+  fi
+  echo "setup: installing ${missing[*]}"
+  "${sudo_cmd[@]}" apt-get update -qq
+  # The prometheus package is here for promtool only: keep its server from starting.
+  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends \
+    "${missing[@]}" >/dev/null
+}
+
+build_all() {
+  local werror=OFF
+  if [[ ${CI:-} == true ]]; then werror=ON; fi
+  cmake -S "$repo" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+    -DHWL_WERROR="$werror" >/dev/null
+  ninja -C "$build" -j"$(nproc)"
+}
+
+install_packages
+build_all
+
+case "$what" in
+  build) ;;
+  test)
+    cd "$build"
+    exec ctest --output-on-failure -j"$(nproc)" --timeout 600
+    ;;
+  run)
+    exec bash "$repo/deploy/run-local.sh" "$build"
+    ;;
+  bench)
+    exec bash "$repo/tests/bench/run.sh" "$build"
+    ;;
+  *)
+    echo "usage: deploy/setup.sh run|test|build|bench" >&2
+    exit 2
+    ;;
+esac
