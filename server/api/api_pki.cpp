@@ -171,7 +171,8 @@ http::Response Api::enroll(http::Request& req) {
   auto csr = ca_->checkCsr(*csr_pem);
   if (!csr) return http::errorResponse(csr.error());
   std::string host_id = crypto::newId("host-", 6);
-  auto cert = ca_->issueHost(csr->get(), host_id, settings_.agent_cert_lifetime_s);
+  auto cert = ca_->issueHost(csr->get(), host_id, settings_.agent_cert_lifetime_s,
+                             advertise->value_or(""));
   if (!cert) return http::errorResponse(cert.error());
   std::string host_name = name->value_or(t.host_hint.empty() ? host_id : t.host_hint);
 
@@ -214,7 +215,10 @@ http::Response Api::renew(http::Request& req) {
   if (!csr_pem) return http::errorResponse(csr_pem.error());
   auto csr = ca_->checkCsr(*csr_pem);
   if (!csr) return http::errorResponse(csr.error());
-  auto cert = ca_->issueHost(csr->get(), who->host_id, settings_.agent_cert_lifetime_s);
+  auto h = ledger_.withReader([&](sqlite::Db& db) { return ledger::findHost(db, who->host_id); });
+  if (!h || !h->has_value()) return http::errorResponse(internal("host vanished"));
+  auto cert = ca_->issueHost(csr->get(), who->host_id, settings_.agent_cert_lifetime_s,
+                             (*h)->address);
   if (!cert) return http::errorResponse(cert.error());
   auto r = ledger_.append("host/" + who->host_id, ledger::kAnyVersion, who->actor,
                           {{"", "host.cert_renewed",

@@ -4,6 +4,10 @@
 #include <openssl/evp.h>
 #include <openssl/x509.h>
 
+#include <boost/asio/ip/address.hpp>
+
+#include "hwl/http.hpp"
+
 namespace hwl::server {
 
 Result<std::unique_ptr<FleetCa>> FleetCa::load(const std::filesystem::path& cert,
@@ -46,10 +50,18 @@ IssuedCert describe(X509* cert) {
 }  // namespace
 
 Result<IssuedCert> FleetCa::issueHost(X509_REQ* csr, const std::string& host_id,
-                                      int64_t lifetime_s) const {
+                                      int64_t lifetime_s, const std::string& advertise) const {
   pki::CertSpec spec;
   spec.common_name = host_id;
   spec.uris = {kHostUriPrefix + host_id};
+  if (auto hp = http::splitHostPort(advertise); hp) {
+    boost::system::error_code ec;
+    boost::asio::ip::make_address(hp->first, ec);
+    if (!ec)
+      spec.ips.push_back(hp->first);
+    else
+      spec.dns.push_back(hp->first);
+  }
   spec.client_auth = true;
   spec.server_auth = true;
   spec.lifetime_s = lifetime_s;

@@ -34,9 +34,10 @@ class FleetCa {
   // Checks a PKCS#10 request: PEM, self-signature valid, key ECDSA P-256/P-384, Ed25519 or RSA of
   // at least 2048 bits. Requested extensions (CA:TRUE, SANs, EKUs) are ignored, never copied.
   Result<pki::ReqPtr> checkCsr(std::string_view pem) const;
-  // A host certificate: CN and SAN URI from the host id, EKU clientAuth + serverAuth.
-  Result<IssuedCert> issueHost(X509_REQ* csr, const std::string& host_id,
-                               int64_t lifetime_s) const;
+  // A host certificate: CN and SAN URI from the host id, EKU clientAuth + serverAuth, and the
+  // advertised address (HOST:PORT; IP or DNS SAN) so ordinary TLS clients can reach the agent.
+  Result<IssuedCert> issueHost(X509_REQ* csr, const std::string& host_id, int64_t lifetime_s,
+                               const std::string& advertise = {}) const;
   // An operator's admin client certificate (SAN URI hwledger://admin/<name>), with a new key.
   Result<std::pair<IssuedCert, std::string>> issueAdmin(const std::string& name,
                                                         int64_t lifetime_s) const;
