@@ -27,7 +27,9 @@ int main(int argc, char** argv) {
   run_cmd->add_option("--checkpoint-every", checkpoint_every, "sign a checkpoint every N events");
   run_cmd->add_option("--log-level", log_level, "trace|debug|info|warn|error");
 
-  int64_t cert_lifetime = 0;
+  int64_t cert_lifetime = 0, telemetry_ms = 0, outbox_ms = 0;
+  run_cmd->add_option("--telemetry-interval-ms", telemetry_ms, "telemetry scrape period (10000)");
+  run_cmd->add_option("--outbox-interval-ms", outbox_ms, "agent outbox drain period (2000)");
   run_cmd->add_option("--agent-cert-lifetime", cert_lifetime,
                       "lifetime of issued agent certificates in seconds (60 to 90 days)");
 
@@ -76,6 +78,8 @@ int main(int argc, char** argv) {
     if (!listen.empty()) cfg.listen = listen;
     if (checkpoint_every > 0) cfg.checkpoint_every = checkpoint_every;
     if (!log_level.empty()) cfg.log_level = log_level;
+    if (telemetry_ms > 0) cfg.telemetry_interval_ms = telemetry_ms;
+    if (outbox_ms > 0) cfg.outbox_interval_ms = outbox_ms;
     if (cert_lifetime != 0) {
       if (cert_lifetime < 60 || cert_lifetime > 90LL * 24 * 3600) {
         std::cerr << "error: --agent-cert-lifetime must be between 60 and 7776000 seconds\n";

@@ -4,6 +4,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <spdlog/spdlog.h>
+#include <pwd.h>
 #include <unistd.h>
 
 #include <boost/asio/ip/address.hpp>
@@ -100,7 +101,21 @@ int runAgent(const AgentConfig& cfg_in, std::ostream& out) {
     return 1;
   }
   fs::permissions(cfg.state_dir, fs::perms::owner_all, fs::perm_options::replace, ec);
-  if (cfg.jobs_root.empty()) cfg.jobs_root = cfg.state_dir / "work";
+  // Job working directories live beside the (0700) state dir, writable by the job user.
+  if (cfg.jobs_root.empty()) {
+    auto sd = cfg.state_dir.lexically_normal();
+    if (!sd.has_filename()) sd = sd.parent_path();
+    cfg.jobs_root = sd.parent_path() / (sd.filename().string() + "-jobs");
+  }
+  if (!fs::exists(cfg.jobs_root)) {
+    fs::create_directories(cfg.jobs_root, ec);
+    fs::permissions(cfg.jobs_root, fs::perms::owner_all, fs::perm_options::replace, ec);
+    if (::geteuid() == 0 && !cfg.job_user.empty()) {
+      if (struct passwd* pw = ::getpwnam(cfg.job_user.c_str()))
+        if (::chown(cfg.jobs_root.c_str(), pw->pw_uid, pw->pw_gid) != 0)
+          spdlog::warn("cannot give {} to {}", cfg.jobs_root.string(), cfg.job_user);
+    }
+  }
 
   auto identity = loadIdentity(cfg.state_dir);
   if (!identity) {

@@ -14,7 +14,7 @@
 
 #include "hwl/http.hpp"
 #include "hwl/pki.hpp"
-#include "tls_util.hpp"
+#include "hwl/tls.hpp"
 
 namespace hwl::http {
 

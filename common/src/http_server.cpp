@@ -29,7 +29,7 @@
 
 #include "hwl/crypto.hpp"
 #include "hwl/http.hpp"
-#include "tls_util.hpp"
+#include "hwl/tls.hpp"
 
 namespace hwl::http {
 

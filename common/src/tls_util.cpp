@@ -1,5 +1,5 @@
 // TLS 1.3-only contexts for the server and the client, and what a verified peer certificate says.
-#include "tls_util.hpp"
+#include "hwl/tls.hpp"
 
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>

@@ -1,5 +1,6 @@
-// The operator REST API of hwledger-server: health, tokens, events (paged and live), ledger
-// verification and checkpoints. Handlers run on the HTTP worker pool and may block.
+// The REST API of hwledger-server: health, tokens, events (paged and live), ledger verification
+// and checkpoints, enrollment and host certificates, and the fleet (hosts, GPUs, jobs,
+// telemetry, usage, plans and placements). Handlers run on the HTTP worker pool and may block.
 #pragma once
 
 #include <mutex>
@@ -10,10 +11,27 @@
 #include "hwl/clock.hpp"
 #include "hwl/http.hpp"
 #include "ledger/ledger.hpp"
+#include "ledger/hosts_projection.hpp"
 #include "pki/fleet_ca.hpp"
 #include "router.hpp"
 
+namespace hwl::collect {
+class Collector;
+class TelemetryStore;
+}  // namespace hwl::collect
+
 namespace hwl::api {
+
+// What the fleet routes need beyond the ledger: live scrape results, the time series, and the
+// server's client identity for calling agents.
+struct FleetServices {
+  collect::Collector* collector = nullptr;
+  collect::TelemetryStore* store = nullptr;
+  std::string ca_file;
+  std::string cert_file;
+  std::string key_file;
+  std::function<void()> on_hosts_changed;  // a host enrolled or was revoked
+};
 
 struct ApiSettings {
   std::string version;
@@ -28,6 +46,8 @@ class Api {
   // `ca` may be null (no enrollment routes then).
   Api(ledger::Ledger& ledger, const Clock& clock, ApiSettings settings,
       const server::FleetCa* ca = nullptr);
+  // Enables the fleet routes (hosts with live data, GPUs, jobs, telemetry, usage, placements).
+  void setFleet(FleetServices fleet);
   // For the TLS layer: false for a certificate of a revoked host (by host id or serial).
   [[nodiscard]] bool peerAllowed(const http::PeerCert& peer) const;
   http::Response handle(http::Request& req);
@@ -55,6 +75,20 @@ class Api {
   http::Response hosts(http::Request& req);
   http::Response host(http::Request& req, const std::string& id);
   void loadDenylist();
+  // Fleet (api_fleet.cpp).
+  void addFleetRoutes();
+  http::Response gpus(http::Request& req);
+  http::Response telemetry(http::Request& req);
+  http::Response usage(http::Request& req);
+  http::Response submitJob(http::Request& req);
+  http::Response jobs(http::Request& req);
+  http::Response job(http::Request& req, const std::string& id);
+  http::Response jobLogs(http::Request& req, const std::string& id);
+  http::Response cancelJob(http::Request& req, const std::string& id);
+  http::Response placements(http::Request& req);
+  boost::json::object hostView(const ledger::HostRow& h);
+  std::unique_ptr<http::Client> agentClient(const std::string& host_id,
+                                            const std::string& address);
 
   ledger::Ledger& ledger_;
   const Clock& clock_;
@@ -66,6 +100,8 @@ class Api {
   mutable std::mutex deny_mu_;
   std::set<std::string> revoked_hosts_;
   std::set<std::string> revoked_serials_;
+  FleetServices fleet_;
+  std::mutex placement_mu_;
 };
 
 // Creates a token: appends token.created and returns the one-time secret.
@@ -81,5 +117,6 @@ Result<CreatedToken> createToken(ledger::Ledger& ledger, const Clock& clock, led
                                  std::string actor);
 
 http::Response jsonResponse(unsigned status, const boost::json::value& v);
+boost::json::object hostJson(const ledger::HostRow& h);
 
 }  // namespace hwl::api

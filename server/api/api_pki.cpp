@@ -17,6 +17,8 @@ namespace {
 constexpr int64_t kEnrollTtlDefaultS = 15 * 60;
 constexpr int64_t kEnrollTtlMaxS = 24 * 3600;
 
+}  // namespace
+
 bj::object hostJson(const ledger::HostRow& h) {
   boost::system::error_code ec;
   bj::object o{{"id", h.id},
@@ -32,8 +34,6 @@ bj::object hostJson(const ledger::HostRow& h) {
   o["revoked_ms"] = h.revoked_ms ? bj::value(*h.revoked_ms) : bj::value(nullptr);
   return o;
 }
-
-}  // namespace
 
 void Api::addPkiRoutes() {
   router_.add("GET", "/v1/pki/ca", [this](auto&, auto&) { return caCert(); });
@@ -197,6 +197,7 @@ http::Response Api::enroll(http::Request& req) {
       return http::errorResponse(auth_.refuse(req, "enroll_token_used", tid, kRefused));
     return http::errorResponse(r.error());
   }
+  if (fleet_.on_hosts_changed) fleet_.on_hosts_changed();
   return jsonResponse(201, bj::object{{"host_id", host_id},
                                       {"name", host_name},
                                       {"certificate", cert->pem},
@@ -254,28 +255,10 @@ http::Response Api::revokeHost(http::Request& req, const std::string& id) {
                           {{"", "host.revoked", bj::object{{"host_id", id}, {"reason", reason}}}});
   if (!r) return http::errorResponse(r.error());
   loadDenylist();
+  if (fleet_.on_hosts_changed) fleet_.on_hosts_changed();
   auto after = ledger_.withReader([&](sqlite::Db& db) { return ledger::findHost(db, id); });
   if (!after || !after->has_value()) return http::errorResponse(internal("host vanished"));
   return jsonResponse(200, hostJson(**after));
-}
-
-http::Response Api::hosts(http::Request& req) {
-  auto who = auth_.authorize(req, ledger::Role::kViewer);
-  if (!who) return http::errorResponse(who.error());
-  auto rows = ledger_.withReader([](sqlite::Db& db) { return ledger::listHosts(db); });
-  if (!rows) return http::errorResponse(rows.error());
-  bj::array arr;
-  for (const auto& h : *rows) arr.push_back(hostJson(h));
-  return jsonResponse(200, bj::object{{"hosts", std::move(arr)}});
-}
-
-http::Response Api::host(http::Request& req, const std::string& id) {
-  auto who = auth_.authorize(req, ledger::Role::kViewer);
-  if (!who) return http::errorResponse(who.error());
-  auto h = ledger_.withReader([&](sqlite::Db& db) { return ledger::findHost(db, id); });
-  if (!h) return http::errorResponse(h.error());
-  if (!h->has_value()) return http::errorResponse(notFound("no host \"" + id + "\""));
-  return jsonResponse(200, hostJson(**h));
 }
 
 }  // namespace hwl::api

@@ -14,7 +14,9 @@ Result<ServerConfig> loadConfigFile(const std::filesystem::path& path, ServerCon
   if (auto s = json::checkKeys(*obj,
                                {"data_dir", "listen", "checkpoint_every", "body_limit_bytes",
                                 "header_limit_bytes", "header_timeout_ms", "idle_timeout_ms",
-                                "worker_threads", "log_level", "agent_cert_lifetime_s"},
+                                "worker_threads", "log_level", "agent_cert_lifetime_s",
+                                "telemetry_interval_ms", "outbox_interval_ms", "scrape_timeout_ms",
+                                "raw_retention_s", "minute_retention_s"},
                                "config " + path.string());
       !s)
     return s.error();
@@ -43,7 +45,12 @@ Result<ServerConfig> loadConfigFile(const std::filesystem::path& path, ServerCon
                  num("header_timeout_ms", c.header_timeout_ms, 100, 3'600'000),
                  num("idle_timeout_ms", c.idle_timeout_ms, 100, 3'600'000),
                  num("worker_threads", c.worker_threads, 1, 1024),
-                 num("agent_cert_lifetime_s", c.agent_cert_lifetime_s, 60, 90LL * 24 * 3600)}) {
+                 num("agent_cert_lifetime_s", c.agent_cert_lifetime_s, 60, 90LL * 24 * 3600),
+                 num("telemetry_interval_ms", c.telemetry_interval_ms, 100, 3'600'000),
+                 num("outbox_interval_ms", c.outbox_interval_ms, 100, 3'600'000),
+                 num("scrape_timeout_ms", c.scrape_timeout_ms, 100, 600'000),
+                 num("raw_retention_s", c.raw_retention_s, 60, 366LL * 24 * 3600),
+                 num("minute_retention_s", c.minute_retention_s, 3600, 10LL * 366 * 24 * 3600)}) {
     if (!s) return s.error();
   }
   if (!dir.empty()) c.data_dir = dir;

@@ -13,6 +13,9 @@
 #include "hwl/crypto.hpp"
 #include "hwl/http.hpp"
 #include "hwl/pki.hpp"
+#include "collect/collector.hpp"
+#include "collect/telemetry_store.hpp"
+#include "ledger/fleet_projection.hpp"
 #include "ledger/hosts_projection.hpp"
 #include "ledger/tokens_projection.hpp"
 #include "pki/fleet_ca.hpp"
@@ -43,6 +46,7 @@ void addProjections(ledger::LedgerOptions& lo) {
   lo.projections.push_back(std::make_unique<ledger::TokensProjection>());
   lo.projections.push_back(std::make_unique<ledger::EnrollTokensProjection>());
   lo.projections.push_back(std::make_unique<ledger::HostsProjection>());
+  lo.projections.push_back(std::make_unique<ledger::FleetProjection>());
 }
 
 Result<std::unique_ptr<ledger::Ledger>> openLedger(const DataDir& dir, int64_t checkpoint_every) {
@@ -173,6 +177,29 @@ int runServer(const ServerConfig& cfg, std::ostream& out) {
   as.agent_cert_lifetime_s = cfg.agent_cert_lifetime_s;
   api::Api api(**ledger, SystemClock::instance(), as, ca->get());
 
+  collect::TelemetryStore store(**ledger,
+                                {.raw_retention_ms = cfg.raw_retention_s * 1000,
+                                 .minute_retention_ms = cfg.minute_retention_s * 1000});
+  collect::Collector collector(
+      **ledger, store,
+      {.telemetry_interval = std::chrono::milliseconds(cfg.telemetry_interval_ms),
+       .outbox_interval = std::chrono::milliseconds(cfg.outbox_interval_ms),
+       .request_timeout = std::chrono::milliseconds(cfg.scrape_timeout_ms),
+       .ca_file = dir.caCert().string(),
+       .cert_file = dir.serverCert().string(),
+       .key_file = dir.serverKey().string()});
+  api.setFleet({.collector = &collector,
+                .store = &store,
+                .ca_file = dir.caCert().string(),
+                .cert_file = dir.serverCert().string(),
+                .key_file = dir.serverKey().string(),
+                .on_hosts_changed = [&collector] { collector.syncHosts(); }});
+  store.start();
+  if (auto s = collector.start(); !s) {
+    std::cerr << "error: " << s.error().message << "\n";
+    return 1;
+  }
+
   http::ServerSettings ss;
   ss.listen = cfg.listen;
   ss.cert_file = dir.serverCert().string();
@@ -204,6 +231,8 @@ int runServer(const ServerConfig& cfg, std::ostream& out) {
   sigwait(&set, &sig);
   spdlog::info("signal {}: shutting down", sig);
   server.stop();       // in-flight requests finish and are answered
+  collector.stop();    // drains in progress finish their appends
+  store.stop();        // buffered samples are written
   (*ledger)->close();  // queued appends commit; a final checkpoint is signed
   std::error_code ec;
   fs::remove(dir.listenAddr(), ec);

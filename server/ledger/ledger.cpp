@@ -202,15 +202,23 @@ Result<AppendResult> Ledger::append(std::string stream, int64_t expected_version
   return append(std::move(req));
 }
 
+void Ledger::runTaskAsync(std::function<Status(sqlite::Db&)> task,
+                          std::function<void(Status)> done) {
+  {
+    std::lock_guard lk(mu_);
+    if (!closing_) {
+      queue_.push_back(Pending{{}, {}, std::move(task), std::move(done)});
+      queue_cv_.notify_one();
+      return;
+    }
+  }
+  done(unavailable("the ledger is closed"));
+}
+
 Status Ledger::runTask(std::function<Status(sqlite::Db&)> task) {
   std::promise<Status> p;
   auto f = p.get_future();
-  {
-    std::lock_guard lk(mu_);
-    if (closing_) return unavailable("the ledger is closed");
-    queue_.push_back(Pending{{}, {}, std::move(task), [&p](Status s) { p.set_value(s); }});
-    queue_cv_.notify_one();
-  }
+  runTaskAsync(std::move(task), [&p](Status s) { p.set_value(s); });
   return f.get();
 }
 

@@ -106,6 +106,11 @@ class Ledger {
     return fn(*db);
   }
 
+  // Runs `task` on the writer connection, between appends; `done` runs on the writer thread.
+  // The task manages its own transaction. For observations that are not events (time series).
+  void runTaskAsync(std::function<Status(sqlite::Db&)> task, std::function<void(Status)> done);
+  Status runTask(std::function<Status(sqlite::Db&)> task);
+
   // Stops taking appends, commits what is queued, signs a final checkpoint. Idempotent.
   void close();
 
@@ -125,7 +130,6 @@ class Ledger {
   };
   struct Stmts;
   Status init();
-  Status runTask(std::function<Status(sqlite::Db&)> task);
   Status replayInto(sqlite::Db& db);
   void writerLoop();
   void commitBatch(std::vector<Pending>& batch);

@@ -73,6 +73,89 @@ CREATE TABLE host_certs(
 );
 CREATE INDEX host_certs_host ON host_certs(host_id);
 )sql"},
+      {4, "fleet: gpus, jobs, agent outbox cursors, telemetry time series", R"sql(
+CREATE TABLE gpus(
+  host_id TEXT NOT NULL,
+  uuid TEXT NOT NULL,
+  idx INTEGER NOT NULL,
+  name TEXT NOT NULL,
+  memory_total_bytes INTEGER,
+  driver_version TEXT NOT NULL,
+  present INTEGER NOT NULL,
+  changed_ms INTEGER NOT NULL,
+  PRIMARY KEY(host_id, uuid)
+);
+CREATE TABLE jobs(
+  id TEXT PRIMARY KEY,
+  name TEXT NOT NULL,
+  host_id TEXT NOT NULL,
+  state TEXT NOT NULL,
+  gpus TEXT NOT NULL,
+  spec TEXT NOT NULL,
+  submitted_by TEXT NOT NULL,
+  submitted_ms INTEGER NOT NULL,
+  started_ms INTEGER,
+  ready_ms INTEGER,
+  ended_ms INTEGER,
+  exit_code INTEGER,
+  signal INTEGER,
+  reason TEXT NOT NULL
+);
+CREATE INDEX jobs_host ON jobs(host_id, state);
+CREATE TABLE agent_cursors(
+  host_id TEXT PRIMARY KEY,
+  seq INTEGER NOT NULL
+);
+CREATE TABLE ts_series(
+  id INTEGER PRIMARY KEY,
+  host_id TEXT NOT NULL,
+  gpu_uuid TEXT NOT NULL,
+  UNIQUE(host_id, gpu_uuid)
+);
+CREATE TABLE ts_raw(
+  series INTEGER NOT NULL,
+  time_ms INTEGER NOT NULL,
+  util REAL,
+  mem_used INTEGER,
+  mem_total INTEGER,
+  power_w REAL,
+  temp_c REAL,
+  energy_mj INTEGER,
+  PRIMARY KEY(series, time_ms)
+) WITHOUT ROWID;
+CREATE TABLE ts_1m(
+  series INTEGER NOT NULL,
+  bucket_ms INTEGER NOT NULL,
+  samples INTEGER NOT NULL,
+  util_sum REAL NOT NULL,
+  util_n INTEGER NOT NULL,
+  util_max REAL,
+  mem_used_max INTEGER,
+  power_sum REAL NOT NULL,
+  power_n INTEGER NOT NULL,
+  power_max REAL,
+  temp_max REAL,
+  energy_wh REAL NOT NULL,
+  energy_counter INTEGER NOT NULL,
+  PRIMARY KEY(series, bucket_ms)
+) WITHOUT ROWID;
+CREATE TABLE ts_1h(
+  series INTEGER NOT NULL,
+  bucket_ms INTEGER NOT NULL,
+  samples INTEGER NOT NULL,
+  util_sum REAL NOT NULL,
+  util_n INTEGER NOT NULL,
+  util_max REAL,
+  mem_used_max INTEGER,
+  power_sum REAL NOT NULL,
+  power_n INTEGER NOT NULL,
+  power_max REAL,
+  temp_max REAL,
+  energy_wh REAL NOT NULL,
+  energy_counter INTEGER NOT NULL,
+  PRIMARY KEY(series, bucket_ms)
+) WITHOUT ROWID;
+)sql"},
   };
   return kAll;
 }

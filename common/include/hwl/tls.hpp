@@ -1,4 +1,5 @@
-// TLS contexts (TLS 1.3 only) and peer certificate inspection, shared by server and client.
+// TLS contexts (TLS 1.3 only) and peer certificate inspection, shared by server and clients.
+// Includes Asio SSL: only for translation units that already use Beast.
 #pragma once
 
 #include <openssl/x509.h>

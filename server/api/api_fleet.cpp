@@ -1,0 +1,626 @@
+// Fleet routes: hosts and GPUs with their latest sample, telemetry and usage queries, jobs
+// placed on hosts and dispatched to their agents, placements for a model.
+#include <boost/json.hpp>
+#include <charconv>
+#include <cmath>
+
+#include "api.hpp"
+#include "collect/collector.hpp"
+#include "collect/telemetry_store.hpp"
+#include "hwl/crypto.hpp"
+#include "hwl/json.hpp"
+#include "hwl/planner/placement.hpp"
+#include "hwl/planner/plan_json.hpp"
+#include "ledger/fleet_projection.hpp"
+
+namespace hwl::api {
+
+namespace bj = boost::json;
+
+namespace {
+
+Result<std::optional<int64_t>> qInt(const http::Request& req, const std::string& name,
+                                    int64_t min, int64_t max) {
+  auto it = req.query.find(name);
+  if (it == req.query.end() || it->second.empty()) return std::optional<int64_t>{};
+  int64_t v = 0;
+  auto [p, ec] = std::from_chars(it->second.data(), it->second.data() + it->second.size(), v);
+  if (ec != std::errc() || p != it->second.data() + it->second.size())
+    return invalidArgument("query parameter \"" + name + "\" must be an integer");
+  if (v < min || v > max)
+    return invalidArgument("query parameter \"" + name + "\" must be between " +
+                           std::to_string(min) + " and " + std::to_string(max));
+  return std::optional<int64_t>(v);
+}
+
+std::string q(const http::Request& req, const std::string& name) {
+  auto it = req.query.find(name);
+  return it == req.query.end() ? std::string() : it->second;
+}
+
+// The latest sample of one GPU in an agent's telemetry answer.
+std::optional<bj::object> sampleOf(const std::shared_ptr<const bj::object>& t,
+                                   const std::string& uuid) {
+  if (!t || !t->contains("gpus") || !t->at("gpus").is_array()) return std::nullopt;
+  for (const auto& g : t->at("gpus").get_array())
+    if (g.is_object() && g.get_object().contains("uuid") &&
+        g.get_object().at("uuid").is_string() && g.get_object().at("uuid").get_string() == uuid)
+      return g.get_object();
+  return std::nullopt;
+}
+
+std::optional<int64_t> num(const bj::object& o, std::string_view k) {
+  auto it = o.find(k);
+  if (it == o.end() || !it->value().is_number()) return std::nullopt;
+  boost::system::error_code ec;
+  auto v = it->value().to_number<double>(ec);
+  return ec ? std::nullopt : std::optional<int64_t>(static_cast<int64_t>(v));
+}
+
+bj::object jobJson(const ledger::JobRow& j, const std::string& host_state) {
+  boost::system::error_code ec;
+  bj::object o{{"id", j.id},
+               {"name", j.name},
+               {"host", j.host_id},
+               {"state", j.state},
+               {"gpus", bj::parse(j.gpus, ec)},
+               {"submitted_by", j.submitted_by},
+               {"submitted_ms", j.submitted_ms},
+               {"reason", j.reason}};
+  auto opt = [&](const char* k, const std::optional<int64_t>& v) {
+    o[k] = v ? bj::value(*v) : bj::value(nullptr);
+  };
+  opt("started_ms", j.started_ms);
+  opt("ready_ms", j.ready_ms);
+  opt("ended_ms", j.ended_ms);
+  opt("exit_code", j.exit_code);
+  opt("signal", j.signal);
+  o["spec"] = bj::parse(j.spec, ec);
+  // A job whose host does not answer is not silently "running": its last known state is kept
+  // and the state says what is known now.
+  if (!ledger::isTerminalJobState(j.state) && !j.host_id.empty() &&
+      (host_state == "unreachable" || host_state == "revoked")) {
+    o["last_known_state"] = j.state;
+    o["state"] = "host_" + host_state;
+  }
+  o["host_state"] = host_state;
+  return o;
+}
+
+}  // namespace
+
+void Api::setFleet(FleetServices fleet) {
+  fleet_ = std::move(fleet);
+  addFleetRoutes();
+}
+
+void Api::addFleetRoutes() {
+  router_.add("GET", "/v1/gpus", [this](auto& r, auto&) { return gpus(r); });
+  router_.add("GET", "/v1/telemetry", [this](auto& r, auto&) { return telemetry(r); });
+  router_.add("GET", "/v1/usage", [this](auto& r, auto&) { return usage(r); });
+  router_.add("POST", "/v1/jobs", [this](auto& r, auto&) { return submitJob(r); }, 64 * 1024);
+  router_.add("GET", "/v1/jobs", [this](auto& r, auto&) { return jobs(r); });
+  router_.add("GET", "/v1/jobs/{id}", [this](auto& r, auto& p) { return job(r, p.at("id")); });
+  router_.add("GET", "/v1/jobs/{id}/logs",
+              [this](auto& r, auto& p) { return jobLogs(r, p.at("id")); });
+  router_.add("DELETE", "/v1/jobs/{id}",
+              [this](auto& r, auto& p) { return cancelJob(r, p.at("id")); });
+  router_.add("GET", "/v1/placements", [this](auto& r, auto&) { return placements(r); });
+  router_.add("POST", "/v1/placements", [this](auto& r, auto&) { return placements(r); },
+              256 * 1024);
+}
+
+std::unique_ptr<http::Client> Api::agentClient(const std::string& host_id,
+                                               const std::string& address) {
+  return std::make_unique<http::Client>(http::ClientSettings{
+      .base_url = "https://" + address,
+      .ca_file = fleet_.ca_file,
+      .cert_file = fleet_.cert_file,
+      .key_file = fleet_.key_file,
+      .verify_hostname = false,
+      .expected_uri = "hwledger://host/" + host_id,
+      .timeout = std::chrono::seconds(10)});
+}
+
+bj::object Api::hostView(const ledger::HostRow& h) {
+  auto o = hostJson(h);
+  std::optional<collect::HostLive> live;
+  if (fleet_.collector != nullptr) live = fleet_.collector->live(h.id);
+  o["last_seen_ms"] = live && live->last_seen_ms ? bj::value(live->last_seen_ms) : nullptr;
+  o["connected"] = live && live->connected;
+  auto gpus = ledger_.withReader([&](sqlite::Db& db) { return ledger::listGpus(db, h.id); });
+  bj::array arr;
+  if (gpus) {
+    for (const auto& g : *gpus) {
+      bj::object go{{"uuid", g.uuid}, {"index", g.index}, {"name", g.name},
+                    {"driver_version", g.driver_version}};
+      go["memory_total_bytes"] = g.memory_total_bytes ? bj::value(*g.memory_total_bytes) : nullptr;
+      if (live)
+        if (auto s = sampleOf(live->telemetry, g.uuid)) {
+          (*s)["time_ms"] = live->telemetry_ms;
+          go["sample"] = std::move(*s);
+        }
+      arr.push_back(std::move(go));
+    }
+  }
+  o["gpus"] = std::move(arr);
+  return o;
+}
+
+http::Response Api::hosts(http::Request& req) {
+  auto who = auth_.authorize(req, ledger::Role::kViewer);
+  if (!who) return http::errorResponse(who.error());
+  auto rows = ledger_.withReader([](sqlite::Db& db) { return ledger::listHosts(db); });
+  if (!rows) return http::errorResponse(rows.error());
+  bj::array arr;
+  for (const auto& h : *rows) arr.push_back(hostView(h));
+  return jsonResponse(200, bj::object{{"hosts", std::move(arr)}});
+}
+
+http::Response Api::host(http::Request& req, const std::string& id) {
+  auto who = auth_.authorize(req, ledger::Role::kViewer);
+  if (!who) return http::errorResponse(who.error());
+  auto h = ledger_.withReader([&](sqlite::Db& db) { return ledger::findHost(db, id); });
+  if (!h) return http::errorResponse(h.error());
+  if (!h->has_value()) return http::errorResponse(notFound("no host \"" + id + "\""));
+  return jsonResponse(200, hostView(**h));
+}
+
+http::Response Api::gpus(http::Request& req) {
+  auto who = auth_.authorize(req, ledger::Role::kViewer);
+  if (!who) return http::errorResponse(who.error());
+  auto rows = ledger_.withReader([&](sqlite::Db& db) { return ledger::listGpus(db, q(req, "host")); });
+  if (!rows) return http::errorResponse(rows.error());
+  auto hosts = ledger_.withReader([](sqlite::Db& db) { return ledger::listHosts(db); });
+  std::map<std::string, std::string> names, states;
+  if (hosts)
+    for (const auto& h : *hosts) {
+      names[h.id] = h.name;
+      states[h.id] = h.state;
+    }
+  auto live = fleet_.collector != nullptr ? fleet_.collector->liveAll()
+                                          : std::map<std::string, collect::HostLive>{};
+  bj::array arr;
+  for (const auto& g : *rows) {
+    bj::object o{{"host", g.host_id},        {"host_name", names[g.host_id]},
+                 {"host_state", states[g.host_id]}, {"uuid", g.uuid},
+                 {"index", g.index},         {"name", g.name},
+                 {"driver_version", g.driver_version}};
+    o["memory_total_bytes"] = g.memory_total_bytes ? bj::value(*g.memory_total_bytes) : nullptr;
+    if (auto it = live.find(g.host_id); it != live.end())
+      if (auto s = sampleOf(it->second.telemetry, g.uuid)) {
+        (*s)["time_ms"] = it->second.telemetry_ms;
+        o["sample"] = std::move(*s);
+      }
+    arr.push_back(std::move(o));
+  }
+  return jsonResponse(200, bj::object{{"gpus", std::move(arr)}});
+}
+
+http::Response Api::telemetry(http::Request& req) {
+  auto who = auth_.authorize(req, ledger::Role::kViewer);
+  if (!who) return http::errorResponse(who.error());
+  if (fleet_.store == nullptr) return http::errorResponse(unavailable("no telemetry store"));
+  std::string host = q(req, "host");
+  if (host.empty()) return http::errorResponse(invalidArgument("query parameter \"host\" is required"));
+  int64_t now = clock_.nowMs();
+  auto from = qInt(req, "from", 0, INT64_MAX);
+  auto to = qInt(req, "to", 0, INT64_MAX);
+  auto step = qInt(req, "step", 1, 366LL * 24 * 3600 * 1000);
+  for (auto* r : {&from, &to, &step})
+    if (!*r) return http::errorResponse(r->error());
+  int64_t t = to->value_or(now);
+  int64_t f = from->value_or(t - 3600 * 1000);
+  if (f >= t) return http::errorResponse(invalidArgument("\"from\" must be before \"to\""));
+  // Default step: about 300 points over the range, at least 10 s.
+  int64_t s = step->value_or(std::max<int64_t>(10'000, (t - f) / 300));
+  if ((t - f) / s > 100'000)
+    return http::errorResponse(invalidArgument("the range has too many steps; use a larger step"));
+  auto out = fleet_.store->query(host, q(req, "gpu"), f, t, s);
+  if (!out) return http::errorResponse(out.error());
+  return jsonResponse(200, *out);
+}
+
+http::Response Api::usage(http::Request& req) {
+  auto who = auth_.authorize(req, ledger::Role::kViewer);
+  if (!who) return http::errorResponse(who.error());
+  int64_t now = clock_.nowMs();
+  auto from = qInt(req, "from", 0, INT64_MAX);
+  auto to = qInt(req, "to", 0, INT64_MAX);
+  if (!from) return http::errorResponse(from.error());
+  if (!to) return http::errorResponse(to.error());
+  int64_t t = to->value_or(now);
+  int64_t f = from->value_or(t - 24LL * 3600 * 1000);
+  std::string group = q(req, "group_by");
+  if (group.empty()) group = "host";
+  if (group != "host" && group != "gpu" && group != "job")
+    return http::errorResponse(
+        invalidArgument("query parameter \"group_by\" must be host, gpu or job"));
+  // Minutes within the 1-minute retention are read at that resolution, older ranges by hour.
+  bool minute = f >= now - 30LL * 24 * 3600 * 1000;
+  const char* table = minute ? "ts_1m" : "ts_1h";
+  double bucket_h = minute ? 1.0 / 60.0 : 1.0;
+  auto rows = ledger_.withReader([&](sqlite::Db& db) -> Result<bj::array> {
+    bj::array out;
+    if (group != "job") {
+      std::string key = group == "host" ? "s.host_id" : "s.host_id, s.gpu_uuid";
+      auto st = db.prepare(
+          "SELECT " + key + ", count(*), sum(r.energy_wh), sum(r.util_sum), sum(r.util_n), "
+          "count(DISTINCT s.gpu_uuid) FROM " + std::string(table) +
+          " r JOIN ts_series s ON s.id = r.series WHERE r.bucket_ms >= ? AND r.bucket_ms < ? "
+          "GROUP BY " + key + " ORDER BY " + key);
+      if (!st) return st.error();
+      st->bind(1, f).bind(2, t);
+      for (;;) {
+        auto r = st->step();
+        if (!r) return r.error();
+        if (!*r) break;
+        int c = group == "host" ? 1 : 2;
+        bj::object o{{"host", st->text(0)}};
+        if (group == "gpu") o["gpu_uuid"] = st->text(1);
+        double buckets = static_cast<double>(st->i64(c));
+        o["gpu_hours"] = std::round(buckets * bucket_h * 1000) / 1000;
+        o["energy_kwh"] = std::round(sqlite3_column_double(st->get(), c + 1) * 1000) / 1e6;
+        int64_t n = st->i64(c + 3);
+        if (n > 0)
+          o["mean_util_pct"] =
+              std::round(sqlite3_column_double(st->get(), c + 2) / static_cast<double>(n) * 10) /
+              10;
+        if (group == "host") o["gpus"] = st->i64(c + 4);
+        out.push_back(std::move(o));
+      }
+      return out;
+    }
+    // By job: the job's GPUs over its runtime within the range.
+    auto jobs = ledger::listJobs(db);
+    if (!jobs) return jobs.error();
+    auto st = db.prepare(
+        "SELECT count(*), sum(r.energy_wh), sum(r.util_sum), sum(r.util_n) FROM " +
+        std::string(table) +
+        " r JOIN ts_series s ON s.id = r.series WHERE s.host_id = ? AND s.gpu_uuid = ? AND "
+        "r.bucket_ms >= ? AND r.bucket_ms < ?");
+    if (!st) return st.error();
+    for (const auto& j : *jobs) {
+      if (!j.started_ms) continue;
+      int64_t a = std::max(f, *j.started_ms);
+      int64_t b = std::min(t, j.ended_ms.value_or(now));
+      if (b <= a) continue;
+      boost::system::error_code ec;
+      auto gpus = bj::parse(j.gpus, ec);
+      double energy = 0, util_sum = 0;
+      int64_t util_n = 0;
+      size_t ngpu = gpus.is_array() ? gpus.get_array().size() : 0;
+      for (size_t i = 0; i < ngpu; ++i) {
+        const auto& u = gpus.get_array()[i];
+        if (!u.is_string()) continue;
+        int64_t bucket = minute ? 60'000 : 3'600'000;
+        st->bind(1, j.host_id).bind(2, std::string(u.get_string())).bind(3, a - a % bucket).bind(4, b);
+        if (auto r = st->step(); r && *r) {
+          energy += sqlite3_column_double(st->get(), 1);
+          util_sum += sqlite3_column_double(st->get(), 2);
+          util_n += st->i64(3);
+        }
+        st->reset();
+      }
+      bj::object o{{"job", j.id}, {"name", j.name}, {"host", j.host_id}, {"gpus", ngpu},
+                   {"gpu_hours", std::round(static_cast<double>(ngpu) * (b - a) / 3.6e6 * 1000) / 1000},
+                   {"energy_kwh", std::round(energy * 1000) / 1e6}};
+      if (util_n > 0) o["mean_util_pct"] = std::round(util_sum / static_cast<double>(util_n) * 10) / 10;
+      out.push_back(std::move(o));
+    }
+    return out;
+  });
+  if (!rows) return http::errorResponse(rows.error());
+  return jsonResponse(200, bj::object{{"from", f}, {"to", t}, {"group_by", group},
+                                      {"resolution", minute ? "1m" : "1h"},
+                                      {"usage", std::move(*rows)}});
+}
+
+http::Response Api::submitJob(http::Request& req) {
+  auto who = auth_.authorize(req, ledger::Role::kOperator);
+  if (!who) return http::errorResponse(who.error());
+  auto body = json::parseObject(req.body);
+  if (!body) return http::errorResponse(body.error());
+  if (auto s = json::checkKeys(*body, {"name", "command", "env", "gpus", "gpu_memory_bytes",
+                                       "host", "ready_path", "port", "max_runtime_s"});
+      !s)
+    return http::errorResponse(s.error());
+  auto name = json::optionalString(*body, "name");
+  auto host_want = json::optionalString(*body, "host");
+  auto ready_path = json::optionalString(*body, "ready_path");
+  auto ngpus = json::optionalInt(*body, "gpus");
+  auto mem = json::optionalInt(*body, "gpu_memory_bytes");
+  auto port = json::optionalInt(*body, "port");
+  auto max_rt = json::optionalInt(*body, "max_runtime_s");
+  for (const auto* r : {&name, &host_want, &ready_path})
+    if (!*r) return http::errorResponse(r->error());
+  for (const auto* r : {&ngpus, &mem, &port, &max_rt})
+    if (!*r) return http::errorResponse(r->error());
+  auto cmd = body->find("command");
+  if (cmd == body->end() || !cmd->value().is_array() || cmd->value().get_array().empty())
+    return http::errorResponse(invalidArgument("field \"command\" must be a non-empty array"));
+  for (const auto& c : cmd->value().get_array())
+    if (!c.is_string())
+      return http::errorResponse(invalidArgument("field \"command\" must hold strings only"));
+  bj::object env;
+  if (auto e = body->find("env"); e != body->end()) {
+    if (!e->value().is_object())
+      return http::errorResponse(invalidArgument("field \"env\" must be an object"));
+    for (const auto& kv : e->value().get_object())
+      if (!kv.value().is_string())
+        return http::errorResponse(
+            invalidArgument("field \"env." + std::string(kv.key()) + "\" must be a string"));
+    env = e->value().get_object();
+  }
+  int64_t need_gpus = ngpus->value_or(mem->has_value() ? 1 : 0);
+  if (need_gpus < 0 || need_gpus > 64)
+    return http::errorResponse(invalidArgument("field \"gpus\" must be between 0 and 64"));
+  if (*mem && **mem <= 0)
+    return http::errorResponse(invalidArgument("field \"gpu_memory_bytes\" must be positive"));
+  if (*port && (**port < 1 || **port > 65535))
+    return http::errorResponse(invalidArgument("field \"port\" must be between 1 and 65535"));
+  if (*max_rt && **max_rt < 0)
+    return http::errorResponse(invalidArgument("field \"max_runtime_s\" must not be negative"));
+  if (*ready_path && (!*port || (*ready_path)->empty() || (*ready_path)->front() != '/'))
+    return http::errorResponse(
+        invalidArgument("field \"ready_path\" must start with / and needs \"port\""));
+
+  std::lock_guard placement(placement_mu_);
+  auto hosts = ledger_.withReader([](sqlite::Db& db) { return ledger::listHosts(db); });
+  auto jobs = ledger_.withReader([](sqlite::Db& db) { return ledger::listJobs(db); });
+  if (!hosts) return http::errorResponse(hosts.error());
+  if (!jobs) return http::errorResponse(jobs.error());
+  // GPUs held by jobs that have not ended.
+  std::set<std::string> busy;
+  for (const auto& j : *jobs) {
+    if (ledger::isTerminalJobState(j.state)) continue;
+    boost::system::error_code ec;
+    auto g = bj::parse(j.gpus, ec);
+    if (g.is_array())
+      for (const auto& u : g.get_array())
+        if (u.is_string()) busy.insert(std::string(u.get_string()));
+  }
+  bj::object reasons;
+  const ledger::HostRow* chosen = nullptr;
+  std::vector<std::string> chosen_gpus;
+  for (const auto& h : *hosts) {
+    if (*host_want && **host_want != h.id && **host_want != h.name) continue;
+    auto why = [&](std::string r) { reasons[h.id] = r; };
+    if (h.state == "revoked") { why("revoked"); continue; }
+    if (h.kind != "agent") { why("not an agent host"); continue; }
+    auto live = fleet_.collector ? fleet_.collector->live(h.id) : std::nullopt;
+    if (!live || !live->reachable) { why("unreachable"); continue; }
+    if (need_gpus == 0) {
+      chosen = &h;
+      break;
+    }
+    if (!live->telemetry) { why("no telemetry yet"); continue; }
+    std::vector<std::pair<int64_t, std::string>> fit;  // free bytes, uuid
+    int total = 0;
+    for (const auto& g : live->telemetry->at("gpus").as_array()) {
+      if (!g.is_object()) continue;
+      const auto& o = g.get_object();
+      if (!o.contains("uuid")) continue;
+      ++total;
+      std::string uuid(o.at("uuid").as_string());
+      if (busy.count(uuid) != 0) continue;
+      auto t = num(o, "memory_total_bytes");
+      auto u = num(o, "memory_used_bytes");
+      int64_t free = t && u ? *t - *u : (t ? *t : 0);
+      if (*mem && free < **mem) continue;
+      fit.emplace_back(free, uuid);
+    }
+    if (static_cast<int64_t>(fit.size()) < need_gpus) {
+      std::string r = std::to_string(fit.size()) + " of " + std::to_string(total) +
+                      " GPUs available";
+      if (*mem) r += " with " + std::to_string(**mem) + " bytes free";
+      r += ", " + std::to_string(need_gpus) + " needed";
+      why(r);
+      continue;
+    }
+    std::sort(fit.begin(), fit.end(), std::greater<>());
+    for (int64_t i = 0; i < need_gpus; ++i) chosen_gpus.push_back(fit[i].second);
+    chosen = &h;
+    break;
+  }
+  if (chosen == nullptr) {
+    if (*host_want && reasons.empty())
+      return http::errorResponse(notFound("no host \"" + **host_want + "\""));
+    auto r = http::jsonError(409, "no_placement", "no host can take this job");
+    auto b = bj::parse(r.body).as_object();
+    b["error"].as_object()["hosts"] = std::move(reasons);
+    r.body = bj::serialize(b);
+    return r;
+  }
+
+  std::string id = crypto::newId("job-", 6);
+  bj::array gpu_arr;
+  for (const auto& g : chosen_gpus) gpu_arr.push_back(bj::string(g));
+  bj::object agent_spec{{"id", id}, {"command", cmd->value()}, {"env", env}, {"gpus", gpu_arr}};
+  if (*port && *ready_path)
+    agent_spec["ready_url"] = "http://127.0.0.1:" + std::to_string(**port) + **ready_path;
+  if (*max_rt) agent_spec["max_runtime_s"] = **max_rt;
+  bj::object requested{{"gpus", need_gpus}};
+  if (*mem) requested["gpu_memory_bytes"] = **mem;
+  ledger::AppendRequest ar;
+  ar.actor = who->actor;
+  ar.parts.push_back({"job/" + id, ledger::kNoStream,
+                      {{"", "job.submitted", bj::object{{"job_id", id},
+                                                        {"name", name->value_or(id)},
+                                                        {"spec", agent_spec},
+                                                        {"requested", requested}}},
+                       {"", "job.placed", bj::object{{"job_id", id},
+                                                     {"host_id", chosen->id},
+                                                     {"gpus", gpu_arr}}}}});
+  auto r = ledger_.append(std::move(ar));
+  if (!r) return http::errorResponse(r.error());
+  auto client = agentClient(chosen->id, chosen->address);
+  auto res = client->request("POST", "/v1/jobs", bj::serialize(agent_spec));
+  if (!res || res->status >= 300) {
+    std::string why = !res ? res.error().message
+                           : "the agent answered HTTP " + std::to_string(res->status) + ": " +
+                                 res->body.substr(0, 300);
+    (void)ledger_.append("job/" + id, ledger::kAnyVersion, "system",
+                         {{"", "job.failed", bj::object{{"job_id", id},
+                                                        {"state", "failed"},
+                                                        {"reason", "dispatch failed: " + why},
+                                                        {"ended_ms", clock_.nowMs()}}}});
+    auto e = http::jsonError(502, "dispatch_failed", "job " + id + " was placed on " +
+                                                         chosen->id + " but " + why);
+    return e;
+  }
+  return jsonResponse(201, bj::object{{"id", id}, {"host", chosen->id}, {"host_name", chosen->name},
+                                      {"gpus", gpu_arr}, {"state", "dispatched"}});
+}
+
+http::Response Api::jobs(http::Request& req) {
+  auto who = auth_.authorize(req, ledger::Role::kViewer);
+  if (!who) return http::errorResponse(who.error());
+  auto rows = ledger_.withReader([&](sqlite::Db& db) { return ledger::listJobs(db, q(req, "host")); });
+  auto hosts = ledger_.withReader([](sqlite::Db& db) { return ledger::listHosts(db); });
+  if (!rows) return http::errorResponse(rows.error());
+  std::map<std::string, std::string> states;
+  if (hosts)
+    for (const auto& h : *hosts) states[h.id] = h.state;
+  bj::array arr;
+  for (const auto& j : *rows) arr.push_back(jobJson(j, states[j.host_id]));
+  return jsonResponse(200, bj::object{{"jobs", std::move(arr)}});
+}
+
+http::Response Api::job(http::Request& req, const std::string& id) {
+  auto who = auth_.authorize(req, ledger::Role::kViewer);
+  if (!who) return http::errorResponse(who.error());
+  auto j = ledger_.withReader([&](sqlite::Db& db) { return ledger::findJob(db, id); });
+  if (!j) return http::errorResponse(j.error());
+  if (!j->has_value()) return http::errorResponse(notFound("no job \"" + id + "\""));
+  auto h = ledger_.withReader([&](sqlite::Db& db) { return ledger::findHost(db, (*j)->host_id); });
+  std::string state = h && h->has_value() ? (*h)->state : "";
+  return jsonResponse(200, jobJson(**j, state));
+}
+
+http::Response Api::jobLogs(http::Request& req, const std::string& id) {
+  auto who = auth_.authorize(req, ledger::Role::kViewer);
+  if (!who) return http::errorResponse(who.error());
+  auto j = ledger_.withReader([&](sqlite::Db& db) { return ledger::findJob(db, id); });
+  if (!j) return http::errorResponse(j.error());
+  if (!j->has_value()) return http::errorResponse(notFound("no job \"" + id + "\""));
+  auto h = ledger_.withReader([&](sqlite::Db& db) { return ledger::findHost(db, (*j)->host_id); });
+  if (!h || !h->has_value()) return http::errorResponse(notFound("the job has no host"));
+  std::string target = "/v1/jobs/" + id + "/logs?tail=" +
+                       (req.query.count("tail") ? req.query["tail"] : std::string("100"));
+  bool follow = req.query.count("follow") != 0 && req.query["follow"] != "0";
+  auto client = agentClient((*h)->id, (*h)->address);
+  if (!follow) {
+    auto r = client->request("GET", target);
+    if (!r) return http::errorResponse(unavailable("the agent of " + (*h)->id + ": " + r.error().message));
+    http::Response out;
+    out.status = r->status;
+    out.content_type = r->status < 300 ? "text/plain; charset=utf-8" : "application/json";
+    out.body = std::move(r->body);
+    return out;
+  }
+  // Streamed through from the agent as it arrives.
+  http::Response out;
+  out.content_type = "text/plain; charset=utf-8";
+  auto shared = std::shared_ptr<http::Client>(std::move(client));
+  out.stream = [shared, target](http::StreamWriter& w) {
+    (void)shared->stream("GET", target + "&follow=1", {}, [&w](std::string_view chunk) {
+      return w.write(chunk);
+    });
+  };
+  return out;
+}
+
+http::Response Api::cancelJob(http::Request& req, const std::string& id) {
+  auto who = auth_.authorize(req, ledger::Role::kOperator);
+  if (!who) return http::errorResponse(who.error());
+  auto j = ledger_.withReader([&](sqlite::Db& db) { return ledger::findJob(db, id); });
+  if (!j) return http::errorResponse(j.error());
+  if (!j->has_value()) return http::errorResponse(notFound("no job \"" + id + "\""));
+  if (ledger::isTerminalJobState((*j)->state))
+    return http::errorResponse(conflict("job \"" + id + "\" has already ended (" + (*j)->state + ")"));
+  auto h = ledger_.withReader([&](sqlite::Db& db) { return ledger::findHost(db, (*j)->host_id); });
+  if (!h || !h->has_value()) return http::errorResponse(notFound("the job has no host"));
+  auto client = agentClient((*h)->id, (*h)->address);
+  auto r = client->request("DELETE", "/v1/jobs/" + id);
+  if (!r) return http::errorResponse(unavailable("the agent of " + (*h)->id + ": " + r.error().message));
+  if (r->status >= 300)
+    return http::jsonError(502, "agent_error", "the agent answered HTTP " + std::to_string(r->status) + ": " + r->body.substr(0, 300));
+  // The cancelled state arrives through the agent's outbox.
+  return jsonResponse(202, bj::object{{"id", id}, {"host", (*h)->id}, {"state", "cancelling"}});
+}
+
+http::Response Api::placements(http::Request& req) {
+  auto who = auth_.authorize(req, ledger::Role::kViewer);
+  if (!who) return http::errorResponse(who.error());
+  Result<bj::value> body = internal("");
+  if (req.method == "POST") {
+    body = json::parse(req.body);
+  } else {
+    // The same inputs as POST /v1/plan, as query parameters; the config is JSON text.
+    bj::object o;
+    for (const auto& [k, v] : req.query) {
+      if (k == "config" || k == "model") {
+        auto cfg = json::parse(v);
+        if (!cfg) return http::errorResponse(invalidArgument("query parameter \"config\": " + cfg.error().message));
+        o["model"] = std::move(*cfg);
+      } else if (k == "context" || k == "batch" || k == "tp" || k == "gpu_mem_bytes") {
+        int64_t n = 0;
+        auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
+        if (ec != std::errc() || p != v.data() + v.size())
+          return http::errorResponse(invalidArgument("query parameter \"" + k + "\" must be an integer"));
+        o[k] = n;
+      } else {
+        o[k] = v;
+      }
+    }
+    body = bj::value(std::move(o));
+  }
+  if (!body) return http::errorResponse(body.error());
+  auto pr = planner::planRequestFromJson(*body);
+  if (!pr) return http::errorResponse(pr.error());
+  auto needs = planner::tpNeeds(*pr);
+  if (!needs) return http::errorResponse(needs.error());
+  auto hosts = ledger_.withReader([](sqlite::Db& db) { return ledger::listHosts(db); });
+  if (!hosts) return http::errorResponse(hosts.error());
+  std::vector<planner::HostCapacity> caps;
+  bj::object basis;
+  for (const auto& h : *hosts) {
+    if (h.state == "revoked") continue;
+    planner::HostCapacity c{h.id, h.name, {}};
+    auto live = fleet_.collector ? fleet_.collector->live(h.id) : std::nullopt;
+    if (live && live->telemetry) {
+      // Free memory by the latest sample.
+      for (const auto& g : live->telemetry->at("gpus").as_array()) {
+        if (!g.is_object()) continue;
+        auto t = num(g.get_object(), "memory_total_bytes");
+        auto u = num(g.get_object(), "memory_used_bytes");
+        if (!t) continue;
+        c.gpus.push_back({static_cast<uint64_t>(*t), static_cast<uint64_t>(*t - u.value_or(0))});
+      }
+      basis[h.id] = "free memory at " + std::to_string(live->telemetry_ms);
+    } else {
+      // No telemetry yet: against the total memory of the inventory.
+      auto gpus = ledger_.withReader([&](sqlite::Db& db) { return ledger::listGpus(db, h.id); });
+      if (gpus)
+        for (const auto& g : *gpus)
+          if (g.memory_total_bytes)
+            c.gpus.push_back({static_cast<uint64_t>(*g.memory_total_bytes),
+                              static_cast<uint64_t>(*g.memory_total_bytes)});
+      basis[h.id] = "total memory (no telemetry yet)";
+    }
+    caps.push_back(std::move(c));
+  }
+  auto ranked = planner::rankHosts(*needs, caps);
+  bj::array arr;
+  for (const auto& p : ranked) {
+    bj::object o{{"host", p.host_id}, {"name", p.host_name}, {"fits", p.fits},
+                 {"gpus_needed", p.gpus_needed}, {"per_gpu_bytes", p.per_gpu_bytes},
+                 {"headroom_bytes", p.headroom_bytes}, {"basis", basis[p.host_id]}};
+    if (!p.reason.empty()) o["reason"] = p.reason;
+    arr.push_back(std::move(o));
+  }
+  return jsonResponse(200, bj::object{{"placements", std::move(arr)}});
+}
+
+}  // namespace hwl::api

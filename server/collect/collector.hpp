@@ -1,0 +1,73 @@
+// The pull loop: for every enrolled, unrevoked host the server keeps one mutual-TLS connection
+// to its agent and, on a schedule, drains its outbox into the ledger (exactly once: event id
+// "<host-id>:<seq>") and stores its telemetry. Each host is a coroutine on one io_context with
+// its own timeouts, so a slow or dead agent delays no other. Asio/Beast stay in collector.cpp.
+#pragma once
+
+#include <chrono>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <boost/json/object.hpp>
+
+#include "ledger/ledger.hpp"
+#include "telemetry_store.hpp"
+
+namespace hwl::collect {
+
+struct CollectorSettings {
+  std::chrono::milliseconds telemetry_interval{10'000};
+  std::chrono::milliseconds outbox_interval{2'000};
+  std::chrono::milliseconds request_timeout{5'000};
+  std::chrono::milliseconds host_sync_interval{5'000};
+  int miss_threshold = 3;  // consecutive missed scrapes before host.unreachable
+  size_t outbox_page = 500;
+  std::string ca_file;    // the fleet CA
+  std::string cert_file;  // the server's client identity (SAN hwledger://server)
+  std::string key_file;
+};
+
+// What the collector knows of a host right now (not in the ledger: observations).
+struct HostLive {
+  bool connected = false;
+  bool reachable = false;
+  int misses = 0;
+  int64_t last_seen_ms = 0;
+  int64_t outbox_cursor = 0;
+  std::shared_ptr<const boost::json::object> telemetry;  // latest /v1/telemetry answer
+  int64_t telemetry_ms = 0;
+};
+
+struct ScrapeStats {
+  std::vector<double> latencies_ms;  // of successful requests since the last call
+  uint64_t ok = 0;
+  uint64_t failed = 0;
+};
+
+class Collector {
+ public:
+  Collector(ledger::Ledger& ledger, TelemetryStore& store, CollectorSettings settings);
+  ~Collector();
+  Status start();
+  void stop();
+  // Reads the hosts projection again: starts links to new hosts, stops revoked ones.
+  void syncHosts();
+  [[nodiscard]] std::optional<HostLive> live(const std::string& host_id) const;
+  [[nodiscard]] std::map<std::string, HostLive> liveAll() const;
+  ScrapeStats takeStats();
+
+  struct Impl;
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+// The ledger event an agent outbox entry becomes (pure: the same entry always gives the same
+// event, which is what makes re-draining after a crash a no-op).
+ledger::AppendRequest outboxEntryToEvent(const std::string& host_id,
+                                         const boost::json::object& entry);
+
+}  // namespace hwl::collect

@@ -1,0 +1,56 @@
+// Fleet projections: GPUs per host (from host.inventory_changed), jobs (from job.* events), and
+// how far each agent's outbox has been drained (from the ids of the events it produced).
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "projection.hpp"
+
+namespace hwl::ledger {
+
+struct GpuRow {
+  std::string host_id;
+  std::string uuid;
+  int64_t index = 0;
+  std::string name;
+  std::optional<int64_t> memory_total_bytes;
+  std::string driver_version;
+  bool present = true;
+};
+
+struct JobRow {
+  std::string id;
+  std::string name;
+  std::string host_id;
+  std::string state;
+  std::string gpus;  // JSON array of uuids
+  std::string spec;  // canonical JSON
+  std::string submitted_by;
+  int64_t submitted_ms = 0;
+  std::optional<int64_t> started_ms, ready_ms, ended_ms, exit_code, signal;
+  std::string reason;
+};
+
+class FleetProjection final : public Projection {
+ public:
+  [[nodiscard]] std::string name() const override { return "fleet"; }
+  [[nodiscard]] std::vector<std::string> tables() const override {
+    return {"gpus", "jobs", "agent_cursors"};
+  }
+  Status apply(sqlite::Db& db, const Event& e) override;
+};
+
+// The agent that produced an event: "<host-id>" when the event id is "<host-id>:<seq>" and the
+// actor is "host:<host-id>", with the seq.
+std::optional<std::pair<std::string, int64_t>> agentOrigin(const Event& e);
+
+Result<std::vector<GpuRow>> listGpus(sqlite::Db& db, std::string_view host_id = {});
+Result<std::vector<JobRow>> listJobs(sqlite::Db& db, std::string_view host_id = {});
+Result<std::optional<JobRow>> findJob(sqlite::Db& db, std::string_view id);
+Result<int64_t> agentCursor(sqlite::Db& db, std::string_view host_id);
+
+bool isTerminalJobState(std::string_view state);
+
+}  // namespace hwl::ledger
