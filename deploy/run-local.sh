@@ -1,17 +1,26 @@
 #!/usr/bin/env bash
-# The main job on one machine: an initialised hwledger-server on the embedded SQLite ledger,
-# listening on loopback. Data lives in $HWLEDGER_HOME (default ./.hwledger). Ctrl-C stops it.
+# The main job on one machine: hwledger-server on the embedded SQLite ledger, and one local
+# hwledger-agent replaying recorded real GPU captures, enrolled with a fresh one-time token and
+# scraped over mutual TLS. Nothing is installed system-wide; data lives in $HWLEDGER_HOME
+# (default ./.hwledger). Ctrl-C stops both.
 #
 #   bash deploy/run-local.sh [BUILD_DIR]
+#
+# Environment: HWLEDGER_LISTEN (server, default 127.0.0.1:8443), HWLEDGER_AGENT_LISTEN (agent,
+# default 127.0.0.1:9443), HWLEDGER_PROBE (default the demo replay of four H100s).
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 build=${1:-$repo/build}
 home=${HWLEDGER_HOME:-$repo/.hwledger}
 listen=${HWLEDGER_LISTEN:-127.0.0.1:8443}
+agent_listen=${HWLEDGER_AGENT_LISTEN:-127.0.0.1:9443}
+probe=${HWLEDGER_PROBE:-replay:$repo/tests/fixtures/telemetry/demo-fleet.json}
 server_bin=$build/server/hwledger-server
-cli_bin=$build/server/cli/hwledger
+agent_bin=$build/agent/hwledger-agent
+cli=$build/server/cli/hwledger
 data=$home/server
+agent_state=$home/agent
 
 mkdir -p "$home"
 if [[ ! -f $data/ledger.db ]]; then
@@ -20,32 +29,87 @@ if [[ ! -f $data/ledger.db ]]; then
 fi
 token=$(cat "$home/admin.token")
 
-"$server_bin" run --data-dir "$data" --listen "$listen" &
-server_pid=$!
-trap 'kill -TERM $server_pid 2>/dev/null; wait $server_pid 2>/dev/null; exit 0' INT TERM
+pids=()
+stop_all() {
+  # The agent first (its jobs keep running), then the server (it signs a final checkpoint).
+  for ((i = ${#pids[@]} - 1; i >= 0; i--)); do
+    kill -TERM "${pids[i]}" 2>/dev/null || true
+    wait "${pids[i]}" 2>/dev/null || true
+  done
+}
+trap 'stop_all; exit 0' INT TERM
+trap 'stop_all' EXIT
 
-for _ in $(seq 1 100); do
-  [[ -s $data/listen.addr ]] && break
-  if ! kill -0 $server_pid 2>/dev/null; then
-    echo "hwledger-server did not start (is $listen in use? set HWLEDGER_LISTEN)" >&2
-    exit 1
-  fi
-  sleep 0.1
-done
+wait_for_file() {  # FILE PID WHAT
+  for _ in $(seq 1 100); do
+    [[ -s $1 ]] && return 0
+    if ! kill -0 "$2" 2>/dev/null; then
+      echo "$3 did not start" >&2
+      exit 1
+    fi
+    sleep 0.1
+  done
+  echo "$3 did not start in time" >&2
+  exit 1
+}
+
+rm -f "$data/listen.addr"
+"$server_bin" run --data-dir "$data" --listen "$listen" --log-level warn &
+pids+=($!)
+wait_for_file "$data/listen.addr" "${pids[0]}" "hwledger-server (is $listen in use? set HWLEDGER_LISTEN)"
 addr=$(cat "$data/listen.addr")
+export HWLEDGER_SERVER=https://$addr HWLEDGER_TOKEN=$token HWLEDGER_CA=$data/ca.crt
+
+# Enroll the local agent once (again if the ledger was made anew).
+if [[ ! -f $agent_state/enrollment.json ]] || ! cmp -s "$agent_state/ca.crt" "$data/ca.crt"; then
+  created=$("$cli" --json enroll-token create --host-hint local-demo | python3 -c \
+    'import json,sys; d=json.load(sys.stdin); print(d["token"], d["ca_pin"])')
+  read -r enroll_token pin <<<"$created"
+  rm -rf "$agent_state"
+  "$agent_bin" enroll --server "https://$addr" --token "$enroll_token" --ca-pin "$pin" \
+    --state-dir "$agent_state" --name local-demo --advertise "$agent_listen" >/dev/null
+  echo "enrolled the local agent with a one-time token"
+fi
+
+job_user=()
+if [[ $(id -u) -eq 0 ]]; then job_user=(--job-user nobody); fi
+rm -f "$agent_state/listen.addr"
+"$agent_bin" run --state-dir "$agent_state" --listen "$agent_listen" --probe "$probe" \
+  "${job_user[@]}" >"$home/agent.log" 2>&1 &
+pids+=($!)
+wait_for_file "$agent_state/listen.addr" "${pids[1]}" "hwledger-agent (see $home/agent.log)"
+
+for _ in $(seq 1 150); do
+  if "$cli" --json hosts | python3 -c 'import json,sys; h=json.load(sys.stdin)["hosts"]; sys.exit(0 if any(x["state"]=="reachable" and x["gpus"] and all("sample" in g for g in x["gpus"]) for x in h) else 1)'; then
+    break
+  fi
+  sleep 0.2
+done
 
 cat <<TXT
 
-hwLedger server: https://$addr   (ledger: $data/ledger.db)
-admin token:     $token
+hwLedger is running.
+  server  https://$addr   (ledger $data/ledger.db)
+  agent   https://$agent_listen   (replaying recorded GPU captures; log $home/agent.log)
+  admin token: $token
 
-Try it:
-  export HWLEDGER_SERVER=https://$addr HWLEDGER_TOKEN=$token HWLEDGER_CA=$data/ca.crt
-  $cli_bin events
-  $cli_bin tokens create --role viewer --ttl 3600 --note demo
-  $cli_bin ledger verify --db $data/ledger.db
-  curl --cacert $data/ca.crt https://$addr/v1/health
-
-Ctrl-C stops the server (a final checkpoint is signed).
+Fleet:
 TXT
-wait $server_pid
+"$cli" hosts
+echo
+"$cli" gpus
+cat <<TXT
+
+In another shell:
+  export HWLEDGER_SERVER=https://$addr HWLEDGER_TOKEN=$token HWLEDGER_CA=$data/ca.crt
+  $cli jobs submit --name web --gpus 1 --port 18080 --ready-path / -- python3 -m http.server 18080 --bind 127.0.0.1
+  $cli jobs list
+  $cli jobs logs JOB_ID --follow
+  $cli jobs cancel JOB_ID
+  $cli usage --group-by gpu
+  $cli events --follow
+  $cli ledger verify --db $data/ledger.db
+
+Ctrl-C stops the agent and the server.
+TXT
+wait "${pids[0]}"

@@ -150,6 +150,51 @@ int runCli(int argc, char** argv, std::ostream& out, std::ostream& err) {
   verify->add_option("--pubkey", pub_path,
                      "checkpoint public key PEM (default: checkpoint.pub beside the database)");
 
+  // fleet
+  auto* hosts_cmd = app.add_subcommand("hosts", "enrolled hosts and their state");
+  std::string revoke_host;
+  auto* host_revoke = hosts_cmd->add_subcommand("revoke", "revoke a host's certificates");
+  host_revoke->add_option("id", revoke_host, "host id")->required();
+  auto* gpus_cmd = app.add_subcommand("gpus", "GPUs of the fleet with their latest sample");
+  auto* jobs_cmd = app.add_subcommand("jobs", "jobs placed on the fleet");
+  jobs_cmd->require_subcommand(1);
+  auto* jsubmit = jobs_cmd->add_subcommand("submit", "place and start a job: -- COMMAND ARGS...");
+  std::string job_name, job_host, ready_path;
+  int64_t job_gpus = -1, job_mem = 0, job_port = 0, job_max = 0;
+  std::vector<std::string> job_cmd, job_env;
+  jsubmit->add_option("--name", job_name, "a name for the job");
+  jsubmit->add_option("--gpus", job_gpus, "whole GPUs needed");
+  jsubmit->add_option("--gpu-memory", job_mem, "free bytes needed on each GPU");
+  jsubmit->add_option("--host", job_host, "host id or name to place it on");
+  jsubmit->add_option("--port", job_port, "port the job serves on (loopback)");
+  jsubmit->add_option("--ready-path", ready_path, "path that answers 2xx once ready");
+  jsubmit->add_option("--max-runtime", job_max, "seconds before it is stopped");
+  jsubmit->add_option("--env", job_env, "NAME=VALUE (repeatable)");
+  jsubmit->add_option("command", job_cmd, "the command and its arguments")->required();
+  auto* jlist = jobs_cmd->add_subcommand("list", "list jobs");
+  std::string job_id;
+  int64_t log_tail = 100;
+  bool log_follow = false;
+  auto* jlogs = jobs_cmd->add_subcommand("logs", "a job's output");
+  jlogs->add_option("id", job_id, "job id")->required();
+  jlogs->add_option("--tail", log_tail, "last N lines");
+  jlogs->add_flag("--follow,-f", log_follow, "keep streaming");
+  auto* jcancel = jobs_cmd->add_subcommand("cancel", "stop a job");
+  jcancel->add_option("id", job_id, "job id")->required();
+  auto* usage_cmd = app.add_subcommand("usage", "GPU-hours, energy and utilisation");
+  std::string group_by = "host";
+  int64_t usage_from = 0, usage_to = 0;
+  usage_cmd->add_option("--group-by", group_by, "host|gpu|job");
+  usage_cmd->add_option("--from", usage_from, "start, Unix ms (default: 24 h ago)");
+  usage_cmd->add_option("--to", usage_to, "end, Unix ms (default: now)");
+  auto* etok = app.add_subcommand("enroll-token", "one-time tokens that enroll agents");
+  etok->require_subcommand(1);
+  auto* etok_create = etok->add_subcommand("create", "create a token and print the agent command");
+  int64_t etok_ttl = 0;
+  std::string etok_hint;
+  etok_create->add_option("--ttl", etok_ttl, "lifetime in seconds (default 900, max 86400)");
+  etok_create->add_option("--host-hint", etok_hint, "name the host will get");
+
   // plan (offline, or against a GPU memory size)
   auto* plan = app.add_subcommand("plan", "how much GPU memory a model needs, and whether it fits");
   planner::PlanCliOptions po;
@@ -268,6 +313,219 @@ int runCli(int argc, char** argv, std::ostream& out, std::ostream& err) {
         out << "revoked " << revoke_id << "\n";
       return 0;
     }
+  }
+
+  auto gib = [](const bj::value& v) -> std::string {
+    if (!v.is_number()) return "-";
+    boost::system::error_code ec;
+    double d = v.to_number<double>(ec) / (1024.0 * 1024 * 1024);
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.1f GiB", d);
+    return buf;
+  };
+  auto numStr = [](const bj::object& o, const char* k, const char* fmt) -> std::string {
+    auto it = o.find(k);
+    if (it == o.end() || !it->value().is_number()) return "-";
+    boost::system::error_code ec;
+    char buf[32];
+    std::snprintf(buf, sizeof buf, fmt, it->value().to_number<double>(ec));
+    return buf;
+  };
+  auto get = [&](Api& api, const std::string& target) -> Result<bj::value> {
+    return api.call("GET", target);
+  };
+
+  if (*hosts_cmd) {
+    Api api(g);
+    if (*host_revoke) {
+      auto v = api.call("POST", "/v1/hosts/" + revoke_host + "/revoke", "{}");
+      if (!v) return fail(err, v.error());
+      if (g.json)
+        out << bj::serialize(*v) << "\n";
+      else
+        out << "revoked " << revoke_host << "\n";
+      return 0;
+    }
+    auto v = get(api, "/v1/hosts");
+    if (!v) return fail(err, v.error());
+    if (g.json) {
+      out << bj::serialize(*v) << "\n";
+      return 0;
+    }
+    Table t({"ID", "NAME", "STATE", "ADDRESS", "GPUS", "LAST SEEN", "CERT EXPIRES"});
+    for (const auto& e : v->as_object().at("hosts").as_array()) {
+      const auto& o = e.as_object();
+      std::string seen = o.at("last_seen_ms").is_int64() ? fmtTime(o.at("last_seen_ms").as_int64()) : "-";
+      t.add({str(o.at("id")), str(o.at("name")), str(o.at("state")), str(o.at("address")),
+             std::to_string(o.at("gpus").as_array().size()), seen,
+             fmtTime(o.at("cert_not_after_ms").as_int64())});
+    }
+    t.print(out);
+    return 0;
+  }
+  if (*gpus_cmd) {
+    Api api(g);
+    auto v = get(api, "/v1/gpus");
+    if (!v) return fail(err, v.error());
+    if (g.json) {
+      out << bj::serialize(*v) << "\n";
+      return 0;
+    }
+    Table t({"HOST", "IDX", "NAME", "UUID", "MEMORY", "USED", "UTIL%", "TEMP C", "POWER W"});
+    for (const auto& e : v->as_object().at("gpus").as_array()) {
+      const auto& o = e.as_object();
+      bj::object s;
+      if (o.contains("sample")) s = o.at("sample").as_object();
+      t.add({str(o.at("host_name")), std::to_string(o.at("index").as_int64()), str(o.at("name")),
+             str(o.at("uuid")), gib(o.at("memory_total_bytes")),
+             s.contains("memory_used_bytes") ? gib(s.at("memory_used_bytes")) : "-",
+             numStr(s, "utilization_gpu_pct", "%.0f"), numStr(s, "temperature_c", "%.0f"),
+             numStr(s, "power_w", "%.0f")});
+    }
+    t.print(out);
+    return 0;
+  }
+  if (*jobs_cmd) {
+    Api api(g);
+    if (*jsubmit) {
+      bj::array cmd;
+      for (const auto& c : job_cmd) cmd.push_back(bj::string(c));
+      bj::object env;
+      for (const auto& e : job_env) {
+        auto eq = e.find('=');
+        if (eq == std::string::npos || eq == 0)
+          return fail(err, invalidArgument("--env takes NAME=VALUE, not " + e));
+        env[e.substr(0, eq)] = e.substr(eq + 1);
+      }
+      bj::object body{{"command", cmd}, {"env", env}};
+      if (!job_name.empty()) body["name"] = job_name;
+      if (job_gpus >= 0) body["gpus"] = job_gpus;
+      if (job_mem > 0) body["gpu_memory_bytes"] = job_mem;
+      if (!job_host.empty()) body["host"] = job_host;
+      if (job_port > 0) body["port"] = job_port;
+      if (!ready_path.empty()) body["ready_path"] = ready_path;
+      if (job_max > 0) body["max_runtime_s"] = job_max;
+      auto r = api.client().request("POST", "/v1/jobs", bj::serialize(body), api.headers());
+      if (!r) return fail(err, r.error());
+      auto v = json::parse(r->body);
+      if (r->status == 409 && v && v->is_object()) {
+        err << "error: no host can take this job:\n";
+        const auto& e = v->as_object().at("error").as_object();
+        if (e.contains("hosts"))
+          for (const auto& kv : e.at("hosts").as_object())
+            err << "  " << std::string(kv.key()) << ": " << str(kv.value()) << "\n";
+        return 1;
+      }
+      if (r->status >= 300 || !v) {
+        err << "error: HTTP " << r->status << " " << r->body << "\n";
+        return 1;
+      }
+      if (g.json)
+        out << bj::serialize(*v) << "\n";
+      else
+        out << "job " << str(v->as_object().at("id")) << " placed on "
+            << str(v->as_object().at("host_name")) << " (" << str(v->as_object().at("host"))
+            << ")\n";
+      return 0;
+    }
+    if (*jlist) {
+      auto v = get(api, "/v1/jobs");
+      if (!v) return fail(err, v.error());
+      if (g.json) {
+        out << bj::serialize(*v) << "\n";
+        return 0;
+      }
+      Table t({"ID", "NAME", "HOST", "STATE", "GPUS", "SUBMITTED", "EXIT", "REASON"});
+      for (const auto& e : v->as_object().at("jobs").as_array()) {
+        const auto& o = e.as_object();
+        std::string exit = o.at("exit_code").is_int64() ? std::to_string(o.at("exit_code").as_int64())
+                           : o.at("signal").is_int64() ? "signal " + std::to_string(o.at("signal").as_int64())
+                                                       : "-";
+        t.add({str(o.at("id")), str(o.at("name")), str(o.at("host")), str(o.at("state")),
+               std::to_string(o.at("gpus").as_array().size()), fmtTime(o.at("submitted_ms").as_int64()),
+               exit, str(o.at("reason"))});
+      }
+      t.print(out);
+      return 0;
+    }
+    if (*jlogs) {
+      std::string target = "/v1/jobs/" + job_id + "/logs?tail=" + std::to_string(log_tail);
+      if (log_follow) {
+        auto st = api.client().stream("GET", target + "&follow=1", api.headers(), [&](std::string_view c) {
+          out << c;
+          out.flush();
+          return true;
+        });
+        if (!st) return fail(err, st.error());
+        return *st < 300 ? 0 : 1;
+      }
+      auto r = api.client().request("GET", target, {}, api.headers());
+      if (!r) return fail(err, r.error());
+      if (r->status >= 300) {
+        err << "error: HTTP " << r->status << " " << r->body << "\n";
+        return 1;
+      }
+      out << r->body;
+      return 0;
+    }
+    if (*jcancel) {
+      auto v = api.call("DELETE", "/v1/jobs/" + job_id);
+      if (!v) return fail(err, v.error());
+      if (g.json)
+        out << bj::serialize(*v) << "\n";
+      else
+        out << "cancelling " << job_id << "\n";
+      return 0;
+    }
+  }
+  if (*usage_cmd) {
+    Api api(g);
+    std::string target = "/v1/usage?group_by=" + group_by;
+    if (usage_from > 0) target += "&from=" + std::to_string(usage_from);
+    if (usage_to > 0) target += "&to=" + std::to_string(usage_to);
+    auto v = get(api, target);
+    if (!v) return fail(err, v.error());
+    if (g.json) {
+      out << bj::serialize(*v) << "\n";
+      return 0;
+    }
+    std::vector<std::string> head;
+    if (group_by == "job") head = {"JOB", "NAME", "HOST"};
+    else if (group_by == "gpu") head = {"HOST", "GPU"};
+    else head = {"HOST", "GPUS"};
+    for (const char* h : {"GPU-HOURS", "ENERGY kWh", "MEAN UTIL%"}) head.push_back(h);
+    Table t(head);
+    for (const auto& e : v->as_object().at("usage").as_array()) {
+      const auto& o = e.as_object();
+      std::vector<std::string> row;
+      if (group_by == "job") row = {str(o.at("job")), str(o.at("name")), str(o.at("host"))};
+      else if (group_by == "gpu") row = {str(o.at("host")), str(o.at("gpu_uuid"))};
+      else row = {str(o.at("host")), numStr(o, "gpus", "%.0f")};
+      row.push_back(numStr(o, "gpu_hours", "%.3f"));
+      row.push_back(numStr(o, "energy_kwh", "%.3f"));
+      row.push_back(numStr(o, "mean_util_pct", "%.1f"));
+      t.add(row);
+    }
+    t.print(out);
+    return 0;
+  }
+  if (*etok) {
+    Api api(g);
+    bj::object body;
+    if (etok_ttl > 0) body["ttl_s"] = etok_ttl;
+    if (!etok_hint.empty()) body["host_hint"] = etok_hint;
+    auto v = api.call("POST", "/v1/enroll-tokens", bj::serialize(body));
+    if (!v) return fail(err, v.error());
+    if (g.json) {
+      out << bj::serialize(*v) << "\n";
+      return 0;
+    }
+    const auto& o = v->as_object();
+    out << "enrollment token " << str(o.at("id")) << " (single use, expires "
+        << fmtTime(o.at("expires_ms").as_int64()) << ")\n\nOn the GPU host, run:\n\n"
+        << "  hwledger-agent enroll --server " << g.server << " --token " << str(o.at("token"))
+        << " --ca-pin " << str(o.at("ca_pin")) << " --advertise HOST:9443\n";
+    return 0;
   }
 
   if (*plan) {
