@@ -177,17 +177,45 @@ class AnyStream {
 
 }  // namespace
 
+struct Runtime::Impl {
+  asio::io_context ioc;
+  std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work;
+  asio::thread_pool workers;
+  std::vector<std::thread> threads;
+  bool stopped = false;
+  Impl(int io, int w) : workers(static_cast<size_t>(std::max(1, w))) {
+    work.emplace(ioc.get_executor());
+    for (int i = 0; i < std::max(1, io); ++i) threads.emplace_back([this] { ioc.run(); });
+  }
+};
+
+Runtime::Runtime(int io_threads, int worker_threads)
+    : impl_(std::make_unique<Impl>(io_threads, worker_threads)) {}
+
+Runtime::~Runtime() { stop(); }
+
+void Runtime::stop() {
+  if (impl_->stopped) return;
+  impl_->stopped = true;
+  impl_->work.reset();
+  impl_->ioc.stop();
+  for (auto& t : impl_->threads) t.join();
+  impl_->workers.join();
+}
+
 struct Server::Impl {
   ServerSettings settings;
   Handler handler;
   BodyLimit body_limit;
-  asio::io_context ioc;
+  std::shared_ptr<Runtime> runtime;
+  bool own_runtime;
+  asio::io_context& ioc;
   std::mutex ssl_mu;
   std::shared_ptr<asio::ssl::context> ssl;
   std::optional<asio::steady_timer> sweep;
   std::optional<tcp::acceptor> acceptor;
-  asio::thread_pool workers;
-  std::vector<std::thread> io_threads;
+  asio::thread_pool& workers;
+  bool started = false;
   std::atomic<bool> stopping{false};
   std::atomic<size_t> streams{0};
   std::mutex conn_mu;
@@ -199,7 +227,12 @@ struct Server::Impl {
       : settings(std::move(s)),
         handler(std::move(h)),
         body_limit(std::move(b)),
-        workers(static_cast<size_t>(std::max(1, settings.worker_threads))) {}
+        runtime(settings.runtime ? settings.runtime
+                                 : std::make_shared<Runtime>(settings.io_threads,
+                                                             settings.worker_threads)),
+        own_runtime(!settings.runtime),
+        ioc(runtime->impl_->ioc),
+        workers(runtime->impl_->workers) {}
 
   asio::awaitable<void> acceptLoop();
   void armSweep();
@@ -644,8 +677,7 @@ Status Server::start() {
     impl_->sweep.emplace(impl_->ioc);
     impl_->armSweep();
   }
-  for (int i = 0; i < std::max(1, st.io_threads); ++i)
-    impl_->io_threads.emplace_back([this] { impl_->ioc.run(); });
+  impl_->started = true;
   return {};
 }
 
@@ -656,7 +688,8 @@ uint16_t Server::port() const {
 }
 
 void Server::stop() {
-  if (!impl_ || impl_->io_threads.empty()) return;
+  if (!impl_ || !impl_->started || impl_->runtime->impl_->stopped) return;
+  impl_->started = false;
   impl_->stopping = true;
   asio::post(impl_->ioc, [this] {
     beast::error_code ec;
@@ -679,10 +712,7 @@ void Server::stop() {
   }
   for (int i = 0; i < 300 && impl_->streams.load() > 0; ++i)
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  impl_->ioc.stop();
-  for (auto& t : impl_->io_threads) t.join();
-  impl_->io_threads.clear();
-  impl_->workers.join();
+  if (impl_->own_runtime) impl_->runtime->stop();
 }
 
 }  // namespace hwl::http

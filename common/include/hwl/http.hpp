@@ -70,6 +70,19 @@ using BodyLimit = std::function<size_t(std::string_view method, std::string_view
 
 enum class ClientCertMode { kNone, kOptional, kRequired };
 
+// I/O threads and a handler pool that several servers in one process can share (a process that
+// serves many simulated hosts). A server without one makes its own.
+class Runtime {
+ public:
+  Runtime(int io_threads, int worker_threads);
+  ~Runtime();  // stop()
+  Runtime(const Runtime&) = delete;
+  Runtime& operator=(const Runtime&) = delete;
+  void stop();  // stops the threads; servers on it must not be used afterwards
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
 struct ServerSettings {
   std::string listen = "127.0.0.1:8443";  // HOST:PORT, [v6]:PORT; port 0 picks a free port
   std::string cert_file;                  // PEM chain; empty with plain_http
@@ -88,6 +101,7 @@ struct ServerSettings {
   int worker_threads = 16;
   size_t max_streams = 64;
   std::string server_name = "hwledger";
+  std::shared_ptr<Runtime> runtime;  // shared threads; io_threads/worker_threads then unused
   // Decides whether a verified client certificate may connect. Called during the handshake
   // (a refusal fails the handshake, before any HTTP), before every request on the connection,
   // and by a sweep every second that closes connections whose peer is no longer allowed
