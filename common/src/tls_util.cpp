@@ -20,6 +20,10 @@ Result<ssl::context> makeServerContext(const std::string& cert_file, const std::
   if (ec) return invalidArgument("cannot load certificate " + cert_file + ": " + ec.message());
   ctx.use_private_key_file(key_file, ssl::context::pem, ec);
   if (ec) return invalidArgument("cannot load key " + key_file + ": " + ec.message());
+  // Resumed sessions keep the verified client certificate; the per-request peer check (and the
+  // revocation sweep) still applies to them.
+  static constexpr unsigned char kSessionContext[] = "hwledger";
+  SSL_CTX_set_session_id_context(ctx.native_handle(), kSessionContext, sizeof kSessionContext - 1);
   if (mode != ClientCertMode::kNone) {
     ctx.load_verify_file(client_ca_file, ec);
     if (ec) return invalidArgument("cannot load CA " + client_ca_file + ": " + ec.message());
