@@ -3,6 +3,7 @@
 #include <iostream>
 
 #include "agent_app.hpp"
+#include "simulate.hpp"
 
 int main(int argc, char** argv) {
   using namespace hwl::agent;
@@ -27,6 +28,17 @@ int main(int argc, char** argv) {
   run->add_option("--log-keep", log_keep, "rotated job logs kept");
   run->add_flag("--dev", dev, "plain HTTP on a loopback address, without mTLS");
   run->add_flag("--metrics-dcgm-labels", dcgm, "dcgm-exporter's exact label names");
+
+  SimulateOptions so;
+  auto* sim = app.add_subcommand("simulate", "serve many simulated hosts (for benchmarks)");
+  sim->add_option("--hosts", so.count, "how many hosts")->required();
+  sim->add_option("--state-dir", so.state_dir, "where their identities live")->required();
+  sim->add_option("--probe", so.probe, "replay:PATH of the captures")->required();
+  sim->add_option("--port", so.port, "port of every host (on 127.0.x.y)");
+  sim->add_option("--sample-interval-ms", so.sample_interval_ms, "sampling period");
+  sim->add_option("--server", so.server, "server URL for hosts not yet enrolled");
+  sim->add_option("--ca-pin", so.ca_pin, "CA pin for enrollment");
+  sim->add_option("--tokens-file", so.tokens_file, "enrollment tokens, one per line");
 
   EnrollOptions eo;
   std::string enroll_state = "/var/lib/hwledger-agent";
@@ -64,6 +76,7 @@ int main(int argc, char** argv) {
     if (dcgm) cfg.metrics_dcgm_labels = true;
     return runAgent(cfg, std::cout);
   }
+  if (*sim) return runSimulation(so, std::cout);
   if (*enroll_cmd) {
     eo.state_dir = enroll_state;
     eo.platform = platformFacts();

@@ -11,12 +11,13 @@
 #include "hwl/clock.hpp"
 #include "hwl/http.hpp"
 #include "ledger/ledger.hpp"
+#include "collect/collector.hpp"
+#include "ledger/fleet_projection.hpp"
 #include "ledger/hosts_projection.hpp"
 #include "pki/fleet_ca.hpp"
 #include "router.hpp"
 
 namespace hwl::collect {
-class Collector;
 class TelemetryStore;
 }  // namespace hwl::collect
 
@@ -86,7 +87,10 @@ class Api {
   http::Response jobLogs(http::Request& req, const std::string& id);
   http::Response cancelJob(http::Request& req, const std::string& id);
   http::Response placements(http::Request& req);
+  http::Response collectorStatus(http::Request& req);
   boost::json::object hostView(const ledger::HostRow& h);
+  boost::json::object hostView(const ledger::HostRow& h, const std::vector<ledger::GpuRow>& gpus,
+                               const std::optional<collect::HostLive>& live);
   std::unique_ptr<http::Client> agentClient(const std::string& host_id,
                                             const std::string& address);
 

@@ -106,6 +106,7 @@ void Api::addFleetRoutes() {
   router_.add("DELETE", "/v1/jobs/{id}",
               [this](auto& r, auto& p) { return cancelJob(r, p.at("id")); });
   router_.add("GET", "/v1/placements", [this](auto& r, auto&) { return placements(r); });
+  router_.add("GET", "/v1/collector", [this](auto& r, auto&) { return collectorStatus(r); });
   router_.add("POST", "/v1/placements", [this](auto& r, auto&) { return placements(r); },
               256 * 1024);
 }
@@ -123,15 +124,19 @@ std::unique_ptr<http::Client> Api::agentClient(const std::string& host_id,
 }
 
 bj::object Api::hostView(const ledger::HostRow& h) {
+  auto gpus = ledger_.withReader([&](sqlite::Db& db) { return ledger::listGpus(db, h.id); });
+  return hostView(h, gpus ? *gpus : std::vector<ledger::GpuRow>{},
+                  fleet_.collector != nullptr ? fleet_.collector->live(h.id) : std::nullopt);
+}
+
+bj::object Api::hostView(const ledger::HostRow& h, const std::vector<ledger::GpuRow>& gpus,
+                         const std::optional<collect::HostLive>& live) {
   auto o = hostJson(h);
-  std::optional<collect::HostLive> live;
-  if (fleet_.collector != nullptr) live = fleet_.collector->live(h.id);
   o["last_seen_ms"] = live && live->last_seen_ms ? bj::value(live->last_seen_ms) : nullptr;
   o["connected"] = live && live->connected;
-  auto gpus = ledger_.withReader([&](sqlite::Db& db) { return ledger::listGpus(db, h.id); });
   bj::array arr;
-  if (gpus) {
-    for (const auto& g : *gpus) {
+  {
+    for (const auto& g : gpus) {
       bj::object go{{"uuid", g.uuid}, {"index", g.index}, {"name", g.name},
                     {"driver_version", g.driver_version}};
       go["memory_total_bytes"] = g.memory_total_bytes ? bj::value(*g.memory_total_bytes) : nullptr;
@@ -152,8 +157,18 @@ http::Response Api::hosts(http::Request& req) {
   if (!who) return http::errorResponse(who.error());
   auto rows = ledger_.withReader([](sqlite::Db& db) { return ledger::listHosts(db); });
   if (!rows) return http::errorResponse(rows.error());
+  auto gpus = ledger_.withReader([](sqlite::Db& db) { return ledger::listGpus(db); });
+  if (!gpus) return http::errorResponse(gpus.error());
+  std::map<std::string, std::vector<ledger::GpuRow>> by_host;
+  for (auto& g : *gpus) by_host[g.host_id].push_back(std::move(g));
+  auto live = fleet_.collector != nullptr ? fleet_.collector->liveAll()
+                                          : std::map<std::string, collect::HostLive>{};
   bj::array arr;
-  for (const auto& h : *rows) arr.push_back(hostView(h));
+  for (const auto& h : *rows) {
+    auto it = live.find(h.id);
+    arr.push_back(hostView(h, by_host[h.id],
+                           it == live.end() ? std::nullopt : std::optional(it->second)));
+  }
   return jsonResponse(200, bj::object{{"hosts", std::move(arr)}});
 }
 
@@ -378,7 +393,7 @@ http::Response Api::submitJob(http::Request& req) {
     auto g = bj::parse(j.gpus, ec);
     if (g.is_array())
       for (const auto& u : g.get_array())
-        if (u.is_string()) busy.insert(std::string(u.get_string()));
+        if (u.is_string()) busy.insert(j.host_id + "/" + std::string(u.get_string()));
   }
   bj::object reasons;
   const ledger::HostRow* chosen = nullptr;
@@ -403,7 +418,7 @@ http::Response Api::submitJob(http::Request& req) {
       if (!o.contains("uuid")) continue;
       ++total;
       std::string uuid(o.at("uuid").as_string());
-      if (busy.count(uuid) != 0) continue;
+      if (busy.count(h.id + "/" + uuid) != 0) continue;
       auto t = num(o, "memory_total_bytes");
       auto u = num(o, "memory_used_bytes");
       int64_t free = t && u ? *t - *u : (t ? *t : 0);
@@ -621,6 +636,28 @@ http::Response Api::placements(http::Request& req) {
     arr.push_back(std::move(o));
   }
   return jsonResponse(200, bj::object{{"placements", std::move(arr)}});
+}
+
+http::Response Api::collectorStatus(http::Request& req) {
+  auto who = auth_.authorize(req, ledger::Role::kViewer);
+  if (!who) return http::errorResponse(who.error());
+  auto live = fleet_.collector->liveAll();
+  int64_t connected = 0, reachable = 0;
+  for (const auto& [id, h] : live) {
+    connected += h.connected;
+    reachable += h.reachable;
+  }
+  auto s = fleet_.collector->stats();
+  return jsonResponse(200, bj::object{{"hosts", live.size()},
+                                      {"connected", connected},
+                                      {"reachable", reachable},
+                                      {"requests_ok", s.ok},
+                                      {"requests_failed", s.failed},
+                                      {"latency_window", s.window},
+                                      {"latency_p50_ms", s.p50_ms},
+                                      {"latency_p99_ms", s.p99_ms},
+                                      {"latency_max_ms", s.max_ms},
+                                      {"telemetry_samples", fleet_.store->samplesRecorded()}});
 }
 
 }  // namespace hwl::api

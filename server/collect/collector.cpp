@@ -138,7 +138,17 @@ struct Collector::Impl {
   bool stopping = false;
   std::map<std::string, std::shared_ptr<Link>> links;
   std::map<std::string, HostLive> live;
-  ScrapeStats stats;
+  uint64_t ok = 0, failed = 0;
+  std::vector<double> latencies;  // ring of the last kWindow
+  size_t latency_next = 0;
+  static constexpr size_t kWindow = 20'000;
+  void latency(double ms) {
+    ++ok;
+    if (latencies.size() < kWindow)
+      latencies.push_back(ms);
+    else
+      latencies[latency_next++ % kWindow] = ms;
+  }
 
   Impl(ledger::Ledger& l, TelemetryStore& s, CollectorSettings st)
       : ledger(l), store(s), settings(std::move(st)) {}
@@ -262,16 +272,14 @@ asio::awaitable<bool> Collector::Impl::drain(std::shared_ptr<Link> link) {
       std::string why = !r ? r.error().message : "HTTP " + std::to_string(r->first);
       {
         std::lock_guard lk(mu);
-        ++stats.failed;
+        ++failed;
       }
       co_await outcome(link, false, why);
       co_return false;
     }
     {
       std::lock_guard lk(mu);
-      ++stats.ok;
-      stats.latencies_ms.push_back(
-          std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+      latency(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
     }
     co_await outcome(link, true, "");
     auto body = json::parseObject(r->second);
@@ -324,16 +332,14 @@ asio::awaitable<bool> Collector::Impl::scrape(std::shared_ptr<Link> link) {
     std::string why = !r ? r.error().message : "HTTP " + std::to_string(r->first);
     {
       std::lock_guard lk(mu);
-      ++stats.failed;
+      ++failed;
     }
     co_await outcome(link, false, why);
     co_return false;
   }
   {
     std::lock_guard lk(mu);
-    ++stats.ok;
-    stats.latencies_ms.push_back(
-        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+    latency(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
   }
   co_await outcome(link, true, "");
   if (r->first != 200) co_return true;  // the agent has no sample yet
@@ -495,10 +501,22 @@ std::map<std::string, HostLive> Collector::liveAll() const {
   return impl_->live;
 }
 
-ScrapeStats Collector::takeStats() {
-  std::lock_guard lk(impl_->mu);
-  ScrapeStats s = std::move(impl_->stats);
-  impl_->stats = {};
+ScrapeStats Collector::stats() const {
+  std::vector<double> v;
+  ScrapeStats s;
+  {
+    std::lock_guard lk(impl_->mu);
+    v = impl_->latencies;
+    s.ok = impl_->ok;
+    s.failed = impl_->failed;
+  }
+  s.window = v.size();
+  if (v.empty()) return s;
+  std::sort(v.begin(), v.end());
+  auto at = [&](double p) { return v[std::min(v.size() - 1, static_cast<size_t>(p * v.size()))]; };
+  s.p50_ms = at(0.50);
+  s.p99_ms = at(0.99);
+  s.max_ms = v.back();
   return s;
 }
 

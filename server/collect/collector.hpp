@@ -42,9 +42,13 @@ struct HostLive {
 };
 
 struct ScrapeStats {
-  std::vector<double> latencies_ms;  // of successful requests since the last call
-  uint64_t ok = 0;
-  uint64_t failed = 0;
+  uint64_t ok = 0;      // requests answered, since start
+  uint64_t failed = 0;  // requests that failed or timed out, since start
+  // Latency of the last (up to) 20000 answered requests.
+  double p50_ms = 0;
+  double p99_ms = 0;
+  double max_ms = 0;
+  size_t window = 0;
 };
 
 class Collector {
@@ -57,7 +61,7 @@ class Collector {
   void syncHosts();
   [[nodiscard]] std::optional<HostLive> live(const std::string& host_id) const;
   [[nodiscard]] std::map<std::string, HostLive> liveAll() const;
-  ScrapeStats takeStats();
+  [[nodiscard]] ScrapeStats stats() const;
 
   struct Impl;
 
