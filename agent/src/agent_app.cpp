@@ -3,6 +3,7 @@
 
 #include <pthread.h>
 #include <signal.h>
+#include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 #include <pwd.h>
 #include <unistd.h>
@@ -83,6 +84,7 @@ int runAgent(const AgentConfig& cfg_in, std::ostream& out) {
   sigaddset(&set, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
   AgentConfig cfg = cfg_in;
+  spdlog::set_default_logger(spdlog::stderr_color_mt("hwledger-agent"));
 
   auto hp = http::splitHostPort(cfg.listen);
   if (!hp) {

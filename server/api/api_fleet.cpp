@@ -155,21 +155,37 @@ bj::object Api::hostView(const ledger::HostRow& h, const std::vector<ledger::Gpu
 http::Response Api::hosts(http::Request& req) {
   auto who = auth_.authorize(req, ledger::Role::kViewer);
   if (!who) return http::errorResponse(who.error());
-  auto rows = ledger_.withReader([](sqlite::Db& db) { return ledger::listHosts(db); });
-  if (!rows) return http::errorResponse(rows.error());
-  auto gpus = ledger_.withReader([](sqlite::Db& db) { return ledger::listGpus(db); });
-  if (!gpus) return http::errorResponse(gpus.error());
+  // Pages of hosts in id order: ?after=<host id>&limit=N (default 100, at most 1000).
+  auto limit = qInt(req, "limit", 1, 100'000);
+  if (!limit) return http::errorResponse(limit.error());
+  int64_t n = std::min<int64_t>(limit->value_or(100), 1000);
+  std::string after = q(req, "after");
+  auto page = ledger_.withReader(
+      [&](sqlite::Db& db) -> Result<std::pair<std::vector<ledger::HostRow>,
+                                              std::vector<ledger::GpuRow>>> {
+        auto hosts = ledger::listHosts(db, after, n);
+        if (!hosts) return hosts.error();
+        std::vector<ledger::GpuRow> gpus;
+        if (!hosts->empty()) {
+          auto g = ledger::listGpusBetween(db, hosts->front().id, hosts->back().id);
+          if (!g) return g.error();
+          gpus = std::move(*g);
+        }
+        return std::make_pair(std::move(*hosts), std::move(gpus));
+      });
+  if (!page) return http::errorResponse(page.error());
   std::map<std::string, std::vector<ledger::GpuRow>> by_host;
-  for (auto& g : *gpus) by_host[g.host_id].push_back(std::move(g));
-  auto live = fleet_.collector != nullptr ? fleet_.collector->liveAll()
-                                          : std::map<std::string, collect::HostLive>{};
+  for (auto& g : page->second) by_host[g.host_id].push_back(std::move(g));
   bj::array arr;
-  for (const auto& h : *rows) {
-    auto it = live.find(h.id);
-    arr.push_back(hostView(h, by_host[h.id],
-                           it == live.end() ? std::nullopt : std::optional(it->second)));
+  for (const auto& h : page->first) {
+    auto live = fleet_.collector != nullptr ? fleet_.collector->live(h.id) : std::nullopt;
+    arr.push_back(hostView(h, by_host[h.id], live));
   }
-  return jsonResponse(200, bj::object{{"hosts", std::move(arr)}});
+  bj::object out{{"hosts", std::move(arr)}};
+  out["next_after"] = static_cast<int64_t>(page->first.size()) == n
+                          ? bj::value(page->first.back().id)
+                          : bj::value(nullptr);
+  return jsonResponse(200, out);
 }
 
 http::Response Api::host(http::Request& req, const std::string& id) {

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <iostream>
+#include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
 #include "api/api.hpp"
@@ -154,6 +155,8 @@ int runServer(const ServerConfig& cfg, std::ostream& out) {
   sigaddset(&set, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
 
+  // Logs go to stderr (stdout carries the address line that scripts read).
+  spdlog::set_default_logger(spdlog::stderr_color_mt("hwledger-server"));
   spdlog::set_level(spdlog::level::from_str(cfg.log_level));
   DataDir dir{cfg.data_dir};
   if (!fs::exists(dir.ledger())) {

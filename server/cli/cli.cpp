@@ -346,14 +346,24 @@ int runCli(int argc, char** argv, std::ostream& out, std::ostream& err) {
         out << "revoked " << revoke_host << "\n";
       return 0;
     }
-    auto v = get(api, "/v1/hosts");
-    if (!v) return fail(err, v.error());
+    // Every page of hosts.
+    bj::array all;
+    std::string after;
+    for (;;) {
+      auto page = get(api, "/v1/hosts?limit=1000" + (after.empty() ? "" : "&after=" + after));
+      if (!page) return fail(err, page.error());
+      for (auto& h : page->as_object().at("hosts").as_array()) all.push_back(std::move(h));
+      const auto& next = page->as_object().at("next_after");
+      if (!next.is_string()) break;
+      after = std::string(next.as_string());
+    }
+    bj::value v = bj::object{{"hosts", std::move(all)}};
     if (g.json) {
-      out << bj::serialize(*v) << "\n";
+      out << bj::serialize(v) << "\n";
       return 0;
     }
     Table t({"ID", "NAME", "STATE", "ADDRESS", "GPUS", "LAST SEEN", "CERT EXPIRES"});
-    for (const auto& e : v->as_object().at("hosts").as_array()) {
+    for (const auto& e : v.as_object().at("hosts").as_array()) {
       const auto& o = e.as_object();
       std::string seen = o.at("last_seen_ms").is_int64() ? fmtTime(o.at("last_seen_ms").as_int64()) : "-";
       t.add({str(o.at("id")), str(o.at("name")), str(o.at("state")), str(o.at("address")),

@@ -236,6 +236,7 @@ asio::awaitable<void> Collector::Impl::outcome(std::shared_ptr<Link> link, bool 
       ++h.misses;
     }
     misses = h.misses;
+    if (!ok && h.misses == 1) spdlog::info("scrape of {} failed: {}", link->host_id, why);
   });
   ledger::NewEvent ev;
   if (ok && link->known != Link::Known::kUp) {

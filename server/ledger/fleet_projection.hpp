@@ -47,6 +47,9 @@ class FleetProjection final : public Projection {
 std::optional<std::pair<std::string, int64_t>> agentOrigin(const Event& e);
 
 Result<std::vector<GpuRow>> listGpus(sqlite::Db& db, std::string_view host_id = {});
+// GPUs of the hosts whose ids are between first and last (inclusive).
+Result<std::vector<GpuRow>> listGpusBetween(sqlite::Db& db, std::string_view first,
+                                            std::string_view last);
 Result<std::vector<JobRow>> listJobs(sqlite::Db& db, std::string_view host_id = {});
 Result<std::optional<JobRow>> findJob(sqlite::Db& db, std::string_view id);
 Result<int64_t> agentCursor(sqlite::Db& db, std::string_view host_id);

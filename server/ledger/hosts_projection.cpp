@@ -159,9 +159,11 @@ Result<std::optional<HostRow>> findHost(sqlite::Db& db, std::string_view id) {
   return std::optional<HostRow>(hostOf(*st));
 }
 
-Result<std::vector<HostRow>> listHosts(sqlite::Db& db) {
-  auto st = db.prepare(std::string(kHostCols) + " ORDER BY enrolled_ms, id");
+Result<std::vector<HostRow>> listHosts(sqlite::Db& db, std::string_view after, int64_t limit) {
+  auto st = limit > 0 ? db.prepare(std::string(kHostCols) + " WHERE id > ? ORDER BY id LIMIT ?")
+                      : db.prepare(std::string(kHostCols) + " ORDER BY enrolled_ms, id");
   if (!st) return st.error();
+  if (limit > 0) st->bind(1, after).bind(2, limit);
   std::vector<HostRow> out;
   for (;;) {
     auto row = st->step();

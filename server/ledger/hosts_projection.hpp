@@ -52,7 +52,9 @@ class HostsProjection final : public Projection {
 
 Result<std::optional<EnrollTokenRow>> findEnrollToken(sqlite::Db& db, std::string_view id);
 Result<std::optional<HostRow>> findHost(sqlite::Db& db, std::string_view id);
-Result<std::vector<HostRow>> listHosts(sqlite::Db& db);
+// All hosts, or a page in id order after `after` when limit > 0.
+Result<std::vector<HostRow>> listHosts(sqlite::Db& db, std::string_view after = {},
+                                       int64_t limit = 0);
 // The stream version of a stream, 0 when it has no events.
 Result<int64_t> streamVersion(sqlite::Db& db, std::string_view stream);
 
