@@ -52,6 +52,7 @@ build_all() {
   ninja -C "$build" -j"$(nproc)"
 }
 
+if [[ $what == bench ]]; then packages+=(prometheus-node-exporter); fi
 install_packages
 build_all
 

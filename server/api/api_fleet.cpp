@@ -140,10 +140,15 @@ bj::object Api::hostView(const ledger::HostRow& h, const std::vector<ledger::Gpu
       bj::object go{{"uuid", g.uuid}, {"index", g.index}, {"name", g.name},
                     {"driver_version", g.driver_version}};
       go["memory_total_bytes"] = g.memory_total_bytes ? bj::value(*g.memory_total_bytes) : nullptr;
+      // The host view carries the headline figures of the latest sample; GET /v1/gpus and
+      // /v1/telemetry have every field.
       if (live)
         if (auto s = sampleOf(live->telemetry, g.uuid)) {
-          (*s)["time_ms"] = live->telemetry_ms;
-          go["sample"] = std::move(*s);
+          bj::object brief{{"time_ms", live->telemetry_ms}};
+          for (const char* k : {"memory_used_bytes", "memory_free_bytes", "utilization_gpu_pct",
+                                "temperature_c", "power_w"})
+            if (auto it = s->find(k); it != s->end()) brief[k] = it->value();
+          go["sample"] = std::move(brief);
         }
       arr.push_back(std::move(go));
     }

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Every benchmark, one after another, printing figures (not a test: nothing here passes or fails).
+#
+#   tests/bench/run.sh [BUILD_DIR]      (also: bash deploy/setup.sh bench)
+#
+# QUICK=1 shortens the long ones (agent 30 s instead of 300 s, fleet 100 hosts for 60 s instead of
+# 1000 hosts for 600 s) for a smoke run; the figures in docs/benchmarks.md come from full runs.
+set -euo pipefail
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+build=$(cd "${1:-$here/../../build}" && pwd)
+quick=${QUICK:-0}
+
+echo "== ledger: durable appends, verify =="
+if [[ $quick == 1 ]]; then "$build/tests/bench/ledger/ledger_bench" --quick; else "$build/tests/bench/ledger/ledger_bench"; fi
+echo
+echo "== planner: placement query, GGUF metadata =="
+"$build/tests/bench/planner/planner_bench"
+echo
+echo "== agent: RSS and CPU against prometheus-node-exporter =="
+HWL_AGENT_BIN=$build/agent/hwledger-agent bash "$here/agent/run.sh" "$([[ $quick == 1 ]] && echo 30 || echo 300)"
+echo
+echo "== fleet: the server against simulated hosts =="
+if [[ $quick == 1 ]]; then
+  python3 "$here/fleet/fleet_bench.py" "$build" --hosts 100 --seconds 60
+else
+  python3 "$here/fleet/fleet_bench.py" "$build" --hosts 1000 --seconds 600
+fi
