@@ -208,7 +208,11 @@ int runCli(int argc, char** argv, std::ostream& out, std::ostream& err) {
   plan->add_option("--kv", po.kv, "KV cache format: auto|bf16|fp16|fp8|int8|q8_0|q4_0");
   plan->add_option("--state-dtype", po.state_dtype, "recurrent state dtype: auto|fp32|bf16");
   plan->add_option("--tp", po.tp, "tensor parallel degree");
-  plan->add_option("--gpu-mem", po.gpu_mem, "memory per GPU, e.g. 80GiB");
+  std::string plan_host;
+  auto* gpu_mem_opt = plan->add_option("--gpu-mem", po.gpu_mem, "memory per GPU, e.g. 80GiB");
+  plan->add_option("--host", plan_host,
+                   "fit against this enrolled host: its GPUs' free memory by the latest sample")
+      ->excludes(gpu_mem_opt);
   plan->add_option("--activation", po.activation, "override the activation/workspace estimate");
   plan->add_option("--overhead", po.overhead, "override the runtime overhead");
   plan->add_flag("--per-layer", po.per_layer, "show every layer");
@@ -541,6 +545,31 @@ int runCli(int argc, char** argv, std::ostream& out, std::ostream& err) {
   if (*plan) {
     po.context = context;
     po.json = g.json;
+    if (!plan_host.empty()) {
+      // The smallest free memory among the host's GPUs (total memory before any sample).
+      Api api(g);
+      auto v = get(api, "/v1/gpus");
+      if (!v) return fail(err, v.error());
+      std::optional<int64_t> smallest;
+      int count = 0;
+      for (const auto& e : v->as_object().at("gpus").as_array()) {
+        const auto& o = e.as_object();
+        if (str(o.at("host")) != plan_host && str(o.at("host_name")) != plan_host) continue;
+        if (!o.at("memory_total_bytes").is_int64()) continue;
+        int64_t free = o.at("memory_total_bytes").as_int64();
+        if (o.contains("sample") && o.at("sample").as_object().contains("memory_used_bytes")) {
+          boost::system::error_code ec;
+          free -= o.at("sample").as_object().at("memory_used_bytes").to_number<int64_t>(ec);
+        }
+        smallest = smallest ? std::min(*smallest, free) : free;
+        ++count;
+      }
+      if (!smallest) return fail(err, notFound("no GPUs known for host \"" + plan_host + "\""));
+      if (count < static_cast<int>(po.tp))
+        err << "note: host " << plan_host << " has " << count << " GPUs, fewer than --tp "
+            << po.tp << "\n";
+      po.gpu_mem = std::to_string(*smallest);
+    }
     return planner::runPlanCommand(po, out, err);
   }
 
