@@ -23,31 +23,6 @@ http::Response json(unsigned status, const bj::value& v) {
   return r;
 }
 
-std::vector<std::string> segments(std::string_view path) {
-  std::vector<std::string> out;
-  size_t i = 0;
-  while (i < path.size()) {
-    while (i < path.size() && path[i] == '/') ++i;
-    size_t j = path.find('/', i);
-    if (j == std::string_view::npos) j = path.size();
-    if (j > i) out.emplace_back(path.substr(i, j - i));
-    i = j;
-  }
-  return out;
-}
-
-Result<std::optional<int64_t>> queryInt(const http::Request& req, const std::string& name,
-                                        int64_t min, int64_t max) {
-  auto it = req.query.find(name);
-  if (it == req.query.end() || it->second.empty()) return std::optional<int64_t>{};
-  int64_t v = 0;
-  auto [p, ec] = std::from_chars(it->second.data(), it->second.data() + it->second.size(), v);
-  if (ec != std::errc() || p != it->second.data() + it->second.size() || v < min || v > max)
-    return invalidArgument("query parameter \"" + name + "\" must be an integer from " +
-                           std::to_string(min) + " to " + std::to_string(max));
-  return std::optional<int64_t>(v);
-}
-
 }  // namespace
 
 size_t AgentApi::bodyLimit(std::string_view method, std::string_view) const {
@@ -55,7 +30,7 @@ size_t AgentApi::bodyLimit(std::string_view method, std::string_view) const {
 }
 
 http::Response AgentApi::handle(http::Request& req) {
-  auto seg = segments(req.path);
+  auto seg = http::splitPath(req.path);
   const auto& m = req.method;
   auto is = [&](std::initializer_list<std::string_view> p) {
     if (p.size() != seg.size()) return false;
@@ -107,8 +82,8 @@ http::Response AgentApi::telemetry() {
 }
 
 http::Response AgentApi::outbox(http::Request& req) {
-  auto after = queryInt(req, "after", 0, INT64_MAX);
-  auto limit = queryInt(req, "limit", 1, 10'000);
+  auto after = http::queryInt(req, "after", 0, INT64_MAX);
+  auto limit = http::queryInt(req, "limit", 1, 10'000);
   if (!after) return http::errorResponse(after.error());
   if (!limit) return http::errorResponse(limit.error());
   uint64_t a = static_cast<uint64_t>(after->value_or(0));
@@ -160,7 +135,7 @@ http::Response AgentApi::cancelJob(const std::string& id) {
 }
 
 http::Response AgentApi::jobLogs(http::Request& req, const std::string& id) {
-  auto tail = queryInt(req, "tail", 0, 100'000);
+  auto tail = http::queryInt(req, "tail", 0, 100'000);
   if (!tail) return http::errorResponse(tail.error());
   auto job = ctx_.supervisor->get(id);
   if (!job) return http::errorResponse(job.error());

@@ -1,8 +1,6 @@
 // The agent daemon: probes and sampler, outbox, job supervisor, the mTLS API, renewal.
 #include "agent_app.hpp"
 
-#include <pthread.h>
-#include <signal.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 #include <pwd.h>
@@ -16,6 +14,7 @@
 #include "agent_api.hpp"
 #include "hwl/crypto.hpp"
 #include "hwl/http.hpp"
+#include "hwl/signals.hpp"
 #include "hwl/json.hpp"
 #include "hwl/probes/exporters.hpp"
 #include "hwl/probes/probe.hpp"
@@ -78,11 +77,8 @@ Status InventoryWatcher::observe(const std::vector<std::pair<std::string, bj::ob
 }
 
 int runAgent(const AgentConfig& cfg_in, std::ostream& out) {
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGINT);
-  sigaddset(&set, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  // Taken by wait() below; every thread started from here inherits the mask.
+  TerminationSignals signals;
   AgentConfig cfg = cfg_in;
   spdlog::set_default_logger(spdlog::stderr_color_mt("hwledger-agent"));
 
@@ -236,8 +232,7 @@ int runAgent(const AgentConfig& cfg_in, std::ostream& out) {
     }
   });
 
-  int sig = 0;
-  sigwait(&set, &sig);
+  int sig = signals.wait();
   spdlog::info("signal {}: stopping (jobs keep running)", sig);
   stop = true;
   server.stop();

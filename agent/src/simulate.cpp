@@ -2,8 +2,6 @@
 // shared runtime.
 #include "simulate.hpp"
 
-#include <pthread.h>
-#include <signal.h>
 #include <spdlog/spdlog.h>
 
 #include <boost/json.hpp>
@@ -17,6 +15,7 @@
 #include "enrollment.hpp"
 #include "hwl/crypto.hpp"
 #include "hwl/http.hpp"
+#include "hwl/signals.hpp"
 #include "hwl/outbox/outbox.hpp"
 #include "hwl/probes/exporters.hpp"
 #include "hwl/probes/replay_probe.hpp"
@@ -78,11 +77,8 @@ http::Response handle(SimHost& h, http::Request& req) {
 }  // namespace
 
 int runSimulation(const SimulateOptions& o, std::ostream& out) {
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGINT);
-  sigaddset(&set, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  // Taken by wait() below; every thread started from here inherits the mask.
+  TerminationSignals signals;
   if (o.count <= 0 || o.count > 60'000) {
     std::cerr << "error: --simulate takes 1 to 60000 hosts\n";
     return 2;
@@ -200,8 +196,7 @@ int runSimulation(const SimulateOptions& o, std::ostream& out) {
     }
   });
 
-  int sig = 0;
-  sigwait(&set, &sig);
+  signals.wait();
   stop = true;
   sampler.join();
   runtime->stop();

@@ -1,5 +1,7 @@
-// A blocking HTTPS client (CLI, agent enrollment, tests): one keep-alive connection, timeouts,
-// certificate verification against a given CA, optional client certificate.
+// A blocking HTTPS client (CLI, agent enrollment, the server's calls to agents): one keep-alive
+// connection, timeouts, certificate verification against a given CA, optional client
+// certificate. Each step is an asynchronous Beast operation run to completion on a private
+// io_context, because Beast applies stream timeouts to asynchronous operations only.
 #include <openssl/ssl.h>
 
 #include <boost/asio/connect.hpp>
@@ -50,12 +52,29 @@ struct Client::Impl {
     buffer.clear();
   }
 
+  // Runs one asynchronous operation to completion; the stream's expiry bounds it.
+  template <typename Start>
+  beast::error_code await(Start&& start) {
+    beast::error_code result = asio::error::timed_out;
+    start([&result](beast::error_code ec, auto&&...) { result = ec; });
+    ioc.restart();
+    ioc.run();
+    return result;
+  }
+
   Status connect() {
     if (!init_status) return init_status;
     reset();
     tcp::resolver resolver(ioc);
     beast::error_code ec;
-    auto results = resolver.resolve(host, port, ec);
+    tcp::resolver::results_type results;
+    ec = await([&](auto h) {
+      resolver.async_resolve(host, port, [h, &results](beast::error_code e,
+                                                     tcp::resolver::results_type r) mutable {
+        results = std::move(r);
+        h(e);
+      });
+    });
     if (ec) return unavailable("cannot resolve " + host + ": " + ec.message());
     if (tls) {
       tls_stream.emplace(ioc, *ctx);
@@ -69,13 +88,14 @@ struct Client::Impl {
       plain_stream.emplace(ioc);
     }
     lowest().expires_after(settings.timeout);
-    lowest().connect(results, ec);
+    ec = await([&](auto h) { lowest().async_connect(results, h); });
     if (ec) {
       reset();
       return unavailable("cannot connect to " + host + ":" + port + ": " + ec.message());
     }
     if (tls) {
-      tls_stream->handshake(asio::ssl::stream_base::client, ec);
+      lowest().expires_after(settings.timeout);
+      ec = await([&](auto h) { tls_stream->async_handshake(asio::ssl::stream_base::client, h); });
       if (ec) {
         std::string why = ec.message();
         long vr = SSL_get_verify_result(tls_stream->native_handle());
@@ -100,33 +120,33 @@ struct Client::Impl {
 
   template <typename Msg>
   beast::error_code write(Msg& m) {
-    beast::error_code ec;
     lowest().expires_after(settings.timeout);
-    if (tls)
-      bhttp::write(*tls_stream, m, ec);
-    else
-      bhttp::write(*plain_stream, m, ec);
-    return ec;
+    return await([&](auto h) {
+      if (tls)
+        bhttp::async_write(*tls_stream, m, h);
+      else
+        bhttp::async_write(*plain_stream, m, h);
+    });
   }
   template <typename Parser>
   beast::error_code readHeader(Parser& p) {
-    beast::error_code ec;
     lowest().expires_after(settings.timeout);
-    if (tls)
-      bhttp::read_header(*tls_stream, buffer, p, ec);
-    else
-      bhttp::read_header(*plain_stream, buffer, p, ec);
-    return ec;
+    return await([&](auto h) {
+      if (tls)
+        bhttp::async_read_header(*tls_stream, buffer, p, h);
+      else
+        bhttp::async_read_header(*plain_stream, buffer, p, h);
+    });
   }
   template <typename Parser>
-  beast::error_code readSome(Parser& p) {
-    beast::error_code ec;
-    lowest().expires_after(settings.timeout);
-    if (tls)
-      bhttp::read_some(*tls_stream, buffer, p, ec);
-    else
-      bhttp::read_some(*plain_stream, buffer, p, ec);
-    return ec;
+  beast::error_code readSome(Parser& p, bool streaming = false) {
+    lowest().expires_after(streaming ? settings.stream_idle_timeout : settings.timeout);
+    return await([&](auto h) {
+      if (tls)
+        bhttp::async_read_some(*tls_stream, buffer, p, h);
+      else
+        bhttp::async_read_some(*plain_stream, buffer, p, h);
+    });
   }
 
   bhttp::request<bhttp::string_body> build(std::string_view method, std::string_view target,
@@ -238,7 +258,7 @@ Result<unsigned> Client::stream(std::string_view method, std::string_view target
   while (!parser.is_done()) {
     parser.get().body().data = buf;
     parser.get().body().size = sizeof buf;
-    ec = impl_->readSome(parser);
+    ec = impl_->readSome(parser, true);
     if (ec == bhttp::error::need_buffer) ec = {};
     if (ec) {
       impl_->reset();

@@ -4,6 +4,7 @@
 #include <openssl/x509v3.h>
 
 #include <atomic>
+#include <charconv>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -94,6 +95,34 @@ std::string percentDecode(std::string_view s) {
     out.push_back(s[i]);
   }
   return out;
+}
+
+std::vector<std::string> splitPath(std::string_view path) {
+  std::vector<std::string> out;
+  size_t i = 0;
+  while (i < path.size()) {
+    while (i < path.size() && path[i] == '/') ++i;
+    size_t j = path.find('/', i);
+    if (j == std::string_view::npos) j = path.size();
+    if (j > i) out.emplace_back(path.substr(i, j - i));
+    i = j;
+  }
+  return out;
+}
+
+Result<std::optional<int64_t>> queryInt(const Request& req, const std::string& name, int64_t min,
+                                        int64_t max) {
+  auto it = req.query.find(name);
+  if (it == req.query.end() || it->second.empty()) return std::optional<int64_t>{};
+  int64_t v = 0;
+  const auto& s = it->second;
+  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (ec != std::errc() || p != s.data() + s.size())
+    return invalidArgument("query parameter \"" + name + "\" must be an integer");
+  if (v < min || v > max)
+    return invalidArgument("query parameter \"" + name + "\" must be between " +
+                           std::to_string(min) + " and " + std::to_string(max));
+  return std::optional<int64_t>(v);
 }
 
 Result<std::pair<std::string, uint16_t>> splitHostPort(std::string_view hp) {
@@ -446,8 +475,11 @@ asio::awaitable<void> Server::Impl::session(std::shared_ptr<AnyStream> s) {
       else if (ec == bhttp::error::header_limit)
         co_await sendError(431, "header_too_large", "request headers exceed the limit", 11);
       else if (ec != bhttp::error::end_of_stream && ec != asio::error::eof &&
-               ec != asio::ssl::error::stream_truncated && !deadline.fired() && parser.got_some())
-        co_await sendError(400, "bad_request", "malformed HTTP request: " + ec.message(), 11);
+               ec != asio::ssl::error::stream_truncated && !deadline.fired() && parser.got_some()) {
+        // A named local, not a temporary across the co_await (GCC 12 may destroy those twice).
+        const std::string why = "malformed HTTP request: " + ec.message();
+        co_await sendError(400, "bad_request", why, 11);
+      }
       break;
     }
     auto& hdr = parser.get();
@@ -455,10 +487,10 @@ asio::awaitable<void> Server::Impl::session(std::shared_ptr<AnyStream> s) {
     size_t limit = body_limit ? body_limit(std::string_view(hdr.method_string()), path)
                               : settings.body_limit;
     parser.body_limit(limit);
+    const std::string too_large =
+        "request body exceeds the limit of " + std::to_string(limit) + " bytes";
     if (auto cl = parser.content_length(); cl && *cl > limit) {
-      co_await sendError(413, "body_too_large",
-                         "request body exceeds the limit of " + std::to_string(limit) + " bytes",
-                         hdr.version());
+      co_await sendError(413, "body_too_large", too_large, hdr.version());
       break;
     }
     if (!parser.is_done()) {
@@ -470,10 +502,7 @@ asio::awaitable<void> Server::Impl::session(std::shared_ptr<AnyStream> s) {
       deadline.disarm();
       if (ec) {
         if (ec == bhttp::error::body_limit)
-          co_await sendError(413, "body_too_large",
-                             "request body exceeds the limit of " + std::to_string(limit) +
-                                 " bytes",
-                             hdr.version());
+          co_await sendError(413, "body_too_large", too_large, hdr.version());
         else if (deadline.fired())
           co_await sendError(408, "request_timeout", "request body not received in time",
                              hdr.version());

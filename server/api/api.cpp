@@ -23,22 +23,6 @@ namespace {
 
 constexpr int64_t kMaxTtlS = 10LL * 365 * 24 * 3600;
 
-// Reads an integer query parameter; the error names it.
-Result<std::optional<int64_t>> queryInt(const http::Request& req, const std::string& name,
-                                        int64_t min, int64_t max) {
-  auto it = req.query.find(name);
-  if (it == req.query.end() || it->second.empty()) return std::optional<int64_t>{};
-  int64_t v = 0;
-  const auto& s = it->second;
-  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-  if (ec != std::errc() || p != s.data() + s.size())
-    return invalidArgument("query parameter \"" + name + "\" must be an integer");
-  if (v < min || v > max)
-    return invalidArgument("query parameter \"" + name + "\" must be between " +
-                           std::to_string(min) + " and " + std::to_string(max));
-  return std::optional<int64_t>(v);
-}
-
 bj::object tokenJson(const ledger::TokenRow& t) {
   bj::object o{{"id", t.id},
                {"role", ledger::roleName(t.role)},
@@ -183,9 +167,9 @@ http::Response Api::revokeToken(http::Request& req, const std::string& id) {
 http::Response Api::events(http::Request& req) {
   auto who = auth_.authorize(req, ledger::Role::kViewer);
   if (!who) return http::errorResponse(who.error());
-  auto after = queryInt(req, "after", 0, INT64_MAX);
+  auto after = http::queryInt(req, "after", 0, INT64_MAX);
   if (!after) return http::errorResponse(after.error());
-  auto limit = queryInt(req, "limit", 1, INT64_MAX);
+  auto limit = http::queryInt(req, "limit", 1, INT64_MAX);
   if (!limit) return http::errorResponse(limit.error());
   ledger::EventQuery q;
   q.after = after->value_or(0);
@@ -206,7 +190,7 @@ http::Response Api::events(http::Request& req) {
 http::Response Api::eventStream(http::Request& req) {
   auto who = auth_.authorize(req, ledger::Role::kViewer);
   if (!who) return http::errorResponse(who.error());
-  auto after = queryInt(req, "after", 0, INT64_MAX);
+  auto after = http::queryInt(req, "after", 0, INT64_MAX);
   if (!after) return http::errorResponse(after.error());
   int64_t cursor = after->value_or(0);
   // An EventSource reconnecting sends the last id it saw.
@@ -263,9 +247,9 @@ http::Response Api::verify(http::Request& req) {
 http::Response Api::checkpoints(http::Request& req) {
   auto who = auth_.authorize(req, ledger::Role::kViewer);
   if (!who) return http::errorResponse(who.error());
-  auto after = queryInt(req, "after", 0, INT64_MAX);
+  auto after = http::queryInt(req, "after", 0, INT64_MAX);
   if (!after) return http::errorResponse(after.error());
-  auto limit = queryInt(req, "limit", 1, INT64_MAX);
+  auto limit = http::queryInt(req, "limit", 1, INT64_MAX);
   if (!limit) return http::errorResponse(limit.error());
   auto cps = ledger_.checkpoints(after->value_or(0), std::min<int64_t>(limit->value_or(100), 1000));
   if (!cps) return http::errorResponse(cps.error());

@@ -19,20 +19,6 @@ namespace bj = boost::json;
 
 namespace {
 
-Result<std::optional<int64_t>> qInt(const http::Request& req, const std::string& name,
-                                    int64_t min, int64_t max) {
-  auto it = req.query.find(name);
-  if (it == req.query.end() || it->second.empty()) return std::optional<int64_t>{};
-  int64_t v = 0;
-  auto [p, ec] = std::from_chars(it->second.data(), it->second.data() + it->second.size(), v);
-  if (ec != std::errc() || p != it->second.data() + it->second.size())
-    return invalidArgument("query parameter \"" + name + "\" must be an integer");
-  if (v < min || v > max)
-    return invalidArgument("query parameter \"" + name + "\" must be between " +
-                           std::to_string(min) + " and " + std::to_string(max));
-  return std::optional<int64_t>(v);
-}
-
 std::string q(const http::Request& req, const std::string& name) {
   auto it = req.query.find(name);
   return it == req.query.end() ? std::string() : it->second;
@@ -161,7 +147,7 @@ http::Response Api::hosts(http::Request& req) {
   auto who = auth_.authorize(req, ledger::Role::kViewer);
   if (!who) return http::errorResponse(who.error());
   // Pages of hosts in id order: ?after=<host id>&limit=N (default 100, at most 1000).
-  auto limit = qInt(req, "limit", 1, 100'000);
+  auto limit = http::queryInt(req, "limit", 1, 100'000);
   if (!limit) return http::errorResponse(limit.error());
   int64_t n = std::min<int64_t>(limit->value_or(100), 1000);
   std::string after = q(req, "after");
@@ -240,9 +226,9 @@ http::Response Api::telemetry(http::Request& req) {
   std::string host = q(req, "host");
   if (host.empty()) return http::errorResponse(invalidArgument("query parameter \"host\" is required"));
   int64_t now = clock_.nowMs();
-  auto from = qInt(req, "from", 0, INT64_MAX);
-  auto to = qInt(req, "to", 0, INT64_MAX);
-  auto step = qInt(req, "step", 1, 366LL * 24 * 3600 * 1000);
+  auto from = http::queryInt(req, "from", 0, INT64_MAX);
+  auto to = http::queryInt(req, "to", 0, INT64_MAX);
+  auto step = http::queryInt(req, "step", 1, 366LL * 24 * 3600 * 1000);
   for (auto* r : {&from, &to, &step})
     if (!*r) return http::errorResponse(r->error());
   int64_t t = to->value_or(now);
@@ -261,8 +247,8 @@ http::Response Api::usage(http::Request& req) {
   auto who = auth_.authorize(req, ledger::Role::kViewer);
   if (!who) return http::errorResponse(who.error());
   int64_t now = clock_.nowMs();
-  auto from = qInt(req, "from", 0, INT64_MAX);
-  auto to = qInt(req, "to", 0, INT64_MAX);
+  auto from = http::queryInt(req, "from", 0, INT64_MAX);
+  auto to = http::queryInt(req, "to", 0, INT64_MAX);
   if (!from) return http::errorResponse(from.error());
   if (!to) return http::errorResponse(to.error());
   int64_t t = to->value_or(now);
@@ -523,32 +509,44 @@ http::Response Api::jobs(http::Request& req) {
   return jsonResponse(200, bj::object{{"jobs", std::move(arr)}});
 }
 
+namespace {
+// A job and the host it was placed on (notFound naming which is missing).
+Result<std::pair<ledger::JobRow, std::optional<ledger::HostRow>>> jobAndHost(
+    ledger::Ledger& ledger, const std::string& id) {
+  return ledger.withReader(
+      [&](sqlite::Db& db) -> Result<std::pair<ledger::JobRow, std::optional<ledger::HostRow>>> {
+        auto j = ledger::findJob(db, id);
+        if (!j) return j.error();
+        if (!j->has_value()) return notFound("no job \"" + id + "\"");
+        auto h = ledger::findHost(db, (*j)->host_id);
+        if (!h) return h.error();
+        return std::make_pair(std::move(**j), std::move(*h));
+      });
+}
+}  // namespace
+
 http::Response Api::job(http::Request& req, const std::string& id) {
   auto who = auth_.authorize(req, ledger::Role::kViewer);
   if (!who) return http::errorResponse(who.error());
-  auto j = ledger_.withReader([&](sqlite::Db& db) { return ledger::findJob(db, id); });
-  if (!j) return http::errorResponse(j.error());
-  if (!j->has_value()) return http::errorResponse(notFound("no job \"" + id + "\""));
-  auto h = ledger_.withReader([&](sqlite::Db& db) { return ledger::findHost(db, (*j)->host_id); });
-  std::string state = h && h->has_value() ? (*h)->state : "";
-  return jsonResponse(200, jobJson(**j, state));
+  auto jh = jobAndHost(ledger_, id);
+  if (!jh) return http::errorResponse(jh.error());
+  return jsonResponse(200, jobJson(jh->first, jh->second ? jh->second->state : ""));
 }
 
 http::Response Api::jobLogs(http::Request& req, const std::string& id) {
   auto who = auth_.authorize(req, ledger::Role::kViewer);
   if (!who) return http::errorResponse(who.error());
-  auto j = ledger_.withReader([&](sqlite::Db& db) { return ledger::findJob(db, id); });
-  if (!j) return http::errorResponse(j.error());
-  if (!j->has_value()) return http::errorResponse(notFound("no job \"" + id + "\""));
-  auto h = ledger_.withReader([&](sqlite::Db& db) { return ledger::findHost(db, (*j)->host_id); });
-  if (!h || !h->has_value()) return http::errorResponse(notFound("the job has no host"));
+  auto jh = jobAndHost(ledger_, id);
+  if (!jh) return http::errorResponse(jh.error());
+  const auto& h = jh->second;
+  if (!h) return http::errorResponse(notFound("job \"" + id + "\" has no host"));
   std::string target = "/v1/jobs/" + id + "/logs?tail=" +
                        (req.query.count("tail") ? req.query["tail"] : std::string("100"));
   bool follow = req.query.count("follow") != 0 && req.query["follow"] != "0";
-  auto client = agentClient((*h)->id, (*h)->address);
+  auto client = agentClient(h->id, h->address);
   if (!follow) {
     auto r = client->request("GET", target);
-    if (!r) return http::errorResponse(unavailable("the agent of " + (*h)->id + ": " + r.error().message));
+    if (!r) return http::errorResponse(unavailable("the agent of " + h->id + ": " + r.error().message));
     http::Response out;
     out.status = r->status;
     out.content_type = r->status < 300 ? "text/plain; charset=utf-8" : "application/json";
@@ -570,20 +568,20 @@ http::Response Api::jobLogs(http::Request& req, const std::string& id) {
 http::Response Api::cancelJob(http::Request& req, const std::string& id) {
   auto who = auth_.authorize(req, ledger::Role::kOperator);
   if (!who) return http::errorResponse(who.error());
-  auto j = ledger_.withReader([&](sqlite::Db& db) { return ledger::findJob(db, id); });
-  if (!j) return http::errorResponse(j.error());
-  if (!j->has_value()) return http::errorResponse(notFound("no job \"" + id + "\""));
-  if (ledger::isTerminalJobState((*j)->state))
-    return http::errorResponse(conflict("job \"" + id + "\" has already ended (" + (*j)->state + ")"));
-  auto h = ledger_.withReader([&](sqlite::Db& db) { return ledger::findHost(db, (*j)->host_id); });
-  if (!h || !h->has_value()) return http::errorResponse(notFound("the job has no host"));
-  auto client = agentClient((*h)->id, (*h)->address);
+  auto jh = jobAndHost(ledger_, id);
+  if (!jh) return http::errorResponse(jh.error());
+  if (ledger::isTerminalJobState(jh->first.state))
+    return http::errorResponse(
+        conflict("job \"" + id + "\" has already ended (" + jh->first.state + ")"));
+  const auto& h = jh->second;
+  if (!h) return http::errorResponse(notFound("job \"" + id + "\" has no host"));
+  auto client = agentClient(h->id, h->address);
   auto r = client->request("DELETE", "/v1/jobs/" + id);
-  if (!r) return http::errorResponse(unavailable("the agent of " + (*h)->id + ": " + r.error().message));
+  if (!r) return http::errorResponse(unavailable("the agent of " + h->id + ": " + r.error().message));
   if (r->status >= 300)
     return http::jsonError(502, "agent_error", "the agent answered HTTP " + std::to_string(r->status) + ": " + r->body.substr(0, 300));
   // The cancelled state arrives through the agent's outbox.
-  return jsonResponse(202, bj::object{{"id", id}, {"host", (*h)->id}, {"state", "cancelling"}});
+  return jsonResponse(202, bj::object{{"id", id}, {"host", h->id}, {"state", "cancelling"}});
 }
 
 http::Response Api::placements(http::Request& req) {

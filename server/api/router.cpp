@@ -3,21 +3,8 @@
 
 namespace hwl::api {
 
-std::vector<std::string> splitPath(std::string_view path) {
-  std::vector<std::string> out;
-  size_t i = 0;
-  while (i < path.size()) {
-    while (i < path.size() && path[i] == '/') ++i;
-    size_t j = path.find('/', i);
-    if (j == std::string_view::npos) j = path.size();
-    if (j > i) out.emplace_back(path.substr(i, j - i));
-    i = j;
-  }
-  return out;
-}
-
 void Router::add(std::string method, std::string pattern, RouteHandler h, size_t body_limit) {
-  routes_.push_back(Route{std::move(method), splitPath(pattern), std::move(h), body_limit});
+  routes_.push_back(Route{std::move(method), http::splitPath(pattern), std::move(h), body_limit});
 }
 
 bool Router::match(const Route& r, const std::vector<std::string>& segs, Params* params) {
@@ -34,7 +21,7 @@ bool Router::match(const Route& r, const std::vector<std::string>& segs, Params*
 }
 
 http::Response Router::dispatch(http::Request& req) const {
-  auto segs = splitPath(req.path);
+  auto segs = http::splitPath(req.path);
   std::string allow;
   for (const auto& r : routes_) {
     Params params;
@@ -52,7 +39,7 @@ http::Response Router::dispatch(http::Request& req) const {
 }
 
 size_t Router::bodyLimit(std::string_view method, std::string_view path) const {
-  auto segs = splitPath(path);
+  auto segs = http::splitPath(path);
   for (const auto& r : routes_)
     if (r.method == method && match(r, segs, nullptr)) return r.body_limit;
   return 0;

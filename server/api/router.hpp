@@ -32,6 +32,5 @@ class Router {
   std::vector<Route> routes_;
 };
 
-std::vector<std::string> splitPath(std::string_view path);
 
 }  // namespace hwl::api

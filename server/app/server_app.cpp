@@ -1,8 +1,6 @@
 // hwledger-server subcommands: init, run (with graceful shutdown), rebuild.
 #include "server_app.hpp"
 
-#include <pthread.h>
-#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -13,6 +11,7 @@
 #include "api/api.hpp"
 #include "hwl/crypto.hpp"
 #include "hwl/http.hpp"
+#include "hwl/signals.hpp"
 #include "hwl/pki.hpp"
 #include "collect/collector.hpp"
 #include "collect/telemetry_store.hpp"
@@ -148,12 +147,8 @@ Result<std::string> initDataDir(const InitOptions& opts) {
 }
 
 int runServer(const ServerConfig& cfg, std::ostream& out) {
-  // Signals are taken by sigwait below; every thread started from here inherits the mask.
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGINT);
-  sigaddset(&set, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  // Taken by wait() below; every thread started from here inherits the mask.
+  TerminationSignals signals;
 
   // Logs go to stderr (stdout carries the address line that scripts read).
   spdlog::set_default_logger(spdlog::stderr_color_mt("hwledger-server"));
@@ -230,8 +225,7 @@ int runServer(const ServerConfig& cfg, std::ostream& out) {
   out << "hwledger-server " << kVersion << " listening on https://" << addr << std::endl;
   spdlog::info("ledger {} at seq {}", dir.ledger().string(), (*ledger)->headSeq());
 
-  int sig = 0;
-  sigwait(&set, &sig);
+  int sig = signals.wait();
   spdlog::info("signal {}: shutting down", sig);
   server.stop();       // in-flight requests finish and are answered
   collector.stop();    // drains in progress finish their appends

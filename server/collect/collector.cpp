@@ -159,7 +159,11 @@ struct Collector::Impl {
   }
 
   asio::awaitable<Result<std::pair<unsigned, std::string>>> request(Link& link,
-                                                                    std::string target);
+                                                                    const std::string& target);
+  // One scheduled request: timed, counted, and its outcome fed to the reachability state.
+  // The body on 200, nullopt on a failure (or a 503 when `busy_ok`, answered but not ready).
+  asio::awaitable<std::optional<std::string>> scrapeGet(std::shared_ptr<Link> link,
+                                                        const std::string& target, bool busy_ok);
   asio::awaitable<bool> drain(std::shared_ptr<Link> link);
   asio::awaitable<bool> scrape(std::shared_ptr<Link> link);
   asio::awaitable<void> run(std::shared_ptr<Link> link);
@@ -169,7 +173,7 @@ struct Collector::Impl {
 };
 
 asio::awaitable<Result<std::pair<unsigned, std::string>>> Collector::Impl::request(
-    Link& link, std::string target) {
+    Link& link, const std::string& target) {
   using R = Result<std::pair<unsigned, std::string>>;
   beast::error_code ec;
   if (!link.stream) {
@@ -259,6 +263,29 @@ asio::awaitable<void> Collector::Impl::outcome(std::shared_ptr<Link> link, bool 
   co_await awaitAppends(ledger, std::move(reqs));
 }
 
+asio::awaitable<std::optional<std::string>> Collector::Impl::scrapeGet(std::shared_ptr<Link> link,
+                                                                       const std::string& target,
+                                                                       bool busy_ok) {
+  auto t0 = std::chrono::steady_clock::now();
+  auto r = co_await request(*link, target);
+  bool answered = r && (r->first == 200 || (busy_ok && r->first == 503));
+  {
+    std::lock_guard lk(mu);
+    if (answered)
+      latency(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0)
+                  .count());
+    else
+      ++failed;
+  }
+  // Arguments of a co_await are named locals, never temporaries: GCC 12 can destroy a
+  // temporary that lives across a suspension twice.
+  std::string why;
+  if (!answered) why = !r ? r.error().message : "HTTP " + std::to_string(r->first);
+  co_await outcome(link, answered, why);
+  if (!answered || r->first != 200) co_return std::nullopt;
+  co_return std::move(r->second);
+}
+
 asio::awaitable<bool> Collector::Impl::drain(std::shared_ptr<Link> link) {
   for (int page = 0; page < 20; ++page) {
     int64_t cursor = 0;
@@ -266,24 +293,11 @@ asio::awaitable<bool> Collector::Impl::drain(std::shared_ptr<Link> link) {
       std::lock_guard lk(mu);
       cursor = live[link->host_id].outbox_cursor;
     }
-    auto t0 = std::chrono::steady_clock::now();
-    auto r = co_await request(*link, "/v1/outbox?after=" + std::to_string(cursor) +
-                                         "&limit=" + std::to_string(settings.outbox_page));
-    if (!r || r->first != 200) {
-      std::string why = !r ? r.error().message : "HTTP " + std::to_string(r->first);
-      {
-        std::lock_guard lk(mu);
-        ++failed;
-      }
-      co_await outcome(link, false, why);
-      co_return false;
-    }
-    {
-      std::lock_guard lk(mu);
-      latency(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
-    }
-    co_await outcome(link, true, "");
-    auto body = json::parseObject(r->second);
+    const std::string target = "/v1/outbox?after=" + std::to_string(cursor) +
+                               "&limit=" + std::to_string(settings.outbox_page);
+    auto text = co_await scrapeGet(link, target, false);
+    if (!text) co_return false;
+    auto body = json::parseObject(*text);
     if (!body || !body->contains("entries") || !body->at("entries").is_array()) co_return false;
     const auto& entries = body->at("entries").get_array();
     std::vector<ledger::AppendRequest> reqs;
@@ -327,24 +341,11 @@ asio::awaitable<bool> Collector::Impl::drain(std::shared_ptr<Link> link) {
 }
 
 asio::awaitable<bool> Collector::Impl::scrape(std::shared_ptr<Link> link) {
-  auto t0 = std::chrono::steady_clock::now();
-  auto r = co_await request(*link, "/v1/telemetry");
-  if (!r || (r->first != 200 && r->first != 503)) {
-    std::string why = !r ? r.error().message : "HTTP " + std::to_string(r->first);
-    {
-      std::lock_guard lk(mu);
-      ++failed;
-    }
-    co_await outcome(link, false, why);
-    co_return false;
-  }
-  {
-    std::lock_guard lk(mu);
-    latency(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
-  }
-  co_await outcome(link, true, "");
-  if (r->first != 200) co_return true;  // the agent has no sample yet
-  auto body = json::parseObject(r->second);
+  // 503: the agent answered but has no sample yet.
+  const std::string target = "/v1/telemetry";
+  auto text = co_await scrapeGet(link, target, true);
+  if (!text) co_return false;
+  auto body = json::parseObject(*text);
   if (!body) co_return false;
   int64_t now = nowMs();
   store.record(link->host_id, now, pointsFromTelemetry(*body));

@@ -159,44 +159,42 @@ bool isTerminalJobState(std::string_view s) {
   return s == "exited" || s == "failed" || s == "cancelled" || s == "lost";
 }
 
+namespace {
+constexpr const char* kGpuCols =
+    "SELECT host_id, uuid, idx, name, memory_total_bytes, driver_version, present FROM gpus "
+    "WHERE present = 1";
+
+Result<std::vector<GpuRow>> readGpus(sqlite::Stmt& st) {
+  std::vector<GpuRow> out;
+  for (;;) {
+    auto r = st.step();
+    if (!r) return r.error();
+    if (!*r) break;
+    out.push_back(GpuRow{std::string(st.text(0)), std::string(st.text(1)), st.i64(2),
+                         std::string(st.text(3)), st.optI64(4), std::string(st.text(5)),
+                         st.i64(6) != 0});
+  }
+  return out;
+}
+}  // namespace
+
 Result<std::vector<GpuRow>> listGpus(sqlite::Db& db, std::string_view host_id) {
-  std::string sql =
-      "SELECT host_id, uuid, idx, name, memory_total_bytes, driver_version, present FROM gpus "
-      "WHERE present = 1";
+  std::string sql = kGpuCols;
   if (!host_id.empty()) sql += " AND host_id = ?1";
   sql += " ORDER BY host_id, idx, uuid";
   auto st = db.prepare(sql);
   if (!st) return st.error();
   if (!host_id.empty()) st->bind(1, host_id);
-  std::vector<GpuRow> out;
-  for (;;) {
-    auto r = st->step();
-    if (!r) return r.error();
-    if (!*r) break;
-    out.push_back(GpuRow{std::string(st->text(0)), std::string(st->text(1)), st->i64(2),
-                         std::string(st->text(3)), st->optI64(4), std::string(st->text(5)),
-                         st->i64(6) != 0});
-  }
-  return out;
+  return readGpus(*st);
 }
 
 Result<std::vector<GpuRow>> listGpusBetween(sqlite::Db& db, std::string_view first,
                                             std::string_view last) {
-  auto st = db.prepare(
-      "SELECT host_id, uuid, idx, name, memory_total_bytes, driver_version, present FROM gpus "
-      "WHERE present = 1 AND host_id >= ? AND host_id <= ? ORDER BY host_id, idx, uuid");
+  auto st = db.prepare(std::string(kGpuCols) +
+                       " AND host_id >= ? AND host_id <= ? ORDER BY host_id, idx, uuid");
   if (!st) return st.error();
   st->bind(1, first).bind(2, last);
-  std::vector<GpuRow> out;
-  for (;;) {
-    auto r = st->step();
-    if (!r) return r.error();
-    if (!*r) break;
-    out.push_back(GpuRow{std::string(st->text(0)), std::string(st->text(1)), st->i64(2),
-                         std::string(st->text(3)), st->optI64(4), std::string(st->text(5)),
-                         st->i64(6) != 0});
-  }
-  return out;
+  return readGpus(*st);
 }
 
 namespace {

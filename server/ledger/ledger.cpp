@@ -50,6 +50,24 @@ Status pragmas(sqlite::Db& db) {
   return {};
 }
 
+constexpr const char* kEventCols =
+    "SELECT seq, id, stream, version, type, time_ms, actor, data, prev_hash, hash FROM events";
+
+Event eventOf(const sqlite::Stmt& st) {
+  Event e;
+  e.seq = st.i64(0);
+  e.id = st.text(1);
+  e.stream = st.text(2);
+  e.version = st.i64(3);
+  e.type = st.text(4);
+  e.time_ms = st.i64(5);
+  e.actor = st.text(6);
+  e.data = st.text(7);
+  e.prev_hash = toDigest(st.blob(8));
+  e.hash = toDigest(st.blob(9));
+  return e;
+}
+
 }  // namespace
 
 crypto::Digest eventHash(crypto::Sha256& h, const crypto::Digest& prev, int64_t seq,
@@ -533,9 +551,7 @@ void Ledger::giveReader(std::unique_ptr<sqlite::Db> db) {
 
 Result<std::vector<Event>> Ledger::read(const EventQuery& q) {
   return withReader([&](sqlite::Db& db) -> Result<std::vector<Event>> {
-    std::string sql =
-        "SELECT seq, id, stream, version, type, time_ms, actor, data, prev_hash, hash FROM events "
-        "WHERE seq > ?1";
+    std::string sql = std::string(kEventCols) + " WHERE seq > ?1";
     if (!q.stream.empty()) sql += " AND stream = ?2";
     if (!q.type.empty()) sql += " AND type = ?3";
     sql += " ORDER BY seq LIMIT ?4";
@@ -550,18 +566,7 @@ Result<std::vector<Event>> Ledger::read(const EventQuery& q) {
       auto row = st->step();
       if (!row) return row.error();
       if (!*row) break;
-      Event e;
-      e.seq = st->i64(0);
-      e.id = st->text(1);
-      e.stream = st->text(2);
-      e.version = st->i64(3);
-      e.type = st->text(4);
-      e.time_ms = st->i64(5);
-      e.actor = st->text(6);
-      e.data = st->text(7);
-      e.prev_hash = toDigest(st->blob(8));
-      e.hash = toDigest(st->blob(9));
-      out.push_back(std::move(e));
+      out.push_back(eventOf(*st));
     }
     return out;
   });
@@ -740,22 +745,13 @@ std::vector<std::string> Ledger::projectionTables() const {
 Status Ledger::replayInto(sqlite::Db& db) {
   for (const auto& t : projectionTables())
     if (auto s = db.exec("DELETE FROM " + t); !s) return s;
-  auto st = db.prepare(
-      "SELECT seq, id, stream, version, type, time_ms, actor, data FROM events ORDER BY seq");
+  auto st = db.prepare(std::string(kEventCols) + " ORDER BY seq");
   if (!st) return st.error();
   for (;;) {
     auto row = st->step();
     if (!row) return row.error();
     if (!*row) break;
-    Event e;
-    e.seq = st->i64(0);
-    e.id = st->text(1);
-    e.stream = st->text(2);
-    e.version = st->i64(3);
-    e.type = st->text(4);
-    e.time_ms = st->i64(5);
-    e.actor = st->text(6);
-    e.data = st->text(7);
+    Event e = eventOf(*st);
     for (auto& proj : opts_.projections)
       if (auto s = proj->apply(db, e); !s)
         return internal("replay of event " + std::to_string(e.seq) + " failed: " +

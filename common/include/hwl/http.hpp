@@ -144,6 +144,8 @@ struct ClientSettings {
   // Skips every check of the server's certificate (only to fetch a CA that is then pinned).
   bool insecure_skip_verify = false;
   std::chrono::milliseconds timeout{30000};
+  // How long a streamed body (stream()) may stay silent: a followed log can be quiet for long.
+  std::chrono::milliseconds stream_idle_timeout{3'600'000};
 };
 
 struct ClientResponse {
@@ -178,6 +180,12 @@ class Client {
  private:
   std::unique_ptr<Impl> impl_;
 };
+
+// "/v1/jobs/x/" → {"v1", "jobs", "x"}.
+std::vector<std::string> splitPath(std::string_view path);
+// An integer query parameter within [min, max]; nullopt when absent; the error names it.
+Result<std::optional<int64_t>> queryInt(const Request& req, const std::string& name, int64_t min,
+                                        int64_t max);
 
 // Splits "HOST:PORT" / "[V6]:PORT".
 Result<std::pair<std::string, uint16_t>> splitHostPort(std::string_view hostport);
