@@ -47,6 +47,7 @@ http::Response AgentApi::handle(http::Request& req) {
                                 {"host_id", ctx_.host_id}});
   if (is({"v1", "info"}) && m == "GET") return info();
   if (is({"v1", "telemetry"}) && m == "GET") return telemetry();
+  if (is({"v1", "telemetry", "history"}) && m == "GET") return history(req);
   if (is({"v1", "outbox"}) && m == "GET") return outbox(req);
   if (is({"v1", "jobs"})) {
     if (m == "POST") return submitJob(req);
@@ -79,6 +80,30 @@ http::Response AgentApi::telemetry() {
   auto s = ctx_.sampler->latest();
   if (!s) return http::jsonError(503, "unavailable", "no sample has been taken yet");
   return json(200, probes::toJson(*s));
+}
+
+http::Response AgentApi::history(http::Request& req) {
+  auto it = req.query.find("gpu");
+  bj::object out;
+  std::vector<std::string> uuids;
+  if (it != req.query.end() && !it->second.empty())
+    uuids.push_back(it->second);
+  else
+    uuids = ctx_.sampler->gpuUuids();
+  bj::array gpus;
+  for (const auto& uuid : uuids) {
+    auto readings = ctx_.sampler->history(uuid);
+    if (readings.empty() && it != req.query.end())
+      return http::jsonError(404, "not_found", "no GPU \"" + uuid + "\" on this host");
+    bj::array arr;
+    for (const auto& r : readings) {
+      auto o = probes::toJson(r.gpu);
+      o["time_ms"] = r.timeMs;
+      arr.push_back(std::move(o));
+    }
+    gpus.push_back(bj::object{{"uuid", uuid}, {"readings", std::move(arr)}});
+  }
+  return json(200, bj::object{{"gpus", std::move(gpus)}});
 }
 
 http::Response AgentApi::outbox(http::Request& req) {

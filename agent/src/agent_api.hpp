@@ -35,6 +35,7 @@ class AgentApi {
  private:
   http::Response info();
   http::Response telemetry();
+  http::Response history(http::Request& req);
   http::Response outbox(http::Request& req);
   http::Response submitJob(http::Request& req);
   http::Response listJobs();

@@ -139,8 +139,10 @@ int runAgent(const AgentConfig& cfg_in, std::ostream& out) {
     return 2;
   }
   auto backends = (*probe)->backends();
+  // A short ring per GPU (GET /v1/telemetry/history): two minutes at the default 1 Hz.
   probes::Sampler sampler(std::move(*probe),
-                          {.interval = std::chrono::milliseconds(cfg.sample_interval_ms)});
+                          {.interval = std::chrono::milliseconds(cfg.sample_interval_ms),
+                           .ringSize = 120});
   sampler.start();
 
   std::string host_id = identity->has_value() ? (*identity)->host_id : "";

@@ -328,11 +328,17 @@ Status Supervisor::load() {
   }
   for (auto& [id, info] : loaded) {
     if (info.state == JobState::kStarting) {
+      // The agent died between fork and job.started: a child that is still there is killed
+      // with its process group, so no job runs without a record.
+      bool killed = false;
+      if (info.pid > 0 && sameLiveProcess(info.pid, info.proc_start_time))
+        killed = ::kill(-info.pid, SIGKILL) == 0 || ::kill(info.pid, SIGKILL) == 0;
       JobInfo next = info;
       next.state = JobState::kLost;
       next.ended_ms = now_unix;
       next.exit_status_known = false;
-      next.reason = "the agent stopped while starting the job";
+      next.reason = killed ? "the agent stopped while starting the job; its process was killed"
+                           : "the agent stopped while starting the job";
       (void)commit(id, next, "job.lost", eventData(next));
     } else if (info.state == JobState::kRunning || info.state == JobState::kReady) {
       if (sameLiveProcess(info.pid, info.proc_start_time)) {
@@ -671,6 +677,10 @@ void Supervisor::startJob(const std::string& id, JobInfo info) {
   }
   err_write.reset();
   const auto start = readProcStat(pid);
+  // The pid is on disk before anything else can go wrong, so a restarted agent finds the child.
+  info.pid = pid;
+  info.proc_start_time = start ? start->start_time : 0;
+  (void)persist(info);
   int report[2] = {0, 0};
   ssize_t n = 0;
   do {
