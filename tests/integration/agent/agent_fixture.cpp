@@ -26,23 +26,6 @@ std::string ignoreTermBin() { return HWL_TEST_IGNORE_TERM; }
 fs::path telemetryDir() { return HWL_TELEMETRY_DIR; }
 std::string promtoolBin() { return HWL_PROMTOOL; }
 
-uint16_t freeLoopbackPort() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) throw std::runtime_error("socket failed");
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = 0;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof addr;
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
-      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
-    ::close(fd);
-    throw std::runtime_error("bind 127.0.0.1:0 failed");
-  }
-  ::close(fd);
-  return ntohs(addr.sin_port);
-}
-
 bool processAlive(pid_t pid) {
   if (pid <= 0) return false;
   std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
@@ -187,18 +170,7 @@ Http Agent::request(const std::string& method, const std::string& path,
     ro.input = *body;
   }
   argv.push_back(url() + path);
-  auto r = run(argv, ro);
-  Http h;
-  h.curl_exit = r.code();
-  h.err = r.err;
-  auto nl = r.out.rfind('\n');
-  if (nl == std::string::npos) {
-    h.body = r.out;
-  } else {
-    h.body = r.out.substr(0, nl);
-    h.status = std::atoi(r.out.c_str() + nl + 1);
-  }
-  return h;
+  return httpFromCurl(run(argv, ro));
 }
 
 bj::object Agent::telemetry() const {

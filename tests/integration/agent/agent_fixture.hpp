@@ -27,8 +27,6 @@ std::string ignoreTermBin();      // a job that ignores SIGTERM
 std::filesystem::path telemetryDir();
 std::string promtoolBin();
 
-// A TCP port on 127.0.0.1 that was free a moment ago (bound with port 0, then released).
-uint16_t freeLoopbackPort();
 
 // True while a process with this pid exists and is not a zombie.
 bool processAlive(pid_t pid);

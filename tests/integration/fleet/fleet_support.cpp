@@ -28,22 +28,6 @@ fs::path repoRoot() { return HWL_FLEET_REPO_ROOT; }
 fs::path buildDir() { return HWL_FLEET_BUILD_DIR; }
 fs::path telemetryDir() { return HWL_FLEET_TELEMETRY_DIR; }
 
-uint16_t freeLoopbackPort() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) throw std::runtime_error("socket failed");
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof addr;
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
-      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
-    ::close(fd);
-    throw std::runtime_error("bind 127.0.0.1:0 failed");
-  }
-  ::close(fd);
-  return ntohs(addr.sin_port);
-}
-
 bool portAccepts(uint16_t port) {
   const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return false;
@@ -81,20 +65,6 @@ namespace {
 void makeTraversable(const fs::path& p) {
   fs::permissions(p, fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec |
                          fs::perms::others_read | fs::perms::others_exec);
-}
-
-Http parseCurl(const RunResult& r) {
-  Http h;
-  h.curl_exit = r.code();
-  h.err = r.err;
-  auto nl = r.out.rfind('\n');
-  if (nl == std::string::npos) {
-    h.body = r.out;
-  } else {
-    h.body = r.out.substr(0, nl);
-    h.status = std::atoi(r.out.c_str() + nl + 1);
-  }
-  return h;
 }
 
 }  // namespace
@@ -208,7 +178,7 @@ Http FleetAgent::call(const FleetServer& srv, const std::string& method, const s
     ro.input = *body;
   }
   argv.push_back("https://127.0.0.1:" + std::to_string(port_) + path);
-  return parseCurl(run(argv, ro));
+  return httpFromCurl(run(argv, ro));
 }
 
 std::vector<bj::object> FleetAgent::outbox(const FleetServer& srv) const {

@@ -30,8 +30,6 @@ fs::path repoRoot();
 fs::path buildDir();
 fs::path telemetryDir();
 
-// A TCP port on 127.0.0.1 that was free a moment ago (bound with port 0, then released).
-uint16_t freeLoopbackPort();
 // True while a process with this pid exists and is not a zombie.
 bool processAlive(pid_t pid);
 // Polls `pred` every 100 ms until it is true or `timeout` passes; returns its last answer.

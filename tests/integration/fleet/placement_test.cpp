@@ -94,5 +94,54 @@ TEST(FleetPlacement, RefusalsNameEachHostsReasonAndAppendNothing) {
   EXPECT_EQ(str(ok.obj().at("host")), a5000.hostId());
 }
 
+TEST(FleetPlacement, PlacementsRankHostsByFitForAModel) {
+  FleetDir root;
+  FleetServer srv(root.path());
+  srv.launch();
+  const auto dir = telemetryDir();
+  const auto models = dir.parent_path() / "models";
+  FleetAgent h100(root.path(), "h100", "replay:" + (dir / "nvidia-h100-query-gpu.csv").string());
+  FleetAgent a5000(root.path(), "a5000x2", "replay:" + (dir / "nvidia-a5000x2-smi-q-x.xml").string());
+  for (auto* a : {&h100, &a5000}) a->enroll(srv);
+  h100.start();
+  a5000.start();
+  waitForFleet(srv, {&h100, &a5000});
+
+  auto rank = [&](const std::string& model, int64_t context) {
+    auto cfg = bj::parse(readFile(models / model));
+    bj::object body{{"model", cfg}, {"context", context}, {"batch", 1}};
+    auto h = srv.request("POST", "/v1/placements", srv.adminToken(), bj::serialize(body));
+    EXPECT_EQ(h.status, 200) << h.body;
+    return h.obj().at("placements").as_array();
+  };
+  // A small model fits on one GPU of either host, against their latest free memory.
+  auto small = rank("Qwen3-1.7B.config.json", 8192);
+  ASSERT_EQ(small.size(), 2u);
+  for (const auto& p : small) {
+    EXPECT_TRUE(p.at("fits").as_bool()) << bj::serialize(p);
+    EXPECT_EQ(i64(p.at("gpus_needed")), 1) << bj::serialize(p);
+    EXPECT_NE(str(p.at("basis")).find("free memory"), std::string::npos) << bj::serialize(p);
+    EXPECT_GT(i64(p.at("headroom_bytes")), 0);
+  }
+  // Llama 3.1 405B in bf16 (about 810 GB of weights) fits nowhere here; each host says why.
+  auto huge = rank("Llama-3.1-405B.config.json", 8192);
+  ASSERT_EQ(huge.size(), 2u);
+  for (const auto& p : huge) {
+    EXPECT_FALSE(p.at("fits").as_bool()) << bj::serialize(p);
+    EXPECT_FALSE(str(p.at("reason")).empty()) << bj::serialize(p);
+  }
+  // The same question as a GET with the config in the query.
+  auto cfg_text = readFile(models / "Qwen3-1.7B.config.json");
+  auto g = srv.request("GET", "/v1/placements", srv.adminToken(), std::nullopt,
+                       {"-G", "--data-urlencode", "config=" + cfg_text, "--data-urlencode",
+                        "context=8192"});
+  ASSERT_EQ(g.status, 200) << g.body;
+  EXPECT_EQ(g.obj().at("placements").as_array().size(), 2u);
+  // A bad config is refused with the reason.
+  auto bad = srv.request("POST", "/v1/placements", srv.adminToken(),
+                         std::string(R"({"model":{"model_type":"llama"},"context":8192})"));
+  EXPECT_EQ(bad.status, 400) << bad.body;
+}
+
 }  // namespace
 }  // namespace hwl::itest::fleet

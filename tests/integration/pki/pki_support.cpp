@@ -41,18 +41,7 @@ Http curlTls(const std::string& method, const std::string& url, const Creds& cre
   }
   argv.insert(argv.end(), extra.begin(), extra.end());
   argv.push_back(url);
-  auto r = run(argv, ro);
-  Http h;
-  h.curl_exit = r.code();
-  h.err = r.err;
-  auto nl = r.out.rfind('\n');
-  if (nl == std::string::npos) {
-    h.body = r.out;
-  } else {
-    h.body = r.out.substr(0, nl);
-    h.status = std::atoi(r.out.c_str() + nl + 1);
-  }
-  return h;
+  return httpFromCurl(run(argv, ro));
 }
 
 ::testing::AssertionResult refusedByTls(const Http& h, const std::string& alert) {

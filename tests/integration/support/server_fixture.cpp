@@ -1,6 +1,11 @@
 // The server fixture: init/run/stop/kill of hwledger-server, and curl as its client.
 #include "server_fixture.hpp"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <signal.h>
 
 #include <boost/json/parse.hpp>
@@ -140,7 +145,10 @@ Http LedgerServer::request(const std::string& method, const std::string& path,
   }
   argv.insert(argv.end(), extra_args.begin(), extra_args.end());
   argv.push_back(url() + path);
-  auto r = run(argv, ro);
+  return httpFromCurl(run(argv, ro));
+}
+
+Http httpFromCurl(const RunResult& r) {
   Http h;
   h.curl_exit = r.code();
   h.err = r.err;
@@ -152,6 +160,23 @@ Http LedgerServer::request(const std::string& method, const std::string& path,
     h.status = std::atoi(r.out.c_str() + nl + 1);
   }
   return h;
+}
+
+uint16_t freeLoopbackPort() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) throw std::runtime_error("socket failed");
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = 0;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof addr;
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+    ::close(fd);
+    throw std::runtime_error("bind 127.0.0.1:0 failed");
+  }
+  ::close(fd);
+  return ntohs(addr.sin_port);
 }
 
 int64_t LedgerServer::eventCount() const {

@@ -32,6 +32,12 @@ struct Http {
   [[nodiscard]] std::string errorMessage() const;
 };
 
+// The answer of a curl run made with `-w "\n%{http_code}"`.
+Http httpFromCurl(const RunResult& r);
+
+// A TCP port on 127.0.0.1 that was free a moment ago (bound with port 0, then released).
+uint16_t freeLoopbackPort();
+
 struct CreatedToken {
   std::string id;
   std::string token;  // ID.SECRET
