@@ -208,11 +208,12 @@ Result<Sample> NvmlProbe::sample() {
       }
       g.processes.push_back(std::move(p));
     };
-    if (a.deviceGetComputeRunningProcesses != nullptr) {
-      std::vector<nvmlProcessInfo_t> infos(8);
+    // The v2 call and its v1 fallback differ only in the struct they fill.
+    auto listProcesses = [&](auto fn, auto info_type) {
+      std::vector<decltype(info_type)> infos(8);
       for (int attempt = 0; attempt < 4; ++attempt) {
         auto n = static_cast<unsigned int>(infos.size());
-        const nvmlReturn_t rc = a.deviceGetComputeRunningProcesses(dev, &n, infos.data());
+        const nvmlReturn_t rc = fn(dev, &n, infos.data());
         if (rc == kNvmlErrorInsufficientSize) {
           infos.resize(n + 8);
           continue;
@@ -222,21 +223,11 @@ Result<Sample> NvmlProbe::sample() {
         }
         break;
       }
-    } else if (a.deviceGetComputeRunningProcessesV1 != nullptr) {
-      std::vector<nvmlProcessInfoV1_t> infos(8);
-      for (int attempt = 0; attempt < 4; ++attempt) {
-        auto n = static_cast<unsigned int>(infos.size());
-        const nvmlReturn_t rc = a.deviceGetComputeRunningProcessesV1(dev, &n, infos.data());
-        if (rc == kNvmlErrorInsufficientSize) {
-          infos.resize(n + 8);
-          continue;
-        }
-        if (rc == kNvmlSuccess) {
-          for (unsigned int k = 0; k < n; ++k) addProcess(infos[k].pid, infos[k].usedGpuMemory);
-        }
-        break;
-      }
-    }
+    };
+    if (a.deviceGetComputeRunningProcesses != nullptr)
+      listProcesses(a.deviceGetComputeRunningProcesses, nvmlProcessInfo_t{});
+    else if (a.deviceGetComputeRunningProcessesV1 != nullptr)
+      listProcesses(a.deviceGetComputeRunningProcessesV1, nvmlProcessInfoV1_t{});
     s.gpus.push_back(std::move(g));
   }
   return s;
