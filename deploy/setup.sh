@@ -12,6 +12,8 @@ set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 build=${HWLEDGER_BUILD_DIR:-$repo/build}
+# Clones at other paths share the compiler cache.
+export CCACHE_BASEDIR=${CCACHE_BASEDIR:-$repo}
 what=${1:-build}
 
 packages=(

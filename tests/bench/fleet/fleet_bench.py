@@ -6,7 +6,7 @@ and time-series growth per host per day, and REST latency.
 
 usage: fleet_bench.py BUILD_DIR [--hosts 1000] [--seconds 600] [--rest-rps 50]
 """
-import argparse, http.client, json, os, shutil, signal, ssl, subprocess, sys, tempfile, threading, time
+import argparse, http.client, json, os, shutil, signal, ssl, subprocess, sys, tempfile, time
 
 p = argparse.ArgumentParser()
 p.add_argument("build")
@@ -135,39 +135,17 @@ try:
     cpu0, _ = proc_stat(srv.pid)
     w0 = time.time()
     rss_max = 0
-    lat, errors, stop = [], [0], threading.Event()
-    lock = threading.Lock()
-
-    def rest_worker(offset):
-        c2 = http.client.HTTPSConnection(host, int(port), context=ctx)
-        interval = 8.0 / a.rest_rps  # 8 workers share the rate
-        nxt = time.time() + offset * interval / 8
-        while not stop.is_set():
-            time.sleep(max(0, nxt - time.time()))
-            nxt += interval
-            s = time.perf_counter()
-            try:
-                st, body = call(c2, "GET", "/v1/hosts")
-                ok = st == 200
-            except Exception:
-                ok = False
-                c2 = http.client.HTTPSConnection(host, int(port), context=ctx)
-            with lock:
-                if ok:
-                    lat.append((time.perf_counter() - s) * 1000)
-                else:
-                    errors[0] += 1
-
-    workers = [threading.Thread(target=rest_worker, args=(i,)) for i in range(8)]
-    for w in workers:
-        w.start()
-    while time.time() - w0 < a.seconds:
+    # The REST load comes from a small C++ client (tests/bench/fleet/rest_load.cpp): keep-alive
+    # connections, a fixed schedule, latency counted from when each request was due.
+    rest = subprocess.Popen([os.path.join(a.build, "tests/bench/fleet/rest_load"),
+                             "https://" + addr + "/v1/hosts", os.path.join(data, "ca.crt"), token,
+                             str(a.rest_rps), str(a.seconds), "8"],
+                            stdout=subprocess.PIPE, text=True)
+    while rest.poll() is None:
         time.sleep(5)
         _, rss = proc_stat(srv.pid)
         rss_max = max(rss_max, rss)
-    stop.set()
-    for w in workers:
-        w.join()
+    rest_result = json.loads(rest.stdout.read())
     elapsed = time.time() - w0
     cpu1, rss1 = proc_stat(srv.pid)
     sizes1 = table_bytes(db)
@@ -176,8 +154,6 @@ try:
     l0, t0s = group(sizes0)
     l1, t1s = group(sizes1)
     day = 86400 / elapsed / a.hosts
-    lat.sort()
-    pct = lambda q: lat[min(len(lat) - 1, int(q * len(lat)))] if lat else float("nan")
     print(f"\nhosts {a.hosts} x 8 GPUs, telemetry every 10 s, outbox every 2 s, measured {elapsed:.0f} s")
     print(f"server CPU           {100 * (cpu1 - cpu0) / elapsed:.1f} % of one core")
     print(f"server RSS           {rss1 / 2**20:.1f} MiB at end, {rss_max / 2**20:.1f} MiB max")
@@ -201,7 +177,9 @@ try:
         hourly_event = int(ev[1]) / int(ev[0]) * 2  # the row and its id/type index entries
     print(f"ledger: {int(ev[0])} telemetry.hourly events so far; at 8 GPUs x 24 h that is "
           f"~{8 * 24 * hourly_event / 1e6:.3f} MB per host per day (estimate from row sizes)")
-    print(f"GET /v1/hosts        {len(lat)} answered at {a.rest_rps}/s: p50 {pct(0.5):.1f} ms, "
-          f"p99 {pct(0.99):.1f} ms, max {lat[-1] if lat else float('nan'):.1f} ms; {errors[0]} errors")
+    r = rest_result
+    print(f"GET /v1/hosts        {r['answered']} answered at {a.rest_rps}/s (pages of "
+          f"{r['mean_bytes'] / 1000:.0f} kB): p50 {r['p50_ms']:.1f} ms, p99 {r['p99_ms']:.1f} ms, "
+          f"max {r['max_ms']:.1f} ms; {r['errors']} errors")
 finally:
     cleanup()
