@@ -385,11 +385,14 @@ void Collector::Impl::syncOnce() {
       [](sqlite::Db& db) -> Result<std::vector<std::tuple<ledger::HostRow, int64_t>>> {
         auto hosts = ledger::listHosts(db);
         if (!hosts) return hosts.error();
+        // One read of every cursor, not a query per host (this runs every few seconds).
+        auto cursors = ledger::agentCursors(db);
+        if (!cursors) return cursors.error();
         std::vector<std::tuple<ledger::HostRow, int64_t>> out;
         for (auto& h : *hosts) {
-          auto c = ledger::agentCursor(db, h.id);
-          if (!c) return c.error();
-          out.emplace_back(std::move(h), *c);
+          auto it = cursors->find(h.id);
+          int64_t c = it == cursors->end() ? 0 : it->second;
+          out.emplace_back(std::move(h), c);
         }
         return out;
       });

@@ -248,13 +248,17 @@ Result<std::optional<JobRow>> findJob(sqlite::Db& db, std::string_view id) {
   return std::optional<JobRow>(jobOf(*st));
 }
 
-Result<int64_t> agentCursor(sqlite::Db& db, std::string_view host_id) {
-  auto st = db.prepare("SELECT seq FROM agent_cursors WHERE host_id = ?");
+Result<std::map<std::string, int64_t>> agentCursors(sqlite::Db& db) {
+  auto st = db.prepare("SELECT host_id, seq FROM agent_cursors");
   if (!st) return st.error();
-  st->bind(1, host_id);
-  auto r = st->step();
-  if (!r) return r.error();
-  return *r ? st->i64(0) : int64_t{0};
+  std::map<std::string, int64_t> out;
+  for (;;) {
+    auto r = st->step();
+    if (!r) return r.error();
+    if (!*r) break;
+    out.emplace(std::string(st->text(0)), st->i64(1));
+  }
+  return out;
 }
 
 }  // namespace hwl::ledger

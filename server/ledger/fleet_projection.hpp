@@ -2,6 +2,7 @@
 // how far each agent's outbox has been drained (from the ids of the events it produced).
 #pragma once
 
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -52,7 +53,8 @@ Result<std::vector<GpuRow>> listGpusBetween(sqlite::Db& db, std::string_view fir
                                             std::string_view last);
 Result<std::vector<JobRow>> listJobs(sqlite::Db& db, std::string_view host_id = {});
 Result<std::optional<JobRow>> findJob(sqlite::Db& db, std::string_view id);
-Result<int64_t> agentCursor(sqlite::Db& db, std::string_view host_id);
+// How far each host's outbox has been drained: host id → last agent seq in the ledger.
+Result<std::map<std::string, int64_t>> agentCursors(sqlite::Db& db);
 
 bool isTerminalJobState(std::string_view state);
 
