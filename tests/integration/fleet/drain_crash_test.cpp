@@ -65,14 +65,9 @@ std::string quoted(const std::string& s) {
 }
 
 TEST(FleetDrainCrash, ServerKilledMidDrainLosesAndRepeatsNothing) {
-  FleetDir root;
-  FleetServer srv(root.path());
-  srv.launch();
-  FleetAgent a(root.path(), "h100",
-               "replay:" + (telemetryDir() / "nvidia-h100-query-gpu.csv").string());
-  a.enroll(srv);
-  a.start();
-  waitForFleet(srv, {&a});
+  OneHostFleet fleet;
+  auto& srv = fleet.srv;
+  auto& a = fleet.agent;
   ASSERT_TRUE(srv.stop().success());
 
   // A backlog while no server drains: many jobs given straight to the agent (as the server
@@ -94,8 +89,8 @@ TEST(FleetDrainCrash, ServerKilledMidDrainLosesAndRepeatsNothing) {
     for (size_t c = 0; c + 1 < creds.size(); c += 2)
       cfg << creds[c].substr(2) << " = " << quoted(creds[c + 1]) << "\n";
   }
-  writeFile(root / "burst.curlrc", cfg.str());
-  auto burst = run({"curl", "-sS", "-K", (root / "burst.curlrc").string()}, {.timeout = 240s});
+  writeFile(fleet.root / "burst.curlrc", cfg.str());
+  auto burst = run({"curl", "-sS", "-K", (fleet.root / "burst.curlrc").string()}, {.timeout = 240s});
   ASSERT_TRUE(burst.status.success()) << burst.err;
   auto codes = lines(burst.out);
   ASSERT_EQ(static_cast<int>(std::count(codes.begin(), codes.end(), "201")), kJobs) << burst.out;

@@ -392,4 +392,11 @@ std::vector<CapturedGpu> readRocmSmiJson(const fs::path& json) {
   return out;
 }
 
+OneHostFleet::OneHostFleet() {
+  srv.launch();
+  agent.enroll(srv);
+  agent.start();
+  waitForFleet(srv, {&agent});
+}
+
 }  // namespace hwl::itest::fleet

@@ -118,6 +118,16 @@ boost::json::object waitForJobState(const LedgerServer& srv, const std::string& 
 void waitForFleet(const LedgerServer& srv, const std::vector<const FleetAgent*>& agents,
                   std::chrono::milliseconds timeout = std::chrono::seconds(60));
 
+// A launched server with one enrolled agent named "h100" replaying the H100 capture, started and
+// scraped (host reachable, GPUs sampled).
+struct OneHostFleet {
+  OneHostFleet();
+  FleetDir root;
+  FleetServer srv{root.path()};
+  FleetAgent agent{root.path(), "h100",
+                   "replay:" + (telemetryDir() / "nvidia-h100-query-gpu.csv").string()};
+};
+
 // Events of one stream, or of one type, in seq order.
 std::vector<boost::json::object> streamEvents(const LedgerServer& srv, const std::string& stream);
 std::vector<boost::json::object> typedEvents(const LedgerServer& srv, const std::string& type);

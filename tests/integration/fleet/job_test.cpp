@@ -17,8 +17,6 @@ namespace {
 namespace bj = boost::json;
 using namespace std::chrono_literals;
 
-const char* kH100 = "nvidia-h100-query-gpu.csv";
-
 bj::object webJob(const std::string& host, uint16_t port) {
   return {{"name", "web"},
           {"command", bj::array{bj::string(testHttpServerBin()), bj::string(std::to_string(port))}},
@@ -61,13 +59,9 @@ void expectOutboxInLedgerOnce(const FleetServer& srv, const FleetAgent& a) {
 }
 
 TEST(FleetJobs, ReadyThenCancelledThroughTheServer) {
-  FleetDir root;
-  FleetServer srv(root.path());
-  srv.launch();
-  FleetAgent a(root.path(), "h100", "replay:" + (telemetryDir() / kH100).string());
-  a.enroll(srv);
-  a.start();
-  waitForFleet(srv, {&a});
+  OneHostFleet fleet;
+  auto& srv = fleet.srv;
+  auto& a = fleet.agent;
   const std::string gpu = str(host(srv, a.hostId()).at("gpus").as_array()[0].at("uuid"));
 
   const uint16_t port = freeLoopbackPort();
@@ -119,13 +113,9 @@ TEST(FleetJobs, ReadyThenCancelledThroughTheServer) {
 }
 
 TEST(FleetJobs, JobSurvivesAgentSigkillAndIsCancelledAfterRestart) {
-  FleetDir root;
-  FleetServer srv(root.path());
-  srv.launch();
-  FleetAgent a(root.path(), "h100", "replay:" + (telemetryDir() / kH100).string());
-  a.enroll(srv);
-  a.start();
-  waitForFleet(srv, {&a});
+  OneHostFleet fleet;
+  auto& srv = fleet.srv;
+  auto& a = fleet.agent;
 
   const uint16_t port = freeLoopbackPort();
   const std::string id = submitJobOk(srv, webJob(a.hostId(), port));

@@ -20,14 +20,9 @@ using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
 
 TEST(FleetPartition, AgentStoppedFortySecondsLosesNothing) {
-  FleetDir root;
-  FleetServer srv(root.path());
-  srv.launch();
-  FleetAgent a(root.path(), "h100",
-               "replay:" + (telemetryDir() / "nvidia-h100-query-gpu.csv").string());
-  a.enroll(srv);
-  a.start();
-  waitForFleet(srv, {&a});
+  OneHostFleet fleet;
+  auto& srv = fleet.srv;
+  auto& a = fleet.agent;
 
   // One job ends by itself while the agent is frozen; the other is killed meanwhile.
   const std::string batch = submitJobOk(
@@ -106,14 +101,9 @@ TEST(FleetPartition, AgentStoppedFortySecondsLosesNothing) {
 // Calls the server makes to a frozen agent on an operator's behalf give up after the server's
 // agent timeout (10 s) with an error, instead of holding the operator's request.
 TEST(FleetPartition, CallsToAFrozenAgentFailWithinTheirTimeout) {
-  FleetDir root;
-  FleetServer srv(root.path());
-  srv.launch();
-  FleetAgent a(root.path(), "h100",
-               "replay:" + (telemetryDir() / "nvidia-h100-query-gpu.csv").string());
-  a.enroll(srv);
-  a.start();
-  waitForFleet(srv, {&a});
+  OneHostFleet fleet;
+  auto& srv = fleet.srv;
+  auto& a = fleet.agent;
   const std::string id = submitJobOk(
       srv, {{"name", "batch"}, {"command", bj::array{"/bin/sleep", "60"}}, {"host", "h100"}});
   ASSERT_EQ(str(waitForJobState(srv, id, "running", 20s).at("state")), "running");
