@@ -22,7 +22,8 @@ packages=(
   libssl-dev openssl libsqlite3-dev sqlite3 libssh2-1-dev
   libspdlog-dev libcli11-dev libgtest-dev libgmock-dev
   curl python3 procps util-linux iproute2 openssh-server openssh-client
-  prometheus systemd
+  prometheus systemd nftables
+  clang-15 libfuzzer-15-dev
 )
 
 sudo_cmd=()
