@@ -1,13 +1,16 @@
 // Fleet routes: hosts and GPUs with their latest sample, telemetry and usage queries, jobs
 // placed on hosts and dispatched to their agents, placements for a model.
 #include <boost/json.hpp>
+#include <boost/url/url.hpp>
 #include <charconv>
 #include <cmath>
 
 #include "api.hpp"
 #include "collect/collector.hpp"
+#include "collect/job_dispatch.hpp"
 #include "collect/telemetry_store.hpp"
 #include "hwl/crypto.hpp"
+#include "hwl/jobs/job_spec.hpp"
 #include "hwl/json.hpp"
 #include "hwl/planner/placement.hpp"
 #include "hwl/planner/plan_json.hpp"
@@ -19,9 +22,74 @@ namespace bj = boost::json;
 
 namespace {
 
-std::string q(const http::Request& req, const std::string& name) {
+// Query parameters are parsed into their type before anything uses them; a route names the
+// parameters it reads and refuses any other.
+Status onlyParams(const http::Request& req, std::initializer_list<std::string_view> names) {
+  for (const auto& [k, v] : req.query)
+    if (std::find(names.begin(), names.end(), k) == names.end())
+      return invalidArgument("unknown query parameter \"" + k.substr(0, 64) + "\"");
+  return {};
+}
+
+// Host and job ids: the grammar of job ids ([A-Za-z0-9._-], 1-128, not starting with '.'), which
+// host ids ("host-<hex>") follow too.
+bool validId(std::string_view id) { return jobs::validJobId(id); }
+
+// An id-valued query parameter; "" when absent.
+Result<std::string> queryId(const http::Request& req, const std::string& name) {
   auto it = req.query.find(name);
-  return it == req.query.end() ? std::string() : it->second;
+  if (it == req.query.end() || it->second.empty()) return std::string();
+  if (!validId(it->second))
+    return invalidArgument("query parameter \"" + name + "\" is not a valid id");
+  return it->second;
+}
+
+// A GPU uuid as the probes report them ("GPU-…", "MIG-…/1/0", "0x…"); "" when absent.
+Result<std::string> queryUuid(const http::Request& req, const std::string& name) {
+  auto it = req.query.find(name);
+  if (it == req.query.end() || it->second.empty()) return std::string();
+  const auto& v = it->second;
+  bool ok = v.size() <= 128 && std::all_of(v.begin(), v.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           c == '-' || c == '_' || c == '.' || c == ':' || c == '/';
+  });
+  if (!ok) return invalidArgument("query parameter \"" + name + "\" is not a GPU uuid");
+  return v;
+}
+
+// "1"/"true" or "0"/"false"; nullopt when absent.
+Result<std::optional<bool>> queryBool(const http::Request& req, const std::string& name) {
+  auto it = req.query.find(name);
+  if (it == req.query.end()) return std::optional<bool>();
+  const auto& v = it->second;
+  if (v == "1" || v == "true" || v.empty()) return std::optional<bool>(true);
+  if (v == "0" || v == "false") return std::optional<bool>(false);
+  return invalidArgument("query parameter \"" + name + "\" must be 1, 0, true or false");
+}
+
+// A target on an agent, from validated segments and parameters, encoded by Boost.URL.
+std::string agentTarget(std::initializer_list<std::string_view> segments,
+                        std::initializer_list<std::pair<std::string_view, std::string_view>>
+                            params = {}) {
+  boost::urls::url u;
+  u.set_path_absolute(true);
+  for (auto seg : segments) u.segments().push_back(seg);
+  for (const auto& [k, v] : params) u.params().append({k, v});
+  return std::string(u.encoded_target());
+}
+
+Error badJobId(const std::string& id) {
+  return invalidArgument("\"" + id.substr(0, 64) + "\" is not a valid job id");
+}
+
+// Bounds on the fields of POST /v1/jobs that the job spec parser does not see.
+constexpr size_t kMaxJobNameBytes = 256;
+constexpr size_t kMaxHostFieldBytes = 256;
+constexpr size_t kMaxReadyPathBytes = 1024;
+
+bool hasControl(std::string_view s) {
+  return std::any_of(s.begin(), s.end(),
+                     [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f; });
 }
 
 // The latest sample of one GPU in an agent's telemetry answer.
@@ -99,14 +167,9 @@ void Api::addFleetRoutes() {
 
 std::unique_ptr<http::Client> Api::agentClient(const std::string& host_id,
                                                const std::string& address) {
-  return std::make_unique<http::Client>(http::ClientSettings{
-      .base_url = "https://" + address,
-      .ca_file = fleet_.ca_file,
-      .cert_file = fleet_.cert_file,
-      .key_file = fleet_.key_file,
-      .verify_hostname = false,
-      .expected_uri = "hwledger://host/" + host_id,
-      .timeout = std::chrono::seconds(10)});
+  return collect::agentClient(
+      {.ca_file = fleet_.ca_file, .cert_file = fleet_.cert_file, .key_file = fleet_.key_file},
+      host_id, address);
 }
 
 bj::object Api::hostView(const ledger::HostRow& h) {
@@ -147,10 +210,13 @@ http::Response Api::hosts(http::Request& req) {
   auto who = auth_.authorize(req, ledger::Role::kViewer);
   if (!who) return http::errorResponse(who.error());
   // Pages of hosts in id order: ?after=<host id>&limit=N (default 100, at most 1000).
+  if (auto s = onlyParams(req, {"limit", "after"}); !s) return http::errorResponse(s.error());
   auto limit = http::queryInt(req, "limit", 1, 100'000);
   if (!limit) return http::errorResponse(limit.error());
   int64_t n = std::min<int64_t>(limit->value_or(100), 1000);
-  std::string after = q(req, "after");
+  auto after_id = queryId(req, "after");
+  if (!after_id) return http::errorResponse(after_id.error());
+  const std::string after = *after_id;
   auto page = ledger_.withReader(
       [&](sqlite::Db& db) -> Result<std::pair<std::vector<ledger::HostRow>,
                                               std::vector<ledger::GpuRow>>> {
@@ -182,6 +248,9 @@ http::Response Api::hosts(http::Request& req) {
 http::Response Api::host(http::Request& req, const std::string& id) {
   auto who = auth_.authorize(req, ledger::Role::kViewer);
   if (!who) return http::errorResponse(who.error());
+  if (auto s = onlyParams(req, {}); !s) return http::errorResponse(s.error());
+  if (!validId(id))
+    return http::errorResponse(invalidArgument("\"" + id.substr(0, 64) + "\" is not a valid host id"));
   auto h = ledger_.withReader([&](sqlite::Db& db) { return ledger::findHost(db, id); });
   if (!h) return http::errorResponse(h.error());
   if (!h->has_value()) return http::errorResponse(notFound("no host \"" + id + "\""));
@@ -191,7 +260,10 @@ http::Response Api::host(http::Request& req, const std::string& id) {
 http::Response Api::gpus(http::Request& req) {
   auto who = auth_.authorize(req, ledger::Role::kViewer);
   if (!who) return http::errorResponse(who.error());
-  auto rows = ledger_.withReader([&](sqlite::Db& db) { return ledger::listGpus(db, q(req, "host")); });
+  if (auto s = onlyParams(req, {"host"}); !s) return http::errorResponse(s.error());
+  auto want = queryId(req, "host");
+  if (!want) return http::errorResponse(want.error());
+  auto rows = ledger_.withReader([&](sqlite::Db& db) { return ledger::listGpus(db, *want); });
   if (!rows) return http::errorResponse(rows.error());
   auto hosts = ledger_.withReader([](sqlite::Db& db) { return ledger::listHosts(db); });
   std::map<std::string, std::string> names, states;
@@ -223,8 +295,14 @@ http::Response Api::telemetry(http::Request& req) {
   auto who = auth_.authorize(req, ledger::Role::kViewer);
   if (!who) return http::errorResponse(who.error());
   if (fleet_.store == nullptr) return http::errorResponse(unavailable("no telemetry store"));
-  std::string host = q(req, "host");
+  if (auto s = onlyParams(req, {"host", "gpu", "from", "to", "step"}); !s)
+    return http::errorResponse(s.error());
+  auto host_id = queryId(req, "host");
+  if (!host_id) return http::errorResponse(host_id.error());
+  const std::string host = *host_id;
   if (host.empty()) return http::errorResponse(invalidArgument("query parameter \"host\" is required"));
+  auto gpu = queryUuid(req, "gpu");
+  if (!gpu) return http::errorResponse(gpu.error());
   int64_t now = clock_.nowMs();
   auto from = http::queryInt(req, "from", 0, INT64_MAX);
   auto to = http::queryInt(req, "to", 0, INT64_MAX);
@@ -238,7 +316,7 @@ http::Response Api::telemetry(http::Request& req) {
   int64_t s = step->value_or(std::max<int64_t>(10'000, (t - f) / 300));
   if ((t - f) / s > 100'000)
     return http::errorResponse(invalidArgument("the range has too many steps; use a larger step"));
-  auto out = fleet_.store->query(host, q(req, "gpu"), f, t, s);
+  auto out = fleet_.store->query(host, *gpu, f, t, s);
   if (!out) return http::errorResponse(out.error());
   return jsonResponse(200, *out);
 }
@@ -246,6 +324,8 @@ http::Response Api::telemetry(http::Request& req) {
 http::Response Api::usage(http::Request& req) {
   auto who = auth_.authorize(req, ledger::Role::kViewer);
   if (!who) return http::errorResponse(who.error());
+  if (auto s = onlyParams(req, {"from", "to", "group_by"}); !s)
+    return http::errorResponse(s.error());
   int64_t now = clock_.nowMs();
   auto from = http::queryInt(req, "from", 0, INT64_MAX);
   auto to = http::queryInt(req, "to", 0, INT64_MAX);
@@ -253,8 +333,9 @@ http::Response Api::usage(http::Request& req) {
   if (!to) return http::errorResponse(to.error());
   int64_t t = to->value_or(now);
   int64_t f = from->value_or(t - 24LL * 3600 * 1000);
-  std::string group = q(req, "group_by");
-  if (group.empty()) group = "host";
+  auto group_it = req.query.find("group_by");
+  std::string group =
+      group_it == req.query.end() || group_it->second.empty() ? "host" : group_it->second;
   if (group != "host" && group != "gpu" && group != "job")
     return http::errorResponse(
         invalidArgument("query parameter \"group_by\" must be host, gpu or job"));
@@ -358,25 +439,21 @@ http::Response Api::submitJob(http::Request& req) {
     if (!*r) return http::errorResponse(r->error());
   for (const auto* r : {&ngpus, &mem, &port, &max_rt})
     if (!*r) return http::errorResponse(r->error());
-  auto cmd = body->find("command");
-  if (cmd == body->end() || !cmd->value().is_array() || cmd->value().get_array().empty())
-    return http::errorResponse(invalidArgument("field \"command\" must be a non-empty array"));
-  for (const auto& c : cmd->value().get_array())
-    if (!c.is_string())
-      return http::errorResponse(invalidArgument("field \"command\" must hold strings only"));
-  bj::object env;
-  if (auto e = body->find("env"); e != body->end()) {
-    if (!e->value().is_object())
-      return http::errorResponse(invalidArgument("field \"env\" must be an object"));
-    for (const auto& kv : e->value().get_object())
-      if (!kv.value().is_string())
-        return http::errorResponse(
-            invalidArgument("field \"env." + std::string(kv.key()) + "\" must be a string"));
-    env = e->value().get_object();
-  }
+  // Every field that is stored is bounded; the name is also shown in tables, so it is text.
+  if (*name && ((*name)->size() > kMaxJobNameBytes || (*name)->empty() || hasControl(**name)))
+    return http::errorResponse(invalidArgument(
+        "field \"name\" must be 1 to " + std::to_string(kMaxJobNameBytes) +
+        " bytes without control characters"));
+  if (*host_want && ((*host_want)->size() > kMaxHostFieldBytes || hasControl(**host_want)))
+    return http::errorResponse(invalidArgument("field \"host\" must be a host id or name of at most " +
+                                               std::to_string(kMaxHostFieldBytes) + " bytes"));
+  if (*ready_path && (*ready_path)->size() > kMaxReadyPathBytes)
+    return http::errorResponse(invalidArgument("field \"ready_path\" is longer than " +
+                                               std::to_string(kMaxReadyPathBytes) + " bytes"));
   int64_t need_gpus = ngpus->value_or(mem->has_value() ? 1 : 0);
-  if (need_gpus < 0 || need_gpus > 64)
-    return http::errorResponse(invalidArgument("field \"gpus\" must be between 0 and 64"));
+  if (need_gpus < 0 || need_gpus > static_cast<int64_t>(jobs::kMaxGpus))
+    return http::errorResponse(invalidArgument("field \"gpus\" must be between 0 and " +
+                                               std::to_string(jobs::kMaxGpus)));
   if (*mem && **mem <= 0)
     return http::errorResponse(invalidArgument("field \"gpu_memory_bytes\" must be positive"));
   if (*port && (**port < 1 || **port > 65535))
@@ -386,6 +463,31 @@ http::Response Api::submitJob(http::Request& req) {
   if (*ready_path && (!*port || (*ready_path)->empty() || (*ready_path)->front() != '/'))
     return http::errorResponse(
         invalidArgument("field \"ready_path\" must start with / and needs \"port\""));
+
+  // The spec the agent will get, checked now by the agent's own parser: a spec the agent would
+  // refuse is refused here, before anything is appended.
+  auto agentSpec = [&](const std::string& id, const std::vector<std::string>& gpus) {
+    bj::object spec{{"id", id}};
+    if (auto c = body->find("command"); c != body->end()) spec["command"] = c->value();
+    spec["env"] = body->contains("env") ? body->at("env") : bj::value(bj::object{});
+    bj::array gpu_arr;
+    for (const auto& g : gpus) gpu_arr.push_back(bj::string(g));
+    spec["gpus"] = std::move(gpu_arr);
+    if (*port && *ready_path)
+      spec["ready_url"] = "http://127.0.0.1:" + std::to_string(**port) + **ready_path;
+    if (*max_rt) spec["max_runtime_s"] = **max_rt;
+    return spec;
+  };
+  auto checkSpec = [](const bj::object& spec, const std::vector<std::string>& gpus) -> Status {
+    auto parsed = jobs::parseJobSpec(spec, gpus, "/");
+    if (parsed) return {};
+    std::string m = parsed.error().message;
+    // The agent's ready_url is built from "port" and "ready_path".
+    if (m.rfind("ready_url", 0) == 0) m = "ready_path" + m.substr(9);
+    return invalidArgument(std::move(m));
+  };
+  if (auto s = checkSpec(agentSpec("job-000000000000", {}), {}); !s)
+    return http::errorResponse(s.error());
 
   std::lock_guard placement(placement_mu_);
   auto hosts = ledger_.withReader([](sqlite::Db& db) { return ledger::listHosts(db); });
@@ -456,12 +558,10 @@ http::Response Api::submitJob(http::Request& req) {
   }
 
   std::string id = crypto::newId("job-", 6);
-  bj::array gpu_arr;
-  for (const auto& g : chosen_gpus) gpu_arr.push_back(bj::string(g));
-  bj::object agent_spec{{"id", id}, {"command", cmd->value()}, {"env", env}, {"gpus", gpu_arr}};
-  if (*port && *ready_path)
-    agent_spec["ready_url"] = "http://127.0.0.1:" + std::to_string(**port) + **ready_path;
-  if (*max_rt) agent_spec["max_runtime_s"] = **max_rt;
+  bj::object agent_spec = agentSpec(id, chosen_gpus);
+  if (auto s = checkSpec(agent_spec, chosen_gpus); !s)
+    return http::errorResponse(internal("the placed spec does not validate: " + s.error().message));
+  const bj::array gpu_arr = agent_spec.at("gpus").as_array();
   bj::object requested{{"gpus", need_gpus}};
   if (*mem) requested["gpu_memory_bytes"] = **mem;
   ledger::AppendRequest ar;
@@ -477,11 +577,9 @@ http::Response Api::submitJob(http::Request& req) {
   auto r = ledger_.append(std::move(ar));
   if (!r) return http::errorResponse(r.error());
   auto client = agentClient(chosen->id, chosen->address);
-  auto res = client->request("POST", "/v1/jobs", bj::serialize(agent_spec));
-  if (!res || res->status >= 300) {
-    std::string why = !res ? res.error().message
-                           : "the agent answered HTTP " + std::to_string(res->status) + ": " +
-                                 res->body.substr(0, 300);
+  auto res = collect::dispatchJob(*client, agent_spec);
+  if (res.outcome != collect::DispatchResult::Outcome::kAccepted) {
+    const std::string& why = res.detail;
     (void)ledger_.append("job/" + id, ledger::kAnyVersion, "system",
                          {{"", "job.failed", bj::object{{"job_id", id},
                                                         {"state", "failed"},
@@ -498,7 +596,10 @@ http::Response Api::submitJob(http::Request& req) {
 http::Response Api::jobs(http::Request& req) {
   auto who = auth_.authorize(req, ledger::Role::kViewer);
   if (!who) return http::errorResponse(who.error());
-  auto rows = ledger_.withReader([&](sqlite::Db& db) { return ledger::listJobs(db, q(req, "host")); });
+  if (auto s = onlyParams(req, {"host"}); !s) return http::errorResponse(s.error());
+  auto want = queryId(req, "host");
+  if (!want) return http::errorResponse(want.error());
+  auto rows = ledger_.withReader([&](sqlite::Db& db) { return ledger::listJobs(db, *want); });
   auto hosts = ledger_.withReader([](sqlite::Db& db) { return ledger::listHosts(db); });
   if (!rows) return http::errorResponse(rows.error());
   std::map<std::string, std::string> states;
@@ -528,6 +629,8 @@ Result<std::pair<ledger::JobRow, std::optional<ledger::HostRow>>> jobAndHost(
 http::Response Api::job(http::Request& req, const std::string& id) {
   auto who = auth_.authorize(req, ledger::Role::kViewer);
   if (!who) return http::errorResponse(who.error());
+  if (auto s = onlyParams(req, {}); !s) return http::errorResponse(s.error());
+  if (!validId(id)) return http::errorResponse(badJobId(id));
   auto jh = jobAndHost(ledger_, id);
   if (!jh) return http::errorResponse(jh.error());
   return jsonResponse(200, jobJson(jh->first, jh->second ? jh->second->state : ""));
@@ -536,13 +639,22 @@ http::Response Api::job(http::Request& req, const std::string& id) {
 http::Response Api::jobLogs(http::Request& req, const std::string& id) {
   auto who = auth_.authorize(req, ledger::Role::kViewer);
   if (!who) return http::errorResponse(who.error());
+  // Only typed, validated values reach the request to the agent.
+  if (auto s = onlyParams(req, {"tail", "follow"}); !s) return http::errorResponse(s.error());
+  if (!validId(id)) return http::errorResponse(badJobId(id));
+  auto tail = http::queryInt(req, "tail", 0, 100'000);
+  if (!tail) return http::errorResponse(tail.error());
+  auto follow_q = queryBool(req, "follow");
+  if (!follow_q) return http::errorResponse(follow_q.error());
+  const bool follow = follow_q->value_or(false);
   auto jh = jobAndHost(ledger_, id);
   if (!jh) return http::errorResponse(jh.error());
   const auto& h = jh->second;
   if (!h) return http::errorResponse(notFound("job \"" + id + "\" has no host"));
-  std::string target = "/v1/jobs/" + id + "/logs?tail=" +
-                       (req.query.count("tail") ? req.query["tail"] : std::string("100"));
-  bool follow = req.query.count("follow") != 0 && req.query["follow"] != "0";
+  const std::string tail_text = std::to_string(tail->value_or(100));
+  std::string target = follow ? agentTarget({"v1", "jobs", id, "logs"},
+                                            {{"tail", tail_text}, {"follow", "1"}})
+                              : agentTarget({"v1", "jobs", id, "logs"}, {{"tail", tail_text}});
   auto client = agentClient(h->id, h->address);
   if (!follow) {
     auto r = client->request("GET", target);
@@ -558,7 +670,7 @@ http::Response Api::jobLogs(http::Request& req, const std::string& id) {
   out.content_type = "text/plain; charset=utf-8";
   auto shared = std::shared_ptr<http::Client>(std::move(client));
   out.stream = [shared, target](http::StreamWriter& w) {
-    (void)shared->stream("GET", target + "&follow=1", {}, [&w](std::string_view chunk) {
+    (void)shared->stream("GET", target, {}, [&w](std::string_view chunk) {
       return w.write(chunk);
     });
   };
@@ -568,16 +680,47 @@ http::Response Api::jobLogs(http::Request& req, const std::string& id) {
 http::Response Api::cancelJob(http::Request& req, const std::string& id) {
   auto who = auth_.authorize(req, ledger::Role::kOperator);
   if (!who) return http::errorResponse(who.error());
+  if (auto s = onlyParams(req, {}); !s) return http::errorResponse(s.error());
+  if (!validId(id)) return http::errorResponse(badJobId(id));
+  // A job still being dispatched by a submission is not cancelled under it.
+  std::unique_lock placement(placement_mu_, std::defer_lock);
   auto jh = jobAndHost(ledger_, id);
   if (!jh) return http::errorResponse(jh.error());
+  if (jh->first.state == "placed") {
+    placement.lock();
+    jh = jobAndHost(ledger_, id);
+    if (!jh) return http::errorResponse(jh.error());
+  }
   if (ledger::isTerminalJobState(jh->first.state))
     return http::errorResponse(
         conflict("job \"" + id + "\" has already ended (" + jh->first.state + ")"));
   const auto& h = jh->second;
   if (!h) return http::errorResponse(notFound("job \"" + id + "\" has no host"));
+  const std::string stream = "job/" + id;
+  auto version = collect::streamVersion(ledger_, stream);
+  if (!version) return http::errorResponse(version.error());
   auto client = agentClient(h->id, h->address);
-  auto r = client->request("DELETE", "/v1/jobs/" + id);
+  auto r = client->request("DELETE", agentTarget({"v1", "jobs", id}));
   if (!r) return http::errorResponse(unavailable("the agent of " + h->id + ": " + r.error().message));
+  if (r->status == 404) {
+    // The agent has no such job (it never got it, or lost its state): nothing runs, so the job
+    // ends here, at the version read above (an agent report since then wins).
+    const std::string reason = "cancelled by " + who->actor + ": the agent of " + h->id +
+                               " has no such job";
+    auto a = ledger_.append(stream, *version, who->actor,
+                            {{"", "job.cancelled", bj::object{{"job_id", id},
+                                                              {"state", "cancelled"},
+                                                              {"reason", reason},
+                                                              {"ended_ms", clock_.nowMs()}}}});
+    if (!a) {
+      if (a.error().code == Code::kConflict)
+        return http::errorResponse(
+            conflict("job \"" + id + "\" changed while it was being cancelled; try again"));
+      return http::errorResponse(a.error());
+    }
+    return jsonResponse(200, bj::object{{"id", id}, {"host", h->id}, {"state", "cancelled"},
+                                        {"reason", reason}});
+  }
   if (r->status >= 300)
     return http::jsonError(502, "agent_error", "the agent answered HTTP " + std::to_string(r->status) + ": " + r->body.substr(0, 300));
   // The cancelled state arrives through the agent's outbox.
@@ -598,14 +741,24 @@ http::Response Api::placements(http::Request& req) {
         auto cfg = json::parse(v);
         if (!cfg) return http::errorResponse(invalidArgument("query parameter \"config\": " + cfg.error().message));
         o["model"] = std::move(*cfg);
-      } else if (k == "context" || k == "batch" || k == "tp" || k == "gpu_mem_bytes") {
-        int64_t n = 0;
-        auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
-        if (ec != std::errc() || p != v.data() + v.size())
-          return http::errorResponse(invalidArgument("query parameter \"" + k + "\" must be an integer"));
-        o[k] = n;
-      } else {
+      } else if (k == "context" || k == "batch" || k == "tp" || k == "gpu_mem_bytes" ||
+                 k == "prefill_chunk_tokens") {
+        auto n = http::queryInt(req, k, 0, INT64_MAX);
+        if (!n) return http::errorResponse(n.error());
+        if (*n) o[k] = **n;
+      } else if (k == "per_layer") {
+        auto b = queryBool(req, k);
+        if (!b) return http::errorResponse(b.error());
+        o[k] = b->value_or(false);
+      } else if (k == "weights" || k == "kv" || k == "state_dtype" || k == "gpu_mem" ||
+                 k == "activation_bytes" || k == "overhead_bytes") {
+        if (v.size() > 64 || hasControl(v))
+          return http::errorResponse(
+              invalidArgument("query parameter \"" + k + "\" is not a valid value"));
         o[k] = v;
+      } else {
+        return http::errorResponse(
+            invalidArgument("unknown query parameter \"" + k.substr(0, 64) + "\""));
       }
     }
     body = bj::value(std::move(o));

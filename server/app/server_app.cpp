@@ -14,6 +14,7 @@
 #include "hwl/signals.hpp"
 #include "hwl/pki.hpp"
 #include "collect/collector.hpp"
+#include "collect/job_dispatch.hpp"
 #include "collect/telemetry_store.hpp"
 #include "ledger/fleet_projection.hpp"
 #include "ledger/hosts_projection.hpp"
@@ -197,6 +198,17 @@ int runServer(const ServerConfig& cfg, std::ostream& out) {
     std::cerr << "error: " << s.error().message << "\n";
     return 1;
   }
+  // Jobs a previous run placed but may not have dispatched (it was killed in between): taken
+  // before this run serves any submission, dispatched again or failed.
+  collect::PlacedJobRecovery recovery(
+      **ledger, &collector,
+      {.agent = {.ca_file = dir.caCert().string(),
+                 .cert_file = dir.serverCert().string(),
+                 .key_file = dir.serverKey().string()}});
+  if (auto s = recovery.start(); !s) {
+    std::cerr << "error: " << s.error().message << "\n";
+    return 1;
+  }
 
   http::ServerSettings ss;
   ss.listen = cfg.listen;
@@ -228,6 +240,7 @@ int runServer(const ServerConfig& cfg, std::ostream& out) {
   int sig = signals.wait();
   spdlog::info("signal {}: shutting down", sig);
   server.stop();       // in-flight requests finish and are answered
+  recovery.stop();     // a dispatch in progress finishes (bounded by its timeout)
   collector.stop();    // drains in progress finish their appends
   store.stop();        // buffered samples are written
   (*ledger)->close();  // queued appends commit; a final checkpoint is signed

@@ -18,11 +18,13 @@
 #include <boost/beast/ssl.hpp>
 #include <boost/json.hpp>
 #include <condition_variable>
+#include <map>
 #include <set>
 #include <thread>
 
 #include "hwl/crypto.hpp"
 #include "hwl/http.hpp"
+#include "hwl/jobs/job_spec.hpp"
 #include "hwl/json.hpp"
 #include "hwl/tls.hpp"
 #include "ledger/fleet_projection.hpp"
@@ -39,9 +41,116 @@ constexpr auto kNoThrow = asio::as_tuple(asio::use_awaitable);
 
 namespace {
 
-const std::set<std::string> kAgentEventTypes = {
-    "job.started", "job.ready", "job.exited", "job.failed",
-    "job.cancelled", "job.lost", "host.inventory_changed"};
+// The entry types an agent may report, and for job events the state each one reports.
+const std::map<std::string, std::string, std::less<>> kJobEventStates = {
+    {"job.started", "running"}, {"job.ready", "ready"},         {"job.exited", "exited"},
+    {"job.failed", "failed"},   {"job.cancelled", "cancelled"}, {"job.lost", "lost"}};
+constexpr std::string_view kInventoryType = "host.inventory_changed";
+
+// Bounds on what one entry may bring into the ledger. The agent's outbox refuses entries over
+// 256 KiB; free text is cut (deterministically, so a re-drain gives the same event).
+constexpr size_t kMaxEntryJsonBytes = 256 * 1024;
+constexpr size_t kMaxReasonBytes = 4096;
+constexpr size_t kMaxLogTailBytes = 16 * 1024;
+constexpr size_t kMaxOtherFieldBytes = 4096;
+constexpr size_t kMaxInventoryGpus = 256;
+constexpr size_t kMaxGpuJsonBytes = 8 * 1024;
+
+bool isInt(const bj::value& v) { return v.is_int64() || v.is_uint64(); }
+
+// The last `max` bytes of `s`, starting at a UTF-8 character boundary.
+std::string lastBytes(std::string_view s, size_t max) {
+  if (s.size() <= max) return std::string(s);
+  size_t from = s.size() - max;
+  while (from < s.size() && (static_cast<unsigned char>(s[from]) & 0xC0) == 0x80) ++from;
+  return std::string(s.substr(from));
+}
+
+// The first `max` bytes of `s`, ending at a UTF-8 character boundary.
+std::string firstBytes(std::string_view s, size_t max) {
+  if (s.size() <= max) return std::string(s);
+  size_t to = max;
+  while (to > 0 && (static_cast<unsigned char>(s[to]) & 0xC0) == 0x80) --to;
+  return std::string(s.substr(0, to));
+}
+
+// Printable, bounded, for quoting an agent's words in a refusal.
+std::string quoteable(std::string_view s) {
+  std::string out;
+  for (char c : s.substr(0, 64)) out += static_cast<unsigned char>(c) < 0x20 || c == 0x7f ? '?' : c;
+  return out;
+}
+
+// Checks the data of a job event, cutting free text to its bound; the refusal reason otherwise.
+Result<bj::object> checkJobData(const std::string& type, bj::object data) {
+  const auto* id = data.if_contains("job_id");
+  if (id == nullptr || !id->is_string() || !jobs::validJobId(id->as_string()))
+    return invalidArgument("job_id: missing or not a valid job id");
+  for (auto& kv : data) {
+    const std::string_view k = kv.key();
+    auto& v = kv.value();
+    if (k == "job_id") continue;
+    if (k == "state") {
+      if (!v.is_string() || v.as_string() != kJobEventStates.at(type))
+        return invalidArgument("state: must be \"" + kJobEventStates.at(type) + "\" for " + type);
+    } else if (k == "pid" || k == "proc_start_time" || k == "started_ms" || k == "ready_ms" ||
+               k == "ended_ms" || k == "runtime_ms" || k == "exit_code" || k == "signal") {
+      if (!isInt(v) && !v.is_null()) return invalidArgument(std::string(k) + ": must be an integer");
+    } else if (k == "exit_status_known" || k == "adopted") {
+      if (!v.is_bool()) return invalidArgument(std::string(k) + ": must be a boolean");
+    } else if (k == "reason") {
+      if (!v.is_string()) return invalidArgument("reason: must be a string");
+      v = bj::string(firstBytes(v.as_string(), kMaxReasonBytes));
+    } else if (k == "log_tail") {
+      if (!v.is_string()) return invalidArgument("log_tail: must be a string");
+      v = bj::string(lastBytes(v.as_string(), kMaxLogTailBytes));
+    } else if (k == "spec") {
+      if (type != "job.started") return invalidArgument("spec: only job.started carries one");
+      // The same parser the agent accepted it with; the GPUs are checked for form only here.
+      std::vector<std::string> gpus;
+      if (v.is_object())
+        if (const auto* g = v.as_object().if_contains("gpus"); g && g->is_array())
+          for (const auto& u : g->as_array())
+            if (u.is_string()) gpus.emplace_back(u.as_string());
+      auto spec = jobs::parseJobSpec(v, gpus, "/");
+      if (!spec) return invalidArgument("spec: " + spec.error().message);
+      if (spec->id != id->as_string()) return invalidArgument("spec: its id is not the job_id");
+    } else if (bj::serialize(v).size() > kMaxOtherFieldBytes) {
+      return invalidArgument(quoteable(k) + ": larger than " + std::to_string(kMaxOtherFieldBytes) +
+                             " bytes");
+    }
+  }
+  return data;
+}
+
+Result<bj::object> checkInventoryData(bj::object data) {
+  for (const char* k : {"gpus", "added", "removed", "changed"}) {
+    const auto* v = data.if_contains(k);
+    if (v == nullptr) continue;
+    if (!v->is_array()) return invalidArgument(std::string(k) + ": must be an array");
+    if (v->as_array().size() > kMaxInventoryGpus)
+      return invalidArgument(std::string(k) + ": more than " + std::to_string(kMaxInventoryGpus) +
+                             " GPUs");
+    for (const auto& g : v->as_array()) {
+      if (!g.is_object()) return invalidArgument(std::string(k) + ": a GPU is not an object");
+      const auto* u = g.as_object().if_contains("uuid");
+      if (u == nullptr || !u->is_string() || u->as_string().empty() ||
+          u->as_string().size() > jobs::kMaxGpuUuidBytes)
+        return invalidArgument(std::string(k) + ": a GPU has no valid uuid");
+      if (bj::serialize(g).size() > kMaxGpuJsonBytes)
+        return invalidArgument(std::string(k) + ": a GPU is larger than " +
+                               std::to_string(kMaxGpuJsonBytes) + " bytes");
+    }
+  }
+  for (const auto& kv : data) {
+    const std::string_view k = kv.key();
+    if (k == "gpus" || k == "added" || k == "removed" || k == "changed") continue;
+    if (bj::serialize(kv.value()).size() > kMaxOtherFieldBytes)
+      return invalidArgument(quoteable(k) + ": larger than " + std::to_string(kMaxOtherFieldBytes) +
+                             " bytes");
+  }
+  return data;
+}
 
 int64_t nowMs() { return SystemClock::instance().nowMs(); }
 
@@ -75,32 +184,48 @@ auto awaitAppends(ledger::Ledger& l, std::vector<ledger::AppendRequest> reqs) {
 
 }  // namespace
 
+ledger::AppendRequest rejectedEntryEvent(const std::string& host_id, int64_t seq,
+                                         const std::string& type, const std::string& reason) {
+  ledger::AppendRequest req;
+  req.actor = "host:" + host_id;
+  req.parts.push_back({"host/" + host_id,
+                       ledger::kAnyVersion,
+                       {{host_id + ":" + std::to_string(seq), "agent.rejected_entry",
+                         bj::object{{"host_id", host_id},
+                                    {"agent_seq", seq},
+                                    {"entry_type", quoteable(type)},
+                                    {"reason", reason}}}}});
+  return req;
+}
+
 ledger::AppendRequest outboxEntryToEvent(const std::string& host_id, const bj::object& entry) {
   int64_t seq = 0;
-  if (auto it = entry.find("seq"); it != entry.end() && it->value().is_number()) {
-    boost::system::error_code ec;
-    seq = it->value().to_number<int64_t>(ec);
-  }
+  if (auto it = entry.find("seq"); it != entry.end() && it->value().is_int64() &&
+                                    it->value().as_int64() > 0)
+    seq = it->value().as_int64();
   std::string type;
   if (auto it = entry.find("type"); it != entry.end() && it->value().is_string())
-    type = std::string(it->value().get_string());
-  bj::object data;
-  if (auto it = entry.find("data"); it != entry.end() && it->value().is_object())
-    data = it->value().get_object();
-  if (kAgentEventTypes.count(type) == 0) {
-    // Kept, not dropped: an entry of a type this server does not know.
-    data = bj::object{{"type", type}, {"entry", data}};
-    type = "agent.unknown_entry";
-  }
+    type = firstBytes(it->value().get_string(), 128);
+  auto refuse = [&](const std::string& why) { return rejectedEntryEvent(host_id, seq, type, why); };
+  if (bj::serialize(entry).size() > kMaxEntryJsonBytes)
+    return refuse("the entry is larger than " + std::to_string(kMaxEntryJsonBytes) + " bytes");
+  const bool job = kJobEventStates.count(type) != 0;
+  if (!job && type != kInventoryType)
+    return refuse("entries of type \"" + quoteable(type) + "\" are not accepted from agents");
+  auto it = entry.find("data");
+  if (it == entry.end() || !it->value().is_object()) return refuse("data: must be an object");
+  Result<bj::object> checked = job ? checkJobData(type, it->value().get_object())
+                                   : checkInventoryData(it->value().get_object());
+  if (!checked) return refuse(checked.error().message);
+  bj::object data = std::move(*checked);
   data["host_id"] = host_id;  // the verified identity, never what the agent wrote
   data["agent_seq"] = seq;
-  if (auto it = entry.find("time_ms"); it != entry.end()) data["agent_time_ms"] = it->value();
-  std::string stream = "host/" + host_id;
-  if (type.rfind("job.", 0) == 0) {
-    auto job = data.find("job_id");
-    if (job != data.end() && job->value().is_string() && !job->value().get_string().empty())
-      stream = "job/" + std::string(job->value().get_string());
+  if (auto t = entry.find("time_ms"); t != entry.end()) {
+    if (!isInt(t->value())) return refuse("time_ms: must be an integer");
+    data["agent_time_ms"] = t->value();
   }
+  std::string stream = "host/" + host_id;
+  if (job) stream = "job/" + std::string(data.at("job_id").as_string());
   ledger::AppendRequest req;
   req.actor = "host:" + host_id;
   req.parts.push_back(
@@ -164,6 +289,15 @@ struct Collector::Impl {
   // The body on 200, nullopt on a failure (or a 503 when `busy_ok`, answered but not ready).
   asio::awaitable<std::optional<std::string>> scrapeGet(std::shared_ptr<Link> link,
                                                         const std::string& target, bool busy_ok);
+  // An outbox entry on its way into the ledger.
+  struct Drained {
+    int64_t seq = 0;
+    ledger::AppendRequest req;
+  };
+  // Appends `batch` (concurrently, results in order) and moves `done` to the last seq recorded
+  // before the first failure; false on that failure. Empties the batch.
+  asio::awaitable<bool> appendInOrder(std::shared_ptr<Link> link, std::vector<Drained>& batch,
+                                      int64_t& done);
   asio::awaitable<bool> drain(std::shared_ptr<Link> link);
   asio::awaitable<bool> scrape(std::shared_ptr<Link> link);
   asio::awaitable<void> run(std::shared_ptr<Link> link);
@@ -286,12 +420,75 @@ asio::awaitable<std::optional<std::string>> Collector::Impl::scrapeGet(std::shar
   co_return std::move(r->second);
 }
 
+asio::awaitable<bool> Collector::Impl::appendInOrder(std::shared_ptr<Link> link,
+                                                     std::vector<Drained>& batch,
+                                                     int64_t& done) {
+  if (batch.empty()) co_return true;
+  std::vector<ledger::AppendRequest> reqs;
+  for (const auto& d : batch) reqs.push_back(d.req);
+  auto results = co_await awaitAppends(ledger, std::move(reqs));
+  bool ok = true;
+  for (size_t i = 0; i < results.size(); ++i) {
+    if (!results[i] && results[i].error().code == Code::kConflict) {
+      // The agent reuses a seq with other content (its state was reset): keep the entry as
+      // a separate event rather than lose it, and move on.
+      ledger::AppendRequest kept;
+      kept.actor = "host:" + link->host_id;
+      bj::object d{{"host_id", link->host_id},
+                   {"agent_seq", batch[i].seq},
+                   {"entry", batch[i].req.parts[0].events[0].data}};
+      kept.parts.push_back({"host/" + link->host_id, ledger::kAnyVersion,
+                            {{"", "host.outbox_conflict", std::move(d)}}});
+      std::vector<ledger::AppendRequest> one;
+      one.push_back(std::move(kept));
+      auto again = co_await awaitAppends(ledger, std::move(one));
+      if (!again.front()) {
+        ok = false;
+        break;
+      }
+    } else if (!results[i]) {
+      spdlog::warn("outbox of {}: {}", link->host_id, results[i].error().message);
+      ok = false;
+      break;
+    }
+    done = batch[i].seq;
+  }
+  batch.clear();
+  co_return ok;
+}
+
+namespace {
+
+// Which host the ledger places each job on (nullopt: the ledger has no such job).
+Result<std::map<std::string, std::optional<std::string>>> jobOwners(
+    ledger::Ledger& ledger, const std::set<std::string>& ids) {
+  return ledger.withReader(
+      [&](sqlite::Db& db) -> Result<std::map<std::string, std::optional<std::string>>> {
+        std::map<std::string, std::optional<std::string>> out;
+        for (const auto& id : ids) {
+          auto j = ledger::findJob(db, id);
+          if (!j) return j.error();
+          out[id] = j->has_value() ? std::optional<std::string>((*j)->host_id) : std::nullopt;
+        }
+        return out;
+      });
+}
+
+std::string jobOf(const ledger::AppendRequest& req) {
+  const auto& ev = req.parts[0].events[0];
+  if (ev.type.rfind("job.", 0) != 0) return {};
+  return std::string(ev.data.as_object().at("job_id").as_string());
+}
+
+}  // namespace
+
 asio::awaitable<bool> Collector::Impl::drain(std::shared_ptr<Link> link) {
+  const std::string& host = link->host_id;
   for (int page = 0; page < 20; ++page) {
     int64_t cursor = 0;
     {
       std::lock_guard lk(mu);
-      cursor = live[link->host_id].outbox_cursor;
+      cursor = live[host].outbox_cursor;
     }
     const std::string target = "/v1/outbox?after=" + std::to_string(cursor) +
                                "&limit=" + std::to_string(settings.outbox_page);
@@ -300,42 +497,85 @@ asio::awaitable<bool> Collector::Impl::drain(std::shared_ptr<Link> link) {
     auto body = json::parseObject(*text);
     if (!body || !body->contains("entries") || !body->at("entries").is_array()) co_return false;
     const auto& entries = body->at("entries").get_array();
-    std::vector<ledger::AppendRequest> reqs;
-    std::vector<int64_t> seqs;
+    std::vector<Drained> items;
+    std::set<std::string> job_ids;
+    int64_t last = cursor;
     for (const auto& e : entries) {
       if (!e.is_object()) continue;
-      auto req = outboxEntryToEvent(link->host_id, e.get_object());
+      auto req = outboxEntryToEvent(host, e.get_object());
       int64_t seq = req.parts[0].events[0].data.as_object().at("agent_seq").as_int64();
-      if (seq <= cursor) continue;
-      seqs.push_back(seq);
-      reqs.push_back(std::move(req));
+      // In seq order, each once: anything else cannot be acknowledged by the cursor.
+      if (seq <= last) continue;
+      last = seq;
+      if (auto j = jobOf(req); !j.empty()) job_ids.insert(j);
+      items.push_back({seq, std::move(req)});
     }
-    if (reqs.empty()) co_return true;
-    auto results = co_await awaitAppends(ledger, reqs);
+    if (items.empty()) co_return true;
+    // A host reports only its own jobs: a job the ledger places on another host is refused. A job
+    // the ledger does not know was started on this agent directly and becomes this host's, unless
+    // its id is of the server's form (those are in the ledger before they are dispatched).
+    auto owners = jobOwners(ledger, job_ids);
+    if (!owners) co_return false;
     int64_t done = cursor;
-    for (size_t i = 0; i < results.size(); ++i) {
-      if (!results[i] && results[i].error().code == Code::kConflict) {
-        // The agent reuses a seq with other content (its state was reset): keep the entry as
-        // a separate event rather than lose it, and move on.
-        ledger::AppendRequest kept;
-        kept.actor = "host:" + link->host_id;
-        bj::object d{{"host_id", link->host_id},
-                     {"agent_seq", seqs[i]},
-                     {"entry", reqs[i].parts[0].events[0].data}};
-        kept.parts.push_back({"host/" + link->host_id, ledger::kAnyVersion,
-                              {{"", "host.outbox_conflict", std::move(d)}}});
-        std::vector<ledger::AppendRequest> one;
-        one.push_back(std::move(kept));
-        auto again = co_await awaitAppends(ledger, std::move(one));
-        if (!again.front()) break;
-      } else if (!results[i]) {
-        spdlog::warn("outbox of {}: {}", link->host_id, results[i].error().message);
-        break;
+    bool ok = true;
+    std::vector<Drained> batch;
+    for (auto& item : items) {
+      const std::string job = jobOf(item.req);
+      const std::string type = item.req.parts[0].events[0].type;
+      if (!job.empty()) {
+        auto& owner = (*owners)[job];
+        if (!owner && job.rfind("job-", 0) != 0) {
+          // Claimed by this entry: alone, on a stream that must still be new, after what came
+          // before it, so two hosts cannot both claim one job.
+          ok = co_await appendInOrder(link, batch, done);
+          if (!ok) break;
+          std::set<std::string> one{job};
+          auto fresh = jobOwners(ledger, one);
+          if (!fresh) {
+            ok = false;
+            break;
+          }
+          owner = fresh->at(job);
+          if (!owner) {
+            item.req.parts[0].expected_version = ledger::kNoStream;
+            std::vector<ledger::AppendRequest> claim;
+            claim.push_back(item.req);
+            auto r = co_await awaitAppends(ledger, std::move(claim));
+            if (r.front()) {
+              owner = host;
+              done = item.seq;
+              continue;
+            }
+            if (r.front().error().code != Code::kConflict) {
+              spdlog::warn("outbox of {}: {}", host, r.front().error().message);
+              ok = false;
+              break;
+            }
+            fresh = jobOwners(ledger, one);
+            if (!fresh) {
+              ok = false;
+              break;
+            }
+            owner = fresh->at(job);
+            item.req.parts[0].expected_version = ledger::kAnyVersion;
+          }
+        }
+        if (!owner) {
+          item.req = rejectedEntryEvent(host, item.seq, type,
+                                        "job " + job + " is not in the ledger");
+        } else if (*owner != host) {
+          item.req = rejectedEntryEvent(host, item.seq, type,
+                                        "job " + job + " is placed on another host");
+        }
+        if (item.req.parts[0].events[0].type == "agent.rejected_entry")
+          spdlog::warn("outbox of {}: entry {} ({}) refused: job {} is not this host's", host,
+                       item.seq, type, job);
       }
-      done = seqs[i];
+      batch.push_back(std::move(item));
     }
-    update(link->host_id, [&](HostLive& h) { h.outbox_cursor = std::max(h.outbox_cursor, done); });
-    if (done != seqs.back() || entries.size() < settings.outbox_page) co_return true;
+    if (ok) ok = co_await appendInOrder(link, batch, done);
+    update(host, [&](HostLive& h) { h.outbox_cursor = std::max(h.outbox_cursor, done); });
+    if (!ok || done != items.back().seq || entries.size() < settings.outbox_page) co_return true;
   }
   co_return true;
 }

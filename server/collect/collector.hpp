@@ -70,8 +70,16 @@ class Collector {
 };
 
 // The ledger event an agent outbox entry becomes (pure: the same entry always gives the same
-// event, which is what makes re-draining after a crash a no-op).
+// event, which is what makes re-draining after a crash a no-op). Entries are checked first: a
+// type outside the agent's (job.started/ready/exited/failed/cancelled/lost,
+// host.inventory_changed), data of the wrong shape, an invalid job id or an entry over its size
+// bound becomes agent.rejected_entry instead; free text (reason, log_tail) is cut to its bound.
 ledger::AppendRequest outboxEntryToEvent(const std::string& host_id,
                                          const boost::json::object& entry);
+
+// The event recording an entry the server refused: on the host's stream, under the entry's own
+// event id "<host-id>:<seq>", so the drain moves past it exactly once.
+ledger::AppendRequest rejectedEntryEvent(const std::string& host_id, int64_t seq,
+                                         const std::string& type, const std::string& reason);
 
 }  // namespace hwl::collect

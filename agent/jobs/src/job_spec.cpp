@@ -9,15 +9,9 @@ namespace hwl::jobs {
 namespace {
 
 constexpr double kMaxSeconds = 30.0 * 24 * 3600;
-constexpr size_t kMaxIdLength = 128;
-constexpr size_t kMaxArgs = 4096;
 
-bool validId(std::string_view id) {
-  if (id.empty() || id.size() > kMaxIdLength || id.front() == '.') return false;
-  return std::all_of(id.begin(), id.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
-           c == '_' || c == '-';
-  });
+std::string tooLong(const std::string& field, size_t max) {
+  return field + ": longer than " + std::to_string(max) + " bytes";
 }
 
 bool validEnvName(std::string_view name) {
@@ -43,8 +37,17 @@ Result<int64_t> seconds(const boost::json::object& o, std::string_view key, int6
 
 }  // namespace
 
+bool validJobId(std::string_view id) {
+  if (id.empty() || id.size() > kMaxIdLength || id.front() == '.') return false;
+  return std::all_of(id.begin(), id.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+           c == '_' || c == '-';
+  });
+}
+
 Result<ReadyUrl> parseReadyUrl(std::string_view url) {
   constexpr std::string_view kScheme = "http://";
+  if (url.size() > kMaxReadyUrlBytes) return invalidArgument(tooLong("ready_url", kMaxReadyUrlBytes));
   if (url.substr(0, kScheme.size()) != kScheme) {
     return invalidArgument("ready_url: must start with http://");
   }
@@ -105,7 +108,7 @@ Result<JobSpec> parseJobSpec(const boost::json::value& body,
   const auto* id = o.if_contains("id");
   if (!id || !id->is_string()) return invalidArgument("id: required string");
   spec.id = std::string(id->as_string());
-  if (!validId(spec.id)) {
+  if (!validJobId(spec.id)) {
     return invalidArgument("id: must be 1-128 of [A-Za-z0-9._-], not starting with '.'");
   }
 
@@ -113,11 +116,22 @@ Result<JobSpec> parseJobSpec(const boost::json::value& body,
   if (!command || !command->is_array()) return invalidArgument("command: required array");
   const auto& args = command->as_array();
   if (args.empty()) return invalidArgument("command: must not be empty");
-  if (args.size() > kMaxArgs) return invalidArgument("command: too many arguments");
+  if (args.size() > kMaxCommandArgs) {
+    return invalidArgument("command: more than " + std::to_string(kMaxCommandArgs) +
+                           " arguments");
+  }
+  size_t command_bytes = 0;
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string field = "command[" + std::to_string(i) + "]";
     if (!args[i].is_string()) return invalidArgument(field + ": must be a string");
+    if (args[i].as_string().size() > kMaxArgBytes) {
+      return invalidArgument(tooLong(field, kMaxArgBytes));
+    }
     std::string arg(args[i].as_string());
+    command_bytes += arg.size();
+    if (command_bytes > kMaxCommandBytes) {
+      return invalidArgument(tooLong("command", kMaxCommandBytes) + " in all");
+    }
     if (hasNul(arg)) return invalidArgument(field + ": must not contain NUL");
     if (i == 0 && arg.empty()) return invalidArgument(field + ": must not be empty");
     spec.command.push_back(std::move(arg));
@@ -125,10 +139,23 @@ Result<JobSpec> parseJobSpec(const boost::json::value& body,
 
   if (const auto* env = o.if_contains("env")) {
     if (!env->is_object()) return invalidArgument("env: must be an object");
+    if (env->as_object().size() > kMaxEnvVars) {
+      return invalidArgument("env: more than " + std::to_string(kMaxEnvVars) + " variables");
+    }
+    size_t env_bytes = 0;
     for (const auto& kv : env->as_object()) {
+      if (kv.key().size() > kMaxEnvNameBytes) {
+        // The name itself is not echoed: it is too long to be useful in a message.
+        return invalidArgument(tooLong("env: a variable name", kMaxEnvNameBytes));
+      }
       const std::string field = "env." + std::string(kv.key());
       if (!validEnvName(kv.key())) return invalidArgument(field + ": bad variable name");
       if (!kv.value().is_string()) return invalidArgument(field + ": value must be a string");
+      if (kv.value().as_string().size() > kMaxEnvValueBytes) {
+        return invalidArgument(tooLong(field, kMaxEnvValueBytes));
+      }
+      env_bytes += kv.key().size() + kv.value().as_string().size();
+      if (env_bytes > kMaxEnvBytes) return invalidArgument(tooLong("env", kMaxEnvBytes) + " in all");
       std::string value(kv.value().as_string());
       if (hasNul(value)) return invalidArgument(field + ": must not contain NUL");
       spec.env.emplace(std::string(kv.key()), std::move(value));
@@ -138,9 +165,15 @@ Result<JobSpec> parseJobSpec(const boost::json::value& body,
   if (const auto* gpus = o.if_contains("gpus")) {
     if (!gpus->is_array()) return invalidArgument("gpus: must be an array of GPU uuids");
     const auto& arr = gpus->as_array();
+    if (arr.size() > kMaxGpus) {
+      return invalidArgument("gpus: more than " + std::to_string(kMaxGpus) + " GPUs");
+    }
     for (size_t i = 0; i < arr.size(); ++i) {
       const std::string field = "gpus[" + std::to_string(i) + "]";
       if (!arr[i].is_string()) return invalidArgument(field + ": must be a string");
+      if (arr[i].as_string().size() > kMaxGpuUuidBytes) {
+        return invalidArgument(tooLong(field, kMaxGpuUuidBytes));
+      }
       std::string uuid(arr[i].as_string());
       if (std::find(known_gpu_uuids.begin(), known_gpu_uuids.end(), uuid) ==
           known_gpu_uuids.end()) {
@@ -156,6 +189,9 @@ Result<JobSpec> parseJobSpec(const boost::json::value& body,
   const std::filesystem::path root = jobs_root.lexically_normal();
   if (const auto* wd = o.if_contains("working_dir")) {
     if (!wd->is_string()) return invalidArgument("working_dir: must be a string");
+    if (wd->as_string().size() > kMaxWorkingDirBytes) {
+      return invalidArgument(tooLong("working_dir", kMaxWorkingDirBytes));
+    }
     const std::string text(wd->as_string());
     if (text.empty() || hasNul(text)) return invalidArgument("working_dir: must not be empty");
     const std::filesystem::path p(text);
@@ -193,6 +229,11 @@ Result<JobSpec> parseJobSpec(const boost::json::value& body,
   auto grace = seconds(o, "grace_s", spec.grace_ms);
   if (!grace) return grace.error();
   spec.grace_ms = *grace;
+  // Each field is bounded; this bounds the whole once JSON escaping is counted.
+  if (const size_t n = boost::json::serialize(spec.toJson()).size(); n > kMaxSpecJsonBytes) {
+    return invalidArgument("job spec: " + std::to_string(n) + " bytes as JSON, more than " +
+                           std::to_string(kMaxSpecJsonBytes));
+  }
   return spec;
 }
 

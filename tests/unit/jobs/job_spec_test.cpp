@@ -95,5 +95,105 @@ INSTANTIATE_TEST_SUITE_P(
       return name;
     });
 
+// Every stored field is bounded, and the message names the field.
+TEST(JobSpecTest, OversizedFieldsAreRejectedNamingThem) {
+  namespace bj = boost::json;
+  auto base = [] { return bj::object{{"id", "a"}, {"command", bj::array{"x"}}}; };
+  struct Case {
+    std::string what;
+    bj::object spec;
+    std::string starts;
+  };
+  std::vector<Case> cases;
+  {
+    auto o = base();
+    o["id"] = std::string(kMaxIdLength + 1, 'i');
+    cases.push_back({"id", o, "id:"});
+  }
+  {
+    auto o = base();
+    o["command"] = bj::array(kMaxCommandArgs + 1, bj::string("x"));
+    cases.push_back({"argument count", o, "command: more than 1024 arguments"});
+  }
+  {
+    auto o = base();
+    o["command"] = bj::array{"x", bj::string(std::string(kMaxArgBytes + 1, 'a'))};
+    cases.push_back({"one argument", o, "command[1]: longer than 16384 bytes"});
+  }
+  {
+    auto o = base();
+    bj::array args;
+    for (int i = 0; i < 5; ++i) args.emplace_back(std::string(kMaxArgBytes, 'a'));
+    o["command"] = std::move(args);
+    cases.push_back({"all arguments", o, "command: longer than 65536 bytes in all"});
+  }
+  {
+    auto o = base();
+    bj::object env;
+    for (size_t i = 0; i <= kMaxEnvVars; ++i) env["V" + std::to_string(i)] = "x";
+    o["env"] = std::move(env);
+    cases.push_back({"variable count", o, "env: more than 256 variables"});
+  }
+  {
+    auto o = base();
+    o["env"] = bj::object{{std::string(kMaxEnvNameBytes + 1, 'N'), "x"}};
+    cases.push_back({"variable name", o, "env: a variable name: longer than 128 bytes"});
+  }
+  {
+    auto o = base();
+    o["env"] = bj::object{{"V", std::string(kMaxEnvValueBytes + 1, 'v')}};
+    cases.push_back({"variable value", o, "env.V: longer than 16384 bytes"});
+  }
+  {
+    auto o = base();
+    bj::object env;
+    for (int i = 0; i < 5; ++i) env["V" + std::to_string(i)] = std::string(kMaxEnvValueBytes, 'v');
+    o["env"] = std::move(env);
+    cases.push_back({"all variables", o, "env: longer than 65536 bytes in all"});
+  }
+  {
+    auto o = base();
+    o["working_dir"] = "/" + std::string(kMaxWorkingDirBytes, 'w');
+    cases.push_back({"working_dir", o, "working_dir: longer than 4096 bytes"});
+  }
+  {
+    auto o = base();
+    o["ready_url"] = "http://127.0.0.1:80/" + std::string(kMaxReadyUrlBytes, 'p');
+    cases.push_back({"ready_url", o, "ready_url: longer than 2048 bytes"});
+  }
+  {
+    auto o = base();
+    bj::array gpus;
+    for (size_t i = 0; i <= kMaxGpus; ++i) gpus.emplace_back("GPU-aaaa");
+    o["gpus"] = std::move(gpus);
+    cases.push_back({"gpu count", o, "gpus: more than 64 GPUs"});
+  }
+  {
+    // Each field within its bound, the whole over it once escaped: control bytes are six
+    // characters each in JSON.
+    auto o = base();
+    bj::array args{"x"};
+    for (int i = 0; i < 3; ++i) args.emplace_back(std::string(kMaxArgBytes, '\x01'));
+    o["command"] = std::move(args);
+    bj::object env;
+    for (int i = 0; i < 3; ++i) env["V" + std::to_string(i)] = std::string(kMaxEnvValueBytes, '\x01');
+    o["env"] = std::move(env);
+    cases.push_back({"the whole spec", o, "job spec:"});
+  }
+  for (const auto& c : cases) {
+    auto spec = parseJobSpec(c.spec, kGpus, "/srv/jobs");
+    ASSERT_FALSE(spec) << c.what;
+    EXPECT_EQ(spec.error().code, Code::kInvalidArgument) << c.what;
+    EXPECT_EQ(spec.error().message.rfind(c.starts, 0), 0u) << c.what << ": " << spec.error().message;
+    EXPECT_LT(spec.error().message.size(), 200u) << c.what;
+  }
+  // At the bounds, accepted.
+  auto o = base();
+  o["command"] = bj::array{"x", bj::string(std::string(kMaxArgBytes, 'a'))};
+  o["env"] = bj::object{{std::string(kMaxEnvNameBytes, 'N'), std::string(kMaxEnvValueBytes, 'v')}};
+  auto ok = parseJobSpec(o, kGpus, "/srv/jobs");
+  EXPECT_TRUE(ok) << ok.error().toString();
+}
+
 }  // namespace
 }  // namespace hwl::jobs

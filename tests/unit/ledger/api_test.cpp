@@ -6,7 +6,10 @@
 #include <filesystem>
 
 #include "api/api.hpp"
+#include "collect/collector.hpp"
 #include "hwl/crypto.hpp"
+#include "ledger/fleet_projection.hpp"
+#include "ledger/hosts_projection.hpp"
 #include "ledger/tokens_projection.hpp"
 
 namespace hwl::api {
@@ -223,6 +226,199 @@ TEST_F(ApiTest, PlanEndpointComputesFromAnUploadedConfig) {
   EXPECT_EQ(body(r).at("kv_bytes_per_token").as_int64(), 131072);
   auto bad = call("POST", "/v1/plan", R"({"context":8192})", admin_);
   EXPECT_EQ(bad.status, 400u);
+}
+
+// The fleet routes without a collector: what they refuse before any host is involved.
+class ApiFleetTest : public ApiTest {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() / ("hwl-api-" + crypto::newId("", 6));
+    fs::create_directories(dir_);
+    ledger::LedgerOptions o;
+    o.db_path = dir_ / "ledger.db";
+    o.create = true;
+    o.clock = &clock_;
+    o.projections.push_back(std::make_unique<ledger::TokensProjection>());
+    o.projections.push_back(std::make_unique<ledger::HostsProjection>());
+    o.projections.push_back(std::make_unique<ledger::FleetProjection>());
+    ledger_ = std::move(ledger::Ledger::open(std::move(o)).value());
+    admin_ = createToken(*ledger_, clock_, ledger::Role::kAdmin, std::nullopt, "", "system")
+                 .value()
+                 .token;
+    api_ = std::make_unique<Api>(*ledger_, clock_, ApiSettings{.version = "test"});
+    api_->setFleet({});
+  }
+  // A request whose query values are given decoded, as the HTTP layer hands them over.
+  http::Response get(const std::string& path, std::map<std::string, std::string> query) {
+    http::Request r;
+    r.method = "GET";
+    r.target = path;
+    r.path = path;
+    r.query = std::move(query);
+    r.remote_addr = "127.0.0.1";
+    r.headers.emplace_back("authorization", "Bearer " + admin_);
+    return api_->handle(r);
+  }
+};
+
+TEST_F(ApiFleetTest, SubmissionsTheAgentWouldRefuseAre400AndAppendNothing) {
+  const int64_t before = count();
+  struct Case {
+    std::string body;
+    std::string starts;
+  };
+  std::vector<Case> cases = {
+      {R"({"command":["x"],"env":{"A=B":"c"}})", "env.A=B: bad variable name"},
+      {R"({"command":["x"],"env":{"A":"b\u0000"}})", "env.A: must not contain NUL"},
+      {R"({"command":["x",""],"env":{"":"c"}})", "env.: bad variable name"},
+      {R"({"command":[]})", "command: must not be empty"},
+      {R"({"command":"ls"})", "command: required array"},
+      {R"({"env":{}})", "command: required array"},
+      {R"({"command":["x"],"port":80,"ready_path":"/a b"})", "ready_path: bad path"},
+      {R"({"command":["x","a\u0000"]})", "command[1]: must not contain NUL"},
+      {R"({"command":["x",")" + std::string(17 * 1024, 'a') + R"("]})",
+       "command[1]: longer than 16384 bytes"},
+      {R"({"command":["x"],"env":{"A":")" + std::string(17 * 1024, 'a') + R"("}})",
+       "env.A: longer than 16384 bytes"},
+      {R"({"command":["x"],"env":{")" + std::string(200, 'A') + R"(":"v"}})",
+       "env: a variable name: longer than 128 bytes"},
+      {R"({"name":")" + std::string(257, 'n') + R"(","command":["x"]})", "field \"name\" must be"},
+      {R"({"name":"","command":["x"]})", "field \"name\" must be"},
+      {R"({"name":"a\u001b[2J","command":["x"]})", "field \"name\" must be"},
+      {R"({"host":")" + std::string(300, 'h') + R"(","command":["x"]})", "field \"host\" must be"},
+      {R"({"command":["x"],"gpus":65})", "field \"gpus\" must be between 0 and 64"},
+  };
+  for (const auto& c : cases) {
+    auto r = call("POST", "/v1/jobs", c.body, admin_);
+    EXPECT_EQ(r.status, 400u) << c.body.substr(0, 200) << " -> " << r.body.substr(0, 300);
+    EXPECT_EQ(message(r).rfind(c.starts, 0), 0u) << message(r);
+  }
+  EXPECT_EQ(count(), before);
+  // A valid spec gets as far as placement (no host here), still appending nothing.
+  auto ok = call("POST", "/v1/jobs", R"({"command":["x"],"env":{"A_B":"c"}})", admin_);
+  EXPECT_EQ(ok.status, 409u) << ok.body;
+  EXPECT_EQ(count(), before);
+}
+
+TEST_F(ApiFleetTest, QueryParametersAreTypedBeforeUse) {
+  const int64_t before = count();
+  struct Case {
+    std::string path;
+    std::map<std::string, std::string> query;
+    std::string starts;
+  };
+  const std::string smuggle = "1 HTTP/1.1\r\nHost: a\r\n\r\nPOST /v1/jobs HTTP/1.1\r\n";
+  std::vector<Case> cases = {
+      {"/v1/jobs/job-1/logs", {{"tail", smuggle}}, "query parameter \"tail\" must be an integer"},
+      {"/v1/jobs/job-1/logs", {{"tail", "-1"}}, "query parameter \"tail\" must be between"},
+      {"/v1/jobs/job-1/logs", {{"follow", "1\r\nX: y"}}, "query parameter \"follow\""},
+      {"/v1/jobs/job-1/logs", {{"tail", "1"}, {"x", "\r\n"}}, "unknown query parameter \"x\""},
+      {"/v1/jobs/job-1\r\nX: y/logs", {}, "\"job-1"},
+      {"/v1/jobs/.hidden", {}, "\".hidden\" is not a valid job id"},
+      {"/v1/jobs/job-1", {{"tail", "1"}}, "unknown query parameter \"tail\""},
+      {"/v1/jobs", {{"host", "a\nb"}}, "query parameter \"host\" is not a valid id"},
+      {"/v1/hosts", {{"after", "a b"}}, "query parameter \"after\" is not a valid id"},
+      {"/v1/hosts", {{"limit", "1;"}}, "query parameter \"limit\" must be an integer"},
+      {"/v1/gpus", {{"host", "'"}}, "query parameter \"host\" is not a valid id"},
+      {"/v1/usage", {{"from", "x"}}, "query parameter \"from\" must be an integer"},
+      {"/v1/usage", {{"group", "host"}}, "unknown query parameter \"group\""},
+      {"/v1/placements", {{"evil", "1"}}, "unknown query parameter \"evil\""},
+      {"/v1/placements", {{"per_layer", "maybe"}}, "query parameter \"per_layer\""},
+  };
+  for (const auto& c : cases) {
+    auto r = get(c.path, c.query);
+    EXPECT_EQ(r.status, 400u) << c.path << " -> " << r.body;
+    EXPECT_EQ(message(r).rfind(c.starts, 0), 0u) << c.path << ": " << message(r);
+  }
+  EXPECT_EQ(count(), before);
+}
+
+// Outbox entries are checked before they become events (pure: no ledger involved).
+TEST(OutboxEntry, AcceptedEntriesKeepTheirTypeWithFreeTextCut) {
+  boost::json::object entry{
+      {"seq", 7},
+      {"type", "job.exited"},
+      {"time_ms", 123},
+      {"data", bj::object{{"job_id", "job-abc"},
+                          {"state", "exited"},
+                          {"exit_code", 1},
+                          {"host_id", "host-someone-else"},
+                          {"reason", std::string(10'000, 'r')},
+                          {"log_tail", std::string(100'000, 'a') + "END"}}}};
+  auto req = collect::outboxEntryToEvent("host-1", entry);
+  ASSERT_EQ(req.parts.size(), 1u);
+  EXPECT_EQ(req.actor, "host:host-1");
+  EXPECT_EQ(req.parts[0].stream, "job/job-abc");
+  const auto& ev = req.parts[0].events[0];
+  EXPECT_EQ(ev.id, "host-1:7");
+  EXPECT_EQ(ev.type, "job.exited");
+  const auto& d = ev.data.as_object();
+  EXPECT_EQ(d.at("host_id").as_string(), "host-1");
+  EXPECT_EQ(d.at("agent_seq").as_int64(), 7);
+  EXPECT_EQ(d.at("reason").as_string().size(), 4096u);
+  const auto tail = std::string(d.at("log_tail").as_string());
+  EXPECT_EQ(tail.size(), 16u * 1024);
+  EXPECT_EQ(tail.substr(tail.size() - 3), "END");
+}
+
+TEST(OutboxEntry, MalformedEntriesBecomeRejectedEntriesOnTheHostStream) {
+  auto data = [](bj::object extra) {
+    bj::object d{{"job_id", "job-abc"}, {"state", "exited"}};
+    for (auto& kv : extra) d[kv.key()] = kv.value();
+    return d;
+  };
+  struct Case {
+    std::string what;
+    bj::object entry;
+    std::string reason;
+  };
+  std::vector<Case> cases = {
+      {"a type not from agents", {{"seq", 3}, {"type", "token.created"}, {"data", bj::object{}}},
+       "not accepted from agents"},
+      {"the server's own job event", {{"seq", 3}, {"type", "job.placed"}, {"data", data({})}},
+       "not accepted from agents"},
+      {"no data", {{"seq", 3}, {"type", "job.exited"}}, "data: must be an object"},
+      {"a state that is not the type's",
+       {{"seq", 3}, {"type", "job.ready"}, {"data", data({})}}, "state: must be \"ready\""},
+      {"a job id that is a path",
+       {{"seq", 3}, {"type", "job.exited"}, {"data", data({{"job_id", "../x"}})}}, "job_id"},
+      {"an exit code that is text",
+       {{"seq", 3}, {"type", "job.exited"}, {"data", data({{"exit_code", "0"}})}}, "exit_code"},
+      {"a spec the agent's parser refuses",
+       {{"seq", 3},
+        {"type", "job.started"},
+        {"data", bj::object{{"job_id", "j"},
+                            {"state", "running"},
+                            {"spec", bj::object{{"id", "j"},
+                                                {"command", bj::array{"x"}},
+                                                {"env", bj::object{{"A=B", "c"}}}}}}}},
+       "spec: env.A=B"},
+      {"a time that is text",
+       {{"seq", 3}, {"type", "job.exited"}, {"time_ms", "now"}, {"data", data({})}}, "time_ms"},
+      {"an oversized field",
+       {{"seq", 3}, {"type", "job.exited"}, {"data", data({{"x", std::string(5000, 'x')}})}},
+       "x: larger than 4096 bytes"},
+      {"an entry over 256 KiB",
+       {{"seq", 3}, {"type", "job.exited"}, {"data", data({{"log_tail", std::string(300'000, 'a')}})}},
+       "larger than 262144 bytes"},
+      {"a GPU without uuid",
+       {{"seq", 3}, {"type", "host.inventory_changed"}, {"data", bj::object{{"gpus", bj::array{bj::object{}}}}}},
+       "gpus: a GPU has no valid uuid"},
+  };
+  for (const auto& c : cases) {
+    auto req = collect::outboxEntryToEvent("host-1", c.entry);
+    ASSERT_EQ(req.parts.size(), 1u);
+    EXPECT_EQ(req.parts[0].stream, "host/host-1") << c.what;
+    const auto& ev = req.parts[0].events[0];
+    EXPECT_EQ(ev.type, "agent.rejected_entry") << c.what;
+    EXPECT_EQ(ev.id, "host-1:3") << c.what;
+    const auto& d = ev.data.as_object();
+    EXPECT_EQ(d.at("agent_seq").as_int64(), 3) << c.what;
+    EXPECT_NE(std::string(d.at("reason").as_string()).find(c.reason), std::string::npos)
+        << c.what << ": " << d.at("reason").as_string();
+    // The refusal does not carry what was refused.
+    EXPECT_LT(bj::serialize(ev.data).size(), 1024u) << c.what;
+  }
 }
 
 }  // namespace

@@ -13,6 +13,26 @@
 
 namespace hwl::jobs {
 
+// Bounds on every stored field of a spec: a spec is recorded in the server's ledger, in the
+// agent's job record and in its outbox (job.started carries it), so none of them may grow
+// without limit. The serialized spec must also fit well inside one outbox entry.
+inline constexpr size_t kMaxIdLength = 128;
+inline constexpr size_t kMaxCommandArgs = 1024;
+inline constexpr size_t kMaxArgBytes = 16 * 1024;
+inline constexpr size_t kMaxCommandBytes = 64 * 1024;  // all arguments together
+inline constexpr size_t kMaxEnvVars = 256;
+inline constexpr size_t kMaxEnvNameBytes = 128;
+inline constexpr size_t kMaxEnvValueBytes = 16 * 1024;
+inline constexpr size_t kMaxEnvBytes = 64 * 1024;  // all names and values together
+inline constexpr size_t kMaxGpus = 64;
+inline constexpr size_t kMaxGpuUuidBytes = 128;
+inline constexpr size_t kMaxWorkingDirBytes = 4096;
+inline constexpr size_t kMaxReadyUrlBytes = 2048;
+inline constexpr size_t kMaxSpecJsonBytes = 160 * 1024;
+
+// Whether `id` is a valid job id: 1-128 of [A-Za-z0-9._-], not starting with '.'.
+bool validJobId(std::string_view id);
+
 // Where a job's readiness is probed: plain HTTP on a loopback address.
 struct ReadyUrl {
   std::string host;  // "127.0.0.1", "::1" or "localhost"
@@ -22,7 +42,7 @@ struct ReadyUrl {
 };
 
 struct JobSpec {
-  std::string id;                          // [A-Za-z0-9._-]{1,128}, not starting with '.'
+  std::string id;                          // validJobId
   std::vector<std::string> command;        // argv; command[0] resolved against PATH if bare
   std::map<std::string, std::string> env;  // added to a minimal base environment
   std::vector<std::string> gpus;           // GPU uuids, each one the probes reported
@@ -44,7 +64,8 @@ struct JobSpec {
 // offending field ("command[1]: must be a string", "gpus[0]: unknown GPU uuid …"), so the API can
 // answer 400 with the field named. Keys: id, command, env, gpus, working_dir, ready_url,
 // ready_timeout_s, max_runtime_s, grace_s; anything else is rejected. Durations are seconds
-// (fractions allowed), non-negative and at most 30 days.
+// (fractions allowed), non-negative and at most 30 days. Sizes are bounded by the kMax* limits
+// above ("command[3]: longer than 16384 bytes").
 Result<JobSpec> parseJobSpec(const boost::json::value& body,
                              const std::vector<std::string>& known_gpu_uuids,
                              const std::filesystem::path& jobs_root);
