@@ -77,6 +77,8 @@ class FleetAgent {
   void start();
   void crash();  // SIGKILL; jobs keep running
   void signal(int sig);
+  // The probe of the next start() (the same host with other GPUs).
+  void setProbe(std::string probe) { probe_ = std::move(probe); }
   [[nodiscard]] bool running();
 
   [[nodiscard]] const std::string& name() const { return name_; }
