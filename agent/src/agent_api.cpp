@@ -5,6 +5,8 @@
 #include <charconv>
 #include <thread>
 
+#include "enrollment.hpp"
+#include "hwl/crypto.hpp"
 #include "hwl/json.hpp"
 #include "hwl/jobs/job_spec.hpp"
 #include "hwl/probes/exporters.hpp"
@@ -25,11 +27,32 @@ http::Response json(unsigned status, const bj::value& v) {
 
 }  // namespace
 
+AgentApi::AgentApi(AgentContext ctx) : ctx_(std::move(ctx)) {
+  if (ctx_.config.dev) return;
+  if (auto id = loadIdentity(ctx_.config.state_dir); id && id->has_value())
+    server_spki_ = (*id)->server_spki;
+}
+
+bool AgentApi::peerAllowed(const http::PeerCert& peer) const {
+  if (!peer.present) return false;
+  std::lock_guard lk(pin_mu_);
+  if (server_spki_.empty()) {
+    // A renewal may have pinned the server since this process started.
+    if (auto id = loadIdentity(ctx_.config.state_dir); id && id->has_value())
+      server_spki_ = (*id)->server_spki;
+    if (server_spki_.empty()) return false;
+  }
+  return crypto::constantTimeEqual(peer.spki_sha256_hex, server_spki_);
+}
+
 size_t AgentApi::bodyLimit(std::string_view method, std::string_view) const {
   return method == "POST" ? 256 * 1024 : 16 * 1024;
 }
 
 http::Response AgentApi::handle(http::Request& req) {
+  if (!ctx_.config.dev && !peerAllowed(req.peer))
+    return http::jsonError(403, "permission_denied",
+                           "only the server this agent enrolled with may call it");
   auto seg = http::splitPath(req.path);
   const auto& m = req.method;
   auto is = [&](std::initializer_list<std::string_view> p) {

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -28,8 +29,13 @@ struct AgentContext {
 
 class AgentApi {
  public:
-  explicit AgentApi(AgentContext ctx) : ctx_(std::move(ctx)) {}
+  explicit AgentApi(AgentContext ctx);
   http::Response handle(http::Request& req);
+  // Only the server's identity pinned at enrollment (by its public key) may call the agent:
+  // another certificate from the fleet CA, whatever SANs it carries, may not. Used in the TLS
+  // handshake and again for every request. Without a pin (an identity stored before pins
+  // existed, until its next renewal learns one) nobody is allowed.
+  [[nodiscard]] bool peerAllowed(const http::PeerCert& peer) const;
   [[nodiscard]] size_t bodyLimit(std::string_view method, std::string_view path) const;
 
  private:
@@ -45,6 +51,8 @@ class AgentApi {
   http::Response metrics();
 
   AgentContext ctx_;
+  mutable std::mutex pin_mu_;
+  mutable std::string server_spki_;
 };
 
 }  // namespace hwl::agent

@@ -190,10 +190,8 @@ int runAgent(const AgentConfig& cfg_in, std::ostream& out) {
     ss.key_file = (*identity)->identity_pem.string();
     ss.client_ca_file = (*identity)->ca_pem.string();
     ss.client_cert = http::ClientCertMode::kRequired;
-    // Only the server's identity may call the agent (another host's certificate may not).
-    ss.peer_allowed = [](const http::PeerCert& p) {
-      return std::find(p.uris.begin(), p.uris.end(), "hwledger://server") != p.uris.end();
-    };
+    // Only the server identity pinned at enrollment may call the agent (see AgentApi).
+    ss.peer_allowed = [&api](const http::PeerCert& p) { return api.peerAllowed(p); };
   }
   http::Server server(
       ss, [&api](http::Request& r) { return api.handle(r); },

@@ -47,7 +47,18 @@ Status storeIdentity(const fs::path& dir, const std::string& cert_pem, const std
   return crypto::writeFileAtomic(dir / "identity.pem", cert_pem + key_pem, 0600);
 }
 
+Status storeEnrollment(const fs::path& dir, const bj::object& state) {
+  return crypto::writeFileAtomic(dir / "enrollment.json", bj::serialize(state), 0600);
+}
+
 }  // namespace
+
+bool isSha256Hex(std::string_view s) {
+  if (s.size() != 64) return false;
+  for (char c : s)
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
+  return true;
+}
 
 bj::object platformFacts() {
   bj::object p;
@@ -112,7 +123,10 @@ Result<Identity> enroll(const EnrollOptions& o) {
   auto host_id = json::requiredString(*res, "host_id");
   auto cert_pem = json::requiredString(*res, "certificate");
   auto name = json::requiredString(*res, "name");
+  auto server_spki = json::requiredString(*res, "server_spki");
   if (!host_id || !cert_pem || !name) return internal("the enrollment answer is incomplete");
+  if (!server_spki || !isSha256Hex(*server_spki))
+    return internal("the enrollment answer has no server identity to pin (\"server_spki\")");
   auto cert = pki::certFromPem(*cert_pem);
   if (!cert) return internal("the server sent an invalid certificate");
   if (X509_check_private_key(cert->get(), key.get()) != 1)
@@ -128,10 +142,9 @@ Result<Identity> enroll(const EnrollOptions& o) {
                    {"server", o.server},
                    {"name", *name},
                    {"advertise", o.advertise},
-                   {"ca_pin", pin}};
-  if (auto s = crypto::writeFileAtomic(o.state_dir / "enrollment.json", bj::serialize(state), 0600);
-      !s)
-    return s.error();
+                   {"ca_pin", pin},
+                   {"server_spki", *server_spki}};
+  if (auto s = storeEnrollment(o.state_dir, state); !s) return s.error();
   auto id = loadIdentity(o.state_dir);
   if (!id) return id.error();
   if (!id->has_value()) return internal("the stored identity cannot be read back");
@@ -152,6 +165,10 @@ Result<std::optional<Identity>> loadIdentity(const fs::path& dir) {
   id.server = *s;
   if (auto n = json::optionalString(*o, "name"); n && *n) id.name = **n;
   if (auto a = json::optionalString(*o, "advertise"); a && *a) id.advertise = **a;
+  if (auto p = json::optionalString(*o, "server_spki"); p && *p) {
+    if (!isSha256Hex(**p)) return invalidArgument("enrollment.json: server_spki is not a SHA-256");
+    id.server_spki = **p;
+  }
   id.identity_pem = dir / "identity.pem";
   id.ca_pem = dir / "ca.crt";
   auto cert = pki::loadCert(id.identity_pem);
@@ -177,6 +194,20 @@ Result<Identity> renewOnce(const Identity& cur) {
   if (!csr) return csr.error();
   auto res = postJson(client, "/v1/pki/renew", bj::object{{"csr", pki::csrPem(csr->get())}});
   if (!res) return res.error();
+  // Only the pinned server may hand this host a certificate; an identity without a pin (stored
+  // before pins existed) learns it here, from the server it has always trusted.
+  auto presented = pki::certFromPem(client.peerCertificatePem());
+  if (!presented) return internal("no server certificate on the renewal connection");
+  std::string presented_spki = pki::spkiSha256Hex(X509_get0_pubkey(presented->get()));
+  if (!cur.server_spki.empty() && !crypto::constantTimeEqual(presented_spki, cur.server_spki))
+    return permissionDenied("the renewal server is not the pinned server identity");
+  std::string learned;
+  if (cur.server_spki.empty()) {
+    auto p = json::optionalString(*res, "server_spki");
+    if (!p || !*p || !isSha256Hex(**p) || !crypto::constantTimeEqual(**p, presented_spki))
+      return internal("the renewal answer has no usable server identity to pin");
+    learned = **p;
+  }
   auto cert_pem = json::requiredString(*res, "certificate");
   if (!cert_pem) return internal("the renewal answer has no certificate");
   auto cert = pki::certFromPem(*cert_pem);
@@ -186,6 +217,15 @@ Result<Identity> renewOnce(const Identity& cur) {
   auto dir = cur.identity_pem.parent_path();
   if (auto s = storeIdentity(dir, *cert_pem, crypto::privateKeyPem(key.get())); !s)
     return s.error();
+  if (!learned.empty()) {
+    auto text = crypto::readFile(dir / "enrollment.json");
+    if (!text) return text.error();
+    auto state = json::parseObject(*text);
+    if (!state) return invalidArgument("enrollment.json: " + state.error().message);
+    (*state)["server_spki"] = learned;
+    if (auto s = storeEnrollment(dir, *state); !s) return s.error();
+    spdlog::info("pinned the server identity sha256:{}", learned);
+  }
   auto id = loadIdentity(dir);
   if (!id) return id.error();
   return **id;

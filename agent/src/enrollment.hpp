@@ -36,6 +36,10 @@ struct Identity {
   std::string advertise;
   std::filesystem::path identity_pem;  // certificate chain + private key (0600)
   std::filesystem::path ca_pem;
+  // SHA-256 (hex) of the SubjectPublicKeyInfo of the server's agent-facing identity, learned at
+  // enrollment over the CA-pinned channel: the only client the agent API accepts. Empty for an
+  // identity stored before pins existed (the next renewal learns it).
+  std::string server_spki;
   int64_t not_before_ms = 0;
   int64_t not_after_ms = 0;
 };
@@ -43,7 +47,8 @@ struct Identity {
 Result<Identity> enroll(const EnrollOptions& opts);
 // The identity in `state_dir`, or nullopt when the agent was never enrolled.
 Result<std::optional<Identity>> loadIdentity(const std::filesystem::path& state_dir);
-// Renews once now: new key, CSR, POST /v1/pki/renew over mutual TLS; stores the result atomically.
+// Renews once now: new key, CSR, POST /v1/pki/renew over mutual TLS to a server that presents the
+// pinned identity; stores the result atomically.
 Result<Identity> renewOnce(const Identity& current);
 
 // Renews in the background: at about 2/3 of the lifetime (with jitter), retrying on failure.
@@ -68,5 +73,8 @@ class Renewer {
 
 // OS, kernel, CPU, memory and hostname, as sent at enrollment and shown in /v1/info.
 boost::json::object platformFacts();
+
+// True for 64 lower-case hex digits (a SHA-256 in hex).
+bool isSha256Hex(std::string_view s);
 
 }  // namespace hwl::agent

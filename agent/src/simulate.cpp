@@ -150,8 +150,9 @@ int runSimulation(const SimulateOptions& o, std::ostream& out) {
     ss.key_file = h->id.identity_pem.string();
     ss.client_ca_file = h->id.ca_pem.string();
     ss.client_cert = http::ClientCertMode::kRequired;
-    ss.peer_allowed = [](const http::PeerCert& p) {
-      return std::find(p.uris.begin(), p.uris.end(), "hwledger://server") != p.uris.end();
+    // Only the server identity pinned at enrollment (by public key) may call a simulated host.
+    ss.peer_allowed = [pin = h->id.server_spki](const http::PeerCert& p) {
+      return !pin.empty() && crypto::constantTimeEqual(p.spki_sha256_hex, pin);
     };
     ss.runtime = runtime;
     ss.server_name = std::string("hwledger-agent/") + kAgentVersion;

@@ -1,10 +1,13 @@
 // Canonical JSON and strict field access.
 #include "hwl/json.hpp"
 
-#include <boost/json/parse.hpp>
+#include <boost/json/basic_parser_impl.hpp>
 #include <boost/json/serialize.hpp>
+#include <boost/json/value_stack.hpp>
 
 #include <algorithm>
+#include <cstring>
+#include <unordered_set>
 #include <vector>
 
 namespace hwl::json {
@@ -70,13 +73,115 @@ std::string canonical(const bj::value& v) {
   return out;
 }
 
+namespace {
+
+// Builds the value as boost::json::parser does (a value_stack), and refuses an object that
+// names a key twice: boost::json::object keeps only the last one, so after parsing it is too
+// late to notice. Keys are remembered per object as (object ordinal, key) in one hash set.
+class StrictHandler {
+ public:
+  static constexpr std::size_t max_object_size = bj::object::max_size();
+  static constexpr std::size_t max_array_size = bj::array::max_size();
+  static constexpr std::size_t max_key_size = bj::string::max_size();
+  static constexpr std::size_t max_string_size = bj::string::max_size();
+
+  StrictHandler() = default;
+
+  bj::value_stack st;
+  bool duplicate = false;
+  std::string duplicate_key;
+
+  bool on_document_begin(bj::error_code&) { return true; }
+  bool on_document_end(bj::error_code&) { return true; }
+  bool on_object_begin(bj::error_code&) {
+    objects_.push_back(next_object_++);
+    return true;
+  }
+  bool on_object_end(std::size_t n, bj::error_code&) {
+    objects_.pop_back();
+    st.push_object(n);
+    return true;
+  }
+  bool on_array_begin(bj::error_code&) { return true; }
+  bool on_array_end(std::size_t n, bj::error_code&) {
+    st.push_array(n);
+    return true;
+  }
+  bool on_key_part(bj::string_view s, std::size_t, bj::error_code&) {
+    key_.append(s.data(), s.size());
+    st.push_chars(s);
+    return true;
+  }
+  bool on_key(bj::string_view s, std::size_t, bj::error_code& ec) {
+    key_.append(s.data(), s.size());
+    uint64_t ordinal = objects_.empty() ? 0 : objects_.back();
+    std::string entry(sizeof ordinal, '\0');
+    std::memcpy(entry.data(), &ordinal, sizeof ordinal);
+    entry += key_;
+    if (!seen_.insert(std::move(entry)).second) {
+      duplicate = true;
+      duplicate_key = key_.substr(0, 64);
+      ec = bj::error::syntax;
+      return false;
+    }
+    key_.clear();
+    st.push_key(s);
+    return true;
+  }
+  bool on_string_part(bj::string_view s, std::size_t, bj::error_code&) {
+    st.push_chars(s);
+    return true;
+  }
+  bool on_string(bj::string_view s, std::size_t, bj::error_code&) {
+    st.push_string(s);
+    return true;
+  }
+  bool on_number_part(bj::string_view, bj::error_code&) { return true; }
+  bool on_int64(int64_t i, bj::string_view, bj::error_code&) {
+    st.push_int64(i);
+    return true;
+  }
+  bool on_uint64(uint64_t u, bj::string_view, bj::error_code&) {
+    st.push_uint64(u);
+    return true;
+  }
+  bool on_double(double d, bj::string_view, bj::error_code&) {
+    st.push_double(d);
+    return true;
+  }
+  bool on_bool(bool b, bj::error_code&) {
+    st.push_bool(b);
+    return true;
+  }
+  bool on_null(bj::error_code&) {
+    st.push_null();
+    return true;
+  }
+  bool on_comment_part(bj::string_view, bj::error_code&) { return true; }
+  bool on_comment(bj::string_view, bj::error_code&) { return true; }
+
+ private:
+  std::vector<uint64_t> objects_;
+  uint64_t next_object_ = 1;
+  std::string key_;
+  std::unordered_set<std::string> seen_;
+};
+
+}  // namespace
+
 Result<bj::value> parse(std::string_view text) {
-  boost::system::error_code ec;
   bj::parse_options opts;
   opts.max_depth = 64;
-  bj::value v = bj::parse(bj::string_view(text.data(), text.size()), ec, {}, opts);
+  bj::basic_parser<StrictHandler> p(opts);
+  p.handler().st.reset();
+  bj::error_code ec;
+  std::size_t n = p.write_some(false, text.data(), text.size(), ec);
+  if (p.handler().duplicate)
+    return invalidArgument("invalid JSON: duplicate key \"" + p.handler().duplicate_key + "\"");
   if (ec) return invalidArgument("invalid JSON: " + ec.message());
-  return v;
+  if (n < text.size()) return invalidArgument("invalid JSON: " + bj::error_code(bj::error::extra_data).message());
+  if (!p.done()) return invalidArgument("invalid JSON: " + bj::error_code(bj::error::incomplete).message());
+  return p.handler().st.release();
 }
 
 Result<bj::object> parseObject(std::string_view text) {

@@ -9,6 +9,8 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
+#include <arpa/inet.h>
+
 #include <ctime>
 
 namespace hwl::pki {
@@ -25,14 +27,98 @@ std::string bioString(BIO* bio) {
   return std::string(data, static_cast<size_t>(n));
 }
 
-bool addExt(X509* cert, X509* issuer, int nid, const std::string& value) {
-  X509V3_CTX ctx;
-  X509V3_set_ctx_nodb(&ctx);
-  X509V3_set_ctx(&ctx, issuer, cert, nullptr, nullptr, 0);
-  X509_EXTENSION* ext = X509V3_EXT_conf_nid(nullptr, &ctx, nid, value.c_str());
-  if (ext == nullptr) return false;
-  bool ok = X509_add_ext(cert, ext, -1) == 1;
-  X509_EXTENSION_free(ext);
+struct GeneralNamesFree {
+  void operator()(GENERAL_NAMES* g) const { GENERAL_NAMES_free(g); }
+};
+using GeneralNamesPtr = std::unique_ptr<GENERAL_NAMES, GeneralNamesFree>;
+
+// One SAN entry as a typed GENERAL_NAME: the value is stored as data, never parsed as text.
+bool pushName(GENERAL_NAMES* names, int type, const std::string& value) {
+  GENERAL_NAME* gn = GENERAL_NAME_new();
+  if (gn == nullptr) return false;
+  if (type == GEN_IPADD) {
+    unsigned char buf[16];
+    int len = 0;
+    if (inet_pton(AF_INET, value.c_str(), buf) == 1)
+      len = 4;
+    else if (inet_pton(AF_INET6, value.c_str(), buf) == 1)
+      len = 16;
+    ASN1_OCTET_STRING* os = ASN1_OCTET_STRING_new();
+    if (len == 0 || os == nullptr || ASN1_OCTET_STRING_set(os, buf, len) != 1) {
+      ASN1_OCTET_STRING_free(os);
+      GENERAL_NAME_free(gn);
+      return false;
+    }
+    GENERAL_NAME_set0_value(gn, GEN_IPADD, os);
+  } else {
+    ASN1_IA5STRING* s = ASN1_IA5STRING_new();
+    if (s == nullptr ||
+        ASN1_STRING_set(s, value.data(), static_cast<int>(value.size())) != 1) {
+      ASN1_IA5STRING_free(s);
+      GENERAL_NAME_free(gn);
+      return false;
+    }
+    GENERAL_NAME_set0_value(gn, type, s);
+  }
+  if (sk_GENERAL_NAME_push(names, gn) == 0) {
+    GENERAL_NAME_free(gn);
+    return false;
+  }
+  return true;
+}
+
+bool addBasicConstraints(X509* cert, bool ca) {
+  BASIC_CONSTRAINTS* bc = BASIC_CONSTRAINTS_new();
+  if (bc == nullptr) return false;
+  bc->ca = ca ? 0xff : 0;
+  bool ok = true;
+  if (ca) {
+    bc->pathlen = ASN1_INTEGER_new();
+    ok = bc->pathlen != nullptr && ASN1_INTEGER_set(bc->pathlen, 0) == 1;
+  }
+  ok = ok && X509_add1_ext_i2d(cert, NID_basic_constraints, bc, 1, X509V3_ADD_REPLACE) == 1;
+  BASIC_CONSTRAINTS_free(bc);
+  return ok;
+}
+
+bool addKeyUsage(X509* cert, std::initializer_list<int> bits) {
+  ASN1_BIT_STRING* ku = ASN1_BIT_STRING_new();
+  if (ku == nullptr) return false;
+  bool ok = true;
+  for (int b : bits) ok = ok && ASN1_BIT_STRING_set_bit(ku, b, 1) == 1;
+  ok = ok && X509_add1_ext_i2d(cert, NID_key_usage, ku, 1, X509V3_ADD_REPLACE) == 1;
+  ASN1_BIT_STRING_free(ku);
+  return ok;
+}
+
+bool addExtKeyUsage(X509* cert, bool server_auth, bool client_auth) {
+  EXTENDED_KEY_USAGE* eku = sk_ASN1_OBJECT_new_null();
+  if (eku == nullptr) return false;
+  if (server_auth) sk_ASN1_OBJECT_push(eku, OBJ_nid2obj(NID_server_auth));
+  if (client_auth) sk_ASN1_OBJECT_push(eku, OBJ_nid2obj(NID_client_auth));
+  bool ok = X509_add1_ext_i2d(cert, NID_ext_key_usage, eku, 0, X509V3_ADD_REPLACE) == 1;
+  sk_ASN1_OBJECT_pop_free(eku, ASN1_OBJECT_free);
+  return ok;
+}
+
+// Subject key identifier: SHA-1 of the subjectPublicKey bits (RFC 5280 4.2.1.2, method 1).
+bool addKeyIds(X509* cert, X509* issuer_or_null) {
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  if (X509_pubkey_digest(cert, EVP_sha1(), md, &len) != 1) return false;
+  ASN1_OCTET_STRING* ski = ASN1_OCTET_STRING_new();
+  bool ok = ski != nullptr && ASN1_OCTET_STRING_set(ski, md, static_cast<int>(len)) == 1 &&
+            X509_add1_ext_i2d(cert, NID_subject_key_identifier, ski, 0, X509V3_ADD_REPLACE) == 1;
+  ASN1_OCTET_STRING_free(ski);
+  if (!ok || issuer_or_null == nullptr) return ok;
+  const ASN1_OCTET_STRING* issuer_ski = X509_get0_subject_key_id(issuer_or_null);
+  if (issuer_ski == nullptr) return false;
+  AUTHORITY_KEYID* aki = AUTHORITY_KEYID_new();
+  if (aki == nullptr) return false;
+  aki->keyid = ASN1_OCTET_STRING_dup(issuer_ski);
+  ok = aki->keyid != nullptr &&
+       X509_add1_ext_i2d(cert, NID_authority_key_identifier, aki, 0, X509V3_ADD_REPLACE) == 1;
+  AUTHORITY_KEYID_free(aki);
   return ok;
 }
 
@@ -65,32 +151,31 @@ Result<X509Ptr> build(X509* issuer_or_null, EVP_PKEY* sign_key, EVP_PKEY* subjec
   X509_set_issuer_name(cert.get(), X509_get_subject_name(issuer));
   X509_set_pubkey(cert.get(), subject_key);
 
-  bool ok = true;
+  for (const auto& d : spec.dns)
+    if (!validDnsName(d)) return invalidArgument("not a DNS name for a certificate: " + d.substr(0, 64));
+  for (const auto& i : spec.ips)
+    if (!validIpLiteral(i)) return invalidArgument("not an IP address: " + i.substr(0, 64));
+  for (const auto& u : spec.uris)
+    if (!validUri(u)) return invalidArgument("not a URI for a certificate: " + u.substr(0, 64));
+
+  bool ok = addBasicConstraints(cert.get(), spec.is_ca);
   if (spec.is_ca) {
-    ok &= addExt(cert.get(), issuer, NID_basic_constraints, "critical,CA:TRUE,pathlen:0");
-    ok &= addExt(cert.get(), issuer, NID_key_usage, "critical,keyCertSign,cRLSign");
+    ok = ok && addKeyUsage(cert.get(), {5 /* keyCertSign */, 6 /* cRLSign */});
   } else {
-    ok &= addExt(cert.get(), issuer, NID_basic_constraints, "critical,CA:FALSE");
-    ok &= addExt(cert.get(), issuer, NID_key_usage, "critical,digitalSignature");
-    std::string eku;
-    if (spec.server_auth) eku += "serverAuth";
-    if (spec.client_auth) eku += std::string(eku.empty() ? "" : ",") + "clientAuth";
-    if (!eku.empty()) ok &= addExt(cert.get(), issuer, NID_ext_key_usage, eku);
+    ok = ok && addKeyUsage(cert.get(), {0 /* digitalSignature */});
+    if (spec.server_auth || spec.client_auth)
+      ok = ok && addExtKeyUsage(cert.get(), spec.server_auth, spec.client_auth);
   }
-  ok &= addExt(cert.get(), issuer, NID_subject_key_identifier, "hash");
-  if (issuer_or_null != nullptr)
-    ok &= addExt(cert.get(), issuer, NID_authority_key_identifier, "keyid:always");
-  std::string san;
-  auto addSan = [&](const char* kind, const std::string& v) {
-    if (!san.empty()) san += ",";
-    san += kind;
-    san += ":";
-    san += v;
-  };
-  for (const auto& d : spec.dns) addSan("DNS", d);
-  for (const auto& i : spec.ips) addSan("IP", i);
-  for (const auto& u : spec.uris) addSan("URI", u);
-  if (!san.empty()) ok &= addExt(cert.get(), issuer, NID_subject_alt_name, san);
+  ok = ok && addKeyIds(cert.get(), issuer_or_null);
+  if (!spec.dns.empty() || !spec.ips.empty() || !spec.uris.empty()) {
+    GeneralNamesPtr names(sk_GENERAL_NAME_new_null());
+    ok = ok && names != nullptr;
+    for (const auto& d : spec.dns) ok = ok && pushName(names.get(), GEN_DNS, d);
+    for (const auto& i : spec.ips) ok = ok && pushName(names.get(), GEN_IPADD, i);
+    for (const auto& u : spec.uris) ok = ok && pushName(names.get(), GEN_URI, u);
+    ok = ok && X509_add1_ext_i2d(cert.get(), NID_subject_alt_name, names.get(), 0,
+                                 X509V3_ADD_REPLACE) == 1;
+  }
   if (!ok) return internal("cannot add certificate extensions");
 
   const EVP_MD* md = EVP_PKEY_get_id(sign_key) == EVP_PKEY_ED25519 ? nullptr : EVP_sha256();
@@ -98,6 +183,41 @@ Result<X509Ptr> build(X509* issuer_or_null, EVP_PKEY* sign_key, EVP_PKEY* subjec
   return cert;
 }
 }  // namespace
+
+bool validDnsName(std::string_view name) {
+  if (name.empty() || name.size() > 253) return false;
+  size_t label = 0;
+  char prev = '.';
+  for (char c : name) {
+    if (c == '.') {
+      if (label == 0 || prev == '-') return false;
+      label = 0;
+    } else {
+      bool alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+      if (!alnum && c != '-') return false;
+      if (c == '-' && label == 0) return false;
+      if (++label > 63) return false;
+    }
+    prev = c;
+  }
+  return label > 0 && prev != '-';
+}
+
+bool validIpLiteral(std::string_view ip) {
+  if (ip.empty() || ip.size() > 45) return false;
+  std::string s(ip);
+  unsigned char buf[16];
+  return inet_pton(AF_INET, s.c_str(), buf) == 1 || inet_pton(AF_INET6, s.c_str(), buf) == 1;
+}
+
+bool validUri(std::string_view uri) {
+  if (uri.empty() || uri.size() > 512) return false;
+  for (char c : uri) {
+    auto u = static_cast<unsigned char>(c);
+    if (u <= 0x20 || u >= 0x7f || c == ',' || c == '"' || c == '\\') return false;
+  }
+  return uri.find("://") != std::string_view::npos;
+}
 
 void X509Free::operator()(X509* x) const { X509_free(x); }
 void ReqFree::operator()(X509_REQ* r) const { X509_REQ_free(r); }

@@ -7,6 +7,7 @@
 #include "hwl/crypto.hpp"
 #include "hwl/json.hpp"
 #include "hwl/planner/plan_json.hpp"
+#include "ledger/hosts_projection.hpp"
 
 namespace hwl::api {
 
@@ -33,6 +34,19 @@ bj::object tokenJson(const ledger::TokenRow& t) {
   o["revoked_ms"] = t.revoked_ms ? bj::value(*t.revoked_ms) : bj::value(nullptr);
   return o;
 }
+
+bj::object enrollTokenJson(const ledger::EnrollTokenRow& t) {
+  bj::object o{{"id", t.id},
+               {"kind", "enroll"},
+               {"host_hint", t.host_hint},
+               {"created_ms", t.created_ms},
+               {"expires_ms", t.expires_ms}};
+  o["used_ms"] = t.used_ms ? bj::value(*t.used_ms) : bj::value(nullptr);
+  o["revoked_ms"] = t.revoked_ms ? bj::value(*t.revoked_ms) : bj::value(nullptr);
+  return o;
+}
+
+constexpr size_t kMaxTokenIdBytes = 64;
 
 }  // namespace
 
@@ -63,7 +77,7 @@ Api::Api(ledger::Ledger& ledger, const Clock& clock, ApiSettings settings,
       clock_(clock),
       settings_(std::move(settings)),
       start_ms_(clock.nowMs()),
-      auth_(ledger, clock, settings_.auth),
+      auth_(ledger, clock, settings_.auth, ca),
       ca_(ca) {
   router_.add("GET", "/v1/health", [this](auto&, auto&) { return health(); });
   router_.add("POST", "/v1/tokens", [this](auto& r, auto&) { return createToken(r); }, 16 * 1024);
@@ -81,7 +95,12 @@ Api::Api(ledger::Ledger& ledger, const Clock& clock, ApiSettings settings,
   loadDenylist();
 }
 
-http::Response Api::handle(http::Request& req) { return router_.dispatch(req); }
+http::Response Api::handle(http::Request& req) {
+  auto r = router_.dispatch(req);
+  if (r.status == 429)
+    r.headers.emplace_back("Retry-After", std::to_string(auth_.retryAfterS(req.remote_addr)));
+  return r;
+}
 
 size_t Api::bodyLimit(std::string_view method, std::string_view path) const {
   size_t l = router_.bodyLimit(method, path);
@@ -131,20 +150,39 @@ http::Response Api::listTokens(http::Request& req) {
   if (!who) return http::errorResponse(who.error());
   auto rows = ledger_.withReader([](sqlite::Db& db) { return ledger::listTokens(db); });
   if (!rows) return http::errorResponse(rows.error());
+  auto enroll = ledger_.withReader([](sqlite::Db& db) { return ledger::listEnrollTokens(db); });
+  if (!enroll) return http::errorResponse(enroll.error());
   bj::array arr;
   for (const auto& t : *rows) arr.push_back(tokenJson(t));
-  return jsonResponse(200, bj::object{{"tokens", std::move(arr)}});
+  bj::array earr;
+  for (const auto& t : *enroll) earr.push_back(enrollTokenJson(t));
+  return jsonResponse(200, bj::object{{"tokens", std::move(arr)}, {"enroll_tokens", std::move(earr)}});
 }
 
 http::Response Api::revokeToken(http::Request& req, const std::string& id) {
   auto who = auth_.authorize(req, ledger::Role::kAdmin);
   if (!who) return http::errorResponse(who.error());
-  auto row = ledger_.withReader([&](sqlite::Db& db) { return ledger::findToken(db, id); });
-  if (!row) return http::errorResponse(row.error());
-  if (!row->has_value()) return http::errorResponse(notFound("no token \"" + id + "\""));
-  if ((*row)->revoked_ms)
-    return http::errorResponse(conflict("token \"" + id + "\" is already revoked"));
-  // The stream version guards against two concurrent revocations both appending.
+  if (id.empty() || id.size() > kMaxTokenIdBytes)
+    return http::errorResponse(notFound("no token \"" + id.substr(0, kMaxTokenIdBytes) + "\""));
+  // Enrollment tokens ("enr_...") live in their own projection; both are revoked the same way.
+  bool is_enroll = id.rfind("enr_", 0) == 0;
+  if (is_enroll) {
+    auto row = ledger_.withReader([&](sqlite::Db& db) { return ledger::findEnrollToken(db, id); });
+    if (!row) return http::errorResponse(row.error());
+    if (!row->has_value()) return http::errorResponse(notFound("no token \"" + id + "\""));
+    if ((*row)->revoked_ms)
+      return http::errorResponse(conflict("token \"" + id + "\" is already revoked"));
+    if ((*row)->used_ms)
+      return http::errorResponse(conflict("enrollment token \"" + id + "\" was already used"));
+  } else {
+    auto row = ledger_.withReader([&](sqlite::Db& db) { return ledger::findToken(db, id); });
+    if (!row) return http::errorResponse(row.error());
+    if (!row->has_value()) return http::errorResponse(notFound("no token \"" + id + "\""));
+    if ((*row)->revoked_ms)
+      return http::errorResponse(conflict("token \"" + id + "\" is already revoked"));
+  }
+  // The stream version guards against two concurrent revocations both appending, and (for an
+  // enrollment token) against a revocation racing an enrollment: whichever appends second fails.
   auto version = ledger_.withReader([&](sqlite::Db& db) -> Result<int64_t> {
     auto st = db.prepare("SELECT max(version) FROM events WHERE stream = ?");
     if (!st) return st.error();
@@ -157,6 +195,13 @@ http::Response Api::revokeToken(http::Request& req, const std::string& id) {
   auto r = ledger_.append("token/" + id, *version, who->actor,
                           {ledger::NewEvent{"", "token.revoked", bj::object{{"id", id}}}});
   if (!r) return http::errorResponse(r.error());
+  if (is_enroll) {
+    auto after = ledger_.withReader([&](sqlite::Db& db) { return ledger::findEnrollToken(db, id); });
+    if (!after || !after->has_value()) return http::errorResponse(internal("token vanished"));
+    auto out = enrollTokenJson(**after);
+    out["seq"] = r->seqs.front();
+    return jsonResponse(200, out);
+  }
   auto after = ledger_.withReader([&](sqlite::Db& db) { return ledger::findToken(db, id); });
   if (!after || !after->has_value()) return http::errorResponse(internal("token vanished"));
   auto out = tokenJson(**after);

@@ -3,8 +3,11 @@
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 
+#include <openssl/x509.h>
+
 #include "api.hpp"
 #include "hwl/crypto.hpp"
+#include "hwl/pki.hpp"
 #include "hwl/json.hpp"
 #include "ledger/hosts_projection.hpp"
 
@@ -16,6 +19,15 @@ namespace {
 
 constexpr int64_t kEnrollTtlDefaultS = 15 * 60;
 constexpr int64_t kEnrollTtlMaxS = 24 * 3600;
+
+// SHA-256 of the SubjectPublicKeyInfo of the identity the server calls agents with (the first
+// certificate of `cert_file`). Agents pin it at enrollment and accept no other caller.
+Result<std::string> clientIdentitySpki(const std::string& cert_file) {
+  if (cert_file.empty()) return internal("the server's agent-facing identity is not configured");
+  auto c = pki::loadCert(cert_file);
+  if (!c) return c.error();
+  return pki::spkiSha256Hex(X509_get0_pubkey(c->get()));
+}
 
 }  // namespace
 
@@ -118,6 +130,7 @@ http::Response Api::createEnrollToken(http::Request& req) {
 }
 
 http::Response Api::enroll(http::Request& req) {
+  if (auto t = auth_.throttled(req)) return http::errorResponse(*t);
   auto body = json::parseObject(req.body);
   if (!body) return http::errorResponse(body.error());
   if (auto s = json::checkKeys(*body, {"token", "csr", "name", "advertise", "platform"}); !s)
@@ -143,9 +156,9 @@ http::Response Api::enroll(http::Request& req) {
     if (bj::serialize(platform).size() > 16 * 1024)
       return http::errorResponse(invalidArgument("field \"platform\" is too large"));
   }
+  // Only an IP literal or an RFC 1123 host name with a port: the value becomes a SAN.
   if (*advertise && **advertise != "") {
-    if (auto hp = http::splitHostPort(**advertise); !hp)
-      return http::errorResponse(invalidArgument("field \"advertise\": " + hp.error().message));
+    if (auto hp = server::parseAdvertise(**advertise); !hp) return http::errorResponse(hp.error());
   }
   if (*name && ((*name)->empty() || (*name)->size() > 128))
     return http::errorResponse(invalidArgument("field \"name\" must be 1 to 128 bytes"));
@@ -165,11 +178,15 @@ http::Response Api::enroll(http::Request& req) {
   if (!crypto::constantTimeEqual(Authenticator::secretHash(secret), t.secret_sha256))
     return http::errorResponse(auth_.refuse(req, "enroll_wrong_secret", tid, kRefused));
   if (t.used_ms) return http::errorResponse(auth_.refuse(req, "enroll_token_used", tid, kRefused));
+  if (t.revoked_ms)
+    return http::errorResponse(auth_.refuse(req, "enroll_token_revoked", tid, kRefused));
   if (clock_.nowMs() >= t.expires_ms)
     return http::errorResponse(auth_.refuse(req, "enroll_token_expired", tid, kRefused));
 
   auto csr = ca_->checkCsr(*csr_pem);
   if (!csr) return http::errorResponse(csr.error());
+  auto server_spki = clientIdentitySpki(fleet_.cert_file);
+  if (!server_spki) return http::errorResponse(server_spki.error());
   std::string host_id = crypto::newId("host-", 6);
   auto cert = ca_->issueHost(csr->get(), host_id, settings_.agent_cert_lifetime_s,
                              advertise->value_or(""));
@@ -203,6 +220,7 @@ http::Response Api::enroll(http::Request& req) {
                                       {"certificate", cert->pem},
                                       {"ca", ca_->certPem()},
                                       {"expires_ms", cert->not_after_ms},
+                                      {"server_spki", *server_spki},
                                       {"seq", r->seqs.back()}});
 }
 
@@ -218,6 +236,8 @@ http::Response Api::renew(http::Request& req) {
   if (!csr) return http::errorResponse(csr.error());
   auto h = ledger_.withReader([&](sqlite::Db& db) { return ledger::findHost(db, who->host_id); });
   if (!h || !h->has_value()) return http::errorResponse(internal("host vanished"));
+  auto server_spki = clientIdentitySpki(fleet_.cert_file);
+  if (!server_spki) return http::errorResponse(server_spki.error());
   auto cert = ca_->issueHost(csr->get(), who->host_id, settings_.agent_cert_lifetime_s,
                              (*h)->address);
   if (!cert) return http::errorResponse(cert.error());
@@ -231,7 +251,8 @@ http::Response Api::renew(http::Request& req) {
   if (!r) return http::errorResponse(r.error());
   return jsonResponse(200, bj::object{{"host_id", who->host_id},
                                       {"certificate", cert->pem},
-                                      {"expires_ms", cert->not_after_ms}});
+                                      {"expires_ms", cert->not_after_ms},
+                                      {"server_spki", *server_spki}});
 }
 
 http::Response Api::revokeHost(http::Request& req, const std::string& id) {
@@ -245,6 +266,8 @@ http::Response Api::revokeHost(http::Request& req, const std::string& id) {
     auto r = json::optionalString(*body, "reason");
     if (!r) return http::errorResponse(r.error());
     reason = r->value_or("");
+    if (reason.size() > 256)
+      return http::errorResponse(invalidArgument("field \"reason\" is longer than 256 bytes"));
   }
   auto h = ledger_.withReader([&](sqlite::Db& db) { return ledger::findHost(db, id); });
   if (!h) return http::errorResponse(h.error());

@@ -1,5 +1,8 @@
-// Bearer-token checks and the rate-limited refusal trail.
+// Bearer-token and admin-certificate checks, the per-source failure limit, and the rate-limited
+// refusal trail.
 #include "auth.hpp"
+
+#include <cmath>
 
 #include "hwl/crypto.hpp"
 #include "ledger/hosts_projection.hpp"
@@ -7,15 +10,69 @@
 
 namespace hwl::api {
 
-Authenticator::Authenticator(ledger::Ledger& ledger, const Clock& clock, AuthSettings settings)
-    : ledger_(ledger), clock_(clock), settings_(settings) {}
+namespace {
+constexpr size_t kMaxTrackedSources = 10'000;
+
+bool hasPrefix(const std::string& s, const char* prefix) { return s.rfind(prefix, 0) == 0; }
+}  // namespace
+
+Authenticator::Authenticator(ledger::Ledger& ledger, const Clock& clock, AuthSettings settings,
+                             const server::FleetCa* ca)
+    : ledger_(ledger), clock_(clock), settings_(settings), ca_(ca) {}
 
 std::string Authenticator::secretHash(std::string_view secret) {
   return crypto::hex(crypto::sha256(secret));
 }
 
-Error Authenticator::deny(const http::Request& req, std::string_view reason,
-                          std::string_view token_id, Error err) {
+Authenticator::Bucket& Authenticator::bucket(const std::string& remote, int64_t now) {
+  const double burst = static_cast<double>(settings_.failure_burst);
+  auto it = failures_.find(remote);
+  if (it == failures_.end()) {
+    if (failures_.size() >= kMaxTrackedSources) {
+      // Forget sources whose bucket has refilled; they are as if never seen.
+      for (auto i = failures_.begin(); i != failures_.end();) {
+        double t = i->second.tokens +
+                   static_cast<double>(now - i->second.updated_ms) / 1000.0 *
+                       settings_.failure_refill_per_s;
+        i = t >= burst ? failures_.erase(i) : std::next(i);
+      }
+      if (failures_.size() >= 10 * kMaxTrackedSources) failures_.clear();
+    }
+    it = failures_.emplace(remote, Bucket{burst, now}).first;
+  }
+  Bucket& b = it->second;
+  if (now > b.updated_ms) {
+    b.tokens = std::min(burst, b.tokens + static_cast<double>(now - b.updated_ms) / 1000.0 *
+                                              settings_.failure_refill_per_s);
+    b.updated_ms = now;
+  }
+  return b;
+}
+
+std::optional<Error> Authenticator::throttled(const http::Request& req) {
+  if (settings_.failure_burst <= 0) return std::nullopt;  // the limit is switched off
+  {
+    std::lock_guard lk(mu_);
+    auto it = failures_.find(req.remote_addr);
+    if (it == failures_.end()) return std::nullopt;
+    if (bucket(req.remote_addr, clock_.nowMs()).tokens >= 1.0) return std::nullopt;
+  }
+  record(req, "rate_limited", "");
+  return Error{Code::kResourceExhausted,
+               "too many failed authentications from " + req.remote_addr + "; retry later"};
+}
+
+int64_t Authenticator::retryAfterS(const std::string& remote) {
+  std::lock_guard lk(mu_);
+  auto it = failures_.find(remote);
+  if (it == failures_.end() || settings_.failure_refill_per_s <= 0) return 60;
+  double missing = 1.0 - bucket(remote, clock_.nowMs()).tokens;
+  if (missing <= 0) return 1;
+  return std::max<int64_t>(1, static_cast<int64_t>(std::ceil(missing / settings_.failure_refill_per_s)));
+}
+
+void Authenticator::record(const http::Request& req, std::string_view reason,
+                           std::string_view token_id) {
   int64_t now = clock_.nowMs();
   int64_t suppressed = 0;
   {
@@ -29,7 +86,7 @@ Error Authenticator::deny(const http::Request& req, std::string_view reason,
     }
     if (recent || minute_count_ >= settings_.denied_per_minute) {
       ++suppressed_;
-      return err;
+      return;
     }
     if (last_denied_.size() > 10'000) last_denied_.clear();
     last_denied_[key] = now;
@@ -45,14 +102,43 @@ Error Authenticator::deny(const http::Request& req, std::string_view reason,
   if (!token_id.empty()) data["token_id"] = token_id.substr(0, 64);
   (void)ledger_.append("ledger", ledger::kAnyVersion, "system",
                        {ledger::NewEvent{"", "auth.denied", std::move(data)}});
+}
+
+Error Authenticator::deny(const http::Request& req, std::string_view reason,
+                          std::string_view token_id, Error err, bool count_failure) {
+  if (count_failure && settings_.failure_burst > 0) {
+    std::lock_guard lk(mu_);
+    Bucket& b = bucket(req.remote_addr, clock_.nowMs());
+    b.tokens = std::max(0.0, b.tokens - 1.0);
+  }
+  record(req, reason, token_id);
   return err;
 }
 
 Result<Principal> Authenticator::authorize(const http::Request& req, ledger::Role needed) {
-  // An operator's admin client certificate (verified by TLS against the fleet CA).
+  if (auto t = throttled(req)) return *t;
+  // An operator's admin client certificate: verified by TLS against the fleet CA, and then
+  // honoured only when the CA recorded issuing exactly this certificate to an admin. Whatever
+  // SANs a host's (or anyone else's) certificate carries gives it nothing here.
   if (req.peer.present) {
-    auto admin = server::adminNameOf(req.peer.uris);
-    if (!admin.empty()) return Principal{"cert:" + admin, ledger::Role::kAdmin};
+    bool claims_admin = false;
+    for (const auto& u : req.peer.uris) claims_admin |= hasPrefix(u, server::kAdminUriPrefix);
+    if (claims_admin) {
+      std::optional<std::string> admin;
+      if (ca_ != nullptr) admin = ca_->adminNameFor(req.peer);
+      if (admin) {
+        auto host_cert = ledger_.withReader([&](sqlite::Db& db) -> Result<bool> {
+          auto st = db.prepare("SELECT 1 FROM host_certs WHERE serial = ?");
+          if (!st) return st.error();
+          st->bind(1, req.peer.serial_hex);
+          return st->step();
+        });
+        if (!host_cert) return host_cert.error();
+        if (!*host_cert) return Principal{"cert:" + *admin, ledger::Role::kAdmin};
+      }
+      return deny(req, "admin_cert_not_issued", "",
+                  permissionDenied("this certificate was not issued as an admin certificate"));
+    }
   }
   auto h = req.header("authorization");
   const Error kUnauth = unauthenticated("a valid bearer token is required");
@@ -74,32 +160,46 @@ Result<Principal> Authenticator::authorize(const http::Request& req, ledger::Rol
     return deny(req, "wrong_secret", id, kUnauth);
   if (t.revoked_ms) return deny(req, "revoked", id, kUnauth);
   if (t.expires_ms && clock_.nowMs() >= *t.expires_ms) return deny(req, "expired", id, kUnauth);
+  // An authenticated principal short of a role is not guessing credentials: not counted.
   if (static_cast<int>(t.role) < static_cast<int>(needed))
     return deny(req, "insufficient_role", id,
                 permissionDenied("this needs the " + std::string(ledger::roleName(needed)) +
-                                 " role"));
+                                 " role"),
+                false);
   return Principal{t.id, t.role};
 }
 
 Result<HostPrincipal> Authenticator::authorizeHost(const http::Request& req) {
+  if (auto t = throttled(req)) return *t;
   const Error kUnauth = unauthenticated("a host client certificate is required");
   if (!req.peer.present) return deny(req, "host_no_certificate", "", kUnauth);
-  std::string id = server::hostIdOf(req.peer.uris);
-  if (id.empty()) return deny(req, "host_wrong_identity", "", kUnauth);
-  auto known = ledger_.withReader([&](sqlite::Db& db) -> Result<std::pair<bool, bool>> {
-    auto h = ledger::findHost(db, id);
-    if (!h) return h.error();
-    if (!h->has_value()) return std::make_pair(false, false);
-    auto st = db.prepare("SELECT 1 FROM host_certs WHERE serial = ? AND host_id = ?");
+  // The host is the one the ledger recorded this serial as issued to; the SANs must agree.
+  auto issued = ledger_.withReader([&](sqlite::Db& db) -> Result<std::optional<std::string>> {
+    auto st = db.prepare("SELECT host_id, spki FROM host_certs WHERE serial = ?");
     if (!st) return st.error();
-    st->bind(1, req.peer.serial_hex).bind(2, id);
+    st->bind(1, req.peer.serial_hex);
     auto r = st->step();
     if (!r) return r.error();
-    return std::make_pair(*r && (*h)->state != "revoked", true);
+    if (!*r || !crypto::constantTimeEqual(st->text(1), req.peer.spki_sha256_hex))
+      return std::optional<std::string>{};
+    return std::optional<std::string>(std::string(st->text(0)));
   });
-  if (!known) return known.error();
-  if (!known->second) return deny(req, "host_unknown", id, kUnauth);
-  if (!known->first) return deny(req, "host_revoked_or_unknown_cert", id, kUnauth);
+  if (!issued) return issued.error();
+  if (!issued->has_value())
+    return deny(req, "host_cert_not_issued", server::hostIdOf(req.peer.uris), kUnauth);
+  const std::string& id = **issued;
+  bool own = false, foreign = false;
+  for (const auto& u : req.peer.uris) {
+    if (u == server::kHostUriPrefix + id)
+      own = true;
+    else
+      foreign = true;
+  }
+  if (!own || foreign) return deny(req, "host_wrong_identity", id, kUnauth);
+  auto h = ledger_.withReader([&](sqlite::Db& db) { return ledger::findHost(db, id); });
+  if (!h) return h.error();
+  if (!h->has_value()) return deny(req, "host_unknown", id, kUnauth);
+  if ((*h)->state == "revoked") return deny(req, "host_revoked", id, kUnauth);
   return HostPrincipal{id, "host:" + id};
 }
 

@@ -19,7 +19,7 @@ int64_t num(const boost::json::object& o, std::string_view k) {
 }  // namespace
 
 Status EnrollTokensProjection::apply(sqlite::Db& db, const Event& e) {
-  if (e.type != "token.created" && e.type != "token.used") return {};
+  if (e.type != "token.created" && e.type != "token.used" && e.type != "token.revoked") return {};
   auto d = json::parseObject(e.data);
   if (!d) return d.error();
   auto id = str(*d, "id");
@@ -36,6 +36,14 @@ Status EnrollTokensProjection::apply(sqlite::Db& db, const Event& e) {
     if (!st) return st.error();
     st->bind(1, *id).bind(2, *hash).bind(3, hint && *hint ? **hint : "").bind(4, e.time_ms)
         .bind(5, e.actor).bind(6, num(*d, "expires_ms"));
+    return st->run();
+  }
+  if (e.type == "token.revoked") {
+    // API tokens are revoked with the same event; for them no row matches here.
+    auto st = db.prepare(
+        "UPDATE enroll_tokens SET revoked_ms = ? WHERE id = ? AND revoked_ms IS NULL");
+    if (!st) return st.error();
+    st->bind(1, e.time_ms).bind(2, *id);
     return st->run();
   }
   auto host = json::optionalString(*d, "host_id");
@@ -134,19 +142,40 @@ HostRow hostOf(const sqlite::Stmt& st) {
 }
 }  // namespace
 
+namespace {
+constexpr const char* kEnrollCols =
+    "SELECT id, secret_sha256, host_hint, created_ms, expires_ms, used_ms, revoked_ms FROM "
+    "enroll_tokens";
+
+EnrollTokenRow enrollTokenOf(const sqlite::Stmt& st) {
+  return EnrollTokenRow{std::string(st.text(0)), std::string(st.text(1)),
+                        std::string(st.text(2)), st.i64(3),
+                        st.i64(4),               st.optI64(5),
+                        st.optI64(6)};
+}
+}  // namespace
+
 Result<std::optional<EnrollTokenRow>> findEnrollToken(sqlite::Db& db, std::string_view id) {
-  auto st = db.prepare(
-      "SELECT id, secret_sha256, host_hint, created_ms, expires_ms, used_ms FROM enroll_tokens "
-      "WHERE id = ?");
+  auto st = db.prepare(std::string(kEnrollCols) + " WHERE id = ?");
   if (!st) return st.error();
   st->bind(1, id);
   auto row = st->step();
   if (!row) return row.error();
   if (!*row) return std::optional<EnrollTokenRow>{};
-  return std::optional<EnrollTokenRow>(EnrollTokenRow{std::string(st->text(0)),
-                                                      std::string(st->text(1)),
-                                                      std::string(st->text(2)), st->i64(3),
-                                                      st->i64(4), st->optI64(5)});
+  return std::optional<EnrollTokenRow>(enrollTokenOf(*st));
+}
+
+Result<std::vector<EnrollTokenRow>> listEnrollTokens(sqlite::Db& db) {
+  auto st = db.prepare(std::string(kEnrollCols) + " ORDER BY created_ms, id");
+  if (!st) return st.error();
+  std::vector<EnrollTokenRow> out;
+  for (;;) {
+    auto row = st->step();
+    if (!row) return row.error();
+    if (!*row) break;
+    out.push_back(enrollTokenOf(*st));
+  }
+  return out;
 }
 
 Result<std::optional<HostRow>> findHost(sqlite::Db& db, std::string_view id) {

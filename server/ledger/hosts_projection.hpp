@@ -17,6 +17,7 @@ struct EnrollTokenRow {
   int64_t created_ms = 0;
   int64_t expires_ms = 0;
   std::optional<int64_t> used_ms;
+  std::optional<int64_t> revoked_ms;
 };
 
 struct HostRow {
@@ -51,6 +52,7 @@ class HostsProjection final : public Projection {
 };
 
 Result<std::optional<EnrollTokenRow>> findEnrollToken(sqlite::Db& db, std::string_view id);
+Result<std::vector<EnrollTokenRow>> listEnrollTokens(sqlite::Db& db);
 Result<std::optional<HostRow>> findHost(sqlite::Db& db, std::string_view id);
 // All hosts, or a page in id order after `after` when limit > 0.
 Result<std::vector<HostRow>> listHosts(sqlite::Db& db, std::string_view after = {},

@@ -156,6 +156,9 @@ CREATE TABLE ts_1h(
   PRIMARY KEY(series, bucket_ms)
 ) WITHOUT ROWID;
 )sql"},
+      {5, "revocable enrollment tokens", R"sql(
+ALTER TABLE enroll_tokens ADD COLUMN revoked_ms INTEGER;
+)sql"},
   };
   return kAll;
 }

@@ -2,11 +2,16 @@
 #include "fleet_ca.hpp"
 
 #include <openssl/evp.h>
+#include <openssl/core_names.h>
+#include <openssl/ec.h>
+#include <openssl/objects.h>
 #include <openssl/x509.h>
 
-#include <boost/asio/ip/address.hpp>
+#include <boost/json/object.hpp>
+#include <boost/json/serialize.hpp>
 
 #include "hwl/http.hpp"
+#include "hwl/json.hpp"
 
 namespace hwl::server {
 
@@ -19,6 +24,7 @@ Result<std::unique_ptr<FleetCa>> FleetCa::load(const std::filesystem::path& cert
   auto ca = std::make_unique<FleetCa>();
   ca->cert_pem_ = pki::certPem(c->get());
   ca->pin_ = pki::spkiPin(c->get());
+  ca->admin_dir_ = cert.parent_path() / "admin-certs";
   ca->cert_ = std::move(*c);
   ca->key_ = std::move(*k);
   return ca;
@@ -32,11 +38,7 @@ Result<pki::ReqPtr> FleetCa::checkCsr(std::string_view pem) const {
   if (pub == nullptr) return invalidArgument("field \"csr\" has no public key");
   if (X509_REQ_verify(req->get(), pub) != 1)
     return invalidArgument("field \"csr\" has an invalid signature");
-  int id = EVP_PKEY_get_id(pub);
-  int bits = EVP_PKEY_get_bits(pub);
-  bool ok = (id == EVP_PKEY_EC && (bits == 256 || bits == 384)) || id == EVP_PKEY_ED25519 ||
-            (id == EVP_PKEY_RSA && bits >= 2048 && bits <= 8192);
-  if (!ok)
+  if (!keyAllowed(pub))
     return invalidArgument("field \"csr\": key type not allowed (use ECDSA P-256/P-384, "
                            "Ed25519 or RSA >= 2048)");
   return req;
@@ -49,18 +51,63 @@ IssuedCert describe(X509* cert) {
 }
 }  // namespace
 
+bool keyAllowed(EVP_PKEY* pub) {
+  switch (EVP_PKEY_get_id(pub)) {
+    case EVP_PKEY_ED25519:
+      return true;
+    case EVP_PKEY_RSA: {
+      int bits = EVP_PKEY_get_bits(pub);
+      return bits >= 2048 && bits <= 8192;
+    }
+    case EVP_PKEY_EC: {
+      // The named curve, not the size: secp256k1 and brainpoolP256r1 are 256-bit too.
+      char encoding[32] = {};
+      size_t len = 0;
+      if (EVP_PKEY_get_utf8_string_param(pub, OSSL_PKEY_PARAM_EC_ENCODING, encoding,
+                                         sizeof encoding, &len) != 1 ||
+          std::string_view(encoding) != OSSL_PKEY_EC_ENCODING_GROUP)
+        return false;  // explicit parameters, even when they spell out P-256
+      char name[64] = {};
+      if (EVP_PKEY_get_group_name(pub, name, sizeof name, &len) != 1) return false;
+      int nid = OBJ_txt2nid(name);
+      if (nid == NID_undef) nid = EC_curve_nist2nid(name);
+      return nid == NID_X9_62_prime256v1 || nid == NID_secp384r1;
+    }
+    default:
+      return false;
+  }
+}
+
+Result<std::string> parseAdvertise(std::string_view advertise) {
+  if (advertise.size() > kMaxAdvertiseBytes)
+    return invalidArgument("field \"advertise\" is longer than " +
+                           std::to_string(kMaxAdvertiseBytes) + " bytes");
+  auto hp = http::splitHostPort(advertise);
+  if (!hp) return invalidArgument("field \"advertise\" must be HOST:PORT");
+  const std::string& host = hp->first;
+  bool bracketed = advertise.front() == '[';
+  bool ok = bracketed ? host.find(':') != std::string::npos && pki::validIpLiteral(host)
+                      : host.find(':') == std::string::npos &&
+                            (pki::validIpLiteral(host) || pki::validDnsName(host));
+  if (!ok)
+    return invalidArgument("field \"advertise\" must be an IP address or an RFC 1123 host name "
+                           "with a port (HOST:PORT or [IPv6]:PORT)");
+  if (hp->second == 0) return invalidArgument("field \"advertise\" has port 0");
+  return host;
+}
+
 Result<IssuedCert> FleetCa::issueHost(X509_REQ* csr, const std::string& host_id,
                                       int64_t lifetime_s, const std::string& advertise) const {
   pki::CertSpec spec;
   spec.common_name = host_id;
   spec.uris = {kHostUriPrefix + host_id};
-  if (auto hp = http::splitHostPort(advertise); hp) {
-    boost::system::error_code ec;
-    boost::asio::ip::make_address(hp->first, ec);
-    if (!ec)
-      spec.ips.push_back(hp->first);
+  if (!advertise.empty()) {
+    auto host = parseAdvertise(advertise);
+    if (!host) return host.error();
+    if (pki::validIpLiteral(*host))
+      spec.ips.push_back(*host);
     else
-      spec.dns.push_back(hp->first);
+      spec.dns.push_back(*host);
   }
   spec.client_auth = true;
   spec.server_auth = true;
@@ -72,6 +119,8 @@ Result<IssuedCert> FleetCa::issueHost(X509_REQ* csr, const std::string& host_id,
 
 Result<std::pair<IssuedCert, std::string>> FleetCa::issueAdmin(const std::string& name,
                                                                int64_t lifetime_s) const {
+  if (!validAdminName(name))
+    return invalidArgument("an admin name is 1 to 64 letters, digits, '.', '_' or '-'");
   auto key = pki::generateP256();
   pki::CertSpec spec;
   spec.common_name = "admin " + name;
@@ -80,7 +129,53 @@ Result<std::pair<IssuedCert, std::string>> FleetCa::issueAdmin(const std::string
   spec.lifetime_s = lifetime_s;
   auto c = pki::issue(cert_.get(), key_.get(), key.get(), spec);
   if (!c) return c.error();
-  return std::make_pair(describe(c->get()), crypto::privateKeyPem(key.get()));
+  auto issued = describe(c->get());
+  // The record of the issue, without which the server grants the certificate nothing.
+  std::error_code ec;
+  std::filesystem::create_directories(admin_dir_, ec);
+  boost::json::object record{{"kind", "admin"},
+                             {"name", name},
+                             {"serial", issued.serial_hex},
+                             {"spki_sha256", issued.spki_sha256_hex},
+                             {"not_after_ms", issued.not_after_ms}};
+  if (auto s = crypto::writeFileAtomic(admin_dir_ / (issued.serial_hex + ".json"),
+                                       boost::json::serialize(record), 0600);
+      !s)
+    return s.error();
+  return std::make_pair(std::move(issued), crypto::privateKeyPem(key.get()));
+}
+
+std::optional<std::string> FleetCa::adminNameFor(const http::PeerCert& peer) const {
+  const std::string& serial = peer.serial_hex;
+  if (serial.empty() || serial.size() > 64) return std::nullopt;
+  for (char c : serial)
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return std::nullopt;
+  auto text = crypto::readFile(admin_dir_ / (serial + ".json"), 4096);
+  if (!text) return std::nullopt;
+  auto o = json::parseObject(*text);
+  if (!o) return std::nullopt;
+  auto kind = json::requiredString(*o, "kind");
+  auto name = json::requiredString(*o, "name");
+  auto rs = json::requiredString(*o, "serial");
+  auto spki = json::requiredString(*o, "spki_sha256");
+  if (!kind || !name || !rs || !spki || *kind != "admin" || *rs != serial ||
+      !crypto::constantTimeEqual(*spki, peer.spki_sha256_hex))
+    return std::nullopt;
+  // The certificate must carry the identity it was issued with, and no other.
+  for (const auto& u : peer.uris)
+    if (u != kAdminUriPrefix + *name) return std::nullopt;
+  if (peer.uris.empty()) return std::nullopt;
+  return *name;
+}
+
+bool validAdminName(std::string_view name) {
+  if (name.empty() || name.size() > 64) return false;
+  for (char c : name) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '.' || c == '_' || c == '-';
+    if (!ok) return false;
+  }
+  return true;
 }
 
 std::string hostIdOf(const std::vector<std::string>& uris) {

@@ -5,8 +5,11 @@
 #include <cstdint>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <string>
+#include <string_view>
 
+#include "hwl/http.hpp"
 #include "hwl/pki.hpp"
 #include "hwl/result.hpp"
 
@@ -15,6 +18,8 @@ namespace hwl::server {
 inline constexpr const char* kServerUri = "hwledger://server";
 inline constexpr const char* kHostUriPrefix = "hwledger://host/";
 inline constexpr const char* kAdminUriPrefix = "hwledger://admin/";
+// "[" 45-byte IPv6 literal "]:65535", or a 253-byte host name and a port.
+inline constexpr size_t kMaxAdvertiseBytes = 261;
 
 struct IssuedCert {
   std::string pem;
@@ -31,23 +36,38 @@ class FleetCa {
   // "sha256:<hex of the CA's SubjectPublicKeyInfo>"
   [[nodiscard]] const std::string& pin() const { return pin_; }
 
-  // Checks a PKCS#10 request: PEM, self-signature valid, key ECDSA P-256/P-384, Ed25519 or RSA of
-  // at least 2048 bits. Requested extensions (CA:TRUE, SANs, EKUs) are ignored, never copied.
+  // Checks a PKCS#10 request: PEM, self-signature valid, key ECDSA on the named curves P-256 or
+  // P-384, Ed25519, or RSA of 2048 to 8192 bits. Requested extensions (CA:TRUE, SANs, EKUs) are ignored, never copied.
   Result<pki::ReqPtr> checkCsr(std::string_view pem) const;
   // A host certificate: CN and SAN URI from the host id, EKU clientAuth + serverAuth, and the
   // advertised address (HOST:PORT; IP or DNS SAN) so ordinary TLS clients can reach the agent.
+  // The address must pass parseAdvertise().
   Result<IssuedCert> issueHost(X509_REQ* csr, const std::string& host_id, int64_t lifetime_s,
                                const std::string& advertise = {}) const;
   // An operator's admin client certificate (SAN URI hwledger://admin/<name>), with a new key.
+  // The issue is recorded as admin-certs/<serial>.json beside the CA certificate (the data dir);
+  // only certificates recorded there are admin certificates (deleting the record revokes it).
   Result<std::pair<IssuedCert, std::string>> issueAdmin(const std::string& name,
                                                         int64_t lifetime_s) const;
+  // The admin name when `peer` is a certificate this CA recorded as issued to an admin: same
+  // serial, same public key, and no SAN URI but that admin's. nullopt for anything else.
+  [[nodiscard]] std::optional<std::string> adminNameFor(const http::PeerCert& peer) const;
 
  private:
   pki::X509Ptr cert_;
   crypto::PkeyPtr key_;
   std::string cert_pem_;
   std::string pin_;
+  std::filesystem::path admin_dir_;
 };
+
+// True for ECDSA on P-256 or P-384 (by curve, not by size), Ed25519, and RSA of 2048-8192 bits.
+bool keyAllowed(EVP_PKEY* pub);
+// The host part of an agent's advertised "HOST:PORT" / "[IPv6]:PORT" when HOST is an IP literal
+// or an RFC 1123 host name, the port is 1-65535 and the whole is at most kMaxAdvertiseBytes.
+Result<std::string> parseAdvertise(std::string_view advertise);
+// Admin names: 1 to 64 of [A-Za-z0-9._-].
+bool validAdminName(std::string_view name);
 
 // The host id in a verified peer certificate's SAN URIs, or empty.
 std::string hostIdOf(const std::vector<std::string>& uris);

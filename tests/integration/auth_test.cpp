@@ -4,8 +4,11 @@
 
 #include <boost/json/serialize.hpp>
 #include <algorithm>
+#include <chrono>
+#include <filesystem>
 #include <map>
 #include <thread>
+#include <vector>
 
 #include "server_fixture.hpp"
 
@@ -95,7 +98,21 @@ TEST(Auth, EachBadTokenIs401WithItsReasonInTheLedger) {
   }
 }
 
-TEST(Auth, FloodOfBadRequestsAppendsOnlyAHandfulOfEvents) {
+// The answers of `n` requests from one curl process bound to `source`, e.g. {"401": 30, ...}.
+std::map<std::string, int> flood(const LedgerServer& srv, const std::string& source,
+                                 const std::string& path, int n,
+                                 const std::vector<std::string>& extra = {}) {
+  std::vector<std::string> argv{"curl", "-sS", "--cacert", srv.caCert().string(), "--interface",
+                                source, "-o", "/dev/null", "-w", "%{http_code}\n"};
+  argv.insert(argv.end(), extra.begin(), extra.end());
+  argv.push_back(srv.url() + path + "?n=[1-" + std::to_string(n) + "]");
+  auto r = run(argv);
+  std::map<std::string, int> out;
+  for (const auto& l : lines(r.out)) ++out[l];
+  return out;
+}
+
+TEST(Auth, FailedAuthenticationsAreLimitedPerSourceWith429) {
   TempDir tmp;
   LedgerServer srv(tmp.path(), "data");
   srv.init();
@@ -103,26 +120,62 @@ TEST(Auth, FloodOfBadRequestsAppendsOnlyAHandfulOfEvents) {
   const int64_t before = srv.eventCount();
   const std::string admin_id = srv.adminToken().substr(0, srv.adminToken().find('.'));
 
-  // 200 refused requests from one curl process each: no token, then a wrong secret.
-  auto flood = [&](const std::vector<std::string>& auth) {
-    std::vector<std::string> argv{"curl", "-sS", "--cacert", srv.caCert().string(), "-o",
-                                  "/dev/null", "-w", "%{http_code}\n"};
-    argv.insert(argv.end(), auth.begin(), auth.end());
-    argv.push_back(srv.url() + "/v1/events?n=[1-100]");
-    auto r = run(argv);
-    int refused = 0;
-    for (const auto& l : lines(r.out)) refused += l == "401" ? 1 : 0;
-    return refused;
-  };
-  EXPECT_EQ(flood({}), 100);
-  EXPECT_EQ(flood({"-H", "Authorization: Bearer " + admin_id + ".guessed-secret"}), 100);
+  // 100 refused requests from 127.0.0.1 without a token: the first 30 (the default burst, plus
+  // the one a second that refills meanwhile) are 401, the rest 429 without looking further.
+  auto t0 = std::chrono::steady_clock::now();
+  auto first = flood(srv, "127.0.0.1", "/v1/events", 100);
+  double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  EXPECT_EQ(first["401"] + first["429"], 100);
+  EXPECT_GE(first["401"], 30);
+  EXPECT_LE(first["401"], 30 + static_cast<int>(secs) + 1) << secs << " s";
+  // Guessing secrets from there is stopped too, and so is the real token from that address.
+  auto guesses = flood(srv, "127.0.0.1", "/v1/events", 100,
+                       {"-H", "Authorization: Bearer " + admin_id + ".guessed-secret"});
+  EXPECT_GE(guesses["429"], 95);
+  std::filesystem::path headers = tmp.path() / "headers";
+  auto locked = srv.request("GET", "/v1/tokens", srv.adminToken(), {},
+                            {"--interface", "127.0.0.1", "-D", headers.string()});
+  EXPECT_EQ(locked.status, 429) << locked.body;
+  EXPECT_NE(locked.errorMessage().find("too many failed authentications"), std::string::npos);
+  std::string hdr = readFile(headers);
+  auto at = hdr.find("retry-after: ");
+  if (at == std::string::npos) at = hdr.find("Retry-After: ");
+  ASSERT_NE(at, std::string::npos) << hdr;
+  int retry_after = std::stoi(hdr.substr(at + 13));
+  EXPECT_GE(retry_after, 1);
+  EXPECT_LE(retry_after, 2);
 
+  // Another source is not affected: its good token works and its bad ones get the usual 401.
+  EXPECT_EQ(srv.request("GET", "/v1/tokens", srv.adminToken(), {}, {"--interface", "127.0.0.2"})
+                .status,
+            200);
+  EXPECT_EQ(srv.request("GET", "/v1/events", "", {}, {"--interface", "127.0.0.3"}).status, 401);
+  // Enrollment attempts with made-up tokens count the same way (per source).
+  auto enroll = flood(srv, "127.0.0.4", "/v1/enroll", 60,
+                      {"-X", "POST", "-H", "Content-Type: application/json", "--data-binary",
+                       R"({"token":"enr_0000.guess","csr":"x"})"});
+  EXPECT_GE(enroll["401"], 30);
+  EXPECT_GE(enroll["429"], 25);
+  EXPECT_EQ(enroll["401"] + enroll["429"], 60);
+
+  // After Retry-After the limited source may try again, and its good token works.
+  std::this_thread::sleep_for(std::chrono::milliseconds(retry_after * 1000 + 200));
+  EXPECT_EQ(srv.request("GET", "/v1/tokens", srv.adminToken(), {}, {"--interface", "127.0.0.1"})
+                .status,
+            200);
+
+  // The trail stays rate-limited: a handful of auth.denied events for 261 refusals, and nothing
+  // else was appended.
   auto denied = srv.allEvents("&type=auth.denied");
-  EXPECT_GE(denied.size(), 2U) << "each kind of refusal is recorded at least once";
-  EXPECT_LE(denied.size(), 6U) << "the refusal trail is not rate-limited";
+  EXPECT_GE(denied.size(), 4U);
+  EXPECT_LE(denied.size(), 10U) << "the refusal trail is not rate-limited";
   EXPECT_EQ(srv.eventCount(), before + static_cast<int64_t>(denied.size()));
-  // The admin token itself still works: a flood of guesses locks nobody out.
-  EXPECT_EQ(srv.get("/v1/tokens").status, 200);
+  std::map<std::string, int> reasons;
+  for (const auto& e : denied) ++reasons[std::string(e.at("data").at("reason").as_string())];
+  EXPECT_EQ(reasons["rate_limited"], 2) << "one per limited source within the window";
+  EXPECT_EQ(reasons["missing_token"], 2);          // 127.0.0.1 and 127.0.0.3
+  EXPECT_EQ(reasons["enroll_unknown_token"], 1);   // 127.0.0.4
+
 }
 
 TEST(Auth, ConcurrentRevocationsOfOneTokenRecordOneEvent) {

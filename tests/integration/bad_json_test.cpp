@@ -42,6 +42,11 @@ TEST(BadJson, EachBadBodyIs400NamingTheFieldAndChangesNothing) {
        R"(field "note" is longer than 256 bytes)"},
       {"note of the wrong type", R"({"role":"viewer","note":["a"]})",
        R"(field "note" must be a string)"},
+      // The last of two equal keys used to win: this body made an admin token.
+      {"duplicate role", R"({"role":"viewer","role":"admin"})", R"(duplicate key "role")"},
+      {"duplicate role, escaped", R"({"role":"viewer","r\u006fle":"admin"})",
+       R"(duplicate key "role")"},
+      {"duplicate note", R"({"role":"viewer","note":"a","note":"b"})", R"(duplicate key "note")"},
   };
   for (const auto& c : cases) {
     SCOPED_TRACE(c.name);
@@ -64,6 +69,18 @@ TEST(BadJson, EachBadBodyIs400NamingTheFieldAndChangesNothing) {
 
   EXPECT_EQ(srv.eventCount(), events);
   EXPECT_EQ(sqlite(srv.db(), ".dump tokens"), tokens_before);
+  EXPECT_EQ(sqlite(srv.db(), "SELECT count(*) FROM tokens WHERE role = 'admin'"), "1")
+      << "only init's admin token";
+
+  // Every JSON body goes through the same parser: an enrollment and an enrollment token too.
+  auto et = srv.post("/v1/enroll-tokens", R"({"ttl_s":60,"ttl_s":86400})");
+  EXPECT_EQ(et.status, 400) << et.body;
+  EXPECT_NE(et.errorMessage().find(R"(duplicate key "ttl_s")"), std::string::npos) << et.body;
+  auto en = srv.request("POST", "/v1/enroll", "",
+                        R"({"token":"a.b","csr":"x","platform":{"os":"a","os":"b"}})");
+  EXPECT_EQ(en.status, 400) << en.body;
+  EXPECT_NE(en.errorMessage().find(R"(duplicate key "os")"), std::string::npos) << en.body;
+  EXPECT_EQ(srv.eventCount(), events);
 
   // The same route accepts a good body (the 400s were about the bodies, not the route).
   auto good = srv.post("/v1/tokens", R"({"role":"viewer","ttl_s":60,"note":")" +

@@ -27,6 +27,16 @@ using ReqPtr = std::unique_ptr<X509_REQ, ReqFree>;
 
 crypto::PkeyPtr generateP256();
 
+// What may go into a certificate's SANs. A DNS name is an RFC 1123 host name (letters, digits
+// and hyphens in dot-separated labels of 1 to 63 bytes, at most 253 in all); an IP literal is what
+// inet_pton takes for IPv4 or IPv6 (no zone); a URI is printable ASCII without spaces, commas,
+// quotes or backslashes, with a scheme. issue() and makeCa() refuse anything else.
+bool validDnsName(std::string_view name);
+bool validIpLiteral(std::string_view ip);
+bool validUri(std::string_view uri);
+
+// Extensions and SANs are built as typed ASN.1 values (GENERAL_NAME, BASIC_CONSTRAINTS...), never
+// from an OpenSSL configuration string.
 struct CertSpec {
   std::string common_name;
   std::vector<std::string> dns;

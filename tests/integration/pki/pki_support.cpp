@@ -229,14 +229,21 @@ OpensslCa::OpensslCa(const fs::path& dir, CaFiles ca) : dir_(dir), ca_(std::move
 
 CaFiles OpensslCa::issue(const std::string& name, const std::string& san,
                          const std::string& start, const std::string& end) {
-  fs::path csr = makeKeyAndCsr(dir_, name);
+  makeKeyAndCsr(dir_, name);
+  return issueFor(name, dir_ / (name + ".key"), san, start, end);
+}
+
+CaFiles OpensslCa::issueFor(const std::string& name, const fs::path& key, const std::string& san,
+                            const std::string& start, const std::string& end) {
+  fs::path csr = dir_ / (name + ".csr");
+  openssl({"req", "-new", "-key", key.string(), "-subj", "/CN=" + name, "-out", csr.string()});
   fs::path ext = dir_ / (name + ".ext");
   writeFile(ext,
             "basicConstraints = critical,CA:FALSE\n"
             "keyUsage = critical,digitalSignature\n"
             "extendedKeyUsage = clientAuth,serverAuth\n"
             "subjectAltName = " + san + "\n");
-  CaFiles f{dir_ / (name + ".crt"), dir_ / (name + ".key")};
+  CaFiles f{dir_ / (name + ".crt"), key};
   openssl({"ca", "-batch", "-notext", "-config", (dir_ / "ca.cnf").string(), "-cert",
            ca_.cert.string(), "-keyfile", ca_.key.string(), "-in", csr.string(), "-out",
            f.cert.string(), "-startdate", start, "-enddate", end, "-extfile", ext.string()});

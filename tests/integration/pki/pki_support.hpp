@@ -126,6 +126,9 @@ class OpensslCa {
   // EKU client+server, valid from `start` to `end` (YYYYMMDDHHMMSSZ).
   CaFiles issue(const std::string& name, const std::string& san, const std::string& start,
                 const std::string& end);
+  // The same for an existing key (PEM file): e.g. the server's own key, which agents pin.
+  CaFiles issueFor(const std::string& name, const fs::path& key, const std::string& san,
+                   const std::string& start, const std::string& end);
 
  private:
   fs::path dir_;

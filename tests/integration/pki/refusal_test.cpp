@@ -51,6 +51,11 @@ class Refusal : public ::testing::Test {
     }
     return out;
   }
+  // A fleet certificate for the server's own key (the key agents pin), valid from `from` to `to`.
+  CaFiles serverKeyCert(const std::string& name, const std::string& from, const std::string& to) {
+    return fleetCa().issueFor(name, srv_.dataDir() / "server.key", "URI:hwledger://server", from,
+                              to);
+  }
   OpensslCa& fleetCa() {
     if (!fleet_)
       fleet_ = std::make_unique<OpensslCa>(
@@ -92,8 +97,8 @@ TEST_F(Refusal, CertificateFromAForeignCa) {
   auto as_host = foreign.issue("as-host", "URI:hwledger://host/" + agent_.hostId(), from, to);
   EXPECT_TRUE(refusedByTls(toAgent(presenting(as_server)), "unknown ca"));
   EXPECT_TRUE(refusedByTls(renewAtServer(presenting(as_host)), "unknown ca"));
-  // Control: the same openssl path with the fleet CA is accepted.
-  auto fleet = fleetCa().issue("fleet-server", "URI:hwledger://server", from, to);
+  // Control: the same openssl path with the fleet CA, for the pinned key, is accepted.
+  auto fleet = serverKeyCert("fleet-server", from, to);
   auto ok = toAgent(presenting(fleet));
   EXPECT_EQ(ok.status, 200) << ok.err;
 }
@@ -102,27 +107,24 @@ TEST_F(Refusal, ExpiredCertificate) {
   // openssl x509 -days cannot go below zero and OpenSSL 3.0's x509 has no -not_before/-not_after;
   // openssl ca takes explicit -startdate/-enddate, so the fleet CA's own key signs a certificate
   // that ended an hour ago.
-  auto expired =
-      fleetCa().issue("expired", "URI:hwledger://server", asn1Time(-48h), asn1Time(-1h));
+  auto expired = serverKeyCert("expired", asn1Time(-48h), asn1Time(-1h));
   EXPECT_TRUE(refusedByTls(toAgent(presenting(expired)), "certificate expired"));
   auto expired_host = fleetCa().issue("expired-host", "URI:hwledger://host/" + agent_.hostId(),
                                       asn1Time(-48h), asn1Time(-1h));
   EXPECT_TRUE(refusedByTls(renewAtServer(presenting(expired_host)), "certificate expired"));
   // Control: the same certificate with a window around now is accepted.
-  auto current =
-      fleetCa().issue("current", "URI:hwledger://server", asn1Time(-48h), asn1Time(1h));
+  auto current = serverKeyCert("current", asn1Time(-48h), asn1Time(1h));
   auto ok = toAgent(presenting(current));
   EXPECT_EQ(ok.status, 200) << ok.err;
 }
 
 TEST_F(Refusal, NotYetValidCertificate) {
-  auto future =
-      fleetCa().issue("future", "URI:hwledger://server", asn1Time(1h), asn1Time(48h));
+  auto future = serverKeyCert("future", asn1Time(1h), asn1Time(48h));
   EXPECT_TRUE(refusedByTls(toAgent(presenting(future))));
   auto future_host = fleetCa().issue("future-host", "URI:hwledger://host/" + agent_.hostId(),
                                      asn1Time(1h), asn1Time(48h));
   EXPECT_TRUE(refusedByTls(renewAtServer(presenting(future_host))));
-  auto current = fleetCa().issue("current", "URI:hwledger://server", asn1Time(-1h), asn1Time(48h));
+  auto current = serverKeyCert("current", asn1Time(-1h), asn1Time(48h));
   auto ok = toAgent(presenting(current));
   EXPECT_EQ(ok.status, 200) << ok.err;
 }
@@ -147,8 +149,11 @@ TEST_F(Refusal, FleetCertificateWithTheWrongIdentity) {
   seq_ = srv_.eventCount();
   EXPECT_TRUE(refusedByTls(toAgent(other.asSelf())));
   EXPECT_TRUE(refusedByTls(toAgent(Creds{srv_.caCert(), crt, key})));
-  // Control: a fleet certificate from the same openssl path, with the server's SAN, is accepted.
-  auto right = fleetCa().issue("right", "URI:hwledger://server", asn1Time(-1h), asn1Time(1h));
+  // Nor a fleet certificate with the server's SAN and any other key: agents pin the server's key.
+  auto wrong_key = fleetCa().issue("wrong-key", "URI:hwledger://server", asn1Time(-1h), asn1Time(1h));
+  EXPECT_TRUE(refusedByTls(toAgent(presenting(wrong_key))));
+  // Control: a fleet certificate from the same openssl path for the server's key is accepted.
+  auto right = serverKeyCert("right", asn1Time(-1h), asn1Time(1h));
   auto ok = toAgent(presenting(right));
   EXPECT_EQ(ok.status, 200) << ok.err;
 }

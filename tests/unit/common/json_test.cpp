@@ -1,6 +1,10 @@
 // Canonical JSON and field accessors.
 #include <gtest/gtest.h>
 
+#include <string>
+#include <utility>
+#include <vector>
+
 #include "hwl/json.hpp"
 
 namespace hwl::json {
@@ -42,6 +46,60 @@ TEST(JsonFields, ErrorsNameTheField) {
   EXPECT_EQ(checkKeys(*o, {"role", "ttl_s", "flag"}).error().message,
             "unknown field \"extra\"");
   EXPECT_FALSE(optionalInt(*o, "absent").value().has_value());
+}
+
+TEST(JsonParse, DuplicateKeysAreRefusedAtEveryDepth) {
+  // boost::json::object keeps the last of two equal keys: {"role":"viewer","role":"admin"} would
+  // read as an admin. Each of these names one key twice in one object.
+  const std::vector<std::pair<std::string, std::string>> dups = {
+      {R"({"role":"viewer","role":"admin"})", "role"},
+      {R"({"a":1,"b":{"x":1,"y":2,"x":3}})", "x"},
+      {R"([{"k":1},{"k":1,"k":2}])", "k"},
+      {R"({"a":"x","\u0061":"y"})", "a"},  // the same key, spelled with an escape
+      {R"({"":1,"":2})", ""},
+  };
+  for (const auto& [text, key] : dups) {
+    SCOPED_TRACE(text);
+    auto v = parse(text);
+    ASSERT_FALSE(v.has_value());
+    EXPECT_EQ(v.error().code, Code::kInvalidArgument);
+    EXPECT_EQ(v.error().message, "invalid JSON: duplicate key \"" + key + "\"");
+  }
+  // The same key in different objects, siblings or nested, is fine; so is a key equal to a value.
+  auto ok = parse(R"({"k":{"k":{"k":1}},"l":[{"k":1},{"k":2}],"m":"k"})");
+  ASSERT_TRUE(ok.has_value()) << ok.error().message;
+  EXPECT_EQ(canonical(*ok), R"({"k":{"k":{"k":1}},"l":[{"k":1},{"k":2}],"m":"k"})");
+}
+
+TEST(JsonParse, StrictParserKeepsTheUsualRules) {
+  for (const char* bad : {"", "{", "{\"a\":1} x", "[1,]", "{\"a\" 1}", "nul", "{\"a\":1,}"}) {
+    SCOPED_TRACE(bad);
+    auto v = parse(bad);
+    ASSERT_FALSE(v.has_value());
+    EXPECT_NE(v.error().message.find("invalid JSON"), std::string::npos);
+  }
+  std::string deep(65, '[');
+  deep += std::string(65, ']');
+  EXPECT_FALSE(parse(deep).has_value()) << "nesting deeper than 64 is refused";
+  std::string fine(64, '[');
+  fine += std::string(64, ']');
+  EXPECT_TRUE(parse(fine).has_value());
+  auto v = parse(R"({"i":-5,"u":18446744073709551615,"d":1.5,"b":true,"n":null,"s":"\u00e9"})");
+  ASSERT_TRUE(v.has_value());
+  const auto& o = v->as_object();
+  EXPECT_EQ(o.at("i").as_int64(), -5);
+  EXPECT_EQ(o.at("u").as_uint64(), 18446744073709551615ULL);
+  EXPECT_EQ(o.at("d").as_double(), 1.5);
+  EXPECT_TRUE(o.at("b").as_bool());
+  EXPECT_TRUE(o.at("n").is_null());
+  EXPECT_EQ(o.at("s").as_string(), "\xc3\xa9");
+  // A body with many keys parses in linear time (one hash set for the whole document).
+  std::string big = "{";
+  for (int i = 0; i < 100000; ++i) big += (i ? ",\"" : "\"") + std::to_string(i) + "\":0";
+  big += "}";
+  auto b = parse(big);
+  ASSERT_TRUE(b.has_value());
+  EXPECT_EQ(b->as_object().size(), 100000u);
 }
 
 }  // namespace
