@@ -7,12 +7,14 @@
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/ssl.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
 
 #include <algorithm>
+#include <cctype>
 
 #include "hwl/http.hpp"
 #include "hwl/pki.hpp"
@@ -24,6 +26,69 @@ namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace bhttp = boost::beast::http;
 using tcp = asio::ip::tcp;
+
+namespace {
+
+bool isTchar(unsigned char c) {
+  if (c >= '0' && c <= '9') return true;
+  if ((c | 0x20) >= 'a' && (c | 0x20) <= 'z') return true;
+  return std::string_view("!#$%&'*+-.^_`|~").find(static_cast<char>(c)) != std::string_view::npos;
+}
+
+// Printable ASCII and (in values) HTAB; the request line and header block have no other bytes.
+std::string visible(std::string_view s) {
+  std::string out;
+  for (unsigned char c : s.substr(0, 80)) {
+    if (c >= 0x20 && c < 0x7F) {
+      out.push_back(static_cast<char>(c));
+    } else {
+      static const char* kHex = "0123456789ABCDEF";
+      out += "\\x";
+      out.push_back(kHex[c >> 4]);
+      out.push_back(kHex[c & 15]);
+    }
+  }
+  return out;
+}
+
+// The host of a base URL goes into the Host header: a DNS name or an IP literal only.
+bool validHost(std::string_view h) {
+  if (h.empty() || h.size() > 253) return false;
+  for (unsigned char c : h)
+    if (!(std::isalnum(c) != 0 || c == '.' || c == '-' || c == '_' || c == ':')) return false;
+  return true;
+}
+
+}  // namespace
+
+Status checkMethod(std::string_view method) {
+  if (method.empty() || method.size() > 16 ||
+      bhttp::string_to_verb(method) == bhttp::verb::unknown)
+    return invalidArgument("HTTP method \"" + visible(method) + "\" is not a known method");
+  return {};
+}
+
+Status checkTarget(std::string_view target) {
+  if (target.empty() || target.front() != '/')
+    return invalidArgument("request target \"" + visible(target) + "\" does not start with '/'");
+  if (target.size() > 8 * 1024) return invalidArgument("request target is longer than 8 KiB");
+  for (unsigned char c : target)
+    if (c <= 0x20 || c >= 0x7F)
+      return invalidArgument("request target \"" + visible(target) +
+                             "\" holds a control character, a space or a non-ASCII byte");
+  return {};
+}
+
+Status checkHeader(std::string_view name, std::string_view value) {
+  if (name.empty() || !std::all_of(name.begin(), name.end(),
+                                   [](char c) { return isTchar(static_cast<unsigned char>(c)); }))
+    return invalidArgument("header name \"" + visible(name) + "\" is not a token");
+  for (unsigned char c : value)
+    if ((c < 0x20 && c != '\t') || c == 0x7F)
+      return invalidArgument("the value of header " + std::string(name) +
+                             " holds CR, LF, NUL or another control character");
+  return {};
+}
 
 struct Client::Impl {
   ClientSettings settings;
@@ -149,6 +214,50 @@ struct Client::Impl {
     });
   }
 
+  // A streaming read that also wakes every 200 ms to ask `cancelled`; once it answers true the
+  // read is abandoned (operation_aborted). The idle timeout still bounds the whole wait.
+  template <typename Parser>
+  beast::error_code readSomeWatched(Parser& p, const std::function<bool()>& cancelled) {
+    lowest().expires_after(settings.stream_idle_timeout);
+    beast::error_code result = asio::error::timed_out;
+    bool done = false;
+    asio::steady_timer tick(ioc);
+    std::function<void()> arm = [&] {
+      tick.expires_after(std::chrono::milliseconds(200));
+      tick.async_wait([&](beast::error_code ec) {
+        if (ec || done) return;
+        if (cancelled()) {
+          lowest().cancel();
+          return;
+        }
+        arm();
+      });
+    };
+    auto on_read = [&](beast::error_code ec, size_t) {
+      done = true;
+      result = ec;
+      tick.cancel();
+    };
+    if (tls)
+      bhttp::async_read_some(*tls_stream, buffer, p, on_read);
+    else
+      bhttp::async_read_some(*plain_stream, buffer, p, on_read);
+    arm();
+    ioc.restart();
+    ioc.run();
+    return result;
+  }
+
+  // Refuses anything that would let a caller's value change the request's framing.
+  static Status check(std::string_view method, std::string_view target,
+                      const std::vector<std::pair<std::string, std::string>>& h) {
+    if (auto s = checkMethod(method); !s) return s;
+    if (auto s = checkTarget(target); !s) return s;
+    for (const auto& [k, v] : h)
+      if (auto s = checkHeader(k, v); !s) return s;
+    return {};
+  }
+
   bhttp::request<bhttp::string_body> build(std::string_view method, std::string_view target,
                                            std::string_view body,
                                            const std::vector<std::pair<std::string, std::string>>& h) {
@@ -181,6 +290,11 @@ Client::Client(ClientSettings settings) : impl_(std::make_unique<Impl>()) {
     return;
   }
   while (!url.empty() && url.back() == '/') url.remove_suffix(1);
+  if (url.find_first_of("/?#@") != std::string_view::npos) {
+    impl_->init_status = invalidArgument("server URL \"" + visible(impl_->settings.base_url) +
+                                         "\" must be https://HOST:PORT and nothing more");
+    return;
+  }
   auto hp = splitHostPort(url);
   if (!hp) {
     if (url.find(':') == std::string_view::npos && !url.empty()) {
@@ -193,6 +307,11 @@ Client::Client(ClientSettings settings) : impl_(std::make_unique<Impl>()) {
   } else {
     impl_->host = hp->first;
     impl_->port = std::to_string(hp->second);
+  }
+  if (!validHost(impl_->host)) {
+    impl_->init_status = invalidArgument("server URL \"" + visible(impl_->settings.base_url) +
+                                         "\" does not name a valid host");
+    return;
   }
   if (impl_->tls) {
     auto ctx = tls::makeClientContext(impl_->settings);
@@ -210,6 +329,7 @@ std::string Client::peerCertificatePem() const { return impl_->peer_pem; }
 Result<ClientResponse> Client::request(std::string_view method, std::string_view target,
                                        std::string_view body,
                                        const std::vector<std::pair<std::string, std::string>>& h) {
+  if (auto s = Impl::check(method, target, h); !s) return s.error();
   auto req = impl_->build(method, target, body, h);
   for (int attempt = 0; attempt < 2; ++attempt) {
     bool reused = impl_->connected();
@@ -243,7 +363,9 @@ Result<ClientResponse> Client::request(std::string_view method, std::string_view
 
 Result<unsigned> Client::stream(std::string_view method, std::string_view target,
                                 const std::vector<std::pair<std::string, std::string>>& h,
-                                const std::function<bool(std::string_view)>& on_data) {
+                                const std::function<bool(std::string_view)>& on_data,
+                                const std::function<bool()>& cancelled) {
+  if (auto s = Impl::check(method, target, h); !s) return s.error();
   auto req = impl_->build(method, target, {}, h);
   auto st = impl_->connect();
   if (!st) return st.error();
@@ -258,8 +380,9 @@ Result<unsigned> Client::stream(std::string_view method, std::string_view target
   while (!parser.is_done()) {
     parser.get().body().data = buf;
     parser.get().body().size = sizeof buf;
-    ec = impl_->readSome(parser, true);
+    ec = cancelled ? impl_->readSomeWatched(parser, cancelled) : impl_->readSome(parser, true);
     if (ec == bhttp::error::need_buffer) ec = {};
+    if (ec && cancelled && cancelled()) break;  // the caller stopped waiting
     if (ec) {
       impl_->reset();
       return unavailable("stream ended: " + ec.message());

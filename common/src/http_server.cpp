@@ -3,6 +3,8 @@
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
+#include <algorithm>
+#include <array>
 #include <atomic>
 #include <charconv>
 #include <boost/asio/as_tuple.hpp>
@@ -154,28 +156,68 @@ Result<std::pair<std::string, uint16_t>> splitHostPort(std::string_view hp) {
 
 namespace {
 
-void parseTarget(Request& req) {
+// Strict percent-decoding: every '%' starts a two-digit hex escape.
+Result<std::string> decodeStrict(std::string_view s, bool plus_is_space) {
+  std::string out;
+  out.reserve(s.size());
+  for (size_t i = 0; i < s.size(); ++i) {
+    char c = s[i];
+    if (c == '%') {
+      auto h = i + 2 < s.size() ? crypto::unhex(s.substr(i + 1, 2))
+                                : Result<std::string>(invalidArgument("truncated escape"));
+      if (!h || h->size() != 1)
+        return invalidArgument("a '%' in the request target is not followed by two hex digits");
+      out += *h;
+      i += 2;
+      continue;
+    }
+    out.push_back(plus_is_space && c == '+' ? ' ' : c);
+  }
+  return out;
+}
+
+bool hasControl(std::string_view s) {
+  return std::any_of(s.begin(), s.end(), [](char c) {
+    auto u = static_cast<unsigned char>(c);
+    return u < 0x20 || u == 0x7F;
+  });
+}
+
+// Fills path and query from target. Only origin-form targets ("/path?query") are served. The
+// decoded path is what routing and the body limit both see, so an escape may not change its
+// shape: a decoded '/' (%2F), NUL or other control character is refused, as is a control
+// character in a decoded query key or value.
+Status parseTarget(Request& req) {
   std::string_view t = req.target;
+  if (t.empty() || t.front() != '/')
+    return invalidArgument("the request target must be a path starting with '/'");
   auto q = t.find('?');
-  req.path = percentDecode(t.substr(0, q));
-  if (q == std::string_view::npos) return;
+  std::string_view raw_path = t.substr(0, q);
+  auto path = decodeStrict(raw_path, false);
+  if (!path) return path.error();
+  if (hasControl(*path))
+    return invalidArgument("the request path holds a control character");
+  if (std::count(path->begin(), path->end(), '/') != std::count(raw_path.begin(), raw_path.end(), '/'))
+    return invalidArgument("the request path holds an encoded '/' (%2F)");
+  req.path = std::move(*path);
+  if (q == std::string_view::npos) return {};
   std::string_view rest = t.substr(q + 1);
   while (!rest.empty()) {
     auto amp = rest.find('&');
     std::string_view part = rest.substr(0, amp);
     auto eq = part.find('=');
-    auto decode = [](std::string_view v) {
-      std::string plus(v);
-      for (auto& c : plus)
-        if (c == '+') c = ' ';
-      return percentDecode(plus);
-    };
-    std::string key = decode(part.substr(0, eq));
-    std::string val = eq == std::string_view::npos ? "" : decode(part.substr(eq + 1));
-    if (!key.empty()) req.query[key] = val;
+    auto key = decodeStrict(part.substr(0, eq), true);
+    if (!key) return key.error();
+    auto val = eq == std::string_view::npos ? Result<std::string>(std::string())
+                                            : decodeStrict(part.substr(eq + 1), true);
+    if (!val) return val.error();
+    if (hasControl(*key) || hasControl(*val))
+      return invalidArgument("a query parameter holds a control character");
+    if (!key->empty()) req.query[*key] = std::move(*val);
     if (amp == std::string_view::npos) break;
     rest = rest.substr(amp + 1);
   }
+  return {};
 }
 
 // A byte stream that is either TLS or plain TCP.
@@ -358,6 +400,8 @@ class ChunkWriter final : public StreamWriter {
     return !gone_;
   }
   [[nodiscard]] bool stopping() const override { return gone_ || stopping_; }
+  // The client closed or reset the connection: writes fail from now on.
+  void markGone() { gone_ = true; }
 
  private:
   AnyStream& s_;
@@ -366,6 +410,36 @@ class ChunkWriter final : public StreamWriter {
   std::chrono::milliseconds timeout_;
   std::atomic<bool> gone_{false};
 };
+
+// The end of a peer watch: the session waits on `done` (cancelled by the watch as it ends).
+struct PeerWatch {
+  explicit PeerWatch(const asio::any_io_executor& ex) : done(ex) {
+    done.expires_at(asio::steady_timer::time_point::max());
+  }
+  asio::steady_timer done;
+  bool finished = false;
+};
+
+// Reads the connection while a handler streams to it. The client sends nothing more (the
+// response closes the connection), so the read ends when the client closes or resets the
+// connection, or when the session cancels it; the writer then reports stopping() at once,
+// instead of only at its next write.
+asio::awaitable<void> watchPeer(std::shared_ptr<AnyStream> s, std::shared_ptr<ChunkWriter> w,
+                                std::shared_ptr<PeerWatch> watch) {
+  std::array<char, 512> buf{};
+  for (;;) {
+    beast::error_code ec;
+    size_t n = 0;
+    if (s->isTls())
+      std::tie(ec, n) = co_await s->tls().async_read_some(asio::buffer(buf), kNoThrow);
+    else
+      std::tie(ec, n) = co_await s->socket().async_read_some(asio::buffer(buf), kNoThrow);
+    if (ec) break;  // bytes after the request (a pipelined one) are dropped
+  }
+  w->markGone();
+  watch->finished = true;
+  watch->done.cancel();
+}
 
 PeerCert peerOf(SSL* ssl) {
   PeerCert pc;
@@ -483,8 +557,24 @@ asio::awaitable<void> Server::Impl::session(std::shared_ptr<AnyStream> s) {
       break;
     }
     auto& hdr = parser.get();
-    std::string path(hdr.target().substr(0, hdr.target().find('?')));
-    size_t limit = body_limit ? body_limit(std::string_view(hdr.method_string()), path)
+    // The target is decoded once, here: the body limit is looked up on the very path the handler
+    // will route.
+    Request req;
+    req.method = std::string(hdr.method_string());
+    req.target = std::string(hdr.target());
+    if (auto st = parseTarget(req); !st) {
+      const std::string why = st.error().message;
+      co_await sendError(400, "bad_request", why, hdr.version());
+      break;
+    }
+    // A request whose Transfer-Encoding does not end in chunked has no length we could trust
+    // (RFC 9112 6.3): refused, rather than read as a body-less request followed by its body.
+    if (hdr.find(bhttp::field::transfer_encoding) != hdr.end() && !parser.chunked()) {
+      co_await sendError(400, "bad_request", "the request's transfer coding is not chunked",
+                         hdr.version());
+      break;
+    }
+    size_t limit = body_limit ? body_limit(std::string_view(req.method), std::string_view(req.path))
                               : settings.body_limit;
     parser.body_limit(limit);
     const std::string too_large =
@@ -513,10 +603,6 @@ asio::awaitable<void> Server::Impl::session(std::shared_ptr<AnyStream> s) {
     // The peer may have been revoked since the handshake (or this is a resumed session).
     if (peer.present && settings.peer_allowed && !settings.peer_allowed(peer)) break;
     auto msg = parser.release();
-    Request req;
-    req.method = std::string(msg.method_string());
-    req.target = std::string(msg.target());
-    parseTarget(req);
     for (const auto& f : msg) {
       std::string name(f.name_string());
       for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
@@ -560,6 +646,8 @@ asio::awaitable<void> Server::Impl::session(std::shared_ptr<AnyStream> s) {
         if (ec) break;
         ++streams;
         auto writer = std::make_shared<ChunkWriter>(*s, ex, stopping, settings.write_timeout);
+        auto watch = std::make_shared<PeerWatch>(ex);
+        asio::co_spawn(ex, watchPeer(s, writer, watch), asio::detached);
         auto streamfn = std::make_shared<std::function<void(StreamWriter&)>>(std::move(r.stream));
         std::function<bool()> job = [streamfn, writer, s]() {
           (*streamfn)(*writer);
@@ -574,6 +662,12 @@ asio::awaitable<void> Server::Impl::session(std::shared_ptr<AnyStream> s) {
         else
           std::tie(ec, n) = co_await asio::async_write(s->socket(), last, kNoThrow);
         deadline.disarm();
+        // The watch's read must be over before the TLS shutdown below reads and writes.
+        if (!watch->finished) {
+          beast::error_code ignored;
+          s->socket().cancel(ignored);
+          std::tie(ignored) = co_await watch->done.async_wait(kNoThrow);
+        }
         break;
       }
     }

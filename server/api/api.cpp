@@ -247,11 +247,14 @@ http::Response Api::eventStream(http::Request& req) {
   std::string stream_filter, type_filter;
   if (auto it = req.query.find("stream"); it != req.query.end()) stream_filter = it->second;
   if (auto it = req.query.find("type"); it != req.query.end()) type_filter = it->second;
+  auto slot = streams_.acquire(who->actor, who->role == ledger::Role::kAdmin);
+  if (!slot) return http::errorResponse(slot.error());
   http::Response r;
   r.content_type = "text/event-stream";
   r.headers.emplace_back("Cache-Control", "no-store");
   auto heartbeat = settings_.stream_heartbeat;
-  r.stream = [this, cursor, stream_filter, type_filter, heartbeat](http::StreamWriter& w) mutable {
+  r.stream = [this, cursor, stream_filter, type_filter, heartbeat,
+              slot = *slot](http::StreamWriter& w) mutable {
     if (!w.write(": hwledger events from seq " + std::to_string(cursor + 1) + "\n\n")) return;
     auto last_write = std::chrono::steady_clock::now();
     while (!w.stopping()) {

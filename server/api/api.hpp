@@ -16,6 +16,7 @@
 #include "ledger/hosts_projection.hpp"
 #include "pki/fleet_ca.hpp"
 #include "router.hpp"
+#include "stream_limits.hpp"
 
 namespace hwl::collect {
 class TelemetryStore;
@@ -39,6 +40,7 @@ struct ApiSettings {
   int64_t agent_cert_lifetime_s = 7 * 24 * 3600;
   size_t default_body_limit = 1 << 20;
   std::chrono::milliseconds stream_heartbeat{15000};
+  StreamLimitSettings streams;  // live event streams and followed logs
   AuthSettings auth;
 };
 
@@ -106,6 +108,7 @@ class Api {
   std::set<std::string> revoked_serials_;
   FleetServices fleet_;
   std::mutex placement_mu_;
+  StreamLimits streams_{settings_.streams};
 };
 
 // Creates a token: appends token.created and returns the one-time secret.

@@ -669,10 +669,12 @@ http::Response Api::jobLogs(http::Request& req, const std::string& id) {
   http::Response out;
   out.content_type = "text/plain; charset=utf-8";
   auto shared = std::shared_ptr<http::Client>(std::move(client));
-  out.stream = [shared, target](http::StreamWriter& w) {
-    (void)shared->stream("GET", target, {}, [&w](std::string_view chunk) {
-      return w.write(chunk);
-    });
+  auto slot = streams_.acquire(who->actor, who->role == ledger::Role::kAdmin);
+  if (!slot) return http::errorResponse(slot.error());
+  out.stream = [shared, target, slot = *slot](http::StreamWriter& w) {
+    (void)shared->stream(
+        "GET", target, {}, [&w](std::string_view chunk) { return w.write(chunk); },
+        [&w] { return w.stopping(); });
   };
   return out;
 }

@@ -16,7 +16,8 @@ Result<ServerConfig> loadConfigFile(const std::filesystem::path& path, ServerCon
                                 "header_limit_bytes", "header_timeout_ms", "idle_timeout_ms",
                                 "worker_threads", "log_level", "agent_cert_lifetime_s",
                                 "telemetry_interval_ms", "outbox_interval_ms", "scrape_timeout_ms",
-                                "raw_retention_s", "minute_retention_s"},
+                                "raw_retention_s", "minute_retention_s", "max_streams",
+                                "max_streams_per_principal", "admin_stream_reserve"},
                                "config " + path.string());
       !s)
     return s.error();
@@ -50,9 +51,16 @@ Result<ServerConfig> loadConfigFile(const std::filesystem::path& path, ServerCon
                  num("outbox_interval_ms", c.outbox_interval_ms, 100, 3'600'000),
                  num("scrape_timeout_ms", c.scrape_timeout_ms, 100, 600'000),
                  num("raw_retention_s", c.raw_retention_s, 60, 366LL * 24 * 3600),
-                 num("minute_retention_s", c.minute_retention_s, 3600, 10LL * 366 * 24 * 3600)}) {
+                 num("minute_retention_s", c.minute_retention_s, 3600, 10LL * 366 * 24 * 3600),
+                 num("max_streams", c.max_streams, 1, 100'000),
+                 num("max_streams_per_principal", c.max_streams_per_principal, 1, 100'000),
+                 num("admin_stream_reserve", c.admin_stream_reserve, 0, 100'000)}) {
     if (!s) return s.error();
   }
+  if (c.max_streams_per_principal > c.max_streams || c.admin_stream_reserve >= c.max_streams)
+    return invalidArgument("config " + path.string() +
+                           ": \"max_streams_per_principal\" may not exceed \"max_streams\", and "
+                           "\"admin_stream_reserve\" must be below it");
   if (!dir.empty()) c.data_dir = dir;
   return c;
 }

@@ -25,6 +25,11 @@ struct ServerConfig {
   int64_t scrape_timeout_ms = 5'000;
   int64_t raw_retention_s = 24 * 3600;
   int64_t minute_retention_s = 30LL * 24 * 3600;
+  // Live event streams and followed job logs open at once: in all, per principal (API token or
+  // admin certificate), and the share of max_streams that only admins may take.
+  int64_t max_streams = 64;
+  int64_t max_streams_per_principal = 8;
+  int64_t admin_stream_reserve = 8;
 };
 
 // Reads a JSON config file over `base`. An unknown key is an error naming the key.

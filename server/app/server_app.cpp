@@ -174,6 +174,9 @@ int runServer(const ServerConfig& cfg, std::ostream& out) {
   as.version = kVersion;
   as.default_body_limit = static_cast<size_t>(cfg.body_limit_bytes);
   as.agent_cert_lifetime_s = cfg.agent_cert_lifetime_s;
+  as.streams = {.total = static_cast<size_t>(cfg.max_streams),
+                .per_principal = static_cast<size_t>(cfg.max_streams_per_principal),
+                .admin_reserve = static_cast<size_t>(cfg.admin_stream_reserve)};
   api::Api api(**ledger, SystemClock::instance(), as, ca->get());
 
   collect::TelemetryStore store(**ledger,
@@ -219,6 +222,7 @@ int runServer(const ServerConfig& cfg, std::ostream& out) {
   ss.header_timeout = std::chrono::milliseconds(cfg.header_timeout_ms);
   ss.idle_timeout = std::chrono::milliseconds(cfg.idle_timeout_ms);
   ss.worker_threads = static_cast<int>(cfg.worker_threads);
+  ss.max_streams = static_cast<size_t>(cfg.max_streams);
   ss.server_name = std::string("hwledger-server/") + kVersion;
   // Agents (and admins) present client certificates from the fleet CA; operators may use tokens.
   ss.client_ca_file = dir.caCert().string();

@@ -155,5 +155,113 @@ TEST(EventsApi, FollowReceivesNewEventsAndResumesFromACursor) {
   EXPECT_EQ(std::string(bj::parse(rl[0]).as_object().at("stream").as_string()), "token/" + t1.id);
 }
 
+// A live event stream opened by curl; `status()` is the HTTP status once the headers are in.
+class StreamClient {
+ public:
+  StreamClient(const LedgerServer& srv, const std::filesystem::path& dir, const std::string& token,
+               int n) {
+    SpawnOptions so;
+    so.stdout_file = dir / ("stream" + std::to_string(n) + ".out");
+    so.stderr_file = dir / ("stream" + std::to_string(n) + ".err");
+    proc_ = std::make_unique<Process>(
+        std::vector<std::string>{"curl", "-sS", "-N", "-i", "--cacert", srv.caCert().string(), "-H",
+                                 "Authorization: Bearer " + token,
+                                 srv.url() + "/v1/events/stream"},
+        so);
+  }
+  // 200 once streaming, 429 when refused, 0 when nothing came within the timeout.
+  int status(std::chrono::milliseconds timeout = 5s) {
+    const auto end = std::chrono::steady_clock::now() + timeout;
+    while (std::chrono::steady_clock::now() < end) {
+      auto out = proc_->out();
+      if (out.find("HTTP/1.1 200") != std::string::npos &&
+          out.find(": hwledger events") != std::string::npos)
+        return 200;
+      if (auto p = out.find("HTTP/1.1 "); p != std::string::npos && out.size() >= p + 12)
+        if (out.find("\r\n\r\n") != std::string::npos) return std::atoi(out.c_str() + p + 9);
+      std::this_thread::sleep_for(20ms);
+    }
+    return 0;
+  }
+  std::string out() const { return proc_->out(); }
+  void kill() { proc_->kill(); }
+
+ private:
+  std::unique_ptr<Process> proc_;
+};
+
+TEST(EventsApi, StreamsAreLimitedPerPrincipalWithAReserveForAdmins) {
+  TempDir tmp;
+  LedgerServer srv(tmp.path(), "data");
+  srv.init();
+  writeFile(tmp / "config.json",
+            R"({"max_streams": 6, "max_streams_per_principal": 2, "admin_stream_reserve": 2})");
+  srv.start({"--config", (tmp / "config.json").string()});
+  auto a = srv.createToken("viewer");
+  auto b = srv.createToken("viewer");
+  auto c = srv.createToken("operator");
+  const int64_t events = srv.eventCount();
+  std::vector<std::unique_ptr<StreamClient>> open;
+  int n = 0;
+  auto openAs = [&](const std::string& token) {
+    open.push_back(std::make_unique<StreamClient>(srv, tmp.path(), token, n++));
+    return open.back()->status();
+  };
+  ASSERT_EQ(openAs(a.token), 200) << open.back()->out();
+  ASSERT_EQ(openAs(a.token), 200) << open.back()->out();
+  // A third stream of the same viewer is refused with 429 and says why.
+  ASSERT_EQ(openAs(a.token), 429) << open.back()->out();
+  EXPECT_NE(open.back()->out().find("max_streams_per_principal"), std::string::npos)
+      << open.back()->out();
+  ASSERT_EQ(openAs(b.token), 200) << open.back()->out();
+  ASSERT_EQ(openAs(b.token), 200) << open.back()->out();
+  // Four non-admin streams of six: the last two are kept for admins, whoever asks.
+  ASSERT_EQ(openAs(c.token), 429) << open.back()->out();
+  EXPECT_NE(open.back()->out().find("kept for admins"), std::string::npos) << open.back()->out();
+  ASSERT_EQ(openAs(srv.adminToken()), 200) << open.back()->out();
+  ASSERT_EQ(openAs(srv.adminToken()), 200) << open.back()->out();
+  // The paged API is not a stream and is never held back.
+  auto page = srv.request("GET", "/v1/events?limit=1", a.token);
+  EXPECT_EQ(page.status, 200) << page.body;
+  EXPECT_EQ(srv.eventCount(), events);
+}
+
+TEST(EventsApi, AClientKilledMidStreamFreesItsSlotWithinTwoSeconds) {
+  TempDir tmp;
+  LedgerServer srv(tmp.path(), "data");
+  srv.init();
+  writeFile(tmp / "config.json", R"({"max_streams_per_principal": 3})");
+  srv.start({"--config", (tmp / "config.json").string()});
+  auto v = srv.createToken("viewer");
+  std::vector<std::unique_ptr<StreamClient>> first;
+  for (int i = 0; i < 3; ++i) {
+    first.push_back(std::make_unique<StreamClient>(srv, tmp.path(), v.token, i));
+    ASSERT_EQ(first.back()->status(), 200) << first.back()->out();
+  }
+  StreamClient over(srv, tmp.path(), v.token, 10);
+  ASSERT_EQ(over.status(), 429) << over.out();
+  // SIGKILL: no goodbye from the clients, only the kernel closing their sockets. The server is
+  // idle (no events, the heartbeat is 15 s away), so only watching the sockets can notice.
+  for (auto& s : first) s->kill();
+  const auto killed = std::chrono::steady_clock::now();
+  int reopened = 0;
+  int attempt = 20;
+  std::vector<std::unique_ptr<StreamClient>> second;
+  while (reopened < 3 && std::chrono::steady_clock::now() - killed < 2500ms) {
+    auto again = std::make_unique<StreamClient>(srv, tmp.path(), v.token, attempt++);
+    if (again->status() == 200) {
+      ++reopened;
+      second.push_back(std::move(again));  // kept open: three live streams again
+    } else {
+      std::this_thread::sleep_for(100ms);
+    }
+  }
+  const auto took = std::chrono::steady_clock::now() - killed;
+  EXPECT_GE(reopened, 3) << "slots were still held "
+                         << std::chrono::duration_cast<std::chrono::milliseconds>(took).count()
+                         << " ms after the clients died";
+  EXPECT_LT(took, 2500ms);
+}
+
 }  // namespace
 }  // namespace hwl::itest

@@ -68,6 +68,38 @@ TEST_F(HttpLimits, OversizedBodyIs413) {
   EXPECT_EQ(srv_.eventCount(), events);
 }
 
+// The body limit is looked up on the decoded path, the one the router routes: an escaped
+// letter in the path no longer lands a request on /v1/tokens or /v1/jobs under the 1 MiB
+// default.
+TEST_F(HttpLimits, EscapedPathGetsTheLimitOfTheRouteItReaches) {
+  srv_.start();
+  const int64_t events = srv_.eventCount();
+  const int64_t rows = std::stoll(sqlite(srv_.db(), "SELECT count(*) FROM events"));
+  // 40 KB to POST /v1/%74okens (route limit 16 KiB).
+  std::string forty_kb = R"({"role":"viewer","note":")" + std::string(40'000, 'n') + R"("})";
+  auto t = srv_.request("POST", "/v1/%74okens", srv_.adminToken(), forty_kb,
+                        {"-H", "Expect: 100-continue"});
+  EXPECT_EQ(t.status, 413) << t.body << t.err;
+  EXPECT_NE(t.errorMessage().find("16384 bytes"), std::string::npos) << t.body;
+  // A job with a 1 MB name to POST /v1/%6Aobs (route limit 64 KiB), under the 1 MiB default.
+  std::string big_job = R"({"name":")" + std::string(1'000'000, 'j') +
+                        R"(","command":["true"],"gpus":1})";
+  auto j = srv_.request("POST", "/v1/%6Aobs", srv_.adminToken(), big_job);
+  EXPECT_EQ(j.status, 413) << j.body.substr(0, 300) << j.err;
+  EXPECT_NE(j.errorMessage().find("65536 bytes"), std::string::npos) << j.body.substr(0, 300);
+  // Escapes that would change the path's shape are refused before any handler.
+  for (const char* path : {"/v1/tokens%2F", "/v1%2Ftokens", "/v1/tokens%00", "/v1/tok%0D%0Aens"}) {
+    auto r = srv_.request("POST", path, srv_.adminToken(), R"({"role":"viewer"})");
+    EXPECT_EQ(r.status, 400) << path << ": " << r.body << r.err;
+  }
+  EXPECT_EQ(srv_.eventCount(), events);
+  EXPECT_EQ(std::stoll(sqlite(srv_.db(), "SELECT count(*) FROM events")), rows);
+  // The escaped path still routes: a small body is served.
+  auto ok = srv_.request("POST", "/v1/%74okens", srv_.adminToken(), R"({"role":"viewer"})");
+  EXPECT_EQ(ok.status, 201) << ok.body << ok.err;
+  EXPECT_EQ(srv_.eventCount(), events + 1);
+}
+
 TEST_F(HttpLimits, SlowHeadersAre408) {
   writeFile(tmp_ / "config.json", R"({"header_timeout_ms": 1000})");
   srv_.start({"--config", (tmp_ / "config.json").string()});

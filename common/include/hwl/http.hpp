@@ -31,7 +31,9 @@ struct PeerCert {
 struct Request {
   std::string method;
   std::string target;  // as received
-  std::string path;    // decoded path, without the query
+  // Decoded path, without the query: the one string both routing and the body limit look at.
+  // Never holds '/' or a control character that came from a percent escape.
+  std::string path;
   std::map<std::string, std::string> query;
   std::vector<std::pair<std::string, std::string>> headers;  // names in lower case
   std::string body;
@@ -42,7 +44,10 @@ struct Request {
 };
 
 // Written to by a streaming handler from its own thread. write() blocks until the chunk is sent
-// and returns false once the client is gone or the server is stopping.
+// and returns false once the client is gone or the server is stopping. The server keeps reading
+// the connection while the handler streams, so stopping() turns true within moments of the client
+// closing it (or resetting it), even while the handler has nothing to write: an idle handler
+// polls stopping() and returns.
 class StreamWriter {
  public:
   virtual ~StreamWriter() = default;
@@ -65,7 +70,8 @@ Response errorResponse(const Error& e);  // the one place that maps Code to an H
 unsigned statusFor(Code code);
 
 using Handler = std::function<Response(Request&)>;
-// Body limit for a request, decided from its method and path once the headers are in.
+// Body limit for a request, decided once the headers are in from its method and its decoded path
+// (Request::path, exactly what the handler routes on).
 using BodyLimit = std::function<size_t(std::string_view method, std::string_view path)>;
 
 enum class ClientCertMode { kNone, kOptional, kRequired };
@@ -167,10 +173,12 @@ class Client {
                                  const std::vector<std::pair<std::string, std::string>>& headers =
                                      {});
   // Streams a response body to `on_data` as it arrives; returns the status once the body ends or
-  // on_data returns false.
+  // on_data returns false. While the body is silent, `cancelled` (when given) is polled a few
+  // times a second and ends the stream once it returns true (a relay whose own client left).
   Result<unsigned> stream(std::string_view method, std::string_view target,
                           const std::vector<std::pair<std::string, std::string>>& headers,
-                          const std::function<bool(std::string_view)>& on_data);
+                          const std::function<bool(std::string_view)>& on_data,
+                          const std::function<bool()>& cancelled = {});
 
   // The certificate the server presented on the last connection (PEM), for pinning checks.
   [[nodiscard]] std::string peerCertificatePem() const;
@@ -186,6 +194,14 @@ std::vector<std::string> splitPath(std::string_view path);
 // An integer query parameter within [min, max]; nullopt when absent; the error names it.
 Result<std::optional<int64_t>> queryInt(const Request& req, const std::string& name, int64_t min,
                                         int64_t max);
+
+// What the client refuses to send (InvalidArgument, and nothing goes on the wire): a method that
+// is not a known verb; a target that does not start with '/' or holds a control character, a
+// space or a byte outside ASCII; a header name that is not an RFC 9110 token, or a value holding
+// CR, LF, NUL or another control character (HTAB aside).
+Status checkMethod(std::string_view method);
+Status checkTarget(std::string_view target);
+Status checkHeader(std::string_view name, std::string_view value);
 
 // Splits "HOST:PORT" / "[V6]:PORT".
 Result<std::pair<std::string, uint16_t>> splitHostPort(std::string_view hostport);
