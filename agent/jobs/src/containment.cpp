@@ -430,6 +430,7 @@ Result<Containment> Containment::open(ContainmentChoice choice, const std::strin
     if (auto st = probeChild(dir, files); !st) return noCgroup(st.error().message);
     Containment c;
     c.kind_ = ContainmentKind::kCgroupV2;
+    c.v2_controllers_.assign(want.begin(), want.end());
     c.pids_ = want.contains("pids");
     c.memory_ = want.contains("memory");
     c.group_dirs_ = {dir};
@@ -481,20 +482,24 @@ Result<Containment> Containment::open(ContainmentChoice choice, const std::strin
     return c;
   };
 
-  switch (choice) {
-    case ContainmentChoice::kCgroupV2:
-      return v2(false);
-    case ContainmentChoice::kCgroupV1:
-      return v1();
-    case ContainmentChoice::kSubreaper:
-      return subreaper();
-    case ContainmentChoice::kAuto:
-      break;
-  }
-  if (auto c = v2(true)) return c;
-  if (auto c = v1()) return c;
-  if (auto c = v2(false)) return c;
-  return subreaper();
+  auto c = [&]() -> Result<Containment> {
+    switch (choice) {
+      case ContainmentChoice::kCgroupV2:
+        return v2(false);
+      case ContainmentChoice::kCgroupV1:
+        return v1();
+      case ContainmentChoice::kSubreaper:
+        return subreaper();
+      case ContainmentChoice::kAuto:
+        break;
+    }
+    if (auto r = v2(true)) return r;
+    if (auto r = v1()) return r;
+    if (auto r = v2(false)) return r;
+    return subreaper();
+  }();
+  if (c) c->removeGroupIfEmpty();
+  return c;
 }
 
 Result<JobProcesses> Containment::create(const std::string& job_id, const JobLimits& limits,
@@ -503,6 +508,16 @@ Result<JobProcesses> Containment::create(const std::string& job_id, const JobLim
   job.kind = kind_;
   enter.clear();
   if (kind_ == ContainmentKind::kSubreaper) return job;
+  // The group directories exist only while jobs do (an agent killed without jobs leaves none).
+  for (const auto& g : group_dirs_) {
+    if (!makeDir(g)) return internal(errnoText("create " + g));
+  }
+  if (kind_ == ContainmentKind::kCgroupV2) {
+    for (const auto& c : v2_controllers_) {
+      if (!writeSmall(group_dirs_.front() + "/cgroup.subtree_control", "+" + c))
+        return internal(errnoText("enable " + c + " in " + group_dirs_.front()));
+    }
+  }
   auto undo = [&](Error e) -> Result<JobProcesses> {
     removeJobCgroups(job);
     enter.clear();

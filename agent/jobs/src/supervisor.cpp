@@ -620,6 +620,7 @@ uint64_t Supervisor::endProcesses(const JobInfo& info) const {
   signalJob(procs, SIGKILL);
   const uint64_t ooms = oomKills(procs);
   if (!removeJobCgroups(procs)) warn("job " + info.spec.id + ": cannot remove its cgroups");
+  containment_.removeGroupIfEmpty();
   return ooms;
 }
 

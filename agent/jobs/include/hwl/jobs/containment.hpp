@@ -79,7 +79,7 @@ class Containment {
   // `enter` is filled with the cgroup.procs files the job's first process writes itself into.
   Result<JobProcesses> create(const std::string& job_id, const JobLimits& limits,
                               std::vector<std::string>& enter) const;
-  // Removes the group directories if they are empty (best effort).
+  // Removes the group directories if they are empty (best effort); create() makes them again.
   void removeGroupIfEmpty() const;
 
  private:
@@ -87,6 +87,7 @@ class Containment {
   bool pids_ = false;
   bool memory_ = false;
   std::vector<std::string> group_dirs_;  // v2: one; v1: pids, freezer[, memory]
+  std::vector<std::string> v2_controllers_;  // enabled in the v2 group's subtree_control
   std::string description_;
 };
 
