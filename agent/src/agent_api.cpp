@@ -89,6 +89,11 @@ http::Response AgentApi::info() {
                {"hostname", ctx_.hostname},
                {"agent_version", kAgentVersion},
                {"platform", ctx_.platform}};
+  const auto& jc = ctx_.supervisor->containment();
+  o["job_containment"] = bj::object{{"kind", jobs::containmentName(jc.kind())},
+                                    {"pids_limit", jc.enforcesPids()},
+                                    {"memory_limit", jc.enforcesMemory()},
+                                    {"description", jc.description()}};
   bj::array backends;
   for (const auto& b : ctx_.backends) backends.push_back(bj::string(b));
   o["probe_backends"] = std::move(backends);

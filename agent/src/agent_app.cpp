@@ -153,16 +153,25 @@ int runAgent(const AgentConfig& cfg_in, std::ostream& out) {
     std::cerr << "error: outbox: " << outbox.error().message << "\n";
     return 1;
   }
-  auto supervisor = jobs::Supervisor::open({.state_dir = cfg.state_dir,
-                                            .jobs_root = cfg.jobs_root,
-                                            .job_user = cfg.job_user,
-                                            .log_max_bytes = static_cast<uint64_t>(cfg.log_max_bytes),
-                                            .log_keep = static_cast<uint32_t>(cfg.log_keep)},
-                                           **outbox);
+  jobs::SupervisorSettings js{.state_dir = cfg.state_dir,
+                              .jobs_root = cfg.jobs_root,
+                              .job_user = cfg.job_user,
+                              .log_max_bytes = static_cast<uint64_t>(cfg.log_max_bytes),
+                              .log_keep = static_cast<uint32_t>(cfg.log_keep)};
+  js.containment =
+      jobs::parseContainmentChoice(cfg.job_containment).value_or(jobs::ContainmentChoice::kAuto);
+  js.default_pids_max = cfg.job_pids_max;
+  js.warn = [](const std::string& m) { spdlog::error("jobs: {}", m); };
+  auto supervisor = jobs::Supervisor::open(std::move(js), **outbox);
   if (!supervisor) {
     std::cerr << "error: jobs: " << supervisor.error().message << "\n";
     return 1;
   }
+  const auto& containment = (*supervisor)->containment();
+  spdlog::info("job containment: {}", containment.description());
+  if (cfg.job_pids_max > 0 && !containment.enforcesPids())
+    spdlog::warn("job_pids_max {} is not enforced: no pids controller ({})", cfg.job_pids_max,
+                 containment.description());
 
   AgentContext ctx;
   ctx.config = cfg;

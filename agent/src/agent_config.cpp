@@ -2,6 +2,7 @@
 #include "agent_config.hpp"
 
 #include "hwl/crypto.hpp"
+#include "hwl/jobs/containment.hpp"
 #include "hwl/json.hpp"
 
 namespace hwl::agent {
@@ -15,7 +16,8 @@ Result<AgentConfig> loadAgentConfig(const std::filesystem::path& path, AgentConf
   if (auto s = json::checkKeys(*obj,
                                {"state_dir", "jobs_root", "listen", "probe", "job_user",
                                 "sample_interval_ms", "outbox_max_entries", "log_max_bytes",
-                                "log_keep", "dev", "metrics_dcgm_labels"},
+                                "log_keep", "dev", "metrics_dcgm_labels", "job_containment",
+                                "job_pids_max"},
                                where);
       !s)
     return s.error();
@@ -49,9 +51,14 @@ Result<AgentConfig> loadAgentConfig(const std::filesystem::path& path, AgentConf
                  num("outbox_max_entries", c.outbox_max_entries, 100, 100'000'000),
                  num("log_max_bytes", c.log_max_bytes, 4096, 1LL << 40),
                  num("log_keep", c.log_keep, 0, 100), flag("dev", c.dev),
+                 str("job_containment", c.job_containment),
+                 num("job_pids_max", c.job_pids_max, 0, 4'194'304),
                  flag("metrics_dcgm_labels", c.metrics_dcgm_labels)}) {
     if (!s) return s.error();
   }
+  if (!jobs::parseContainmentChoice(c.job_containment))
+    return invalidArgument(where + ": \"job_containment\" must be auto, cgroup-v2, cgroup-v1 or "
+                                   "subreaper");
   if (!state_dir.empty()) c.state_dir = state_dir;
   if (!jobs_root.empty()) c.jobs_root = jobs_root;
   return c;

@@ -12,8 +12,8 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", kAgentVersion);
 
   AgentConfig flags;
-  std::string config_file, state_dir, jobs_root, listen, probe, job_user;
-  int64_t interval = 0, outbox_max = 0, log_max = 0, log_keep = -1;
+  std::string config_file, state_dir, jobs_root, listen, probe, job_user, containment;
+  int64_t interval = 0, outbox_max = 0, log_max = 0, log_keep = -1, pids_max = -1;
   bool dev = false, dcgm = false;
   auto* run = app.add_subcommand("run", "run the agent in the foreground");
   run->add_option("--config", config_file, "JSON config file");
@@ -26,6 +26,10 @@ int main(int argc, char** argv) {
   run->add_option("--outbox-max-entries", outbox_max, "outbox capacity");
   run->add_option("--log-max-bytes", log_max, "job log size before rotation");
   run->add_option("--log-keep", log_keep, "rotated job logs kept");
+  run->add_option("--job-containment", containment, "auto|cgroup-v2|cgroup-v1|subreaper")
+      ->check(CLI::IsMember({"auto", "cgroup-v2", "cgroup-v1", "subreaper"}));
+  run->add_option("--job-pids-max", pids_max, "pids limit of a job that sets none (0: none)")
+      ->check(CLI::Range(int64_t{0}, int64_t{4'194'304}));
   run->add_flag("--dev", dev, "plain HTTP on a loopback address, without mTLS");
   run->add_flag("--metrics-dcgm-labels", dcgm, "dcgm-exporter's exact label names");
 
@@ -72,6 +76,8 @@ int main(int argc, char** argv) {
     if (outbox_max > 0) cfg.outbox_max_entries = outbox_max;
     if (log_max > 0) cfg.log_max_bytes = log_max;
     if (log_keep >= 0) cfg.log_keep = log_keep;
+    if (!containment.empty()) cfg.job_containment = containment;
+    if (pids_max >= 0) cfg.job_pids_max = pids_max;
     if (dev) cfg.dev = true;
     if (dcgm) cfg.metrics_dcgm_labels = true;
     return runAgent(cfg, std::cout);

@@ -9,6 +9,9 @@ namespace hwl::jobs {
 namespace {
 
 constexpr double kMaxSeconds = 30.0 * 24 * 3600;
+constexpr int64_t kMaxPids = 4'194'304;
+constexpr int64_t kMinMemory = 1LL << 20;
+constexpr int64_t kMaxMemory = 1LL << 50;
 
 std::string tooLong(const std::string& field, size_t max) {
   return field + ": longer than " + std::to_string(max) + " bytes";
@@ -33,6 +36,19 @@ Result<int64_t> seconds(const boost::json::object& o, std::string_view key, int6
                            std::to_string(static_cast<int64_t>(kMaxSeconds)));
   }
   return static_cast<int64_t>(std::llround(s * 1000.0));
+}
+
+// An optional integer limit in [min, max]; 0 when absent.
+Result<int64_t> limit(const boost::json::object& o, std::string_view key, int64_t min, int64_t max) {
+  const auto* v = o.if_contains(key);
+  if (!v) return int64_t{0};
+  boost::system::error_code ec;
+  const auto n = v->is_number() ? v->to_number<int64_t>(ec) : int64_t{0};
+  if (!v->is_number() || ec || n < min || n > max) {
+    return invalidArgument(std::string(key) + ": must be an integer between " +
+                           std::to_string(min) + " and " + std::to_string(max));
+  }
+  return n;
 }
 
 }  // namespace
@@ -97,7 +113,7 @@ Result<JobSpec> parseJobSpec(const boost::json::value& body,
   const auto& o = body.as_object();
   static const std::set<std::string, std::less<>> kKeys = {
       "id",        "command",         "env",           "gpus",   "working_dir",
-      "ready_url", "ready_timeout_s", "max_runtime_s", "grace_s"};
+      "ready_url", "ready_timeout_s", "max_runtime_s", "grace_s", "pids_max", "memory_max_bytes"};
   for (const auto& kv : o) {
     if (!kKeys.contains(kv.key())) {
       return invalidArgument(std::string(kv.key()) + ": unknown key");
@@ -229,6 +245,12 @@ Result<JobSpec> parseJobSpec(const boost::json::value& body,
   auto grace = seconds(o, "grace_s", spec.grace_ms);
   if (!grace) return grace.error();
   spec.grace_ms = *grace;
+  auto pids = limit(o, "pids_max", 1, kMaxPids);
+  if (!pids) return pids.error();
+  spec.pids_max = *pids;
+  auto memory = limit(o, "memory_max_bytes", kMinMemory, kMaxMemory);
+  if (!memory) return memory.error();
+  spec.memory_max_bytes = *memory;
   // Each field is bounded; this bounds the whole once JSON escaping is counted.
   if (const size_t n = boost::json::serialize(spec.toJson()).size(); n > kMaxSpecJsonBytes) {
     return invalidArgument("job spec: " + std::to_string(n) + " bytes as JSON, more than " +
@@ -253,6 +275,8 @@ boost::json::object JobSpec::toJson() const {
                         {"max_runtime_s", static_cast<double>(max_runtime_ms) / 1000.0},
                         {"grace_s", static_cast<double>(grace_ms) / 1000.0}};
   if (ready_url) o["ready_url"] = ready_url->text;
+  if (pids_max > 0) o["pids_max"] = pids_max;
+  if (memory_max_bytes > 0) o["memory_max_bytes"] = memory_max_bytes;
   return o;
 }
 

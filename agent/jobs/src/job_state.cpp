@@ -83,7 +83,13 @@ boost::json::object JobInfo::toJson() const {
                         {"stop_reason", stopReasonName(stop_reason)},
                         {"reason", reason},
                         {"log_base", log_base},
-                        {"last_event_seq", last_event_seq}};
+                        {"last_event_seq", last_event_seq},
+                        {"monitor_pid", monitor_pid},
+                        {"monitor_start_time", monitor_start_time},
+                        {"containment", containment}};
+  boost::json::array cg;
+  for (const auto& c : cgroups) cg.emplace_back(c);
+  o["cgroups"] = std::move(cg);
   o["exit_code"] = exit_code ? boost::json::value(*exit_code) : boost::json::value(nullptr);
   o["signal"] = signal ? boost::json::value(*signal) : boost::json::value(nullptr);
   return o;
@@ -139,6 +145,19 @@ Result<JobInfo> JobInfo::fromJson(const boost::json::value& v,
   }
   info.log_base = static_cast<uint64_t>(getInt(o, "log_base"));
   info.last_event_seq = static_cast<uint64_t>(getInt(o, "last_event_seq"));
+  info.monitor_pid = static_cast<pid_t>(getInt(o, "monitor_pid"));
+  info.monitor_start_time = static_cast<uint64_t>(getInt(o, "monitor_start_time"));
+  if (const auto* c = o.if_contains("containment"); c && c->is_string()) {
+    info.containment = std::string(c->as_string());
+  }
+  if (const auto* c = o.if_contains("cgroups"); c && c->is_array()) {
+    for (const auto& d : c->as_array()) {
+      // Only absolute paths under the cgroup file system are ever written here.
+      if (d.is_string() && d.as_string().starts_with("/sys/fs/cgroup/") &&
+          d.as_string().find("/../") == boost::json::string::npos)
+        info.cgroups.emplace_back(d.as_string());
+    }
+  }
   return info;
 }
 

@@ -7,6 +7,9 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <optional>
 #include <vector>
 
 #include "hwl/outbox/fs.hpp"
@@ -89,23 +92,51 @@ Result<uint64_t> JobLog::rotateIfNeeded(uint64_t base) const {
   return base + copied;
 }
 
-Result<std::string> JobLog::tail(size_t lines) const {
-  if (lines == 0) return std::string();
-  // Newest first: job.log, job.log.1, …
+Result<std::string> JobLog::tail(size_t lines, size_t max_bytes) const {
+  if (lines == 0 || max_bytes == 0) return std::string();
+  // Newest first: job.log, job.log.1, …; each read backwards in blocks from its end.
   std::vector<std::filesystem::path> files{current()};
   for (uint32_t n = 1; n <= keep_; ++n) files.push_back(rotated(n));
   std::string acc;
-  for (const auto& f : files) {
-    if (!fileExists(f)) break;
-    auto content = outbox::readFile(f);
-    if (!content) return content.error();
-    acc = *content + acc;
+  // Where the wanted lines start in acc, once `lines` line breaks precede the last line.
+  auto start = [&]() -> std::optional<size_t> {
     size_t count = 0;
     size_t end = acc.size();
     if (end > 0 && acc[end - 1] == '\n') --end;
     for (size_t i = end; i > 0; --i) {
-      if (acc[i - 1] == '\n' && ++count == lines) return acc.substr(i);
+      if (acc[i - 1] == '\n' && ++count == lines) return i;
     }
+    return std::nullopt;
+  };
+  for (const auto& f : files) {
+    UniqueFd fd(::open(f.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!fd.valid()) {
+      if (errno == ENOENT) break;
+      return internal(outbox::errnoMessage("open " + f.string()));
+    }
+    struct stat st {};
+    if (::fstat(fd.get(), &st) != 0) return internal(outbox::errnoMessage("stat " + f.string()));
+    uint64_t pos = static_cast<uint64_t>(st.st_size);
+    while (pos > 0 && acc.size() < max_bytes) {
+      const size_t want = static_cast<size_t>(
+          std::min<uint64_t>({pos, 65536, static_cast<uint64_t>(max_bytes - acc.size())}));
+      std::string block(want, '\0');
+      size_t got = 0;
+      while (got < want) {
+        const ssize_t n =
+            ::pread(fd.get(), block.data() + got, want - got, static_cast<off_t>(pos - want + got));
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) return internal(outbox::errnoMessage("read " + f.string()));
+        if (n == 0) break;  // truncated meanwhile
+        got += static_cast<size_t>(n);
+      }
+      block.resize(got);
+      if (got == 0) break;
+      pos -= want;
+      acc.insert(0, block);
+      if (auto s = start()) return acc.substr(*s);
+    }
+    if (acc.size() >= max_bytes) break;
   }
   return acc;
 }
@@ -137,6 +168,89 @@ Result<LogChunk> JobLog::readFrom(uint64_t base, uint64_t offset, size_t max_byt
     }
   }
   return readFrom(base, base, max_bytes);
+}
+
+}  // namespace hwl::jobs
+
+namespace hwl::jobs {
+
+uint64_t JobLog::base() const {
+  auto text = outbox::readFile(baseFile());
+  if (!text) return 0;
+  return std::strtoull(text->c_str(), nullptr, 10);
+}
+
+Result<LogChunk> JobLog::readFrom(uint64_t offset, size_t max_bytes) const {
+  for (int attempt = 0;; ++attempt) {
+    const uint64_t before = base();
+    auto chunk = readFrom(before, offset, max_bytes);
+    if (!chunk || attempt == 3 || base() == before) return chunk;
+  }
+}
+
+LogWriter::LogWriter(std::filesystem::path dir, uint64_t max_bytes, uint32_t keep)
+    : log_(dir, max_bytes, keep), max_bytes_(max_bytes) {
+  cur_ = log_.current().string();
+  base_file_ = log_.baseFile().string();
+  base_tmp_ = base_file_ + ".tmp";
+  for (uint32_t n = 1; n <= keep; ++n) rotated_.push_back(log_.rotated(n).string());
+}
+
+LogWriter::~LogWriter() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+bool LogWriter::open() {
+  fd_ = ::open(cur_.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+  if (fd_ < 0) return false;
+  struct stat st {};
+  size_ = ::fstat(fd_, &st) == 0 ? static_cast<uint64_t>(st.st_size) : 0;
+  base_ = log_.base();
+  return true;
+}
+
+void LogWriter::write(const char* data, size_t n) {
+  while (n > 0) {
+    if (max_bytes_ > 0 && size_ >= max_bytes_) rotate();
+    size_t chunk = n;
+    if (max_bytes_ > 0) chunk = static_cast<size_t>(std::min<uint64_t>(n, max_bytes_ - size_));
+    const ssize_t w = fd_ < 0 ? -1 : ::write(fd_, data, chunk);
+    if (w < 0 && errno == EINTR) continue;
+    // A failed write (full disk) drops the bytes but still counts them as a rotation would, so
+    // the files never grow past the bound once space returns.
+    const size_t done = w > 0 ? static_cast<size_t>(w) : chunk;
+    size_ += done;
+    data += done;
+    n -= done;
+  }
+}
+
+void LogWriter::rotate() {
+  if (rotated_.empty()) {
+    if (fd_ >= 0) (void)::ftruncate(fd_, 0);
+  } else {
+    ::unlink(rotated_.back().c_str());
+    for (size_t i = rotated_.size() - 1; i > 0; --i) {
+      ::rename(rotated_[i - 1].c_str(), rotated_[i].c_str());
+    }
+    ::rename(cur_.c_str(), rotated_.front().c_str());
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = ::open(cur_.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+  }
+  base_ += size_;
+  size_ = 0;
+  saveBase();
+}
+
+void LogWriter::saveBase() const {
+  char text[32];
+  const int len =
+      std::snprintf(text, sizeof text, "%llu\n", static_cast<unsigned long long>(base_));
+  const int fd = ::open(base_tmp_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+  if (fd < 0) return;
+  const bool ok = len > 0 && ::write(fd, text, static_cast<size_t>(len)) == len;
+  ::close(fd);
+  if (ok) ::rename(base_tmp_.c_str(), base_file_.c_str());
 }
 
 }  // namespace hwl::jobs

@@ -16,8 +16,10 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <iostream>
 #include <optional>
 
+#include "hwl/jobs/job_monitor.hpp"
 #include "hwl/jobs/proc.hpp"
 #include "hwl/jobs/ready_probe.hpp"
 #include "hwl/outbox/fs.hpp"
@@ -124,6 +126,7 @@ struct SpawnPlan {
   JobUser user;
   std::vector<std::string> mkdirs;
   std::string cwd;
+  std::vector<std::string> enter;  // cgroup.procs files the job writes itself into
 };
 
 Result<SpawnPlan> planSpawn(const JobSpec& spec, const SupervisorSettings& settings) {
@@ -191,6 +194,8 @@ std::string_view spawnStage(int stage) {
       return "exec";
     case 9:
       return "drop capabilities";
+    case 10:
+      return "join the job's cgroup";
     default:
       return "start";
   }
@@ -224,8 +229,23 @@ Result<std::unique_ptr<Supervisor>> Supervisor::open(SupervisorSettings settings
                                                      outbox::Outbox& outbox) {
   if (settings.state_dir.empty()) return invalidArgument("supervisor: state_dir must be set");
   if (settings.jobs_root.empty()) settings.jobs_root = settings.state_dir / "work";
+  if (settings.cgroup_group.empty()) {
+    // Stable across restarts (re-adopted jobs keep their cgroups) and distinct per agent.
+    uint64_t h = 1469598103934665603ULL;
+    for (const char c : std::filesystem::absolute(settings.state_dir).lexically_normal().string()) {
+      h = (h ^ static_cast<unsigned char>(c)) * 1099511628211ULL;
+    }
+    char hex[17];
+    std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(h));
+    settings.cgroup_group = "hwledger-" + std::string(hex, 12);
+  }
+  auto containment = Containment::open(settings.containment, settings.cgroup_group);
+  if (!containment)
+    return Error{containment.error().code, "job containment: " + containment.error().message};
   std::unique_ptr<Supervisor> sup(new Supervisor(std::move(settings), outbox));
+  sup->containment_ = std::move(*containment);
   if (auto st = sup->load(); !st) return st.error();
+  if (auto st = sup->checkJobsRoot(); !st) return st.error();
   sup->thread_ = std::thread([s = sup.get()] { s->run(); });
   return sup;
 }
@@ -252,6 +272,9 @@ boost::json::object eventData(const JobInfo& info) {
   d.erase("log_base");
   d.erase("last_event_seq");
   d.erase("accepted_ms");
+  d.erase("monitor_pid");
+  d.erase("monitor_start_time");
+  d.erase("cgroups");
   d["job_id"] = info.spec.id;
   d.erase("id");
   return d;
@@ -331,8 +354,14 @@ Status Supervisor::load() {
       // The agent died between fork and job.started: a child that is still there is killed
       // with its process group, so no job runs without a record.
       bool killed = false;
+      if (info.monitor_pid > 0 && sameLiveProcess(info.monitor_pid, info.monitor_start_time)) {
+        killed = !jobEmpty(processesOf(info));
+        signalJob(processesOf(info), SIGKILL);
+        ::kill(info.monitor_pid, SIGKILL);
+      }
       if (info.pid > 0 && sameLiveProcess(info.pid, info.proc_start_time))
-        killed = ::kill(-info.pid, SIGKILL) == 0 || ::kill(info.pid, SIGKILL) == 0;
+        killed = ::kill(-info.pid, SIGKILL) == 0 || ::kill(info.pid, SIGKILL) == 0 || killed;
+      (void)endProcesses(info);
       JobInfo next = info;
       next.state = JobState::kLost;
       next.ended_ms = now_unix;
@@ -349,6 +378,7 @@ Status Supervisor::load() {
         job.info = next;
         job.started_steady = now_steady - (now_unix - info.started_ms);
       } else {
+        (void)endProcesses(info);
         JobInfo next = info;
         next.state = JobState::kLost;
         next.ended_ms = now_unix;
@@ -386,6 +416,46 @@ Status Supervisor::checkMayRun() const {
   return {};
 }
 
+Status Supervisor::checkJobsRoot() const {
+  auto user = resolveJobUser(settings_.job_user);
+  if (!user) return {};  // jobs are refused anyway, with that reason
+  const std::string root = settings_.jobs_root.string();
+  const std::string probe =
+      (settings_.jobs_root / (".hwledger-access-" + std::to_string(::getpid()))).string();
+  const JobUser& u = *user;
+  // As the job does: the job user's ids and groups, no capabilities, then create a directory.
+  const pid_t child = ::fork();
+  if (child < 0) return internal(outbox::errnoMessage("fork"));
+  if (child == 0) {
+    if (u.change_ids) {
+      if (::setgroups(u.groups.size(), u.groups.data()) != 0 || ::setgid(u.gid) != 0 ||
+          ::setuid(u.uid) != 0)
+        ::_exit(200);
+    }
+    ::prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
+    __user_cap_header_struct header{_LINUX_CAPABILITY_VERSION_3, 0};
+    __user_cap_data_struct caps[2] = {};
+    if (::syscall(SYS_capset, &header, caps) != 0) ::_exit(201);
+    if (::mkdir(probe.c_str(), 0700) != 0) ::_exit(errno > 0 && errno < 200 ? errno : 199);
+    ::rmdir(probe.c_str());
+    ::_exit(0);
+  }
+  int status = 0;
+  while (::waitpid(child, &status, 0) < 0 && errno == EINTR) {
+  }
+  if (WIFEXITED(status) && WEXITSTATUS(status) == 0) return {};
+  const int code = WIFEXITED(status) ? WEXITSTATUS(status) : 0;
+  const std::string who = (u.name.empty() ? std::string("uid ") + std::to_string(u.uid)
+                                          : u.name + " (uid " + std::to_string(u.uid) + ")");
+  const std::string why = code == 200              ? "cannot switch to that user"
+                          : code > 0 && code < 199 ? std::strerror(code)
+                                                   : "the check failed";
+  return permissionDenied("jobs root " + root + " is not usable by the job user " + who +
+                          ": cannot create a directory in it: " + why +
+                          " (every directory above it must be searchable by that user, and the "
+                          "jobs root writable)");
+}
+
 Result<JobInfo> Supervisor::submit(const JobSpec& spec) {
   std::lock_guard lock(mu_);
   if (auto it = jobs_.find(spec.id); it != jobs_.end()) {
@@ -394,6 +464,16 @@ Result<JobInfo> Supervisor::submit(const JobSpec& spec) {
   }
   if (stopping_) return unavailable("the job supervisor is stopping");
   if (auto st = checkMayRun(); !st) return st.error();
+  if (spec.pids_max > 0 && !containment_.enforcesPids()) {
+    return Error{Code::kFailedPrecondition,
+                 "pids_max: this host cannot enforce a pids limit (job containment: " +
+                     containment_.description() + ")"};
+  }
+  if (spec.memory_max_bytes > 0 && !containment_.enforcesMemory()) {
+    return Error{Code::kFailedPrecondition,
+                 "memory_max_bytes: this host cannot enforce a memory limit (job containment: " +
+                     containment_.description() + ")"};
+  }
   uint64_t live = 0;
   for (const auto& [id, job] : jobs_) live += isTerminal(job->info.state) ? 0 : 1;
   const auto stats = outbox_.stats();
@@ -448,18 +528,21 @@ Result<std::string> Supervisor::logs(const std::string& id, size_t tail_lines) c
     std::lock_guard lock(mu_);
     if (!jobs_.contains(id)) return notFound("job " + id + " not found");
   }
-  return jobLog(id).tail(tail_lines);
+  return jobLog(id).tail(tail_lines, settings_.log_tail_max_bytes);
 }
 
 Result<LogChunk> Supervisor::readLog(const std::string& id, uint64_t offset,
                                      size_t max_bytes) const {
   uint64_t base = 0;
+  bool monitored = false;
   {
     std::lock_guard lock(mu_);
     auto it = jobs_.find(id);
     if (it == jobs_.end()) return notFound("job " + id + " not found");
     base = it->second->info.log_base;
+    monitored = it->second->info.monitor_pid > 0;
   }
+  if (monitored) return jobLog(id).readFrom(offset, max_bytes);
   return jobLog(id).readFrom(base, offset, max_bytes);
 }
 
@@ -470,6 +553,7 @@ void Supervisor::stop() {
     cv_.notify_all();
   }
   if (thread_.joinable()) thread_.join();
+  containment_.removeGroupIfEmpty();
   std::lock_guard lock(mu_);
   pass_cv_.notify_all();
 }
@@ -501,10 +585,50 @@ void Supervisor::pass() {
       if (!isTerminal(job->info.state) || job->pending) ids.push_back(id);
     }
   }
-  for (const auto& id : ids) step(id);
+  for (const auto& id : ids) {
+    // One job's trouble must not stop the supervision of the others.
+    try {
+      step(id);
+    } catch (const std::exception& e) {
+      warn("job " + id + ": " + e.what());
+    } catch (...) {
+      warn("job " + id + ": unknown exception");
+    }
+  }
+}
+
+void Supervisor::warn(const std::string& message) const {
+  if (settings_.warn) {
+    settings_.warn(message);
+  } else {
+    std::cerr << "hwledger jobs: " << message << std::endl;
+  }
+}
+
+JobProcesses Supervisor::processesOf(const JobInfo& info) const {
+  JobProcesses p;
+  p.kind = parseContainmentKind(info.containment).value_or(ContainmentKind::kSubreaper);
+  p.cgroups = info.cgroups;
+  p.monitor_pid = info.monitor_pid;
+  p.monitor_start_time = info.monitor_start_time;
+  return p;
+}
+
+uint64_t Supervisor::endProcesses(const JobInfo& info) const {
+  if (info.monitor_pid <= 0 && info.cgroups.empty()) return 0;
+  const auto procs = processesOf(info);
+  signalJob(procs, SIGKILL);
+  const uint64_t ooms = oomKills(procs);
+  if (!removeJobCgroups(procs)) warn("job " + info.spec.id + ": cannot remove its cgroups");
+  containment_.removeGroupIfEmpty();
+  return ooms;
 }
 
 void Supervisor::signalGroup(const JobInfo& info, int sig) const {
+  if (info.monitor_pid > 0) {
+    // Every process of the job, wherever it moved (cgroup, or the monitor's descendants).
+    signalJob(processesOf(info), sig);
+  }
   // Only while the leader is verifiably the same process, so a reused pid is never signalled.
   if (info.pid > 0 && sameLiveProcess(info.pid, info.proc_start_time)) ::kill(-info.pid, sig);
 }
@@ -540,21 +664,50 @@ void Supervisor::step(const std::string& id) {
   }
   if (info.state != JobState::kRunning && info.state != JobState::kReady) return;
 
-  // Has it ended? Reap it if it is our child; otherwise /proc tells.
-  const auto stat = readProcStat(info.pid);
-  if (!stat || stat->start_time != info.proc_start_time) {
-    finishJob(id, std::move(info), 0, false);
-    return;
-  }
-  int status = 0;
-  const pid_t r = ::waitpid(info.pid, &status, WNOHANG);
-  if (r == info.pid) {
-    finishJob(id, std::move(info), status, true);
-    return;
-  }
-  if (r < 0 && (stat->state == 'Z' || stat->state == 'X')) {
-    finishJob(id, std::move(info), 0, false);
-    return;
+  if (info.monitor_pid > 0) {
+    // The job has ended when its monitor has: it leaves only once every process is gone.
+    int status = 0;
+    bool ended = false;
+    bool known = false;
+    if (!info.adopted) {
+      const pid_t r = ::waitpid(info.monitor_pid, &status, WNOHANG);
+      if (r == info.monitor_pid) {
+        ended = true;
+        known = true;
+      } else if (r < 0) {
+        ended = !sameLiveProcess(info.monitor_pid, info.monitor_start_time);
+      }
+    } else {
+      ended = !sameLiveProcess(info.monitor_pid, info.monitor_start_time);
+    }
+    if (ended) {
+      if (sameLiveProcess(info.pid, info.proc_start_time)) {
+        // The monitor was killed under a live job: its status says nothing about the job.
+        known = false;
+        info.reason = "the job's monitor process ended unexpectedly; the job was stopped";
+        ::kill(-info.pid, SIGKILL);
+      }
+      const uint64_t ooms = endProcesses(info);
+      finishJob(id, std::move(info), status, known, ooms);
+      return;
+    }
+  } else {
+    // Has it ended? Reap it if it is our child; otherwise /proc tells.
+    const auto stat = readProcStat(info.pid);
+    if (!stat || stat->start_time != info.proc_start_time) {
+      finishJob(id, std::move(info), 0, false);
+      return;
+    }
+    int status = 0;
+    const pid_t r = ::waitpid(info.pid, &status, WNOHANG);
+    if (r == info.pid) {
+      finishJob(id, std::move(info), status, true);
+      return;
+    }
+    if (r < 0 && (stat->state == 'Z' || stat->state == 'X')) {
+      finishJob(id, std::move(info), 0, false);
+      return;
+    }
   }
 
   const int64_t now = steadyMs();
@@ -593,7 +746,8 @@ void Supervisor::step(const std::string& id) {
     (void)commit(id, info, "job.ready", eventData(info));
   }
 
-  auto base = jobLog(id).rotateIfNeeded(info.log_base);
+  auto base = info.monitor_pid > 0 ? Result<uint64_t>(jobLog(id).base())
+                                   : jobLog(id).rotateIfNeeded(info.log_base);
   if (base && *base != info.log_base) {
     std::lock_guard lock(mu_);
     auto& job = *jobs_.at(id);
@@ -604,12 +758,14 @@ void Supervisor::step(const std::string& id) {
 
 void Supervisor::startJob(const std::string& id, JobInfo info) {
   info.state = JobState::kStarting;
+  info.containment = std::string(containmentName(containment_.kind()));
   (void)persist(info);
   {
     std::lock_guard lock(mu_);
     jobs_.at(id)->info = info;
   }
   auto fail = [&](std::string why) {
+    (void)endProcesses(info);
     info.state = JobState::kFailed;
     info.ended_ms = clock_->nowMs();
     info.reason = std::move(why);
@@ -617,29 +773,35 @@ void Supervisor::startJob(const std::string& id, JobInfo info) {
   };
   auto plan = planSpawn(info.spec, settings_);
   if (!plan) return fail(plan.error().message);
-  const auto log_path = jobLog(id).current();
-  UniqueFd log_fd(::open(log_path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640));
-  if (!log_fd.valid()) return fail(outbox::errnoMessage("open " + log_path.string()));
-  UniqueFd null_fd(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+  const JobLimits limits{
+      .pids_max = info.spec.pids_max > 0 ? info.spec.pids_max : settings_.default_pids_max,
+      .memory_max_bytes = info.spec.memory_max_bytes};
+  auto procs = containment_.create(id, limits, plan->enter);
+  if (!procs) return fail(procs.error().message);
+  info.cgroups = procs->cgroups;
+  (void)persist(info);
+  UniqueFd null_fd(::open("/dev/null", O_RDWR | O_CLOEXEC));
   if (!null_fd.valid()) return fail(outbox::errnoMessage("open /dev/null"));
+  int out_fds[2];
+  if (::pipe2(out_fds, O_CLOEXEC) != 0) return fail(outbox::errnoMessage("pipe"));
+  UniqueFd out_read(out_fds[0]);
+  UniqueFd out_write(out_fds[1]);
   int pipe_fds[2];
   if (::pipe2(pipe_fds, O_CLOEXEC) != 0) return fail(outbox::errnoMessage("pipe"));
-  UniqueFd err_read(pipe_fds[0]);
-  UniqueFd err_write(pipe_fds[1]);
+  UniqueFd report_read(pipe_fds[0]);
+  UniqueFd report_write(pipe_fds[1]);
 
   const SpawnPlan& p = *plan;
-  const int log = log_fd.get();
+  const int out = out_write.get();
   const int devnull = null_fd.get();
-  const int errw = err_write.get();
+  const int errw = report_write.get();
   const long open_max = ::sysconf(_SC_OPEN_MAX);
   const int max_fd = open_max > 0 && open_max < (1 << 20) ? static_cast<int>(open_max) : (1 << 20);
-  const pid_t pid = ::fork();
-  if (pid < 0) return fail(outbox::errnoMessage("fork"));
-  if (pid == 0) {
-    // Child: async-signal-safe calls only.
+  // The job's own process, a child of the monitor: async-signal-safe calls only.
+  const std::function<void()> start_job = [&p, out, devnull, errw, max_fd] {
     auto die = [errw](int stage) {
-      const int report[2] = {stage, errno};
-      (void)!::write(errw, report, sizeof report);
+      const MonitorReport report{kReportStage, stage, errno};
+      (void)!::write(errw, &report, sizeof report);
       ::_exit(127);
     };
     sigset_t none;
@@ -649,7 +811,14 @@ void Supervisor::startJob(const std::string& id, JobInfo info) {
     dfl.sa_handler = SIG_DFL;
     for (int s = 1; s < NSIG; ++s) ::sigaction(s, &dfl, nullptr);
     if (::setsid() < 0) die(1);
-    if (::dup2(devnull, 0) < 0 || ::dup2(log, 1) < 0 || ::dup2(log, 2) < 0) die(2);
+    // Into the job's cgroups before anything else, so every later process is born there.
+    for (const auto& procs_file : p.enter) {
+      const int fd = ::open(procs_file.c_str(), O_WRONLY | O_CLOEXEC);
+      if (fd < 0) die(10);
+      if (::write(fd, "0", 1) != 1) die(10);
+      ::close(fd);
+    }
+    if (::dup2(devnull, 0) < 0 || ::dup2(out, 1) < 0 || ::dup2(out, 2) < 0) die(2);
     if (p.user.change_ids) {
       if (::setgroups(p.user.groups.size(), p.user.groups.data()) != 0) die(3);
       if (::setgid(p.user.gid) != 0) die(4);
@@ -674,24 +843,60 @@ void Supervisor::startJob(const std::string& id, JobInfo info) {
     }
     ::execve(p.exe.c_str(), p.argv.data(), p.envp.data());
     die(8);
-  }
-  err_write.reset();
-  const auto start = readProcStat(pid);
-  // The pid is on disk before anything else can go wrong, so a restarted agent finds the child.
-  info.pid = pid;
-  info.proc_start_time = start ? start->start_time : 0;
+  };
+  MonitorPlan mp;
+  mp.out_read = out_read.get();
+  mp.out_write = out;
+  mp.report = errw;
+  mp.devnull = devnull;
+  mp.log_dir = jobDir(id).string();
+  mp.log_max_bytes = settings_.log_max_bytes;
+  mp.log_keep = settings_.log_keep;
+  mp.processes = *procs;
+
+  const pid_t monitor = ::fork();
+  if (monitor < 0) return fail(outbox::errnoMessage("fork"));
+  if (monitor == 0) runMonitor(mp, start_job);
+  report_write.reset();
+  out_write.reset();
+  out_read.reset();
+  const auto mstat = readProcStat(monitor);
+  // The monitor is on disk before anything else can go wrong, so a restarted agent finds it.
+  info.monitor_pid = monitor;
+  info.monitor_start_time = mstat ? mstat->start_time : 0;
   (void)persist(info);
-  int report[2] = {0, 0};
-  ssize_t n = 0;
-  do {
-    n = ::read(err_read.get(), report, sizeof report);
-  } while (n < 0 && errno == EINTR);
-  if (n > 0) {
-    int status = 0;
-    while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-    }
-    return fail(std::string(spawnStage(report[0])) + ": " + std::strerror(report[1]));
+  {
+    std::lock_guard lock(mu_);
+    jobs_.at(id)->info = info;
   }
+  // Reports until the job execs (close-on-exec ends the pipe): its pid, or the stage that failed.
+  pid_t pid = 0;
+  std::optional<MonitorReport> failed;
+  char buf[sizeof(MonitorReport) * 4];
+  size_t have = 0;
+  for (;;) {
+    const ssize_t n = ::read(report_read.get(), buf + have, sizeof buf - have);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    have += static_cast<size_t>(n);
+    while (have >= sizeof(MonitorReport)) {
+      MonitorReport r;
+      std::memcpy(&r, buf, sizeof r);
+      std::memmove(buf, buf + sizeof r, have - sizeof r);
+      have -= sizeof r;
+      if (r.kind == kReportPid) pid = r.a;
+      if (r.kind == kReportStage) failed = r;
+    }
+  }
+  if (failed || pid <= 0) {
+    int status = 0;
+    while (::waitpid(monitor, &status, 0) < 0 && errno == EINTR) {
+    }
+    if (!failed) return fail("start: the job's monitor could not fork");
+    errno = failed->b;
+    return fail(std::string(spawnStage(failed->a)) + ": " + std::strerror(failed->b));
+  }
+  const auto start = readProcStat(pid);
   info.state = JobState::kRunning;
   info.pid = pid;
   info.proc_start_time = start ? start->start_time : 0;
@@ -705,17 +910,19 @@ void Supervisor::startJob(const std::string& id, JobInfo info) {
   (void)commit(id, info, "job.started", std::move(data));
 }
 
-void Supervisor::finishJob(const std::string& id, JobInfo info, int wait_status,
-                           bool status_known) {
+void Supervisor::finishJob(const std::string& id, JobInfo info, int wait_status, bool status_known,
+                           uint64_t oom_kills) {
   info.ended_ms = clock_->nowMs();
   info.exit_status_known = status_known;
   if (status_known) {
     if (WIFEXITED(wait_status)) info.exit_code = WEXITSTATUS(wait_status);
     if (WIFSIGNALED(wait_status)) info.signal = WTERMSIG(wait_status);
     // Whatever the leader left behind in its group goes with it. Safe: the group id cannot be
-    // reused while members remain, and we reaped the leader only now.
-    ::kill(-info.pid, SIGKILL);
+    // reused while members remain, and we reaped the leader only now. (A job with a monitor has
+    // no process left by now; the monitor saw to that.)
+    if (info.monitor_pid <= 0) ::kill(-info.pid, SIGKILL);
   }
+  if (info.monitor_pid > 0) info.log_base = jobLog(id).base();
   std::string event;
   switch (info.stop_reason) {
     case StopReason::kCancel:
@@ -733,17 +940,30 @@ void Supervisor::finishJob(const std::string& id, JobInfo info, int wait_status,
       event = "job.failed";
       break;
     case StopReason::kNone:
+      if (oom_kills > 0) {
+        info.state = JobState::kFailed;
+        info.reason = "memory_max_bytes exceeded: the kernel's OOM killer ended the job (limit " +
+                      std::to_string(info.spec.memory_max_bytes) + " bytes)";
+        event = "job.failed";
+        break;
+      }
       info.state = JobState::kExited;
       event = "job.exited";
-      if (!status_known) {
+      if (!status_known && info.reason.empty()) {
         info.reason = "re-adopted after an agent restart: exit status unknown";
       }
       break;
   }
   auto data = eventData(info);
   if (info.state != JobState::kCancelled) {
-    auto tail = jobLog(id).tail(settings_.exit_log_tail_lines);
-    data["log_tail"] = tail ? *tail : std::string();
+    auto tail = jobLog(id).tail(settings_.exit_log_tail_lines, settings_.exit_log_tail_bytes);
+    std::string text = tail ? std::move(*tail) : std::string();
+    // Cut at a character boundary: never start inside a UTF-8 sequence.
+    size_t skip = 0;
+    while (skip < text.size() && skip < 4 &&
+           (static_cast<unsigned char>(text[skip]) & 0xC0) == 0x80)
+      ++skip;
+    data["log_tail"] = text.substr(skip);
   }
   (void)commit(id, info, event, std::move(data));
 }

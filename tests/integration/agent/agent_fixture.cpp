@@ -8,6 +8,8 @@
 #include <unistd.h>
 
 #include <boost/json/parse.hpp>
+#include <cerrno>
+#include <cstdio>
 #include <boost/json/serialize.hpp>
 #include <fstream>
 #include <sstream>
@@ -91,6 +93,58 @@ Agent::~Agent() {
     if (st->as_string() != "running" && st->as_string() != "ready") continue;
     const auto p = static_cast<pid_t>(pid->as_int64());
     if (processAlive(p) && procStartTime(p) == start->to_number<uint64_t>()) ::kill(-p, SIGKILL);
+    // And whatever else is in the job's cgroups (processes that left its group).
+    if (const auto* cg = o.if_contains("cgroups"); cg && cg->is_array()) {
+      for (const auto& c : cg->as_array()) {
+        if (!c.is_string()) continue;
+        const fs::path dir(std::string(c.as_string()));
+        std::istringstream procs(readFileOrEmpty(dir / "cgroup.procs"));
+        for (pid_t q = 0; procs >> q;) ::kill(q, SIGKILL);
+      }
+    }
+  }
+  removeCgroups(state_);
+}
+
+std::string readFileOrEmpty(const fs::path& p) {
+  std::ifstream in(p);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+std::string cgroupGroupOf(const fs::path& state_dir) {
+  // As the supervisor names it: FNV-1a of the absolute state dir, 12 hex digits.
+  uint64_t h = 1469598103934665603ULL;
+  for (const char c : fs::absolute(state_dir).lexically_normal().string())
+    h = (h ^ static_cast<unsigned char>(c)) * 1099511628211ULL;
+  char hex[17];
+  std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(h));
+  return "hwledger-" + std::string(hex, 12);
+}
+
+std::vector<fs::path> cgroupDirsNamed(const std::string& name) {
+  std::vector<fs::path> out;
+  std::error_code ec;
+  for (const char* h : {"pids", "freezer", "memory", "unified"}) {
+    fs::recursive_directory_iterator it(fs::path("/sys/fs/cgroup") / h, ec), end;
+    for (; !ec && it != end; it.increment(ec)) {
+      if (it.depth() >= 3) it.disable_recursion_pending();
+      if (it->is_directory(ec) && it->path().filename() == name) out.push_back(it->path());
+    }
+  }
+  return out;
+}
+
+void removeCgroups(const fs::path& state_dir) {
+  for (const auto& group : cgroupDirsNamed(cgroupGroupOf(state_dir))) {
+    std::error_code ec;
+    for (const auto& job : fs::directory_iterator(group, ec)) {
+      if (!job.is_directory(ec)) continue;
+      for (int i = 0; i < 100 && ::rmdir(job.path().c_str()) != 0 && errno == EBUSY; ++i)
+        std::this_thread::sleep_for(10ms);
+    }
+    ::rmdir(group.c_str());
   }
 }
 

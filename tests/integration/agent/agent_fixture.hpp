@@ -99,6 +99,14 @@ class Agent {
   std::unique_ptr<Process> proc_;
 };
 
+// The cgroup directory name an agent on `state_dir` puts its jobs' cgroups in, every directory of
+// that name in the cgroup hierarchies, and their removal (with the job cgroups inside, which must
+// be empty: kill their processes first).
+std::string cgroupGroupOf(const std::filesystem::path& state_dir);
+std::vector<std::filesystem::path> cgroupDirsNamed(const std::string& name);
+void removeCgroups(const std::filesystem::path& state_dir);
+std::string readFileOrEmpty(const std::filesystem::path& p);
+
 // The types of a list of outbox entries.
 std::vector<std::string> types(const std::vector<boost::json::object>& entries);
 

@@ -1,9 +1,11 @@
 // Test driver standing in for the agent: opens an outbox and a supervisor over STATE_DIR, submits
 // one job running CMD…, prints "PID START_TIME" once it runs, then idles until killed.
 // Usage: hwl_test_supervisor_driver STATE_DIR JOBS_ROOT JOB_USER JOB_ID CMD...
+// HWL_TEST_CONTAINMENT and HWL_TEST_CGROUP_GROUP, when set, choose the containment and cgroup group.
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <thread>
 
 #include "hwl/jobs/supervisor.hpp"
@@ -16,11 +18,16 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "outbox: %s\n", box.error().toString().c_str());
     return 1;
   }
-  auto sup = hwl::jobs::Supervisor::open({.state_dir = state,
-                                          .jobs_root = argv[2],
-                                          .job_user = argv[3],
-                                          .poll_interval = std::chrono::milliseconds(50)},
-                                         **box);
+  hwl::jobs::SupervisorSettings settings{.state_dir = state,
+                                         .jobs_root = argv[2],
+                                         .job_user = argv[3],
+                                         .poll_interval = std::chrono::milliseconds(50)};
+  if (const char* c = std::getenv("HWL_TEST_CONTAINMENT")) {
+    settings.containment =
+        hwl::jobs::parseContainmentChoice(c).value_or(hwl::jobs::ContainmentChoice::kAuto);
+  }
+  if (const char* g = std::getenv("HWL_TEST_CGROUP_GROUP")) settings.cgroup_group = g;
+  auto sup = hwl::jobs::Supervisor::open(std::move(settings), **box);
   if (!sup) {
     std::fprintf(stderr, "%s\n", sup.error().toString().c_str());
     return 1;

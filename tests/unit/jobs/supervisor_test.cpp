@@ -12,9 +12,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
+#include <cstdlib>
 #include <filesystem>
 #include <functional>
+#include <optional>
 #include <thread>
 
 #include "hwl/jobs/proc.hpp"
@@ -62,27 +65,59 @@ class SupervisorTest : public ::testing::Test {
     fs::create_directories(jobs_root_);
     ::chmod(jobs_root_.c_str(), 01777);  // the job user makes its working dirs here
     job_user_ = ::geteuid() == 0 ? "nobody" : "";
+    // The driver (a stand-in agent in another process) contains its jobs the same way.
+    const char* names[] = {"auto", "cgroup-v2", "cgroup-v1", "subreaper"};
+    ::setenv("HWL_TEST_CONTAINMENT", names[static_cast<int>(containment_)], 1);
+    ::setenv("HWL_TEST_CGROUP_GROUP", cgroup_group_.c_str(), 1);
     openAll();
   }
   void TearDown() override {
     if (sup_) {
+      // Jobs still running are killed and seen to the end, so their cgroups go too.
       for (const auto& job : sup_->list()) {
-        if (!isTerminal(job.state) && job.pid > 0) ::kill(-job.pid, SIGKILL);
+        if (isTerminal(job.state)) continue;
+        (void)sup_->cancel(job.spec.id);
+        if (job.pid > 0) ::kill(-job.pid, SIGKILL);
       }
+      waitFor([&] {
+        for (const auto& job : sup_->list()) {
+          if (!isTerminal(job.state)) return false;
+        }
+        return true;
+      });
     }
     sup_.reset();
     box_.reset();
+    // Jobs whose records say they are still running (their supervisor was killed): kill whatever
+    // is in their cgroups and remove those.
+    std::error_code ec;
+    for (const auto& d : fs::directory_iterator(dir_ / "state" / "jobs", ec)) {
+      auto text = outbox::readFile(d.path() / "job.json");
+      if (!text) continue;
+      auto info = JobInfo::fromJson(boost::json::parse(*text), jobs_root_);
+      if (!info || info->cgroups.empty()) continue;
+      JobProcesses procs{.kind = parseContainmentKind(info->containment).value_or(
+                             ContainmentKind::kSubreaper),
+                         .cgroups = info->cgroups};
+      signalJob(procs, SIGKILL);
+      removeJobCgroups(procs);
+    }
+    for (const auto& g : {"pids", "freezer", "unified"})
+      ::rmdir((fs::path("/sys/fs/cgroup") / g / cgroup_group_).c_str());
     fs::remove_all(dir_);
   }
 
   SupervisorSettings settings() {
-    return {.state_dir = dir_ / "state",
-            .jobs_root = jobs_root_,
-            .job_user = job_user_,
-            .log_max_bytes = log_max_bytes_,
-            .log_keep = 2,
-            .poll_interval = 50ms,
-            .ready_probe_timeout = 200ms};
+    SupervisorSettings s{.state_dir = dir_ / "state",
+                         .jobs_root = jobs_root_,
+                         .job_user = job_user_,
+                         .log_max_bytes = log_max_bytes_,
+                         .log_keep = 2,
+                         .poll_interval = 50ms,
+                         .ready_probe_timeout = 200ms};
+    s.containment = containment_;
+    s.cgroup_group = cgroup_group_;
+    return s;
   }
   void openAll() {
     sup_.reset();
@@ -128,6 +163,8 @@ class SupervisorTest : public ::testing::Test {
   fs::path jobs_root_;
   std::string job_user_;
   uint64_t log_max_bytes_ = 1 << 20;
+  ContainmentChoice containment_ = ContainmentChoice::kAuto;
+  std::string cgroup_group_ = "hwl-test-" + std::to_string(::getpid());
   std::unique_ptr<outbox::Outbox> box_;
   std::unique_ptr<Supervisor> sup_;
 };
@@ -324,6 +361,67 @@ TEST_F(SupervisorTest, LogsRotateWhileTheJobRuns) {
   EXPECT_EQ(offset, done.log_base + fs::file_size(jd / "job.log"));
 }
 
+uint64_t dirBytes(const fs::path& dir) {
+  uint64_t total = 0;
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(dir, ec)) {
+    struct stat st {};
+    if (::stat(e.path().c_str(), &st) == 0 && S_ISREG(st.st_mode)) total += static_cast<uint64_t>(st.st_size);
+  }
+  return total;
+}
+
+uint64_t selfRssBytes() {
+  auto status = outbox::readFile("/proc/self/status");
+  if (!status) return 0;
+  const auto at = status->find("VmRSS:");
+  return at == std::string::npos ? 0 : std::stoull(status->substr(at + 6)) * 1024;
+}
+
+// 300 MB written as fast as the job can, with 1 MiB × 2 kept: the log directory stays within
+// (keep + 1) × max plus a pipe buffer the whole time, the supervisor's memory does not grow with
+// the log, another job's max_runtime is still enforced on time, and log_tail stays small.
+TEST_F(SupervisorTest, LogsStayBoundedWhileAJobWritesFast) {
+  const uint64_t rss_before = selfRssBytes();
+  submit({{"id", "flood"},
+          {"command", {"sh", "-c", "head -c 300000000 /dev/zero | tr '\\0' x; echo; echo end"}}});
+  submit({{"id", "timed"}, {"command", {"sleep", "30"}}, {"max_runtime_s", 1}, {"grace_s", 1}});
+  const fs::path jd = dir_ / "state" / "jobs" / "flood";
+  uint64_t peak = 0;
+  int samples = 0;
+  std::optional<JobInfo> timed;
+  for (;;) {
+    peak = std::max(peak, dirBytes(jd));
+    ++samples;
+    auto t = sup_->get("timed");
+    if (!timed && t && isTerminal(t->state)) timed = *t;
+    if (isTerminal(sup_->get("flood")->state) && timed) break;
+    ASSERT_LT(samples, 20000) << "the flood job never ended";
+    std::this_thread::sleep_for(2ms);
+  }
+  const auto done = *sup_->get("flood");
+  ASSERT_EQ(done.state, JobState::kExited) << done.reason;
+  EXPECT_EQ(done.exit_code, 0);
+  EXPECT_LE(peak, 3u * (1 << 20) + 65536 + 4096) << "peak log dir bytes over " << samples << " samples";
+  EXPECT_GT(samples, 10);
+  EXPECT_FALSE(fs::exists(jd / "job.log.3"));
+  // Nothing lost: the stream offsets add up to everything written (300000000 + "\nend\n").
+  EXPECT_EQ(done.log_base + fs::file_size(jd / "job.log"), 300000005u);
+  EXPECT_EQ(*sup_->logs("flood", 1), "end\n");
+  // The other job was stopped on time while the flood ran.
+  EXPECT_EQ(timed->state, JobState::kFailed);
+  EXPECT_LT(timed->runtimeMs(), 3000);
+  const auto evs = events("flood");
+  ASSERT_EQ(evs.size(), 2u);
+  const std::string tail(evs[1].data.at("log_tail").as_string());
+  EXPECT_LE(tail.size(), 4096u);
+  EXPECT_GT(tail.size(), 1000u);
+  EXPECT_EQ(tail.substr(tail.size() - 4), "end\n");
+  // A 300 MB "line" read back through the API costs at most the tail cap.
+  EXPECT_LE(sup_->logs("flood", 5)->size(), size_t{1} << 20);
+  EXPECT_LT(selfRssBytes(), rss_before + (64u << 20));
+}
+
 // Runs the supervisor in a separate process (standing in for the agent), returns pid + job.
 struct Driver {
   pid_t driver = 0;
@@ -518,6 +616,218 @@ TEST_F(SupervisorTest, FullOutboxRefusesNewJobs) {
   ASSERT_TRUE(box_->acknowledge(7));
   EXPECT_TRUE(sup_->submit(spec({{"id", "nospace"}, {"command", {"true"}}})));
 }
+
+// Processes whose argv holds `marker` (an argument no other process uses), zombies excluded.
+int countProcesses(const std::string& marker) {
+  int n = 0;
+  std::error_code ec;
+  for (const auto& d : fs::directory_iterator("/proc", ec)) {
+    const auto name = d.path().filename().string();
+    if (name.empty() || !std::all_of(name.begin(), name.end(), ::isdigit)) continue;
+    auto cmdline = outbox::readFile(d.path() / "cmdline");
+    if (!cmdline) continue;
+    size_t pos = 0;
+    while (pos < cmdline->size()) {
+      const size_t end = cmdline->find('\0', pos);
+      const std::string arg = cmdline->substr(pos, end == std::string::npos ? end : end - pos);
+      if (arg == marker) {
+        ++n;
+        break;
+      }
+      if (end == std::string::npos) break;
+      pos = end + 1;
+    }
+  }
+  return n;
+}
+
+// Directories named `group` anywhere in the cgroup hierarchies (a few levels down).
+std::vector<fs::path> cgroupDirsNamed(const std::string& group) {
+  std::vector<fs::path> out;
+  std::error_code ec;
+  for (const char* h : {"pids", "freezer", "memory", "unified"}) {
+    fs::recursive_directory_iterator it(fs::path("/sys/fs/cgroup") / h, ec), end;
+    for (; !ec && it != end; it.increment(ec)) {
+      if (it.depth() >= 3) it.disable_recursion_pending();
+      if (it->is_directory(ec) && it->path().filename() == group) out.push_back(it->path());
+    }
+  }
+  return out;
+}
+
+bool writableDir(const char* path) { return ::access(path, W_OK) == 0; }
+
+std::string marker(const char* base) {
+  static int n = 0;
+  return std::string(base) + "." + std::to_string(::getpid() % 100000) + std::to_string(++n);
+}
+
+// The same job lifecycle under each containment; each is forced, so all are exercised here.
+class ContainmentTest : public SupervisorTest,
+                        public ::testing::WithParamInterface<ContainmentChoice> {
+ protected:
+  void SetUp() override {
+    containment_ = GetParam();
+    if (containment_ != ContainmentChoice::kSubreaper && ::geteuid() != 0)
+      GTEST_SKIP() << "cgroups need root here";
+    if (containment_ == ContainmentChoice::kCgroupV2 && !writableDir("/sys/fs/cgroup/unified") &&
+        !writableDir("/sys/fs/cgroup/cgroup.procs"))
+      GTEST_SKIP() << "no writable cgroup2 hierarchy";
+    if (containment_ == ContainmentChoice::kCgroupV1 && !writableDir("/sys/fs/cgroup/pids"))
+      GTEST_SKIP() << "no writable cgroup v1 pids hierarchy";
+    SupervisorTest::SetUp();
+  }
+  void TearDown() override {
+    SupervisorTest::TearDown();
+    // Nothing is left in the cgroup file system once the supervisor is gone.
+    EXPECT_EQ(cgroupDirsNamed(cgroup_group_), std::vector<fs::path>{});
+  }
+  void expectKind() {
+    const auto kind = sup_->containment().kind();
+    switch (GetParam()) {
+      case ContainmentChoice::kCgroupV2:
+        EXPECT_EQ(kind, ContainmentKind::kCgroupV2);
+        break;
+      case ContainmentChoice::kCgroupV1:
+        EXPECT_EQ(kind, ContainmentKind::kCgroupV1);
+        break;
+      default:
+        EXPECT_EQ(kind, ContainmentKind::kSubreaper);
+    }
+  }
+};
+
+TEST_P(ContainmentTest, SetsidGrandchildDiesWithACancelledJob) {
+  expectKind();
+  const std::string m = marker("777");
+  submit({{"id", "escape"},
+          {"command", {"sh", "-c", "setsid sleep " + m + " & sleep 600"}},
+          {"grace_s", 2}});
+  const auto running = waitState("escape", JobState::kRunning);
+  ASSERT_TRUE(waitFor([&] { return countProcesses(m) == 1; })) << "the grandchild never ran";
+  EXPECT_EQ(running.containment, containmentName(sup_->containment().kind()));
+  ASSERT_TRUE(sup_->cancel("escape"));
+  const auto done = waitState("escape", JobState::kCancelled);
+  // Gone by the time the job is recorded ended, not some time later.
+  EXPECT_EQ(countProcesses(m), 0) << "the setsid child outlived the cancelled job";
+  EXPECT_EQ(done.signal, SIGTERM);
+  for (const auto& cg : done.cgroups) EXPECT_FALSE(fs::exists(cg)) << cg;
+}
+
+TEST_P(ContainmentTest, SetsidGrandchildDiesWhenTheMainProcessExits) {
+  const std::string m = marker("778");
+  submit({{"id", "leaver"}, {"command", {"sh", "-c", "setsid sleep " + m + " & sleep 0.5; exit 5"}}});
+  waitState("leaver", JobState::kRunning);
+  ASSERT_TRUE(waitFor([&] { return countProcesses(m) == 1; })) << "the grandchild never ran";
+  const auto done = waitState("leaver", JobState::kExited);
+  EXPECT_EQ(countProcesses(m), 0) << "the setsid child outlived its job";
+  EXPECT_EQ(done.exit_code, 5);
+  EXPECT_EQ(eventTypes("leaver"), (std::vector<std::string>{"job.started", "job.exited"}));
+}
+
+TEST_P(ContainmentTest, DoubleForkedDaemonDiesWithItsJob) {
+  const std::string m = marker("779");
+  // The daemon's parent exits at once, so it is re-parented (to the monitor) right away.
+  submit({{"id", "daemon"},
+          {"command", {"sh", "-c", "(setsid sh -c 'sleep " + m + " & exit 0' &) ; sleep 0.4"}}});
+  ASSERT_TRUE(waitFor([&] { return countProcesses(m) == 1; })) << "the daemon never ran";
+  waitState("daemon", JobState::kExited);
+  EXPECT_EQ(countProcesses(m), 0);
+}
+
+TEST_P(ContainmentTest, ForkBombIsHeldToPidsMax) {
+  const std::string m = marker("780");
+  const boost::json::object bomb{
+      {"id", "bomb"},
+      {"command",
+       // bash retries a fork that fails with EAGAIN, so the bomb keeps pushing at the limit.
+       {"bash", "-c", "for i in $(seq 300); do sleep " + m + " & done; sleep 600"}},
+      {"pids_max", 32},
+      {"grace_s", 1}};
+  if (!sup_->containment().enforcesPids()) {
+    // Refused before anything is recorded, naming the field.
+    auto r = sup_->submit(spec(bomb));
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().code, Code::kFailedPrecondition);
+    EXPECT_EQ(r.error().message.rfind("pids_max:", 0), 0u) << r.error().message;
+    EXPECT_TRUE(box_->read(0, 10).empty());
+    EXPECT_FALSE(sup_->get("bomb"));
+    return;
+  }
+  submit(bomb);
+  waitState("bomb", JobState::kRunning);
+  int peak = 0;
+  const auto until = std::chrono::steady_clock::now() + 1500ms;
+  while (std::chrono::steady_clock::now() < until) {
+    peak = std::max(peak, countProcesses(m));
+    std::this_thread::sleep_for(20ms);
+  }
+  // The shell and its sleeps share the 32.
+  EXPECT_LE(peak, 31);
+  EXPECT_GE(peak, 20) << "the bomb never got going: the test would prove nothing";
+  EXPECT_LT(countProcesses(m), 300);
+  ASSERT_TRUE(sup_->cancel("bomb"));
+  waitState("bomb", JobState::kCancelled);
+  EXPECT_EQ(countProcesses(m), 0);
+}
+
+TEST_P(ContainmentTest, MemoryLimitEndsAJobThatAllocatesBeyondIt) {
+  if (::access("/usr/bin/python3", X_OK) != 0) GTEST_SKIP() << "needs /usr/bin/python3";
+  const boost::json::object hog{
+      {"id", "hog"},
+      {"command", {"/usr/bin/python3", "-c", "b = bytearray(300 * 1024 * 1024); print('survived')"}},
+      {"memory_max_bytes", 64 << 20}};
+  if (!sup_->containment().enforcesMemory()) {
+    auto r = sup_->submit(spec(hog));
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().code, Code::kFailedPrecondition);
+    EXPECT_EQ(r.error().message.rfind("memory_max_bytes:", 0), 0u) << r.error().message;
+    EXPECT_TRUE(box_->read(0, 10).empty());
+    return;
+  }
+  submit(hog);
+  const auto done = waitState("hog", JobState::kFailed, 20s);
+  EXPECT_EQ(done.signal, SIGKILL);
+  EXPECT_NE(done.reason.find("memory_max_bytes"), std::string::npos) << done.reason;
+  EXPECT_EQ(sup_->logs("hog", 10)->find("survived"), std::string::npos);
+  EXPECT_EQ(eventTypes("hog"), (std::vector<std::string>{"job.started", "job.failed"}));
+  // Within the limit the same program runs to the end.
+  submit({{"id", "small"},
+          {"command", {"/usr/bin/python3", "-c", "b = bytearray(8 * 1024 * 1024); print('ok')"}},
+          {"memory_max_bytes", 64 << 20}});
+  EXPECT_EQ(waitState("small", JobState::kExited, 20s).exit_code, 0);
+}
+
+TEST_P(ContainmentTest, ReadoptedJobIsStillContained) {
+  sup_.reset();
+  box_.reset();
+  const std::string m = marker("781");
+  const auto d = startDriver(dir_ / "state", jobs_root_, job_user_, "adopted",
+                             {"sh", "-c", "setsid sleep " + m + " & exec sleep 600"});
+  ASSERT_GT(d.job_pid, 0);
+  ASSERT_TRUE(waitFor([&] { return countProcesses(m) == 1; }));
+  killDriver(d);
+  openAll();
+  ASSERT_TRUE(sup_->get("adopted")->adopted);
+  ASSERT_TRUE(sup_->cancel("adopted"));
+  waitState("adopted", JobState::kCancelled, 15s);
+  EXPECT_EQ(countProcesses(m), 0);
+}
+
+INSTANTIATE_TEST_SUITE_P(Kinds, ContainmentTest,
+                         ::testing::Values(ContainmentChoice::kCgroupV1,
+                                           ContainmentChoice::kCgroupV2,
+                                           ContainmentChoice::kSubreaper),
+                         [](const auto& info) {
+                           switch (info.param) {
+                             case ContainmentChoice::kCgroupV1:
+                               return std::string("CgroupV1");
+                             case ContainmentChoice::kCgroupV2:
+                               return std::string("CgroupV2");
+                             default:
+                               return std::string("Subreaper");
+                           }
+                         });
 
 }  // namespace
 }  // namespace hwl::jobs

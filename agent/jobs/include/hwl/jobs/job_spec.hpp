@@ -54,6 +54,8 @@ struct JobSpec {
   int64_t ready_timeout_ms = 300'000;
   int64_t max_runtime_ms = 0;  // 0: no limit
   int64_t grace_ms = 10'000;
+  int64_t pids_max = 0;          // 0: the agent's default; enforced through the job's cgroup
+  int64_t memory_max_bytes = 0;  // 0: no limit; enforced through the job's cgroup
 
   // The spec in submission form; two submissions are the same job iff these are equal.
   [[nodiscard]] boost::json::object toJson() const;
@@ -63,9 +65,9 @@ struct JobSpec {
 // Validates a submitted spec. Any problem is kInvalidArgument with a message that starts with the
 // offending field ("command[1]: must be a string", "gpus[0]: unknown GPU uuid …"), so the API can
 // answer 400 with the field named. Keys: id, command, env, gpus, working_dir, ready_url,
-// ready_timeout_s, max_runtime_s, grace_s; anything else is rejected. Durations are seconds
-// (fractions allowed), non-negative and at most 30 days. Sizes are bounded by the kMax* limits
-// above ("command[3]: longer than 16384 bytes").
+// ready_timeout_s, max_runtime_s, grace_s, pids_max (1..4194304), memory_max_bytes (1 MiB..1 PiB);
+// anything else is rejected. Durations are seconds (fractions allowed), non-negative and at most
+// 30 days. Sizes are bounded by the kMax* limits above ("command[3]: longer than 16384 bytes").
 Result<JobSpec> parseJobSpec(const boost::json::value& body,
                              const std::vector<std::string>& known_gpu_uuids,
                              const std::filesystem::path& jobs_root);

@@ -8,6 +8,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "hwl/jobs/job_spec.hpp"
 #include "hwl/result.hpp"
@@ -31,6 +32,12 @@ struct JobInfo {
   JobState state = JobState::kAccepted;
   pid_t pid = 0;                 // also the process group id (the job is a session leader)
   uint64_t proc_start_time = 0;  // /proc/<pid>/stat field 22, to tell a reused pid apart
+  // The job's monitor (its parent, log writer and subreaper; 0 for a job started by an agent
+  // without monitors) and how its processes are contained.
+  pid_t monitor_pid = 0;
+  uint64_t monitor_start_time = 0;
+  std::string containment;           // containmentName(), or "" (process group only)
+  std::vector<std::string> cgroups;  // the job's cgroup directories
   int64_t accepted_ms = 0;       // Unix ms
   int64_t started_ms = 0;
   int64_t ready_ms = 0;

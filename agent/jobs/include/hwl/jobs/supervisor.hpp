@@ -1,19 +1,28 @@
-// The job supervisor: starts jobs as children in their own session and process group, as the
-// unprivileged job user, with the placed GPUs visible; watches readiness, runtime and exit; cancels
-// with SIGTERM then SIGKILL; and records every transition in the outbox before the API can see it.
+// The job supervisor: starts jobs as the unprivileged job user, each under a monitor process and
+// in a containment of its own (a cgroup, or the monitor as subreaper), with the placed GPUs
+// visible; watches readiness, runtime and exit; cancels with SIGTERM then SIGKILL to every process
+// of the job; and records every transition in the outbox before the API can see it.
 //
 // Durability and restarts. Each job has a directory <state_dir>/jobs/<id>/ with job.json (written
 // atomically: tmp, fsync, rename, fsync dir) and its logs. A transition is (1) appended to the
 // outbox (fsync'd), (2) written to job.json, (3) published to the API. If the agent dies between
 // (1) and (2), the next supervisor replays the job's outbox entries newer than job.json's
 // last_event_seq, so no transition is recorded twice or lost. The agent's death does not end a job
-// (it runs in its own session, and under systemd KillMode=process); the next supervisor re-adopts
-// every job whose pid is alive with the same /proc start time, and records job.lost for the rest.
-// A re-adopted job is not our child: its exit is noticed by polling /proc and recorded as
-// job.exited with exit_status_known=false and no code.
+// (its monitor and the job run in sessions of their own, and under systemd KillMode=process); the
+// next supervisor re-adopts every job whose main process is alive with the same /proc start time,
+// and records job.lost for the rest. A re-adopted job is not our child's child any more: its end
+// is noticed when its monitor is gone and recorded as job.exited with exit_status_known=false.
 //
-// Process groups: each job is a session and process-group leader (setsid). Signals go to the whole
-// group, and when the job's main process ends whatever it left in its group is SIGKILLed.
+// Processes. The monitor (job_monitor.hpp) forks the job, which makes itself a session and
+// process-group leader (setsid) and joins the job's cgroups before it drops privileges and execs.
+// Signals go to every process of the job (containment.hpp), not only its group, and the job ends
+// when all of them are gone: after the main process exits, whatever it left (in any session) is
+// killed. Limits: pids_max (the spec's, else default_pids_max) and memory_max_bytes go to the
+// job's cgroup; a spec asking for a limit this host cannot enforce is refused at submit.
+//
+// Logs go through the monitor into size-rotated files that stay within
+// (log_keep + 1) × log_max_bytes however fast the job writes (log_files.hpp); the supervisor
+// thread never copies log bytes, and tails are read backwards from the end and capped.
 //
 // GPUs: CUDA_VISIBLE_DEVICES and ROCR_VISIBLE_DEVICES are set to the placed GPUs' uuids,
 // comma-separated (both runtimes accept uuids; indices shift when devices come and go). A job with
@@ -22,6 +31,8 @@
 // Job user: with job_user set, the child calls setgroups/setgid/setuid to that user (needs root or
 // CAP_SETUID+CAP_SETGID); a job user resolving to uid 0 is refused. Without job_user, jobs run as
 // the agent's own user — unless the agent is root, in which case every submission is refused.
+// open() checks, as the job user, that it can create a directory in jobs_root, and fails naming
+// the path and the user if not.
 //
 // Outbox bound: submit() refuses with kResourceExhausted when the outbox lacks room for the
 // transitions of every live job plus the new one (outbox_headroom_per_job each). A transition that
@@ -34,6 +45,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -42,6 +54,7 @@
 #include <vector>
 
 #include "hwl/clock.hpp"
+#include "hwl/jobs/containment.hpp"
 #include "hwl/jobs/job_spec.hpp"
 #include "hwl/jobs/job_state.hpp"
 #include "hwl/jobs/log_files.hpp"
@@ -59,6 +72,13 @@ struct SupervisorSettings {
   std::chrono::milliseconds poll_interval{250};
   std::chrono::milliseconds ready_probe_timeout{500};
   size_t exit_log_tail_lines = 20;
+  size_t exit_log_tail_bytes = 4096;   // log_tail in job.exited/job.failed is at most this
+  size_t log_tail_max_bytes = 1 << 20;  // logs() returns at most this
+  ContainmentChoice containment = ContainmentChoice::kAuto;
+  std::string cgroup_group;      // directory of this agent's job cgroups; "": from state_dir
+  int64_t default_pids_max = 0;  // pids.max of jobs whose spec has none; 0: none
+  // Problems of the supervisor thread itself (an exception while handling a job); default stderr.
+  std::function<void(const std::string&)> warn;
   uint64_t outbox_headroom_per_job = 4;
   const Clock* clock = nullptr;  // Unix times recorded; nullptr: SystemClock. Timeouts use
                                  // std::chrono::steady_clock.
@@ -95,6 +115,8 @@ class Supervisor {
   void stop();
   // Blocks until the thread has run one more full pass over the jobs (tests, shutdown).
   void waitForPass();
+  // How job processes are contained here (chosen by open()).
+  [[nodiscard]] const Containment& containment() const { return containment_; }
 
  private:
   struct Job;
@@ -109,11 +131,18 @@ class Supervisor {
   [[nodiscard]] std::filesystem::path jobDir(const std::string& id) const;
   [[nodiscard]] JobLog jobLog(const std::string& id) const;
   Status checkMayRun() const;
+  Status checkJobsRoot() const;
+  void warn(const std::string& message) const;
+  [[nodiscard]] JobProcesses processesOf(const JobInfo& info) const;
+  // Kills what is left of an ended job and removes its cgroups; returns its OOM kill count.
+  uint64_t endProcesses(const JobInfo& info) const;
   void startJob(const std::string& id, JobInfo info);
-  void finishJob(const std::string& id, JobInfo info, int wait_status, bool status_known);
+  void finishJob(const std::string& id, JobInfo info, int wait_status, bool status_known,
+                 uint64_t oom_kills = 0);
   void signalGroup(const JobInfo& info, int sig) const;
 
   SupervisorSettings settings_;
+  Containment containment_;
   outbox::Outbox& outbox_;
   const Clock* clock_;
   mutable std::mutex mu_;
