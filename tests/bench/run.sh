@@ -4,7 +4,8 @@
 #   tests/bench/run.sh [BUILD_DIR]      (also: bash deploy/setup.sh bench)
 #
 # QUICK=1 shortens the long ones (agent 30 s instead of 300 s, fleet 100 hosts for 60 s instead of
-# 1000 hosts for 600 s) for a smoke run; the figures in docs/benchmarks.md come from full runs.
+# 1000 hosts for 600 s, partition soak 60 s instead of 300 s) for a smoke run; the figures in
+# docs/benchmarks.md come from full runs.
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 build=$(cd "${1:-$here/../../build}" && pwd)
@@ -25,3 +26,6 @@ if [[ $quick == 1 ]]; then
 else
   python3 "$here/fleet/fleet_bench.py" "$build" --hosts 1000 --seconds 600
 fi
+echo
+echo "== partition: server and agent in network namespaces, the link cut again and again (root) =="
+"$build/tests/bench/partition/partition_soak" --seconds "$([[ $quick == 1 ]] && echo 60 || echo 300)"
