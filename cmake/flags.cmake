@@ -12,6 +12,14 @@ if(HWL_SANITIZE)
   target_compile_options(hwl_cxx_settings INTERFACE -fsanitize=address,undefined -fno-omit-frame-pointer)
   target_link_options(hwl_cxx_settings INTERFACE -fsanitize=address,undefined)
 endif()
+# libFuzzer targets (clang only): coverage for the fuzzer on every library, ASan and UBSan, and
+# UBSan findings abort so the fuzzer records them.
+option(HWL_FUZZ "Build tests/fuzz as libFuzzer targets (clang)" OFF)
+if(HWL_FUZZ)
+  target_compile_options(hwl_cxx_settings INTERFACE -fsanitize=fuzzer-no-link,address,undefined
+    -fno-sanitize-recover=undefined -fno-omit-frame-pointer)
+  target_link_options(hwl_cxx_settings INTERFACE -fsanitize=address,undefined)
+endif()
 # Asio and Beast are compiled once, in common/src/asio_impl.cpp.
 target_compile_definitions(hwl_cxx_settings INTERFACE
   BOOST_ASIO_SEPARATE_COMPILATION BOOST_BEAST_SEPARATE_COMPILATION

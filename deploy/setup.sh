@@ -5,6 +5,9 @@
 #   bash deploy/setup.sh test    install deps, build, run the whole test suite (ctest)
 #   bash deploy/setup.sh build   install deps and build only
 #   bash deploy/setup.sh bench   install deps, build, run the benchmarks (tests/bench/run.sh)
+#   bash deploy/setup.sh fuzz [SECONDS]
+#                                install deps, build the libFuzzer targets with clang-15 (ASan,
+#                                UBSan) in build-fuzz/ and run each for SECONDS (default 60)
 #
 # Idempotent: packages already installed are not fetched again; the build is incremental
 # (ccache when present). With CI=true, warnings are errors.
@@ -57,7 +60,8 @@ build_all() {
 
 if [[ $what == bench ]]; then packages+=(prometheus-node-exporter); fi
 install_packages
-build_all
+# The fuzz targets have their own clang build; the g++ build is not needed for them.
+if [[ $what != fuzz ]]; then build_all; fi
 
 case "$what" in
   build) ;;
@@ -71,8 +75,11 @@ case "$what" in
   bench)
     exec bash "$repo/tests/bench/run.sh" "$build"
     ;;
+  fuzz)
+    exec bash "$repo/tests/fuzz/run.sh" "${2:-60}"
+    ;;
   *)
-    echo "usage: deploy/setup.sh run|test|build|bench" >&2
+    echo "usage: deploy/setup.sh run|test|build|bench|fuzz [SECONDS]" >&2
     exit 2
     ;;
 esac

@@ -32,6 +32,7 @@
 
 #include "hwl/crypto.hpp"
 #include "hwl/http.hpp"
+#include "hwl/http_parse.hpp"
 #include "hwl/tls.hpp"
 
 namespace hwl::http {
@@ -218,6 +219,18 @@ Status parseTarget(Request& req) {
     rest = rest.substr(amp + 1);
   }
   return {};
+}
+
+// The handler's view of a parsed message (the body is moved out of `msg`).
+// Headers (names in lower case) and body of a parsed message, into a Request whose target was
+// already decoded.
+void takeHeadersAndBody(bhttp::request<bhttp::string_body>& msg, Request& req) {
+  for (const auto& f : msg) {
+    std::string name(f.name_string());
+    for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    req.headers.emplace_back(std::move(name), std::string(f.value()));
+  }
+  req.body = std::move(msg.body());
 }
 
 // A byte stream that is either TLS or plain TCP.
@@ -603,12 +616,7 @@ asio::awaitable<void> Server::Impl::session(std::shared_ptr<AnyStream> s) {
     // The peer may have been revoked since the handshake (or this is a resumed session).
     if (peer.present && settings.peer_allowed && !settings.peer_allowed(peer)) break;
     auto msg = parser.release();
-    for (const auto& f : msg) {
-      std::string name(f.name_string());
-      for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-      req.headers.emplace_back(std::move(name), std::string(f.value()));
-    }
-    req.body = std::move(msg.body());
+    takeHeadersAndBody(msg, req);
     req.remote_addr = remote;
     req.peer = peer;
     bool keep_alive = msg.keep_alive();
@@ -836,6 +844,39 @@ void Server::stop() {
   for (int i = 0; i < 300 && impl_->streams.load() > 0; ++i)
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   if (impl_->own_runtime) impl_->runtime->stop();
+}
+
+// One request from a byte string, with the parser settings of a connection (see http_parse.hpp).
+Result<Request> parseRequest(std::string_view raw, size_t header_limit, size_t body_limit) {
+  bhttp::request_parser<bhttp::string_body> parser;
+  parser.header_limit(static_cast<std::uint32_t>(
+      std::min<size_t>(header_limit, std::numeric_limits<std::uint32_t>::max())));
+  parser.body_limit(body_limit);
+  parser.eager(true);
+  beast::error_code ec;
+  size_t off = 0;
+  while (!parser.is_done() && off < raw.size()) {
+    size_t n = parser.put(asio::buffer(raw.data() + off, raw.size() - off), ec);
+    off += n;
+    if (ec || n == 0) break;
+  }
+  if (ec == bhttp::error::header_limit)
+    return Error{Code::kResourceExhausted, "request headers exceed the limit"};
+  if (ec == bhttp::error::body_limit)
+    return Error{Code::kResourceExhausted,
+                 "request body exceeds the limit of " + std::to_string(body_limit) + " bytes"};
+  if (ec && ec != bhttp::error::need_more)
+    return invalidArgument("malformed HTTP request: " + ec.message());
+  if (!parser.is_done()) return invalidArgument("incomplete HTTP request");
+  auto msg = parser.release();
+  Request req;
+  req.method = std::string(msg.method_string());
+  req.target = std::string(msg.target());
+  if (auto st = parseTarget(req); !st) return st.error();
+  if (msg.find(bhttp::field::transfer_encoding) != msg.end() && !msg.chunked())
+    return invalidArgument("the request's transfer coding is not chunked");
+  takeHeadersAndBody(msg, req);
+  return req;
 }
 
 }  // namespace hwl::http

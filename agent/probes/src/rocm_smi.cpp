@@ -106,8 +106,13 @@ Result<RocmSmiReport> parseRocmSmiJson(std::string_view json) {
       const std::string devId = known(str(c, {"Device ID", "GPU ID"}));
       g.name = devId.empty() ? "AMD GPU" : "AMD GPU " + devId;
     }
-    const auto total = num(c, {"VRAM Total Memory (B)"});
-    const auto used = num(c, {"VRAM Total Used Memory (B)"});
+    // Byte counts outside [0, 2^64) are not byte counts (and would not convert).
+    auto bytes = [](std::optional<double> v) -> std::optional<double> {
+      if (!v || !(*v >= 0.0 && *v < 18446744073709551616.0)) return std::nullopt;
+      return v;
+    };
+    const auto total = bytes(num(c, {"VRAM Total Memory (B)"}));
+    const auto used = bytes(num(c, {"VRAM Total Used Memory (B)"}));
     if (total) g.memoryTotalBytes = static_cast<std::uint64_t>(*total);
     if (used) g.memoryUsedBytes = static_cast<std::uint64_t>(*used);
     if (total && used && *total >= *used) {
