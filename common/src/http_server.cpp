@@ -212,7 +212,13 @@ Status parseTarget(Request& req) {
     auto val = eq == std::string_view::npos ? Result<std::string>(std::string())
                                             : decodeStrict(part.substr(eq + 1), true);
     if (!val) return val.error();
-    if (hasControl(*key) || hasControl(*val))
+    // A value may carry text with line breaks (GET /v1/placements?config=<JSON>); every route
+    // parses values into their types before use, and the client refuses CR/LF in any target.
+    const bool val_bad = std::any_of(val->begin(), val->end(), [](char c) {
+      auto u = static_cast<unsigned char>(c);
+      return (u < 0x20 && u != '\t' && u != '\n' && u != '\r') || u == 0x7F;
+    });
+    if (hasControl(*key) || val_bad)
       return invalidArgument("a query parameter holds a control character");
     if (!key->empty()) req.query[*key] = std::move(*val);
     if (amp == std::string_view::npos) break;

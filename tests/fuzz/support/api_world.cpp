@@ -67,7 +67,11 @@ ApiWorld::ApiWorld() {
   viewer = mint(ledger::Role::kViewer);
 
   api = std::make_unique<api::Api>(*ledger, clock, api::ApiSettings{.version = "fuzz"}, ca.get());
-  api->setFleet(api::FleetServices{});
+  // Enrollment answers carry the SPKI of the server's agent-facing identity: any certificate
+  // will do for that here.
+  api::FleetServices fleet;
+  fleet.cert_file = (dir_.path() / "ca.pem").string();
+  api->setFleet(std::move(fleet));
 
   auto key = pki::generateP256();
   auto csr = pki::makeCsr(key.get(), "fuzz-agent");

@@ -182,16 +182,26 @@ TEST_F(ApiTest, EachKindOfBadTokenIs401AndLeavesATrail) {
 }
 
 TEST_F(ApiTest, AFloodOfBadTokensCannotFillTheLedger) {
-  for (int i = 0; i < 500; ++i) EXPECT_EQ(call("GET", "/v1/events", {}, "x.y").status, 401u);
-  EXPECT_EQ(count("auth.denied"), 1);
-  clock_.advanceMs(10'000);
+  // One source: its first 30 failures are answered 401, then its bucket is empty and every
+  // request gets 429; the trail holds one event per reason.
+  int unauthorized = 0, throttled = 0;
+  for (int i = 0; i < 500; ++i) {
+    auto st = call("GET", "/v1/events", {}, "x.y").status;
+    unauthorized += st == 401u;
+    throttled += st == 429u;
+  }
+  EXPECT_EQ(unauthorized, 30);
+  EXPECT_EQ(throttled, 470);
+  EXPECT_EQ(count("auth.denied"), 2);
+  clock_.advanceMs(10'000);  // ten failures refilled
   EXPECT_EQ(call("GET", "/v1/events", {}, "x.y").status, 401u);
   auto denied = ledger_->read({0, 100, "", "auth.denied"}).value();
-  ASSERT_EQ(denied.size(), 2u);
-  EXPECT_EQ(bj::parse(denied[1].data).at("suppressed_before").as_int64(), 499);
+  ASSERT_EQ(denied.size(), 3u);
+  EXPECT_EQ(bj::parse(denied[1].data).at("reason").as_string(), "rate_limited");
+  EXPECT_EQ(bj::parse(denied[2].data).at("suppressed_before").as_int64(), 469);
   // Many remotes: still bounded per minute.
   for (int i = 0; i < 1000; ++i) call("GET", "/v1/events", {}, "x.y", "10.1." + std::to_string(i));
-  EXPECT_LE(count("auth.denied"), 62);
+  EXPECT_LE(count("auth.denied"), 63);
 }
 
 TEST_F(ApiTest, EventsPaginateWithCursorAndCap) {
