@@ -146,31 +146,41 @@ struct Mount {
   std::vector<std::string> options;
 };
 
-std::vector<Mount> cgroupMounts() {
-  std::vector<Mount> out;
-  const std::string text = readSmall("/proc/self/mountinfo");
+// "a,b,c" → {"a", "b", "c"}; "" → {}.
+std::vector<std::string> commaList(const std::string& text) {
+  std::vector<std::string> out;
+  size_t s = 0;
+  while (!text.empty() && s <= text.size()) {
+    size_t c = text.find(',', s);
+    if (c == std::string::npos) c = text.size();
+    out.push_back(text.substr(s, c - s));
+    s = c + 1;
+  }
+  return out;
+}
+
+std::vector<std::string> lines(const std::string& text) {
+  std::vector<std::string> out;
   size_t pos = 0;
   while (pos < text.size()) {
     size_t eol = text.find('\n', pos);
     if (eol == std::string::npos) eol = text.size();
-    const std::string line = text.substr(pos, eol - pos);
+    out.push_back(text.substr(pos, eol - pos));
     pos = eol + 1;
+  }
+  return out;
+}
+
+std::vector<Mount> cgroupMounts() {
+  std::vector<Mount> out;
+  for (const auto& line : lines(readSmall("/proc/self/mountinfo"))) {
     const size_t dash = line.find(" - ");
     if (dash == std::string::npos) continue;
     const auto left = words(line.substr(0, dash));
     const auto right = words(line.substr(dash + 3));
     if (left.size() < 5 || right.size() < 3) continue;
     if (right[0] != "cgroup" && right[0] != "cgroup2") continue;
-    Mount m{left[3], left[4], right[0], {}};
-    size_t s = 0;
-    const std::string& opts = right[2];
-    while (s <= opts.size()) {
-      size_t c = opts.find(',', s);
-      if (c == std::string::npos) c = opts.size();
-      m.options.push_back(opts.substr(s, c - s));
-      s = c + 1;
-    }
-    out.push_back(std::move(m));
+    out.push_back(Mount{left[3], left[4], right[0], commaList(right[2])});
   }
   return out;
 }
@@ -183,26 +193,12 @@ struct OwnCgroup {
 
 std::vector<OwnCgroup> ownCgroups() {
   std::vector<OwnCgroup> out;
-  const std::string text = readSmall("/proc/self/cgroup");
-  size_t pos = 0;
-  while (pos < text.size()) {
-    size_t eol = text.find('\n', pos);
-    if (eol == std::string::npos) eol = text.size();
-    const std::string line = text.substr(pos, eol - pos);
-    pos = eol + 1;
+  for (const auto& line : lines(readSmall("/proc/self/cgroup"))) {
     const size_t a = line.find(':');
     const size_t b = a == std::string::npos ? a : line.find(':', a + 1);
     if (b == std::string::npos) continue;
-    OwnCgroup c{line.substr(0, a), {}, line.substr(b + 1)};
-    const std::string ctl = line.substr(a + 1, b - a - 1);
-    size_t s = 0;
-    while (!ctl.empty() && s <= ctl.size()) {
-      size_t k = ctl.find(',', s);
-      if (k == std::string::npos) k = ctl.size();
-      c.controllers.push_back(ctl.substr(s, k - s));
-      s = k + 1;
-    }
-    out.push_back(std::move(c));
+    out.push_back(OwnCgroup{line.substr(0, a), commaList(line.substr(a + 1, b - a - 1)),
+                            line.substr(b + 1)});
   }
   return out;
 }
