@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <ctime>
 #include <map>
@@ -264,6 +265,15 @@ std::string_view containmentName(ContainmentKind kind) {
       return "subreaper";
   }
   return "subreaper";
+}
+
+std::string cgroupGroupFor(const std::filesystem::path& state_dir) {
+  uint64_t h = 1469598103934665603ULL;
+  for (const char c : std::filesystem::absolute(state_dir).lexically_normal().string())
+    h = (h ^ static_cast<unsigned char>(c)) * 1099511628211ULL;
+  char hex[17];
+  std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(h));
+  return "hwledger-" + std::string(hex, 12);
 }
 
 std::optional<ContainmentKind> parseContainmentKind(std::string_view text) {

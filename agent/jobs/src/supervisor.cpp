@@ -229,16 +229,7 @@ Result<std::unique_ptr<Supervisor>> Supervisor::open(SupervisorSettings settings
                                                      outbox::Outbox& outbox) {
   if (settings.state_dir.empty()) return invalidArgument("supervisor: state_dir must be set");
   if (settings.jobs_root.empty()) settings.jobs_root = settings.state_dir / "work";
-  if (settings.cgroup_group.empty()) {
-    // Stable across restarts (re-adopted jobs keep their cgroups) and distinct per agent.
-    uint64_t h = 1469598103934665603ULL;
-    for (const char c : std::filesystem::absolute(settings.state_dir).lexically_normal().string()) {
-      h = (h ^ static_cast<unsigned char>(c)) * 1099511628211ULL;
-    }
-    char hex[17];
-    std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(h));
-    settings.cgroup_group = "hwledger-" + std::string(hex, 12);
-  }
+  if (settings.cgroup_group.empty()) settings.cgroup_group = cgroupGroupFor(settings.state_dir);
   auto containment = Containment::open(settings.containment, settings.cgroup_group);
   if (!containment)
     return Error{containment.error().code, "job containment: " + containment.error().message};

@@ -9,12 +9,13 @@
 
 #include <boost/json/parse.hpp>
 #include <cerrno>
-#include <cstdio>
 #include <boost/json/serialize.hpp>
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
 #include <thread>
+
+#include "hwl/jobs/containment.hpp"
 
 namespace hwl::itest::agent {
 
@@ -113,15 +114,7 @@ std::string readFileOrEmpty(const fs::path& p) {
   return ss.str();
 }
 
-std::string cgroupGroupOf(const fs::path& state_dir) {
-  // As the supervisor names it: FNV-1a of the absolute state dir, 12 hex digits.
-  uint64_t h = 1469598103934665603ULL;
-  for (const char c : fs::absolute(state_dir).lexically_normal().string())
-    h = (h ^ static_cast<unsigned char>(c)) * 1099511628211ULL;
-  char hex[17];
-  std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(h));
-  return "hwledger-" + std::string(hex, 12);
-}
+std::string cgroupGroupOf(const fs::path& state_dir) { return jobs::cgroupGroupFor(state_dir); }
 
 std::vector<fs::path> cgroupDirsNamed(const std::string& name) {
   std::vector<fs::path> out;

@@ -20,6 +20,7 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <filesystem>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -37,6 +38,10 @@ enum class ContainmentChoice { kAuto, kCgroupV2, kCgroupV1, kSubreaper };
 std::string_view containmentName(ContainmentKind kind);  // "cgroup-v2", "cgroup-v1", "subreaper"
 std::optional<ContainmentChoice> parseContainmentChoice(std::string_view text);  // + "auto"
 std::optional<ContainmentKind> parseContainmentKind(std::string_view text);
+// The directory name of an agent's job cgroups: "hwledger-" and 12 hex digits of FNV-1a over the
+// absolute state dir, so it is stable across restarts (re-adopted jobs keep their cgroups) and
+// distinct per agent.
+std::string cgroupGroupFor(const std::filesystem::path& state_dir);
 
 struct JobLimits {
   int64_t pids_max = 0;          // 0: none
