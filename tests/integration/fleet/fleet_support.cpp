@@ -51,6 +51,20 @@ bool processAlive(pid_t pid) {
   return state != 'Z' && state != 'X';
 }
 
+void killJobsLeftIn(const fs::path& state_dir) {
+  std::error_code ec;
+  for (const auto& d : fs::directory_iterator(state_dir / "jobs", ec)) {
+    boost::system::error_code jec;
+    auto v = bj::parse(readFile(d.path() / "job.json"), jec);
+    if (jec || !v.is_object()) continue;
+    const auto* pid = v.as_object().if_contains("pid");
+    if (pid != nullptr && pid->is_int64() && pid->as_int64() > 0 &&
+        processAlive(static_cast<pid_t>(pid->as_int64())))
+      ::kill(-static_cast<pid_t>(pid->as_int64()), SIGKILL);
+  }
+}
+
+
 bool eventually(const std::function<bool()>& pred, std::chrono::milliseconds timeout) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   for (;;) {
@@ -102,17 +116,7 @@ FleetAgent::~FleetAgent() {
     proc_->signal(SIGCONT);
     proc_->kill();
   }
-  // Jobs outlive the agent by design; a test must not leave them behind.
-  std::error_code ec;
-  for (const auto& d : fs::directory_iterator(state_ / "jobs", ec)) {
-    boost::system::error_code jec;
-    auto v = bj::parse(readFile(d.path() / "job.json"), jec);
-    if (jec || !v.is_object()) continue;
-    const auto* pid = v.as_object().if_contains("pid");
-    if (pid != nullptr && pid->is_int64() && pid->as_int64() > 0 &&
-        processAlive(static_cast<pid_t>(pid->as_int64())))
-      ::kill(-static_cast<pid_t>(pid->as_int64()), SIGKILL);
-  }
+  killJobsLeftIn(state_);
 }
 
 void FleetAgent::enroll(const FleetServer& srv) {

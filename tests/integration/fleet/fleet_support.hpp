@@ -32,6 +32,9 @@ fs::path telemetryDir();
 
 // True while a process with this pid exists and is not a zombie.
 bool processAlive(pid_t pid);
+// Kills the process group of every live job recorded under an agent's state dir: jobs outlive
+// the agent by design, and a test must not leave them behind.
+void killJobsLeftIn(const fs::path& state_dir);
 // Polls `pred` every 100 ms until it is true or `timeout` passes; returns its last answer.
 bool eventually(const std::function<bool()>& pred, std::chrono::milliseconds timeout);
 // Whether something accepts TCP connections on 127.0.0.1:port.

@@ -303,17 +303,7 @@ NsAgent::~NsAgent() {
     proc_->signal(SIGCONT);
     proc_->kill();
   }
-  // Jobs outlive the agent by design; a test must not leave them behind.
-  std::error_code ec;
-  for (const auto& d : fs::directory_iterator(state_ / "jobs", ec)) {
-    boost::system::error_code jec;
-    auto v = bj::parse(readFile(d.path() / "job.json"), jec);
-    if (jec || !v.is_object()) continue;
-    const auto* pid = v.as_object().if_contains("pid");
-    if (pid != nullptr && pid->is_int64() && pid->as_int64() > 0 &&
-        fleet::processAlive(static_cast<pid_t>(pid->as_int64())))
-      ::kill(-static_cast<pid_t>(pid->as_int64()), SIGKILL);
-  }
+  fleet::killJobsLeftIn(state_);  // jobs outlive the agent by design
 }
 
 void NsAgent::enroll(const NsServer& srv) {
