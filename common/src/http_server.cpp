@@ -177,9 +177,11 @@ Result<std::string> decodeStrict(std::string_view s, bool plus_is_space) {
   return out;
 }
 
-bool hasControl(std::string_view s) {
-  return std::any_of(s.begin(), s.end(), [](char c) {
+// A control byte (0x00-0x1F, 0x7F); tab, LF and CR are let through when `allow_line_breaks`.
+bool hasControl(std::string_view s, bool allow_line_breaks = false) {
+  return std::any_of(s.begin(), s.end(), [allow_line_breaks](char c) {
     auto u = static_cast<unsigned char>(c);
+    if (allow_line_breaks && (c == '\t' || c == '\n' || c == '\r')) return false;
     return u < 0x20 || u == 0x7F;
   });
 }
@@ -214,11 +216,7 @@ Status parseTarget(Request& req) {
     if (!val) return val.error();
     // A value may carry text with line breaks (GET /v1/placements?config=<JSON>); every route
     // parses values into their types before use, and the client refuses CR/LF in any target.
-    const bool val_bad = std::any_of(val->begin(), val->end(), [](char c) {
-      auto u = static_cast<unsigned char>(c);
-      return (u < 0x20 && u != '\t' && u != '\n' && u != '\r') || u == 0x7F;
-    });
-    if (hasControl(*key) || val_bad)
+    if (hasControl(*key) || hasControl(*val, /*allow_line_breaks=*/true))
       return invalidArgument("a query parameter holds a control character");
     if (!key->empty()) req.query[*key] = std::move(*val);
     if (amp == std::string_view::npos) break;
