@@ -9,9 +9,7 @@
 
 #include "hwl/crypto.hpp"
 #include "hwl/pki.hpp"
-#include "ledger/fleet_projection.hpp"
-#include "ledger/hosts_projection.hpp"
-#include "ledger/tokens_projection.hpp"
+#include "app/server_app.hpp"
 
 namespace hwl::fuzz {
 
@@ -37,10 +35,7 @@ ApiWorld::ApiWorld() {
   o.db_path = dir_.path() / "ledger.db";
   o.create = true;
   o.clock = &clock;
-  o.projections.push_back(std::make_unique<ledger::TokensProjection>());
-  o.projections.push_back(std::make_unique<ledger::EnrollTokensProjection>());
-  o.projections.push_back(std::make_unique<ledger::HostsProjection>());
-  o.projections.push_back(std::make_unique<ledger::FleetProjection>());
+  server::addProjections(o);  // the server's own projections
   auto l = ledger::Ledger::open(std::move(o));
   HWL_FUZZ_CHECK(l.has_value(), l ? "" : l.error().message);
   ledger = std::move(*l);

@@ -8,10 +8,8 @@
 #include "collect/collector.hpp"
 #include "fuzz_support.hpp"
 #include "hwl/json.hpp"
-#include "ledger/fleet_projection.hpp"
-#include "ledger/hosts_projection.hpp"
+#include "app/server_app.hpp"
 #include "ledger/ledger.hpp"
-#include "ledger/tokens_projection.hpp"
 
 using namespace hwl;
 namespace bj = boost::json;
@@ -27,10 +25,7 @@ struct World {
     o.db_path = dir.path() / "ledger.db";
     o.create = true;
     o.clock = &clock;
-    o.projections.push_back(std::make_unique<ledger::TokensProjection>());
-    o.projections.push_back(std::make_unique<ledger::EnrollTokensProjection>());
-    o.projections.push_back(std::make_unique<ledger::HostsProjection>());
-    o.projections.push_back(std::make_unique<ledger::FleetProjection>());
+    server::addProjections(o);  // the server's own projections
     auto l = ledger::Ledger::open(std::move(o));
     HWL_FUZZ_CHECK(l.has_value(), l ? "" : l.error().message);
     ledger = std::move(*l);
