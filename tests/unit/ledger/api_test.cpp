@@ -6,6 +6,7 @@
 #include <filesystem>
 
 #include "api/api.hpp"
+#include "app/server_app.hpp"
 #include "collect/collector.hpp"
 #include "hwl/crypto.hpp"
 #include "ledger/fleet_projection.hpp"
@@ -20,19 +21,26 @@ namespace bj = boost::json;
 
 class ApiTest : public ::testing::Test {
  protected:
-  void SetUp() override {
+  void SetUp() override { open(/*fleet=*/false); }
+  // A ledger with the tokens projection only, or (fleet) with the server's projections and the
+  // fleet routes on, without a collector.
+  void open(bool fleet) {
     dir_ = fs::temp_directory_path() / ("hwl-api-" + crypto::newId("", 6));
     fs::create_directories(dir_);
     ledger::LedgerOptions o;
     o.db_path = dir_ / "ledger.db";
     o.create = true;
     o.clock = &clock_;
-    o.projections.push_back(std::make_unique<ledger::TokensProjection>());
+    if (fleet)
+      server::addProjections(o);
+    else
+      o.projections.push_back(std::make_unique<ledger::TokensProjection>());
     ledger_ = std::move(ledger::Ledger::open(std::move(o)).value());
     admin_ = createToken(*ledger_, clock_, ledger::Role::kAdmin, std::nullopt, "", "system")
                  .value()
                  .token;
     api_ = std::make_unique<Api>(*ledger_, clock_, ApiSettings{.version = "test"});
+    if (fleet) api_->setFleet({});
   }
   void TearDown() override {
     api_.reset();
@@ -241,23 +249,7 @@ TEST_F(ApiTest, PlanEndpointComputesFromAnUploadedConfig) {
 // The fleet routes without a collector: what they refuse before any host is involved.
 class ApiFleetTest : public ApiTest {
  protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() / ("hwl-api-" + crypto::newId("", 6));
-    fs::create_directories(dir_);
-    ledger::LedgerOptions o;
-    o.db_path = dir_ / "ledger.db";
-    o.create = true;
-    o.clock = &clock_;
-    o.projections.push_back(std::make_unique<ledger::TokensProjection>());
-    o.projections.push_back(std::make_unique<ledger::HostsProjection>());
-    o.projections.push_back(std::make_unique<ledger::FleetProjection>());
-    ledger_ = std::move(ledger::Ledger::open(std::move(o)).value());
-    admin_ = createToken(*ledger_, clock_, ledger::Role::kAdmin, std::nullopt, "", "system")
-                 .value()
-                 .token;
-    api_ = std::make_unique<Api>(*ledger_, clock_, ApiSettings{.version = "test"});
-    api_->setFleet({});
-  }
+  void SetUp() override { open(/*fleet=*/true); }
   // A request whose query values are given decoded, as the HTTP layer hands them over.
   http::Response get(const std::string& path, std::map<std::string, std::string> query) {
     http::Request r;
