@@ -164,6 +164,12 @@ http::Response Api::revokeToken(http::Request& req, const std::string& id) {
   if (!who) return http::errorResponse(who.error());
   if (id.empty() || id.size() > kMaxTokenIdBytes)
     return http::errorResponse(notFound("no token \"" + id.substr(0, kMaxTokenIdBytes) + "\""));
+  // The stream version is read before the token's state: a revocation (or, for an enrollment
+  // token, an enrollment) that commits after this read makes the append below fail, and one that
+  // committed before it is seen by the checks. Reading it after the checks would let a second
+  // revocation that lost the race append at the first one's version.
+  auto version = ledger_.streamVersion("token/" + id);
+  if (!version) return http::errorResponse(version.error());
   // Enrollment tokens ("enr_...") live in their own projection; both are revoked the same way.
   bool is_enroll = id.rfind("enr_", 0) == 0;
   if (is_enroll) {
@@ -181,20 +187,14 @@ http::Response Api::revokeToken(http::Request& req, const std::string& id) {
     if ((*row)->revoked_ms)
       return http::errorResponse(conflict("token \"" + id + "\" is already revoked"));
   }
-  // The stream version guards against two concurrent revocations both appending, and (for an
-  // enrollment token) against a revocation racing an enrollment: whichever appends second fails.
-  auto version = ledger_.withReader([&](sqlite::Db& db) -> Result<int64_t> {
-    auto st = db.prepare("SELECT max(version) FROM events WHERE stream = ?");
-    if (!st) return st.error();
-    st->bind(1, "token/" + id);
-    auto r = st->step();
-    if (!r) return r.error();
-    return st->isNull(0) ? int64_t{0} : st->i64(0);
-  });
-  if (!version) return http::errorResponse(version.error());
   auto r = ledger_.append("token/" + id, *version, who->actor,
                           {ledger::NewEvent{"", "token.revoked", bj::object{{"id", id}}}});
-  if (!r) return http::errorResponse(r.error());
+  if (!r) {
+    if (r.error().code == Code::kConflict)
+      return http::errorResponse(conflict("token \"" + id +
+                                          "\" was revoked or used while this request revoked it"));
+    return http::errorResponse(r.error());
+  }
   if (is_enroll) {
     auto after = ledger_.withReader([&](sqlite::Db& db) { return ledger::findEnrollToken(db, id); });
     if (!after || !after->has_value()) return http::errorResponse(internal("token vanished"));

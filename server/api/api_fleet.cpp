@@ -684,12 +684,19 @@ http::Response Api::cancelJob(http::Request& req, const std::string& id) {
   if (!who) return http::errorResponse(who.error());
   if (auto s = onlyParams(req, {}); !s) return http::errorResponse(s.error());
   if (!validId(id)) return http::errorResponse(badJobId(id));
+  // The version is read before the job's state (see Ledger::streamVersion): a state change that
+  // commits between the two makes the append below fail rather than end the job twice.
+  const std::string stream = "job/" + id;
+  auto version = ledger_.streamVersion(stream);
+  if (!version) return http::errorResponse(version.error());
   // A job still being dispatched by a submission is not cancelled under it.
   std::unique_lock placement(placement_mu_, std::defer_lock);
   auto jh = jobAndHost(ledger_, id);
   if (!jh) return http::errorResponse(jh.error());
   if (jh->first.state == "placed") {
     placement.lock();
+    version = ledger_.streamVersion(stream);
+    if (!version) return http::errorResponse(version.error());
     jh = jobAndHost(ledger_, id);
     if (!jh) return http::errorResponse(jh.error());
   }
@@ -698,9 +705,6 @@ http::Response Api::cancelJob(http::Request& req, const std::string& id) {
         conflict("job \"" + id + "\" has already ended (" + jh->first.state + ")"));
   const auto& h = jh->second;
   if (!h) return http::errorResponse(notFound("job \"" + id + "\" has no host"));
-  const std::string stream = "job/" + id;
-  auto version = collect::streamVersion(ledger_, stream);
-  if (!version) return http::errorResponse(version.error());
   auto client = agentClient(h->id, h->address);
   auto r = client->request("DELETE", agentTarget({"v1", "jobs", id}));
   if (!r) return http::errorResponse(unavailable("the agent of " + h->id + ": " + r.error().message));

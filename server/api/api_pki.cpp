@@ -234,14 +234,20 @@ http::Response Api::renew(http::Request& req) {
   if (!csr_pem) return http::errorResponse(csr_pem.error());
   auto csr = ca_->checkCsr(*csr_pem);
   if (!csr) return http::errorResponse(csr.error());
+  // A revocation that commits while the certificate is issued makes the append below fail: the
+  // version is read before the host's state is checked again (see Ledger::streamVersion).
+  auto version = ledger_.streamVersion("host/" + who->host_id);
+  if (!version) return http::errorResponse(version.error());
   auto h = ledger_.withReader([&](sqlite::Db& db) { return ledger::findHost(db, who->host_id); });
   if (!h || !h->has_value()) return http::errorResponse(internal("host vanished"));
+  if ((*h)->state == "revoked")
+    return http::errorResponse(unauthenticated("host \"" + who->host_id + "\" is revoked"));
   auto server_spki = clientIdentitySpki(fleet_.cert_file);
   if (!server_spki) return http::errorResponse(server_spki.error());
   auto cert = ca_->issueHost(csr->get(), who->host_id, settings_.agent_cert_lifetime_s,
                              (*h)->address);
   if (!cert) return http::errorResponse(cert.error());
-  auto r = ledger_.append("host/" + who->host_id, ledger::kAnyVersion, who->actor,
+  auto r = ledger_.append("host/" + who->host_id, *version, who->actor,
                           {{"", "host.cert_renewed",
                             bj::object{{"host_id", who->host_id},
                                        {"cert_serial", cert->serial_hex},
@@ -269,14 +275,23 @@ http::Response Api::revokeHost(http::Request& req, const std::string& id) {
     if (reason.size() > 256)
       return http::errorResponse(invalidArgument("field \"reason\" is longer than 256 bytes"));
   }
+  // The version is read before the host's state (see Ledger::streamVersion), so that of two
+  // concurrent revocations only one appends.
+  auto version = ledger_.streamVersion("host/" + id);
+  if (!version) return http::errorResponse(version.error());
   auto h = ledger_.withReader([&](sqlite::Db& db) { return ledger::findHost(db, id); });
   if (!h) return http::errorResponse(h.error());
   if (!h->has_value()) return http::errorResponse(notFound("no host \"" + id + "\""));
   if ((*h)->state == "revoked")
     return http::errorResponse(conflict("host \"" + id + "\" is already revoked"));
-  auto r = ledger_.append("host/" + id, ledger::kAnyVersion, who->actor,
+  auto r = ledger_.append("host/" + id, *version, who->actor,
                           {{"", "host.revoked", bj::object{{"host_id", id}, {"reason", reason}}}});
-  if (!r) return http::errorResponse(r.error());
+  if (!r) {
+    if (r.error().code == Code::kConflict)
+      return http::errorResponse(
+          conflict("host \"" + id + "\" changed while it was being revoked; try again"));
+    return http::errorResponse(r.error());
+  }
   loadDenylist();
   if (fleet_.on_hosts_changed) fleet_.on_hosts_changed();
   auto after = ledger_.withReader([&](sqlite::Db& db) { return ledger::findHost(db, id); });

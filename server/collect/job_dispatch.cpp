@@ -52,17 +52,6 @@ DispatchResult dispatchJob(http::Client& client, const bj::object& agent_spec) {
   return {DispatchResult::Outcome::kRefused, why};
 }
 
-Result<int64_t> streamVersion(ledger::Ledger& ledger, const std::string& stream) {
-  return ledger.withReader([&](sqlite::Db& db) -> Result<int64_t> {
-    auto st = db.prepare("SELECT coalesce(max(version), 0) FROM events WHERE stream = ?");
-    if (!st) return st.error();
-    st->bind(1, stream);
-    auto r = st->step();
-    if (!r) return r.error();
-    return *r ? st->i64(0) : int64_t{0};
-  });
-}
-
 PlacedJobRecovery::PlacedJobRecovery(ledger::Ledger& ledger, const Collector* collector,
                                      RecoverySettings settings, const Clock& clock)
     : ledger_(ledger), collector_(collector), settings_(std::move(settings)), clock_(clock) {}
@@ -129,7 +118,7 @@ Status PlacedJobRecovery::fail(const std::string& job_id, int64_t version,
 bool PlacedJobRecovery::attempt(const std::string& job_id,
                                 std::chrono::steady_clock::time_point deadline) {
   const std::string stream = "job/" + job_id;
-  auto version = streamVersion(ledger_, stream);
+  auto version = ledger_.streamVersion(stream);
   if (!version) return false;
   auto found = ledger_.withReader(
       [&](sqlite::Db& db)

@@ -49,9 +49,6 @@ struct DispatchResult {
 // has a job of that id, which will report through its outbox.
 DispatchResult dispatchJob(http::Client& client, const boost::json::object& agent_spec);
 
-// The version of a stream (0 when it has no event).
-Result<int64_t> streamVersion(ledger::Ledger& ledger, const std::string& stream);
-
 struct RecoverySettings {
   AgentIdentity agent;
   // How long a job's host may stay unreachable before the job is failed.

@@ -203,13 +203,4 @@ Result<std::vector<HostRow>> listHosts(sqlite::Db& db, std::string_view after, i
   return out;
 }
 
-Result<int64_t> streamVersion(sqlite::Db& db, std::string_view stream) {
-  auto st = db.prepare("SELECT max(version) FROM events WHERE stream = ?");
-  if (!st) return st.error();
-  st->bind(1, stream);
-  auto r = st->step();
-  if (!r) return r.error();
-  return st->isNull(0) ? int64_t{0} : st->i64(0);
-}
-
 }  // namespace hwl::ledger

@@ -57,7 +57,5 @@ Result<std::optional<HostRow>> findHost(sqlite::Db& db, std::string_view id);
 // All hosts, or a page in id order after `after` when limit > 0.
 Result<std::vector<HostRow>> listHosts(sqlite::Db& db, std::string_view after = {},
                                        int64_t limit = 0);
-// The stream version of a stream, 0 when it has no events.
-Result<int64_t> streamVersion(sqlite::Db& db, std::string_view stream);
 
 }  // namespace hwl::ledger

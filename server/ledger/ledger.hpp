@@ -94,6 +94,11 @@ class Ledger {
   Result<std::vector<Checkpoint>> checkpoints(int64_t after, int64_t limit);
   VerifyReport verify();
 
+  // The version of `stream` (its number of events, 0 when it has none), as committed now. Read it
+  // before checking the state an append depends on and pass it as the expected version: an append
+  // that committed after the read then makes this one fail instead of both succeeding.
+  Result<int64_t> streamVersion(std::string_view stream);
+
   // Runs `fn` with a read-only connection from the pool.
   template <typename F>
   auto withReader(F&& fn) {

@@ -27,6 +27,32 @@ std::string healthRequest() {
   return "GET /v1/health HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: keep-alive\r\n\r\n";
 }
 
+// Of concurrent revocations of one host exactly one appends host.revoked; the others are told the
+// host is already revoked (or changed under them).
+TEST(Revocation, ConcurrentRevocationsOfOneHostRecordOneEvent) {
+  TempDir tmp("hwl-pki");
+  LedgerServer srv(tmp.path(), "data");
+  srv.init();
+  srv.start();
+  constexpr int kRounds = 6;
+  for (int round = 0; round < kRounds; ++round) {
+    Agent agent(tmp.path(), "agent" + std::to_string(round));
+    agent.enrollWith(srv);
+    const std::string id = agent.hostId();
+    std::vector<int> statuses(8);
+    std::vector<std::thread> ts;
+    for (size_t i = 0; i < statuses.size(); ++i)
+      ts.emplace_back([&, i] {
+        statuses[i] = srv.post("/v1/hosts/" + id + "/revoke", R"({"reason":"race"})").status;
+      });
+    for (auto& t : ts) t.join();
+    ASSERT_EQ(std::count(statuses.begin(), statuses.end(), 200), 1) << "round " << round;
+    ASSERT_EQ(std::count(statuses.begin(), statuses.end(), 409), 7) << "round " << round;
+    ASSERT_EQ(srv.allEvents("&stream=host/" + id + "&type=host.revoked").size(), 1U)
+        << "round " << round;
+  }
+}
+
 TEST(Revocation, CutsOpenConnectionsAndRefusesNewOnes) {
   TempDir tmp("hwl-pki");
   LedgerServer srv(tmp.path(), "data");
