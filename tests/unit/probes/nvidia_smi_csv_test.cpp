@@ -222,6 +222,7 @@ TEST(ComputeAppsCsv, ProcessNameWithCommaIsKeptWhole) {
 }
 
 TEST(NvidiaSmiList, H100MigDevices) {
+  HWL_NEEDS_SHARED_DATA();
   auto list = parseNvidiaSmiList(readCapture("nvidia-h100mig-list-L.txt"));
   ASSERT_TRUE(list.has_value()) << list.error().message;
   ASSERT_EQ(list->size(), 1u);
