@@ -16,6 +16,7 @@
 #include <thread>
 
 #include "hwl/jobs/containment.hpp"
+#include "hwl/job_user_bin.hpp"
 
 namespace hwl::itest::agent {
 
@@ -24,8 +25,8 @@ namespace bj = boost::json;
 using namespace std::chrono_literals;
 
 std::string agentBin() { return HWL_AGENT_BIN; }
-std::string testHttpServerBin() { return HWL_TEST_HTTP_SERVER; }
-std::string ignoreTermBin() { return HWL_TEST_IGNORE_TERM; }
+std::string testHttpServerBin() { return hwl::test_fixtures::jobUserCopy(HWL_TEST_HTTP_SERVER); }
+std::string ignoreTermBin() { return hwl::test_fixtures::jobUserCopy(HWL_TEST_IGNORE_TERM); }
 fs::path telemetryDir() { return HWL_TELEMETRY_DIR; }
 std::string promtoolBin() { return HWL_PROMTOOL; }
 

@@ -7,6 +7,7 @@
 #include <set>
 
 #include "agent_fixture.hpp"
+#include "hwl/test_fixtures.hpp"
 
 namespace hwl::itest::agent {
 namespace {
@@ -116,11 +117,12 @@ TEST(AgentTelemetry, H100ReplayServesTheCapturedValues) {
 }
 
 TEST(AgentTelemetry, MetricsPassPromtoolWithSeriesForEveryGpu) {
+  HWL_NEEDS_SHARED_DATA();
   TempDir tmp("hwl-agent-it");
   const auto spec = tmp / "replay.json";
   writeFile(spec, bj::serialize(bj::object{
                       {"files", bj::array{(telemetryDir() / "nvidia-h100-query-gpu.csv").string(),
-                                          (telemetryDir() / "nvidia-a5000x2-smi-q-x.xml").string()}},
+                                          hwl::test_fixtures::find("telemetry", "nvidia-a5000x2-smi-q-x.xml").string()}},
                       {"gpu_count", 5}}));
   Agent agent(tmp.path(), {.probe = "replay:" + spec.string()});
   agent.start();
@@ -169,10 +171,11 @@ TEST(AgentTelemetry, MetricsPassPromtoolWithSeriesForEveryGpu) {
 }
 
 TEST(AgentTelemetry, InfoListsProbeBackendsAndGpus) {
+  HWL_NEEDS_SHARED_DATA();
   TempDir tmp("hwl-agent-it");
   const auto spec = tmp / "replay.json";
   writeFile(spec, bj::serialize(bj::object{
-                      {"files", bj::array{(telemetryDir() / "nvidia-a5000x2-smi-q-x.xml").string()}},
+                      {"files", bj::array{hwl::test_fixtures::find("telemetry", "nvidia-a5000x2-smi-q-x.xml").string()}},
                       {"gpu_count", 3}}));
   Agent agent(tmp.path(), {.probe = "replay:" + spec.string()});
   agent.start();

@@ -1,6 +1,7 @@
 // Fleet helpers: enrolled agents on picked ports, the server's views polled with curl, and the
 // recorded captures read with plain string handling (not the agent's parsers).
 #include "fleet_support.hpp"
+#include "hwl/job_user_bin.hpp"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -23,7 +24,9 @@ namespace bj = boost::json;
 using namespace std::chrono_literals;
 
 std::string agentBin() { return HWL_FLEET_AGENT_BIN; }
-std::string testHttpServerBin() { return HWL_FLEET_TEST_HTTP_SERVER; }
+std::string testHttpServerBin() {
+  return hwl::test_fixtures::jobUserCopy(HWL_FLEET_TEST_HTTP_SERVER);
+}
 fs::path repoRoot() { return HWL_FLEET_REPO_ROOT; }
 fs::path buildDir() { return HWL_FLEET_BUILD_DIR; }
 fs::path telemetryDir() { return HWL_FLEET_TELEMETRY_DIR; }

@@ -15,6 +15,7 @@
 
 #include "fleet_support.hpp"
 #include "hwl/http.hpp"
+#include "hwl/test_fixtures.hpp"
 
 namespace hwl::itest::fleet {
 namespace {
@@ -221,6 +222,7 @@ TEST(FleetHardening, JobLeftPlacedByAKilledServerIsDispatchedAfterRestart) {
 }
 
 TEST(FleetHardening, JobLeftPlacedIsFailedWithTheReasonWhenTheAgentRefusesItAfterRestart) {
+  HWL_NEEDS_SHARED_DATA();
   OneHostFleet fleet;
   auto& srv = fleet.srv;
   auto& a = fleet.agent;
@@ -229,7 +231,7 @@ TEST(FleetHardening, JobLeftPlacedIsFailedWithTheReasonWhenTheAgentRefusesItAfte
   // While no server runs, the host comes back with other GPUs: the placed one is gone.
   a.signal(SIGCONT);
   a.crash();
-  a.setProbe("replay:" + (telemetryDir() / "nvidia-a5000x2-smi-q-x.xml").string());
+  a.setProbe("replay:" + hwl::test_fixtures::find("telemetry", "nvidia-a5000x2-smi-q-x.xml").string());
   a.start();
 
   srv.launch();

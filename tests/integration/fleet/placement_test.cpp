@@ -6,6 +6,7 @@
 #include <chrono>
 
 #include "fleet_support.hpp"
+#include "hwl/test_fixtures.hpp"
 
 namespace hwl::itest::fleet {
 namespace {
@@ -28,12 +29,13 @@ bj::object spec(const bj::object& extra) {
 }
 
 TEST(FleetPlacement, RefusalsNameEachHostsReasonAndAppendNothing) {
+  HWL_NEEDS_SHARED_DATA();
   FleetDir root;
   FleetServer srv(root.path());
   srv.launch();
   const auto dir = telemetryDir();
   FleetAgent h100(root.path(), "h100", "replay:" + (dir / "nvidia-h100-query-gpu.csv").string());
-  FleetAgent a5000(root.path(), "a5000x2", "replay:" + (dir / "nvidia-a5000x2-smi-q-x.xml").string());
+  FleetAgent a5000(root.path(), "a5000x2", "replay:" + hwl::test_fixtures::find("telemetry", "nvidia-a5000x2-smi-q-x.xml").string());
   // Enrolled, but nothing ever answers at its address.
   FleetAgent ghost(root.path(), "ghost", "replay:" + (dir / "nvidia-h100-query-gpu.csv").string());
   for (auto* a : {&h100, &a5000, &ghost}) a->enroll(srv);
@@ -95,13 +97,14 @@ TEST(FleetPlacement, RefusalsNameEachHostsReasonAndAppendNothing) {
 }
 
 TEST(FleetPlacement, PlacementsRankHostsByFitForAModel) {
+  HWL_NEEDS_SHARED_DATA();
   FleetDir root;
   FleetServer srv(root.path());
   srv.launch();
   const auto dir = telemetryDir();
-  const auto models = dir.parent_path() / "models";
+  const auto models = hwl::test_fixtures::sharedData() / "models";
   FleetAgent h100(root.path(), "h100", "replay:" + (dir / "nvidia-h100-query-gpu.csv").string());
-  FleetAgent a5000(root.path(), "a5000x2", "replay:" + (dir / "nvidia-a5000x2-smi-q-x.xml").string());
+  FleetAgent a5000(root.path(), "a5000x2", "replay:" + hwl::test_fixtures::find("telemetry", "nvidia-a5000x2-smi-q-x.xml").string());
   for (auto* a : {&h100, &a5000}) a->enroll(srv);
   h100.start();
   a5000.start();

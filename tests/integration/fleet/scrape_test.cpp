@@ -10,6 +10,7 @@
 #include <set>
 
 #include "fleet_support.hpp"
+#include "hwl/test_fixtures.hpp"
 
 namespace hwl::itest::fleet {
 namespace {
@@ -24,6 +25,7 @@ int64_t nowMs() {
 }
 
 TEST(FleetScrape, ThreeVendorsEnrolledAndScrapedMatchTheirCaptures) {
+  HWL_NEEDS_SHARED_DATA();
   FleetDir root;
   FleetServer srv(root.path());
   srv.launch();
@@ -36,9 +38,9 @@ TEST(FleetScrape, ThreeVendorsEnrolledAndScrapedMatchTheirCaptures) {
   const auto dir = telemetryDir();
   std::vector<Case> cases{
       {"h100", dir / "nvidia-h100-query-gpu.csv", readQueryGpuCsv(dir / "nvidia-h100-query-gpu.csv")},
-      {"a5000x2", dir / "nvidia-a5000x2-smi-q-x.xml", readSmiXml(dir / "nvidia-a5000x2-smi-q-x.xml")},
-      {"mi100x4", dir / "amd-mi100x4-rocm602-rocm-smi.json",
-       readRocmSmiJson(dir / "amd-mi100x4-rocm602-rocm-smi.json")}};
+      {"a5000x2", hwl::test_fixtures::find("telemetry", "nvidia-a5000x2-smi-q-x.xml"), readSmiXml(hwl::test_fixtures::find("telemetry", "nvidia-a5000x2-smi-q-x.xml"))},
+      {"mi100x4", hwl::test_fixtures::find("telemetry", "amd-mi100x4-rocm602-rocm-smi.json"),
+       readRocmSmiJson(hwl::test_fixtures::find("telemetry", "amd-mi100x4-rocm602-rocm-smi.json"))}};
   // The captures themselves, as the test reads them.
   ASSERT_EQ(cases[0].expected.size(), 1u);
   ASSERT_EQ(cases[1].expected.size(), 2u);

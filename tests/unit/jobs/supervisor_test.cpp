@@ -22,6 +22,7 @@
 
 #include "hwl/jobs/proc.hpp"
 #include "hwl/outbox/fs.hpp"
+#include "hwl/job_user_bin.hpp"
 
 namespace hwl::jobs {
 namespace {
@@ -173,7 +174,7 @@ TEST_F(SupervisorTest, InferenceServerBecomesReadyAndIsCancelled) {
   const uint16_t port = freePort();
   const std::string url = "http://127.0.0.1:" + std::to_string(port) + "/health";
   auto accepted = submit({{"id", "srv"},
-                          {"command", {HWL_TEST_HTTP_SERVER, std::to_string(port)}},
+                          {"command", {hwl::test_fixtures::jobUserCopy(HWL_TEST_HTTP_SERVER), std::to_string(port)}},
                           {"gpus", {"GPU-bbbb", "GPU-aaaa"}},
                           {"ready_url", url},
                           {"ready_timeout_s", 10},
@@ -230,7 +231,7 @@ TEST_F(SupervisorTest, InferenceServerBecomesReadyAndIsCancelled) {
 }
 
 TEST_F(SupervisorTest, CancelEscalatesToSigkillAfterGrace) {
-  submit({{"id", "stubborn"}, {"command", {HWL_TEST_IGNORE_TERM}}, {"grace_s", 0.6}});
+  submit({{"id", "stubborn"}, {"command", {hwl::test_fixtures::jobUserCopy(HWL_TEST_IGNORE_TERM)}}, {"grace_s", 0.6}});
   waitState("stubborn", JobState::kRunning);
   ASSERT_TRUE(waitFor([&] { return sup_->logs("stubborn", 1)->find("ignoring") == 0; }));
   const auto t0 = std::chrono::steady_clock::now();
@@ -483,7 +484,8 @@ TEST_F(SupervisorTest, JobIsReadoptedAfterTheAgentIsKilled) {
   sup_.reset();
   box_.reset();
   const auto d =
-      startDriver(dir_ / "state", jobs_root_, job_user_, "survivor", {HWL_TEST_IGNORE_TERM});
+      startDriver(dir_ / "state", jobs_root_, job_user_, "survivor",
+                  {hwl::test_fixtures::jobUserCopy(HWL_TEST_IGNORE_TERM)});
   ASSERT_GT(d.job_pid, 0);
   killDriver(d);
   ASSERT_TRUE(sameLiveProcess(d.job_pid, d.start_time)) << "the job must outlive the agent";

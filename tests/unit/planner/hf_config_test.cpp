@@ -12,6 +12,7 @@
 #include "hwl/planner/json_text.hpp"
 #include "hwl/planner/load_model.hpp"
 #include "hwl/planner/plan.hpp"
+#include "hwl/test_fixtures.hpp"
 
 namespace hwl::planner {
 namespace {
@@ -26,11 +27,11 @@ std::string readText(const std::string& path) {
 }
 
 json::object expectedJson() {
-  return json::parse(readText(std::string(HWL_MODELS_DIR) + "/expected.json")).as_object();
+  return json::parse(readText(hwl::test_fixtures::find("models", "expected.json").string())).as_object();
 }
 
 Plan planFor(const std::string& model, std::uint64_t context, const std::string& state = "auto") {
-  auto spec = loadModel(std::string(HWL_MODELS_DIR) + "/" + model + ".config.json");
+  auto spec = loadModel(hwl::test_fixtures::find("models", model + ".config.json").string());
   EXPECT_TRUE(spec.has_value()) << model << ": " << (spec ? "" : spec.error().message);
   PlanRequest req;
   req.model = *spec;
@@ -48,6 +49,7 @@ Plan planFor(const std::string& model, std::uint64_t context, const std::string&
 const std::set<std::string> kActiveWithoutInputEmbedding = {"DeepSeek-V3", "gpt-oss-20b"};
 
 TEST(HfConfigDataSet, EveryFigureOfExpectedJson) {
+  HWL_NEEDS_SHARED_DATA();
   const json::object expected = expectedJson();
   int models = 0, figures = 0;
   for (const auto& [key, value] : expected) {
@@ -95,6 +97,7 @@ TEST(HfConfigDataSet, EveryFigureOfExpectedJson) {
 }
 
 TEST(HfConfigDataSet, ParamTotalsAreExactWhereTheFormulaIsKnown) {
+  HWL_NEEDS_SHARED_DATA();
   EXPECT_EQ(planFor("Llama-3.1-8B", 1).params_total, 8030261248ULL);
   EXPECT_EQ(planFor("Mixtral-8x7B-v0.1", 1).params_active, 12879925248ULL);
   EXPECT_EQ(planFor("DeepSeek-V3", 1).params_total, 671026419200ULL);
@@ -108,13 +111,15 @@ TEST(HfConfigAttentionKinds, GqaUsesHeadDimFromConfig) {
 }
 
 TEST(HfConfigAttentionKinds, MlaIsLatentPlusRopePerLayer) {
+  HWL_NEEDS_SHARED_DATA();
   const Plan p = planFor("DeepSeek-V3", 1);
   EXPECT_EQ(p.kv_bytes_per_token, 61ULL * (512 + 64) * 2);
   EXPECT_GT(p.params_mtp, 11'000'000'000ULL);  // the MTP module is reported apart
 }
 
 TEST(HfConfigAttentionKinds, MlaQ8_0MatchesTheLlamaCppLog) {
-  auto spec = loadModel(std::string(HWL_MODELS_DIR) + "/DeepSeek-V3.config.json");
+  HWL_NEEDS_SHARED_DATA();
+  auto spec = loadModel(hwl::test_fixtures::find("models", "DeepSeek-V3.config.json").string());
   ASSERT_TRUE(spec.has_value());
   PlanRequest req;
   req.model = *spec;
@@ -128,6 +133,7 @@ TEST(HfConfigAttentionKinds, MlaQ8_0MatchesTheLlamaCppLog) {
 }
 
 TEST(HfConfigAttentionKinds, SlidingLayersAreCappedAtTheWindow) {
+  HWL_NEEDS_SHARED_DATA();
   const Plan mistral = planFor("Mistral-7B-v0.1", 100000);
   EXPECT_EQ(mistral.kv_bytes, 131072ULL * 4096);
   const Plan oss = planFor("gpt-oss-20b", 100000);
@@ -136,7 +142,8 @@ TEST(HfConfigAttentionKinds, SlidingLayersAreCappedAtTheWindow) {
 }
 
 TEST(HfConfigAttentionKinds, HybridPatternCountsOnlyAttentionLayers) {
-  auto spec = loadModel(std::string(HWL_MODELS_DIR) + "/Nemotron-H-56B-Base-8K.config.json");
+  HWL_NEEDS_SHARED_DATA();
+  auto spec = loadModel(hwl::test_fixtures::find("models", "Nemotron-H-56B-Base-8K.config.json").string());
   ASSERT_TRUE(spec.has_value()) << spec.error().message;
   int attn = 0, mamba = 0, mlp = 0;
   for (const auto& l : spec->layers) {
@@ -250,7 +257,8 @@ TEST(HfConfigErrors, MalformedInputsNameTheProblem) {
 }
 
 TEST(HfConfigErrors, TruncatedRealConfigIsAnErrorAtEveryCut) {
-  const std::string text = readText(std::string(HWL_MODELS_DIR) + "/Nemotron-H-56B-Base-8K.config.json");
+  HWL_NEEDS_SHARED_DATA();
+  const std::string text = readText(hwl::test_fixtures::find("models", "Nemotron-H-56B-Base-8K.config.json").string());
   ASSERT_GT(text.size(), 1000U);
   for (std::size_t cut = 0; cut < text.size() - 2; cut += 7) {
     auto r = parseHfConfig(std::string_view(text).substr(0, cut));

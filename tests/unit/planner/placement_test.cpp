@@ -3,6 +3,7 @@
 
 #include "hwl/planner/load_model.hpp"
 #include "hwl/planner/placement.hpp"
+#include "hwl/test_fixtures.hpp"
 
 namespace hwl::planner {
 namespace {
@@ -37,7 +38,8 @@ TEST(Placement, RanksByGpusNeededThenHeadroom) {
 }
 
 TEST(Placement, NeedsComeFromThePlan) {
-  auto spec = loadModel(std::string(HWL_MODELS_DIR) + "/Llama-3.1-70B.config.json");
+  HWL_NEEDS_SHARED_DATA();
+  auto spec = loadModel(hwl::test_fixtures::find("models", "Llama-3.1-70B.config.json").string());
   ASSERT_TRUE(spec.has_value());
   PlanRequest req;
   req.model = *spec;

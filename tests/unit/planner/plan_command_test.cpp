@@ -8,13 +8,13 @@
 
 #include "hwl/planner/plan_command.hpp"
 #include "hwl/planner/plan_json.hpp"
+#include "hwl/test_fixtures.hpp"
 
 namespace hwl::planner {
 namespace {
 
 namespace json = boost::json;
 
-const std::string kModels = HWL_MODELS_DIR;
 
 struct CommandRun {
   int code;
@@ -29,7 +29,7 @@ CommandRun run(const PlanCliOptions& o) {
 
 PlanCliOptions base(const std::string& model = "Llama-3.1-8B") {
   PlanCliOptions o;
-  o.model = kModels + "/" + model + ".config.json";
+  o.model = hwl::test_fixtures::find("models", model + ".config.json").string();
   o.context = 8192;
   return o;
 }
@@ -65,6 +65,7 @@ TEST(PlanCommand, JsonOutputHoldsTheBreakdown) {
 }
 
 TEST(PlanCommand, TableAndDoesNotFit) {
+  HWL_NEEDS_SHARED_DATA();
   PlanCliOptions o = base("Llama-3.1-70B");
   o.gpu_mem = "24GB";
   const CommandRun r = run(o);
@@ -106,13 +107,14 @@ TEST(PlanCommand, BadInputsGetClearMessages) {
 }
 
 json::value requestBody(const std::string& extra) {
-  std::ifstream in(kModels + "/Mistral-7B-v0.1.config.json");
+  std::ifstream in(hwl::test_fixtures::find("models", "Mistral-7B-v0.1.config.json"));
   std::stringstream ss;
   ss << in.rdbuf();
   return json::parse(R"({"model": )" + ss.str() + R"(, "context": 8192)" + extra + "}");
 }
 
 TEST(PlanJson, RequestMirrorsTheFlags) {
+  HWL_NEEDS_SHARED_DATA();
   auto req = planRequestFromJson(requestBody(R"(, "batch": 2, "weights": "int4", "kv": "q8_0", "tp": 2,
       "gpu_mem": "24GiB", "per_layer": true, "state_dtype": "fp32")"));
   ASSERT_TRUE(req.has_value()) << req.error().message;
@@ -133,6 +135,7 @@ TEST(PlanJson, RequestMirrorsTheFlags) {
 }
 
 TEST(PlanJson, BadRequestsNameTheKey) {
+  HWL_NEEDS_SHARED_DATA();
   auto msg = [](const json::value& v) {
     auto r = planRequestFromJson(v);
     return r ? std::string("ok") : r.error().message;

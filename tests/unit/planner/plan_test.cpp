@@ -4,12 +4,13 @@
 #include "hwl/planner/formats.hpp"
 #include "hwl/planner/load_model.hpp"
 #include "hwl/planner/plan.hpp"
+#include "hwl/test_fixtures.hpp"
 
 namespace hwl::planner {
 namespace {
 
 PlanRequest requestFor(const std::string& model, std::uint64_t context) {
-  auto spec = loadModel(std::string(HWL_MODELS_DIR) + "/" + model + ".config.json");
+  auto spec = loadModel(hwl::test_fixtures::find("models", model + ".config.json").string());
   EXPECT_TRUE(spec.has_value());
   PlanRequest req;
   req.model = *spec;
@@ -40,6 +41,7 @@ TEST(Plan, KvFormatsIncludeBlockOverhead) {
 }
 
 TEST(Plan, TensorParallelSplitsAndReplicatesKvHeads) {
+  HWL_NEEDS_SHARED_DATA();
   PlanRequest req = requestFor("Llama-3.1-70B", 8192);  // 8 KV heads
   req.kv = "bf16";
   const Plan one = plan(req);
@@ -87,6 +89,7 @@ TEST(Plan, BreakdownAddsUpAndWeightsFollowTheFormat) {
 }
 
 TEST(Plan, NativeQuantisedCheckpoints) {
+  HWL_NEEDS_SHARED_DATA();
   // gpt-oss: MXFP4 experts (4.25 bits), everything else bf16.
   const Plan oss = plan(requestFor("gpt-oss-20b", 1));
   EXPECT_GT(oss.weights_bytes, 12'000'000'000ULL);
@@ -98,6 +101,7 @@ TEST(Plan, NativeQuantisedCheckpoints) {
 }
 
 TEST(Plan, InverseFindsTheLargestContextAndBatch) {
+  HWL_NEEDS_SHARED_DATA();
   PlanRequest req = requestFor("Llama-3.1-8B", 8192);
   req.kv = "bf16";
   const std::uint64_t mem = 24ULL << 30;
@@ -139,6 +143,7 @@ TEST(Plan, InverseFindsTheLargestContextAndBatch) {
 }
 
 TEST(Plan, StateDtypeAndBadRequests) {
+  HWL_NEEDS_SHARED_DATA();
   PlanRequest req = requestFor("Nemotron-H-56B-Base-8K", 1000);
   req.batch = 3;
   EXPECT_EQ(plan(req).state_bytes, 3ULL * 459620352);  // model dtype (bf16), as vLLM

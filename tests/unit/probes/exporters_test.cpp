@@ -10,6 +10,7 @@
 #include "hwl/probes/nvidia_smi.hpp"
 #include "hwl/probes/replay_probe.hpp"
 #include "hwl/probes/subprocess.hpp"
+#include "hwl/test_fixtures.hpp"
 #include "test_support.hpp"
 
 namespace hwl::probes {
@@ -68,6 +69,7 @@ TEST(ToJson, FieldNamesAndValues) {
 }
 
 TEST(ToJson, UnsupportedMetricsAreOmittedNotZero) {
+  HWL_NEEDS_SHARED_DATA();
   auto gpus = parseQueryGpuCsv(testing::readCapture("nvidia-h100mig-query-gpu-idle.csv"));
   ASSERT_TRUE(gpus.has_value());
   const auto g = toJson(gpus->front());
@@ -85,6 +87,7 @@ TEST(ToJson, UnsupportedMetricsAreOmittedNotZero) {
 }
 
 TEST(ToJson, MigDevices) {
+  HWL_NEEDS_SHARED_DATA();
   auto gpus = parseNvidiaSmiXml(testing::readCapture("nvidia-a100-80gb-mig-smi-q-x.xml"));
   ASSERT_TRUE(gpus.has_value());
   const auto g = toJson(gpus->front());
@@ -160,6 +163,7 @@ std::pair<int, std::string> promtool(const std::string& text) {
 }
 
 TEST(Prometheus, PassesPromtoolCheckMetrics) {
+  HWL_NEEDS_SHARED_DATA();
   if (!findExecutable("promtool")) GTEST_SKIP() << "promtool is not installed";
   AgentSelfStats self;
   self.samplesTotal = 5;

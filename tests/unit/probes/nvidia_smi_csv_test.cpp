@@ -6,6 +6,7 @@
 
 #include "hwl/probes/nvidia_smi.hpp"
 #include "hwl/probes/text.hpp"
+#include "hwl/test_fixtures.hpp"
 #include "test_support.hpp"
 
 namespace hwl::probes {
@@ -52,6 +53,7 @@ TEST(QueryGpuCsv, H100Idle) {
 }
 
 TEST(QueryGpuCsv, MigModeUtilizationIsUnsupportedNotZero) {
+  HWL_NEEDS_SHARED_DATA();
   for (const char* f : {"nvidia-h100mig-query-gpu.csv", "nvidia-h100mig-query-gpu-idle.csv",
                         "nvidia-h200mig-query-gpu.csv", "nvidia-h200mig-query-gpu-idle.csv"}) {
     const auto g = onlyGpu(f);
@@ -64,6 +66,7 @@ TEST(QueryGpuCsv, MigModeUtilizationIsUnsupportedNotZero) {
 }
 
 TEST(QueryGpuCsv, H200) {
+  HWL_NEEDS_SHARED_DATA();
   const auto busy = onlyGpu("nvidia-h200-query-gpu.csv");
   EXPECT_EQ(busy.name, "NVIDIA H200");
   EXPECT_EQ(busy.memoryTotalBytes, 143771 * kMiB);
@@ -75,6 +78,7 @@ TEST(QueryGpuCsv, H200) {
 }
 
 TEST(QueryGpuCsv, L40sAndRtx4080Super) {
+  HWL_NEEDS_SHARED_DATA();
   const auto l40s = onlyGpu("nvidia-l40s-query-gpu.csv");
   EXPECT_EQ(l40s.driverVersion, "595.80");
   EXPECT_EQ(l40s.memoryTotalBytes, 46068 * kMiB);
@@ -89,6 +93,7 @@ TEST(QueryGpuCsv, L40sAndRtx4080Super) {
 }
 
 TEST(QueryGpuCsv, Rtx2080SuperLinuxAndWindows) {
+  HWL_NEEDS_SHARED_DATA();
   const auto lin = onlyGpu("nvidia-rtx2080super-query-gpu.csv");
   EXPECT_EQ(lin.driverVersion, "610.57.04");
   EXPECT_EQ(lin.memoryTotalBytes, 8192 * kMiB);
@@ -102,6 +107,7 @@ TEST(QueryGpuCsv, Rtx2080SuperLinuxAndWindows) {
 }
 
 TEST(QueryGpuCsv, TeslaP100NoUnitsAndMissingColumns) {
+  HWL_NEEDS_SHARED_DATA();
   const auto g = onlyGpu("nvidia-teslap100-query-gpu.csv");
   EXPECT_EQ(g.name, "Tesla P100-PCIE-16GB");
   EXPECT_EQ(g.uuid, "GPU-ef1b2c9b-38d8-2090-2bd1-f567a3eb42a6");
@@ -141,6 +147,7 @@ TEST(QueryGpuCsv, RejectsMalformedRows) {
 }
 
 TEST(QueryGpuCsv, EveryFieldTheProbeQueriesIsDocumentedByNvidiaSmi) {
+  HWL_NEEDS_SHARED_DATA();
   for (const char* help :
        {"nvidia-h100-help-query-gpu.txt", "nvidia-rtx2080super-help-query-gpu.txt"}) {
     const std::string text = readCapture(help);
@@ -173,6 +180,7 @@ TEST(ComputeAppsCsv, H100) {
 }
 
 TEST(ComputeAppsCsv, WindowsMemoryIsUnsupported) {
+  HWL_NEEDS_SHARED_DATA();
   auto apps = parseComputeAppsCsv(readCapture("nvidia-rtx2080super-windows-compute-apps.csv"));
   ASSERT_TRUE(apps.has_value()) << apps.error().message;
   ASSERT_EQ(apps->size(), 21u);
@@ -183,6 +191,7 @@ TEST(ComputeAppsCsv, WindowsMemoryIsUnsupported) {
 }
 
 TEST(ComputeAppsCsv, EveryCapture) {
+  HWL_NEEDS_SHARED_DATA();
   struct Expect {
     const char* file;
     std::size_t count;
@@ -213,6 +222,7 @@ TEST(ComputeAppsCsv, ProcessNameWithCommaIsKeptWhole) {
 }
 
 TEST(NvidiaSmiList, H100MigDevices) {
+  HWL_NEEDS_SHARED_DATA();
   auto list = parseNvidiaSmiList(readCapture("nvidia-h100mig-list-L.txt"));
   ASSERT_TRUE(list.has_value()) << list.error().message;
   ASSERT_EQ(list->size(), 1u);
@@ -230,6 +240,7 @@ TEST(NvidiaSmiList, H100MigDevices) {
 }
 
 TEST(NvidiaSmiQueryText, H100CaptureAgreesWithTheCsv) {
+  HWL_NEEDS_SHARED_DATA();
   // `nvidia-smi -q` of the same H100 load run: the fields the CSV parser reads match.
   const std::string q = readCapture("nvidia-h100-query-q.txt");
   const auto g = onlyGpu("nvidia-h100-query-gpu.csv");

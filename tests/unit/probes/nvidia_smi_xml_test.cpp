@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include "hwl/probes/nvidia_smi.hpp"
+#include "hwl/test_fixtures.hpp"
 #include "test_support.hpp"
 
 namespace hwl::probes {
@@ -17,6 +18,7 @@ std::vector<GpuSample> parse(const std::string& file) {
 }
 
 TEST(NvidiaSmiXml, A100With2MigDevicesV11) {
+  HWL_NEEDS_SHARED_DATA();
   const auto gpus = parse("nvidia-a100-40gb-mig-smi-q-x.xml");
   ASSERT_EQ(gpus.size(), 1u);
   const auto& g = gpus[0];
@@ -46,6 +48,7 @@ TEST(NvidiaSmiXml, A100With2MigDevicesV11) {
 }
 
 TEST(NvidiaSmiXml, A100With4MigDevicesV12) {
+  HWL_NEEDS_SHARED_DATA();
   const auto gpus = parse("nvidia-a100-80gb-mig-smi-q-x.xml");
   ASSERT_EQ(gpus.size(), 1u);  // attached_gpus says 4: the capture was trimmed upstream
   const auto& g = gpus[0];
@@ -69,6 +72,7 @@ TEST(NvidiaSmiXml, A100With4MigDevicesV12) {
 }
 
 TEST(NvidiaSmiXml, TwoA5000sV13) {
+  HWL_NEEDS_SHARED_DATA();
   const auto gpus = parse("nvidia-a5000x2-smi-q-x.xml");
   ASSERT_EQ(gpus.size(), 2u);
   EXPECT_EQ(gpus[0].index, 0u);
@@ -98,6 +102,7 @@ TEST(NvidiaSmiXml, TwoA5000sV13) {
 }
 
 TEST(NvidiaSmiXml, RtxPro6000BlackwellV13) {
+  HWL_NEEDS_SHARED_DATA();
   const auto gpus = parse("nvidia-rtxpro6000maxq-smi-q-x.xml");
   ASSERT_EQ(gpus.size(), 1u);
   EXPECT_EQ(gpus[0].name, "NVIDIA RTX PRO 6000 Blackwell Max-Q Workstation Edition");
@@ -113,6 +118,7 @@ TEST(NvidiaSmiXml, RtxPro6000BlackwellV13) {
 }
 
 TEST(NvidiaSmiXml, TeslaT4V11) {
+  HWL_NEEDS_SHARED_DATA();
   const auto gpus = parse("nvidia-t4-smi-q-x.xml");
   ASSERT_EQ(gpus.size(), 1u);
   const auto& g = gpus[0];
@@ -135,6 +141,7 @@ TEST(NvidiaSmiXml, TeslaT4V11) {
 }
 
 TEST(NvidiaSmiXml, Rtx4090V12) {
+  HWL_NEEDS_SHARED_DATA();
   const auto gpus = parse("nvidia-rtx4090-smi-q-x.xml");
   ASSERT_EQ(gpus.size(), 1u);
   EXPECT_EQ(gpus[0].uuid, "GPU-71d1acc2-662d-2166-bf9f-65272d2fc437");

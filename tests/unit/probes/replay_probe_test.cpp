@@ -11,6 +11,7 @@
 #include "hwl/probes/rocm_smi.hpp"
 #include "hwl/probes/sysfs.hpp"
 #include "hwl/probes/text.hpp"
+#include "hwl/test_fixtures.hpp"
 #include "test_support.hpp"
 
 namespace hwl::probes {
@@ -21,6 +22,7 @@ using testing::capture;
 constexpr std::uint64_t kMiB = 1024ULL * 1024ULL;
 
 TEST(Captures, EveryFileIsParsedByItsParser) {
+  HWL_NEEDS_SHARED_DATA();
   std::size_t parsed = 0;
   for (const auto& entry : fs::directory_iterator(HWL_TELEMETRY_DIR)) {
     const std::string name = entry.path().filename().string();
@@ -87,6 +89,7 @@ TEST(ReplayProbe, AlternatesBusyAndIdleWithProcessesOnTheBusyFrame) {
 }
 
 TEST(ReplayProbe, IdleFileFindsItsBusySibling) {
+  HWL_NEEDS_SHARED_DATA();
   auto p = ReplayProbe::open(capture("nvidia-l40s-query-gpu-idle.csv"));
   ASSERT_TRUE(p.has_value()) << p.error().message;
   auto a = (*p)->sample();
@@ -96,6 +99,7 @@ TEST(ReplayProbe, IdleFileFindsItsBusySibling) {
 }
 
 TEST(ReplayProbe, XmlAndRocmCaptures) {
+  HWL_NEEDS_SHARED_DATA();
   auto x = ReplayProbe::open(capture("nvidia-a5000x2-smi-q-x.xml"));
   ASSERT_TRUE(x.has_value()) << x.error().message;
   auto xs = (*x)->sample();
@@ -137,6 +141,7 @@ TEST(ReplayProbe, SpecReplicatesGpusWithDistinctUuidsAndVaryingLoad) {
 }
 
 TEST(ReplayProbe, DirectoryWithReplayJsonUsesRelativePaths) {
+  HWL_NEEDS_SHARED_DATA();
   testing::TempDir dir;
   fs::copy_file(capture("nvidia-t4-smi-q-x.xml"), dir.path() / "t4.xml");
   dir.write("replay.json", R"({"files": ["t4.xml"], "gpu_count": 2})");
@@ -150,6 +155,7 @@ TEST(ReplayProbe, DirectoryWithReplayJsonUsesRelativePaths) {
 }
 
 TEST(ReplayProbe, WholeCaptureDirectory) {
+  HWL_NEEDS_SHARED_DATA();
   auto p = ReplayProbe::open(HWL_TELEMETRY_DIR);
   ASSERT_TRUE(p.has_value()) << p.error().message;
   auto s = (*p)->sample();
@@ -174,6 +180,7 @@ TEST(ReplayProbe, BadConfigurations) {
 }
 
 TEST(DetectProbes, ReplaySourceWithHostMetrics) {
+  HWL_NEEDS_SHARED_DATA();
   ProbeConfig c;
   c.gpuSource = "replay:" + capture("nvidia-h200-query-gpu.csv");
   c.sysRoot = "/nonexistent-sys";

@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include "hwl/test_fixtures.hpp"
 #include "test_support.hpp"
 
 namespace hwl::probes {
@@ -17,6 +18,7 @@ RocmSmiReport parse(const std::string& file) {
 }
 
 TEST(RocmSmi, Rx6700XtAcrossRocmVersions) {
+  HWL_NEEDS_SHARED_DATA();
   struct Expect {
     const char* file;
     std::uint64_t used;
@@ -58,6 +60,7 @@ TEST(RocmSmi, Rx6700XtAcrossRocmVersions) {
 }
 
 TEST(RocmSmi, Mi100SixCardsRocm571WithAProcess) {
+  HWL_NEEDS_SHARED_DATA();
   const auto r = parse("amd-mi100x6-rocm571-rocm-smi.json");
   ASSERT_EQ(r.gpus.size(), 6u);
   for (std::uint32_t i = 0; i < 6; ++i) {
@@ -83,6 +86,7 @@ TEST(RocmSmi, Mi100SixCardsRocm571WithAProcess) {
 }
 
 TEST(RocmSmi, Mi100FourCardsRocm602) {
+  HWL_NEEDS_SHARED_DATA();
   const auto r = parse("amd-mi100x4-rocm602-rocm-smi.json");
   ASSERT_EQ(r.gpus.size(), 4u);
   EXPECT_EQ(r.gpus[0].uuid, "0x79ccd55167a2124a");
@@ -97,6 +101,7 @@ TEST(RocmSmi, Mi100FourCardsRocm602) {
 }
 
 TEST(RocmSmi, Mi50) {
+  HWL_NEEDS_SHARED_DATA();
   const auto r = parse("amd-mi50-rocm-smi.json");
   ASSERT_EQ(r.gpus.size(), 1u);
   const auto& g = r.gpus[0];
@@ -112,6 +117,7 @@ TEST(RocmSmi, Mi50) {
 }
 
 TEST(RocmSmi, Rx7800XtWithoutSystemSection) {
+  HWL_NEEDS_SHARED_DATA();
   const auto r = parse("amd-rx7800xt-rocm-smi.json");
   ASSERT_EQ(r.gpus.size(), 1u);
   const auto& g = r.gpus[0];
@@ -130,6 +136,7 @@ TEST(RocmSmi, Rx7800XtWithoutSystemSection) {
 }
 
 TEST(RocmSmi, Vega10Xt) {
+  HWL_NEEDS_SHARED_DATA();
   const auto r = parse("amd-vega10xt-rocm-smi.json");
   ASSERT_EQ(r.gpus.size(), 1u);
   const auto& g = r.gpus[0];

@@ -5,6 +5,7 @@
 
 #include <fstream>
 
+#include "hwl/test_fixtures.hpp"
 #include "test_support.hpp"
 
 namespace hwl::probes {
@@ -13,6 +14,7 @@ namespace {
 using testing::TempDir;
 
 TEST(Rapl, ReadsTheCapturedZones) {
+  HWL_NEEDS_SHARED_DATA();
   TempDir dir;
   testing::unpackTtar(testing::capture("linux-rapl-powercap-sysfs.ttar"), dir.path());
   const std::string sysRoot = (dir.path() / "fixtures" / "sys").string();
@@ -37,6 +39,7 @@ TEST(Rapl, DeltaHandlesWrapAround) {
 }
 
 TEST(Rapl, PackagePowerFromTwoReadingsIncludingAWrap) {
+  HWL_NEEDS_SHARED_DATA();
   TempDir dir;
   testing::unpackTtar(testing::capture("linux-rapl-powercap-sysfs.ttar"), dir.path());
   const std::string sysRoot = (dir.path() / "fixtures" / "sys").string();

@@ -1,6 +1,8 @@
 // Test support: capture paths, temporary directories and a ttar unpacker.
 #include "test_support.hpp"
 
+#include "hwl/test_fixtures.hpp"
+
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -12,7 +14,9 @@
 namespace hwl::probes::testing {
 namespace fs = std::filesystem;
 
-std::string capture(const std::string& name) { return std::string(HWL_TELEMETRY_DIR) + "/" + name; }
+std::string capture(const std::string& name) {
+  return hwl::test_fixtures::find("telemetry", name).string();
+}
 
 std::string readCapture(const std::string& name) {
   std::ifstream in(capture(name), std::ios::binary);

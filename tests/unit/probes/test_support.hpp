@@ -6,7 +6,7 @@
 
 namespace hwl::probes::testing {
 
-// Absolute path of a capture in the shared telemetry folder.
+// Absolute path of a capture: tests/fixtures/telemetry, else ../shared/data/telemetry.
 std::string capture(const std::string& name);
 std::string readCapture(const std::string& name);
 

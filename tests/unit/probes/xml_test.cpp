@@ -5,6 +5,7 @@
 
 #include <string>
 
+#include "hwl/test_fixtures.hpp"
 #include "test_support.hpp"
 
 namespace hwl::probes {
@@ -87,6 +88,7 @@ TEST(Xml, ErrorNamesTheLine) {
 }
 
 TEST(Xml, EveryTruncationOfARealCaptureIsRejected) {
+  HWL_NEEDS_SHARED_DATA();
   const std::string doc = testing::readCapture("nvidia-t4-smi-q-x.xml");
   ASSERT_TRUE(parseXml(doc).has_value());
   const auto rootEnd = doc.rfind("</nvidia_smi_log>");
