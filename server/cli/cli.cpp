@@ -3,6 +3,7 @@
 
 #include <CLI/CLI.hpp>
 #include <boost/json.hpp>
+#include <algorithm>
 #include <cstdlib>
 #include <ctime>
 #include <iostream>
@@ -13,6 +14,7 @@
 #include "hwl/planner/plan_command.hpp"
 #include "ledger/ledger.hpp"
 #include "ledger/sqlite.hpp"
+#include "parse.hpp"
 #include "table.hpp"
 
 namespace hwl::cli {
@@ -26,6 +28,7 @@ struct Global {
   std::string token;
   std::string ca;
   bool json = false;
+  std::string output = "table";
 };
 
 std::string envOr(const char* name) {
@@ -105,6 +108,9 @@ int fail(std::ostream& err, const Error& e) {
 int runCli(int argc, char** argv, std::ostream& out, std::ostream& err) {
   CLI::App app{"hwledger: operate and audit an hwLedger fleet"};
   app.require_subcommand(1);
+  // Global options are accepted after a subcommand too (`hwledger jobs list --json`).
+  app.fallthrough();
+  app.set_version_flag("--version", "hwledger " HWL_VERSION);
   Global g;
   g.server = envOr("HWLEDGER_SERVER");
   g.token = envOr("HWLEDGER_TOKEN");
@@ -112,7 +118,8 @@ int runCli(int argc, char** argv, std::ostream& out, std::ostream& err) {
   app.add_option("--server", g.server, "server URL, https://HOST:PORT (env HWLEDGER_SERVER)");
   app.add_option("--token", g.token, "API token ID.SECRET (env HWLEDGER_TOKEN)");
   app.add_option("--ca", g.ca, "CA certificate to verify the server (env HWLEDGER_CA)");
-  app.add_flag("--json", g.json, "print JSON instead of tables");
+  app.add_flag("--json", g.json, "print JSON instead of tables (same as -o json)");
+  app.add_option("-o,--output", g.output, "output format: table|json|csv");
 
   // events
   auto* events = app.add_subcommand("events", "list ledger events, or follow them live");
@@ -160,11 +167,12 @@ int runCli(int argc, char** argv, std::ostream& out, std::ostream& err) {
   jobs_cmd->require_subcommand(1);
   auto* jsubmit = jobs_cmd->add_subcommand("submit", "place and start a job: -- COMMAND ARGS...");
   std::string job_name, job_host, ready_path;
-  int64_t job_gpus = -1, job_mem = 0, job_port = 0, job_max = 0;
+  int64_t job_gpus = -1, job_port = 0, job_max = 0;
+  std::string job_mem_text;
   std::vector<std::string> job_cmd, job_env;
   jsubmit->add_option("--name", job_name, "a name for the job");
   jsubmit->add_option("--gpus", job_gpus, "whole GPUs needed");
-  jsubmit->add_option("--gpu-memory", job_mem, "free bytes needed on each GPU");
+  jsubmit->add_option("--gpu-memory", job_mem_text, "free memory needed on each GPU, e.g. 24GiB");
   jsubmit->add_option("--host", job_host, "host id or name to place it on");
   jsubmit->add_option("--port", job_port, "port the job serves on (loopback)");
   jsubmit->add_option("--ready-path", ready_path, "path that answers 2xx once ready");
@@ -183,10 +191,11 @@ int runCli(int argc, char** argv, std::ostream& out, std::ostream& err) {
   jcancel->add_option("id", job_id, "job id")->required();
   auto* usage_cmd = app.add_subcommand("usage", "GPU-hours, energy and utilisation");
   std::string group_by = "host";
-  int64_t usage_from = 0, usage_to = 0;
+  std::string usage_from_text, usage_to_text;
   usage_cmd->add_option("--group-by", group_by, "host|gpu|job");
-  usage_cmd->add_option("--from", usage_from, "start, Unix ms (default: 24 h ago)");
-  usage_cmd->add_option("--to", usage_to, "end, Unix ms (default: now)");
+  usage_cmd->add_option("--from", usage_from_text,
+                        "start: 2026-12-02, 2026-12-02T10:00:00Z or -24h (default: 24 h ago)");
+  usage_cmd->add_option("--to", usage_to_text, "end, same forms (default: now)");
   auto* etok = app.add_subcommand("enroll-token", "one-time tokens that enroll agents");
   etok->require_subcommand(1);
   auto* etok_create = etok->add_subcommand("create", "create a token and print the agent command");
@@ -217,10 +226,73 @@ int runCli(int argc, char** argv, std::ostream& out, std::ostream& err) {
   plan->add_option("--overhead", po.overhead, "override the runtime overhead");
   plan->add_flag("--per-layer", po.per_layer, "show every layer");
 
+  // An unknown first word is named, with the nearest subcommand, rather than CLI11's
+  // "A subcommand is required".
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a.empty() || a[0] == '-') {
+      if (a == "--server" || a == "--token" || a == "--ca" || a == "-o" || a == "--output") ++i;
+      continue;
+    }
+    std::vector<std::string> names;
+    for (const auto* sc : app.get_subcommands({})) names.push_back(sc->get_name());
+    if (std::find(names.begin(), names.end(), a) != names.end()) break;
+    err << "error: unknown command \"" << a << "\"";
+    auto near = nearest(a, names);
+    if (!near.empty()) err << "; did you mean \"" << near << "\"?";
+    err << "\nRun 'hwledger --help' for the commands.\n";
+    return 2;
+  }
   try {
     app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e, out, err) == 0 ? 0 : 2;
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e, out, err) == 0 ? 0 : 2;
+  } catch (const CLI::CallForVersion& e) {
+    app.exit(e, out, err);
+    return 0;
   } catch (const CLI::ParseError& e) {
-    return app.exit(e, out, err);
+    app.exit(e, out, err);
+    return 2;
+  }
+  {
+    auto o = parseOutput(g.output);
+    if (!o) {
+      err << "error: " << o.error().message << "\n";
+      return 2;
+    }
+    if (g.json) g.output = "json";
+    g.json = g.output == "json";
+    Table::setFormat(g.output == "csv");
+  }
+  auto usageError = [&](const Error& e) {
+    err << "error: " << e.message << "\n";
+    return 2;
+  };
+  uint64_t job_mem = 0;
+  if (!job_mem_text.empty()) {
+    auto m = parseSize(job_mem_text);
+    if (!m) return usageError(m.error());
+    job_mem = *m;
+  }
+  if (!po.gpu_mem.empty()) {
+    auto m = parseSize(po.gpu_mem);
+    if (!m) return usageError(m.error());
+  }
+  int64_t usage_from = 0, usage_to = 0;
+  {
+    int64_t now = static_cast<int64_t>(std::time(nullptr)) * 1000;
+    if (!usage_from_text.empty()) {
+      auto t = parseTime(usage_from_text, now);
+      if (!t) return usageError(t.error());
+      usage_from = *t;
+    }
+    if (!usage_to_text.empty()) {
+      auto t = parseTime(usage_to_text, now);
+      if (!t) return usageError(t.error());
+      usage_to = *t;
+    }
   }
 
   if (*events) {
@@ -507,7 +579,10 @@ int runCli(int argc, char** argv, std::ostream& out, std::ostream& err) {
     if (group_by == "job") head = {"JOB", "NAME", "HOST"};
     else if (group_by == "gpu") head = {"HOST", "GPU"};
     else head = {"HOST", "GPUS"};
-    for (const char* h : {"GPU-HOURS", "ENERGY kWh", "MEAN UTIL%"}) head.push_back(h);
+    // The server counts a GPU in each 1-minute bucket it reported a sample in, whether or not a
+    // job held it: the header says so.
+    for (const char* h : {"GPU-HOURS PRESENT (1-min samples)", "ENERGY", "MEAN UTIL%"})
+      head.push_back(h);
     Table t(head);
     for (const auto& e : v->as_object().at("usage").as_array()) {
       const auto& o = e.as_object();
@@ -516,7 +591,16 @@ int runCli(int argc, char** argv, std::ostream& out, std::ostream& err) {
       else if (group_by == "gpu") row = {str(o.at("host")), str(o.at("gpu_uuid"))};
       else row = {str(o.at("host")), numStr(o, "gpus", "%.0f")};
       row.push_back(numStr(o, "gpu_hours", "%.3f"));
-      row.push_back(numStr(o, "energy_kwh", "%.3f"));
+      {
+        auto it = o.find("energy_kwh");
+        boost::system::error_code ec;
+        double kwh = it != o.end() && it->value().is_number() ? it->value().to_number<double>(ec) : -1;
+        char buf[32];
+        if (kwh < 0) std::snprintf(buf, sizeof buf, "-");
+        else if (kwh < 1.0) std::snprintf(buf, sizeof buf, "%.1f Wh", kwh * 1000);
+        else std::snprintf(buf, sizeof buf, "%.3f kWh", kwh);
+        row.push_back(buf);
+      }
       row.push_back(numStr(o, "mean_util_pct", "%.1f"));
       t.add(row);
     }

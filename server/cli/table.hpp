@@ -11,7 +11,25 @@ class Table {
  public:
   explicit Table(std::vector<std::string> headers) : headers_(std::move(headers)) {}
   void add(std::vector<std::string> row) { rows_.push_back(std::move(row)); }
+  // CSV (RFC 4180 quoting) instead of aligned columns, for every table this process prints.
+  static void setFormat(bool csv) { csv_() = csv; }
   void print(std::ostream& out) const {
+    if (csv_()) {
+      auto cell = [&](const std::string& c) {
+        if (c.find_first_of(",\"\r\n") == std::string::npos) return c;
+        std::string q = "\"";
+        for (char ch : c) q += ch == '"' ? std::string("\"\"") : std::string(1, ch);
+        return q + "\"";
+      };
+      auto row = [&](const std::vector<std::string>& r) {
+        for (size_t i = 0; i < headers_.size(); ++i)
+          out << (i ? "," : "") << cell(i < r.size() ? r[i] : "");
+        out << "\r\n";
+      };
+      row(headers_);
+      for (const auto& r : rows_) row(r);
+      return;
+    }
     std::vector<size_t> w(headers_.size(), 0);
     for (size_t i = 0; i < headers_.size(); ++i) w[i] = headers_[i].size();
     for (const auto& r : rows_)
@@ -29,6 +47,10 @@ class Table {
   }
 
  private:
+  static bool& csv_() {
+    static bool csv = false;
+    return csv;
+  }
   std::vector<std::string> headers_;
   std::vector<std::vector<std::string>> rows_;
 };
