@@ -17,7 +17,8 @@ Result<ServerConfig> loadConfigFile(const std::filesystem::path& path, ServerCon
                                 "worker_threads", "log_level", "agent_cert_lifetime_s",
                                 "telemetry_interval_ms", "outbox_interval_ms", "scrape_timeout_ms",
                                 "raw_retention_s", "minute_retention_s", "max_streams",
-                                "max_streams_per_principal", "admin_stream_reserve"},
+                                "max_streams_per_principal", "admin_stream_reserve", "auth_fail_burst",
+                                "auth_fail_refill_per_minute"},
                                "config " + path.string());
       !s)
     return s.error();
@@ -54,7 +55,10 @@ Result<ServerConfig> loadConfigFile(const std::filesystem::path& path, ServerCon
                  num("minute_retention_s", c.minute_retention_s, 3600, 10LL * 366 * 24 * 3600),
                  num("max_streams", c.max_streams, 1, 100'000),
                  num("max_streams_per_principal", c.max_streams_per_principal, 1, 100'000),
-                 num("admin_stream_reserve", c.admin_stream_reserve, 0, 100'000)}) {
+                 num("admin_stream_reserve", c.admin_stream_reserve, 0, 100'000),
+                 num("auth_fail_burst", c.auth_fail_burst, 1, 1'000'000),
+                 num("auth_fail_refill_per_minute", c.auth_fail_refill_per_minute, 1,
+                     6'000'000)}) {
     if (!s) return s.error();
   }
   if (c.max_streams_per_principal > c.max_streams || c.admin_stream_reserve >= c.max_streams)

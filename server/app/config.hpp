@@ -30,6 +30,10 @@ struct ServerConfig {
   int64_t max_streams = 64;
   int64_t max_streams_per_principal = 8;
   int64_t admin_stream_reserve = 8;
+  // Failed authentications per source address: a bucket of auth_fail_burst failures refilled at
+  // auth_fail_refill_per_minute; an empty bucket answers 429 with Retry-After.
+  int64_t auth_fail_burst = 30;
+  int64_t auth_fail_refill_per_minute = 60;
 };
 
 // Reads a JSON config file over `base`. An unknown key is an error naming the key.

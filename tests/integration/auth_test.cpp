@@ -205,5 +205,29 @@ TEST(Auth, ConcurrentRevocationsOfOneTokenRecordOneEvent) {
   EXPECT_EQ(srv.request("DELETE", "/v1/tokens/tok_nosuch", srv.adminToken()).status, 404);
 }
 
+TEST(Auth, ConfiguredFailedAuthenticationLimitTakesEffect) {
+  TempDir tmp;
+  LedgerServer srv(tmp.path(), "data");
+  srv.init();
+  writeFile(tmp / "config.json", R"({"auth_fail_burst": 5, "auth_fail_refill_per_minute": 1})");
+  srv.start({"--config", (tmp / "config.json").string()});
+
+  // Five failures (not the default 30) empty the bucket; one a minute refills it.
+  auto first = flood(srv, "127.0.0.1", "/v1/events", 20);
+  EXPECT_EQ(first["401"], 5);
+  EXPECT_EQ(first["429"], 15);
+  std::filesystem::path headers = tmp.path() / "headers";
+  auto locked = srv.request("GET", "/v1/tokens", srv.adminToken(), {},
+                            {"--interface", "127.0.0.1", "-D", headers.string()});
+  EXPECT_EQ(locked.status, 429) << locked.body;
+  std::string hdr = readFile(headers);
+  auto at = hdr.find("retry-after: ");
+  if (at == std::string::npos) at = hdr.find("Retry-After: ");
+  ASSERT_NE(at, std::string::npos) << hdr;
+  int retry_after = std::stoi(hdr.substr(at + 13));
+  EXPECT_GE(retry_after, 30) << "refill is one a minute, not one a second";
+  EXPECT_LE(retry_after, 60);
+}
+
 }  // namespace
 }  // namespace hwl::itest
