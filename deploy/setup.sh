@@ -15,8 +15,6 @@ set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 build=${HWLEDGER_BUILD_DIR:-$repo/build}
-# Clones at other paths share the compiler cache.
-export CCACHE_BASEDIR=${CCACHE_BASEDIR:-$repo}
 what=${1:-build}
 
 packages=(
@@ -50,18 +48,23 @@ install_packages() {
     "${missing[@]}" >/dev/null
 }
 
-build_all() {
+build_all() {  # [TARGET...]: only these (default: everything, tests included)
   local werror=OFF
   if [[ ${CI:-} == true ]]; then werror=ON; fi
   cmake -S "$repo" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
     -DHWL_WERROR="$werror" >/dev/null
-  ninja -C "$build" -j"$(nproc)"
+  ninja -C "$build" -j"$(nproc)" "$@"
 }
 
 if [[ $what == bench ]]; then packages+=(prometheus-node-exporter); fi
 install_packages
 # The fuzz targets have their own clang build; the g++ build is not needed for them.
-if [[ $what != fuzz ]]; then build_all; fi
+# `run` builds only the three programs it runs.
+case "$what" in
+  fuzz) ;;
+  run) build_all hwledger-server hwledger-agent hwledger ;;
+  *) build_all ;;
+esac
 
 case "$what" in
   build) ;;

@@ -52,7 +52,7 @@ struct EnrollToken {
 EnrollToken createEnrollToken(const LedgerServer& srv, std::optional<int64_t> ttl_s = {},
                               const std::string& host_hint = "");
 
-// Events with seq > `after`, and just their types.
+// Events with seq > `after`, and just their types (without the collector's reachability events).
 std::vector<boost::json::object> eventsAfter(const LedgerServer& srv, int64_t after);
 std::vector<std::string> typesAfter(const LedgerServer& srv, int64_t after);
 
