@@ -10,7 +10,8 @@
 #                                UBSan) in build-fuzz/ and run each for SECONDS (default 60)
 #
 # Idempotent: packages already installed are not fetched again; the build is incremental
-# (ccache when present). With CI=true, warnings are errors.
+# (ccache when present, shared between clones). `run` builds only the three programs it runs.
+# With CI=true, warnings are errors.
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
