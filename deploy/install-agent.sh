@@ -9,7 +9,7 @@
 #            DIR/etc/group (system uids/gids 900-999 that are free there), files are chowned to
 #            those numeric ids when we are root, and nothing is started.
 # --job-user the user jobs run as (default hwledger-job); written to agent.json as job_user.
-# --no-start install and enable nothing in systemd even on a live system.
+# --no-start do not reload systemd (the unit is never enabled before enrollment).
 #
 # Idempotent: existing users, dirs and an existing /etc/hwledger/agent.json are kept (the config
 # is never overwritten; a changed job user is reported, not applied).
@@ -49,76 +49,10 @@ if [[ ! -f "${binary}" || ! -x "${binary}" ]]; then
   echo "install-agent: agent binary not found or not executable: ${binary} (use --binary PATH)" >&2
   exit 1
 fi
-if [[ -n "${root}" ]]; then
-  mkdir -p "${root}"
-  root=$(cd "${root}" && pwd)
-  [[ "${root}" == / ]] && root=
-fi
-if [[ -z "${root}" && $(id -u) -ne 0 ]]; then
-  echo "install-agent: installing onto this system needs root (or use --root DIR)" >&2
-  exit 1
-fi
-
-say() { printf 'install-agent: %s\n' "$*"; }
-
-# --- users -------------------------------------------------------------------------------------
-free_id() {  # free_id FILE: the highest free id in 999..900 in an /etc/passwd- or group-like FILE
-  local file=$1 id
-  for ((id = 999; id >= 900; id--)); do
-    if ! cut -d: -f3 "${file}" | grep -qx "${id}"; then echo "${id}"; return 0; fi
-  done
-  echo "install-agent: no free system id in 900-999 in ${file}" >&2
-  return 1
-}
-
-ensure_user() {  # ensure_user NAME HOME
-  local name=$1 home=$2
-  if [[ -z "${root}" ]]; then
-    if getent passwd "${name}" >/dev/null; then
-      say "user ${name} exists"
-    else
-      useradd --system --user-group --no-create-home --home-dir "${home}" \
-        --shell /usr/sbin/nologin --comment "hwLedger ${name#hwledger-}" "${name}"
-      say "created system user ${name}"
-    fi
-    return 0
-  fi
-  # Under a root prefix: never touch this system's user database; edit the prefix's files.
-  mkdir -p "${root}/etc"
-  touch "${root}/etc/passwd" "${root}/etc/group"
-  local gid uid
-  if ! gid=$(awk -F: -v n="${name}" '$1 == n { print $3; f = 1 } END { exit !f }' "${root}/etc/group"); then
-    gid=$(free_id "${root}/etc/group")
-    echo "${name}:x:${gid}:" >>"${root}/etc/group"
-  fi
-  if awk -F: -v n="${name}" '$1 == n { f = 1 } END { exit !f }' "${root}/etc/passwd"; then
-    say "user ${name} exists in ${root}/etc/passwd"
-  else
-    uid=${gid}
-    if cut -d: -f3 "${root}/etc/passwd" | grep -qx "${uid}"; then uid=$(free_id "${root}/etc/passwd"); fi
-    echo "${name}:x:${uid}:${gid}:hwLedger ${name#hwledger-}:${home}:/usr/sbin/nologin" >>"${root}/etc/passwd"
-    say "added ${name} (uid ${uid}) to ${root}/etc/passwd"
-  fi
-}
-
-# owner NAME: "uid:gid" of NAME in the target system's user database
-owner() {
-  if [[ -z "${root}" ]]; then
-    echo "$(id -u "$1"):$(id -g "$1")"
-  else
-    awk -F: -v n="$1" '$1 == n { print $3 ":" $4 }' "${root}/etc/passwd"
-  fi
-}
-
-# set_owner OWNER PATH...: chown when we may (always on a live system; as root under a prefix)
-set_owner() {
-  local own=$1; shift
-  if [[ $(id -u) -eq 0 ]]; then
-    chown "${own}" "$@"
-  else
-    say "not root: leaving $* owned by $(id -un) (wanted ${own})"
-  fi
-}
+prog=install-agent
+# shellcheck source=install-lib.sh
+source "${script_dir}/install-lib.sh"
+resolve_root
 
 ensure_user "${AGENT_USER}" /var/lib/hwledger-agent
 ensure_user "${job_user}" /var/lib/hwledger-jobs
@@ -165,24 +99,29 @@ if [[ "${job_user}" != hwledger-job ]]; then
   say "note: the unit's comments name hwledger-job; the agent reads the job user from agent.json"
 fi
 
+# The agent cannot run before it is enrolled: the unit is installed, not enabled (and its
+# ConditionPathExists= keeps it from starting, or restart-looping, without an identity).
 if [[ -n "${root}" ]]; then
   say "root prefix ${root}: not starting anything"
-elif [[ ${start} -eq 0 ]]; then
-  say "--no-start: run 'systemctl daemon-reload && systemctl enable --now hwledger-agent' later"
-elif [[ -d /run/systemd/system ]]; then
+elif [[ ${start} -eq 1 && -d /run/systemd/system ]]; then
   systemctl daemon-reload
-  systemctl enable --now hwledger-agent
-  say "hwledger-agent enabled and started"
+  say "unit installed; enable it after enrollment (below)"
 else
-  say "systemd is not running here: start /usr/local/bin/hwledger-agent run --config /etc/hwledger/agent.json yourself"
+  say "systemd is not running here: after enrollment start /usr/local/bin/hwledger-agent run --config /etc/hwledger/agent.json yourself"
 fi
 
 cat <<MSG
 
-Next, enroll this host with the fleet server (once; the key never leaves the host):
+Next, enroll this host with the fleet server (once; the key never leaves the host). On the
+operator's machine, 'hwledger enroll-token create --name NAME' prints the exact command with a
+fresh single-use token (POST /v1/enroll-tokens); it has this form:
 
   sudo -u ${AGENT_USER} /usr/local/bin/hwledger-agent enroll \\
-      --server https://SERVER:8443 --token ID.SECRET --ca-pin sha256:HEX
+      --server https://SERVER:8443 --token ID.SECRET --ca-pin sha256:HEX --name NAME \\
+      --state-dir /var/lib/hwledger-agent
 
-(get ID.SECRET from 'POST /v1/tokens' on the server, and the CA pin from the server's operator).
+(the address the server reaches this agent at is detected from the route to the server; add
+--advertise HOST:PORT to choose it). Then start the agent:
+
+  sudo systemctl enable --now hwledger-agent
 MSG

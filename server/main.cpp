@@ -18,12 +18,14 @@ int main(int argc, char** argv) {
   init_cmd->add_option("--server-name", init.server_name, "DNS name for the server certificate");
 
   ServerConfig cfg;
-  std::string config_file, data_dir, listen, log_level;
+  std::string config_file, data_dir, listen, log_level, public_url;
   int64_t checkpoint_every = 0;
   auto* run_cmd = app.add_subcommand("run", "serve the API until SIGINT/SIGTERM");
   run_cmd->add_option("--config", config_file, "JSON config file");
   run_cmd->add_option("--data-dir", data_dir, "data directory");
   run_cmd->add_option("--listen", listen, "HOST:PORT (default 127.0.0.1:8443; port 0 = any)");
+  run_cmd->add_option("--public-url", public_url,
+                      "https://HOST[:PORT] where GPU hosts reach this server (for enrollment)");
   run_cmd->add_option("--checkpoint-every", checkpoint_every, "sign a checkpoint every N events");
   run_cmd->add_option("--log-level", log_level, "trace|debug|info|warn|error");
 
@@ -76,6 +78,14 @@ int main(int argc, char** argv) {
     }
     if (!data_dir.empty()) cfg.data_dir = data_dir;
     if (!listen.empty()) cfg.listen = listen;
+    if (!public_url.empty()) {
+      auto u = normalisePublicUrl(public_url);
+      if (!u) {
+        std::cerr << "error: " << u.error().message << "\n";
+        return 2;
+      }
+      cfg.public_url = *u;
+    }
     if (checkpoint_every > 0) cfg.checkpoint_every = checkpoint_every;
     if (!log_level.empty()) cfg.log_level = log_level;
     if (telemetry_ms > 0) cfg.telemetry_interval_ms = telemetry_ms;

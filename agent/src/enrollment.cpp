@@ -3,11 +3,17 @@
 
 #include <openssl/x509.h>
 #include <spdlog/spdlog.h>
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <sys/socket.h>
 #include <sys/utsname.h>
 #include <unistd.h>
 
 #include <boost/json.hpp>
+#include <boost/url/parse.hpp>
 #include <fstream>
+#include <cstring>
+#include <memory>
 #include <random>
 
 #include "agent_config.hpp"
@@ -85,6 +91,47 @@ bj::object platformFacts() {
   }
   p["agent_version"] = kAgentVersion;
   return p;
+}
+
+Result<std::string> detectAdvertise(const std::string& server_url, std::uint16_t port) {
+  auto url = boost::urls::parse_uri(server_url);
+  if (!url || url->host().empty())
+    return invalidArgument("--server " + server_url + " has no host to find the route to");
+  const std::string host = url->host_address();
+  const std::string service = url->has_port() ? std::string(url->port()) : "443";
+  addrinfo hints{};
+  hints.ai_socktype = SOCK_DGRAM;
+  addrinfo* found = nullptr;
+  if (int rc = ::getaddrinfo(host.c_str(), service.c_str(), &hints, &found); rc != 0)
+    return unavailable("cannot resolve " + host + ": " + ::gai_strerror(rc));
+  std::unique_ptr<addrinfo, decltype(&::freeaddrinfo)> list(found, &::freeaddrinfo);
+  std::string why = "no address of " + host + " is routable";
+  for (const addrinfo* a = found; a != nullptr; a = a->ai_next) {
+    int fd = ::socket(a->ai_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) continue;
+    sockaddr_storage local{};
+    socklen_t len = sizeof local;
+    const bool ok = ::connect(fd, a->ai_addr, a->ai_addrlen) == 0 &&
+                    ::getsockname(fd, reinterpret_cast<sockaddr*>(&local), &len) == 0;
+    if (!ok) why = std::string("no route to ") + host + ": " + std::strerror(errno);
+    ::close(fd);
+    if (!ok) continue;
+    char text[INET6_ADDRSTRLEN] = {};
+    if (local.ss_family == AF_INET) {
+      const auto* in = reinterpret_cast<const sockaddr_in*>(&local);
+      if (in->sin_addr.s_addr == htonl(INADDR_ANY)) continue;
+      ::inet_ntop(AF_INET, &in->sin_addr, text, sizeof text);
+      return std::string(text) + ":" + std::to_string(port);
+    }
+    if (local.ss_family == AF_INET6) {
+      const auto* in6 = reinterpret_cast<const sockaddr_in6*>(&local);
+      if (IN6_IS_ADDR_UNSPECIFIED(&in6->sin6_addr) || IN6_IS_ADDR_LINKLOCAL(&in6->sin6_addr))
+        continue;  // a link-local address needs a zone the certificate cannot carry
+      ::inet_ntop(AF_INET6, &in6->sin6_addr, text, sizeof text);
+      return "[" + std::string(text) + "]:" + std::to_string(port);
+    }
+  }
+  return unavailable(why + "; pass --advertise HOST:PORT");
 }
 
 Result<Identity> enroll(const EnrollOptions& o) {

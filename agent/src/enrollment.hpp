@@ -2,6 +2,8 @@
 // identity kept in the state dir, and renewal at about two thirds of the certificate's life.
 #pragma once
 
+#include <cstdint>
+
 #include <atomic>
 #include <condition_variable>
 #include <filesystem>
@@ -45,6 +47,12 @@ struct Identity {
 };
 
 Result<Identity> enroll(const EnrollOptions& opts);
+
+// The address the server most likely reaches this host at, as "IP:PORT" ("[IPv6]:PORT"): the
+// local address of the route towards the server named in `server_url` (a UDP socket is connected
+// to it and asked its local name; no packet is sent). Refuses a server URL without a host and a
+// route whose local address is unspecified.
+Result<std::string> detectAdvertise(const std::string& server_url, std::uint16_t port);
 // The identity in `state_dir`, or nullopt when the agent was never enrolled.
 Result<std::optional<Identity>> loadIdentity(const std::filesystem::path& state_dir);
 // Renews once now: new key, CSR, POST /v1/pki/renew over mutual TLS to a server that presents the

@@ -53,7 +53,13 @@ int main(int argc, char** argv) {
       ->required();
   enroll_cmd->add_option("--state-dir", enroll_state, "state directory");
   enroll_cmd->add_option("--name", eo.name, "host name shown in the fleet");
-  enroll_cmd->add_option("--advertise", eo.advertise, "HOST:PORT where the server reaches this agent");
+  enroll_cmd->add_option("--advertise", eo.advertise,
+                         "HOST:PORT where the server reaches this agent (default: this host's "
+                         "address on the route to the server, port --advertise-port)");
+  std::uint16_t advertise_port = 9443;
+  enroll_cmd->add_option("--advertise-port", advertise_port,
+                         "the agent's port when --advertise is not given (9443)")
+      ->check(CLI::Range(1, 65535));
 
   CLI11_PARSE(app, argc, argv);
 
@@ -86,6 +92,16 @@ int main(int argc, char** argv) {
   if (*enroll_cmd) {
     eo.state_dir = enroll_state;
     eo.platform = platformFacts();
+    if (eo.advertise.empty()) {
+      auto detected = detectAdvertise(eo.server, advertise_port);
+      if (!detected) {
+        std::cerr << "error: " << detected.error().message << "\n";
+        return 1;
+      }
+      eo.advertise = *detected;
+      std::cout << "advertising " << eo.advertise
+                << " (this host's address on the route to the server; --advertise to change)\n";
+    }
     auto id = enroll(eo);
     if (!id) {
       std::cerr << "error: " << id.error().message << "\n";

@@ -37,6 +37,7 @@ struct FleetServices {
 
 struct ApiSettings {
   std::string version;
+  std::string public_url;  // validated "https://HOST[:PORT]", or empty
   int64_t agent_cert_lifetime_s = 7 * 24 * 3600;
   size_t default_body_limit = 1 << 20;
   std::chrono::milliseconds stream_heartbeat{15000};

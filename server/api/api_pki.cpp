@@ -20,6 +20,18 @@ namespace {
 constexpr int64_t kEnrollTtlDefaultS = 15 * 60;
 constexpr int64_t kEnrollTtlMaxS = 24 * 3600;
 
+// A host name an operator can type: it is printed into the enrollment command they paste.
+bool isHostName(std::string_view s) {
+  if (s.empty() || s.size() > 63) return false;
+  auto alnum = [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+  };
+  if (!alnum(s.front())) return false;
+  for (char c : s)
+    if (!alnum(c) && c != '.' && c != '_' && c != '-') return false;
+  return true;
+}
+
 // SHA-256 of the SubjectPublicKeyInfo of the identity the server calls agents with (the first
 // certificate of `cert_file`). Agents pin it at enrollment and accept no other caller.
 Result<std::string> clientIdentitySpki(const std::string& cert_file) {
@@ -109,8 +121,10 @@ http::Response Api::createEnrollToken(http::Request& req) {
                                                std::to_string(kEnrollTtlMaxS)));
   auto hint = json::optionalString(*body, "host_hint");
   if (!hint) return http::errorResponse(hint.error());
-  if (*hint && (*hint)->size() > 128)
-    return http::errorResponse(invalidArgument("field \"host_hint\" is longer than 128 bytes"));
+  if (*hint && !(*hint)->empty() && !isHostName(**hint))
+    return http::errorResponse(invalidArgument(
+        "field \"host_hint\" must be 1-63 letters, digits, '.', '_' or '-', starting with a "
+        "letter or digit"));
   std::string id = crypto::newId("enr_", 8);
   std::string secret = crypto::base64url(crypto::randomBytes(32));
   int64_t expires = clock_.nowMs() + ttl_s * 1000;
@@ -122,11 +136,13 @@ http::Response Api::createEnrollToken(http::Request& req) {
   auto r = ledger_.append("token/" + id, ledger::kNoStream, who->actor,
                           {ledger::NewEvent{"", "token.created", std::move(data)}});
   if (!r) return http::errorResponse(r.error());
-  return jsonResponse(201, bj::object{{"id", id},
-                                      {"token", id + "." + secret},
-                                      {"expires_ms", expires},
-                                      {"ca_pin", ca_->pin()},
-                                      {"host_hint", hint->value_or("")}});
+  bj::object answer{{"id", id},
+                    {"token", id + "." + secret},
+                    {"expires_ms", expires},
+                    {"ca_pin", ca_->pin()},
+                    {"host_hint", hint->value_or("")}};
+  if (!settings_.public_url.empty()) answer["server_url"] = settings_.public_url;
+  return jsonResponse(201, std::move(answer));
 }
 
 http::Response Api::enroll(http::Request& req) {

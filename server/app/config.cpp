@@ -1,10 +1,47 @@
 // Loading the server's JSON config file.
 #include "config.hpp"
 
+#include <boost/url/parse.hpp>
+
 #include "hwl/crypto.hpp"
 #include "hwl/json.hpp"
 
 namespace hwl::server {
+
+Result<std::string> normalisePublicUrl(std::string_view url) {
+  auto bad = [&](const std::string& why) {
+    return invalidArgument("\"public_url\" must be https://HOST[:PORT] (" + why + "): " +
+                           std::string(url.substr(0, 200)));
+  };
+  auto u = boost::urls::parse_uri(url);
+  if (!u) return bad("not a URL");
+  if (u->scheme() != "https") return bad("the scheme must be https");
+  if (u->has_userinfo()) return bad("no user or password");
+  if (u->host().empty()) return bad("no host");
+  if (!(u->encoded_path().empty() || u->encoded_path() == "/")) return bad("no path");
+  if (u->has_query() || u->has_fragment()) return bad("no query or fragment");
+  std::string host(u->encoded_host_and_port());
+  if (u->has_port()) {
+    if (u->port().empty() || u->port_number() == 0) return bad("the port must be 1-65535");
+  }
+  if (u->host_type() == boost::urls::host_type::name) {
+    // RFC 1123 labels only: the name ends up in a command an operator pastes into a shell.
+    const std::string name(u->encoded_host());
+    if (name.size() > 253) return bad("the host name is too long");
+    std::size_t label = 0;
+    for (char c : name) {
+      const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                      c == '-' || c == '.';
+      if (!ok) return bad("the host name may hold only letters, digits, '-' and '.'");
+      label = c == '.' ? 0 : label + 1;
+      if (label > 63) return bad("a host name label is longer than 63");
+    }
+  } else if (u->host_type() != boost::urls::host_type::ipv4 &&
+             u->host_type() != boost::urls::host_type::ipv6) {
+    return bad("the host must be a name or an IP address");
+  }
+  return "https://" + host;
+}
 
 Result<ServerConfig> loadConfigFile(const std::filesystem::path& path, ServerConfig c) {
   auto text = crypto::readFile(path, 1 << 20);
@@ -12,7 +49,7 @@ Result<ServerConfig> loadConfigFile(const std::filesystem::path& path, ServerCon
   auto obj = json::parseObject(*text);
   if (!obj) return invalidArgument("config " + path.string() + ": " + obj.error().message);
   if (auto s = json::checkKeys(*obj,
-                               {"data_dir", "listen", "checkpoint_every", "body_limit_bytes",
+                               {"data_dir", "listen", "public_url", "checkpoint_every", "body_limit_bytes",
                                 "header_limit_bytes", "header_timeout_ms", "idle_timeout_ms",
                                 "worker_threads", "log_level", "agent_cert_lifetime_s",
                                 "telemetry_interval_ms", "outbox_interval_ms", "scrape_timeout_ms",
@@ -39,8 +76,8 @@ Result<ServerConfig> loadConfigFile(const std::filesystem::path& path, ServerCon
     }
     return {};
   };
-  std::string dir;
-  for (auto s : {str("data_dir", dir), str("listen", c.listen), str("log_level", c.log_level),
+  std::string dir, public_url;
+  for (auto s : {str("data_dir", dir), str("listen", c.listen), str("public_url", public_url), str("log_level", c.log_level),
                  num("checkpoint_every", c.checkpoint_every, 1, 1'000'000'000),
                  num("body_limit_bytes", c.body_limit_bytes, 1024, 1LL << 30),
                  num("header_limit_bytes", c.header_limit_bytes, 1024, 1 << 20),
@@ -66,6 +103,11 @@ Result<ServerConfig> loadConfigFile(const std::filesystem::path& path, ServerCon
                            ": \"max_streams_per_principal\" may not exceed \"max_streams\", and "
                            "\"admin_stream_reserve\" must be below it");
   if (!dir.empty()) c.data_dir = dir;
+  if (!public_url.empty()) {
+    auto u = normalisePublicUrl(public_url);
+    if (!u) return invalidArgument("config " + path.string() + ": " + u.error().message);
+    c.public_url = *u;
+  }
   return c;
 }
 

@@ -12,6 +12,9 @@ namespace hwl::server {
 struct ServerConfig {
   std::filesystem::path data_dir;
   std::string listen = "127.0.0.1:8443";
+  // How GPU hosts reach this server ("https://HOST[:PORT]"); printed in enrollment commands.
+  // Empty: enrollment commands name the URL the operator's CLI used.
+  std::string public_url;
   int64_t checkpoint_every = 1000;
   int64_t body_limit_bytes = 1 << 20;
   int64_t header_limit_bytes = 8 * 1024;
@@ -38,6 +41,10 @@ struct ServerConfig {
 
 // Reads a JSON config file over `base`. An unknown key is an error naming the key.
 Result<ServerConfig> loadConfigFile(const std::filesystem::path& path, ServerConfig base = {});
+
+// `url` as "https://HOST[:PORT]" when it is an https URL with a host, an optional port and
+// nothing else (no user, path, query or fragment); otherwise an error naming public_url.
+Result<std::string> normalisePublicUrl(std::string_view url);
 
 // The files of a data directory.
 struct DataDir {

@@ -172,6 +172,7 @@ int runServer(const ServerConfig& cfg, std::ostream& out) {
   }
   api::ApiSettings as;
   as.version = kVersion;
+  as.public_url = cfg.public_url;
   as.default_body_limit = static_cast<size_t>(cfg.body_limit_bytes);
   as.agent_cert_lifetime_s = cfg.agent_cert_lifetime_s;
   as.streams = {.total = static_cast<size_t>(cfg.max_streams),

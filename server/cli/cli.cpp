@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <ctime>
 #include <iostream>
+#include <sstream>
 
 #include "hwl/crypto.hpp"
 #include "hwl/http.hpp"
@@ -101,6 +102,47 @@ void printEvent(const bj::object& e, bool as_json, std::ostream& out) {
 int fail(std::ostream& err, const Error& e) {
   err << "error: " << e.message << "\n";
   return 1;
+}
+
+// Only characters that mean nothing to a shell, so the printed lines paste as they are.
+bool shellSafe(std::string_view s, std::string_view extra) {
+  if (s.empty()) return false;
+  for (char c : s) {
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                    extra.find(c) != std::string_view::npos;
+    if (!ok) return false;
+  }
+  return true;
+}
+
+// The lines an operator pastes on a new GPU host, from a POST /v1/enroll-tokens answer: the
+// server's public URL (or the one this CLI used), the token, the CA pin and the name; the agent
+// finds its own advertise address on the route to the server.
+Result<std::string> enrollCommand(const bj::object& o, const std::string& cli_server, int port) {
+  const std::string server =
+      o.contains("server_url") ? str(o.at("server_url")) : cli_server;
+  const std::string token = str(o.at("token")), pin = str(o.at("ca_pin"));
+  const std::string name = o.contains("host_hint") ? str(o.at("host_hint")) : "";
+  if (!shellSafe(server, ":/.-[]") || server.rfind("https://", 0) != 0)
+    return invalidArgument("the server URL " + server + " cannot be printed as a command");
+  // An IPv6 literal's brackets are a glob to the shell.
+  const std::string server_arg =
+      server.find('[') == std::string::npos ? server : "'" + server + "'";
+  if (!shellSafe(token, "._-") || !shellSafe(pin, ":") || (!name.empty() && !shellSafe(name, "._-")))
+    return internal("the server's answer holds characters a shell would interpret");
+  std::string args = " --server " + server_arg + " --token " + token + " --ca-pin " + pin;
+  if (!name.empty()) args += " --name " + name;
+  if (port != 9443) args += " --advertise-port " + std::to_string(port);
+  std::ostringstream out;
+  out << "On the GPU host, with the agent installed as a service (deploy/install-agent.sh or the "
+         "hwledger-agent package):\n\n"
+      << "  sudo -u hwledger-agent hwledger-agent enroll" << args
+      << " --state-dir /var/lib/hwledger-agent\n"
+      << "  sudo systemctl enable --now hwledger-agent\n\n"
+      << "Or by hand, as any user:\n\n"
+      << "  hwledger-agent enroll" << args << " --state-dir ~/.hwledger-agent\n"
+      << "  hwledger-agent run --state-dir ~/.hwledger-agent --listen 0.0.0.0:" << port << "\n";
+  return out.str();
 }
 
 }  // namespace
@@ -202,7 +244,11 @@ int runCli(int argc, char** argv, std::ostream& out, std::ostream& err) {
   int64_t etok_ttl = 0;
   std::string etok_hint;
   etok_create->add_option("--ttl", etok_ttl, "lifetime in seconds (default 900, max 86400)");
-  etok_create->add_option("--host-hint", etok_hint, "name the host will get");
+  etok_create->add_option("--name,--host-hint", etok_hint,
+                          "name the host will get (letters, digits, '.', '_', '-')");
+  int etok_port = 9443;
+  etok_create->add_option("--agent-port", etok_port, "port the agent listens on (9443)")
+      ->check(CLI::Range(1, 65535));
 
   // plan (offline, or against a GPU memory size)
   auto* plan = app.add_subcommand("plan", "how much GPU memory a model needs, and whether it fits");
@@ -619,10 +665,13 @@ int runCli(int argc, char** argv, std::ostream& out, std::ostream& err) {
       return 0;
     }
     const auto& o = v->as_object();
+    auto cmd = enrollCommand(o, g.server, etok_port);
+    if (!cmd) return fail(err, cmd.error());
+    if (!o.contains("server_url"))
+      err << "note: the server has no public_url set; the command names " << g.server
+          << ", which the GPU host must be able to reach (hwledger-server run --public-url)\n";
     out << "enrollment token " << str(o.at("id")) << " (single use, expires "
-        << fmtTime(o.at("expires_ms").as_int64()) << ")\n\nOn the GPU host, run:\n\n"
-        << "  hwledger-agent enroll --server " << g.server << " --token " << str(o.at("token"))
-        << " --ca-pin " << str(o.at("ca_pin")) << " --advertise HOST:9443\n";
+        << fmtTime(o.at("expires_ms").as_int64()) << ")\n\n" << *cmd;
     return 0;
   }
 

@@ -713,9 +713,9 @@ void Collector::stop() {
     impl_->stopping = true;
     for (auto& [id, link] : impl_->links) {
       link->stopped = true;
-      asio::post(link->strand, [link] {
-        link->timer.cancel();
-        if (link->stream) beast::get_lowest_layer(*link->stream).close();
+      asio::post(link->strand, [l = link] {
+        l->timer.cancel();
+        if (l->stream) beast::get_lowest_layer(*l->stream).close();
       });
     }
   }

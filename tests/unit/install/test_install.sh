@@ -72,7 +72,9 @@ src_unit=$(dirname "${script}")/../systemd/hwledger-agent.service
 check "unit installed 0644 and identical" bash -c "[[ \$(stat -c %a '${unit}') == 644 ]] && cmp -s '${src_unit}' '${unit}'"
 check "unit runs the agent as hwledger-agent with the config" bash -c "grep -qx 'User=hwledger-agent' '${unit}' && grep -qx 'ExecStart=/usr/local/bin/hwledger-agent run --config /etc/hwledger/agent.json' '${unit}' && grep -qx 'StateDirectory=hwledger-agent' '${unit}'"
 check "unit delegates the job cgroup controllers" bash -c "grep -qx 'Delegate=pids memory' '${unit}' && grep -qx 'KillMode=process' '${unit}'"
-check "enrollment instructions printed" bash -c "grep -q 'hwledger-agent enroll' '${work}/out1' && grep -q -- '--server https://SERVER:8443 --token ID.SECRET --ca-pin sha256:HEX' '${work}/out1'"
+check "enrollment instructions printed" bash -c "grep -q 'hwledger-agent enroll' '${work}/out1' && grep -q -- '--server https://SERVER:8443 --token ID.SECRET --ca-pin sha256:HEX --name NAME' '${work}/out1'"
+check "enrollment tokens named as what they are" bash -c "grep -q 'hwledger enroll-token create' '${work}/out1' && ! grep -q 'POST /v1/tokens' '${work}/out1'"
+check "the unit is started only after enrollment" bash -c "grep -qx 'ConditionPathExists=/var/lib/hwledger-agent/enrollment.json' '${root}/etc/systemd/system/hwledger-agent.service' && ! grep -q 'enable --now' <(sed -n '/^Next, enroll/q;p' '${work}/out1') && [[ \$(grep -n 'hwledger-agent enroll' '${work}/out1' | head -1 | cut -d: -f1) -lt \$(grep -n 'enable --now' '${work}/out1' | cut -d: -f1) ]]"
 check "nothing started under a root prefix" grep -q "not starting anything" "${work}/out1"
 
 # --- idempotence -------------------------------------------------------------------------------
