@@ -86,6 +86,32 @@ for _ in $(seq 1 150); do
   sleep 0.2
 done
 
+# The CLI finds this server with no exports: a config file (flags and HWLEDGER_* still win), and
+# the binary on PATH. An existing config that names another server is left alone.
+cli_config=${XDG_CONFIG_HOME:-$HOME/.config}/hwledger/config.json
+cli_note=
+if [[ -f $cli_config ]] && ! python3 - "$cli_config" <<'PY'
+import json, sys
+s = json.load(open(sys.argv[1])).get("server", "")
+sys.exit(0 if s.startswith(("https://127.", "https://localhost", "https://[::1]")) else 1)
+PY
+then
+  cli_note="kept $cli_config (it names another server); use the exports below"
+else
+  mkdir -p "$(dirname "$cli_config")"
+  ( umask 077 && printf '{"server": "https://%s", "ca": "%s", "token_file": "%s"}\n' \
+      "$addr" "$data/ca.crt" "$home/admin.token" >"$cli_config" )
+  cli_note="wrote $cli_config"
+fi
+bin_dir=/usr/local/bin
+[[ $(id -u) -eq 0 ]] || bin_dir=$HOME/.local/bin
+mkdir -p "$bin_dir"
+if [[ ! -e $bin_dir/hwledger || -L $bin_dir/hwledger ]]; then
+  ln -sfn "$cli" "$bin_dir/hwledger"
+  cli_note="$cli_note; linked $bin_dir/hwledger -> $cli"
+fi
+command -v hwledger >/dev/null || cli_note="$cli_note ($bin_dir is not on PATH)"
+
 cat <<TXT
 
 hwLedger is running.
@@ -100,15 +126,16 @@ echo
 "$cli" gpus
 cat <<TXT
 
-In another shell:
-  export HWLEDGER_SERVER=https://$addr HWLEDGER_TOKEN=$token HWLEDGER_CA=$data/ca.crt
-  $cli jobs submit --name web --gpus 1 --port 18080 --ready-path / -- python3 -m http.server 18080 --bind 127.0.0.1
-  $cli jobs list
-  $cli jobs logs JOB_ID --follow
-  $cli jobs cancel JOB_ID
-  $cli usage --group-by gpu
-  $cli events --follow
-  $cli ledger verify --db $data/ledger.db
+CLI: $cli_note.
+In another shell (or with HWLEDGER_SERVER=https://$addr HWLEDGER_TOKEN=$token
+HWLEDGER_CA=$data/ca.crt exported, without a config file):
+  hwledger hosts
+  id=\$(hwledger jobs submit --name web --gpus 1 --port 18080 --ready-path / -o json -- python3 -m http.server 18080 --bind 127.0.0.1 | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
+  hwledger jobs list
+  timeout 5 hwledger jobs logs \$id --follow
+  hwledger jobs cancel \$id
+  hwledger usage --group-by gpu
+  hwledger ledger verify --db $data/ledger.db
 
 Ctrl-C stops the agent and the server.
 TXT

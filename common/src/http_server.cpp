@@ -33,6 +33,7 @@
 #include "hwl/crypto.hpp"
 #include "hwl/http.hpp"
 #include "hwl/http_parse.hpp"
+#include "hwl/json.hpp"
 #include "hwl/tls.hpp"
 
 namespace hwl::http {
@@ -69,7 +70,7 @@ unsigned statusFor(Code code) {
 }
 
 Response jsonError(unsigned status, std::string_view code, std::string_view message) {
-  boost::json::object err{{"code", code}, {"message", message}};
+  boost::json::object err{{"code", code}, {"message", json::validUtf8(message)}};
   Response r;
   r.status = status;
   r.body = boost::json::serialize(boost::json::object{{"error", std::move(err)}});

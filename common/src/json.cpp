@@ -1,6 +1,8 @@
 // Canonical JSON and strict field access.
 #include "hwl/json.hpp"
 
+#include <cmath>
+
 #include <boost/json/basic_parser_impl.hpp>
 #include <boost/json/serialize.hpp>
 #include <boost/json/value_stack.hpp>
@@ -169,6 +171,39 @@ class StrictHandler {
 
 }  // namespace
 
+std::string validUtf8(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  const auto* b = reinterpret_cast<const unsigned char*>(s.data());
+  const size_t n = s.size();
+  for (size_t i = 0; i < n;) {
+    const unsigned c = b[i];
+    size_t len = 0;
+    unsigned lo = 0x80, hi = 0xBF;  // allowed range of the second byte (RFC 3629, table 3-7)
+    if (c < 0x80) len = 1;
+    else if (c >= 0xC2 && c <= 0xDF) len = 2;
+    else if (c == 0xE0) len = 3, lo = 0xA0;
+    else if ((c >= 0xE1 && c <= 0xEC) || c == 0xEE || c == 0xEF) len = 3;
+    else if (c == 0xED) len = 3, hi = 0x9F;
+    else if (c == 0xF0) len = 4, lo = 0x90;
+    else if (c >= 0xF1 && c <= 0xF3) len = 4;
+    else if (c == 0xF4) len = 4, hi = 0x8F;
+    bool ok = len > 0 && i + len <= n;
+    for (size_t k = 1; ok && k < len; ++k) {
+      const unsigned lo_k = k == 1 ? lo : 0x80, hi_k = k == 1 ? hi : 0xBF;
+      ok = b[i + k] >= lo_k && b[i + k] <= hi_k;
+    }
+    if (ok) {
+      out.append(s.substr(i, len));
+      i += len;
+    } else {
+      out += "\xEF\xBF\xBD";
+      ++i;
+    }
+  }
+  return out;
+}
+
 Result<bj::value> parse(std::string_view text) {
   bj::parse_options opts;
   opts.max_depth = 64;
@@ -231,7 +266,8 @@ Result<std::optional<int64_t>> optionalInt(const bj::object& o, std::string_view
     return std::optional<int64_t>(static_cast<int64_t>(v.get_uint64()));
   if (v.is_double()) {
     double d = v.get_double();
-    if (d == static_cast<double>(static_cast<int64_t>(d)) && d < 9.2e18 && d > -9.2e18)
+    // The range first: converting a double outside int64's range is undefined behaviour.
+    if (d < 9.2e18 && d > -9.2e18 && d == std::trunc(d))
       return std::optional<int64_t>(static_cast<int64_t>(d));
   }
   return invalidArgument("field \"" + std::string(key) + "\" must be an integer, not " +

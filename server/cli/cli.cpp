@@ -6,6 +6,9 @@
 #include <algorithm>
 #include <cstdlib>
 #include <ctime>
+#include <chrono>
+#include <map>
+#include <filesystem>
 #include <iostream>
 #include <sstream>
 
@@ -35,6 +38,54 @@ struct Global {
 std::string envOr(const char* name) {
   const char* v = std::getenv(name);
   return v != nullptr ? v : "";
+}
+
+// The CLI config file: $HWLEDGER_CONFIG, else $XDG_CONFIG_HOME/hwledger/config.json, else
+// ~/.config/hwledger/config.json.
+std::filesystem::path configPath() {
+  if (auto p = envOr("HWLEDGER_CONFIG"); !p.empty()) return p;
+  if (auto x = envOr("XDG_CONFIG_HOME"); !x.empty())
+    return std::filesystem::path(x) / "hwledger" / "config.json";
+  if (auto h = envOr("HOME"); !h.empty())
+    return std::filesystem::path(h) / ".config" / "hwledger" / "config.json";
+  return {};
+}
+
+// Fills what neither a flag nor the environment gave from the config file
+// {"server": URL, "ca": FILE, "token_file": FILE} (paths relative to the file's folder). An
+// absent file is no error; an unreadable one, an unknown key or a missing token file is.
+Status applyConfigFile(Global& g) {
+  const std::filesystem::path path = configPath();
+  std::error_code ec;
+  if (path.empty() || !std::filesystem::exists(path, ec)) return {};
+  const std::string where = "config " + path.string();
+  auto text = crypto::readFile(path, 1 << 16);
+  if (!text) return invalidArgument(where + ": " + text.error().message);
+  auto o = json::parseObject(*text);
+  if (!o) return invalidArgument(where + ": " + o.error().message);
+  if (auto st = json::checkKeys(*o, {"server", "ca", "token_file"}, where); !st) return st;
+  auto server = json::optionalString(*o, "server");
+  auto ca = json::optionalString(*o, "ca");
+  auto token_file = json::optionalString(*o, "token_file");
+  for (const auto* r : {&server, &ca, &token_file})
+    if (!*r) return invalidArgument(where + ": " + r->error().message);
+  auto near = [&](const std::string& p) {
+    std::filesystem::path f(p);
+    return f.is_absolute() ? f : path.parent_path() / f;
+  };
+  if (g.server.empty() && *server) g.server = **server;
+  if (g.ca.empty() && *ca) g.ca = near(**ca).string();
+  if (g.token.empty() && *token_file) {
+    auto t = crypto::readFile(near(**token_file), 4096);
+    if (!t)
+      return invalidArgument(where + ": token_file " + near(**token_file).string() + ": " +
+                             t.error().message);
+    std::string tok = *t;
+    while (!tok.empty() && (tok.back() == '\n' || tok.back() == '\r' || tok.back() == ' '))
+      tok.pop_back();
+    g.token = tok;
+  }
+  return {};
 }
 
 std::string fmtTime(int64_t ms) {
@@ -145,6 +196,73 @@ Result<std::string> enrollCommand(const bj::object& o, const std::string& cli_se
   return out.str();
 }
 
+
+// Every page of GET /v1/hosts.
+Result<bj::array> allHosts(Api& api) {
+  bj::array all;
+  std::string after;
+  for (;;) {
+    auto page = api.call("GET", "/v1/hosts?limit=1000" + (after.empty() ? "" : "&after=" + after));
+    if (!page) return page.error();
+    for (auto& h : page->as_object().at("hosts").as_array()) all.push_back(std::move(h));
+    const auto& next = page->as_object().at("next_after");
+    if (!next.is_string()) return all;
+    after = std::string(next.as_string());
+  }
+}
+
+// Host names and GPU indices for tables: people read names, the API answers with ids.
+struct FleetNames {
+  std::map<std::string, std::string> host;                     // host id -> name
+  std::map<std::string, std::pair<std::string, int64_t>> gpu;  // uuid -> (host id, index)
+  [[nodiscard]] std::string hostName(const std::string& id) const {
+    auto it = host.find(id);
+    return it == host.end() ? id : it->second;
+  }
+  [[nodiscard]] std::string gpuIndices(const bj::array& uuids) const {
+    std::string list;
+    for (const auto& u : uuids) {
+      auto it = gpu.find(str(u));
+      if (!list.empty()) list += ",";
+      list += it == gpu.end() ? str(u) : std::to_string(it->second.second);
+    }
+    return list.empty() ? "-" : list;
+  }
+};
+
+Result<FleetNames> fleetNames(Api& api) {
+  auto hosts = allHosts(api);
+  if (!hosts) return hosts.error();
+  FleetNames n;
+  for (const auto& h : *hosts) {
+    const auto& o = h.as_object();
+    const std::string id = str(o.at("id"));
+    n.host[id] = str(o.at("name"));
+    if (auto it = o.find("gpus"); it != o.end() && it->value().is_array())
+      for (const auto& gv : it->value().as_array()) {
+        const auto& go = gv.as_object();
+        n.gpu[str(go.at("uuid"))] = {id, go.at("index").is_int64() ? go.at("index").as_int64() : -1};
+      }
+  }
+  return n;
+}
+
+std::string fmtDuration(int64_t ms) {
+  if (ms < 0) return "-";
+  const long long s = ms / 1000;
+  char buf[32];
+  if (s < 60) std::snprintf(buf, sizeof buf, "%llds", s);
+  else if (s < 3600) std::snprintf(buf, sizeof buf, "%lldm%02llds", s / 60, s % 60);
+  else std::snprintf(buf, sizeof buf, "%lldh%02lldm", s / 3600, s / 60 % 60);
+  return buf;
+}
+
+int64_t nowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
 }  // namespace
 
 int runCli(int argc, char** argv, std::ostream& out, std::ostream& err) {
@@ -157,9 +275,11 @@ int runCli(int argc, char** argv, std::ostream& out, std::ostream& err) {
   g.server = envOr("HWLEDGER_SERVER");
   g.token = envOr("HWLEDGER_TOKEN");
   g.ca = envOr("HWLEDGER_CA");
-  app.add_option("--server", g.server, "server URL, https://HOST:PORT (env HWLEDGER_SERVER)");
-  app.add_option("--token", g.token, "API token ID.SECRET (env HWLEDGER_TOKEN)");
-  app.add_option("--ca", g.ca, "CA certificate to verify the server (env HWLEDGER_CA)");
+  app.add_option("--server", g.server,
+                 "server URL, https://HOST:PORT (env HWLEDGER_SERVER, else the config file "
+                 "~/.config/hwledger/config.json or $HWLEDGER_CONFIG)");
+  app.add_option("--token", g.token, "API token ID.SECRET (env HWLEDGER_TOKEN, else the config's token_file)");
+  app.add_option("--ca", g.ca, "CA certificate to verify the server (env HWLEDGER_CA, else the config's ca)");
   app.add_flag("--json", g.json, "print JSON instead of tables (same as -o json)");
   app.add_option("-o,--output", g.output, "output format: table|json|csv");
 
@@ -311,6 +431,10 @@ int runCli(int argc, char** argv, std::ostream& out, std::ostream& err) {
     if (g.json) g.output = "json";
     g.json = g.output == "json";
     Table::setFormat(g.output == "csv");
+  }
+  if (auto st = applyConfigFile(g); !st) {
+    err << "error: " << st.error().message << "\n";
+    return 1;
   }
   auto usageError = [&](const Error& e) {
     err << "error: " << e.message << "\n";
@@ -468,18 +592,9 @@ int runCli(int argc, char** argv, std::ostream& out, std::ostream& err) {
         out << "revoked " << revoke_host << "\n";
       return 0;
     }
-    // Every page of hosts.
-    bj::array all;
-    std::string after;
-    for (;;) {
-      auto page = get(api, "/v1/hosts?limit=1000" + (after.empty() ? "" : "&after=" + after));
-      if (!page) return fail(err, page.error());
-      for (auto& h : page->as_object().at("hosts").as_array()) all.push_back(std::move(h));
-      const auto& next = page->as_object().at("next_after");
-      if (!next.is_string()) break;
-      after = std::string(next.as_string());
-    }
-    bj::value v = bj::object{{"hosts", std::move(all)}};
+    auto all = allHosts(api);
+    if (!all) return fail(err, all.error());
+    bj::value v = bj::object{{"hosts", std::move(*all)}};
     if (g.json) {
       out << bj::serialize(v) << "\n";
       return 0;
@@ -543,9 +658,14 @@ int runCli(int argc, char** argv, std::ostream& out, std::ostream& err) {
       if (r->status == 409 && v && v->is_object()) {
         err << "error: no host can take this job:\n";
         const auto& e = v->as_object().at("error").as_object();
+        auto names = fleetNames(api);  // the answer names hosts by id; people know their names
         if (e.contains("hosts"))
-          for (const auto& kv : e.at("hosts").as_object())
-            err << "  " << std::string(kv.key()) << ": " << str(kv.value()) << "\n";
+          for (const auto& kv : e.at("hosts").as_object()) {
+            const std::string id(kv.key());
+            const std::string name = names ? names->hostName(id) : id;
+            err << "  " << name << (name == id ? "" : " (" + id + ")") << ": " << str(kv.value())
+                << "\n";
+          }
         return 1;
       }
       if (r->status >= 300 || !v) {
@@ -567,15 +687,25 @@ int runCli(int argc, char** argv, std::ostream& out, std::ostream& err) {
         out << bj::serialize(*v) << "\n";
         return 0;
       }
-      Table t({"ID", "NAME", "HOST", "STATE", "GPUS", "SUBMITTED", "EXIT", "REASON"});
+      auto names = fleetNames(api);
+      if (!names) return fail(err, names.error());
+      Table t({"ID", "NAME", "HOST", "STATE", "GPUS", "STARTED", "DURATION", "EXIT", "REASON"});
+      const int64_t now = nowMs();
       for (const auto& e : v->as_object().at("jobs").as_array()) {
         const auto& o = e.as_object();
         std::string exit = o.at("exit_code").is_int64() ? std::to_string(o.at("exit_code").as_int64())
                            : o.at("signal").is_int64() ? "signal " + std::to_string(o.at("signal").as_int64())
                                                        : "-";
-        t.add({str(o.at("id")), str(o.at("name")), str(o.at("host")), str(o.at("state")),
-               std::to_string(o.at("gpus").as_array().size()), fmtTime(o.at("submitted_ms").as_int64()),
-               exit, str(o.at("reason"))});
+        auto ms = [&](const char* k) {
+          auto it = o.find(k);
+          return it != o.end() && it->value().is_int64() ? it->value().as_int64() : int64_t{0};
+        };
+        const int64_t started = ms("started_ms"), ended = ms("ended_ms");
+        t.add({str(o.at("id")), str(o.at("name")), names->hostName(str(o.at("host"))),
+               str(o.at("state")), names->gpuIndices(o.at("gpus").as_array()),
+               started > 0 ? fmtTime(started) : "-",
+               started > 0 ? fmtDuration((ended > 0 ? ended : now) - started) : "-", exit,
+               str(o.at("reason"))});
       }
       t.print(out);
       return 0;
@@ -621,6 +751,8 @@ int runCli(int argc, char** argv, std::ostream& out, std::ostream& err) {
       out << bj::serialize(*v) << "\n";
       return 0;
     }
+    auto names = fleetNames(api);
+    if (!names) return fail(err, names.error());
     std::vector<std::string> head;
     if (group_by == "job") head = {"JOB", "NAME", "HOST"};
     else if (group_by == "gpu") head = {"HOST", "GPU"};
@@ -633,9 +765,10 @@ int runCli(int argc, char** argv, std::ostream& out, std::ostream& err) {
     for (const auto& e : v->as_object().at("usage").as_array()) {
       const auto& o = e.as_object();
       std::vector<std::string> row;
-      if (group_by == "job") row = {str(o.at("job")), str(o.at("name")), str(o.at("host"))};
-      else if (group_by == "gpu") row = {str(o.at("host")), str(o.at("gpu_uuid"))};
-      else row = {str(o.at("host")), numStr(o, "gpus", "%.0f")};
+      const std::string host = names->hostName(str(o.at("host")));
+      if (group_by == "job") row = {str(o.at("job")), str(o.at("name")), host};
+      else if (group_by == "gpu") row = {host, str(o.at("gpu_uuid"))};
+      else row = {host, numStr(o, "gpus", "%.0f")};
       row.push_back(numStr(o, "gpu_hours", "%.3f"));
       {
         auto it = o.find("energy_kwh");

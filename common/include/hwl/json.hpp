@@ -20,6 +20,10 @@ namespace bj = boost::json;
 // Boost.JSON prints them. Equal values always give equal bytes.
 std::string canonical(const bj::value& v);
 
+// `s` with every byte that is not part of a well-formed UTF-8 sequence replaced by U+FFFD, so
+// that bytes from a request (a raw path, a query value) echoed in a message keep the JSON valid.
+std::string validUtf8(std::string_view s);
+
 // Parses text that must be a single JSON value; the error names the position.
 Result<bj::value> parse(std::string_view text);
 // Parses text that must be a JSON object.

@@ -1,6 +1,8 @@
 // Canonical JSON and field accessors.
 #include <gtest/gtest.h>
 
+#include <boost/json/serialize.hpp>
+
 #include <string>
 #include <utility>
 #include <vector>
@@ -100,6 +102,30 @@ TEST(JsonParse, StrictParserKeepsTheUsualRules) {
   auto b = parse(big);
   ASSERT_TRUE(b.has_value());
   EXPECT_EQ(b->as_object().size(), 100000u);
+}
+
+TEST(JsonTest, ValidUtf8KeepsWellFormedTextAndReplacesEveryBadByte) {
+  EXPECT_EQ(validUtf8("plain /v1/jobs"), "plain /v1/jobs");
+  EXPECT_EQ(validUtf8("caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80"), "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80");
+  const std::string r = "\xef\xbf\xbd";
+  EXPECT_EQ(validUtf8("/\xff\xffv1"), "/" + r + r + "v1");       // bytes that never start UTF-8
+  EXPECT_EQ(validUtf8("\xc0\xaf"), r + r);                         // overlong '/'
+  EXPECT_EQ(validUtf8("\xed\xa0\x80"), r + r + r);                 // a UTF-16 surrogate
+  EXPECT_EQ(validUtf8("\xf4\x90\x80\x80"), r + r + r + r);        // above U+10FFFF
+  EXPECT_EQ(validUtf8("a\xe2\x82"), "a" + r + r);                  // cut short at the end
+  // Whatever goes in, the result serialises to JSON that parses back.
+  const std::string raw = "x\xff\xc3(\xe2\x28\xa1";
+  auto back = parse(boost::json::serialize(boost::json::value(validUtf8(raw))));
+  EXPECT_TRUE(back.has_value());
+}
+
+TEST(JsonTest, OptionalIntRefusesDoublesOutsideInt64) {
+  boost::json::object o{{"a", 1e108}, {"b", -1e30}, {"c", 3.0}, {"d", 2.5}};
+  EXPECT_FALSE(optionalInt(o, "a").has_value());
+  EXPECT_FALSE(optionalInt(o, "b").has_value());
+  ASSERT_TRUE(optionalInt(o, "c").has_value());
+  EXPECT_EQ(*optionalInt(o, "c").value(), 3);
+  EXPECT_FALSE(optionalInt(o, "d").has_value());
 }
 
 }  // namespace
