@@ -7,7 +7,9 @@
 #   bash deploy/run-local.sh [BUILD_DIR]
 #
 # Environment: HWLEDGER_LISTEN (server, default 127.0.0.1:8443), HWLEDGER_AGENT_LISTEN (agent,
-# default 127.0.0.1:9443), HWLEDGER_PROBE (default the demo replay of four H100s).
+# default 127.0.0.1:9443), HWLEDGER_PROBE (default the demo replay of four H100s),
+# HWLEDGER_BIN_DIR (where the CLI is linked; default /usr/local/bin as root, else ~/.local/bin).
+# Writes the CLI config ${XDG_CONFIG_HOME:-~/.config}/hwledger/config.json for this server.
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -103,8 +105,8 @@ else
       "$addr" "$data/ca.crt" "$home/admin.token" >"$cli_config" )
   cli_note="wrote $cli_config"
 fi
-bin_dir=/usr/local/bin
-[[ $(id -u) -eq 0 ]] || bin_dir=$HOME/.local/bin
+bin_dir=${HWLEDGER_BIN_DIR:-/usr/local/bin}
+[[ $(id -u) -eq 0 || -n ${HWLEDGER_BIN_DIR:-} ]] || bin_dir=$HOME/.local/bin
 mkdir -p "$bin_dir"
 if [[ ! -e $bin_dir/hwledger || -L $bin_dir/hwledger ]]; then
   ln -sfn "$cli" "$bin_dir/hwledger"

@@ -772,8 +772,8 @@ http::Response Api::placements(http::Request& req) {
   if (!body) return http::errorResponse(body.error());
   auto pr = planner::planRequestFromJson(*body);
   if (!pr) return http::errorResponse(pr.error());
-  auto needs = planner::tpNeeds(*pr);
-  if (!needs) return http::errorResponse(needs.error());
+  // A TP degree the caller names is the one placed; otherwise the fewest GPUs that hold it.
+  const bool fixed_tp = body->is_object() && body->as_object().contains("tp");
   auto hosts = ledger_.withReader([](sqlite::Db& db) { return ledger::listHosts(db); });
   if (!hosts) return http::errorResponse(hosts.error());
   std::vector<planner::HostCapacity> caps;
@@ -804,9 +804,10 @@ http::Response Api::placements(http::Request& req) {
     }
     caps.push_back(std::move(c));
   }
-  auto ranked = planner::rankHosts(*needs, caps);
+  auto ranked = planner::placeOn(*pr, caps, fixed_tp);
+  if (!ranked) return http::errorResponse(ranked.error());
   bj::array arr;
-  for (const auto& p : ranked) {
+  for (const auto& p : *ranked) {
     bj::object o{{"host", p.host_id}, {"name", p.host_name}, {"fits", p.fits},
                  {"gpus_needed", p.gpus_needed}, {"per_gpu_bytes", p.per_gpu_bytes},
                  {"headroom_bytes", p.headroom_bytes}, {"basis", basis[p.host_id]}};

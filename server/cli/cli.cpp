@@ -16,6 +16,9 @@
 #include "hwl/http.hpp"
 #include "hwl/json.hpp"
 #include "hwl/planner/plan_command.hpp"
+#include "hwl/planner/formats.hpp"
+#include "hwl/planner/plan_json.hpp"
+#include "hwl/planner/placement.hpp"
 #include "ledger/ledger.hpp"
 #include "ledger/sqlite.hpp"
 #include "parse.hpp"
@@ -263,6 +266,51 @@ int64_t nowMs() {
       .count();
 }
 
+
+// Per-GPU memory of every host that is not revoked, from GET /v1/hosts: free = total minus used
+// by the latest sample (the total before any sample).
+std::vector<planner::HostCapacity> capacities(const bj::array& hosts) {
+  std::vector<planner::HostCapacity> out;
+  for (const auto& h : hosts) {
+    const auto& o = h.as_object();
+    if (str(o.at("state")) == "revoked") continue;
+    planner::HostCapacity c{str(o.at("id")), str(o.at("name")), {}};
+    if (auto it = o.find("gpus"); it != o.end() && it->value().is_array())
+      for (const auto& gv : it->value().as_array()) {
+        const auto& go = gv.as_object();
+        auto total = go.find("memory_total_bytes");
+        if (total == go.end() || !total->value().is_number()) continue;
+        boost::system::error_code ec;
+        const auto t = total->value().to_number<uint64_t>(ec);
+        if (ec) continue;
+        uint64_t used = 0;
+        if (auto sm = go.find("sample"); sm != go.end() && sm->value().is_object())
+          if (auto u = sm->value().as_object().find("memory_used_bytes");
+              u != sm->value().as_object().end() && u->value().is_number())
+            used = u->value().to_number<uint64_t>(ec);
+        c.gpus.push_back({t, ec || used > t ? 0 : t - used});
+      }
+    out.push_back(std::move(c));
+  }
+  return out;
+}
+
+bj::object placementJson(const planner::Placement& p) {
+  bj::object o{{"host", p.host_id},          {"name", p.host_name},
+               {"fits", p.fits},             {"gpus_needed", p.gpus_needed},
+               {"per_gpu_bytes", p.per_gpu_bytes}, {"headroom_bytes", p.headroom_bytes}};
+  if (!p.reason.empty()) o["reason"] = p.reason;
+  return o;
+}
+
+std::string placementLine(const planner::Placement& p) {
+  if (p.fits)
+    return "host " + p.host_name + ": fits on " + std::to_string(p.gpus_needed) + " GPU(s), " +
+           planner::formatBytes(p.per_gpu_bytes) + " each, " +
+           planner::formatBytes(static_cast<uint64_t>(p.headroom_bytes)) + " to spare";
+  return "host " + p.host_name + ": does NOT fit: " + p.reason;
+}
+
 }  // namespace
 
 int runCli(int argc, char** argv, std::ostream& out, std::ostream& err) {
@@ -382,7 +430,7 @@ int runCli(int argc, char** argv, std::ostream& out, std::ostream& err) {
   plan->add_option("--weights", po.weights, "weight format: native|bf16|fp16|fp8|int8|int4|q4_k_m|...");
   plan->add_option("--kv", po.kv, "KV cache format: auto|bf16|fp16|fp8|int8|q8_0|q4_0");
   plan->add_option("--state-dtype", po.state_dtype, "recurrent state dtype: auto|fp32|bf16");
-  plan->add_option("--tp", po.tp, "tensor parallel degree");
+  auto* plan_tp = plan->add_option("--tp", po.tp, "tensor parallel degree");
   std::string plan_host;
   auto* gpu_mem_opt = plan->add_option("--gpu-mem", po.gpu_mem, "memory per GPU, e.g. 80GiB");
   plan->add_option("--host", plan_host,
@@ -391,6 +439,18 @@ int runCli(int argc, char** argv, std::ostream& out, std::ostream& err) {
   plan->add_option("--activation", po.activation, "override the activation/workspace estimate");
   plan->add_option("--overhead", po.overhead, "override the runtime overhead");
   plan->add_flag("--per-layer", po.per_layer, "show every layer");
+
+  // placements: where a model fits on the fleet now
+  auto* places = app.add_subcommand("placements", "where a model fits on the enrolled hosts now");
+  planner::PlanCliOptions plo;
+  uint64_t place_context = 0;
+  places->add_option("model", plo.model, "config.json, GGUF, safetensors file or index, or a directory")
+      ->required();
+  places->add_option("--context", place_context, "tokens per sequence")->required();
+  places->add_option("--batch", plo.batch, "concurrent sequences");
+  places->add_option("--weights", plo.weights, "weight format: native|bf16|fp8|int4|q4_k_m|...");
+  places->add_option("--kv", plo.kv, "KV cache format: auto|bf16|fp8|q8_0|...");
+  auto* place_tp = places->add_option("--tp", plo.tp, "only this tensor parallel degree (default: the fewest GPUs of 1, 2, 4, 8)");
 
   // An unknown first word is named, with the nearest subcommand, rather than CLI11's
   // "A subcommand is required".
@@ -812,31 +872,65 @@ int runCli(int argc, char** argv, std::ostream& out, std::ostream& err) {
     po.context = context;
     po.json = g.json;
     if (!plan_host.empty()) {
-      // The smallest free memory among the host's GPUs (total memory before any sample).
-      Api api(g);
-      auto v = get(api, "/v1/gpus");
-      if (!v) return fail(err, v.error());
-      std::optional<int64_t> smallest;
-      int count = 0;
-      for (const auto& e : v->as_object().at("gpus").as_array()) {
-        const auto& o = e.as_object();
-        if (str(o.at("host")) != plan_host && str(o.at("host_name")) != plan_host) continue;
-        if (!o.at("memory_total_bytes").is_int64()) continue;
-        int64_t free = o.at("memory_total_bytes").as_int64();
-        if (o.contains("sample") && o.at("sample").as_object().contains("memory_used_bytes")) {
-          boost::system::error_code ec;
-          free -= o.at("sample").as_object().at("memory_used_bytes").to_number<int64_t>(ec);
-        }
-        smallest = smallest ? std::min(*smallest, free) : free;
-        ++count;
+      // The same placement as POST /v1/placements and `hwledger placements`, on this host only.
+      auto req = planner::planRequestFromCli(po);
+      if (!req) {
+        err << "hwledger plan: " << req.error().message << "\n";
+        return 2;
       }
-      if (!smallest) return fail(err, notFound("no GPUs known for host \"" + plan_host + "\""));
-      if (count < static_cast<int>(po.tp))
-        err << "note: host " << plan_host << " has " << count << " GPUs, fewer than --tp "
-            << po.tp << "\n";
-      po.gpu_mem = std::to_string(*smallest);
+      Api api(g);
+      auto hosts = allHosts(api);
+      if (!hosts) return fail(err, hosts.error());
+      std::vector<planner::HostCapacity> cap;
+      for (auto& c : capacities(*hosts))
+        if (c.id == plan_host || c.name == plan_host) cap.push_back(std::move(c));
+      if (cap.empty() || cap.front().gpus.empty())
+        return fail(err, notFound("no GPUs known for host \"" + plan_host + "\""));
+      auto placed = planner::placeOn(*req, cap, plan_tp->count() > 0);
+      if (!placed) return fail(err, placed.error());
+      const auto& p = placed->front();
+      req->tp = p.gpus_needed > 0 ? p.gpus_needed : req->tp;
+      if (p.fits) req->gpu_mem_bytes = p.per_gpu_bytes + static_cast<uint64_t>(p.headroom_bytes);
+      auto computed = planner::computePlan(*req);
+      if (!computed) return fail(err, computed.error());
+      if (g.json) {
+        auto o = planner::planToJson(*computed);
+        o["placement"] = placementJson(p);
+        out << bj::serialize(o) << "\n";
+      } else {
+        out << planner::planToTable(*computed) << "\n" << placementLine(p) << "\n";
+      }
+      return p.fits ? 0 : 1;
     }
     return planner::runPlanCommand(po, out, err);
+  }
+
+  if (*places) {
+    plo.context = place_context;
+    auto req = planner::planRequestFromCli(plo);
+    if (!req) {
+      err << "hwledger placements: " << req.error().message << "\n";
+      return 2;
+    }
+    Api api(g);
+    auto hosts = allHosts(api);
+    if (!hosts) return fail(err, hosts.error());
+    auto placed = planner::placeOn(*req, capacities(*hosts), place_tp->count() > 0);
+    if (!placed) return fail(err, placed.error());
+    if (g.json) {
+      bj::array arr;
+      for (const auto& p : *placed) arr.push_back(placementJson(p));
+      out << bj::serialize(bj::object{{"placements", std::move(arr)}}) << "\n";
+      return 0;
+    }
+    Table t({"HOST", "FITS", "GPUS", "PER GPU", "HEADROOM", "WHY NOT"});
+    for (const auto& p : *placed)
+      t.add({p.host_name, p.fits ? "yes" : "no", std::to_string(p.gpus_needed),
+             planner::formatBytes(p.per_gpu_bytes),
+             p.fits ? planner::formatBytes(static_cast<uint64_t>(p.headroom_bytes)) : "-",
+             p.reason.empty() ? "-" : p.reason});
+    t.print(out);
+    return 0;
   }
 
   if (*verify) {

@@ -84,4 +84,26 @@ std::vector<Placement> rankHosts(const std::vector<TpNeed>& needs, const std::ve
   return out;
 }
 
+Result<std::vector<Placement>> placeOn(const PlanRequest& request,
+                                       const std::vector<HostCapacity>& hosts, bool fixed_tp) {
+  std::vector<TpNeed> needs;
+  if (fixed_tp) {
+    PlanRequest r = request;
+    r.per_layer = false;
+    r.gpu_mem_bytes.reset();
+    auto plan = computePlan(r);
+    if (!plan) return plan.error();
+    needs.push_back({request.tp, plan->total_bytes});
+  } else {
+    auto n = tpNeeds(request);
+    if (!n) return n.error();
+    needs = std::move(*n);
+  }
+  auto ranked = rankHosts(needs, hosts);
+  if (fixed_tp)
+    for (auto& p : ranked)
+      if (p.gpus_needed == 0) p.gpus_needed = request.tp;  // the degree asked for, not met
+  return ranked;
+}
+
 }  // namespace hwl::planner

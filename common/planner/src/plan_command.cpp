@@ -10,23 +10,22 @@
 
 namespace hwl::planner {
 
-int runPlanCommand(const PlanCliOptions& o, std::ostream& out, std::ostream& err) {
-  constexpr int kBadInput = 2;
-  constexpr int kDoesNotFit = 1;
-  auto fail = [&](const std::string& message) {
-    err << "hwledger plan: " << message << "\n";
-    return kBadInput;
-  };
-  if (o.model.empty()) return fail("MODEL is required (config.json, GGUF, safetensors or a directory)");
-  if (!o.context) return fail("--context is required");
-  if (o.batch == 0) return fail("--batch must be at least 1");
-  if (o.tp == 0 || o.tp > 1024) return fail("--tp must be between 1 and 1024");
-  if (auto f = weightFormat(o.weights); !f) return fail("--weights: " + f.error().message);
+Result<PlanRequest> planRequestFromCli(const PlanCliOptions& o) {
+  auto bad = [](const std::string& m) { return invalidArgument(m); };
+  if (o.model.empty()) return bad("MODEL is required (config.json, GGUF, safetensors or a directory)");
+  if (!o.context) return bad("--context is required");
+  constexpr std::uint64_t kMaxContext = 1ULL << 32, kMaxBatch = 1ULL << 24;
+  if (*o.context == 0 || *o.context > kMaxContext)
+    return bad("--context must be between 1 and " + std::to_string(kMaxContext) + " tokens");
+  if (o.batch == 0 || o.batch > kMaxBatch)
+    return bad("--batch must be between 1 and " + std::to_string(kMaxBatch));
+  if (o.tp == 0 || o.tp > 1024) return bad("--tp must be between 1 and 1024");
+  if (auto f = weightFormat(o.weights); !f) return bad("--weights: " + f.error().message);
   if (o.kv != "auto") {
-    if (auto f = kvFormat(o.kv); !f) return fail("--kv: " + f.error().message);
+    if (auto f = kvFormat(o.kv); !f) return bad("--kv: " + f.error().message);
   }
   if (o.state_dtype != "auto") {
-    if (auto f = plainDtypeBytes(o.state_dtype); !f) return fail("--state-dtype: " + f.error().message);
+    if (auto f = plainDtypeBytes(o.state_dtype); !f) return bad("--state-dtype: " + f.error().message);
   }
 
   PlanRequest req;
@@ -39,26 +38,38 @@ int runPlanCommand(const PlanCliOptions& o, std::ostream& out, std::ostream& err
   req.per_layer = o.per_layer;
   if (!o.gpu_mem.empty()) {
     auto mem = parseByteSize(o.gpu_mem);
-    if (!mem) return fail("--gpu-mem: " + mem.error().message);
+    if (!mem) return bad("--gpu-mem: " + mem.error().message);
     req.gpu_mem_bytes = *mem;
   }
   if (!o.activation.empty()) {
     auto n = parseByteSize(o.activation);
-    if (!n) return fail("--activation: " + n.error().message);
+    if (!n) return bad("--activation: " + n.error().message);
     req.activation_bytes = *n;
   }
   if (!o.overhead.empty()) {
     auto n = parseByteSize(o.overhead);
-    if (!n) return fail("--overhead: " + n.error().message);
+    if (!n) return bad("--overhead: " + n.error().message);
     req.overhead_bytes = *n;
   }
-
   auto model = loadModel(o.model);
-  if (!model) return fail(model.error().message);
+  if (!model) return model.error();
   req.model = std::move(*model);
+  return req;
+}
 
-  auto plan = computePlan(req);
-  if (!plan) return fail(plan.error().message);
+int runPlanCommand(const PlanCliOptions& o, std::ostream& out, std::ostream& err) {
+  constexpr int kBadInput = 2;
+  constexpr int kDoesNotFit = 1;
+  auto req = planRequestFromCli(o);
+  if (!req) {
+    err << "hwledger plan: " << req.error().message << "\n";
+    return kBadInput;
+  }
+  auto plan = computePlan(*req);
+  if (!plan) {
+    err << "hwledger plan: " << plan.error().message << "\n";
+    return kBadInput;
+  }
   if (o.json) {
     out << boost::json::serialize(planToJson(*plan)) << "\n";
   } else {

@@ -78,10 +78,11 @@ TEST(FleetPlacement, RefusalsNameEachHostsReasonAndAppendNothing) {
   EXPECT_EQ(unknown.status, 404) << unknown.body;
   EXPECT_NE(unknown.errorMessage().find("no-such-host"), std::string::npos) << unknown.body;
 
-  // The CLI shows the reasons too, and fails.
+  // The CLI shows the reasons too, by host name (the id beside it), and fails.
   auto c = cli({"jobs", "submit", "--gpus", "3", "--", "/bin/true"}, srv.cliEnv(srv.adminToken()));
   EXPECT_EQ(c.code(), 1);
-  EXPECT_NE(c.err.find(h100.hostId() + ": 1 of 1 GPUs available, 3 needed"), std::string::npos)
+  EXPECT_NE(c.err.find("  h100 (" + h100.hostId() + "): 1 of 1 GPUs available, 3 needed"),
+            std::string::npos)
       << c.err;
 
   // Nothing appended (an hourly telemetry summary may land if the clock passes the hour).

@@ -52,5 +52,45 @@ TEST(Placement, NeedsComeFromThePlan) {
   EXPECT_LT((*needs)[3].per_gpu_bytes, (*needs)[2].per_gpu_bytes);
 }
 
+TEST(Placement, PlaceOnUsesEachGpusOwnFreeMemoryAndHonoursAnAskedTp) {
+  auto model = loadModel(hwl::test_fixtures::find("models", "Qwen3-30B-A3B.config.json"));
+  ASSERT_TRUE(model.has_value()) << model.error().message;
+  PlanRequest r;
+  r.model = *model;
+  r.context = 32768;
+  auto one = computePlan(r);
+  ASSERT_TRUE(one.has_value());
+  // The demo host: two idle H100s and two with 19.4 GiB in use. The need at TP 1 (about 61 GiB)
+  // is more than the busy GPUs have free, and less than an idle one has: it fits, on one GPU.
+  const std::uint64_t total = 81559 * (1ULL << 20);
+  const std::uint64_t busy_free = total - 19876 * (1ULL << 20);
+  ASSERT_GT(one->total_bytes, busy_free);
+  ASSERT_LT(one->total_bytes, total);
+  const std::vector<HostCapacity> demo = {
+      {"h", "local-demo", {{total, total}, {total, busy_free}, {total, total}, {total, busy_free}}}};
+  auto p = placeOn(r, demo, false);
+  ASSERT_TRUE(p.has_value());
+  EXPECT_TRUE(p->front().fits) << p->front().reason;
+  EXPECT_EQ(p->front().gpus_needed, 1U);
+  EXPECT_EQ(p->front().per_gpu_bytes, one->total_bytes);
+  EXPECT_EQ(p->front().headroom_bytes, static_cast<std::int64_t>(total - one->total_bytes));
+  // Asked for TP 2: two GPUs, each with the TP-2 need, whatever TP 1 would do.
+  r.tp = 2;
+  auto two = computePlan(r);
+  ASSERT_TRUE(two.has_value());
+  auto p2 = placeOn(r, demo, true);
+  ASSERT_TRUE(p2.has_value());
+  EXPECT_TRUE(p2->front().fits);
+  EXPECT_EQ(p2->front().gpus_needed, 2U);
+  EXPECT_EQ(p2->front().per_gpu_bytes, two->total_bytes);
+  // Asked for TP 8 on a 4-GPU host: refused with the reason, not placed at another degree.
+  r.tp = 8;
+  auto p8 = placeOn(r, demo, true);
+  ASSERT_TRUE(p8.has_value());
+  EXPECT_FALSE(p8->front().fits);
+  EXPECT_EQ(p8->front().gpus_needed, 8U);
+  EXPECT_FALSE(p8->front().reason.empty());
+}
+
 }  // namespace
 }  // namespace hwl::planner

@@ -40,6 +40,13 @@ struct Placement {
 // The per-GPU need of `request` at TP = 1, 2, 4, ... up to max_tp (request.tp is ignored).
 Result<std::vector<TpNeed>> tpNeeds(const PlanRequest& request, std::uint32_t max_tp = 8);
 
+// Where `request` fits among `hosts`, per GPU (each of the chosen GPUs must hold the per-GPU
+// need in its own free memory): at exactly request.tp when `fixed_tp` (the user asked for that
+// degree), else at the smallest of TP 1, 2, 4, 8 that fits. The one placement path of
+// POST /v1/placements, `hwledger plan --host` and `hwledger placements`.
+Result<std::vector<Placement>> placeOn(const PlanRequest& request,
+                                       const std::vector<HostCapacity>& hosts, bool fixed_tp);
+
 // Pure ranking: for each host, the smallest TP degree whose need fits the free memory of that many
 // of its GPUs (the freest ones); hosts that fit come first (fewest GPUs, then most headroom), then
 // the others with a reason. Stable for equal keys.

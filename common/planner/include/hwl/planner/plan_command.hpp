@@ -6,6 +6,9 @@
 #include <ostream>
 #include <string>
 
+#include "hwl/planner/plan.hpp"
+#include "hwl/result.hpp"
+
 namespace hwl::planner {
 
 struct PlanCliOptions {
@@ -22,6 +25,11 @@ struct PlanCliOptions {
   bool json = false;                    // --json
   bool per_layer = false;               // --per-layer
 };
+
+// The plan request the options describe, with the model loaded; the error names the flag.
+// Refuses a zero context or batch, a context over 2^32 tokens (a negative number typed on the
+// command line arrives wrapped around) and a TP degree outside 1..1024.
+Result<PlanRequest> planRequestFromCli(const PlanCliOptions& options);
 
 // Writes the plan (table or JSON) to `out`, errors to `err`. Returns 0 on success, 2 on bad input
 // (flags, model file), 1 when the plan was computed and does not fit the given GPU memory.
