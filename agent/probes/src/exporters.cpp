@@ -11,6 +11,8 @@
 #include <optional>
 #include <vector>
 
+#include "hwl/json.hpp"
+
 namespace hwl::probes {
 namespace {
 
@@ -28,8 +30,9 @@ void put(boost::json::object& o, const char* key, const std::optional<double>& v
     o[key] = *v;
   }
 }
+// Tool output is bytes, not UTF-8: a stray byte would make the whole document invalid JSON.
 void putText(boost::json::object& o, const char* key, const std::string& v) {
-  if (!v.empty()) o[key] = v;
+  if (!v.empty()) o[key] = hwl::json::validUtf8(v);
 }
 
 // Shortest text that reads back to the same double; integers without a fraction.
@@ -128,7 +131,7 @@ std::string escapeLabelValue(const std::string& value) {
 boost::json::object toJson(const GpuSample& g) {
   boost::json::object o;
   o["index"] = g.index;
-  o["uuid"] = g.uuid;
+  o["uuid"] = hwl::json::validUtf8(g.uuid);
   putText(o, "name", g.name);
   putText(o, "vendor", g.vendor);
   putText(o, "driver_version", g.driverVersion);
@@ -148,7 +151,7 @@ boost::json::object toJson(const GpuSample& g) {
   for (const auto& p : g.processes) {
     boost::json::object po;
     po["pid"] = p.pid;
-    po["name"] = p.name;
+    po["name"] = hwl::json::validUtf8(p.name);
     put(po, "memory_bytes", p.memoryBytes);
     procs.push_back(std::move(po));
   }
