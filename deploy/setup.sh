@@ -5,6 +5,8 @@
 #   bash deploy/setup.sh test    install deps, build, run the whole test suite (ctest)
 #   bash deploy/setup.sh build   install deps and build only
 #   bash deploy/setup.sh bench   install deps, build, run the benchmarks (tests/bench/run.sh)
+#   bash deploy/setup.sh package install deps, build, make the Debian packages hwledger-agent and
+#                                hwledger-server (CPack) in build/dist/
 #   bash deploy/setup.sh fuzz [SECONDS]
 #                                install deps, build the libFuzzer targets with clang-15 (ASan,
 #                                UBSan) in build-fuzz/ and run each for SECONDS (default 60)
@@ -23,7 +25,7 @@ packages=(
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
   libssl-dev openssl libsqlite3-dev sqlite3 libssh2-1-dev
   libspdlog-dev libcli11-dev libgtest-dev libgmock-dev
-  curl python3 procps util-linux iproute2 openssh-server openssh-client
+  curl python3 procps util-linux iproute2 openssh-server openssh-client dpkg-dev
   prometheus systemd nftables
   clang-15 libfuzzer-15-dev
 )
@@ -64,6 +66,7 @@ install_packages
 case "$what" in
   fuzz) ;;
   run) build_all hwledger-server hwledger-agent hwledger ;;
+  package) build_all hwledger-server hwledger-agent hwledger ;;
   *) build_all ;;
 esac
 
@@ -79,11 +82,16 @@ case "$what" in
   bench)
     exec bash "$repo/tests/bench/run.sh" "$build"
     ;;
+  package)
+    cd "$build"
+    cpack -G DEB
+    ls -l "$build"/dist/*.deb
+    ;;
   fuzz)
     exec bash "$repo/tests/fuzz/run.sh" "${2:-60}"
     ;;
   *)
-    echo "usage: deploy/setup.sh run|test|build|bench|fuzz [SECONDS]" >&2
+    echo "usage: deploy/setup.sh run|test|build|bench|package|fuzz [SECONDS]" >&2
     exit 2
     ;;
 esac
