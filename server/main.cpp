@@ -35,19 +35,28 @@ int main(int argc, char** argv) {
   run_cmd->add_option("--agent-cert-lifetime", cert_lifetime,
                       "lifetime of issued agent certificates in seconds (60 to 90 days)");
 
-  std::string admin_dir, admin_name = "admin", p12_out, cert_out, key_out;
+  // issue-cert --role admin|metrics, and issue-admin-cert (the same with --role admin).
+  std::string admin_dir, admin_name = "admin", p12_out, cert_out, key_out, role_name = "admin";
   int64_t admin_days = 90;
   auto* admin_cmd = app.add_subcommand("issue-admin-cert",
                                        "issue an admin client certificate from the fleet CA");
-  admin_cmd->add_option("--data-dir", admin_dir, "data directory")->required();
-  admin_cmd->add_option("--name", admin_name, "who the certificate is for");
-  admin_cmd->add_option("--days", admin_days, "lifetime in days")->check(CLI::Range(1, 825));
-  auto* p12_opt = admin_cmd->add_option("--out", p12_out, "write a PKCS#12 file (no password)");
-  auto* cert_opt = admin_cmd->add_option("--cert-out", cert_out, "write the PEM certificate here");
-  auto* key_opt = admin_cmd->add_option("--key-out", key_out, "write the PEM key here (0600)");
-  cert_opt->needs(key_opt);
-  key_opt->needs(cert_opt);
-  p12_opt->excludes(cert_opt);
+  auto* cert_cmd = app.add_subcommand(
+      "issue-cert", "issue a client certificate from the fleet CA: admin (every operator route) "
+                    "or metrics (GET /metrics only, on the server and on every agent)");
+  cert_cmd->add_option("--role", role_name, "admin|metrics")
+      ->required()
+      ->check(CLI::IsMember({"admin", "metrics"}));
+  for (auto* c : {admin_cmd, cert_cmd}) {
+    c->add_option("--data-dir", admin_dir, "data directory")->required();
+    c->add_option("--name", admin_name, "who the certificate is for");
+    c->add_option("--days", admin_days, "lifetime in days")->check(CLI::Range(1, 825));
+    auto* p12_opt = c->add_option("--out", p12_out, "write a PKCS#12 file (no password)");
+    auto* cert_opt = c->add_option("--cert-out", cert_out, "write the PEM certificate here");
+    auto* key_opt = c->add_option("--key-out", key_out, "write the PEM key here (0600)");
+    cert_opt->needs(key_opt);
+    key_opt->needs(cert_opt);
+    p12_opt->excludes(cert_opt);
+  }
 
   std::string rebuild_dir;
   auto* rebuild_cmd = app.add_subcommand("rebuild", "replay the events into the projections");
@@ -104,17 +113,20 @@ int main(int argc, char** argv) {
     return runServer(cfg, std::cout);
   }
   if (*rebuild_cmd) return rebuild(DataDir{rebuild_dir}, std::cout);
-  if (*admin_cmd) {
+  if (*admin_cmd || *cert_cmd) {
     if (p12_out.empty() && cert_out.empty()) {
       std::cerr << "error: give --out FILE.p12 or --cert-out FILE --key-out FILE\n";
       return 2;
     }
-    auto s = issueAdminCert(DataDir{admin_dir}, admin_name, admin_days, p12_out, cert_out, key_out);
+    const ClientRole role = role_name == "metrics" ? ClientRole::kMetrics : ClientRole::kAdmin;
+    auto s = issueClientCert(DataDir{admin_dir}, role, admin_name, admin_days, p12_out, cert_out,
+                             key_out);
     if (!s) {
       std::cerr << "error: " << s.error().message << "\n";
       return 1;
     }
-    std::cout << "issued an admin certificate for \"" << admin_name << "\"\n";
+    std::cout << "issued a" << (role == ClientRole::kAdmin ? "n admin" : " metrics")
+              << " certificate for \"" << admin_name << "\"\n";
     return 0;
   }
   return 0;

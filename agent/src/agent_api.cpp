@@ -1,6 +1,8 @@
 // Agent API handlers.
 #include "agent_api.hpp"
 
+#include "hwl/pki.hpp"
+
 #include <boost/json.hpp>
 #include <charconv>
 #include <thread>
@@ -35,6 +37,9 @@ AgentApi::AgentApi(AgentContext ctx) : ctx_(std::move(ctx)) {
 
 bool AgentApi::peerAllowed(const http::PeerCert& peer) const {
   if (!peer.present) return false;
+  // A metrics scraper's certificate from the fleet CA (the chain is checked by TLS): admitted to
+  // the connection; handle() lets it read GET /metrics and nothing else.
+  if (pki::isMetricsIdentity(peer.uris)) return true;
   std::lock_guard lk(pin_mu_);
   if (server_spki_.empty()) {
     // A renewal may have pinned the server since this process started.
@@ -55,6 +60,10 @@ http::Response AgentApi::handle(http::Request& req) {
                            "only the server this agent enrolled with may call it");
   auto seg = http::splitPath(req.path);
   const auto& m = req.method;
+  if (!ctx_.config.dev && pki::isMetricsIdentity(req.peer.uris)) {
+    if (m == "GET" && seg.size() == 1 && seg[0] == "metrics") return metrics();
+    return http::jsonError(403, "permission_denied", "a metrics identity may read GET /metrics only");
+  }
   auto is = [&](std::initializer_list<std::string_view> p) {
     if (p.size() != seg.size()) return false;
     size_t i = 0;

@@ -332,4 +332,18 @@ Result<std::string> pkcs12(std::string_view cert_pem, std::string_view key_pem,
   return bioString(out.get());
 }
 
+bool isMetricsIdentity(const std::vector<std::string>& uris) {
+  if (uris.size() != 1) return false;
+  const std::string_view prefix = kMetricsUriPrefix;
+  const std::string_view u = uris[0];
+  if (u.substr(0, prefix.size()) != prefix) return false;
+  const std::string_view name = u.substr(prefix.size());
+  if (name.empty() || name.size() > 64) return false;
+  for (char c : name)
+    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+          c == '_' || c == '-'))
+      return false;
+  return true;
+}
+
 }  // namespace hwl::pki

@@ -69,6 +69,8 @@ class Api {
   http::Response verify(http::Request& req);
   http::Response checkpoints(http::Request& req);
   http::Response plan(http::Request& req);
+  // GET /metrics (api_fleet.cpp): the fleet in the Prometheus text format.
+  http::Response prometheusMetrics(http::Request& req);
   // Enrollment and host certificates (api_pki.cpp).
   void addPkiRoutes();
   http::Response caCert();

@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "api.hpp"
+#include "hwl/probes/exporters.hpp"
 #include "collect/collector.hpp"
 #include "collect/job_dispatch.hpp"
 #include "collect/telemetry_store.hpp"
@@ -161,6 +162,7 @@ void Api::addFleetRoutes() {
               [this](auto& r, auto& p) { return cancelJob(r, p.at("id")); });
   router_.add("GET", "/v1/placements", [this](auto& r, auto&) { return placements(r); });
   router_.add("GET", "/v1/collector", [this](auto& r, auto&) { return collectorStatus(r); });
+  router_.add("GET", "/metrics", [this](auto& r, auto&) { return prometheusMetrics(r); });
   router_.add("POST", "/v1/placements", [this](auto& r, auto&) { return placements(r); },
               256 * 1024);
 }
@@ -815,6 +817,65 @@ http::Response Api::placements(http::Request& req) {
     arr.push_back(std::move(o));
   }
   return jsonResponse(200, bj::object{{"placements", std::move(arr)}});
+}
+
+http::Response Api::prometheusMetrics(http::Request& req) {
+  auto who = auth_.authorizeMetrics(req);
+  if (!who) return http::errorResponse(who.error());
+  // Names from the hosts projection; everything else from the collector's memory: a scrape
+  // never reads a sample table.
+  auto hosts = ledger_.withReader([](sqlite::Db& db) { return ledger::listHosts(db); });
+  if (!hosts) return http::errorResponse(hosts.error());
+  const auto live = fleet_.collector->liveAll();
+  probes::PromExposition e;
+  int64_t up = 0;
+  for (const auto& h : *hosts) {
+    if (h.state == "revoked") continue;
+    auto it = live.find(h.id);
+    const bool reachable = it != live.end() && it->second.reachable;
+    up += reachable;
+    const std::vector<std::pair<std::string, std::string>> hl = {{"host_id", h.id},
+                                                                 {"host", h.name}};
+    e.add("hwledger_host_up", "gauge", "1 when the server's last scrape of the host succeeded.",
+          probes::promLabels(hl), std::optional<double>(reachable ? 1 : 0));
+    if (it == live.end()) continue;
+    e.add("hwledger_host_last_seen_timestamp_seconds", "gauge",
+          "Unix time of the host's last successful scrape, in seconds.", probes::promLabels(hl),
+          it->second.last_seen_ms > 0
+              ? std::optional<double>(static_cast<double>(it->second.last_seen_ms) / 1000.0)
+              : std::nullopt);
+    const auto& t = it->second.telemetry;
+    if (!t) continue;
+    auto g = t->find("gpus");
+    if (g == t->end() || !g->value().is_array()) continue;
+    for (const auto& gv : g->value().get_array())
+      if (gv.is_object())
+        probes::addGpuSeries(e, probes::gpuFromJson(gv.get_object()),
+                             {{"Hostname", h.name}, {"host_id", h.id}});
+  }
+  const auto s = fleet_.collector->stats();
+  e.add("hwledger_hosts_reachable", "gauge", "Hosts whose last scrape succeeded.", "",
+        std::optional<double>(static_cast<double>(up)));
+  e.add("hwledger_collector_requests_total", "counter", "Agent requests answered since start.",
+        "", std::optional<double>(static_cast<double>(s.ok)));
+  e.add("hwledger_collector_request_failures_total", "counter",
+        "Agent requests that failed or timed out since start.", "",
+        std::optional<double>(static_cast<double>(s.failed)));
+  e.add("hwledger_collector_request_latency_p50_seconds", "gauge",
+        "Median latency of recent agent requests, in seconds.", "",
+        std::optional<double>(s.p50_ms / 1000.0));
+  e.add("hwledger_collector_request_latency_p99_seconds", "gauge",
+        "99th percentile latency of recent agent requests, in seconds.", "",
+        std::optional<double>(s.p99_ms / 1000.0));
+  e.add("hwledger_telemetry_samples_total", "counter", "GPU samples recorded since start.", "",
+        std::optional<double>(static_cast<double>(fleet_.store->samplesRecorded())));
+  e.add("hwledger_ledger_head_seq", "gauge", "Sequence number of the newest ledger event.", "",
+        std::optional<double>(static_cast<double>(ledger_.headSeq())));
+  http::Response r;
+  r.status = 200;
+  r.content_type = "text/plain; version=0.0.4; charset=utf-8";
+  r.body = e.render();
+  return r;
 }
 
 http::Response Api::collectorStatus(http::Request& req) {

@@ -125,7 +125,7 @@ Result<Principal> Authenticator::authorize(const http::Request& req, ledger::Rol
     for (const auto& u : req.peer.uris) claims_admin |= hasPrefix(u, server::kAdminUriPrefix);
     if (claims_admin) {
       std::optional<std::string> admin;
-      if (ca_ != nullptr) admin = ca_->adminNameFor(req.peer);
+      if (ca_ != nullptr) admin = ca_->clientNameFor(server::ClientRole::kAdmin, req.peer);
       if (admin) {
         auto host_cert = ledger_.withReader([&](sqlite::Db& db) -> Result<bool> {
           auto st = db.prepare("SELECT 1 FROM host_certs WHERE serial = ?");
@@ -167,6 +167,22 @@ Result<Principal> Authenticator::authorize(const http::Request& req, ledger::Rol
                                  " role"),
                 false);
   return Principal{t.id, t.role};
+}
+
+Result<Principal> Authenticator::authorizeMetrics(const http::Request& req) {
+  if (auto t = throttled(req)) return *t;
+  if (req.peer.present) {
+    bool claims_metrics = false;
+    for (const auto& u : req.peer.uris) claims_metrics |= hasPrefix(u, server::kMetricsUriPrefix);
+    if (claims_metrics) {
+      if (ca_ != nullptr)
+        if (auto name = ca_->clientNameFor(server::ClientRole::kMetrics, req.peer))
+          return Principal{"metrics:" + *name, ledger::Role::kViewer};
+      return deny(req, "metrics_cert_not_issued", "",
+                  permissionDenied("this certificate was not issued as a metrics certificate"));
+    }
+  }
+  return authorize(req, ledger::Role::kViewer);
 }
 
 Result<HostPrincipal> Authenticator::authorizeHost(const http::Request& req) {

@@ -51,6 +51,11 @@ class Authenticator {
   // records auth.denied (rate-limited) and returns the error to send (401, 403 or 429).
   Result<Principal> authorize(const http::Request& req, ledger::Role needed);
 
+  // GET /metrics: a metrics client certificate the fleet CA recorded issuing (actor
+  // "metrics:<name>"), or else what authorize() accepts for a viewer. A certificate that claims
+  // the metrics identity without the record is refused, whatever token comes with it.
+  Result<Principal> authorizeMetrics(const http::Request& req);
+
   // The host behind a verified client certificate: a serial the fleet CA issued to a host that is
   // enrolled and not revoked, carrying that host's identity and no other. Never from the body.
   Result<HostPrincipal> authorizeHost(const http::Request& req);

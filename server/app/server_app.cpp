@@ -288,16 +288,17 @@ int rebuild(const DataDir& dir, std::ostream& out) {
   return 0;
 }
 
-Status issueAdminCert(const DataDir& dir, const std::string& name, int64_t days,
-                      const std::filesystem::path& out_p12, const std::filesystem::path& cert_out,
-                      const std::filesystem::path& key_out) {
+Status issueClientCert(const DataDir& dir, ClientRole role, const std::string& name,
+                       int64_t days, const std::filesystem::path& out_p12,
+                       const std::filesystem::path& cert_out, const std::filesystem::path& key_out) {
   auto ca = FleetCa::load(dir.caCert(), dir.caKey());
   if (!ca) return ca.error();
-  auto issued = (*ca)->issueAdmin(name, days * 24 * 3600);
+  auto issued = (*ca)->issueClient(role, name, days * 24 * 3600);
   if (!issued) return issued.error();
   const auto& [cert, key_pem] = *issued;
   if (!out_p12.empty()) {
-    auto p12 = pki::pkcs12(cert.pem, key_pem, (*ca)->certPem(), "hwledger admin " + name);
+    auto p12 = pki::pkcs12(cert.pem, key_pem, (*ca)->certPem(),
+                           "hwledger " + std::string(clientRoleName(role)) + " " + name);
     if (!p12) return p12.error();
     return crypto::writeFileAtomic(out_p12, *p12, 0600);
   }

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "config.hpp"
+#include "pki/fleet_ca.hpp"
 #include "hwl/result.hpp"
 #include "ledger/ledger.hpp"
 
@@ -30,11 +31,11 @@ Result<std::unique_ptr<ledger::Ledger>> openLedger(const DataDir& dir, int64_t c
 // Serves until SIGINT/SIGTERM; returns the exit code.
 int runServer(const ServerConfig& cfg, std::ostream& out);
 
-// Issues an admin client certificate from the fleet CA: a PKCS#12 file (no password) when
-// out_p12 is set, else a PEM certificate and key.
-Status issueAdminCert(const DataDir& dir, const std::string& name, int64_t days,
-                      const std::filesystem::path& out_p12, const std::filesystem::path& cert_out,
-                      const std::filesystem::path& key_out);
+// Issues an admin or metrics client certificate from the fleet CA: a PKCS#12 file (no
+// password) when out_p12 is set, else a PEM certificate and key.
+Status issueClientCert(const DataDir& dir, ClientRole role, const std::string& name, int64_t days,
+                       const std::filesystem::path& out_p12, const std::filesystem::path& cert_out,
+                       const std::filesystem::path& key_out);
 
 void addProjections(ledger::LedgerOptions& lo);
 

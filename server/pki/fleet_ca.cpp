@@ -24,7 +24,7 @@ Result<std::unique_ptr<FleetCa>> FleetCa::load(const std::filesystem::path& cert
   auto ca = std::make_unique<FleetCa>();
   ca->cert_pem_ = pki::certPem(c->get());
   ca->pin_ = pki::spkiPin(c->get());
-  ca->admin_dir_ = cert.parent_path() / "admin-certs";
+  ca->data_dir_ = cert.parent_path();
   ca->cert_ = std::move(*c);
   ca->key_ = std::move(*k);
   return ca;
@@ -117,40 +117,58 @@ Result<IssuedCert> FleetCa::issueHost(X509_REQ* csr, const std::string& host_id,
   return describe(c->get());
 }
 
-Result<std::pair<IssuedCert, std::string>> FleetCa::issueAdmin(const std::string& name,
-                                                               int64_t lifetime_s) const {
+std::string_view clientRoleName(ClientRole role) {
+  return role == ClientRole::kAdmin ? "admin" : "metrics";
+}
+
+std::string clientUriPrefix(ClientRole role) {
+  return role == ClientRole::kAdmin ? kAdminUriPrefix : kMetricsUriPrefix;
+}
+
+namespace {
+std::filesystem::path recordDir(const std::filesystem::path& data_dir, ClientRole role) {
+  return data_dir / (std::string(clientRoleName(role)) + "-certs");
+}
+}  // namespace
+
+Result<std::pair<IssuedCert, std::string>> FleetCa::issueClient(ClientRole role,
+                                                                const std::string& name,
+                                                                int64_t lifetime_s) const {
+  const std::string kind(clientRoleName(role));
   if (!validAdminName(name))
-    return invalidArgument("an admin name is 1 to 64 letters, digits, '.', '_' or '-'");
+    return invalidArgument("a " + kind + " name is 1 to 64 letters, digits, '.', '_' or '-'");
   auto key = pki::generateP256();
   pki::CertSpec spec;
-  spec.common_name = "admin " + name;
-  spec.uris = {kAdminUriPrefix + name};
+  spec.common_name = kind + " " + name;
+  spec.uris = {clientUriPrefix(role) + name};
   spec.client_auth = true;
   spec.lifetime_s = lifetime_s;
   auto c = pki::issue(cert_.get(), key_.get(), key.get(), spec);
   if (!c) return c.error();
   auto issued = describe(c->get());
   // The record of the issue, without which the server grants the certificate nothing.
+  const auto dir = recordDir(data_dir_, role);
   std::error_code ec;
-  std::filesystem::create_directories(admin_dir_, ec);
-  boost::json::object record{{"kind", "admin"},
+  std::filesystem::create_directories(dir, ec);
+  boost::json::object record{{"kind", kind},
                              {"name", name},
                              {"serial", issued.serial_hex},
                              {"spki_sha256", issued.spki_sha256_hex},
                              {"not_after_ms", issued.not_after_ms}};
-  if (auto s = crypto::writeFileAtomic(admin_dir_ / (issued.serial_hex + ".json"),
+  if (auto s = crypto::writeFileAtomic(dir / (issued.serial_hex + ".json"),
                                        boost::json::serialize(record), 0600);
       !s)
     return s.error();
   return std::make_pair(std::move(issued), crypto::privateKeyPem(key.get()));
 }
 
-std::optional<std::string> FleetCa::adminNameFor(const http::PeerCert& peer) const {
+std::optional<std::string> FleetCa::clientNameFor(ClientRole role,
+                                                  const http::PeerCert& peer) const {
   const std::string& serial = peer.serial_hex;
   if (serial.empty() || serial.size() > 64) return std::nullopt;
   for (char c : serial)
     if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return std::nullopt;
-  auto text = crypto::readFile(admin_dir_ / (serial + ".json"), 4096);
+  auto text = crypto::readFile(recordDir(data_dir_, role) / (serial + ".json"), 4096);
   if (!text) return std::nullopt;
   auto o = json::parseObject(*text);
   if (!o) return std::nullopt;
@@ -158,12 +176,12 @@ std::optional<std::string> FleetCa::adminNameFor(const http::PeerCert& peer) con
   auto name = json::requiredString(*o, "name");
   auto rs = json::requiredString(*o, "serial");
   auto spki = json::requiredString(*o, "spki_sha256");
-  if (!kind || !name || !rs || !spki || *kind != "admin" || *rs != serial ||
+  if (!kind || !name || !rs || !spki || *kind != clientRoleName(role) || *rs != serial ||
       !crypto::constantTimeEqual(*spki, peer.spki_sha256_hex))
     return std::nullopt;
   // The certificate must carry the identity it was issued with, and no other.
   for (const auto& u : peer.uris)
-    if (u != kAdminUriPrefix + *name) return std::nullopt;
+    if (u != clientUriPrefix(role) + *name) return std::nullopt;
   if (peer.uris.empty()) return std::nullopt;
   return *name;
 }

@@ -18,6 +18,13 @@ namespace hwl::server {
 inline constexpr const char* kServerUri = "hwledger://server";
 inline constexpr const char* kHostUriPrefix = "hwledger://host/";
 inline constexpr const char* kAdminUriPrefix = "hwledger://admin/";
+using pki::kMetricsUriPrefix;
+
+// The client certificates an operator issues from the data directory: an admin (every operator
+// route) or a metrics scraper (GET /metrics only, on the server and on agents).
+enum class ClientRole { kAdmin, kMetrics };
+std::string_view clientRoleName(ClientRole role);  // "admin", "metrics"
+std::string clientUriPrefix(ClientRole role);
 // "[" 45-byte IPv6 literal "]:65535", or a 253-byte host name and a port.
 inline constexpr size_t kMaxAdvertiseBytes = 261;
 
@@ -44,21 +51,23 @@ class FleetCa {
   // The address must pass parseAdvertise().
   Result<IssuedCert> issueHost(X509_REQ* csr, const std::string& host_id, int64_t lifetime_s,
                                const std::string& advertise = {}) const;
-  // An operator's admin client certificate (SAN URI hwledger://admin/<name>), with a new key.
-  // The issue is recorded as admin-certs/<serial>.json beside the CA certificate (the data dir);
-  // only certificates recorded there are admin certificates (deleting the record revokes it).
-  Result<std::pair<IssuedCert, std::string>> issueAdmin(const std::string& name,
-                                                        int64_t lifetime_s) const;
-  // The admin name when `peer` is a certificate this CA recorded as issued to an admin: same
-  // serial, same public key, and no SAN URI but that admin's. nullopt for anything else.
-  [[nodiscard]] std::optional<std::string> adminNameFor(const http::PeerCert& peer) const;
+  // A client certificate for `role` (SAN URI hwledger://admin/<name> or hwledger://metrics/<name>,
+  // EKU clientAuth), with a new key. The issue is recorded as <role>-certs/<serial>.json beside
+  // the CA certificate (the data dir); the server grants only certificates recorded there
+  // (deleting the record revokes it on the server).
+  Result<std::pair<IssuedCert, std::string>> issueClient(ClientRole role, const std::string& name,
+                                                         int64_t lifetime_s) const;
+  // The name when `peer` is a certificate this CA recorded as issued for `role`: same serial,
+  // same public key, and no SAN URI but that identity's. nullopt for anything else.
+  [[nodiscard]] std::optional<std::string> clientNameFor(ClientRole role,
+                                                         const http::PeerCert& peer) const;
 
  private:
   pki::X509Ptr cert_;
   crypto::PkeyPtr key_;
   std::string cert_pem_;
   std::string pin_;
-  std::filesystem::path admin_dir_;
+  std::filesystem::path data_dir_;
 };
 
 // True for ECDSA on P-256 or P-384 (by curve, not by size), Ed25519, and RSA of 2048-8192 bits.
@@ -72,5 +81,6 @@ bool validAdminName(std::string_view name);
 // The host id in a verified peer certificate's SAN URIs, or empty.
 std::string hostIdOf(const std::vector<std::string>& uris);
 std::string adminNameOf(const std::vector<std::string>& uris);
+
 
 }  // namespace hwl::server

@@ -50,51 +50,41 @@ std::string formatNumber(double v) {
   return buf.data();
 }
 
-struct Series {
-  std::string labels;  // already rendered: {a="b",…} or ""
-  std::string value;
-};
+std::optional<double> mib(const std::optional<std::uint64_t>& bytes) {
+  if (!bytes) return std::nullopt;
+  return std::floor(static_cast<double>(*bytes) / (1024.0 * 1024.0));
+}
 
-struct Family {
-  std::string help;
-  std::string type;
-  std::vector<Series> series;
-};
+}  // namespace
 
-class Exposition {
- public:
-  void add(const std::string& name, const std::string& type, const std::string& help,
-           const std::string& labels, const std::string& value) {
-    auto [it, inserted] = families_.try_emplace(name);
-    if (inserted) {
-      order_.push_back(name);
-      it->second.help = help;
-      it->second.type = type;
-    }
-    it->second.series.push_back({labels, value});
+void PromExposition::add(const std::string& name, const std::string& type, const std::string& help,
+                         const std::string& labels, const std::string& value) {
+  auto [it, inserted] = families_.try_emplace(name);
+  if (inserted) {
+    order_.push_back(name);
+    it->second.help = help;
+    it->second.type = type;
   }
-  template <typename T>
-  void add(const std::string& name, const std::string& type, const std::string& help,
-           const std::string& labels, const std::optional<T>& v) {
-    if (v) add(name, type, help, labels, formatNumber(static_cast<double>(*v)));
-  }
-  [[nodiscard]] std::string render() const {
-    std::string out;
-    for (const auto& name : order_) {
-      const auto& f = families_.at(name);
-      out += "# HELP " + name + " " + f.help + "\n";
-      out += "# TYPE " + name + " " + f.type + "\n";
-      for (const auto& s : f.series) out += name + s.labels + " " + s.value + "\n";
-    }
-    return out;
-  }
+  it->second.series.emplace_back(labels, value);
+}
 
- private:
-  std::vector<std::string> order_;
-  std::map<std::string, Family> families_;
-};
+void PromExposition::add(const std::string& name, const std::string& type, const std::string& help,
+                         const std::string& labels, std::optional<double> value) {
+  if (value) add(name, type, help, labels, formatNumber(*value));
+}
 
-std::string labelSet(const std::vector<std::pair<std::string, std::string>>& labels) {
+std::string PromExposition::render() const {
+  std::string out;
+  for (const auto& name : order_) {
+    const auto& f = families_.at(name);
+    out += "# HELP " + name + " " + f.help + "\n";
+    out += "# TYPE " + name + " " + f.type + "\n";
+    for (const auto& [labels, value] : f.series) out += name + labels + " " + value + "\n";
+  }
+  return out;
+}
+
+std::string promLabels(const std::vector<std::pair<std::string, std::string>>& labels) {
   if (labels.empty()) return {};
   std::string out = "{";
   for (std::size_t i = 0; i < labels.size(); ++i) {
@@ -103,13 +93,6 @@ std::string labelSet(const std::vector<std::pair<std::string, std::string>>& lab
   }
   return out + "}";
 }
-
-std::optional<double> mib(const std::optional<std::uint64_t>& bytes) {
-  if (!bytes) return std::nullopt;
-  return std::floor(static_cast<double>(*bytes) / (1024.0 * 1024.0));
-}
-
-}  // namespace
 
 std::string escapeLabelValue(const std::string& value) {
   std::string out;
@@ -196,15 +179,15 @@ boost::json::object toJson(const Sample& s) {
   return o;
 }
 
-std::string renderPrometheus(const Sample& sample, const std::string& hostname,
-                             const AgentSelfStats& self, const PrometheusOptions& options) {
-  Exposition e;
+void addGpuSeries(PromExposition& e, const GpuSample& g,
+                  const std::vector<std::pair<std::string, std::string>>& extra,
+                  const PrometheusOptions& options) {
   const std::string modelLabel = options.dcgmExactLabels ? "modelName" : "model_name";
-  for (const auto& g : sample.gpus) {
-    const std::string l = labelSet({{"gpu", std::to_string(g.index)},
-                                    {"UUID", g.uuid},
-                                    {modelLabel, g.name},
-                                    {"Hostname", hostname}});
+
+    std::vector<std::pair<std::string, std::string>> labels = {
+        {"gpu", std::to_string(g.index)}, {"UUID", g.uuid}, {modelLabel, g.name}};
+    labels.insert(labels.end(), extra.begin(), extra.end());
+    const std::string l = promLabels(labels);
     e.add("DCGM_FI_DEV_GPU_UTIL", "gauge", "GPU utilization (in %).", l, g.utilizationGpuPct);
     e.add("DCGM_FI_DEV_MEM_COPY_UTIL", "gauge", "Memory utilization (in %).", l,
           g.utilizationMemoryPct);
@@ -229,7 +212,63 @@ std::string renderPrometheus(const Sample& sample, const std::string& hostname,
     e.add("hwledger_gpu_processes", "gauge", "Processes holding a compute context on the GPU.", l,
           std::optional<double>(static_cast<double>(g.processes.size())));
   }
-  const std::string hl = labelSet({{"Hostname", hostname}});
+
+GpuSample gpuFromJson(const boost::json::object& o) {
+  GpuSample g;
+  auto text = [&](const char* k) {
+    auto it = o.find(k);
+    return it != o.end() && it->value().is_string() ? std::string(it->value().get_string())
+                                                    : std::string();
+  };
+  auto number = [&](const char* k) -> std::optional<double> {
+    auto it = o.find(k);
+    if (it == o.end() || !it->value().is_number()) return std::nullopt;
+    boost::system::error_code ec;
+    const double v = it->value().to_number<double>(ec);
+    if (ec) return std::nullopt;
+    return v;
+  };
+  auto whole = [&](const char* k) -> std::optional<std::uint64_t> {
+    auto v = number(k);
+    if (!v || *v < 0 || *v >= 1.8e19) return std::nullopt;
+    return static_cast<std::uint64_t>(*v);
+  };
+  if (auto i = whole("index"); i && *i <= 0xffffffffu) g.index = static_cast<std::uint32_t>(*i);
+  g.uuid = text("uuid");
+  g.name = text("name");
+  g.vendor = text("vendor");
+  g.driverVersion = text("driver_version");
+  g.pciBusId = text("pci_bus_id");
+  g.memoryTotalBytes = whole("memory_total_bytes");
+  g.memoryUsedBytes = whole("memory_used_bytes");
+  g.memoryFreeBytes = whole("memory_free_bytes");
+  g.utilizationGpuPct = number("utilization_gpu_pct");
+  g.utilizationMemoryPct = number("utilization_memory_pct");
+  g.temperatureC = number("temperature_c");
+  g.powerW = number("power_w");
+  g.powerLimitW = number("power_limit_w");
+  if (auto c = whole("clock_sm_mhz"); c && *c <= 0xffffffffu) g.clockSmMhz = static_cast<std::uint32_t>(*c);
+  if (auto c = whole("clock_mem_mhz"); c && *c <= 0xffffffffu) g.clockMemMhz = static_cast<std::uint32_t>(*c);
+  g.energyMj = whole("energy_mj");
+  if (auto it = o.find("processes"); it != o.end() && it->value().is_array())
+    for (const auto& pv : it->value().get_array()) {
+      if (!pv.is_object()) continue;
+      const auto& po = pv.get_object();
+      ProcessSample p;
+      if (auto pid = po.find("pid"); pid != po.end() && pid->value().is_int64())
+        p.pid = static_cast<decltype(p.pid)>(pid->value().get_int64());
+      if (auto n = po.find("name"); n != po.end() && n->value().is_string())
+        p.name = std::string(n->value().get_string());
+      g.processes.push_back(std::move(p));
+    }
+  return g;
+}
+
+std::string renderPrometheus(const Sample& sample, const std::string& hostname,
+                             const AgentSelfStats& self, const PrometheusOptions& options) {
+  PromExposition e;
+  for (const auto& g : sample.gpus) addGpuSeries(e, g, {{"Hostname", hostname}}, options);
+  const std::string hl = promLabels({{"Hostname", hostname}});
   const auto& h = sample.host;
   e.add("hwledger_host_cpu_cores", "gauge", "Logical CPUs of the host.", hl, h.cpuCores);
   e.add("hwledger_host_cpu_utilization_percent", "gauge",
@@ -264,11 +303,11 @@ std::string renderPrometheus(const Sample& sample, const std::string& hostname,
         "", self.startTimeSeconds);
   for (const auto& b : self.backends) {
     e.add("hwledger_agent_probe_info", "gauge", "Telemetry backends in use (always 1).",
-          labelSet({{"backend", b}}), std::string("1"));
+          promLabels({{"backend", b}}), std::string("1"));
   }
   if (!self.version.empty()) {
     e.add("hwledger_agent_build_info", "gauge", "Agent version (always 1).",
-          labelSet({{"version", self.version}}), std::string("1"));
+          promLabels({{"version", self.version}}), std::string("1"));
   }
   return e.render();
 }

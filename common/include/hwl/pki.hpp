@@ -73,4 +73,11 @@ Result<ReqPtr> csrFromPem(std::string_view pem);
 Result<std::string> pkcs12(std::string_view cert_pem, std::string_view key_pem,
                            std::string_view ca_pem, const std::string& friendly_name);
 
+// A metrics scraper's identity: SAN URI hwledger://metrics/<name>. It may read GET /metrics on
+// the server and on agents, and nothing else.
+inline constexpr const char* kMetricsUriPrefix = "hwledger://metrics/";
+// True when a verified peer certificate's only SAN URI is hwledger://metrics/<name>, the name 1
+// to 64 of [A-Za-z0-9._-].
+bool isMetricsIdentity(const std::vector<std::string>& uris);
+
 }  // namespace hwl::pki

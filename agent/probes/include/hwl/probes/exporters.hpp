@@ -18,7 +18,11 @@
 #pragma once
 
 #include <boost/json/object.hpp>
+#include <map>
+#include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "hwl/probes/sample.hpp"
 
@@ -48,5 +52,42 @@ std::string renderPrometheus(const Sample& sample, const std::string& hostname,
 
 // Escapes a label value for the text format: backslash, double quote and newline.
 std::string escapeLabelValue(const std::string& value);
+// {a="b",…} with every value escaped; "" for no labels.
+std::string promLabels(const std::vector<std::pair<std::string, std::string>>& labels);
+
+// A text exposition built family by family: each metric's HELP and TYPE once, then all its
+// series together, whatever order they were added in (the format requires it).
+class PromExposition {
+ public:
+  void add(const std::string& name, const std::string& type, const std::string& help,
+           const std::string& labels, const std::string& value);
+  void add(const std::string& name, const std::string& type, const std::string& help,
+           const std::string& labels, std::optional<double> value);  // absent: no line
+  template <typename T>
+  void add(const std::string& name, const std::string& type, const std::string& help,
+           const std::string& labels, const std::optional<T>& value) {
+    add(name, type, help, labels,
+        value ? std::optional<double>(static_cast<double>(*value)) : std::nullopt);
+  }
+  [[nodiscard]] std::string render() const;
+
+ private:
+  struct Family {
+    std::string help, type;
+    std::vector<std::pair<std::string, std::string>> series;  // labels, value
+  };
+  std::vector<std::string> order_;
+  std::map<std::string, Family> families_;
+};
+
+// One GPU's series (the DCGM names above and hwledger_gpu_*), labelled gpu, UUID, model_name
+// (modelName with dcgmExactLabels) and then `extra`.
+void addGpuSeries(PromExposition& e, const GpuSample& gpu,
+                  const std::vector<std::pair<std::string, std::string>>& extra,
+                  const PrometheusOptions& options = {});
+
+// The GPU fields of one element of toJson(Sample)["gpus"] (what GET /v1/telemetry returns),
+// for consumers of that JSON (the server's /metrics). Unknown or mistyped fields stay absent.
+GpuSample gpuFromJson(const boost::json::object& gpu);
 
 }  // namespace hwl::probes
