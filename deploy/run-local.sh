@@ -128,9 +128,9 @@ echo
 "$cli" gpus
 cat <<TXT
 
-CLI: $cli_note.
-In another shell (or with HWLEDGER_SERVER=https://$addr HWLEDGER_TOKEN=$token
-HWLEDGER_CA=$data/ca.crt exported, without a config file):
+CLI: $cli_note. Without the config file, export:
+  export HWLEDGER_SERVER=https://$addr HWLEDGER_TOKEN=$token HWLEDGER_CA=$data/ca.crt
+In another shell:
   hwledger hosts
   id=\$(hwledger jobs submit --name web --gpus 1 --port 18080 --ready-path / -o json -- python3 -m http.server 18080 --bind 127.0.0.1 | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
   hwledger jobs list

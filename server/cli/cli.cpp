@@ -492,7 +492,9 @@ int runCli(int argc, char** argv, std::ostream& out, std::ostream& err) {
     g.json = g.output == "json";
     Table::setFormat(g.output == "csv");
   }
-  if (auto st = applyConfigFile(g); !st) {
+  // Offline commands (ledger verify, plan without --host) need no server, and no config file.
+  const bool offline = *verify || (*plan && plan_host.empty());
+  if (auto st = offline ? Status{} : applyConfigFile(g); !st) {
     err << "error: " << st.error().message << "\n";
     return 1;
   }

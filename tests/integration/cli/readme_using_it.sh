@@ -9,17 +9,9 @@ set -euo pipefail
 
 repo=$(cd "$1" && pwd)
 build=$(cd "$2" && pwd)
-work=$(mktemp -d /tmp/hwl-readme-XXXXXX)
-# Jobs run as an unprivileged user when we are root: it must reach the jobs root under here.
-chmod 0755 "${work}"
-run_pid=
-cleanup() {
-  if [[ -n $run_pid ]]; then kill -TERM "$run_pid" 2>/dev/null || true; wait "$run_pid" 2>/dev/null || true; fi
-  rm -rf "${work}"
-}
-trap cleanup EXIT
-fail() { echo "FAIL: $*" >&2; exit 1; }
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+# shellcheck source=../support/shell_support.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../support/shell_support.sh"
+hwl_init hwl-readme
 
 # A checkout-like folder: the README's relative paths (.hwledger/, tests/fixtures/) resolve in it.
 ln -s "${repo}/tests" "${work}/tests"
@@ -31,7 +23,7 @@ port=$(free_port)
 agent_port=$(free_port)
 export HWLEDGER_LISTEN=127.0.0.1:${port} HWLEDGER_AGENT_LISTEN=127.0.0.1:${agent_port}
 bash "${repo}/deploy/run-local.sh" "${build}" >"${work}/run.log" 2>&1 &
-run_pid=$!
+pids+=($!)
 for _ in $(seq 1 300); do grep -q "hwLedger is running" "${work}/run.log" && break; sleep 0.2; done
 grep -q "hwLedger is running" "${work}/run.log" || fail "run-local.sh did not start: $(cat "${work}/run.log")"
 [[ -f ${XDG_CONFIG_HOME}/hwledger/config.json ]] || fail "no CLI config written"

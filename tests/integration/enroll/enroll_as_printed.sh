@@ -9,16 +9,9 @@ set -euo pipefail
 build=$(cd "$1" && pwd)
 server_bin=${build}/server/hwledger-server
 cli=${build}/server/cli/hwledger
-work=$(mktemp -d /tmp/hwl-enroll-XXXXXX)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-  rm -rf "${work}"
-}
-trap cleanup EXIT
-fail() { echo "FAIL: $*" >&2; exit 1; }
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+# shellcheck source=../support/shell_support.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../support/shell_support.sh"
+hwl_init hwl-enroll
 
 # --- a bad public_url is refused at start, naming the key ----------------------------------------
 "${server_bin}" init --data-dir "${work}/data" --admin-token-file "${work}/admin.token" >/dev/null

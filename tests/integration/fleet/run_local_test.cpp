@@ -51,7 +51,10 @@ TEST(FleetRunLocal, ReadmeRunCommandServesAJobAndStopsOnCtrlC) {
   so.stderr_file = root / "run-local.err";
   so.env = {{"HWLEDGER_HOME", home.string()},
             {"HWLEDGER_LISTEN", "127.0.0.1:" + std::to_string(server_port)},
-            {"HWLEDGER_AGENT_LISTEN", "127.0.0.1:" + std::to_string(agent_port)}};
+            {"HWLEDGER_AGENT_LISTEN", "127.0.0.1:" + std::to_string(agent_port)},
+            // The CLI config and the PATH link it makes go here, not into this user's home.
+            {"XDG_CONFIG_HOME", (root / "xdg").string()},
+            {"HWLEDGER_BIN_DIR", (root / "bin").string()}};
   Process demo({"bash", (repoRoot() / "deploy" / "run-local.sh").string(), buildDir().string()},
                so);
   ASSERT_TRUE(demo.waitForOutput("hwLedger is running", 120s))

@@ -16,18 +16,9 @@ for t in prometheus promtool curl openssl; do
 done
 server_bin=${build}/server/hwledger-server
 agent_bin=${build}/agent/hwledger-agent
-work=$(mktemp -d /tmp/hwl-prom-XXXXXX)
-chmod 0755 "$work"  # the job user must reach the agents' jobs roots under here
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-  rm -rf "$work"
-}
-trap cleanup EXIT
-fail() { echo "FAIL: $*" >&2; exit 1; }
-ok() { echo "ok: $*"; }
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+# shellcheck source=../support/shell_support.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../support/shell_support.sh"
+hwl_init hwl-prom
 data=${work}/data
 
 "$server_bin" init --data-dir "$data" --admin-token-file "${work}/admin.token" >/dev/null

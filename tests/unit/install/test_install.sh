@@ -97,31 +97,9 @@ check "root as job user refused" bash -c "! bash '${script}' --root '${work}/r3'
 check "unknown option refused" bash -c "! bash '${script}' --root '${work}/r4' --binary '${binary}' --frobnicate >/dev/null 2>&1"
 
 # --- systemd -----------------------------------------------------------------------------------
-if ! command -v systemd-analyze >/dev/null; then
-  echo "SKIP: systemd-analyze not installed; unit not verified"
-  [[ ${failures} -eq 0 ]] && exit 77
-  exit 1
-fi
-# verify resolves ExecStart= and the units it orders against inside the root: give the root the
-# host's stock units (the installed binary is already there).
-mkdir -p "${root}/usr/lib/systemd"
-cp -a /usr/lib/systemd/system "${root}/usr/lib/systemd/"
-if systemd-analyze verify --root="${root}" /etc/systemd/system/hwledger-agent.service >"${work}/verify" 2>&1 && [[ ! -s "${work}/verify" ]]; then
-  echo "ok: systemd-analyze verify --root clean"
-else
-  cat "${work}/verify" >&2
-  fail "systemd-analyze verify reported problems"
-fi
-# And it must fail when the binary is missing, or the check above proves nothing.
-mv "${root}/usr/local/bin/hwledger-agent" "${work}/agent.moved"
-check "verify notices a missing ExecStart binary" bash -c "! systemd-analyze verify --root='${root}' /etc/systemd/system/hwledger-agent.service >/dev/null 2>&1"
-mv "${work}/agent.moved" "${root}/usr/local/bin/hwledger-agent"
-
-systemd-analyze security --offline=true "${unit}" >"${work}/security" 2>&1 || true
-score=$(sed -n 's/.*Overall exposure level for [^:]*: \([0-9.]*\).*/\1/p' "${work}/security")
-echo "systemd-analyze security --offline=true: exposure ${score:-?}"
-check "exposure score parsed" test -n "${score}"
-check "exposure ${score:-?} <= 2.2" awk -v s="${score:-99}" 'BEGIN { exit !(s + 0 <= 2.2) }'
+# shellcheck source=unit_checks.sh
+source "$(dirname "${BASH_SOURCE[0]}")/unit_checks.sh"
+check_installed_unit "${root}" /etc/systemd/system/hwledger-agent.service /usr/local/bin/hwledger-agent 2.2
 
 if [[ ${failures} -gt 0 ]]; then
   echo "${failures} check(s) failed" >&2

@@ -103,27 +103,9 @@ refused --frobnicate
 check "missing build refused" bash -c "! bash '${script}' --root '${work}/nobuild' --build '${work}/nope' >/dev/null 2>&1"
 
 # --- systemd -----------------------------------------------------------------------------------
-if ! command -v systemd-analyze >/dev/null; then
-  echo "SKIP: systemd-analyze not installed; unit not verified"
-  [[ ${failures} -eq 0 ]] && exit 77
-  exit 1
-fi
-mkdir -p "${root}/usr/lib/systemd"
-cp -a /usr/lib/systemd/system "${root}/usr/lib/systemd/"
-if systemd-analyze verify --root="${root}" /etc/systemd/system/hwledger-server.service >"${work}/verify" 2>&1 && [[ ! -s "${work}/verify" ]]; then
-  echo "ok: systemd-analyze verify --root clean"
-else
-  cat "${work}/verify" >&2
-  fail "systemd-analyze verify reported problems"
-fi
-mv "${root}/usr/local/bin/hwledger-server" "${work}/server.moved"
-check "verify notices a missing ExecStart binary" bash -c "! systemd-analyze verify --root='${root}' /etc/systemd/system/hwledger-server.service >/dev/null 2>&1"
-mv "${work}/server.moved" "${root}/usr/local/bin/hwledger-server"
-systemd-analyze security --offline=true "${unit}" >"${work}/security" 2>&1 || true
-score=$(sed -n 's/.*Overall exposure level for [^:]*: \([0-9.]*\).*/\1/p' "${work}/security")
-echo "systemd-analyze security --offline=true: exposure ${score:-?}"
-check "exposure score parsed" test -n "${score}"
-check "exposure ${score:-?} <= 2.5" awk -v s="${score:-99}" 'BEGIN { exit !(s + 0 <= 2.5) }'
+# shellcheck source=unit_checks.sh
+source "$(dirname "${BASH_SOURCE[0]}")/unit_checks.sh"
+check_installed_unit "${root}" /etc/systemd/system/hwledger-server.service /usr/local/bin/hwledger-server 2.5
 
 if [[ ${failures} -gt 0 ]]; then
   echo "${failures} check(s) failed" >&2

@@ -17,6 +17,7 @@ failures=0
 fail() { echo "FAIL: $*" >&2; failures=$((failures + 1)); }
 check() { local what=$1; shift; if "$@"; then echo "ok: ${what}"; else fail "${what}"; fi; }
 
+ldconfig -p >"${work}/ldcache"  # read from a file: awk's early exit would SIGPIPE a pipe
 (cd "${build}" && cpack -G DEB -B "${work}/dist" >"${work}/cpack.log" 2>&1) ||
   { cat "${work}/cpack.log" >&2; echo "FAIL: cpack" >&2; exit 1; }
 
@@ -41,11 +42,11 @@ for pkg in hwledger-agent hwledger-server; do
     # Every shared library the binary needs comes from a package that Depends names (by its
     # own name, or by a name it Provides, as libspdlog1.10 provides libspdlog1.10-fmt9).
     while read -r lib; do
-      path=$(ldconfig -p | awk -v l="$lib" '$1 == l { print $NF; exit }')
+      path=$(awk -v l="$lib" '$1 == l { print $NF; exit }' "${work}/ldcache")
       owner=
       if [[ -n $path ]]; then
-        owner=$( (dpkg -S "$(readlink -f "$path")" 2>/dev/null || dpkg -S "$path" 2>/dev/null || true) |
-                head -1 | cut -d: -f1)
+        owner=$(dpkg -S "$(readlink -f "$path")" 2>/dev/null || dpkg -S "$path" 2>/dev/null || true)
+        owner=${owner%%:*}
       fi
       names=" ${owner} $( [[ -n $owner ]] && dpkg-query -W -f='${Provides}' "$owner" 2>/dev/null | sed 's/([^)]*)//g; s/,/ /g' ) "
       found=0

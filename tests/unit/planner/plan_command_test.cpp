@@ -97,7 +97,7 @@ TEST(PlanCommand, BadInputsGetClearMessages) {
   EXPECT_EQ(err(o), "hwledger plan: --tp must be between 1 and 1024\n");
   o = base();
   o.batch = 0;
-  EXPECT_EQ(err(o), "hwledger plan: --batch must be at least 1\n");
+  EXPECT_EQ(err(o), "hwledger plan: --batch must be between 1 and 16777216\n");
   o = base();
   o.model = "/nonexistent/model.gguf";
   EXPECT_EQ(err(o), "hwledger plan: model path /nonexistent/model.gguf does not exist\n");
