@@ -48,7 +48,8 @@ for pkg in hwledger-agent hwledger-server; do
         owner=$(dpkg -S "$(readlink -f "$path")" 2>/dev/null || dpkg -S "$path" 2>/dev/null || true)
         owner=${owner%%:*}
       fi
-      names=" ${owner} $( [[ -n $owner ]] && dpkg-query -W -f='${Provides}' "$owner" 2>/dev/null | sed 's/([^)]*)//g; s/,/ /g' ) "
+      provides=$( [[ -z $owner ]] || dpkg-query -W -f='${Provides}' "$owner" 2>/dev/null || true)
+      names=" ${owner} $(sed 's/([^)]*)//g; s/,/ /g' <<<"$provides") "
       found=0
       for d in $(sed 's/([^)]*)//g; s/|/,/g; s/,/ /g' <<<"$depends"); do
         [[ $names == *" $d "* ]] && found=1
