@@ -255,10 +255,17 @@ GpuSample gpuFromJson(const boost::json::object& o) {
       if (!pv.is_object()) continue;
       const auto& po = pv.get_object();
       ProcessSample p;
-      if (auto pid = po.find("pid"); pid != po.end() && pid->value().is_int64())
-        p.pid = static_cast<decltype(p.pid)>(pid->value().get_int64());
+      boost::system::error_code ec;
+      if (auto pid = po.find("pid"); pid != po.end() && pid->value().is_number()) {
+        const auto v = pid->value().to_number<std::uint32_t>(ec);
+        if (!ec) p.pid = v;
+      }
       if (auto n = po.find("name"); n != po.end() && n->value().is_string())
         p.name = std::string(n->value().get_string());
+      if (auto m = po.find("memory_bytes"); m != po.end() && m->value().is_number()) {
+        const auto v = m->value().to_number<std::uint64_t>(ec);
+        if (!ec) p.memoryBytes = v;
+      }
       g.processes.push_back(std::move(p));
     }
   return g;

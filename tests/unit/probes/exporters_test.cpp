@@ -68,6 +68,26 @@ TEST(ToJson, FieldNamesAndValues) {
   EXPECT_EQ(procs[2].as_object().at("memory_bytes").as_uint64(), 15690ULL * 1024 * 1024);
 }
 
+// The server renders the fleet's /metrics from the agents' JSON: what it reads back must render
+// exactly as the agent renders the sample itself.
+TEST(ToJson, GpuFromJsonReadsBackWhatToJsonWrote) {
+  const Sample s = h100Sample();
+  const GpuSample back = gpuFromJson(toJson(s.gpus.at(0)));
+  EXPECT_EQ(boost::json::serialize(toJson(back)), boost::json::serialize(toJson(s.gpus.at(0))));
+  PromExposition a, b;
+  addGpuSeries(a, s.gpus.at(0), {{"Hostname", "h"}});
+  addGpuSeries(b, back, {{"Hostname", "h"}});
+  EXPECT_EQ(a.render(), b.render());
+  EXPECT_NE(a.render().find("DCGM_FI_DEV_GPU_UTIL{gpu=\"0\",UUID=\"GPU-00000000-0000-0000-0000-000000000000\""),
+            std::string::npos);
+  // Wrong types are absent, not zero.
+  const GpuSample odd = gpuFromJson(boost::json::parse(
+      R"({"index":"0","memory_used_bytes":-5,"power_w":"lots","name":7})").as_object());
+  EXPECT_FALSE(odd.memoryUsedBytes.has_value());
+  EXPECT_FALSE(odd.powerW.has_value());
+  EXPECT_TRUE(odd.name.empty());
+}
+
 TEST(ToJson, UnsupportedMetricsAreOmittedNotZero) {
   HWL_NEEDS_SHARED_DATA();
   auto gpus = parseQueryGpuCsv(testing::readCapture("nvidia-h100mig-query-gpu-idle.csv"));
