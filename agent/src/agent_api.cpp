@@ -10,7 +10,7 @@
 #include "enrollment.hpp"
 #include "hwl/crypto.hpp"
 #include "hwl/json.hpp"
-#include "hwl/jobs/job_spec.hpp"
+#include "hwl/proto/job_spec.hpp"
 #include "hwl/probes/exporters.hpp"
 #include "hwl/probes/procfs.hpp"
 
@@ -170,7 +170,7 @@ http::Response AgentApi::submitJob(http::Request& req) {
   std::vector<std::string> uuids;
   if (auto s = ctx_.sampler->latest())
     for (const auto& g : s->gpus) uuids.push_back(g.uuid);
-  auto spec = jobs::parseJobSpec(*body, uuids, ctx_.config.jobs_root);
+  auto spec = proto::parseJobSpec(*body, uuids, ctx_.config.jobs_root);
   if (!spec) return http::errorResponse(spec.error());
   auto existing = ctx_.supervisor->get(spec->id);
   auto info = ctx_.supervisor->submit(*spec);

@@ -32,6 +32,9 @@
 
 #include "hwl/crypto.hpp"
 #include "hwl/http.hpp"
+
+#include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
 #include "hwl/http_parse.hpp"
 #include "hwl/json.hpp"
 #include "hwl/tls.hpp"
@@ -65,6 +68,7 @@ unsigned statusFor(Code code) {
     case Code::kDeadlineExceeded: return 504;
     case Code::kDataLoss: return 500;
     case Code::kInternal: return 500;
+    case Code::kBadGateway: return 502;
   }
   return 500;
 }
@@ -78,7 +82,18 @@ Response jsonError(unsigned status, std::string_view code, std::string_view mess
 }
 
 Response errorResponse(const Error& e) {
-  Response r = jsonError(statusFor(e.code), codeName(e.code), e.message);
+  Response r = jsonError(statusFor(e.code), e.reason.empty() ? codeName(e.code) : e.reason,
+                         e.message);
+  if (!e.details.empty()) {
+    // Extra fields of the error object, from a JSON object the caller serialized.
+    boost::system::error_code ec;
+    auto extra = boost::json::parse(e.details, ec);
+    if (!ec && extra.is_object()) {
+      auto body = boost::json::parse(r.body).as_object();
+      for (const auto& [k, v] : extra.as_object()) body["error"].as_object()[k] = v;
+      r.body = boost::json::serialize(body);
+    }
+  }
   if (e.code == Code::kUnauthenticated)
     r.headers.emplace_back("WWW-Authenticate", "Bearer realm=\"hwledger\"");
   return r;

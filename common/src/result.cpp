@@ -18,6 +18,7 @@ std::string_view codeName(Code code) {
     case Code::kDeadlineExceeded: return "deadline_exceeded";
     case Code::kDataLoss: return "data_loss";
     case Code::kInternal: return "internal";
+    case Code::kBadGateway: return "bad_gateway";
   }
   return "internal";
 }

@@ -12,6 +12,7 @@
 #include "hwl/http.hpp"
 #include "ledger/ledger.hpp"
 #include "collect/collector.hpp"
+#include "dispatch/scheduler.hpp"
 #include "ledger/fleet_projection.hpp"
 #include "ledger/hosts_projection.hpp"
 #include "pki/fleet_ca.hpp"
@@ -25,13 +26,12 @@ class TelemetryStore;
 namespace hwl::api {
 
 // What the fleet routes need beyond the ledger: live scrape results, the time series, and the
-// server's client identity for calling agents.
+// scheduler (which calls hosts through their kind's driver).
 struct FleetServices {
   collect::Collector* collector = nullptr;
   collect::TelemetryStore* store = nullptr;
-  std::string ca_file;
-  std::string cert_file;
-  std::string key_file;
+  dispatch::Scheduler* scheduler = nullptr;  // placement and the host kinds' drivers
+  std::string cert_file;  // the server's identity towards agents, which they pin at enrollment
   std::function<void()> on_hosts_changed;  // a host enrolled or was revoked
 };
 
@@ -96,8 +96,6 @@ class Api {
   boost::json::object hostView(const ledger::HostRow& h);
   boost::json::object hostView(const ledger::HostRow& h, const std::vector<ledger::GpuRow>& gpus,
                                const std::optional<collect::HostLive>& live);
-  std::unique_ptr<http::Client> agentClient(const std::string& host_id,
-                                            const std::string& address);
 
   ledger::Ledger& ledger_;
   const Clock& clock_;
@@ -110,7 +108,6 @@ class Api {
   std::set<std::string> revoked_hosts_;
   std::set<std::string> revoked_serials_;
   FleetServices fleet_;
-  std::mutex placement_mu_;
   StreamLimits streams_{settings_.streams};
 };
 

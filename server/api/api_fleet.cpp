@@ -8,10 +8,11 @@
 #include "api.hpp"
 #include "hwl/probes/exporters.hpp"
 #include "collect/collector.hpp"
-#include "collect/job_dispatch.hpp"
+#include "dispatch/scheduler.hpp"
+#include "hwl/proto/job_request.hpp"
 #include "collect/telemetry_store.hpp"
 #include "hwl/crypto.hpp"
-#include "hwl/jobs/job_spec.hpp"
+#include "hwl/proto/job_spec.hpp"
 #include "hwl/json.hpp"
 #include "hwl/planner/placement.hpp"
 #include "hwl/planner/plan_json.hpp"
@@ -34,7 +35,7 @@ Status onlyParams(const http::Request& req, std::initializer_list<std::string_vi
 
 // Host and job ids: the grammar of job ids ([A-Za-z0-9._-], 1-128, not starting with '.'), which
 // host ids ("host-<hex>") follow too.
-bool validId(std::string_view id) { return jobs::validJobId(id); }
+bool validId(std::string_view id) { return proto::validJobId(id); }
 
 // An id-valued query parameter; "" when absent.
 Result<std::string> queryId(const http::Request& req, const std::string& name) {
@@ -67,26 +68,6 @@ Result<std::optional<bool>> queryBool(const http::Request& req, const std::strin
   if (v == "0" || v == "false") return std::optional<bool>(false);
   return invalidArgument("query parameter \"" + name + "\" must be 1, 0, true or false");
 }
-
-// A target on an agent, from validated segments and parameters, encoded by Boost.URL.
-std::string agentTarget(std::initializer_list<std::string_view> segments,
-                        std::initializer_list<std::pair<std::string_view, std::string_view>>
-                            params = {}) {
-  boost::urls::url u;
-  u.set_path_absolute(true);
-  for (auto seg : segments) u.segments().push_back(seg);
-  for (const auto& [k, v] : params) u.params().append({k, v});
-  return std::string(u.encoded_target());
-}
-
-Error badJobId(const std::string& id) {
-  return invalidArgument("\"" + id.substr(0, 64) + "\" is not a valid job id");
-}
-
-// Bounds on the fields of POST /v1/jobs that the job spec parser does not see.
-constexpr size_t kMaxJobNameBytes = 256;
-constexpr size_t kMaxHostFieldBytes = 256;
-constexpr size_t kMaxReadyPathBytes = 1024;
 
 bool hasControl(std::string_view s) {
   return std::any_of(s.begin(), s.end(),
@@ -165,13 +146,6 @@ void Api::addFleetRoutes() {
   router_.add("GET", "/metrics", [this](auto& r, auto&) { return prometheusMetrics(r); });
   router_.add("POST", "/v1/placements", [this](auto& r, auto&) { return placements(r); },
               256 * 1024);
-}
-
-std::unique_ptr<http::Client> Api::agentClient(const std::string& host_id,
-                                               const std::string& address) {
-  return collect::agentClient(
-      {.ca_file = fleet_.ca_file, .cert_file = fleet_.cert_file, .key_file = fleet_.key_file},
-      host_id, address);
 }
 
 bj::object Api::hostView(const ledger::HostRow& h) {
@@ -272,7 +246,7 @@ http::Response Api::gpus(http::Request& req) {
   if (hosts)
     for (const auto& h : *hosts) {
       names[h.id] = h.name;
-      states[h.id] = h.state;
+      states[h.id] = proto::toString(h.state);
     }
   auto live = fleet_.collector != nullptr ? fleet_.collector->liveAll()
                                           : std::map<std::string, collect::HostLive>{};
@@ -426,173 +400,18 @@ http::Response Api::submitJob(http::Request& req) {
   if (!who) return http::errorResponse(who.error());
   auto body = json::parseObject(req.body);
   if (!body) return http::errorResponse(body.error());
-  if (auto s = json::checkKeys(*body, {"name", "command", "env", "gpus", "gpu_memory_bytes",
-                                       "host", "ready_path", "port", "max_runtime_s"});
-      !s)
-    return http::errorResponse(s.error());
-  auto name = json::optionalString(*body, "name");
-  auto host_want = json::optionalString(*body, "host");
-  auto ready_path = json::optionalString(*body, "ready_path");
-  auto ngpus = json::optionalInt(*body, "gpus");
-  auto mem = json::optionalInt(*body, "gpu_memory_bytes");
-  auto port = json::optionalInt(*body, "port");
-  auto max_rt = json::optionalInt(*body, "max_runtime_s");
-  for (const auto* r : {&name, &host_want, &ready_path})
-    if (!*r) return http::errorResponse(r->error());
-  for (const auto* r : {&ngpus, &mem, &port, &max_rt})
-    if (!*r) return http::errorResponse(r->error());
-  // Every field that is stored is bounded; the name is also shown in tables, so it is text.
-  if (*name && ((*name)->size() > kMaxJobNameBytes || (*name)->empty() || hasControl(**name)))
-    return http::errorResponse(invalidArgument(
-        "field \"name\" must be 1 to " + std::to_string(kMaxJobNameBytes) +
-        " bytes without control characters"));
-  if (*host_want && ((*host_want)->size() > kMaxHostFieldBytes || hasControl(**host_want)))
-    return http::errorResponse(invalidArgument("field \"host\" must be a host id or name of at most " +
-                                               std::to_string(kMaxHostFieldBytes) + " bytes"));
-  if (*ready_path && (*ready_path)->size() > kMaxReadyPathBytes)
-    return http::errorResponse(invalidArgument("field \"ready_path\" is longer than " +
-                                               std::to_string(kMaxReadyPathBytes) + " bytes"));
-  int64_t need_gpus = ngpus->value_or(mem->has_value() ? 1 : 0);
-  if (need_gpus < 0 || need_gpus > static_cast<int64_t>(jobs::kMaxGpus))
-    return http::errorResponse(invalidArgument("field \"gpus\" must be between 0 and " +
-                                               std::to_string(jobs::kMaxGpus)));
-  if (*mem && **mem <= 0)
-    return http::errorResponse(invalidArgument("field \"gpu_memory_bytes\" must be positive"));
-  if (*port && (**port < 1 || **port > 65535))
-    return http::errorResponse(invalidArgument("field \"port\" must be between 1 and 65535"));
-  if (*max_rt && **max_rt < 0)
-    return http::errorResponse(invalidArgument("field \"max_runtime_s\" must not be negative"));
-  if (*ready_path && (!*port || (*ready_path)->empty() || (*ready_path)->front() != '/'))
-    return http::errorResponse(
-        invalidArgument("field \"ready_path\" must start with / and needs \"port\""));
-
-  // The spec the agent will get, checked now by the agent's own parser: a spec the agent would
-  // refuse is refused here, before anything is appended.
-  auto agentSpec = [&](const std::string& id, const std::vector<std::string>& gpus) {
-    bj::object spec{{"id", id}};
-    if (auto c = body->find("command"); c != body->end()) spec["command"] = c->value();
-    spec["env"] = body->contains("env") ? body->at("env") : bj::value(bj::object{});
-    bj::array gpu_arr;
-    for (const auto& g : gpus) gpu_arr.push_back(bj::string(g));
-    spec["gpus"] = std::move(gpu_arr);
-    if (*port && *ready_path)
-      spec["ready_url"] = "http://127.0.0.1:" + std::to_string(**port) + **ready_path;
-    if (*max_rt) spec["max_runtime_s"] = **max_rt;
-    return spec;
-  };
-  auto checkSpec = [](const bj::object& spec, const std::vector<std::string>& gpus) -> Status {
-    auto parsed = jobs::parseJobSpec(spec, gpus, "/");
-    if (parsed) return {};
-    std::string m = parsed.error().message;
-    // The agent's ready_url is built from "port" and "ready_path".
-    if (m.rfind("ready_url", 0) == 0) m = "ready_path" + m.substr(9);
-    return invalidArgument(std::move(m));
-  };
-  if (auto s = checkSpec(agentSpec("job-000000000000", {}), {}); !s)
-    return http::errorResponse(s.error());
-
-  std::lock_guard placement(placement_mu_);
-  auto hosts = ledger_.withReader([](sqlite::Db& db) { return ledger::listHosts(db); });
-  auto jobs = ledger_.withReader([](sqlite::Db& db) { return ledger::listJobs(db); });
-  if (!hosts) return http::errorResponse(hosts.error());
-  if (!jobs) return http::errorResponse(jobs.error());
-  // GPUs held by jobs that have not ended.
-  std::set<std::string> busy;
-  for (const auto& j : *jobs) {
-    if (ledger::isTerminalJobState(j.state)) continue;
-    boost::system::error_code ec;
-    auto g = bj::parse(j.gpus, ec);
-    if (g.is_array())
-      for (const auto& u : g.get_array())
-        if (u.is_string()) busy.insert(j.host_id + "/" + std::string(u.get_string()));
-  }
-  bj::object reasons;
-  const ledger::HostRow* chosen = nullptr;
-  std::vector<std::string> chosen_gpus;
-  for (const auto& h : *hosts) {
-    if (*host_want && **host_want != h.id && **host_want != h.name) continue;
-    auto why = [&](std::string r) { reasons[h.id] = r; };
-    if (h.state == "revoked") { why("revoked"); continue; }
-    if (h.kind != "agent") { why("not an agent host"); continue; }
-    auto live = fleet_.collector ? fleet_.collector->live(h.id) : std::nullopt;
-    if (!live || !live->reachable) { why("unreachable"); continue; }
-    if (need_gpus == 0) {
-      chosen = &h;
-      break;
-    }
-    if (!live->telemetry) { why("no telemetry yet"); continue; }
-    std::vector<std::pair<int64_t, std::string>> fit;  // free bytes, uuid
-    int total = 0;
-    for (const auto& g : live->telemetry->at("gpus").as_array()) {
-      if (!g.is_object()) continue;
-      const auto& o = g.get_object();
-      if (!o.contains("uuid")) continue;
-      ++total;
-      std::string uuid(o.at("uuid").as_string());
-      if (busy.count(h.id + "/" + uuid) != 0) continue;
-      auto t = num(o, "memory_total_bytes");
-      auto u = num(o, "memory_used_bytes");
-      int64_t free = t && u ? *t - *u : (t ? *t : 0);
-      if (*mem && free < **mem) continue;
-      fit.emplace_back(free, uuid);
-    }
-    if (static_cast<int64_t>(fit.size()) < need_gpus) {
-      std::string r = std::to_string(fit.size()) + " of " + std::to_string(total) +
-                      " GPUs available";
-      if (*mem) r += " with " + std::to_string(**mem) + " bytes free";
-      r += ", " + std::to_string(need_gpus) + " needed";
-      why(r);
-      continue;
-    }
-    std::sort(fit.begin(), fit.end(), std::greater<>());
-    for (int64_t i = 0; i < need_gpus; ++i) chosen_gpus.push_back(fit[i].second);
-    chosen = &h;
-    break;
-  }
-  if (chosen == nullptr) {
-    if (*host_want && reasons.empty())
-      return http::errorResponse(notFound("no host \"" + **host_want + "\""));
-    auto r = http::jsonError(409, "no_placement", "no host can take this job");
-    auto b = bj::parse(r.body).as_object();
-    b["error"].as_object()["hosts"] = std::move(reasons);
-    r.body = bj::serialize(b);
-    return r;
-  }
-
-  std::string id = crypto::newId("job-", 6);
-  bj::object agent_spec = agentSpec(id, chosen_gpus);
-  if (auto s = checkSpec(agent_spec, chosen_gpus); !s)
-    return http::errorResponse(internal("the placed spec does not validate: " + s.error().message));
-  const bj::array gpu_arr = agent_spec.at("gpus").as_array();
-  bj::object requested{{"gpus", need_gpus}};
-  if (*mem) requested["gpu_memory_bytes"] = **mem;
-  ledger::AppendRequest ar;
-  ar.actor = who->actor;
-  ar.parts.push_back({"job/" + id, ledger::kNoStream,
-                      {{"", "job.submitted", bj::object{{"job_id", id},
-                                                        {"name", name->value_or(id)},
-                                                        {"spec", agent_spec},
-                                                        {"requested", requested}}},
-                       {"", "job.placed", bj::object{{"job_id", id},
-                                                     {"host_id", chosen->id},
-                                                     {"gpus", gpu_arr}}}}});
-  auto r = ledger_.append(std::move(ar));
-  if (!r) return http::errorResponse(r.error());
-  auto client = agentClient(chosen->id, chosen->address);
-  auto res = collect::dispatchJob(*client, agent_spec);
-  if (res.outcome != collect::DispatchResult::Outcome::kAccepted) {
-    const std::string& why = res.detail;
-    (void)ledger_.append("job/" + id, ledger::kAnyVersion, "system",
-                         {{"", "job.failed", bj::object{{"job_id", id},
-                                                        {"state", "failed"},
-                                                        {"reason", "dispatch failed: " + why},
-                                                        {"ended_ms", clock_.nowMs()}}}});
-    auto e = http::jsonError(502, "dispatch_failed", "job " + id + " was placed on " +
-                                                         chosen->id + " but " + why);
-    return e;
-  }
-  return jsonResponse(201, bj::object{{"id", id}, {"host", chosen->id}, {"host_name", chosen->name},
-                                      {"gpus", gpu_arr}, {"state", "dispatched"}});
+  auto job = proto::parseJobRequest(*body);
+  if (!job) return http::errorResponse(job.error());
+  // Placement and dispatch: no lock of the API is held while the host is called.
+  auto placed = fleet_.scheduler->submit(*job, who->actor);
+  if (!placed) return http::errorResponse(placed.error());
+  bj::array gpu_arr;
+  for (const auto& g : placed->gpus) gpu_arr.emplace_back(g);
+  return jsonResponse(201, bj::object{{"id", placed->id.str()},
+                                      {"host", placed->host.id.str()},
+                                      {"host_name", placed->host.name},
+                                      {"gpus", std::move(gpu_arr)},
+                                      {"state", "dispatched"}});
 }
 
 http::Response Api::jobs(http::Request& req) {
@@ -606,76 +425,66 @@ http::Response Api::jobs(http::Request& req) {
   if (!rows) return http::errorResponse(rows.error());
   std::map<std::string, std::string> states;
   if (hosts)
-    for (const auto& h : *hosts) states[h.id] = h.state;
+    for (const auto& h : *hosts) states[h.id] = proto::toString(h.state);
   bj::array arr;
   for (const auto& j : *rows) arr.push_back(jobJson(j, states[j.host_id]));
   return jsonResponse(200, bj::object{{"jobs", std::move(arr)}});
 }
 
-namespace {
-// A job and the host it was placed on (notFound naming which is missing).
-Result<std::pair<ledger::JobRow, std::optional<ledger::HostRow>>> jobAndHost(
-    ledger::Ledger& ledger, const std::string& id) {
-  return ledger.withReader(
-      [&](sqlite::Db& db) -> Result<std::pair<ledger::JobRow, std::optional<ledger::HostRow>>> {
-        auto j = ledger::findJob(db, id);
-        if (!j) return j.error();
-        if (!j->has_value()) return notFound("no job \"" + id + "\"");
-        auto h = ledger::findHost(db, (*j)->host_id);
-        if (!h) return h.error();
-        return std::make_pair(std::move(**j), std::move(*h));
-      });
-}
-}  // namespace
-
 http::Response Api::job(http::Request& req, const std::string& id) {
   auto who = auth_.authorize(req, ledger::Role::kViewer);
   if (!who) return http::errorResponse(who.error());
   if (auto s = onlyParams(req, {}); !s) return http::errorResponse(s.error());
-  if (!validId(id)) return http::errorResponse(badJobId(id));
-  auto jh = jobAndHost(ledger_, id);
+  auto jid = proto::JobId::parse(id);
+  if (!jid) return http::errorResponse(jid.error());
+  auto jh = fleet_.scheduler->jobAndHost(*jid);
   if (!jh) return http::errorResponse(jh.error());
-  return jsonResponse(200, jobJson(jh->first, jh->second ? jh->second->state : ""));
+  std::string host_state;
+  if (jh->second) {
+    auto h = ledger_.withReader([&](sqlite::Db& db) { return ledger::findHost(db, jh->second->id.str()); });
+    if (h && *h) host_state = proto::toString((**h).state);
+  }
+  return jsonResponse(200, jobJson(jh->first, host_state));
 }
 
 http::Response Api::jobLogs(http::Request& req, const std::string& id) {
   auto who = auth_.authorize(req, ledger::Role::kViewer);
   if (!who) return http::errorResponse(who.error());
-  // Only typed, validated values reach the request to the agent.
+  // Only typed, validated values reach the request to the host.
   if (auto s = onlyParams(req, {"tail", "follow"}); !s) return http::errorResponse(s.error());
-  if (!validId(id)) return http::errorResponse(badJobId(id));
+  auto jid = proto::JobId::parse(id);
+  if (!jid) return http::errorResponse(jid.error());
   auto tail = http::queryInt(req, "tail", 0, 100'000);
   if (!tail) return http::errorResponse(tail.error());
   auto follow_q = queryBool(req, "follow");
   if (!follow_q) return http::errorResponse(follow_q.error());
   const bool follow = follow_q->value_or(false);
-  auto jh = jobAndHost(ledger_, id);
+  auto jh = fleet_.scheduler->jobAndHost(*jid);
   if (!jh) return http::errorResponse(jh.error());
-  const auto& h = jh->second;
-  if (!h) return http::errorResponse(notFound("job \"" + id + "\" has no host"));
-  const std::string tail_text = std::to_string(tail->value_or(100));
-  std::string target = follow ? agentTarget({"v1", "jobs", id, "logs"},
-                                            {{"tail", tail_text}, {"follow", "1"}})
-                              : agentTarget({"v1", "jobs", id, "logs"}, {{"tail", tail_text}});
-  auto client = agentClient(h->id, h->address);
+  if (!jh->second) return http::errorResponse(notFound("job \"" + id + "\" has no host"));
+  const dispatch::HostTarget host = *jh->second;
+  dispatch::Driver* driver = fleet_.scheduler->driverFor(host.kind);
+  if (driver == nullptr)
+    return http::errorResponse(Error{Code::kFailedPrecondition,
+                                     "no driver for " + std::string(proto::toString(host.kind)) + " hosts"});
+  const dispatch::LogRequest lr{tail->value_or(100), follow};
   if (!follow) {
-    auto r = client->request("GET", target);
-    if (!r) return http::errorResponse(unavailable("the agent of " + h->id + ": " + r.error().message));
+    auto r = driver->logs(host, *jid, lr, {}, {});
+    if (!r) return http::errorResponse(r.error());
     http::Response out;
     out.status = r->status;
     out.content_type = r->status < 300 ? "text/plain; charset=utf-8" : "application/json";
     out.body = std::move(r->body);
     return out;
   }
-  // Streamed through from the agent as it arrives.
+  // Streamed through from the host as it arrives.
   http::Response out;
   out.content_type = "text/plain; charset=utf-8";
-  auto shared = std::shared_ptr<http::Client>(std::move(client));
   auto slot = streams_.acquire(who->actor, who->role == ledger::Role::kAdmin);
   if (!slot) return http::errorResponse(slot.error());
-  out.stream = [shared, target, slot = *slot](http::StreamWriter& w) {
-    (void)shared->stream(
-        "GET", target, {}, [&w](std::string_view chunk) { return w.write(chunk); },
+  out.stream = [driver, host, job = *jid, lr, slot = *slot](http::StreamWriter& w) {
+    (void)driver->logs(
+        host, job, lr, [&w](std::string_view chunk) { return w.write(chunk); },
         [&w] { return w.stopping(); });
   };
   return out;
@@ -685,54 +494,15 @@ http::Response Api::cancelJob(http::Request& req, const std::string& id) {
   auto who = auth_.authorize(req, ledger::Role::kOperator);
   if (!who) return http::errorResponse(who.error());
   if (auto s = onlyParams(req, {}); !s) return http::errorResponse(s.error());
-  if (!validId(id)) return http::errorResponse(badJobId(id));
-  // The version is read before the job's state (see Ledger::streamVersion): a state change that
-  // commits between the two makes the append below fail rather than end the job twice.
-  const std::string stream = "job/" + id;
-  auto version = ledger_.streamVersion(stream);
-  if (!version) return http::errorResponse(version.error());
-  // A job still being dispatched by a submission is not cancelled under it.
-  std::unique_lock placement(placement_mu_, std::defer_lock);
-  auto jh = jobAndHost(ledger_, id);
-  if (!jh) return http::errorResponse(jh.error());
-  if (jh->first.state == "placed") {
-    placement.lock();
-    version = ledger_.streamVersion(stream);
-    if (!version) return http::errorResponse(version.error());
-    jh = jobAndHost(ledger_, id);
-    if (!jh) return http::errorResponse(jh.error());
-  }
-  if (ledger::isTerminalJobState(jh->first.state))
-    return http::errorResponse(
-        conflict("job \"" + id + "\" has already ended (" + jh->first.state + ")"));
-  const auto& h = jh->second;
-  if (!h) return http::errorResponse(notFound("job \"" + id + "\" has no host"));
-  auto client = agentClient(h->id, h->address);
-  auto r = client->request("DELETE", agentTarget({"v1", "jobs", id}));
-  if (!r) return http::errorResponse(unavailable("the agent of " + h->id + ": " + r.error().message));
-  if (r->status == 404) {
-    // The agent has no such job (it never got it, or lost its state): nothing runs, so the job
-    // ends here, at the version read above (an agent report since then wins).
-    const std::string reason = "cancelled by " + who->actor + ": the agent of " + h->id +
-                               " has no such job";
-    auto a = ledger_.append(stream, *version, who->actor,
-                            {{"", "job.cancelled", bj::object{{"job_id", id},
-                                                              {"state", "cancelled"},
-                                                              {"reason", reason},
-                                                              {"ended_ms", clock_.nowMs()}}}});
-    if (!a) {
-      if (a.error().code == Code::kConflict)
-        return http::errorResponse(
-            conflict("job \"" + id + "\" changed while it was being cancelled; try again"));
-      return http::errorResponse(a.error());
-    }
-    return jsonResponse(200, bj::object{{"id", id}, {"host", h->id}, {"state", "cancelled"},
-                                        {"reason", reason}});
-  }
-  if (r->status >= 300)
-    return http::jsonError(502, "agent_error", "the agent answered HTTP " + std::to_string(r->status) + ": " + r->body.substr(0, 300));
-  // The cancelled state arrives through the agent's outbox.
-  return jsonResponse(202, bj::object{{"id", id}, {"host", h->id}, {"state", "cancelling"}});
+  auto jid = proto::JobId::parse(id);
+  if (!jid) return http::errorResponse(jid.error());
+  auto r = fleet_.scheduler->cancel(*jid, who->actor);
+  if (!r) return http::errorResponse(r.error());
+  if (r->ended)
+    return jsonResponse(200, bj::object{{"id", id}, {"host", r->host.id.str()},
+                                        {"state", "cancelled"}, {"reason", r->reason}});
+  // The cancelled state arrives through the host's own reports.
+  return jsonResponse(202, bj::object{{"id", id}, {"host", r->host.id.str()}, {"state", "cancelling"}});
 }
 
 http::Response Api::placements(http::Request& req) {
@@ -781,7 +551,7 @@ http::Response Api::placements(http::Request& req) {
   std::vector<planner::HostCapacity> caps;
   bj::object basis;
   for (const auto& h : *hosts) {
-    if (h.state == "revoked") continue;
+    if (h.state == proto::HostState::kRevoked) continue;
     planner::HostCapacity c{h.id, h.name, {}};
     auto live = fleet_.collector ? fleet_.collector->live(h.id) : std::nullopt;
     if (live && live->telemetry) {
@@ -830,7 +600,7 @@ http::Response Api::prometheusMetrics(http::Request& req) {
   probes::PromExposition e;
   int64_t up = 0;
   for (const auto& h : *hosts) {
-    if (h.state == "revoked") continue;
+    if (h.state == proto::HostState::kRevoked) continue;
     auto it = live.find(h.id);
     const bool reachable = it != live.end() && it->second.reachable;
     up += reachable;

@@ -47,9 +47,9 @@ bj::object hostJson(const ledger::HostRow& h) {
   boost::system::error_code ec;
   bj::object o{{"id", h.id},
                {"name", h.name},
-               {"kind", h.kind},
+               {"kind", proto::toString(h.kind)},
                {"address", h.address},
-               {"state", h.state},
+               {"state", proto::toString(h.state)},
                {"enrolled_ms", h.enrolled_ms},
                {"state_changed_ms", h.state_changed_ms},
                {"cert_serial", h.cert_serial},
@@ -256,7 +256,7 @@ http::Response Api::renew(http::Request& req) {
   if (!version) return http::errorResponse(version.error());
   auto h = ledger_.withReader([&](sqlite::Db& db) { return ledger::findHost(db, who->host_id); });
   if (!h || !h->has_value()) return http::errorResponse(internal("host vanished"));
-  if ((*h)->state == "revoked")
+  if ((*h)->state == proto::HostState::kRevoked)
     return http::errorResponse(unauthenticated("host \"" + who->host_id + "\" is revoked"));
   auto server_spki = clientIdentitySpki(fleet_.cert_file);
   if (!server_spki) return http::errorResponse(server_spki.error());
@@ -298,7 +298,7 @@ http::Response Api::revokeHost(http::Request& req, const std::string& id) {
   auto h = ledger_.withReader([&](sqlite::Db& db) { return ledger::findHost(db, id); });
   if (!h) return http::errorResponse(h.error());
   if (!h->has_value()) return http::errorResponse(notFound("no host \"" + id + "\""));
-  if ((*h)->state == "revoked")
+  if ((*h)->state == proto::HostState::kRevoked)
     return http::errorResponse(conflict("host \"" + id + "\" is already revoked"));
   auto r = ledger_.append("host/" + id, *version, who->actor,
                           {{"", "host.revoked", bj::object{{"host_id", id}, {"reason", reason}}}});

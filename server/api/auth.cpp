@@ -215,7 +215,7 @@ Result<HostPrincipal> Authenticator::authorizeHost(const http::Request& req) {
   auto h = ledger_.withReader([&](sqlite::Db& db) { return ledger::findHost(db, id); });
   if (!h) return h.error();
   if (!h->has_value()) return deny(req, "host_unknown", id, kUnauth);
-  if ((*h)->state == "revoked") return deny(req, "host_revoked", id, kUnauth);
+  if ((*h)->state == proto::HostState::kRevoked) return deny(req, "host_revoked", id, kUnauth);
   return HostPrincipal{id, "host:" + id};
 }
 

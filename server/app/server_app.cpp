@@ -14,7 +14,8 @@
 #include "hwl/signals.hpp"
 #include "hwl/pki.hpp"
 #include "collect/collector.hpp"
-#include "collect/job_dispatch.hpp"
+#include "dispatch/agent_driver.hpp"
+#include "dispatch/recovery.hpp"
 #include "collect/telemetry_store.hpp"
 #include "ledger/fleet_projection.hpp"
 #include "ledger/hosts_projection.hpp"
@@ -185,19 +186,27 @@ int runServer(const ServerConfig& cfg, std::ostream& out) {
   collect::TelemetryStore store(**ledger,
                                 {.raw_retention_ms = cfg.raw_retention_s * 1000,
                                  .minute_retention_ms = cfg.minute_retention_s * 1000});
+  // One transport to agents, shared by the collector and the agent driver.
+  dispatch::AgentTransport transport({.ca_file = dir.caCert().string(),
+                                      .cert_file = dir.serverCert().string(),
+                                      .key_file = dir.serverKey().string()});
+  if (auto s = transport.start(); !s) {
+    std::cerr << "error: " << s.error().message << "\n";
+    return 1;
+  }
   collect::Collector collector(
       **ledger, store,
       {.telemetry_interval = std::chrono::milliseconds(cfg.telemetry_interval_ms),
        .outbox_interval = std::chrono::milliseconds(cfg.outbox_interval_ms),
-       .request_timeout = std::chrono::milliseconds(cfg.scrape_timeout_ms),
-       .ca_file = dir.caCert().string(),
-       .cert_file = dir.serverCert().string(),
-       .key_file = dir.serverKey().string()});
+       .request_timeout = std::chrono::milliseconds(cfg.scrape_timeout_ms)},
+      transport);
+  const dispatch::LiveView live = [&collector](const std::string& id) { return collector.now(id); };
+  dispatch::Scheduler scheduler(**ledger, live);
+  scheduler.addDriver(std::make_unique<dispatch::AgentDriver>(transport));
   api.setFleet({.collector = &collector,
                 .store = &store,
-                .ca_file = dir.caCert().string(),
+                .scheduler = &scheduler,
                 .cert_file = dir.serverCert().string(),
-                .key_file = dir.serverKey().string(),
                 .on_hosts_changed = [&collector] { collector.syncHosts(); }});
   store.start();
   if (auto s = collector.start(); !s) {
@@ -206,11 +215,7 @@ int runServer(const ServerConfig& cfg, std::ostream& out) {
   }
   // Jobs a previous run placed but may not have dispatched (it was killed in between): taken
   // before this run serves any submission, dispatched again or failed.
-  collect::PlacedJobRecovery recovery(
-      **ledger, &collector,
-      {.agent = {.ca_file = dir.caCert().string(),
-                 .cert_file = dir.serverCert().string(),
-                 .key_file = dir.serverKey().string()}});
+  dispatch::PlacedJobRecovery recovery(**ledger, scheduler, live, {});
   if (auto s = recovery.start(); !s) {
     std::cerr << "error: " << s.error().message << "\n";
     return 1;
@@ -250,6 +255,7 @@ int runServer(const ServerConfig& cfg, std::ostream& out) {
   recovery.stop();     // a dispatch in progress finishes (bounded by its timeout)
   collector.stop();    // drains in progress finish their appends
   store.stop();        // buffered samples are written
+  transport.stop();    // pooled connections to agents close
   (*ledger)->close();  // queued appends commit; a final checkpoint is signed
   std::error_code ec;
   fs::remove(dir.listenAddr(), ec);

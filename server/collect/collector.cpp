@@ -1,6 +1,12 @@
 // Per-host coroutines: persistent mutual-TLS connections to agents, outbox drains, telemetry.
 #include "collector.hpp"
 
+// GCC 12 reports asio's awaitable frame (allocated and freed by its own operator new/delete) as a
+// mismatched pair once coroutines are inlined into one another; a known false positive.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
+#endif
+
 #include <spdlog/spdlog.h>
 
 #include <boost/asio/as_tuple.hpp>
@@ -24,9 +30,11 @@
 
 #include "hwl/crypto.hpp"
 #include "hwl/http.hpp"
-#include "hwl/jobs/job_spec.hpp"
+#include "hwl/proto/job_spec.hpp"
 #include "hwl/json.hpp"
-#include "hwl/tls.hpp"
+#include "dispatch/agent_transport_io.hpp"
+#include "host_source.hpp"
+#include "hwl/proto/events.hpp"
 #include "ledger/fleet_projection.hpp"
 #include "ledger/hosts_projection.hpp"
 
@@ -84,7 +92,7 @@ std::string quoteable(std::string_view s) {
 // Checks the data of a job event, cutting free text to its bound; the refusal reason otherwise.
 Result<bj::object> checkJobData(const std::string& type, bj::object data) {
   const auto* id = data.if_contains("job_id");
-  if (id == nullptr || !id->is_string() || !jobs::validJobId(id->as_string()))
+  if (id == nullptr || !id->is_string() || !proto::validJobId(id->as_string()))
     return invalidArgument("job_id: missing or not a valid job id");
   for (auto& kv : data) {
     const std::string_view k = kv.key();
@@ -112,7 +120,7 @@ Result<bj::object> checkJobData(const std::string& type, bj::object data) {
         if (const auto* g = v.as_object().if_contains("gpus"); g && g->is_array())
           for (const auto& u : g->as_array())
             if (u.is_string()) gpus.emplace_back(u.as_string());
-      auto spec = jobs::parseJobSpec(v, gpus, "/");
+      auto spec = proto::parseJobSpec(v, gpus, "/");
       if (!spec) return invalidArgument("spec: " + spec.error().message);
       if (spec->id != id->as_string()) return invalidArgument("spec: its id is not the job_id");
     } else if (bj::serialize(v).size() > kMaxOtherFieldBytes) {
@@ -135,7 +143,7 @@ Result<bj::object> checkInventoryData(bj::object data) {
       if (!g.is_object()) return invalidArgument(std::string(k) + ": a GPU is not an object");
       const auto* u = g.as_object().if_contains("uuid");
       if (u == nullptr || !u->is_string() || u->as_string().empty() ||
-          u->as_string().size() > jobs::kMaxGpuUuidBytes)
+          u->as_string().size() > proto::kMaxGpuUuidBytes)
         return invalidArgument(std::string(k) + ": a GPU has no valid uuid");
       if (bj::serialize(g).size() > kMaxGpuJsonBytes)
         return invalidArgument(std::string(k) + ": a GPU is larger than " +
@@ -243,8 +251,6 @@ struct Collector::Impl {
     std::string address;
     asio::strand<asio::io_context::executor_type> strand;
     asio::steady_timer timer;
-    std::optional<beast::ssl_stream<beast::tcp_stream>> stream;
-    beast::flat_buffer buffer;
     std::atomic<bool> stopped{false};
     enum class Known { kUnknown, kUp, kDown } known = Known::kUnknown;
   };
@@ -252,11 +258,12 @@ struct Collector::Impl {
   ledger::Ledger& ledger;
   TelemetryStore& store;
   CollectorSettings settings;
-  asio::io_context ioc;
-  std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work;
-  std::optional<asio::ssl::context> ssl;
-  std::thread io_thread;
+  dispatch::AgentTransport& transport;
+  asio::io_context& ioc;
   std::thread sync_thread;
+  std::map<proto::HostKind, std::unique_ptr<HostSource>> sources;
+  std::condition_variable links_cv;
+  size_t links_running = 0;  // coroutines of links not yet ended (under mu)
   std::mutex mu;
   std::condition_variable sync_cv;
   bool sync_requested = false;
@@ -275,8 +282,11 @@ struct Collector::Impl {
       latencies[latency_next++ % kWindow] = ms;
   }
 
-  Impl(ledger::Ledger& l, TelemetryStore& s, CollectorSettings st)
-      : ledger(l), store(s), settings(std::move(st)) {}
+  Impl(ledger::Ledger& l, TelemetryStore& s, CollectorSettings st, dispatch::AgentTransport& t)
+      : ledger(l), store(s), settings(std::move(st)), transport(t),
+        ioc(dispatch::ioContext(t)) {}
+  void startLink(const ledger::HostRow& h, int64_t cursor);
+  void stopLink(const std::string& host_id);
 
   void update(const std::string& id, const std::function<void(HostLive&)>& f) {
     std::lock_guard lk(mu);
@@ -309,64 +319,19 @@ struct Collector::Impl {
 asio::awaitable<Result<std::pair<unsigned, std::string>>> Collector::Impl::request(
     Link& link, const std::string& target) {
   using R = Result<std::pair<unsigned, std::string>>;
-  beast::error_code ec;
-  if (!link.stream) {
-    auto hp = http::splitHostPort(link.address);
-    if (!hp) co_return R(hp.error());
-    tcp::resolver resolver(link.strand);
-    auto [rec, results] =
-        co_await resolver.async_resolve(hp->first, std::to_string(hp->second), kNoThrow);
-    if (rec) co_return R(unavailable("cannot resolve " + link.address + ": " + rec.message()));
-    link.stream.emplace(link.strand, *ssl);
-    link.buffer.clear();
-    auto& tcp_stream = beast::get_lowest_layer(*link.stream);
-    tcp_stream.expires_after(settings.request_timeout);
-    auto [cec, ep] = co_await tcp_stream.async_connect(results, kNoThrow);
-    if (cec) {
-      link.stream.reset();
-      co_return R(unavailable("cannot connect to " + link.address + ": " + cec.message()));
-    }
-    tcp_stream.expires_after(settings.request_timeout);
-    std::tie(ec) = co_await link.stream->async_handshake(asio::ssl::stream_base::client, kNoThrow);
-    if (ec) {
-      link.stream.reset();
-      co_return R(unavailable("TLS handshake with " + link.address + " failed: " + ec.message()));
-    }
-    // The agent must be the host we think it is: its certificate's SAN names that host.
-    http::PeerCert pc;
-    if (X509* peer = SSL_get0_peer_certificate(link.stream->native_handle()))
-      http::tls::describe(peer, pc);
-    std::string want = "hwledger://host/" + link.host_id;
-    if (std::find(pc.uris.begin(), pc.uris.end(), want) == pc.uris.end()) {
-      link.stream.reset();
-      co_return R(permissionDenied("the agent at " + link.address + " is not " + link.host_id));
-    }
-  }
-  bhttp::request<bhttp::empty_body> req{bhttp::verb::get, target, 11};
-  req.set(bhttp::field::host, link.address);
-  req.set(bhttp::field::user_agent, "hwledger-server");
-  req.keep_alive(true);
-  auto& lowest = beast::get_lowest_layer(*link.stream);
-  lowest.expires_after(settings.request_timeout);
-  size_t n = 0;
-  std::tie(ec, n) = co_await bhttp::async_write(*link.stream, req, kNoThrow);
-  bhttp::response_parser<bhttp::string_body> parser;
-  parser.body_limit(32 << 20);
-  if (!ec) std::tie(ec, n) = co_await bhttp::async_read(*link.stream, link.buffer, parser, kNoThrow);
-  if (ec) {
-    link.stream.reset();
-    co_return R(unavailable("GET " + target + " on " + link.address + ": " + ec.message()));
-  }
-  auto res = parser.release();
-  if (!res.keep_alive()) link.stream.reset();
-  co_return R(std::make_pair(res.result_int(), std::move(res.body())));
+  // On the transport's pooled connections, shared with job dispatch.
+  dispatch::AgentEndpoint to{link.host_id, link.address};
+  dispatch::AgentCall call{.method = "GET", .target = target, .timeout = settings.request_timeout};
+  auto r = co_await dispatch::asyncCall(transport, std::move(to), std::move(call));
+  if (!r) co_return R(r.error());
+  co_return R(std::make_pair(r->status, std::move(r->body)));
 }
 
 asio::awaitable<void> Collector::Impl::outcome(std::shared_ptr<Link> link, bool ok,
                                                const std::string& why) {
   int misses = 0;
   update(link->host_id, [&](HostLive& h) {
-    h.connected = link->stream.has_value();
+    h.connected = ok;
     if (ok) {
       h.misses = 0;
       h.last_seen_ms = nowMs();
@@ -378,11 +343,11 @@ asio::awaitable<void> Collector::Impl::outcome(std::shared_ptr<Link> link, bool 
   });
   ledger::NewEvent ev;
   if (ok && link->known != Link::Known::kUp) {
-    ev = {"", "host.reachable", bj::object{{"host_id", link->host_id}}};
+    ev = {"", std::string(proto::event::kHostReachable), bj::object{{"host_id", link->host_id}}};
     link->known = Link::Known::kUp;
   } else if (!ok && misses >= settings.miss_threshold && link->known != Link::Known::kDown) {
     // Only after several misses in a row: one slow answer is not an outage.
-    ev = {"", "host.unreachable",
+    ev = {"", std::string(proto::event::kHostUnreachable),
           bj::object{{"host_id", link->host_id}, {"missed_scrapes", misses}, {"error", why}}};
     link->known = Link::Known::kDown;
   } else {
@@ -616,8 +581,12 @@ asio::awaitable<void> Collector::Impl::run(std::shared_ptr<Link> link) {
     auto [ec] = co_await link->timer.async_wait(kNoThrow);
     (void)ec;
   }
-  link->stream.reset();
   update(link->host_id, [](HostLive& h) { h.connected = false; });
+  {
+    std::lock_guard lk(mu);
+    --links_running;
+  }
+  links_cv.notify_all();
 }
 
 void Collector::Impl::syncOnce() {
@@ -640,39 +609,86 @@ void Collector::Impl::syncOnce() {
     spdlog::warn("collector: {}", rows.error().message);
     return;
   }
-  std::lock_guard lk(mu);
   std::set<std::string> wanted;
   for (auto& [h, cursor] : *rows) {
-    if (h.kind != "agent" || h.state == "revoked" || h.address.empty()) continue;
-    wanted.insert(h.id);
-    auto it = links.find(h.id);
-    if (it != links.end() && it->second->address == h.address) continue;
-    if (it != links.end()) it->second->stopped = true;
-    auto link = std::make_shared<Link>(ioc, h.id, h.address);
-    link->known = h.state == "reachable"     ? Link::Known::kUp
-                  : h.state == "unreachable" ? Link::Known::kDown
-                                             : Link::Known::kUnknown;
-    auto& l = live[h.id];
-    l.outbox_cursor = std::max(l.outbox_cursor, cursor);
-    l.reachable = link->known == Link::Known::kUp;
-    links[h.id] = link;
-    asio::co_spawn(link->strand, run(link), asio::detached);
-  }
-  for (auto it = links.begin(); it != links.end();) {
-    if (wanted.count(it->first) != 0) {
-      ++it;
+    auto src = sources.find(h.kind);
+    // A host of a kind no source follows is not called at all.
+    if (src == sources.end() || h.state == proto::HostState::kRevoked || h.address.empty())
       continue;
-    }
-    // Revoked (or gone): stop calling its agent now.
-    auto link = it->second;
-    link->stopped = true;
-    asio::post(link->strand, [link] {
-      link->timer.cancel();
-      if (link->stream) beast::get_lowest_layer(*link->stream).close();
-    });
-    live.erase(it->first);
-    it = links.erase(it);
+    wanted.insert(h.id);
+    if (!src->second->follows(h)) src->second->follow(h, cursor);
   }
+  std::vector<std::string> gone;
+  {
+    std::lock_guard lk(mu);
+    for (const auto& [id, l] : live)
+      if (wanted.count(id) == 0) gone.push_back(id);
+  }
+  for (const auto& id : gone) {
+    for (auto& [kind, src] : sources) src->drop(id);
+    std::lock_guard lk(mu);
+    live.erase(id);
+  }
+}
+
+// The agent's HTTPS API as a host source: a coroutine per host on the transport's I/O context.
+class AgentSource final : public HostSource {
+ public:
+  explicit AgentSource(Collector::Impl& c) : c_(c) {}
+  [[nodiscard]] proto::HostKind kind() const override { return proto::HostKind::kAgent; }
+  [[nodiscard]] bool follows(const ledger::HostRow& h) const override {
+    std::lock_guard lk(c_.mu);
+    auto it = c_.links.find(h.id);
+    return it != c_.links.end() && it->second->address == h.address;
+  }
+  void follow(const ledger::HostRow& h, int64_t cursor) override { c_.startLink(h, cursor); }
+  void drop(const std::string& host_id) override { c_.stopLink(host_id); }
+  void stopAll() override {
+    std::vector<std::string> ids;
+    {
+      std::lock_guard lk(c_.mu);
+      for (const auto& [id, l] : c_.links) ids.push_back(id);
+    }
+    for (const auto& id : ids) c_.stopLink(id);
+    // Links finish their current request (bounded by the request timeout) and exit.
+    std::unique_lock lk(c_.mu);
+    c_.links_cv.wait(lk, [&] { return c_.links_running == 0; });
+  }
+
+ private:
+  Collector::Impl& c_;
+};
+
+void Collector::Impl::startLink(const ledger::HostRow& h, int64_t cursor) {
+  std::lock_guard lk(mu);
+  if (stopping) return;
+  auto it = links.find(h.id);
+  if (it != links.end()) it->second->stopped = true;
+  auto link = std::make_shared<Link>(ioc, h.id, h.address);
+  link->known = h.state == proto::HostState::kReachable     ? Link::Known::kUp
+                : h.state == proto::HostState::kUnreachable ? Link::Known::kDown
+                                                            : Link::Known::kUnknown;
+  auto& l = live[h.id];
+  l.outbox_cursor = std::max(l.outbox_cursor, cursor);
+  l.reachable = link->known == Link::Known::kUp;
+  links[h.id] = link;
+  ++links_running;
+  asio::co_spawn(link->strand, run(link), asio::detached);
+}
+
+void Collector::Impl::stopLink(const std::string& host_id) {
+  std::shared_ptr<Link> link;
+  {
+    std::lock_guard lk(mu);
+    auto it = links.find(host_id);
+    if (it == links.end()) return;
+    link = it->second;
+    links.erase(it);
+  }
+  // Revoked (or gone): stop calling its agent now.
+  link->stopped = true;
+  asio::post(link->strand, [link] { link->timer.cancel(); });
+  transport.closeHost(host_id);
 }
 
 void Collector::Impl::syncLoop() {
@@ -687,43 +703,28 @@ void Collector::Impl::syncLoop() {
   }
 }
 
-Collector::Collector(ledger::Ledger& ledger, TelemetryStore& store, CollectorSettings settings)
-    : impl_(std::make_unique<Impl>(ledger, store, std::move(settings))) {}
+Collector::Collector(ledger::Ledger& ledger, TelemetryStore& store, CollectorSettings settings,
+                     dispatch::AgentTransport& transport)
+    : impl_(std::make_unique<Impl>(ledger, store, std::move(settings), transport)) {
+  impl_->sources[proto::HostKind::kAgent] = std::make_unique<AgentSource>(*impl_);
+}
 
 Collector::~Collector() { stop(); }
 
 Status Collector::start() {
-  http::ClientSettings cs{.ca_file = impl_->settings.ca_file,
-                          .cert_file = impl_->settings.cert_file,
-                          .key_file = impl_->settings.key_file,
-                          .verify_hostname = false};
-  auto ctx = http::tls::makeClientContext(cs);
-  if (!ctx) return ctx.error();
-  impl_->ssl.emplace(std::move(*ctx));
-  impl_->work.emplace(impl_->ioc.get_executor());
-  impl_->io_thread = std::thread([this] { impl_->ioc.run(); });
   impl_->sync_thread = std::thread([this] { impl_->syncLoop(); });
   return {};
 }
 
 void Collector::stop() {
-  if (!impl_->io_thread.joinable()) return;
+  if (!impl_->sync_thread.joinable()) return;
   {
     std::lock_guard lk(impl_->mu);
     impl_->stopping = true;
-    for (auto& [id, link] : impl_->links) {
-      link->stopped = true;
-      asio::post(link->strand, [l = link] {
-        l->timer.cancel();
-        if (l->stream) beast::get_lowest_layer(*l->stream).close();
-      });
-    }
   }
   impl_->sync_cv.notify_all();
   impl_->sync_thread.join();
-  impl_->work.reset();
-  // Links finish their current request (bounded by the request timeout) and exit.
-  impl_->io_thread.join();
+  for (auto& [kind, src] : impl_->sources) src->stopAll();
 }
 
 void Collector::syncHosts() {
@@ -763,6 +764,36 @@ ScrapeStats Collector::stats() const {
   s.p99_ms = at(0.99);
   s.max_ms = v.back();
   return s;
+}
+
+}  // namespace hwl::collect
+
+namespace hwl::collect {
+
+std::optional<dispatch::HostNow> Collector::now(const std::string& host_id) const {
+  auto l = live(host_id);
+  if (!l) return std::nullopt;
+  dispatch::HostNow n{l->reachable, l->telemetry != nullptr, {}};
+  if (!l->telemetry) return n;
+  auto it = l->telemetry->find("gpus");
+  if (it == l->telemetry->end() || !it->value().is_array()) return n;
+  for (const auto& g : it->value().get_array()) {
+    if (!g.is_object()) continue;
+    const auto& o = g.get_object();
+    auto u = o.find("uuid");
+    if (u == o.end() || !u->value().is_string()) continue;
+    auto num = [&](std::string_view k) -> std::optional<int64_t> {
+      auto f = o.find(k);
+      if (f == o.end() || !f->value().is_number()) return std::nullopt;
+      boost::system::error_code ec;
+      auto v = f->value().to_number<double>(ec);
+      return ec ? std::nullopt : std::optional<int64_t>(static_cast<int64_t>(v));
+    };
+    auto total = num("memory_total_bytes");
+    n.gpus.push_back({std::string(u->value().get_string()), total.value_or(0),
+                      total ? num("memory_used_bytes") : std::nullopt});
+  }
+  return n;
 }
 
 }  // namespace hwl::collect

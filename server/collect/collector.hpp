@@ -1,5 +1,5 @@
-// The pull loop: for every enrolled, unrevoked host the server keeps one mutual-TLS connection
-// to its agent and, on a schedule, drains its outbox into the ledger (exactly once: event id
+// The pull loop: every enrolled, unrevoked host is followed by the HostSource of its kind. For
+// agents (the only kind so far) that is a coroutine per host on the shared AgentTransport that, on a schedule, drains its outbox into the ledger (exactly once: event id
 // "<host-id>:<seq>") and stores its telemetry. Each host is a coroutine on one io_context with
 // its own timeouts, so a slow or dead agent delays no other. Asio/Beast stay in collector.cpp.
 #pragma once
@@ -13,6 +13,8 @@
 
 #include <boost/json/object.hpp>
 
+#include "dispatch/agent_transport.hpp"
+#include "dispatch/scheduler.hpp"
 #include "ledger/ledger.hpp"
 #include "telemetry_store.hpp"
 
@@ -25,9 +27,6 @@ struct CollectorSettings {
   std::chrono::milliseconds host_sync_interval{5'000};
   int miss_threshold = 3;  // consecutive missed scrapes before host.unreachable
   size_t outbox_page = 500;
-  std::string ca_file;    // the fleet CA
-  std::string cert_file;  // the server's client identity (SAN hwledger://server)
-  std::string key_file;
 };
 
 // What the collector knows of a host right now (not in the ledger: observations).
@@ -53,7 +52,9 @@ struct ScrapeStats {
 
 class Collector {
  public:
-  Collector(ledger::Ledger& ledger, TelemetryStore& store, CollectorSettings settings);
+  // Agents are called over `transport`, which must outlive the collector.
+  Collector(ledger::Ledger& ledger, TelemetryStore& store, CollectorSettings settings,
+            dispatch::AgentTransport& transport);
   ~Collector();
   Status start();
   void stop();
@@ -62,6 +63,8 @@ class Collector {
   [[nodiscard]] std::optional<HostLive> live(const std::string& host_id) const;
   [[nodiscard]] std::map<std::string, HostLive> liveAll() const;
   [[nodiscard]] ScrapeStats stats() const;
+  // What placement needs of a host now: reachability and its GPUs' memory by the latest sample.
+  [[nodiscard]] std::optional<dispatch::HostNow> now(const std::string& host_id) const;
 
   struct Impl;
 

@@ -155,9 +155,6 @@ Status FleetProjection::apply(sqlite::Db& db, const Event& e) {
   return applyInventory(db, e, *d, host);
 }
 
-bool isTerminalJobState(std::string_view s) {
-  return s == "exited" || s == "failed" || s == "cancelled" || s == "lost";
-}
 
 namespace {
 constexpr const char* kGpuCols =
@@ -228,6 +225,21 @@ Result<std::vector<JobRow>> listJobs(sqlite::Db& db, std::string_view host_id) {
   auto st = db.prepare(sql);
   if (!st) return st.error();
   if (!host_id.empty()) st->bind(1, host_id);
+  std::vector<JobRow> out;
+  for (;;) {
+    auto r = st->step();
+    if (!r) return r.error();
+    if (!*r) break;
+    out.push_back(jobOf(*st));
+  }
+  return out;
+}
+
+Result<std::vector<JobRow>> listActiveJobs(sqlite::Db& db) {
+  auto st = db.prepare(std::string(kJobCols) +
+                       " WHERE state NOT IN ('exited', 'failed', 'cancelled', 'lost', "
+                       "'dispatch_failed') ORDER BY submitted_ms, id");
+  if (!st) return st.error();
   std::vector<JobRow> out;
   for (;;) {
     auto r = st->step();

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "hwl/proto/types.hpp"
 #include "projection.hpp"
 
 namespace hwl::ledger {
@@ -52,10 +53,12 @@ Result<std::vector<GpuRow>> listGpus(sqlite::Db& db, std::string_view host_id = 
 Result<std::vector<GpuRow>> listGpusBetween(sqlite::Db& db, std::string_view first,
                                             std::string_view last);
 Result<std::vector<JobRow>> listJobs(sqlite::Db& db, std::string_view host_id = {});
+// Jobs that have not ended (they hold their GPUs), oldest first.
+Result<std::vector<JobRow>> listActiveJobs(sqlite::Db& db);
 Result<std::optional<JobRow>> findJob(sqlite::Db& db, std::string_view id);
 // How far each host's outbox has been drained: host id → last agent seq in the ledger.
 Result<std::map<std::string, int64_t>> agentCursors(sqlite::Db& db);
 
-bool isTerminalJobState(std::string_view state);
+using proto::isTerminalJobState;
 
 }  // namespace hwl::ledger

@@ -128,9 +128,9 @@ HostRow hostOf(const sqlite::Stmt& st) {
   HostRow h;
   h.id = st.text(0);
   h.name = st.text(1);
-  h.kind = st.text(2);
+  h.kind = proto::parseHostKind(st.text(2)).value_or(proto::HostKind::kUnknown);
   h.address = st.text(3);
-  h.state = st.text(4);
+  h.state = proto::parseHostState(st.text(4)).value_or(proto::HostState::kUnknown);
   h.enrolled_ms = st.i64(5);
   h.state_changed_ms = st.i64(6);
   h.cert_serial = st.text(7);

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "hwl/proto/types.hpp"
 #include "projection.hpp"
 
 namespace hwl::ledger {
@@ -23,9 +24,9 @@ struct EnrollTokenRow {
 struct HostRow {
   std::string id;
   std::string name;
-  std::string kind;     // "agent" or "ssh"
+  proto::HostKind kind = proto::HostKind::kUnknown;
   std::string address;  // HOST:PORT of the agent API
-  std::string state;    // enrolled | reachable | unreachable | revoked
+  proto::HostState state = proto::HostState::kUnknown;
   int64_t enrolled_ms = 0;
   int64_t state_changed_ms = 0;
   std::string cert_serial;

@@ -220,15 +220,17 @@ Result<AppendResult> Ledger::append(std::string stream, int64_t expected_version
   return append(std::move(req));
 }
 
+Result<int64_t> Ledger::streamVersionOn(sqlite::Db& db, std::string_view stream) {
+  auto st = db.prepare("SELECT coalesce(max(version), 0) FROM events WHERE stream = ?");
+  if (!st) return st.error();
+  st->bind(1, stream);
+  auto r = st->step();
+  if (!r) return r.error();
+  return *r ? st->i64(0) : int64_t{0};
+}
+
 Result<int64_t> Ledger::streamVersion(std::string_view stream) {
-  return withReader([&](sqlite::Db& db) -> Result<int64_t> {
-    auto st = db.prepare("SELECT coalesce(max(version), 0) FROM events WHERE stream = ?");
-    if (!st) return st.error();
-    st->bind(1, stream);
-    auto r = st->step();
-    if (!r) return r.error();
-    return *r ? st->i64(0) : int64_t{0};
-  });
+  return withReader([&](sqlite::Db& db) { return streamVersionOn(db, stream); });
 }
 
 void Ledger::runTaskAsync(std::function<Status(sqlite::Db&)> task,

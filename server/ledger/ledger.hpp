@@ -111,6 +111,22 @@ class Ledger {
     return fn(*db);
   }
 
+  // As withReader, inside one read transaction: every query of `fn` sees the same committed
+  // state (a version read with the rows it guards).
+  template <typename F>
+  auto withSnapshot(F&& fn) {
+    return withReader([&](sqlite::Db& db) {
+      (void)db.exec("BEGIN");
+      struct End {
+        sqlite::Db& d;
+        ~End() { (void)d.exec("COMMIT"); }
+      } end{db};
+      return fn(db);
+    });
+  }
+  // The version of `stream` on a connection of the caller's (inside withSnapshot).
+  static Result<int64_t> streamVersionOn(sqlite::Db& db, std::string_view stream);
+
   // Runs `task` on the writer connection, between appends; `done` runs on the writer thread.
   // The task manages its own transaction. For observations that are not events (time series).
   void runTaskAsync(std::function<Status(sqlite::Db&)> task, std::function<void(Status)> done);

@@ -25,6 +25,7 @@ enum class Code {
   kDeadlineExceeded,
   kDataLoss,
   kInternal,
+  kBadGateway,  // a host or provider the server called answered with an error
 };
 
 std::string_view codeName(Code code);
@@ -32,6 +33,10 @@ std::string_view codeName(Code code);
 struct Error {
   Code code = Code::kInternal;
   std::string message;
+  // For the HTTP answer: a more specific code than codeName(code) ("no_placement"), and fields
+  // added to the error object (a JSON object's text, e.g. {"hosts":{…}}); both may be empty.
+  std::string reason;
+  std::string details;
 
   [[nodiscard]] std::string toString() const {
     return std::string(codeName(code)) + ": " + message;
@@ -44,6 +49,9 @@ inline Error conflict(std::string m) { return {Code::kConflict, std::move(m)}; }
 inline Error unauthenticated(std::string m) { return {Code::kUnauthenticated, std::move(m)}; }
 inline Error permissionDenied(std::string m) { return {Code::kPermissionDenied, std::move(m)}; }
 inline Error unavailable(std::string m) { return {Code::kUnavailable, std::move(m)}; }
+inline Error badGateway(std::string reason, std::string m) {
+  return {Code::kBadGateway, std::move(m), std::move(reason), {}};
+}
 inline Error internal(std::string m) { return {Code::kInternal, std::move(m)}; }
 inline Error dataLoss(std::string m) { return {Code::kDataLoss, std::move(m)}; }
 

@@ -66,6 +66,8 @@ ApiWorld::ApiWorld() {
   // will do for that here.
   api::FleetServices fleet;
   fleet.cert_file = (dir_.path() / "ca.pem").string();
+  scheduler = std::make_unique<dispatch::Scheduler>(*ledger, dispatch::LiveView{}, clock);
+  fleet.scheduler = scheduler.get();
   api->setFleet(std::move(fleet));
 
   auto key = pki::generateP256();

@@ -37,6 +37,7 @@ class ApiWorld {
   ManualClock clock{1'700'000'000'000};
   std::unique_ptr<ledger::Ledger> ledger;
   std::unique_ptr<server::FleetCa> ca;
+  std::unique_ptr<dispatch::Scheduler> scheduler;
   std::unique_ptr<api::Api> api;
   std::string admin, operator_token, viewer;
 

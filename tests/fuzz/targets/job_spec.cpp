@@ -6,7 +6,7 @@
 #include <boost/json.hpp>
 
 #include "fuzz_support.hpp"
-#include "hwl/jobs/job_spec.hpp"
+#include "hwl/proto/job_spec.hpp"
 #include "hwl/json.hpp"
 
 using namespace hwl;
@@ -24,7 +24,7 @@ bool isVarName(const std::string& n) {
   return true;
 }
 
-void checkSpec(const jobs::JobSpec& s, const std::string& in) {
+void checkSpec(const proto::JobSpec& s, const std::string& in) {
   HWL_FUZZ_CHECK(!s.id.empty() && s.id.size() <= 128 && s.id.front() != '.', in);
   for (char c : s.id)
     HWL_FUZZ_CHECK(std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-',
@@ -64,14 +64,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   auto in = fuzz::text(data, size);
   auto v = json::parse(in);
   if (!v) return 0;
-  auto spec = jobs::parseJobSpec(*v, kGpus, kRoot);
+  auto spec = proto::parseJobSpec(*v, kGpus, kRoot);
   if (!spec) {
     HWL_FUZZ_CHECK(spec.error().code == Code::kInvalidArgument, spec.error().message);
     return 0;
   }
   std::string s(in.substr(0, 1000));
   checkSpec(*spec, s);
-  auto again = jobs::parseJobSpec(boost::json::value(spec->toJson()), kGpus, kRoot);
+  auto again = proto::parseJobSpec(boost::json::value(spec->toJson()), kGpus, kRoot);
   HWL_FUZZ_CHECK(again.has_value(), again ? "" : again.error().message + "\n  input: " + s);
   HWL_FUZZ_CHECK(*again == *spec, boost::json::serialize(spec->toJson()) + " became " +
                                       boost::json::serialize(again->toJson()));

@@ -1,11 +1,11 @@
 // Tests of parseJobSpec: every bad spec names its field; good specs get their defaults.
-#include "hwl/jobs/job_spec.hpp"
+#include "hwl/proto/job_spec.hpp"
 
 #include <gtest/gtest.h>
 
 #include <cctype>
 
-namespace hwl::jobs {
+namespace hwl::proto {
 namespace {
 
 const std::vector<std::string> kGpus = {"GPU-aaaa", "GPU-bbbb"};
@@ -196,4 +196,4 @@ TEST(JobSpecTest, OversizedFieldsAreRejectedNamingThem) {
 }
 
 }  // namespace
-}  // namespace hwl::jobs
+}  // namespace hwl::proto

@@ -34,7 +34,7 @@ int main(int argc, char** argv) {
   }
   boost::json::array cmd;
   for (int i = 5; i < argc; ++i) cmd.emplace_back(argv[i]);
-  auto spec = hwl::jobs::parseJobSpec(
+  auto spec = hwl::proto::parseJobSpec(
       boost::json::object{{"id", argv[4]}, {"command", cmd}, {"grace_s", 0.5}}, {}, argv[2]);
   if (!spec) {
     std::fprintf(stderr, "spec: %s\n", spec.error().toString().c_str());

@@ -40,10 +40,15 @@ class ApiTest : public ::testing::Test {
                  .value()
                  .token;
     api_ = std::make_unique<Api>(*ledger_, clock_, ApiSettings{.version = "test"});
-    if (fleet) api_->setFleet({});
+    if (fleet) {
+      // Placement without hosts to call: no drivers, no live view.
+      scheduler_ = std::make_unique<dispatch::Scheduler>(*ledger_, dispatch::LiveView{}, clock_);
+      api_->setFleet({.scheduler = scheduler_.get()});
+    }
   }
   void TearDown() override {
     api_.reset();
+    scheduler_.reset();
     ledger_.reset();
     fs::remove_all(dir_);
   }
@@ -82,6 +87,7 @@ class ApiTest : public ::testing::Test {
   fs::path dir_;
   ManualClock clock_{1'700'000'000'000};
   std::unique_ptr<ledger::Ledger> ledger_;
+  std::unique_ptr<dispatch::Scheduler> scheduler_;
   std::unique_ptr<Api> api_;
   std::string admin_;
 };

@@ -1,11 +1,11 @@
 // Validation of submitted job specs (see job_spec.hpp).
-#include "hwl/jobs/job_spec.hpp"
+#include "hwl/proto/job_spec.hpp"
 
 #include <algorithm>
 #include <cmath>
 #include <set>
 
-namespace hwl::jobs {
+namespace hwl::proto {
 namespace {
 
 constexpr double kMaxSeconds = 30.0 * 24 * 3600;
@@ -280,4 +280,4 @@ boost::json::object JobSpec::toJson() const {
   return o;
 }
 
-}  // namespace hwl::jobs
+}  // namespace hwl::proto
