@@ -72,7 +72,8 @@ if [[ $(id -u) -eq 0 ]]; then job_user=(--job-user nobody); fi
 "$agent_bin" run --state-dir "${work}/agent" --listen "127.0.0.1:${aport}" \
   --probe "replay:${repo}/tests/fixtures/telemetry/demo-fleet.json" "${job_user[@]}" \
   >"${work}/agent.log" 2>&1 &
-pids+=($!)
+agent_pid=$!
+pids+=($agent_pid)
 agent=https://127.0.0.1:${aport}
 n=0
 for _ in $(seq 1 150); do
@@ -171,7 +172,34 @@ a DELETE /v1/jobs/openapi-direct
 a GET /v1/jobs/no-such-job                                # 404
 a GET "/v1/jobs/openapi-direct/logs?follow=1&tail=1" --max-time 1
 
-# --- revocation last: it ends the agent's trust in nothing, but the server stops scraping ------
+# --- enrollment and renewal ------------------------------------------------------------------
+anon POST /v1/enroll -d '{"token":"enr_0000000000000000.nope","csr":"x"}'          # 401
+anon POST /v1/pki/renew -d '{"csr":"x"}'                  # 401: no host certificate
+openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "${work}/renew.key" \
+  -subj "/CN=${host}" -out "${work}/renew.csr" 2>/dev/null
+csr=$("$py" -c 'import json,sys; print(json.dumps({"csr": open(sys.argv[1]).read()}))' "${work}/renew.csr")
+rec "$srv_records" POST /v1/pki/renew --cert "${work}/agent/identity.pem" -d "$csr"
+rec "$srv_records" POST /v1/pki/renew --cert "${work}/agent/identity.pem" -d '{"csr":"x"}'  # 400
+
+# --- the agent gone: a running job's host is unreachable -------------------------------------
+s POST /v1/jobs -d '{"name":"openapi-2","command":["sleep","20"]}'
+job2=$(tail -n1 "$srv_records" | field 'json.loads(d["body"])["id"]')
+kill -TERM "$agent_pid"
+wait "$agent_pid" 2>/dev/null || true
+for _ in $(seq 1 100); do
+  st=$(jget "${srv}/v1/hosts/${host}" | field 'd["state"]')
+  [[ $st == unreachable ]] && break
+  sleep 0.2
+done
+[[ $st == unreachable ]] || fail "the server did not see the agent go"
+s GET "/v1/jobs/${job2}"
+s GET "/v1/jobs/${job2}/logs"                             # 503
+s DELETE "/v1/jobs/${job2}"                               # 503
+s GET "/v1/hosts/${host}"
+s GET /v1/collector
+s GET /metrics
+
+# --- revocation last -------------------------------------------------------------------------
 s POST "/v1/hosts/${host}/revoke" -d '{"reason":"openapi check"}'
 s POST "/v1/hosts/${host}/revoke" -d '{}'                 # 409
 s GET "/v1/hosts/${host}"
