@@ -25,7 +25,8 @@ packages=(
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
   libssl-dev openssl libsqlite3-dev sqlite3 libssh2-1-dev
   libspdlog-dev libcli11-dev libgtest-dev libgmock-dev
-  curl python3 procps util-linux iproute2 openssh-server openssh-client dpkg-dev
+  curl python3 python3-yaml python3-jsonschema procps util-linux iproute2 openssh-server
+  openssh-client dpkg-dev
   prometheus systemd nftables
   clang-15 libfuzzer-15-dev
 )
