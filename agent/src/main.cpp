@@ -43,6 +43,9 @@ int main(int argc, char** argv) {
   sim->add_option("--server", so.server, "server URL for hosts not yet enrolled");
   sim->add_option("--ca-pin", so.ca_pin, "CA pin for enrollment");
   sim->add_option("--tokens-file", so.tokens_file, "enrollment tokens, one per line");
+  std::string slow_dispatch;
+  sim->add_option("--slow-dispatch", slow_dispatch,
+                  "HOST_INDEX:MS: that host answers POST /v1/jobs only after MS milliseconds");
 
   EnrollOptions eo;
   std::string enroll_state = "/var/lib/hwledger-agent";
@@ -88,7 +91,13 @@ int main(int argc, char** argv) {
     if (dcgm) cfg.metrics_dcgm_labels = true;
     return runAgent(cfg, std::cout);
   }
-  if (*sim) return runSimulation(so, std::cout);
+  if (*sim) {
+    if (!slow_dispatch.empty() && !parseSlowDispatch(slow_dispatch, so)) {
+      std::cerr << "error: --slow-dispatch takes HOST_INDEX:MS\n";
+      return 2;
+    }
+    return runSimulation(so, std::cout);
+  }
   if (*enroll_cmd) {
     eo.state_dir = enroll_state;
     eo.platform = platformFacts();

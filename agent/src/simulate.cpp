@@ -1,12 +1,14 @@
 // Simulated hosts: enrollment, a shared sampler thread, and one mTLS listener per host on a
-// shared runtime.
+// shared runtime (the slow-dispatch host, when there is one, on a runtime of its own).
 #include "simulate.hpp"
 
 #include <spdlog/spdlog.h>
 
 #include <boost/json.hpp>
+#include <charconv>
 #include <fstream>
 #include <iostream>
+#include <map>
 #include <mutex>
 #include <thread>
 
@@ -15,6 +17,9 @@
 #include "enrollment.hpp"
 #include "hwl/crypto.hpp"
 #include "hwl/http.hpp"
+#include "hwl/jobs/job_spec.hpp"
+#include "hwl/jobs/job_state.hpp"
+#include "hwl/json.hpp"
 #include "hwl/signals.hpp"
 #include "hwl/outbox/outbox.hpp"
 #include "hwl/probes/exporters.hpp"
@@ -30,6 +35,23 @@ std::string simulatedAddress(int i, uint16_t port) {
          std::to_string(port);
 }
 
+bool parseSlowDispatch(const std::string& text, SimulateOptions& opts) {
+  auto colon = text.find(':');
+  if (colon == std::string::npos) return false;
+  int host = -1;
+  int64_t ms = -1;
+  const char* b = text.data();
+  const char* e = b + text.size();
+  auto r1 = std::from_chars(b, b + colon, host);
+  auto r2 = std::from_chars(b + colon + 1, e, ms);
+  if (r1.ec != std::errc() || r1.ptr != b + colon || r2.ec != std::errc() || r2.ptr != e)
+    return false;
+  if (host < 0 || ms < 0 || ms > 3'600'000) return false;
+  opts.slow_dispatch_host = host;
+  opts.slow_dispatch_ms = ms;
+  return true;
+}
+
 namespace {
 
 struct SimHost {
@@ -41,7 +63,49 @@ struct SimHost {
   std::mutex mu;
   std::shared_ptr<const probes::Sample> latest;
   std::unique_ptr<http::Server> server;
+  // Jobs accepted by POST /v1/jobs, kept in memory and never run.
+  fs::path jobs_root;
+  int64_t dispatch_delay_ms = 0;
+  std::mutex jobs_mu;
+  std::map<std::string, jobs::JobInfo> jobs;
 };
+
+http::Response jsonStatus(unsigned status, const bj::value& v) {
+  http::Response r;
+  r.status = status;
+  r.body = bj::serialize(v);
+  return r;
+}
+
+// POST /v1/jobs as the real agent answers it (agent_api.cpp submitJob, Supervisor::submit): the
+// spec checked against this host's GPUs, 201 for a new job, 200 for the same id and spec again,
+// 409 for the same id with another spec.
+http::Response submitJob(SimHost& h, http::Request& req) {
+  if (h.dispatch_delay_ms > 0)
+    std::this_thread::sleep_for(std::chrono::milliseconds(h.dispatch_delay_ms));
+  auto body = json::parse(req.body);
+  if (!body) return http::errorResponse(body.error());
+  std::vector<std::string> uuids;
+  {
+    std::lock_guard lk(h.mu);
+    if (h.latest)
+      for (const auto& g : h.latest->gpus) uuids.push_back(g.uuid);
+  }
+  auto spec = jobs::parseJobSpec(*body, uuids, h.jobs_root);
+  if (!spec) return http::errorResponse(spec.error());
+  std::lock_guard lk(h.jobs_mu);
+  if (auto it = h.jobs.find(spec->id); it != h.jobs.end()) {
+    if (it->second.spec == *spec) return jsonStatus(200, it->second.toJson());
+    return http::errorResponse(conflict("id: job " + spec->id + " exists with a different spec"));
+  }
+  jobs::JobInfo info;
+  info.spec = *spec;
+  info.state = jobs::JobState::kAccepted;
+  info.accepted_ms = SystemClock::instance().nowMs();
+  auto out = jsonStatus(201, info.toJson());
+  h.jobs.emplace(spec->id, std::move(info));
+  return out;
+}
 
 http::Response handle(SimHost& h, http::Request& req) {
   auto json = [](const bj::value& v) {
@@ -49,8 +113,21 @@ http::Response handle(SimHost& h, http::Request& req) {
     r.body = bj::serialize(v);
     return r;
   };
+  if (req.path == "/v1/jobs" && req.method == "POST") return submitJob(h, req);
   if (req.method != "GET")
     return http::jsonError(503, "unavailable", "a simulated host runs no jobs");
+  if (req.path == "/v1/jobs") {
+    bj::array arr;
+    std::lock_guard lk(h.jobs_mu);
+    for (const auto& [id, j] : h.jobs) arr.push_back(j.toJson());
+    return json(bj::object{{"jobs", std::move(arr)}});
+  }
+  if (auto seg = http::splitPath(req.path); seg.size() == 3 && seg[0] == "v1" && seg[1] == "jobs") {
+    std::lock_guard lk(h.jobs_mu);
+    auto it = h.jobs.find(seg[2]);
+    if (it == h.jobs.end()) return http::errorResponse(notFound("no job \"" + seg[2] + "\""));
+    return json(it->second.toJson());
+  }
   if (req.path == "/v1/health")
     return json(bj::object{{"status", "ok"}, {"host_id", h.id.host_id}, {"simulated", true}});
   if (req.path == "/v1/telemetry") {
@@ -138,11 +215,21 @@ int runSimulation(const SimulateOptions& o, std::ostream& out) {
     }
     h->outbox = std::move(*ob);
     h->inventory = std::make_unique<InventoryWatcher>(dir / "inventory.json");
+    h->jobs_root = dir / "jobs";
+    if (i == o.slow_dispatch_host) h->dispatch_delay_ms = o.slow_dispatch_ms;
     hosts.push_back(std::move(h));
   }
   out << "simulating " << hosts.size() << " hosts (" << next_token << " enrolled now)" << std::endl;
 
+  if (o.slow_dispatch_host >= o.count) {
+    std::cerr << "error: --slow-dispatch names host " << o.slow_dispatch_host << " of "
+              << o.count << "\n";
+    return 2;
+  }
   auto runtime = std::make_shared<http::Runtime>(1, 4);
+  // The slow host's answers wait in their handlers: on threads of their own.
+  auto slow_runtime =
+      o.slow_dispatch_host >= 0 ? std::make_shared<http::Runtime>(1, 32) : nullptr;
   for (auto& h : hosts) {
     http::ServerSettings ss;
     ss.listen = simulatedAddress(h->index, o.port);
@@ -154,7 +241,7 @@ int runSimulation(const SimulateOptions& o, std::ostream& out) {
     ss.peer_allowed = [pin = h->id.server_spki](const http::PeerCert& p) {
       return !pin.empty() && crypto::constantTimeEqual(p.spki_sha256_hex, pin);
     };
-    ss.runtime = runtime;
+    ss.runtime = h->index == o.slow_dispatch_host ? slow_runtime : runtime;
     ss.server_name = std::string("hwledger-agent/") + kAgentVersion;
     SimHost* hp = h.get();
     h->server = std::make_unique<http::Server>(ss, [hp](http::Request& r) { return handle(*hp, r); });
@@ -201,6 +288,7 @@ int runSimulation(const SimulateOptions& o, std::ostream& out) {
   stop = true;
   sampler.join();
   runtime->stop();
+  if (slow_runtime) slow_runtime->stop();
   return 0;
 }
 

@@ -27,5 +27,11 @@ else
   python3 "$here/fleet/fleet_bench.py" "$build" --hosts 1000 --seconds 600
 fi
 echo
+echo "== reads: GET /v1/hosts (20 hosts x 8 GPUs) against GET /v1/health and nginx, under wrk =="
+bash "$here/reads/run.sh" "$build"
+echo
+echo "== submit: 500 job submissions from 32 clients, one of 50 hosts answering after 8 s =="
+bash "$here/submit/run.sh" "$build"
+echo
 echo "== partition: server and agent in network namespaces, the link cut again and again (root) =="
 "$build/tests/bench/partition/partition_soak" --seconds "$([[ $quick == 1 ]] && echo 60 || echo 300)"
