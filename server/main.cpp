@@ -1,4 +1,4 @@
-// hwledger-server: parses flags and runs a subcommand (init, run, rebuild, version).
+// hwledger-server: parses flags and runs a subcommand (init, run, rebuild, routes, issue-cert).
 #include <CLI/CLI.hpp>
 #include <iostream>
 
@@ -62,7 +62,17 @@ int main(int argc, char** argv) {
   auto* rebuild_cmd = app.add_subcommand("rebuild", "replay the events into the projections");
   rebuild_cmd->add_option("--data-dir", rebuild_dir, "data directory")->required();
 
+  auto* routes_cmd = app.add_subcommand(
+      "routes", "print the HTTP routes as JSON: method, path, role needed, body limit");
+  bool routes_json = true;
+  routes_cmd->add_flag("--json", routes_json, "JSON output (the only format)");
+
   CLI11_PARSE(app, argc, argv);
+
+  if (*routes_cmd) {
+    std::cout << routesJson() << "\n";
+    return 0;
+  }
 
   if (*init_cmd) {
     if (!token_file.empty()) init.admin_token_file = token_file;

@@ -30,6 +30,7 @@ http::Response json(unsigned status, const bj::value& v) {
 }  // namespace
 
 AgentApi::AgentApi(AgentContext ctx) : ctx_(std::move(ctx)) {
+  addRoutes(routes_, this);
   if (ctx_.config.dev) return;
   if (auto id = loadIdentity(ctx_.config.state_dir); id && id->has_value())
     server_spki_ = (*id)->server_spki;
@@ -50,47 +51,48 @@ bool AgentApi::peerAllowed(const http::PeerCert& peer) const {
   return crypto::constantTimeEqual(peer.spki_sha256_hex, server_spki_);
 }
 
-size_t AgentApi::bodyLimit(std::string_view method, std::string_view) const {
-  return method == "POST" ? 256 * 1024 : 16 * 1024;
+void AgentApi::addRoutes(http::RouteTable& t, AgentApi* self) {
+  // "server": the server pinned at enrollment; "metrics": it, or a metrics identity (handle()).
+  t.add({"GET", "/metrics", "metrics", 0, [self](auto&, auto&) { return self->metrics(); }});
+  t.add({"GET", "/v1/health", "server", 0, [self](auto&, auto&) {
+                 return json(200, bj::object{{"status", "ok"},
+                                             {"version", kAgentVersion},
+                                             {"host_id", self->ctx_.host_id}});
+               }});
+  t.add({"GET", "/v1/info", "server", 0, [self](auto&, auto&) { return self->info(); }});
+  t.add({"GET", "/v1/telemetry", "server", 0, [self](auto&, auto&) { return self->telemetry(); }});
+  t.add({"GET", "/v1/telemetry/history", "server", 0,
+               [self](auto& r, auto&) { return self->history(r); }});
+  t.add({"GET", "/v1/outbox", "server", 0, [self](auto& r, auto&) { return self->outbox(r); }});
+  t.add({"POST", "/v1/jobs", "server", 256 * 1024,
+               [self](auto& r, auto&) { return self->submitJob(r); }});
+  t.add({"GET", "/v1/jobs", "server", 0, [self](auto&, auto&) { return self->listJobs(); }});
+  t.add({"GET", "/v1/jobs/{id}", "server", 0,
+               [self](auto&, auto& p) { return self->getJob(p.at("id")); }});
+  t.add({"DELETE", "/v1/jobs/{id}", "server", 0,
+               [self](auto&, auto& p) { return self->cancelJob(p.at("id")); }});
+  t.add({"GET", "/v1/jobs/{id}/logs", "server", 0,
+               [self](auto& r, auto& p) { return self->jobLogs(r, p.at("id")); }});
+}
+
+http::RouteTable AgentApi::allRoutes() {
+  http::RouteTable t(kDefaultBodyLimit);
+  addRoutes(t, nullptr);
+  return t;
+}
+
+size_t AgentApi::bodyLimit(std::string_view method, std::string_view path) const {
+  return routes_.bodyLimit(method, path);
 }
 
 http::Response AgentApi::handle(http::Request& req) {
   if (!ctx_.config.dev && !peerAllowed(req.peer))
     return http::jsonError(403, "permission_denied",
                            "only the server this agent enrolled with may call it");
-  auto seg = http::splitPath(req.path);
-  const auto& m = req.method;
-  if (!ctx_.config.dev && pki::isMetricsIdentity(req.peer.uris)) {
-    if (m == "GET" && seg.size() == 1 && seg[0] == "metrics") return metrics();
+  if (!ctx_.config.dev && pki::isMetricsIdentity(req.peer.uris) &&
+      routes_.roleOf(req.method, req.path) != "metrics")
     return http::jsonError(403, "permission_denied", "a metrics identity may read GET /metrics only");
-  }
-  auto is = [&](std::initializer_list<std::string_view> p) {
-    if (p.size() != seg.size()) return false;
-    size_t i = 0;
-    for (auto s : p) {
-      if (s != "*" && s != seg[i]) return false;
-      ++i;
-    }
-    return true;
-  };
-  if (is({"metrics"}) && m == "GET") return metrics();
-  if (is({"v1", "health"}) && m == "GET")
-    return json(200, bj::object{{"status", "ok"}, {"version", kAgentVersion},
-                                {"host_id", ctx_.host_id}});
-  if (is({"v1", "info"}) && m == "GET") return info();
-  if (is({"v1", "telemetry"}) && m == "GET") return telemetry();
-  if (is({"v1", "telemetry", "history"}) && m == "GET") return history(req);
-  if (is({"v1", "outbox"}) && m == "GET") return outbox(req);
-  if (is({"v1", "jobs"})) {
-    if (m == "POST") return submitJob(req);
-    if (m == "GET") return listJobs();
-  }
-  if (is({"v1", "jobs", "*"})) {
-    if (m == "GET") return getJob(seg[2]);
-    if (m == "DELETE") return cancelJob(seg[2]);
-  }
-  if (is({"v1", "jobs", "*", "logs"}) && m == "GET") return jobLogs(req, seg[2]);
-  return http::jsonError(404, "not_found", "no such resource: " + m + " " + req.path);
+  return routes_.dispatch(req);
 }
 
 http::Response AgentApi::info() {

@@ -9,6 +9,7 @@
 
 #include "agent_config.hpp"
 #include "hwl/http.hpp"
+#include "hwl/routes.hpp"
 #include "hwl/jobs/supervisor.hpp"
 #include "hwl/outbox/outbox.hpp"
 #include "hwl/probes/sampler.hpp"
@@ -37,8 +38,13 @@ class AgentApi {
   // existed, until its next renewal learns one) nobody is allowed.
   [[nodiscard]] bool peerAllowed(const http::PeerCert& peer) const;
   [[nodiscard]] size_t bodyLimit(std::string_view method, std::string_view path) const;
+  [[nodiscard]] const http::RouteTable& routes() const { return routes_; }
+  // The routes, for listing only (their handlers must not be called).
+  static http::RouteTable allRoutes();
 
  private:
+  static constexpr size_t kDefaultBodyLimit = 16 * 1024;
+  static void addRoutes(http::RouteTable& t, AgentApi* self);
   http::Response info();
   http::Response telemetry();
   http::Response history(http::Request& req);
@@ -51,6 +57,8 @@ class AgentApi {
   http::Response metrics();
 
   AgentContext ctx_;
+  // Bodies: a job spec (POST /v1/jobs) up to 256 KiB; nothing else takes a body.
+  http::RouteTable routes_{kDefaultBodyLimit};
   mutable std::mutex pin_mu_;
   mutable std::string server_spki_;
 };

@@ -1,5 +1,8 @@
 // hwledger-agent: parses flags and runs a subcommand (run, enroll).
 #include <CLI/CLI.hpp>
+#include <boost/json.hpp>
+
+#include "agent_api.hpp"
 #include <iostream>
 
 #include "agent_app.hpp"
@@ -64,7 +67,17 @@ int main(int argc, char** argv) {
                          "the agent's port when --advertise is not given (9443)")
       ->check(CLI::Range(1, 65535));
 
+  auto* routes_cmd = app.add_subcommand(
+      "routes", "print the HTTP routes as JSON: method, path, role needed, body limit");
+  bool routes_json = true;
+  routes_cmd->add_flag("--json", routes_json, "JSON output (the only format)");
+
   CLI11_PARSE(app, argc, argv);
+
+  if (*routes_cmd) {
+    std::cout << boost::json::serialize(AgentApi::allRoutes().toJson()) << "\n";
+    return 0;
+  }
 
   if (*run) {
     AgentConfig cfg;

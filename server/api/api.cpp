@@ -79,32 +79,53 @@ Api::Api(ledger::Ledger& ledger, const Clock& clock, ApiSettings settings,
       start_ms_(clock.nowMs()),
       auth_(ledger, clock, settings_.auth, ca),
       ca_(ca) {
-  router_.add("GET", "/v1/health", [this](auto&, auto&) { return health(); });
-  router_.add("POST", "/v1/tokens", [this](auto& r, auto&) { return createToken(r); }, 16 * 1024);
-  router_.add("GET", "/v1/tokens", [this](auto& r, auto&) { return listTokens(r); });
-  router_.add("DELETE", "/v1/tokens/{id}",
-              [this](auto& r, auto& p) { return revokeToken(r, p.at("id")); });
-  router_.add("GET", "/v1/events", [this](auto& r, auto&) { return events(r); });
-  router_.add("GET", "/v1/events/stream", [this](auto& r, auto&) { return eventStream(r); });
-  router_.add("GET", "/v1/ledger/verify", [this](auto& r, auto&) { return verify(r); });
-  router_.add("GET", "/v1/ledger/checkpoints", [this](auto& r, auto&) { return checkpoints(r); });
-  router_.add("POST", "/v1/plan", [this](auto& r, auto&) { return plan(r); }, 256 * 1024);
-  router_.add("GET", "/v1/hosts", [this](auto& r, auto&) { return hosts(r); });
-  router_.add("GET", "/v1/hosts/{id}", [this](auto& r, auto& p) { return host(r, p.at("id")); });
-  if (ca_ != nullptr) addPkiRoutes();
+  addCoreRoutes(routes_, this);
+  if (ca_ != nullptr) addPkiRoutes(routes_, this);
   loadDenylist();
 }
 
+void Api::addCoreRoutes(http::RouteTable& t, Api* self) {
+  t.add({"GET", "/v1/health", "public", 0,
+               [self](auto&, auto&) { return self->health(); }});
+  t.add({"POST", "/v1/tokens", "admin", 16 * 1024,
+               [self](auto& r, auto&) { return self->createToken(r); }});
+  t.add({"GET", "/v1/tokens", "admin", 0,
+               [self](auto& r, auto&) { return self->listTokens(r); }});
+  t.add({"DELETE", "/v1/tokens/{id}", "admin", 0,
+               [self](auto& r, auto& p) { return self->revokeToken(r, p.at("id")); }});
+  t.add({"GET", "/v1/events", "viewer", 0,
+               [self](auto& r, auto&) { return self->events(r); }});
+  t.add({"GET", "/v1/events/stream", "viewer", 0,
+               [self](auto& r, auto&) { return self->eventStream(r); }});
+  t.add({"GET", "/v1/ledger/verify", "viewer", 0,
+               [self](auto& r, auto&) { return self->verify(r); }});
+  t.add({"GET", "/v1/ledger/checkpoints", "viewer", 0,
+               [self](auto& r, auto&) { return self->checkpoints(r); }});
+  t.add({"POST", "/v1/plan", "viewer", 256 * 1024,
+               [self](auto& r, auto&) { return self->plan(r); }});
+  t.add({"GET", "/v1/hosts", "viewer", 0,
+               [self](auto& r, auto&) { return self->hosts(r); }});
+  t.add({"GET", "/v1/hosts/{id}", "viewer", 0,
+               [self](auto& r, auto& p) { return self->host(r, p.at("id")); }});
+}
+
+http::RouteTable Api::allRoutes(size_t default_body_limit) {
+  http::RouteTable t(default_body_limit);
+  addCoreRoutes(t, nullptr);
+  addPkiRoutes(t, nullptr);
+  addFleetRoutes(t, nullptr);
+  return t;
+}
+
 http::Response Api::handle(http::Request& req) {
-  auto r = router_.dispatch(req);
+  auto r = routes_.dispatch(req);
   if (r.status == 429)
     r.headers.emplace_back("Retry-After", std::to_string(auth_.retryAfterS(req.remote_addr)));
   return r;
 }
 
 size_t Api::bodyLimit(std::string_view method, std::string_view path) const {
-  size_t l = router_.bodyLimit(method, path);
-  return l == 0 ? settings_.default_body_limit : l;
+  return routes_.bodyLimit(method, path);
 }
 
 http::Response Api::health() {

@@ -16,7 +16,7 @@
 #include "ledger/fleet_projection.hpp"
 #include "ledger/hosts_projection.hpp"
 #include "pki/fleet_ca.hpp"
-#include "router.hpp"
+#include "hwl/routes.hpp"
 #include "stream_limits.hpp"
 
 namespace hwl::collect {
@@ -56,7 +56,10 @@ class Api {
   [[nodiscard]] bool peerAllowed(const http::PeerCert& peer) const;
   http::Response handle(http::Request& req);
   [[nodiscard]] size_t bodyLimit(std::string_view method, std::string_view path) const;
-  Router& router() { return router_; }
+  [[nodiscard]] const http::RouteTable& routes() const { return routes_; }
+  // Every route the server can register (fleet and enrollment included), for listing only: the
+  // handlers of this table must not be called.
+  static http::RouteTable allRoutes(size_t default_body_limit);
   Authenticator& auth() { return auth_; }
 
  private:
@@ -72,7 +75,8 @@ class Api {
   // GET /metrics (api_fleet.cpp): the fleet in the Prometheus text format.
   http::Response prometheusMetrics(http::Request& req);
   // Enrollment and host certificates (api_pki.cpp).
-  void addPkiRoutes();
+  static void addCoreRoutes(http::RouteTable& t, Api* self);
+  static void addPkiRoutes(http::RouteTable& t, Api* self);
   http::Response caCert();
   http::Response createEnrollToken(http::Request& req);
   http::Response enroll(http::Request& req);
@@ -82,7 +86,7 @@ class Api {
   http::Response host(http::Request& req, const std::string& id);
   void loadDenylist();
   // Fleet (api_fleet.cpp).
-  void addFleetRoutes();
+  static void addFleetRoutes(http::RouteTable& t, Api* self);
   http::Response gpus(http::Request& req);
   http::Response telemetry(http::Request& req);
   http::Response usage(http::Request& req);
@@ -102,7 +106,7 @@ class Api {
   ApiSettings settings_;
   int64_t start_ms_;
   Authenticator auth_;
-  Router router_;
+  http::RouteTable routes_{settings_.default_body_limit};
   const server::FleetCa* ca_;
   mutable std::mutex deny_mu_;
   std::set<std::string> revoked_hosts_;

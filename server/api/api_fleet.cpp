@@ -127,25 +127,34 @@ bj::object jobJson(const ledger::JobRow& j, const std::string& host_state) {
 
 void Api::setFleet(FleetServices fleet) {
   fleet_ = std::move(fleet);
-  addFleetRoutes();
+  addFleetRoutes(routes_, this);
 }
 
-void Api::addFleetRoutes() {
-  router_.add("GET", "/v1/gpus", [this](auto& r, auto&) { return gpus(r); });
-  router_.add("GET", "/v1/telemetry", [this](auto& r, auto&) { return telemetry(r); });
-  router_.add("GET", "/v1/usage", [this](auto& r, auto&) { return usage(r); });
-  router_.add("POST", "/v1/jobs", [this](auto& r, auto&) { return submitJob(r); }, 64 * 1024);
-  router_.add("GET", "/v1/jobs", [this](auto& r, auto&) { return jobs(r); });
-  router_.add("GET", "/v1/jobs/{id}", [this](auto& r, auto& p) { return job(r, p.at("id")); });
-  router_.add("GET", "/v1/jobs/{id}/logs",
-              [this](auto& r, auto& p) { return jobLogs(r, p.at("id")); });
-  router_.add("DELETE", "/v1/jobs/{id}",
-              [this](auto& r, auto& p) { return cancelJob(r, p.at("id")); });
-  router_.add("GET", "/v1/placements", [this](auto& r, auto&) { return placements(r); });
-  router_.add("GET", "/v1/collector", [this](auto& r, auto&) { return collectorStatus(r); });
-  router_.add("GET", "/metrics", [this](auto& r, auto&) { return prometheusMetrics(r); });
-  router_.add("POST", "/v1/placements", [this](auto& r, auto&) { return placements(r); },
-              256 * 1024);
+void Api::addFleetRoutes(http::RouteTable& t, Api* self) {
+  t.add({"GET", "/v1/gpus", "viewer", 0,
+               [self](auto& r, auto&) { return self->gpus(r); }});
+  t.add({"GET", "/v1/telemetry", "viewer", 0,
+               [self](auto& r, auto&) { return self->telemetry(r); }});
+  t.add({"GET", "/v1/usage", "viewer", 0,
+               [self](auto& r, auto&) { return self->usage(r); }});
+  t.add({"POST", "/v1/jobs", "operator", 64 * 1024,
+               [self](auto& r, auto&) { return self->submitJob(r); }});
+  t.add({"GET", "/v1/jobs", "viewer", 0,
+               [self](auto& r, auto&) { return self->jobs(r); }});
+  t.add({"GET", "/v1/jobs/{id}", "viewer", 0,
+               [self](auto& r, auto& p) { return self->job(r, p.at("id")); }});
+  t.add({"GET", "/v1/jobs/{id}/logs", "viewer", 0,
+               [self](auto& r, auto& p) { return self->jobLogs(r, p.at("id")); }});
+  t.add({"DELETE", "/v1/jobs/{id}", "operator", 0,
+               [self](auto& r, auto& p) { return self->cancelJob(r, p.at("id")); }});
+  t.add({"GET", "/v1/placements", "viewer", 0,
+               [self](auto& r, auto&) { return self->placements(r); }});
+  t.add({"GET", "/v1/collector", "viewer", 0,
+               [self](auto& r, auto&) { return self->collectorStatus(r); }});
+  t.add({"GET", "/metrics", "metrics", 0,
+               [self](auto& r, auto&) { return self->prometheusMetrics(r); }});
+  t.add({"POST", "/v1/placements", "viewer", 256 * 1024,
+               [self](auto& r, auto&) { return self->placements(r); }});
 }
 
 bj::object Api::hostView(const ledger::HostRow& h) {

@@ -59,14 +59,17 @@ bj::object hostJson(const ledger::HostRow& h) {
   return o;
 }
 
-void Api::addPkiRoutes() {
-  router_.add("GET", "/v1/pki/ca", [this](auto&, auto&) { return caCert(); });
-  router_.add("POST", "/v1/enroll-tokens", [this](auto& r, auto&) { return createEnrollToken(r); },
-              16 * 1024);
-  router_.add("POST", "/v1/enroll", [this](auto& r, auto&) { return enroll(r); }, 64 * 1024);
-  router_.add("POST", "/v1/pki/renew", [this](auto& r, auto&) { return renew(r); }, 32 * 1024);
-  router_.add("POST", "/v1/hosts/{id}/revoke",
-              [this](auto& r, auto& p) { return revokeHost(r, p.at("id")); }, 16 * 1024);
+void Api::addPkiRoutes(http::RouteTable& t, Api* self) {
+  t.add({"GET", "/v1/pki/ca", "public", 0,
+               [self](auto&, auto&) { return self->caCert(); }});
+  t.add({"POST", "/v1/enroll-tokens", "operator", 16 * 1024,
+               [self](auto& r, auto&) { return self->createEnrollToken(r); }});
+  t.add({"POST", "/v1/enroll", "public", 64 * 1024,
+               [self](auto& r, auto&) { return self->enroll(r); }});
+  t.add({"POST", "/v1/pki/renew", "host", 32 * 1024,
+               [self](auto& r, auto&) { return self->renew(r); }});
+  t.add({"POST", "/v1/hosts/{id}/revoke", "admin", 16 * 1024,
+               [self](auto& r, auto& p) { return self->revokeHost(r, p.at("id")); }});
 }
 
 void Api::loadDenylist() {

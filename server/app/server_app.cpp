@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <boost/json.hpp>
 #include <iostream>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
@@ -146,6 +147,11 @@ Result<std::string> initDataDir(const InitOptions& opts) {
   }
   cleanup.keep = true;
   return token;
+}
+
+std::string routesJson() {
+  return boost::json::serialize(
+      api::Api::allRoutes(static_cast<size_t>(ServerConfig{}.body_limit_bytes)).toJson());
 }
 
 int runServer(const ServerConfig& cfg, std::ostream& out) {

@@ -29,6 +29,9 @@ Result<std::string> initDataDir(const InitOptions& opts);
 Result<std::unique_ptr<ledger::Ledger>> openLedger(const DataDir& dir, int64_t checkpoint_every);
 
 // Serves until SIGINT/SIGTERM; returns the exit code.
+// Every route of the API (for `hwledger-server routes --json`).
+std::string routesJson();
+
 int runServer(const ServerConfig& cfg, std::ostream& out);
 
 // Issues an admin or metrics client certificate from the fleet CA: a PKCS#12 file (no

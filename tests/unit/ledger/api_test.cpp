@@ -431,3 +431,38 @@ TEST(OutboxEntry, MalformedEntriesBecomeRejectedEntriesOnTheHostStream) {
 
 }  // namespace
 }  // namespace hwl::api
+
+namespace hwl::api {
+namespace {
+
+// The role each route declares in the table is the one its handler enforces: nobody without
+// credentials gets past a non-public route, and a viewer gets past none above viewer.
+TEST_F(ApiFleetTest, EveryRouteRefusesCallersBelowItsDeclaredRole) {
+  const std::string viewer =
+      createToken(*ledger_, clock_, ledger::Role::kViewer, std::nullopt, "", "system")
+          .value()
+          .token;
+  const int64_t before = count();
+  int checked = 0, remote = 1;
+  for (const auto& r : api_->routes().routes()) {
+    std::string path = r.pattern;
+    if (auto b = path.find("{id}"); b != std::string::npos) path.replace(b, 4, "x1");
+    const std::string body = r.method == "POST" ? "{}" : "";
+    const std::string addr = "127.0.1." + std::to_string(remote++);
+    SCOPED_TRACE(r.method + " " + r.pattern + " (" + r.role + ")");
+    if (r.role == "public") continue;
+    EXPECT_EQ(call(r.method, path, body, {}, addr).status, 401u);
+    if (r.role == "operator" || r.role == "admin") {
+      EXPECT_EQ(call(r.method, path, body, viewer, addr).status, 403u);
+    }
+    ++checked;
+  }
+  EXPECT_GE(checked, 20);
+  // Refusals are recorded as auth.denied only.
+  auto events = ledger_->read({.after = before, .limit = 1000});
+  ASSERT_TRUE(events.has_value());
+  for (const auto& e : *events) EXPECT_EQ(e.type, "auth.denied");
+}
+
+}  // namespace
+}  // namespace hwl::api

@@ -1,0 +1,52 @@
+// One route table for both HTTP APIs (server and agent): each route declares its method, its path
+// pattern ("/v1/jobs/{id}"), the role a caller needs and its body limit. The table answers 404 for
+// an unknown path and 405 (with Allow) for a known path and another method, gives the TLS layer the
+// body limit before the body is read, and lists itself (`routes --json`), which a test compares
+// with proto/openapi*.yaml. Handlers check the role themselves (they need the caller's identity);
+// a test checks that each route refuses callers below its declared role.
+#pragma once
+
+#include <boost/json/array.hpp>
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "hwl/http.hpp"
+
+namespace hwl::http {
+
+using Params = std::map<std::string, std::string>;
+using RouteHandler = std::function<Response(Request&, const Params&)>;
+
+struct Route {
+  std::string method;
+  std::string pattern;
+  // public, viewer, operator, admin, host, metrics (server); server, metrics (agent).
+  std::string role;
+  size_t body_limit = 0;  // 0: the table's default
+  RouteHandler handler;
+};
+
+class RouteTable {
+ public:
+  explicit RouteTable(size_t default_body_limit) : default_body_limit_(default_body_limit) {}
+  void add(Route r);
+  [[nodiscard]] Response dispatch(Request& req) const;
+  // The body limit of the route `method path`; the default for anything else.
+  [[nodiscard]] size_t bodyLimit(std::string_view method, std::string_view path) const;
+  // The role `method path` needs ("" when no route matches).
+  [[nodiscard]] std::string roleOf(std::string_view method, std::string_view path) const;
+  // [{"method","path","role","body_limit"}] in registration order, limits resolved.
+  [[nodiscard]] boost::json::array toJson() const;
+  [[nodiscard]] const std::vector<Route>& routes() const { return routes_; }
+
+ private:
+  const Route* find(std::string_view method, const std::vector<std::string>& segs,
+                    Params* params) const;
+  size_t default_body_limit_;
+  std::vector<Route> routes_;
+  std::vector<std::vector<std::string>> segments_;  // of each route's pattern
+};
+
+}  // namespace hwl::http
