@@ -3,6 +3,8 @@
 // telemetry, usage, plans and placements). Handlers run on the HTTP worker pool and may block.
 #pragma once
 
+#include <map>
+#include <memory>
 #include <mutex>
 #include <set>
 #include <string>
@@ -112,6 +114,15 @@ class Api {
   std::set<std::string> revoked_hosts_;
   std::set<std::string> revoked_serials_;
   FleetServices fleet_;
+  // The read model of GET /v1/hosts: each page's answer as built at a ledger head and collector
+  // generation, served again until either moves (never a state the ledger has not committed).
+  struct HostsPage {
+    int64_t head = -1;
+    uint64_t generation = 0;
+    std::shared_ptr<const std::string> body;
+  };
+  std::mutex pages_mu_;
+  std::map<std::pair<std::string, int64_t>, HostsPage> host_pages_;
   StreamLimits streams_{settings_.streams};
 };
 

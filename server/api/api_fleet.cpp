@@ -202,7 +202,25 @@ http::Response Api::hosts(http::Request& req) {
   auto after_id = queryId(req, "after");
   if (!after_id) return http::errorResponse(after_id.error());
   const std::string after = *after_id;
-  auto page = ledger_.withReader(
+  // Read before the page is built: a change while it is built leaves it keyed as older, so the
+  // next request builds it again.
+  const int64_t head = ledger_.headSeq();
+  const uint64_t generation = fleet_.collector != nullptr ? fleet_.collector->generation() : 0;
+  const auto key = std::make_pair(after, n);
+  auto cached = [&](const std::shared_ptr<const std::string>& body) {
+    http::Response r;
+    r.status = 200;
+    r.body = *body;
+    return r;
+  };
+  {
+    std::lock_guard lk(pages_mu_);
+    auto it = host_pages_.find(key);
+    if (it != host_pages_.end() && it->second.head == head &&
+        it->second.generation == generation)
+      return cached(it->second.body);
+  }
+  auto page = ledger_.withSnapshot(
       [&](sqlite::Db& db) -> Result<std::pair<std::vector<ledger::HostRow>,
                                               std::vector<ledger::GpuRow>>> {
         auto hosts = ledger::listHosts(db, after, n);
@@ -227,7 +245,13 @@ http::Response Api::hosts(http::Request& req) {
   out["next_after"] = static_cast<int64_t>(page->first.size()) == n
                           ? bj::value(page->first.back().id)
                           : bj::value(nullptr);
-  return jsonResponse(200, out);
+  auto body = std::make_shared<const std::string>(bj::serialize(out));
+  {
+    std::lock_guard lk(pages_mu_);
+    if (host_pages_.size() >= 256) host_pages_.clear();  // pages asked for are few; bound them
+    host_pages_[key] = {head, generation, body};
+  }
+  return cached(body);
 }
 
 http::Response Api::host(http::Request& req, const std::string& id) {
@@ -325,79 +349,8 @@ http::Response Api::usage(http::Request& req) {
     return http::errorResponse(
         invalidArgument("query parameter \"group_by\" must be host, gpu or job"));
   // Minutes within the 1-minute retention are read at that resolution, older ranges by hour.
-  bool minute = f >= now - 30LL * 24 * 3600 * 1000;
-  const char* table = minute ? "ts_1m" : "ts_1h";
-  double bucket_h = minute ? 1.0 / 60.0 : 1.0;
-  auto rows = ledger_.withReader([&](sqlite::Db& db) -> Result<bj::array> {
-    bj::array out;
-    if (group != "job") {
-      std::string key = group == "host" ? "s.host_id" : "s.host_id, s.gpu_uuid";
-      auto st = db.prepare(
-          "SELECT " + key + ", count(*), sum(r.energy_wh), sum(r.util_sum), sum(r.util_n), "
-          "count(DISTINCT s.gpu_uuid) FROM " + std::string(table) +
-          " r JOIN ts_series s ON s.id = r.series WHERE r.bucket_ms >= ? AND r.bucket_ms < ? "
-          "GROUP BY " + key + " ORDER BY " + key);
-      if (!st) return st.error();
-      st->bind(1, f).bind(2, t);
-      for (;;) {
-        auto r = st->step();
-        if (!r) return r.error();
-        if (!*r) break;
-        int c = group == "host" ? 1 : 2;
-        bj::object o{{"host", st->text(0)}};
-        if (group == "gpu") o["gpu_uuid"] = st->text(1);
-        double buckets = static_cast<double>(st->i64(c));
-        o["gpu_hours"] = std::round(buckets * bucket_h * 1000) / 1000;
-        o["energy_kwh"] = std::round(sqlite3_column_double(st->get(), c + 1) * 1000) / 1e6;
-        int64_t n = st->i64(c + 3);
-        if (n > 0)
-          o["mean_util_pct"] =
-              std::round(sqlite3_column_double(st->get(), c + 2) / static_cast<double>(n) * 10) /
-              10;
-        if (group == "host") o["gpus"] = st->i64(c + 4);
-        out.push_back(std::move(o));
-      }
-      return out;
-    }
-    // By job: the job's GPUs over its runtime within the range.
-    auto jobs = ledger::listJobs(db);
-    if (!jobs) return jobs.error();
-    auto st = db.prepare(
-        "SELECT count(*), sum(r.energy_wh), sum(r.util_sum), sum(r.util_n) FROM " +
-        std::string(table) +
-        " r JOIN ts_series s ON s.id = r.series WHERE s.host_id = ? AND s.gpu_uuid = ? AND "
-        "r.bucket_ms >= ? AND r.bucket_ms < ?");
-    if (!st) return st.error();
-    for (const auto& j : *jobs) {
-      if (!j.started_ms) continue;
-      int64_t a = std::max(f, *j.started_ms);
-      int64_t b = std::min(t, j.ended_ms.value_or(now));
-      if (b <= a) continue;
-      boost::system::error_code ec;
-      auto gpus = bj::parse(j.gpus, ec);
-      double energy = 0, util_sum = 0;
-      int64_t util_n = 0;
-      size_t ngpu = gpus.is_array() ? gpus.get_array().size() : 0;
-      for (size_t i = 0; i < ngpu; ++i) {
-        const auto& u = gpus.get_array()[i];
-        if (!u.is_string()) continue;
-        int64_t bucket = minute ? 60'000 : 3'600'000;
-        st->bind(1, j.host_id).bind(2, std::string(u.get_string())).bind(3, a - a % bucket).bind(4, b);
-        if (auto r = st->step(); r && *r) {
-          energy += sqlite3_column_double(st->get(), 1);
-          util_sum += sqlite3_column_double(st->get(), 2);
-          util_n += st->i64(3);
-        }
-        st->reset();
-      }
-      bj::object o{{"job", j.id}, {"name", j.name}, {"host", j.host_id}, {"gpus", ngpu},
-                   {"gpu_hours", std::round(static_cast<double>(ngpu) * (b - a) / 3.6e6 * 1000) / 1000},
-                   {"energy_kwh", std::round(energy * 1000) / 1e6}};
-      if (util_n > 0) o["mean_util_pct"] = std::round(util_sum / static_cast<double>(util_n) * 10) / 10;
-      out.push_back(std::move(o));
-    }
-    return out;
-  });
+  const bool minute = f >= now - 30LL * 24 * 3600 * 1000;
+  auto rows = fleet_.store->usage(group, f, t, now, minute);
   if (!rows) return http::errorResponse(rows.error());
   return jsonResponse(200, bj::object{{"from", f}, {"to", t}, {"group_by", group},
                                       {"resolution", minute ? "1m" : "1h"},

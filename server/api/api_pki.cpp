@@ -73,22 +73,7 @@ void Api::addPkiRoutes(http::RouteTable& t, Api* self) {
 }
 
 void Api::loadDenylist() {
-  auto rows = ledger_.withReader([](sqlite::Db& db) -> Result<std::pair<std::set<std::string>,
-                                                                       std::set<std::string>>> {
-    auto st = db.prepare(
-        "SELECT h.id, c.serial FROM hosts h LEFT JOIN host_certs c ON c.host_id = h.id "
-        "WHERE h.state = 'revoked'");
-    if (!st) return st.error();
-    std::set<std::string> ids, serials;
-    for (;;) {
-      auto r = st->step();
-      if (!r) return r.error();
-      if (!*r) break;
-      ids.insert(std::string(st->text(0)));
-      if (!st->isNull(1)) serials.insert(std::string(st->text(1)));
-    }
-    return std::make_pair(ids, serials);
-  });
+  auto rows = ledger_.withReader([](sqlite::Db& db) { return ledger::revokedHosts(db); });
   if (!rows) return;
   std::lock_guard lk(deny_mu_);
   revoked_hosts_ = std::move(rows->first);

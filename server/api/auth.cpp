@@ -127,14 +127,10 @@ Result<Principal> Authenticator::authorize(const http::Request& req, ledger::Rol
       std::optional<std::string> admin;
       if (ca_ != nullptr) admin = ca_->clientNameFor(server::ClientRole::kAdmin, req.peer);
       if (admin) {
-        auto host_cert = ledger_.withReader([&](sqlite::Db& db) -> Result<bool> {
-          auto st = db.prepare("SELECT 1 FROM host_certs WHERE serial = ?");
-          if (!st) return st.error();
-          st->bind(1, req.peer.serial_hex);
-          return st->step();
-        });
+        auto host_cert = ledger_.withReader(
+            [&](sqlite::Db& db) { return ledger::findHostCert(db, req.peer.serial_hex); });
         if (!host_cert) return host_cert.error();
-        if (!*host_cert) return Principal{"cert:" + *admin, ledger::Role::kAdmin};
+        if (!host_cert->has_value()) return Principal{"cert:" + *admin, ledger::Role::kAdmin};
       }
       return deny(req, "admin_cert_not_issued", "",
                   permissionDenied("this certificate was not issued as an admin certificate"));
@@ -191,14 +187,11 @@ Result<HostPrincipal> Authenticator::authorizeHost(const http::Request& req) {
   if (!req.peer.present) return deny(req, "host_no_certificate", "", kUnauth);
   // The host is the one the ledger recorded this serial as issued to; the SANs must agree.
   auto issued = ledger_.withReader([&](sqlite::Db& db) -> Result<std::optional<std::string>> {
-    auto st = db.prepare("SELECT host_id, spki FROM host_certs WHERE serial = ?");
-    if (!st) return st.error();
-    st->bind(1, req.peer.serial_hex);
-    auto r = st->step();
-    if (!r) return r.error();
-    if (!*r || !crypto::constantTimeEqual(st->text(1), req.peer.spki_sha256_hex))
+    auto cert = ledger::findHostCert(db, req.peer.serial_hex);
+    if (!cert) return cert.error();
+    if (!cert->has_value() || !crypto::constantTimeEqual((*cert)->spki, req.peer.spki_sha256_hex))
       return std::optional<std::string>{};
-    return std::optional<std::string>(std::string(st->text(0)));
+    return std::optional<std::string>((*cert)->host_id);
   });
   if (!issued) return issued.error();
   if (!issued->has_value())

@@ -291,7 +291,9 @@ struct Collector::Impl {
   void update(const std::string& id, const std::function<void(HostLive&)>& f) {
     std::lock_guard lk(mu);
     f(live[id]);
+    ++generation;
   }
+  std::atomic<uint64_t> generation{0};  // bumped by every change of `live`
 
   asio::awaitable<Result<std::pair<unsigned, std::string>>> request(Link& link,
                                                                     const std::string& target);
@@ -628,6 +630,7 @@ void Collector::Impl::syncOnce() {
     for (auto& [kind, src] : sources) src->drop(id);
     std::lock_guard lk(mu);
     live.erase(id);
+    ++generation;
   }
 }
 
@@ -671,6 +674,7 @@ void Collector::Impl::startLink(const ledger::HostRow& h, int64_t cursor) {
   auto& l = live[h.id];
   l.outbox_cursor = std::max(l.outbox_cursor, cursor);
   l.reachable = link->known == Link::Known::kUp;
+  ++generation;
   links[h.id] = link;
   ++links_running;
   asio::co_spawn(link->strand, run(link), asio::detached);
@@ -734,6 +738,8 @@ void Collector::syncHosts() {
   }
   impl_->sync_cv.notify_all();
 }
+
+uint64_t Collector::generation() const { return impl_->generation.load(); }
 
 std::optional<HostLive> Collector::live(const std::string& id) const {
   std::lock_guard lk(impl_->mu);

@@ -63,6 +63,8 @@ class Collector {
   [[nodiscard]] std::optional<HostLive> live(const std::string& host_id) const;
   [[nodiscard]] std::map<std::string, HostLive> liveAll() const;
   [[nodiscard]] ScrapeStats stats() const;
+  // Changes whenever what live()/liveAll() return may have changed (a read model's key).
+  [[nodiscard]] uint64_t generation() const;
   // What placement needs of a host now: reachability and its GPUs' memory by the latest sample.
   [[nodiscard]] std::optional<dispatch::HostNow> now(const std::string& host_id) const;
 

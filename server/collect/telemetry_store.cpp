@@ -7,6 +7,7 @@
 #include <cmath>
 
 #include "hwl/json.hpp"
+#include "ledger/fleet_projection.hpp"
 
 namespace hwl::collect {
 
@@ -364,6 +365,82 @@ Result<bj::object> TelemetryStore::query(const std::string& host, const std::str
     close();
     return bj::object{{"host", host}, {"from", from},          {"to", to},
                       {"step_ms", step}, {"source", source}, {"series", std::move(series)}};
+  });
+}
+
+Result<bj::array> TelemetryStore::usage(const std::string& group, int64_t f, int64_t t,
+                                        int64_t now, bool minute) {
+  const char* table = minute ? "ts_1m" : "ts_1h";
+  double bucket_h = minute ? 1.0 / 60.0 : 1.0;
+  return ledger_.withReader([&](sqlite::Db& db) -> Result<bj::array> {
+    bj::array out;
+    if (group != "job") {
+      std::string key = group == "host" ? "s.host_id" : "s.host_id, s.gpu_uuid";
+      auto st = db.prepare(
+          "SELECT " + key + ", count(*), sum(r.energy_wh), sum(r.util_sum), sum(r.util_n), "
+          "count(DISTINCT s.gpu_uuid) FROM " + std::string(table) +
+          " r JOIN ts_series s ON s.id = r.series WHERE r.bucket_ms >= ? AND r.bucket_ms < ? "
+          "GROUP BY " + key + " ORDER BY " + key);
+      if (!st) return st.error();
+      st->bind(1, f).bind(2, t);
+      for (;;) {
+        auto r = st->step();
+        if (!r) return r.error();
+        if (!*r) break;
+        int c = group == "host" ? 1 : 2;
+        bj::object o{{"host", st->text(0)}};
+        if (group == "gpu") o["gpu_uuid"] = st->text(1);
+        double buckets = static_cast<double>(st->i64(c));
+        o["gpu_hours"] = std::round(buckets * bucket_h * 1000) / 1000;
+        o["energy_kwh"] = std::round(sqlite3_column_double(st->get(), c + 1) * 1000) / 1e6;
+        int64_t n = st->i64(c + 3);
+        if (n > 0)
+          o["mean_util_pct"] =
+              std::round(sqlite3_column_double(st->get(), c + 2) / static_cast<double>(n) * 10) /
+              10;
+        if (group == "host") o["gpus"] = st->i64(c + 4);
+        out.push_back(std::move(o));
+      }
+      return out;
+    }
+    // By job: the job's GPUs over its runtime within the range.
+    auto jobs = ledger::listJobs(db);
+    if (!jobs) return jobs.error();
+    auto st = db.prepare(
+        "SELECT count(*), sum(r.energy_wh), sum(r.util_sum), sum(r.util_n) FROM " +
+        std::string(table) +
+        " r JOIN ts_series s ON s.id = r.series WHERE s.host_id = ? AND s.gpu_uuid = ? AND "
+        "r.bucket_ms >= ? AND r.bucket_ms < ?");
+    if (!st) return st.error();
+    for (const auto& j : *jobs) {
+      if (!j.started_ms) continue;
+      int64_t a = std::max(f, *j.started_ms);
+      int64_t b = std::min(t, j.ended_ms.value_or(now));
+      if (b <= a) continue;
+      boost::system::error_code ec;
+      auto gpus = bj::parse(j.gpus, ec);
+      double energy = 0, util_sum = 0;
+      int64_t util_n = 0;
+      size_t ngpu = gpus.is_array() ? gpus.get_array().size() : 0;
+      for (size_t i = 0; i < ngpu; ++i) {
+        const auto& u = gpus.get_array()[i];
+        if (!u.is_string()) continue;
+        int64_t bucket = minute ? 60'000 : 3'600'000;
+        st->bind(1, j.host_id).bind(2, std::string(u.get_string())).bind(3, a - a % bucket).bind(4, b);
+        if (auto r = st->step(); r && *r) {
+          energy += sqlite3_column_double(st->get(), 1);
+          util_sum += sqlite3_column_double(st->get(), 2);
+          util_n += st->i64(3);
+        }
+        st->reset();
+      }
+      bj::object o{{"job", j.id}, {"name", j.name}, {"host", j.host_id}, {"gpus", ngpu},
+                   {"gpu_hours", std::round(static_cast<double>(ngpu) * (b - a) / 3.6e6 * 1000) / 1000},
+                   {"energy_kwh", std::round(energy * 1000) / 1e6}};
+      if (util_n > 0) o["mean_util_pct"] = std::round(util_sum / static_cast<double>(util_n) * 10) / 10;
+      out.push_back(std::move(o));
+    }
+    return out;
   });
 }
 

@@ -55,6 +55,10 @@ class TelemetryStore {
 
   // Points between from and to (ms) for a host (and optionally one GPU), in steps of `step_ms`,
   // read from the coarsest roll-up whose resolution fits the step.
+  // GPU hours, energy and mean utilisation over [f, t) by "host", "gpu" or "job" (a job's GPUs
+  // over its runtime), from the 1-minute rollups (`minute`) or the hourly ones.
+  Result<boost::json::array> usage(const std::string& group, int64_t f, int64_t t, int64_t now,
+                                   bool minute);
   Result<boost::json::object> query(const std::string& host_id, const std::string& gpu_uuid,
                                     int64_t from_ms, int64_t to_ms, int64_t step_ms);
   [[nodiscard]] uint64_t samplesRecorded() const { return recorded_; }

@@ -178,6 +178,32 @@ Result<std::vector<EnrollTokenRow>> listEnrollTokens(sqlite::Db& db) {
   return out;
 }
 
+Result<std::optional<HostCertRow>> findHostCert(sqlite::Db& db, std::string_view serial_hex) {
+  auto st = db.prepare("SELECT host_id, spki FROM host_certs WHERE serial = ?");
+  if (!st) return st.error();
+  st->bind(1, serial_hex);
+  auto r = st->step();
+  if (!r) return r.error();
+  if (!*r) return std::optional<HostCertRow>{};
+  return std::optional<HostCertRow>(HostCertRow{std::string(st->text(0)), std::string(st->text(1))});
+}
+
+Result<std::pair<std::set<std::string>, std::set<std::string>>> revokedHosts(sqlite::Db& db) {
+  auto st = db.prepare(
+      "SELECT h.id, c.serial FROM hosts h LEFT JOIN host_certs c ON c.host_id = h.id "
+      "WHERE h.state = 'revoked'");
+  if (!st) return st.error();
+  std::set<std::string> ids, serials;
+  for (;;) {
+    auto r = st->step();
+    if (!r) return r.error();
+    if (!*r) break;
+    ids.insert(std::string(st->text(0)));
+    if (!st->isNull(1)) serials.insert(std::string(st->text(1)));
+  }
+  return std::make_pair(std::move(ids), std::move(serials));
+}
+
 Result<std::optional<HostRow>> findHost(sqlite::Db& db, std::string_view id) {
   auto st = db.prepare(std::string(kHostCols) + " WHERE id = ?");
   if (!st) return st.error();

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -54,6 +55,14 @@ class HostsProjection final : public Projection {
 
 Result<std::optional<EnrollTokenRow>> findEnrollToken(sqlite::Db& db, std::string_view id);
 Result<std::vector<EnrollTokenRow>> listEnrollTokens(sqlite::Db& db);
+// A certificate the CA issued to a host, by its serial (hex).
+struct HostCertRow {
+  std::string host_id;
+  std::string spki;  // SHA-256 of the public key, hex
+};
+Result<std::optional<HostCertRow>> findHostCert(sqlite::Db& db, std::string_view serial_hex);
+// Revoked hosts: their ids and the serials of every certificate issued to them.
+Result<std::pair<std::set<std::string>, std::set<std::string>>> revokedHosts(sqlite::Db& db);
 Result<std::optional<HostRow>> findHost(sqlite::Db& db, std::string_view id);
 // All hosts, or a page in id order after `after` when limit > 0.
 Result<std::vector<HostRow>> listHosts(sqlite::Db& db, std::string_view after = {},
