@@ -158,6 +158,9 @@ struct Client::Impl {
       reset();
       return unavailable("cannot connect to " + host + ":" + port + ": " + ec.message());
     }
+    // A request is written in parts (header, body): not held back for the server's ACK.
+    boost::system::error_code nd;
+    lowest().socket().set_option(asio::ip::tcp::no_delay(true), nd);
     if (tls) {
       lowest().expires_after(settings.timeout);
       ec = await([&](auto h) { tls_stream->async_handshake(asio::ssl::stream_base::client, h); });

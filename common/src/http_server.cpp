@@ -491,6 +491,10 @@ asio::awaitable<void> Server::Impl::acceptLoop() {
       if (stopping || ec == asio::error::operation_aborted) co_return;
       continue;  // e.g. EMFILE: keep serving the connections we have
     }
+    // Responses go out in several writes (header, body, TLS records): without TCP_NODELAY the
+    // last one waits for the client's delayed ACK (40 ms on Linux) on every large answer.
+    beast::error_code nd;
+    sock.set_option(tcp::no_delay(true), nd);
     std::shared_ptr<asio::ssl::context> ctx;
     if (!settings.plain_http) {
       std::lock_guard lk(ssl_mu);

@@ -97,6 +97,9 @@ struct AgentTransport::Impl {
     tcp_stream.expires_after(timeout);
     auto [cec, ep] = co_await tcp_stream.async_connect(results, kNoThrow);
     if (cec) co_return R(unavailable("cannot connect to " + to.address + ": " + cec.message()));
+    // Requests and answers are written in parts: none waits for a delayed ACK.
+    beast::error_code nd;
+    tcp_stream.socket().set_option(tcp::no_delay(true), nd);
     tcp_stream.expires_after(timeout);
     auto [hec] = co_await c->stream.async_handshake(asio::ssl::stream_base::client, kNoThrow);
     if (hec)
