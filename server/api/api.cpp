@@ -7,7 +7,7 @@
 #include "hwl/crypto.hpp"
 #include "hwl/json.hpp"
 #include "hwl/planner/plan_json.hpp"
-#include "ledger/hosts_projection.hpp"
+#include "ledger/rows.hpp"
 
 namespace hwl::api {
 
@@ -169,9 +169,9 @@ http::Response Api::createToken(http::Request& req) {
 http::Response Api::listTokens(http::Request& req) {
   auto who = auth_.authorize(req, ledger::Role::kAdmin);
   if (!who) return http::errorResponse(who.error());
-  auto rows = ledger_.withReader([](sqlite::Db& db) { return ledger::listTokens(db); });
+  auto rows = ledger_.withReader([](ledger::ReadView& view) { return view.listTokens(); });
   if (!rows) return http::errorResponse(rows.error());
-  auto enroll = ledger_.withReader([](sqlite::Db& db) { return ledger::listEnrollTokens(db); });
+  auto enroll = ledger_.withReader([](ledger::ReadView& view) { return view.listEnrollTokens(); });
   if (!enroll) return http::errorResponse(enroll.error());
   bj::array arr;
   for (const auto& t : *rows) arr.push_back(tokenJson(t));
@@ -194,7 +194,7 @@ http::Response Api::revokeToken(http::Request& req, const std::string& id) {
   // Enrollment tokens ("enr_...") live in their own projection; both are revoked the same way.
   bool is_enroll = id.rfind("enr_", 0) == 0;
   if (is_enroll) {
-    auto row = ledger_.withReader([&](sqlite::Db& db) { return ledger::findEnrollToken(db, id); });
+    auto row = ledger_.withReader([&](ledger::ReadView& view) { return view.findEnrollToken(id); });
     if (!row) return http::errorResponse(row.error());
     if (!row->has_value()) return http::errorResponse(notFound("no token \"" + id + "\""));
     if ((*row)->revoked_ms)
@@ -202,7 +202,7 @@ http::Response Api::revokeToken(http::Request& req, const std::string& id) {
     if ((*row)->used_ms)
       return http::errorResponse(conflict("enrollment token \"" + id + "\" was already used"));
   } else {
-    auto row = ledger_.withReader([&](sqlite::Db& db) { return ledger::findToken(db, id); });
+    auto row = ledger_.withReader([&](ledger::ReadView& view) { return view.findToken(id); });
     if (!row) return http::errorResponse(row.error());
     if (!row->has_value()) return http::errorResponse(notFound("no token \"" + id + "\""));
     if ((*row)->revoked_ms)
@@ -217,13 +217,13 @@ http::Response Api::revokeToken(http::Request& req, const std::string& id) {
     return http::errorResponse(r.error());
   }
   if (is_enroll) {
-    auto after = ledger_.withReader([&](sqlite::Db& db) { return ledger::findEnrollToken(db, id); });
+    auto after = ledger_.withReader([&](ledger::ReadView& view) { return view.findEnrollToken(id); });
     if (!after || !after->has_value()) return http::errorResponse(internal("token vanished"));
     auto out = enrollTokenJson(**after);
     out["seq"] = r->seqs.front();
     return jsonResponse(200, out);
   }
-  auto after = ledger_.withReader([&](sqlite::Db& db) { return ledger::findToken(db, id); });
+  auto after = ledger_.withReader([&](ledger::ReadView& view) { return view.findToken(id); });
   if (!after || !after->has_value()) return http::errorResponse(internal("token vanished"));
   auto out = tokenJson(**after);
   out["seq"] = r->seqs.front();

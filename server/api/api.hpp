@@ -12,18 +12,13 @@
 #include "auth.hpp"
 #include "hwl/clock.hpp"
 #include "hwl/http.hpp"
-#include "ledger/ledger.hpp"
+#include "ledger/store.hpp"
 #include "collect/collector.hpp"
 #include "dispatch/scheduler.hpp"
-#include "ledger/fleet_projection.hpp"
-#include "ledger/hosts_projection.hpp"
+#include "ledger/rows.hpp"
 #include "pki/fleet_ca.hpp"
 #include "hwl/routes.hpp"
 #include "stream_limits.hpp"
-
-namespace hwl::collect {
-class TelemetryStore;
-}  // namespace hwl::collect
 
 namespace hwl::api {
 
@@ -31,7 +26,7 @@ namespace hwl::api {
 // scheduler (which calls hosts through their kind's driver).
 struct FleetServices {
   collect::Collector* collector = nullptr;
-  collect::TelemetryStore* store = nullptr;
+  ledger::TimeSeries* store = nullptr;
   dispatch::Scheduler* scheduler = nullptr;  // placement and the host kinds' drivers
   std::string cert_file;  // the server's identity towards agents, which they pin at enrollment
   std::function<void()> on_hosts_changed;  // a host enrolled or was revoked

@@ -10,13 +10,13 @@
 #include "collect/collector.hpp"
 #include "dispatch/scheduler.hpp"
 #include "hwl/proto/job_request.hpp"
-#include "collect/telemetry_store.hpp"
+#include "ledger/time_series.hpp"
 #include "hwl/crypto.hpp"
 #include "hwl/proto/job_spec.hpp"
 #include "hwl/json.hpp"
 #include "hwl/planner/placement.hpp"
 #include "hwl/planner/plan_json.hpp"
-#include "ledger/fleet_projection.hpp"
+#include "ledger/rows.hpp"
 
 namespace hwl::api {
 
@@ -158,7 +158,7 @@ void Api::addFleetRoutes(http::RouteTable& t, Api* self) {
 }
 
 bj::object Api::hostView(const ledger::HostRow& h) {
-  auto gpus = ledger_.withReader([&](sqlite::Db& db) { return ledger::listGpus(db, h.id); });
+  auto gpus = ledger_.withReader([&](ledger::ReadView& view) { return view.listGpus(h.id); });
   return hostView(h, gpus ? *gpus : std::vector<ledger::GpuRow>{},
                   fleet_.collector != nullptr ? fleet_.collector->live(h.id) : std::nullopt);
 }
@@ -221,13 +221,13 @@ http::Response Api::hosts(http::Request& req) {
       return cached(it->second.body);
   }
   auto page = ledger_.withSnapshot(
-      [&](sqlite::Db& db) -> Result<std::pair<std::vector<ledger::HostRow>,
+      [&](ledger::ReadView& view) -> Result<std::pair<std::vector<ledger::HostRow>,
                                               std::vector<ledger::GpuRow>>> {
-        auto hosts = ledger::listHosts(db, after, n);
+        auto hosts = view.listHosts(after, n);
         if (!hosts) return hosts.error();
         std::vector<ledger::GpuRow> gpus;
         if (!hosts->empty()) {
-          auto g = ledger::listGpusBetween(db, hosts->front().id, hosts->back().id);
+          auto g = view.listGpusBetween(hosts->front().id, hosts->back().id);
           if (!g) return g.error();
           gpus = std::move(*g);
         }
@@ -260,7 +260,7 @@ http::Response Api::host(http::Request& req, const std::string& id) {
   if (auto s = onlyParams(req, {}); !s) return http::errorResponse(s.error());
   if (!validId(id))
     return http::errorResponse(invalidArgument("\"" + id.substr(0, 64) + "\" is not a valid host id"));
-  auto h = ledger_.withReader([&](sqlite::Db& db) { return ledger::findHost(db, id); });
+  auto h = ledger_.withReader([&](ledger::ReadView& view) { return view.findHost(id); });
   if (!h) return http::errorResponse(h.error());
   if (!h->has_value()) return http::errorResponse(notFound("no host \"" + id + "\""));
   return jsonResponse(200, hostView(**h));
@@ -272,9 +272,9 @@ http::Response Api::gpus(http::Request& req) {
   if (auto s = onlyParams(req, {"host"}); !s) return http::errorResponse(s.error());
   auto want = queryId(req, "host");
   if (!want) return http::errorResponse(want.error());
-  auto rows = ledger_.withReader([&](sqlite::Db& db) { return ledger::listGpus(db, *want); });
+  auto rows = ledger_.withReader([&](ledger::ReadView& view) { return view.listGpus(*want); });
   if (!rows) return http::errorResponse(rows.error());
-  auto hosts = ledger_.withReader([](sqlite::Db& db) { return ledger::listHosts(db); });
+  auto hosts = ledger_.withReader([](ledger::ReadView& view) { return view.listHosts(); });
   std::map<std::string, std::string> names, states;
   if (hosts)
     for (const auto& h : *hosts) {
@@ -382,8 +382,8 @@ http::Response Api::jobs(http::Request& req) {
   if (auto s = onlyParams(req, {"host"}); !s) return http::errorResponse(s.error());
   auto want = queryId(req, "host");
   if (!want) return http::errorResponse(want.error());
-  auto rows = ledger_.withReader([&](sqlite::Db& db) { return ledger::listJobs(db, *want); });
-  auto hosts = ledger_.withReader([](sqlite::Db& db) { return ledger::listHosts(db); });
+  auto rows = ledger_.withReader([&](ledger::ReadView& view) { return view.listJobs(*want); });
+  auto hosts = ledger_.withReader([](ledger::ReadView& view) { return view.listHosts(); });
   if (!rows) return http::errorResponse(rows.error());
   std::map<std::string, std::string> states;
   if (hosts)
@@ -403,7 +403,7 @@ http::Response Api::job(http::Request& req, const std::string& id) {
   if (!jh) return http::errorResponse(jh.error());
   std::string host_state;
   if (jh->second) {
-    auto h = ledger_.withReader([&](sqlite::Db& db) { return ledger::findHost(db, jh->second->id.str()); });
+    auto h = ledger_.withReader([&](ledger::ReadView& view) { return view.findHost(jh->second->id.str()); });
     if (h && *h) host_state = proto::toString((**h).state);
   }
   return jsonResponse(200, jobJson(jh->first, host_state));
@@ -508,7 +508,7 @@ http::Response Api::placements(http::Request& req) {
   if (!pr) return http::errorResponse(pr.error());
   // A TP degree the caller names is the one placed; otherwise the fewest GPUs that hold it.
   const bool fixed_tp = body->is_object() && body->as_object().contains("tp");
-  auto hosts = ledger_.withReader([](sqlite::Db& db) { return ledger::listHosts(db); });
+  auto hosts = ledger_.withReader([](ledger::ReadView& view) { return view.listHosts(); });
   if (!hosts) return http::errorResponse(hosts.error());
   std::vector<planner::HostCapacity> caps;
   bj::object basis;
@@ -528,7 +528,7 @@ http::Response Api::placements(http::Request& req) {
       basis[h.id] = "free memory at " + std::to_string(live->telemetry_ms);
     } else {
       // No telemetry yet: against the total memory of the inventory.
-      auto gpus = ledger_.withReader([&](sqlite::Db& db) { return ledger::listGpus(db, h.id); });
+      auto gpus = ledger_.withReader([&](ledger::ReadView& view) { return view.listGpus(h.id); });
       if (gpus)
         for (const auto& g : *gpus)
           if (g.memory_total_bytes)
@@ -556,7 +556,7 @@ http::Response Api::prometheusMetrics(http::Request& req) {
   if (!who) return http::errorResponse(who.error());
   // Names from the hosts projection; everything else from the collector's memory: a scrape
   // never reads a sample table.
-  auto hosts = ledger_.withReader([](sqlite::Db& db) { return ledger::listHosts(db); });
+  auto hosts = ledger_.withReader([](ledger::ReadView& view) { return view.listHosts(); });
   if (!hosts) return http::errorResponse(hosts.error());
   const auto live = fleet_.collector->liveAll();
   probes::PromExposition e;

@@ -9,7 +9,7 @@
 #include "hwl/crypto.hpp"
 #include "hwl/pki.hpp"
 #include "hwl/json.hpp"
-#include "ledger/hosts_projection.hpp"
+#include "ledger/rows.hpp"
 
 namespace hwl::api {
 
@@ -73,7 +73,7 @@ void Api::addPkiRoutes(http::RouteTable& t, Api* self) {
 }
 
 void Api::loadDenylist() {
-  auto rows = ledger_.withReader([](sqlite::Db& db) { return ledger::revokedHosts(db); });
+  auto rows = ledger_.withReader([](ledger::ReadView& view) { return view.revokedHosts(); });
   if (!rows) return;
   std::lock_guard lk(deny_mu_);
   revoked_hosts_ = std::move(rows->first);
@@ -174,7 +174,7 @@ http::Response Api::enroll(http::Request& req) {
     return http::errorResponse(auth_.refuse(req, "enroll_malformed_token", "", kRefused));
   std::string tid = token->substr(0, dot);
   std::string secret = token->substr(dot + 1);
-  auto row = ledger_.withReader([&](sqlite::Db& db) { return ledger::findEnrollToken(db, tid); });
+  auto row = ledger_.withReader([&](ledger::ReadView& view) { return view.findEnrollToken(tid); });
   if (!row) return http::errorResponse(row.error());
   if (!row->has_value())
     return http::errorResponse(auth_.refuse(req, "enroll_unknown_token", tid, kRefused));
@@ -242,7 +242,7 @@ http::Response Api::renew(http::Request& req) {
   // version is read before the host's state is checked again (see Ledger::streamVersion).
   auto version = ledger_.streamVersion("host/" + who->host_id);
   if (!version) return http::errorResponse(version.error());
-  auto h = ledger_.withReader([&](sqlite::Db& db) { return ledger::findHost(db, who->host_id); });
+  auto h = ledger_.withReader([&](ledger::ReadView& view) { return view.findHost(who->host_id); });
   if (!h || !h->has_value()) return http::errorResponse(internal("host vanished"));
   if ((*h)->state == proto::HostState::kRevoked)
     return http::errorResponse(unauthenticated("host \"" + who->host_id + "\" is revoked"));
@@ -283,7 +283,7 @@ http::Response Api::revokeHost(http::Request& req, const std::string& id) {
   // concurrent revocations only one appends.
   auto version = ledger_.streamVersion("host/" + id);
   if (!version) return http::errorResponse(version.error());
-  auto h = ledger_.withReader([&](sqlite::Db& db) { return ledger::findHost(db, id); });
+  auto h = ledger_.withReader([&](ledger::ReadView& view) { return view.findHost(id); });
   if (!h) return http::errorResponse(h.error());
   if (!h->has_value()) return http::errorResponse(notFound("no host \"" + id + "\""));
   if ((*h)->state == proto::HostState::kRevoked)
@@ -298,7 +298,7 @@ http::Response Api::revokeHost(http::Request& req, const std::string& id) {
   }
   loadDenylist();
   if (fleet_.on_hosts_changed) fleet_.on_hosts_changed();
-  auto after = ledger_.withReader([&](sqlite::Db& db) { return ledger::findHost(db, id); });
+  auto after = ledger_.withReader([&](ledger::ReadView& view) { return view.findHost(id); });
   if (!after || !after->has_value()) return http::errorResponse(internal("host vanished"));
   return jsonResponse(200, hostJson(**after));
 }

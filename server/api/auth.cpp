@@ -5,7 +5,7 @@
 #include <cmath>
 
 #include "hwl/crypto.hpp"
-#include "ledger/hosts_projection.hpp"
+#include "ledger/rows.hpp"
 #include "pki/fleet_ca.hpp"
 
 namespace hwl::api {
@@ -128,7 +128,7 @@ Result<Principal> Authenticator::authorize(const http::Request& req, ledger::Rol
       if (ca_ != nullptr) admin = ca_->clientNameFor(server::ClientRole::kAdmin, req.peer);
       if (admin) {
         auto host_cert = ledger_.withReader(
-            [&](sqlite::Db& db) { return ledger::findHostCert(db, req.peer.serial_hex); });
+            [&](ledger::ReadView& view) { return view.findHostCert(req.peer.serial_hex); });
         if (!host_cert) return host_cert.error();
         if (!host_cert->has_value()) return Principal{"cert:" + *admin, ledger::Role::kAdmin};
       }
@@ -148,7 +148,7 @@ Result<Principal> Authenticator::authorize(const http::Request& req, ledger::Rol
     return deny(req, "malformed_token", "", kUnauth);
   std::string id(v.substr(0, dot));
   std::string_view secret = v.substr(dot + 1);
-  auto row = ledger_.withReader([&](sqlite::Db& db) { return ledger::findToken(db, id); });
+  auto row = ledger_.withReader([&](ledger::ReadView& view) { return view.findToken(id); });
   if (!row) return row.error();
   if (!row->has_value()) return deny(req, "unknown_token", id, kUnauth);
   const auto& t = **row;
@@ -186,8 +186,8 @@ Result<HostPrincipal> Authenticator::authorizeHost(const http::Request& req) {
   const Error kUnauth = unauthenticated("a host client certificate is required");
   if (!req.peer.present) return deny(req, "host_no_certificate", "", kUnauth);
   // The host is the one the ledger recorded this serial as issued to; the SANs must agree.
-  auto issued = ledger_.withReader([&](sqlite::Db& db) -> Result<std::optional<std::string>> {
-    auto cert = ledger::findHostCert(db, req.peer.serial_hex);
+  auto issued = ledger_.withReader([&](ledger::ReadView& view) -> Result<std::optional<std::string>> {
+    auto cert = view.findHostCert(req.peer.serial_hex);
     if (!cert) return cert.error();
     if (!cert->has_value() || !crypto::constantTimeEqual((*cert)->spki, req.peer.spki_sha256_hex))
       return std::optional<std::string>{};
@@ -205,7 +205,7 @@ Result<HostPrincipal> Authenticator::authorizeHost(const http::Request& req) {
       foreign = true;
   }
   if (!own || foreign) return deny(req, "host_wrong_identity", id, kUnauth);
-  auto h = ledger_.withReader([&](sqlite::Db& db) { return ledger::findHost(db, id); });
+  auto h = ledger_.withReader([&](ledger::ReadView& view) { return view.findHost(id); });
   if (!h) return h.error();
   if (!h->has_value()) return deny(req, "host_unknown", id, kUnauth);
   if ((*h)->state == proto::HostState::kRevoked) return deny(req, "host_revoked", id, kUnauth);

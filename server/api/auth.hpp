@@ -12,8 +12,8 @@
 
 #include "hwl/clock.hpp"
 #include "hwl/http.hpp"
-#include "ledger/ledger.hpp"
-#include "ledger/tokens_projection.hpp"
+#include "ledger/store.hpp"
+#include "ledger/rows.hpp"
 
 namespace hwl::server {
 class FleetCa;

@@ -17,10 +17,10 @@
 #include "collect/collector.hpp"
 #include "dispatch/agent_driver.hpp"
 #include "dispatch/recovery.hpp"
-#include "collect/telemetry_store.hpp"
-#include "ledger/fleet_projection.hpp"
-#include "ledger/hosts_projection.hpp"
-#include "ledger/tokens_projection.hpp"
+#include "storage/telemetry_store.hpp"
+#include "storage/fleet_projection.hpp"
+#include "storage/hosts_projection.hpp"
+#include "storage/tokens_projection.hpp"
 #include "pki/fleet_ca.hpp"
 
 namespace hwl::server {
@@ -45,15 +45,15 @@ Status writePublic(const fs::path& p, std::string_view content) {
 
 }  // namespace
 
-void addProjections(ledger::LedgerOptions& lo) {
-  lo.projections.push_back(std::make_unique<ledger::TokensProjection>());
-  lo.projections.push_back(std::make_unique<ledger::EnrollTokensProjection>());
-  lo.projections.push_back(std::make_unique<ledger::HostsProjection>());
-  lo.projections.push_back(std::make_unique<ledger::FleetProjection>());
+void addProjections(storage::LedgerOptions& lo) {
+  lo.projections.push_back(std::make_unique<storage::TokensProjection>());
+  lo.projections.push_back(std::make_unique<storage::EnrollTokensProjection>());
+  lo.projections.push_back(std::make_unique<storage::HostsProjection>());
+  lo.projections.push_back(std::make_unique<storage::FleetProjection>());
 }
 
-Result<std::unique_ptr<ledger::Ledger>> openLedger(const DataDir& dir, int64_t checkpoint_every) {
-  ledger::LedgerOptions lo;
+Result<std::unique_ptr<storage::SqliteLedger>> openLedger(const DataDir& dir, int64_t checkpoint_every) {
+  storage::LedgerOptions lo;
   lo.db_path = dir.ledger();
   lo.checkpoint_every = checkpoint_every;
   lo.checkpoint_log = dir.checkpointLog();
@@ -61,7 +61,7 @@ Result<std::unique_ptr<ledger::Ledger>> openLedger(const DataDir& dir, int64_t c
   if (!key) return key.error();
   lo.signing_key = std::shared_ptr<EVP_PKEY>(key->release(), crypto::PkeyFree{});
   addProjections(lo);
-  return ledger::Ledger::open(std::move(lo));
+  return storage::SqliteLedger::open(std::move(lo));
 }
 
 Result<std::string> initDataDir(const InitOptions& opts) {
@@ -121,13 +121,13 @@ Result<std::string> initDataDir(const InitOptions& opts) {
 
   std::string token;
   {
-    ledger::LedgerOptions lo;
+    storage::LedgerOptions lo;
     lo.db_path = d.ledger();
     lo.create = true;
     lo.checkpoint_log = d.checkpointLog();
     lo.signing_key = std::shared_ptr<EVP_PKEY>(cp_key.release(), crypto::PkeyFree{});
     addProjections(lo);
-    auto l = ledger::Ledger::open(std::move(lo));
+    auto l = storage::SqliteLedger::open(std::move(lo));
     if (!l) return l.error();
     auto t = api::createToken(**l, SystemClock::instance(), ledger::Role::kAdmin, std::nullopt,
                               "created by init", "system");
@@ -189,7 +189,7 @@ int runServer(const ServerConfig& cfg, std::ostream& out) {
   as.auth.failure_refill_per_s = static_cast<double>(cfg.auth_fail_refill_per_minute) / 60.0;
   api::Api api(**ledger, SystemClock::instance(), as, ca->get());
 
-  collect::TelemetryStore store(**ledger,
+  storage::TelemetryStore store(**ledger,
                                 {.raw_retention_ms = cfg.raw_retention_s * 1000,
                                  .minute_retention_ms = cfg.minute_retention_s * 1000});
   // One transport to agents, shared by the collector and the agent driver.

@@ -10,7 +10,7 @@
 #include "config.hpp"
 #include "pki/fleet_ca.hpp"
 #include "hwl/result.hpp"
-#include "ledger/ledger.hpp"
+#include "storage/sqlite_ledger.hpp"
 
 namespace hwl::server {
 
@@ -26,7 +26,7 @@ struct InitOptions {
 Result<std::string> initDataDir(const InitOptions& opts);
 
 // Opens the ledger of a data directory with every projection.
-Result<std::unique_ptr<ledger::Ledger>> openLedger(const DataDir& dir, int64_t checkpoint_every);
+Result<std::unique_ptr<storage::SqliteLedger>> openLedger(const DataDir& dir, int64_t checkpoint_every);
 
 // Serves until SIGINT/SIGTERM; returns the exit code.
 // Every route of the API (for `hwledger-server routes --json`).
@@ -40,7 +40,7 @@ Status issueClientCert(const DataDir& dir, ClientRole role, const std::string& n
                        const std::filesystem::path& out_p12, const std::filesystem::path& cert_out,
                        const std::filesystem::path& key_out);
 
-void addProjections(ledger::LedgerOptions& lo);
+void addProjections(storage::LedgerOptions& lo);
 
 // Replays the events into fresh projection tables and reports the digests before and after.
 int rebuild(const DataDir& dir, std::ostream& out);

@@ -19,8 +19,8 @@
 #include "hwl/planner/formats.hpp"
 #include "hwl/planner/plan_json.hpp"
 #include "hwl/planner/placement.hpp"
-#include "ledger/ledger.hpp"
-#include "ledger/sqlite.hpp"
+#include "storage/sqlite_ledger.hpp"
+#include "storage/sqlite.hpp"
 #include "parse.hpp"
 #include "table.hpp"
 
@@ -938,7 +938,7 @@ int runCli(int argc, char** argv, std::ostream& out, std::ostream& err) {
   if (*verify) {
     std::filesystem::path db(db_path);
     auto dir = db.parent_path().empty() ? std::filesystem::path(".") : db.parent_path();
-    ledger::VerifyOptions vo;
+    storage::VerifyOptions vo;
     if (cp_path.empty() && std::filesystem::exists(dir / "checkpoints.log"))
       cp_path = (dir / "checkpoints.log").string();
     vo.checkpoint_log = cp_path;
@@ -954,7 +954,7 @@ int runCli(int argc, char** argv, std::ostream& out, std::ostream& err) {
     if (!std::filesystem::exists(db)) return fail(err, notFound("no database at " + db_path));
     auto conn = sqlite::Db::open(db, sqlite::Db::Mode::kReadOnly);
     if (!conn) return fail(err, conn.error());
-    auto rep = ledger::verifyDatabase(*conn, vo);
+    auto rep = storage::verifyDatabase(*conn, vo);
     if (g.json) {
       out << bj::serialize(rep.toJson()) << "\n";
     } else {

@@ -35,8 +35,7 @@
 #include "dispatch/agent_transport_io.hpp"
 #include "host_source.hpp"
 #include "hwl/proto/events.hpp"
-#include "ledger/fleet_projection.hpp"
-#include "ledger/hosts_projection.hpp"
+#include "ledger/rows.hpp"
 
 namespace hwl::collect {
 
@@ -163,6 +162,43 @@ Result<bj::object> checkInventoryData(bj::object data) {
 int64_t nowMs() { return SystemClock::instance().nowMs(); }
 
 // Completes when every append has been committed (or refused); the result is the first error.
+std::optional<double> dbl(const bj::object& o, std::string_view k) {
+  auto it = o.find(k);
+  if (it == o.end() || !it->value().is_number()) return std::nullopt;
+  boost::system::error_code ec;
+  double d = it->value().to_number<double>(ec);
+  return ec ? std::nullopt : std::optional<double>(d);
+}
+
+std::optional<int64_t> i64(const bj::object& o, std::string_view k) {
+  auto d = dbl(o, k);
+  return d ? std::optional<int64_t>(static_cast<int64_t>(*d)) : std::nullopt;
+}
+
+// The GPU points of an agent's /v1/telemetry answer.
+std::vector<ledger::GpuPoint> pointsFromTelemetry(const bj::object& t) {
+  std::vector<ledger::GpuPoint> out;
+  auto it = t.find("gpus");
+  if (it == t.end() || !it->value().is_array()) return out;
+  for (const auto& g : it->value().get_array()) {
+    if (!g.is_object()) continue;
+    const auto& o = g.get_object();
+    auto uuid = o.find("uuid");
+    if (uuid == o.end() || !uuid->value().is_string() || uuid->value().get_string().empty())
+      continue;
+    ledger::GpuPoint p;
+    p.uuid = std::string(uuid->value().get_string());
+    p.util_pct = dbl(o, "utilization_gpu_pct");
+    p.mem_used_bytes = i64(o, "memory_used_bytes");
+    p.mem_total_bytes = i64(o, "memory_total_bytes");
+    p.power_w = dbl(o, "power_w");
+    p.temp_c = dbl(o, "temperature_c");
+    p.energy_mj = i64(o, "energy_mj");
+    out.push_back(std::move(p));
+  }
+  return out;
+}
+
 auto awaitAppends(ledger::Ledger& l, std::vector<ledger::AppendRequest> reqs) {
   return asio::async_initiate<decltype(asio::use_awaitable), void(std::vector<Status>)>(
       [&l](auto handler, std::vector<ledger::AppendRequest> rs) {
@@ -256,7 +292,7 @@ struct Collector::Impl {
   };
 
   ledger::Ledger& ledger;
-  TelemetryStore& store;
+  ledger::TimeSeries& store;
   CollectorSettings settings;
   dispatch::AgentTransport& transport;
   asio::io_context& ioc;
@@ -282,7 +318,7 @@ struct Collector::Impl {
       latencies[latency_next++ % kWindow] = ms;
   }
 
-  Impl(ledger::Ledger& l, TelemetryStore& s, CollectorSettings st, dispatch::AgentTransport& t)
+  Impl(ledger::Ledger& l, ledger::TimeSeries& s, CollectorSettings st, dispatch::AgentTransport& t)
       : ledger(l), store(s), settings(std::move(st)), transport(t),
         ioc(dispatch::ioContext(t)) {}
   void startLink(const ledger::HostRow& h, int64_t cursor);
@@ -430,10 +466,10 @@ namespace {
 Result<std::map<std::string, std::optional<std::string>>> jobOwners(
     ledger::Ledger& ledger, const std::set<std::string>& ids) {
   return ledger.withReader(
-      [&](sqlite::Db& db) -> Result<std::map<std::string, std::optional<std::string>>> {
+      [&](ledger::ReadView& view) -> Result<std::map<std::string, std::optional<std::string>>> {
         std::map<std::string, std::optional<std::string>> out;
         for (const auto& id : ids) {
-          auto j = ledger::findJob(db, id);
+          auto j = view.findJob(id);
           if (!j) return j.error();
           out[id] = j->has_value() ? std::optional<std::string>((*j)->host_id) : std::nullopt;
         }
@@ -593,11 +629,11 @@ asio::awaitable<void> Collector::Impl::run(std::shared_ptr<Link> link) {
 
 void Collector::Impl::syncOnce() {
   auto rows = ledger.withReader(
-      [](sqlite::Db& db) -> Result<std::vector<std::tuple<ledger::HostRow, int64_t>>> {
-        auto hosts = ledger::listHosts(db);
+      [](ledger::ReadView& view) -> Result<std::vector<std::tuple<ledger::HostRow, int64_t>>> {
+        auto hosts = view.listHosts();
         if (!hosts) return hosts.error();
         // One read of every cursor, not a query per host (this runs every few seconds).
-        auto cursors = ledger::agentCursors(db);
+        auto cursors = view.agentCursors();
         if (!cursors) return cursors.error();
         std::vector<std::tuple<ledger::HostRow, int64_t>> out;
         for (auto& h : *hosts) {
@@ -707,7 +743,7 @@ void Collector::Impl::syncLoop() {
   }
 }
 
-Collector::Collector(ledger::Ledger& ledger, TelemetryStore& store, CollectorSettings settings,
+Collector::Collector(ledger::Ledger& ledger, ledger::TimeSeries& store, CollectorSettings settings,
                      dispatch::AgentTransport& transport)
     : impl_(std::make_unique<Impl>(ledger, store, std::move(settings), transport)) {
   impl_->sources[proto::HostKind::kAgent] = std::make_unique<AgentSource>(*impl_);

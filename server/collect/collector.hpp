@@ -15,8 +15,8 @@
 
 #include "dispatch/agent_transport.hpp"
 #include "dispatch/scheduler.hpp"
-#include "ledger/ledger.hpp"
-#include "telemetry_store.hpp"
+#include "ledger/store.hpp"
+#include "ledger/time_series.hpp"
 
 namespace hwl::collect {
 
@@ -53,7 +53,7 @@ struct ScrapeStats {
 class Collector {
  public:
   // Agents are called over `transport`, which must outlive the collector.
-  Collector(ledger::Ledger& ledger, TelemetryStore& store, CollectorSettings settings,
+  Collector(ledger::Ledger& ledger, ledger::TimeSeries& store, CollectorSettings settings,
             dispatch::AgentTransport& transport);
   ~Collector();
   Status start();

@@ -8,7 +8,7 @@
 #include <string>
 
 #include "hwl/proto/types.hpp"
-#include "ledger/hosts_projection.hpp"
+#include "ledger/rows.hpp"
 
 namespace hwl::collect {
 

@@ -20,7 +20,7 @@ PlacedJobRecovery::PlacedJobRecovery(ledger::Ledger& ledger, Scheduler& schedule
 PlacedJobRecovery::~PlacedJobRecovery() { stop(); }
 
 Status PlacedJobRecovery::start() {
-  auto jobs = ledger_.withReader([](sqlite::Db& db) { return ledger::listActiveJobs(db); });
+  auto jobs = ledger_.withReader([](ledger::ReadView& view) { return view.listActiveJobs(); });
   if (!jobs) return jobs.error();
   std::vector<std::string> placed;
   for (const auto& j : *jobs)
@@ -78,7 +78,7 @@ bool PlacedJobRecovery::attempt(const std::string& job_id,
     return scheduler_.dispatchFailed(id, *version, reason).has_value();
   };
   if (!host) return failed("placed on " + job.host_id + ", which is not in the ledger");
-  auto row = ledger_.withReader([&](sqlite::Db& db) { return ledger::findHost(db, host->id.str()); });
+  auto row = ledger_.withReader([&](ledger::ReadView& view) { return view.findHost(host->id.str()); });
   if (row && *row && (**row).state == proto::HostState::kRevoked)
     return failed("its host " + host->id.str() + " was revoked");
   auto spec = json::parseObject(job.spec);

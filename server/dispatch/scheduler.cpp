@@ -50,10 +50,10 @@ Driver* Scheduler::driverFor(proto::HostKind kind) const {
 }
 
 Result<Scheduler::Choice> Scheduler::place(const proto::JobRequest& req) {
-  return ledger_.withSnapshot([&](sqlite::Db& db) -> Result<Choice> {
-    auto hosts = ledger::listHosts(db);
+  return ledger_.withSnapshot([&](ledger::ReadView& view) -> Result<Choice> {
+    auto hosts = view.listHosts();
     if (!hosts) return hosts.error();
-    auto active = ledger::listActiveJobs(db);
+    auto active = view.listActiveJobs();
     if (!active) return active.error();
     // GPUs held by jobs that have not ended.
     std::set<std::string> busy;
@@ -104,7 +104,7 @@ Result<Scheduler::Choice> Scheduler::place(const proto::JobRequest& req) {
         }
         std::sort(fit.begin(), fit.end(), std::greater<>());
         for (int64_t i = 0; i < req.gpus; ++i) c.gpus.push_back(fit[i].second);
-        auto v = ledger::Ledger::streamVersionOn(db, gpusStream(h.id));
+        auto v = view.streamVersion(gpusStream(h.id));
         if (!v) return v.error();
         c.gpus_version = *v;
       }
@@ -225,11 +225,11 @@ void Scheduler::awaitDispatch(const std::string& id) {
 Result<std::pair<ledger::JobRow, std::optional<HostTarget>>> Scheduler::jobAndHost(
     const proto::JobId& id) {
   return ledger_.withSnapshot(
-      [&](sqlite::Db& db) -> Result<std::pair<ledger::JobRow, std::optional<HostTarget>>> {
-        auto j = ledger::findJob(db, id.str());
+      [&](ledger::ReadView& view) -> Result<std::pair<ledger::JobRow, std::optional<HostTarget>>> {
+        auto j = view.findJob(id.str());
         if (!j) return j.error();
         if (!j->has_value()) return notFound("no job \"" + id.str() + "\"");
-        auto h = ledger::findHost(db, (*j)->host_id);
+        auto h = view.findHost((*j)->host_id);
         if (!h) return h.error();
         std::optional<HostTarget> t;
         if (*h) t = targetOf(**h);

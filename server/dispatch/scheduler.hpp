@@ -19,9 +19,8 @@
 #include "driver.hpp"
 #include "hwl/clock.hpp"
 #include "hwl/proto/job_request.hpp"
-#include "ledger/fleet_projection.hpp"
-#include "ledger/hosts_projection.hpp"
-#include "ledger/ledger.hpp"
+#include "ledger/rows.hpp"
+#include "ledger/store.hpp"
 
 namespace hwl::dispatch {
 

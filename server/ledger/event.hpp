@@ -54,6 +54,9 @@ struct Event {
 // hash = SHA-256(prev_hash ‖ lp(seq) ‖ lp(id) ‖ lp(stream) ‖ lp(version) ‖ lp(type) ‖ lp(time_ms)
 //                ‖ lp(actor) ‖ lp(data)), where lp(x) is the 8-byte big-endian length of x
 // followed by x, and integers are written in decimal ASCII. Genesis prev_hash is 32 zero bytes.
+// Feeds the 8-byte big-endian length of `s`, then `s`, into `h` (the lp() of the formula).
+void hashLengthPrefixed(crypto::Sha256& h, std::string_view s);
+
 crypto::Digest eventHash(crypto::Sha256& h, const crypto::Digest& prev, int64_t seq,
                          std::string_view id, std::string_view stream, int64_t version,
                          std::string_view type, int64_t time_ms, std::string_view actor,

@@ -10,12 +10,12 @@
 #include <thread>
 
 #include "hwl/crypto.hpp"
-#include "ledger/ledger.hpp"
-#include "ledger/tokens_projection.hpp"
+#include "storage/sqlite_ledger.hpp"
+#include "storage/tokens_projection.hpp"
 
 namespace fs = std::filesystem;
 namespace bj = boost::json;
-using hwl::ledger::Ledger;
+using Ledger = hwl::storage::SqliteLedger;
 using hwl::ledger::NewEvent;
 using Clock = std::chrono::steady_clock;
 
@@ -38,12 +38,12 @@ bj::object payload(int64_t i) {
 }
 
 std::unique_ptr<Ledger> openLedger(const fs::path& dir, const std::shared_ptr<EVP_PKEY>& key) {
-  hwl::ledger::LedgerOptions o;
+  hwl::storage::LedgerOptions o;
   o.db_path = dir / "ledger.db";
   o.create = true;
   o.checkpoint_log = dir / "checkpoints.log";
   o.signing_key = key;
-  o.projections.push_back(std::make_unique<hwl::ledger::TokensProjection>());
+  o.projections.push_back(std::make_unique<hwl::storage::TokensProjection>());
   auto l = Ledger::open(std::move(o));
   if (!l) {
     std::fprintf(stderr, "open: %s\n", l.error().message.c_str());

@@ -31,12 +31,12 @@ ApiWorld& ApiWorld::get() {
 }
 
 ApiWorld::ApiWorld() {
-  ledger::LedgerOptions o;
+  storage::LedgerOptions o;
   o.db_path = dir_.path() / "ledger.db";
   o.create = true;
   o.clock = &clock;
   server::addProjections(o);  // the server's own projections
-  auto l = ledger::Ledger::open(std::move(o));
+  auto l = storage::SqliteLedger::open(std::move(o));
   HWL_FUZZ_CHECK(l.has_value(), l ? "" : l.error().message);
   ledger = std::move(*l);
 

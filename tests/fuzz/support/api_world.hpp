@@ -11,7 +11,7 @@
 #include "api/api.hpp"
 #include "fuzz_support.hpp"
 #include "hwl/clock.hpp"
-#include "ledger/ledger.hpp"
+#include "storage/sqlite_ledger.hpp"
 #include "pki/fleet_ca.hpp"
 
 namespace hwl::fuzz {
@@ -35,7 +35,7 @@ class ApiWorld {
   void checkAnswer(const http::Response& r, int64_t head_before, std::string_view input);
 
   ManualClock clock{1'700'000'000'000};
-  std::unique_ptr<ledger::Ledger> ledger;
+  std::unique_ptr<storage::SqliteLedger> ledger;
   std::unique_ptr<server::FleetCa> ca;
   std::unique_ptr<dispatch::Scheduler> scheduler;
   std::unique_ptr<api::Api> api;

@@ -9,7 +9,7 @@
 #include "fuzz_support.hpp"
 #include "hwl/json.hpp"
 #include "app/server_app.hpp"
-#include "ledger/ledger.hpp"
+#include "storage/sqlite_ledger.hpp"
 
 using namespace hwl;
 namespace bj = boost::json;
@@ -19,14 +19,14 @@ namespace {
 struct World {
   fuzz::ScratchDir dir{"outbox-entries"};
   ManualClock clock{1'700'000'000'000};
-  std::unique_ptr<ledger::Ledger> ledger;
+  std::unique_ptr<storage::SqliteLedger> ledger;
   World() {
-    ledger::LedgerOptions o;
+    storage::LedgerOptions o;
     o.db_path = dir.path() / "ledger.db";
     o.create = true;
     o.clock = &clock;
     server::addProjections(o);  // the server's own projections
-    auto l = ledger::Ledger::open(std::move(o));
+    auto l = storage::SqliteLedger::open(std::move(o));
     HWL_FUZZ_CHECK(l.has_value(), l ? "" : l.error().message);
     ledger = std::move(*l);
   }

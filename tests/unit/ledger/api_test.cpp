@@ -9,9 +9,10 @@
 #include "app/server_app.hpp"
 #include "collect/collector.hpp"
 #include "hwl/crypto.hpp"
-#include "ledger/fleet_projection.hpp"
-#include "ledger/hosts_projection.hpp"
-#include "ledger/tokens_projection.hpp"
+#include "storage/fleet_projection.hpp"
+#include "storage/hosts_projection.hpp"
+#include "storage/sqlite_ledger.hpp"
+#include "storage/tokens_projection.hpp"
 
 namespace hwl::api {
 namespace {
@@ -27,15 +28,15 @@ class ApiTest : public ::testing::Test {
   void open(bool fleet) {
     dir_ = fs::temp_directory_path() / ("hwl-api-" + crypto::newId("", 6));
     fs::create_directories(dir_);
-    ledger::LedgerOptions o;
+    storage::LedgerOptions o;
     o.db_path = dir_ / "ledger.db";
     o.create = true;
     o.clock = &clock_;
     if (fleet)
       server::addProjections(o);
     else
-      o.projections.push_back(std::make_unique<ledger::TokensProjection>());
-    ledger_ = std::move(ledger::Ledger::open(std::move(o)).value());
+      o.projections.push_back(std::make_unique<storage::TokensProjection>());
+    ledger_ = std::move(storage::SqliteLedger::open(std::move(o)).value());
     admin_ = createToken(*ledger_, clock_, ledger::Role::kAdmin, std::nullopt, "", "system")
                  .value()
                  .token;
@@ -86,7 +87,7 @@ class ApiTest : public ::testing::Test {
 
   fs::path dir_;
   ManualClock clock_{1'700'000'000'000};
-  std::unique_ptr<ledger::Ledger> ledger_;
+  std::unique_ptr<storage::SqliteLedger> ledger_;
   std::unique_ptr<dispatch::Scheduler> scheduler_;
   std::unique_ptr<Api> api_;
   std::string admin_;

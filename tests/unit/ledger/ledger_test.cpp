@@ -9,12 +9,14 @@
 #include <thread>
 
 #include "hwl/crypto.hpp"
-#include "ledger/ledger.hpp"
-#include "ledger/migrations.hpp"
-#include "ledger/tokens_projection.hpp"
+#include "storage/migrations.hpp"
+#include "storage/sqlite_ledger.hpp"
+#include "storage/tokens_projection.hpp"
 
-namespace hwl::ledger {
+namespace hwl::storage {
 namespace {
+
+using namespace hwl::ledger;  // NOLINT(google-build-using-namespace): the types under test
 
 namespace fs = std::filesystem;
 namespace bj = boost::json;
@@ -42,8 +44,8 @@ class LedgerTest : public ::testing::Test {
     o.projections.push_back(std::make_unique<TokensProjection>());
     return o;
   }
-  Ledger& open(int64_t every = 1000) {
-    auto l = Ledger::open(options(every));
+  SqliteLedger& open(int64_t every = 1000) {
+    auto l = SqliteLedger::open(options(every));
     EXPECT_TRUE(l.has_value()) << (l ? "" : l.error().message);
     ledger_ = std::move(*l);
     return *ledger_;
@@ -70,7 +72,7 @@ class LedgerTest : public ::testing::Test {
   fs::path dir_;
   std::shared_ptr<EVP_PKEY> key_;
   ManualClock clock_{1'700'000'000'000};
-  std::unique_ptr<Ledger> ledger_;
+  std::unique_ptr<SqliteLedger> ledger_;
 };
 
 TEST_F(LedgerTest, AppendAssignsSeqVersionAndChainsHashes) {
@@ -327,7 +329,7 @@ TEST_F(LedgerTest, ProjectionRebuildIsByteIdentical) {
   EXPECT_NE(l.tableDigest("tokens").value(), before);
   ASSERT_TRUE(l.rebuildProjections().has_value());
   EXPECT_EQ(l.tableDigest("tokens").value(), before);
-  auto t8 = l.withReader([](sqlite::Db& db) { return findToken(db, "tok_8"); }).value();
+  auto t8 = l.withDb([](sqlite::Db& db) { return findToken(db, "tok_8"); }).value();
   ASSERT_TRUE(t8.has_value());
   EXPECT_TRUE(t8->revoked_ms.has_value());
 }
@@ -337,16 +339,16 @@ TEST_F(LedgerTest, MigrationsAreRecordedAndNotReapplied) {
   ledger_.reset();
   auto o = options();
   o.create = false;
-  auto l = Ledger::open(std::move(o));
+  auto l = SqliteLedger::open(std::move(o));
   ASSERT_TRUE(l.has_value()) << l.error().message;
-  auto n = (*l)->withReader([](sqlite::Db& db) {
+  auto n = (*l)->withDb([](sqlite::Db& db) {
     return db.queryInt("SELECT count(*) FROM schema_migrations").value();
   });
   EXPECT_EQ(n.value_or(0), static_cast<int64_t>(migrations().size()));
   (*l)->close();
   l->reset();
   sql("INSERT INTO schema_migrations VALUES(999, 'from the future', 0)");
-  auto newer = Ledger::open(options());
+  auto newer = SqliteLedger::open(options());
   ASSERT_FALSE(newer.has_value());
   EXPECT_EQ(newer.error().code, Code::kFailedPrecondition);
 }
@@ -372,4 +374,4 @@ TEST_F(LedgerTest, InvalidAppendsAreRefused) {
 }
 
 }  // namespace
-}  // namespace hwl::ledger
+}  // namespace hwl::storage

@@ -1,7 +1,7 @@
 // The ledger schema, one numbered migration at a time. Never edit a released migration: add one.
 #include "migrations.hpp"
 
-namespace hwl::ledger {
+namespace hwl::storage {
 
 const std::vector<Migration>& migrations() {
   static const std::vector<Migration> kAll = {
@@ -191,4 +191,4 @@ Status migrate(sqlite::Db& db, int64_t now_ms) {
   return {};
 }
 
-}  // namespace hwl::ledger
+}  // namespace hwl::storage

@@ -1,3 +1,4 @@
+// The time series on SQLite, beside the ledger's tables and written on its writer connection.
 // Telemetry samples are observations, not events: they go to a time series (raw, 1-minute and
 // 1-hour roll-ups, each with its retention). Closed hours become `telemetry.hourly` events per GPU
 // (energy, utilisation, memory, temperature), which are part of the ledger.
@@ -13,22 +14,13 @@
 #include <thread>
 #include <vector>
 
-#include "ledger/ledger.hpp"
+#include "ledger/time_series.hpp"
+#include "sqlite_ledger.hpp"
 
-namespace hwl::collect {
+namespace hwl::storage {
 
-struct GpuPoint {
-  std::string uuid;
-  std::optional<double> util_pct;
-  std::optional<int64_t> mem_used_bytes;
-  std::optional<int64_t> mem_total_bytes;
-  std::optional<double> power_w;
-  std::optional<double> temp_c;
-  std::optional<int64_t> energy_mj;
-};
 
-// Reads the GPU points of an agent's /v1/telemetry answer.
-std::vector<GpuPoint> pointsFromTelemetry(const boost::json::object& telemetry);
+using ledger::GpuPoint;
 
 struct TelemetrySettings {
   int64_t raw_retention_ms = 24LL * 3600 * 1000;
@@ -40,28 +32,21 @@ struct TelemetrySettings {
   int64_t max_integration_gap_ms = 5 * 60 * 1000;
 };
 
-class TelemetryStore {
+class TelemetryStore final : public ledger::TimeSeries {
  public:
-  TelemetryStore(ledger::Ledger& ledger, TelemetrySettings settings = {});
-  ~TelemetryStore();
+  TelemetryStore(SqliteLedger& ledger, TelemetrySettings settings = {});
+  ~TelemetryStore() override;
   void start();
   void stop();  // flushes what is buffered
 
-  // Buffers one sample of a host (thread-safe); written at the next flush.
-  void record(const std::string& host_id, int64_t time_ms, std::vector<GpuPoint> gpus);
-  // Writes the buffer now (tests, shutdown). Returns once committed.
-  Status flush();
+  void record(const std::string& host_id, int64_t time_ms, std::vector<GpuPoint> gpus) override;
+  Status flush() override;
   Status enforceRetention(int64_t now_ms);
-
-  // Points between from and to (ms) for a host (and optionally one GPU), in steps of `step_ms`,
-  // read from the coarsest roll-up whose resolution fits the step.
-  // GPU hours, energy and mean utilisation over [f, t) by "host", "gpu" or "job" (a job's GPUs
-  // over its runtime), from the 1-minute rollups (`minute`) or the hourly ones.
   Result<boost::json::array> usage(const std::string& group, int64_t f, int64_t t, int64_t now,
-                                   bool minute);
+                                   bool minute) override;
   Result<boost::json::object> query(const std::string& host_id, const std::string& gpu_uuid,
-                                    int64_t from_ms, int64_t to_ms, int64_t step_ms);
-  [[nodiscard]] uint64_t samplesRecorded() const { return recorded_; }
+                                    int64_t from_ms, int64_t to_ms, int64_t step_ms) override;
+  [[nodiscard]] uint64_t samplesRecorded() const override { return recorded_; }
 
  private:
   struct Pending {
@@ -84,7 +69,7 @@ class TelemetryStore {
                                             int64_t hour_ms);
   void run();
 
-  ledger::Ledger& ledger_;
+  SqliteLedger& ledger_;
   TelemetrySettings settings_;
   std::mutex mu_;
   std::condition_variable cv_;
@@ -95,4 +80,4 @@ class TelemetryStore {
   std::atomic<uint64_t> recorded_{0};
 };
 
-}  // namespace hwl::collect
+}  // namespace hwl::storage

@@ -7,7 +7,7 @@
 
 #include "sqlite.hpp"
 
-namespace hwl::ledger {
+namespace hwl::storage {
 
 struct Migration {
   int64_t version;
@@ -19,4 +19,4 @@ const std::vector<Migration>& migrations();
 // Applies every migration newer than the database's; refuses a database from a newer build.
 Status migrate(sqlite::Db& db, int64_t now_ms);
 
-}  // namespace hwl::ledger
+}  // namespace hwl::storage

@@ -7,9 +7,9 @@
 #include <cmath>
 
 #include "hwl/json.hpp"
-#include "ledger/fleet_projection.hpp"
+#include "fleet_projection.hpp"
 
-namespace hwl::collect {
+namespace hwl::storage {
 
 namespace bj = boost::json;
 
@@ -18,18 +18,7 @@ namespace {
 constexpr int64_t kMinute = 60'000;
 constexpr int64_t kHour = 3'600'000;
 
-std::optional<double> dbl(const bj::object& o, std::string_view k) {
-  auto it = o.find(k);
-  if (it == o.end() || !it->value().is_number()) return std::nullopt;
-  boost::system::error_code ec;
-  double d = it->value().to_number<double>(ec);
-  return ec ? std::nullopt : std::optional<double>(d);
-}
 
-std::optional<int64_t> i64(const bj::object& o, std::string_view k) {
-  auto d = dbl(o, k);
-  return d ? std::optional<int64_t>(static_cast<int64_t>(*d)) : std::nullopt;
-}
 
 const char* kUpsert =
     "INSERT INTO %s(series, bucket_ms, samples, util_sum, util_n, util_max, mem_used_max, "
@@ -61,30 +50,8 @@ double round3(double v) { return std::round(v * 1000.0) / 1000.0; }
 
 }  // namespace
 
-std::vector<GpuPoint> pointsFromTelemetry(const bj::object& t) {
-  std::vector<GpuPoint> out;
-  auto it = t.find("gpus");
-  if (it == t.end() || !it->value().is_array()) return out;
-  for (const auto& g : it->value().get_array()) {
-    if (!g.is_object()) continue;
-    const auto& o = g.get_object();
-    auto uuid = o.find("uuid");
-    if (uuid == o.end() || !uuid->value().is_string() || uuid->value().get_string().empty())
-      continue;
-    GpuPoint p;
-    p.uuid = std::string(uuid->value().get_string());
-    p.util_pct = dbl(o, "utilization_gpu_pct");
-    p.mem_used_bytes = i64(o, "memory_used_bytes");
-    p.mem_total_bytes = i64(o, "memory_total_bytes");
-    p.power_w = dbl(o, "power_w");
-    p.temp_c = dbl(o, "temperature_c");
-    p.energy_mj = i64(o, "energy_mj");
-    out.push_back(std::move(p));
-  }
-  return out;
-}
 
-TelemetryStore::TelemetryStore(ledger::Ledger& ledger, TelemetrySettings settings)
+TelemetryStore::TelemetryStore(SqliteLedger& ledger, TelemetrySettings settings)
     : ledger_(ledger), settings_(settings) {}
 
 TelemetryStore::~TelemetryStore() { stop(); }
@@ -331,7 +298,7 @@ Result<bj::object> TelemetryStore::query(const std::string& host, const std::str
           " r JOIN ts_series s ON s.id = r.series WHERE s.host_id = ?1 AND (?5 = '' OR "
           "s.gpu_uuid = ?5) AND r.bucket_ms >= ?2 AND r.bucket_ms < ?3 GROUP BY s.gpu_uuid, b "
           "ORDER BY s.gpu_uuid, b";
-  return ledger_.withReader([&](sqlite::Db& db) -> Result<bj::object> {
+  return ledger_.withDb([&](sqlite::Db& db) -> Result<bj::object> {
     auto st = db.prepare(sql);
     if (!st) return st.error();
     st->bind(1, host).bind(2, from).bind(3, to).bind(4, step).bind(5, gpu);
@@ -372,7 +339,7 @@ Result<bj::array> TelemetryStore::usage(const std::string& group, int64_t f, int
                                         int64_t now, bool minute) {
   const char* table = minute ? "ts_1m" : "ts_1h";
   double bucket_h = minute ? 1.0 / 60.0 : 1.0;
-  return ledger_.withReader([&](sqlite::Db& db) -> Result<bj::array> {
+  return ledger_.withDb([&](sqlite::Db& db) -> Result<bj::array> {
     bj::array out;
     if (group != "job") {
       std::string key = group == "host" ? "s.host_id" : "s.host_id, s.gpu_uuid";
@@ -404,7 +371,7 @@ Result<bj::array> TelemetryStore::usage(const std::string& group, int64_t f, int
       return out;
     }
     // By job: the job's GPUs over its runtime within the range.
-    auto jobs = ledger::listJobs(db);
+    auto jobs = listJobs(db);
     if (!jobs) return jobs.error();
     auto st = db.prepare(
         "SELECT count(*), sum(r.energy_wh), sum(r.util_sum), sum(r.util_n) FROM " +
@@ -444,4 +411,4 @@ Result<bj::array> TelemetryStore::usage(const std::string& group, int64_t f, int
   });
 }
 
-}  // namespace hwl::collect
+}  // namespace hwl::storage

@@ -3,23 +3,7 @@
 
 #include "hwl/json.hpp"
 
-namespace hwl::ledger {
-
-std::string_view roleName(Role r) {
-  switch (r) {
-    case Role::kViewer: return "viewer";
-    case Role::kOperator: return "operator";
-    case Role::kAdmin: return "admin";
-  }
-  return "viewer";
-}
-
-std::optional<Role> parseRole(std::string_view s) {
-  if (s == "viewer") return Role::kViewer;
-  if (s == "operator") return Role::kOperator;
-  if (s == "admin") return Role::kAdmin;
-  return std::nullopt;
-}
+namespace hwl::storage {
 
 Status TokensProjection::apply(sqlite::Db& db, const Event& e) {
   if (e.type != "token.created" && e.type != "token.revoked") return {};
@@ -92,4 +76,4 @@ Result<std::vector<TokenRow>> listTokens(sqlite::Db& db) {
   return out;
 }
 
-}  // namespace hwl::ledger
+}  // namespace hwl::storage

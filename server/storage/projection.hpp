@@ -5,10 +5,24 @@
 #include <string>
 #include <vector>
 
-#include "event.hpp"
+#include "ledger/event.hpp"
+#include "ledger/rows.hpp"
 #include "sqlite.hpp"
 
-namespace hwl::ledger {
+namespace hwl::storage {
+
+// The ledger's value types, used throughout the backend.
+using ledger::EnrollTokenRow;
+using ledger::Event;
+using ledger::GpuRow;
+using ledger::HostCertRow;
+using ledger::HostRow;
+using ledger::JobRow;
+using ledger::Role;
+using ledger::TokenRow;
+using ledger::parseRole;
+using ledger::roleName;
+using ledger::isTerminalJobState;
 
 class Projection {
  public:
@@ -20,4 +34,4 @@ class Projection {
   virtual Status apply(sqlite::Db& db, const Event& e) = 0;
 };
 
-}  // namespace hwl::ledger
+}  // namespace hwl::storage

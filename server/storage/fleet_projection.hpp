@@ -10,30 +10,9 @@
 #include "hwl/proto/types.hpp"
 #include "projection.hpp"
 
-namespace hwl::ledger {
+namespace hwl::storage {
 
-struct GpuRow {
-  std::string host_id;
-  std::string uuid;
-  int64_t index = 0;
-  std::string name;
-  std::optional<int64_t> memory_total_bytes;
-  std::string driver_version;
-  bool present = true;
-};
 
-struct JobRow {
-  std::string id;
-  std::string name;
-  std::string host_id;
-  std::string state;
-  std::string gpus;  // JSON array of uuids
-  std::string spec;  // canonical JSON
-  std::string submitted_by;
-  int64_t submitted_ms = 0;
-  std::optional<int64_t> started_ms, ready_ms, ended_ms, exit_code, signal;
-  std::string reason;
-};
 
 class FleetProjection final : public Projection {
  public:
@@ -59,6 +38,5 @@ Result<std::optional<JobRow>> findJob(sqlite::Db& db, std::string_view id);
 // How far each host's outbox has been drained: host id → last agent seq in the ledger.
 Result<std::map<std::string, int64_t>> agentCursors(sqlite::Db& db);
 
-using proto::isTerminalJobState;
 
-}  // namespace hwl::ledger
+}  // namespace hwl::storage

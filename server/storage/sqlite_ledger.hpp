@@ -1,5 +1,6 @@
-// The event store: one writer thread with group commit, a SHA-256 hash chain, signed checkpoints,
-// projections updated in the same transaction, and read connections for queries.
+// The ledger on SQLite: one writer thread with group commit, a SHA-256 hash chain, signed
+// checkpoints, projections updated in the same transaction as their events, and a pool of read
+// connections for queries. The rest of the server sees it as a ledger::Ledger.
 #pragma once
 
 #include <chrono>
@@ -14,14 +15,21 @@
 #include <thread>
 #include <vector>
 
-#include "event.hpp"
 #include "hwl/clock.hpp"
 #include "hwl/crypto.hpp"
 #include "hwl/result.hpp"
+#include "ledger/store.hpp"
 #include "projection.hpp"
 #include "sqlite.hpp"
 
-namespace hwl::ledger {
+namespace hwl::storage {
+
+using ledger::AppendRequest;
+using ledger::AppendResult;
+using ledger::Checkpoint;
+using ledger::Event;
+using ledger::EventQuery;
+using ledger::VerifyReport;
 
 struct LedgerOptions {
   std::filesystem::path db_path;
@@ -36,27 +44,6 @@ struct LedgerOptions {
   std::vector<std::unique_ptr<Projection>> projections;
 };
 
-struct Checkpoint {
-  int64_t seq = 0;
-  crypto::Digest hash{};
-  int64_t time_ms = 0;
-  std::string signature;
-};
-std::string checkpointMessage(int64_t seq, const crypto::Digest& hash, int64_t time_ms);
-boost::json::object checkpointToJson(const Checkpoint& c);
-
-struct VerifyReport {
-  bool ok = true;
-  int64_t events = 0;
-  int64_t head_seq = 0;
-  crypto::Digest head_hash{};
-  std::optional<int64_t> first_bad_seq;
-  bool checkpoints_ok = true;
-  int64_t checkpoints_checked = 0;
-  std::string problem;  // what was found at first_bad_seq, or about the checkpoints
-  boost::json::object toJson() const;
-};
-
 struct VerifyOptions {
   std::shared_ptr<EVP_PKEY> public_key;   // checks checkpoint signatures when set
   std::filesystem::path checkpoint_log;  // exported checkpoints to check too; may be empty
@@ -64,67 +51,36 @@ struct VerifyOptions {
 // Recomputes every hash from genesis on `db` and checks the checkpoints (table and log).
 VerifyReport verifyDatabase(sqlite::Db& db, const VerifyOptions& opts);
 
-struct EventQuery {
-  int64_t after = 0;
-  int64_t limit = 100;
-  std::string stream;  // exact match when not empty
-  std::string type;    // exact match when not empty
-};
-
-class Ledger {
+class SqliteLedger final : public ledger::Ledger {
  public:
-  static Result<std::unique_ptr<Ledger>> open(LedgerOptions opts);
-  ~Ledger();
-  Ledger(const Ledger&) = delete;
-  Ledger& operator=(const Ledger&) = delete;
+  static Result<std::unique_ptr<SqliteLedger>> open(LedgerOptions opts);
+  ~SqliteLedger() override;
+  SqliteLedger(const SqliteLedger&) = delete;
+  SqliteLedger& operator=(const SqliteLedger&) = delete;
 
-  // Queues the request and blocks until it is committed (or refused).
-  Result<AppendResult> append(AppendRequest req);
-  using Callback = std::function<void(Result<AppendResult>)>;
-  // Queues the request; `done` runs on the writer thread after COMMIT.
-  void appendAsync(AppendRequest req, Callback done);
-  // Shorthand for one stream.
-  Result<AppendResult> append(std::string stream, int64_t expected_version, std::string actor,
-                              std::vector<NewEvent> events);
+  using ledger::Ledger::append;
+  Result<AppendResult> append(AppendRequest req) override;
+  void appendAsync(AppendRequest req, Callback done) override;
+  Result<std::vector<Event>> read(const EventQuery& q) override;
+  int64_t waitForHead(int64_t seq, std::chrono::milliseconds timeout) override;
+  [[nodiscard]] int64_t headSeq() const override;
+  Result<std::vector<Checkpoint>> checkpoints(int64_t after, int64_t limit) override;
+  VerifyReport verify() override;
+  Result<int64_t> streamVersion(std::string_view stream) override;
 
-  Result<std::vector<Event>> read(const EventQuery& q);
-  // Waits until the head passes `seq` or the timeout elapses; returns the head seq.
-  int64_t waitForHead(int64_t seq, std::chrono::milliseconds timeout);
-  [[nodiscard]] int64_t headSeq() const;
-  Result<std::vector<Checkpoint>> checkpoints(int64_t after, int64_t limit);
-  VerifyReport verify();
-
-  // The version of `stream` (its number of events, 0 when it has none), as committed now. Read it
-  // before checking the state an append depends on and pass it as the expected version: an append
-  // that committed after the read then makes this one fail instead of both succeeding.
-  Result<int64_t> streamVersion(std::string_view stream);
-
-  // Runs `fn` with a read-only connection from the pool.
+  // Runs `fn(sqlite::Db&)` with a read-only connection from the pool (this backend's own
+  // queries: the time series, tests).
   template <typename F>
-  auto withReader(F&& fn) {
+  auto withDb(F&& fn) {
     auto db = takeReader();
     struct Give {
-      Ledger* l;
+      SqliteLedger* l;
       std::unique_ptr<sqlite::Db>& d;
       ~Give() { l->giveReader(std::move(d)); }
     } give{this, db};
     return fn(*db);
   }
-
-  // As withReader, inside one read transaction: every query of `fn` sees the same committed
-  // state (a version read with the rows it guards).
-  template <typename F>
-  auto withSnapshot(F&& fn) {
-    return withReader([&](sqlite::Db& db) {
-      (void)db.exec("BEGIN");
-      struct End {
-        sqlite::Db& d;
-        ~End() { (void)d.exec("COMMIT"); }
-      } end{db};
-      return fn(db);
-    });
-  }
-  // The version of `stream` on a connection of the caller's (inside withSnapshot).
+  // The version of `stream` on a connection of the caller's.
   static Result<int64_t> streamVersionOn(sqlite::Db& db, std::string_view stream);
 
   // Runs `task` on the writer connection, between appends; `done` runs on the writer thread.
@@ -141,8 +97,11 @@ class Ledger {
   Result<std::string> tableDigest(const std::string& table);
   [[nodiscard]] std::vector<std::string> projectionTables() const;
 
+ protected:
+  void view(bool snapshot, const std::function<void(ledger::ReadView&)>& fn) override;
+
  private:
-  explicit Ledger(LedgerOptions opts);
+  explicit SqliteLedger(LedgerOptions opts);
   struct Pending {
     AppendRequest req;
     Callback done;
@@ -187,4 +146,4 @@ class Ledger {
   std::vector<std::unique_ptr<sqlite::Db>> readers_;
 };
 
-}  // namespace hwl::ledger
+}  // namespace hwl::storage

@@ -6,22 +6,9 @@
 
 #include "projection.hpp"
 
-namespace hwl::ledger {
+namespace hwl::storage {
 
-enum class Role { kViewer = 1, kOperator = 2, kAdmin = 3 };
-std::string_view roleName(Role r);
-std::optional<Role> parseRole(std::string_view s);
 
-struct TokenRow {
-  std::string id;
-  Role role = Role::kViewer;
-  std::string secret_sha256;
-  std::string note;
-  int64_t created_ms = 0;
-  std::string created_by;
-  std::optional<int64_t> expires_ms;
-  std::optional<int64_t> revoked_ms;
-};
 
 class TokensProjection final : public Projection {
  public:
@@ -33,4 +20,4 @@ class TokensProjection final : public Projection {
 Result<std::optional<TokenRow>> findToken(sqlite::Db& db, std::string_view id);
 Result<std::vector<TokenRow>> listTokens(sqlite::Db& db);
 
-}  // namespace hwl::ledger
+}  // namespace hwl::storage

@@ -3,7 +3,7 @@
 
 #include "hwl/json.hpp"
 
-namespace hwl::ledger {
+namespace hwl::storage {
 
 namespace {
 
@@ -229,4 +229,4 @@ Result<std::vector<HostRow>> listHosts(sqlite::Db& db, std::string_view after, i
   return out;
 }
 
-}  // namespace hwl::ledger
+}  // namespace hwl::storage

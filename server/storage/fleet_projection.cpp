@@ -5,7 +5,7 @@
 
 #include "hwl/json.hpp"
 
-namespace hwl::ledger {
+namespace hwl::storage {
 
 namespace bj = boost::json;
 
@@ -273,4 +273,4 @@ Result<std::map<std::string, int64_t>> agentCursors(sqlite::Db& db) {
   return out;
 }
 
-}  // namespace hwl::ledger
+}  // namespace hwl::storage

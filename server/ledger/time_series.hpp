@@ -1,0 +1,47 @@
+// GPU telemetry as the server's layers see it: samples are observations, not events. The
+// collector records them; the API reads series and usage; a backend (server/storage for SQLite)
+// keeps raw points and roll-ups with their retention and turns closed hours into
+// `telemetry.hourly` events in the ledger.
+#pragma once
+
+#include <boost/json/array.hpp>
+#include <boost/json/object.hpp>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "hwl/result.hpp"
+
+namespace hwl::ledger {
+
+struct GpuPoint {
+  std::string uuid;
+  std::optional<double> util_pct;
+  std::optional<int64_t> mem_used_bytes;
+  std::optional<int64_t> mem_total_bytes;
+  std::optional<double> power_w;
+  std::optional<double> temp_c;
+  std::optional<int64_t> energy_mj;
+};
+
+class TimeSeries {
+ public:
+  virtual ~TimeSeries() = default;
+  // Buffers one sample of a host (thread-safe); written at the backend's next flush.
+  virtual void record(const std::string& host_id, int64_t time_ms, std::vector<GpuPoint> gpus) = 0;
+  // Writes what is buffered now. Returns once committed.
+  virtual Status flush() = 0;
+  // GPU hours, energy and mean utilisation over [f, t) by "host", "gpu" or "job" (a job's GPUs
+  // over its runtime), from the 1-minute roll-ups (`minute`) or the hourly ones.
+  virtual Result<boost::json::array> usage(const std::string& group, int64_t f, int64_t t,
+                                           int64_t now, bool minute) = 0;
+  // Points between from and to (ms) for a host (and optionally one GPU), in steps of `step_ms`,
+  // read from the coarsest roll-up whose resolution fits the step.
+  virtual Result<boost::json::object> query(const std::string& host_id,
+                                            const std::string& gpu_uuid, int64_t from_ms,
+                                            int64_t to_ms, int64_t step_ms) = 0;
+  [[nodiscard]] virtual uint64_t samplesRecorded() const = 0;
+};
+
+}  // namespace hwl::ledger
