@@ -18,17 +18,6 @@ namespace hwl::agent {
 
 namespace bj = boost::json;
 
-namespace {
-
-http::Response json(unsigned status, const bj::value& v) {
-  http::Response r;
-  r.status = status;
-  r.body = bj::serialize(v);
-  return r;
-}
-
-}  // namespace
-
 AgentApi::AgentApi(AgentContext ctx) : ctx_(std::move(ctx)) {
   addRoutes(routes_, this);
   if (ctx_.config.dev) return;
@@ -55,7 +44,7 @@ void AgentApi::addRoutes(http::RouteTable& t, AgentApi* self) {
   // "server": the server pinned at enrollment; "metrics": it, or a metrics identity (handle()).
   t.add({"GET", "/metrics", "metrics", 0, [self](auto&, auto&) { return self->metrics(); }});
   t.add({"GET", "/v1/health", "server", 0, [self](auto&, auto&) {
-                 return json(200, bj::object{{"status", "ok"},
+                 return http::ok(bj::object{{"status", "ok"},
                                              {"version", kAgentVersion},
                                              {"host_id", self->ctx_.host_id}});
                }});
@@ -87,15 +76,15 @@ size_t AgentApi::bodyLimit(std::string_view method, std::string_view path) const
 
 http::Response AgentApi::handle(http::Request& req) {
   if (!ctx_.config.dev && !peerAllowed(req.peer))
-    return http::jsonError(403, "permission_denied",
-                           "only the server this agent enrolled with may call it");
+    return http::errorResponse(
+        permissionDenied("only the server this agent enrolled with may call it"));
   if (!ctx_.config.dev && pki::isMetricsIdentity(req.peer.uris) &&
       routes_.roleOf(req.method, req.path) != "metrics")
-    return http::jsonError(403, "permission_denied", "a metrics identity may read GET /metrics only");
+    return http::errorResponse(permissionDenied("a metrics identity may read GET /metrics only"));
   return routes_.dispatch(req);
 }
 
-http::Response AgentApi::info() {
+Result<http::Reply> AgentApi::info() {
   bj::object o{{"host_id", ctx_.host_id},
                {"hostname", ctx_.hostname},
                {"agent_version", kAgentVersion},
@@ -112,16 +101,16 @@ http::Response AgentApi::info() {
   if (auto s = ctx_.sampler->latest())
     for (const auto& g : s->gpus) gpus.push_back(probes::toJson(g));
   o["gpus"] = std::move(gpus);
-  return json(200, o);
+  return http::ok(o);
 }
 
-http::Response AgentApi::telemetry() {
+Result<http::Reply> AgentApi::telemetry() {
   auto s = ctx_.sampler->latest();
-  if (!s) return http::jsonError(503, "unavailable", "no sample has been taken yet");
-  return json(200, probes::toJson(*s));
+  if (!s) return unavailable("no sample has been taken yet");
+  return http::ok(probes::toJson(*s));
 }
 
-http::Response AgentApi::history(http::Request& req) {
+Result<http::Reply> AgentApi::history(http::Request& req) {
   auto it = req.query.find("gpu");
   bj::object out;
   std::vector<std::string> uuids;
@@ -133,7 +122,7 @@ http::Response AgentApi::history(http::Request& req) {
   for (const auto& uuid : uuids) {
     auto readings = ctx_.sampler->history(uuid);
     if (readings.empty() && it != req.query.end())
-      return http::jsonError(404, "not_found", "no GPU \"" + uuid + "\" on this host");
+      return notFound("no GPU \"" + uuid + "\" on this host");
     bj::array arr;
     for (const auto& r : readings) {
       auto o = probes::toJson(r.gpu);
@@ -142,76 +131,76 @@ http::Response AgentApi::history(http::Request& req) {
     }
     gpus.push_back(bj::object{{"uuid", uuid}, {"readings", std::move(arr)}});
   }
-  return json(200, bj::object{{"gpus", std::move(gpus)}});
+  return http::ok(bj::object{{"gpus", std::move(gpus)}});
 }
 
-http::Response AgentApi::outbox(http::Request& req) {
+Result<http::Reply> AgentApi::outbox(http::Request& req) {
   auto after = http::queryInt(req, "after", 0, INT64_MAX);
   auto limit = http::queryInt(req, "limit", 1, 10'000);
-  if (!after) return http::errorResponse(after.error());
-  if (!limit) return http::errorResponse(limit.error());
+  if (!after) return after.error();
+  if (!limit) return limit.error();
   uint64_t a = static_cast<uint64_t>(after->value_or(0));
   // Asking for entries after N says the entries up to N are safely in the server's ledger.
   if (a > 0) {
-    if (auto s = ctx_.outbox->acknowledge(a); !s) return http::errorResponse(s.error());
+    if (auto s = ctx_.outbox->acknowledge(a); !s) return s.error();
   }
   auto entries = ctx_.outbox->read(a, static_cast<size_t>(limit->value_or(500)));
   bj::array arr;
   for (const auto& e : entries) arr.push_back(e.toJson());
   auto st = ctx_.outbox->stats();
-  return json(200, bj::object{{"host_id", ctx_.host_id},
+  return http::ok(bj::object{{"host_id", ctx_.host_id},
                               {"entries", std::move(arr)},
                               {"last_seq", st.last_seq},
                               {"acknowledged_seq", st.acknowledged_seq},
                               {"near_full", st.near_full}});
 }
 
-http::Response AgentApi::submitJob(http::Request& req) {
+Result<http::Reply> AgentApi::submitJob(http::Request& req) {
   auto body = json::parse(req.body);
-  if (!body) return http::errorResponse(body.error());
+  if (!body) return body.error();
   std::vector<std::string> uuids;
   if (auto s = ctx_.sampler->latest())
     for (const auto& g : s->gpus) uuids.push_back(g.uuid);
   auto spec = proto::parseJobSpec(*body, uuids, ctx_.config.jobs_root);
-  if (!spec) return http::errorResponse(spec.error());
+  if (!spec) return spec.error();
   auto existing = ctx_.supervisor->get(spec->id);
   auto info = ctx_.supervisor->submit(*spec);
-  if (!info) return http::errorResponse(info.error());
-  return json(existing ? 200 : 201, info->toJson());
+  if (!info) return info.error();
+  return http::Reply{existing ? 200u : 201u, info->toJson(), std::nullopt};
 }
 
-http::Response AgentApi::listJobs() {
+Result<http::Reply> AgentApi::listJobs() {
   bj::array arr;
   for (const auto& j : ctx_.supervisor->list()) arr.push_back(j.toJson());
-  return json(200, bj::object{{"jobs", std::move(arr)}});
+  return http::ok(bj::object{{"jobs", std::move(arr)}});
 }
 
-http::Response AgentApi::getJob(const std::string& id) {
+Result<http::Reply> AgentApi::getJob(const std::string& id) {
   auto j = ctx_.supervisor->get(id);
-  if (!j) return http::errorResponse(j.error());
-  return json(200, j->toJson());
+  if (!j) return j.error();
+  return http::ok(j->toJson());
 }
 
-http::Response AgentApi::cancelJob(const std::string& id) {
+Result<http::Reply> AgentApi::cancelJob(const std::string& id) {
   auto j = ctx_.supervisor->cancel(id);
-  if (!j) return http::errorResponse(j.error());
-  return json(202, j->toJson());
+  if (!j) return j.error();
+  return http::accepted(j->toJson());
 }
 
-http::Response AgentApi::jobLogs(http::Request& req, const std::string& id) {
+Result<http::Reply> AgentApi::jobLogs(http::Request& req, const std::string& id) {
   auto tail = http::queryInt(req, "tail", 0, 100'000);
-  if (!tail) return http::errorResponse(tail.error());
+  if (!tail) return tail.error();
   auto job = ctx_.supervisor->get(id);
-  if (!job) return http::errorResponse(job.error());
+  if (!job) return job.error();
   bool follow = req.query.count("follow") != 0 && req.query["follow"] != "0" &&
                 req.query["follow"] != "false";
   if (!follow) {
     auto text = ctx_.supervisor->logs(id, static_cast<size_t>(tail->value_or(100)));
-    if (!text) return http::errorResponse(text.error());
+    if (!text) return text.error();
     http::Response r;
     r.content_type = "text/plain; charset=utf-8";
     r.body = std::move(*text);
-    return r;
+    return http::raw(std::move(r));
   }
   http::Response r;
   r.content_type = "text/plain; charset=utf-8";
@@ -247,10 +236,10 @@ http::Response AgentApi::jobLogs(http::Request& req, const std::string& id) {
       std::this_thread::sleep_for(std::chrono::milliseconds(200));
     }
   };
-  return r;
+  return http::raw(std::move(r));
 }
 
-http::Response AgentApi::metrics() {
+Result<http::Reply> AgentApi::metrics() {
   probes::AgentSelfStats self;
   if (auto p = probes::readProcessStats()) self = *p;
   auto ss = ctx_.sampler->stats();
@@ -268,7 +257,7 @@ http::Response AgentApi::metrics() {
   r.content_type = "text/plain; version=0.0.4; charset=utf-8";
   r.body = probes::renderPrometheus(s ? *s : empty, ctx_.hostname, self,
                                     {.dcgmExactLabels = ctx_.config.metrics_dcgm_labels});
-  return r;
+  return http::raw(std::move(r));
 }
 
 }  // namespace hwl::agent

@@ -45,16 +45,16 @@ class AgentApi {
  private:
   static constexpr size_t kDefaultBodyLimit = 16 * 1024;
   static void addRoutes(http::RouteTable& t, AgentApi* self);
-  http::Response info();
-  http::Response telemetry();
-  http::Response history(http::Request& req);
-  http::Response outbox(http::Request& req);
-  http::Response submitJob(http::Request& req);
-  http::Response listJobs();
-  http::Response getJob(const std::string& id);
-  http::Response cancelJob(const std::string& id);
-  http::Response jobLogs(http::Request& req, const std::string& id);
-  http::Response metrics();
+  Result<http::Reply> info();
+  Result<http::Reply> telemetry();
+  Result<http::Reply> history(http::Request& req);
+  Result<http::Reply> outbox(http::Request& req);
+  Result<http::Reply> submitJob(http::Request& req);
+  Result<http::Reply> listJobs();
+  Result<http::Reply> getJob(const std::string& id);
+  Result<http::Reply> cancelJob(const std::string& id);
+  Result<http::Reply> jobLogs(http::Request& req, const std::string& id);
+  Result<http::Reply> metrics();
 
   AgentContext ctx_;
   // Bodies: a job spec (POST /v1/jobs) up to 256 KiB; nothing else takes a body.

@@ -70,13 +70,6 @@ struct SimHost {
   std::map<std::string, jobs::JobInfo> jobs;
 };
 
-http::Response jsonStatus(unsigned status, const bj::value& v) {
-  http::Response r;
-  r.status = status;
-  r.body = bj::serialize(v);
-  return r;
-}
-
 // POST /v1/jobs as the real agent answers it (agent_api.cpp submitJob, Supervisor::submit): the
 // spec checked against this host's GPUs, 201 for a new job, 200 for the same id and spec again,
 // 409 for the same id with another spec.
@@ -95,14 +88,14 @@ http::Response submitJob(SimHost& h, http::Request& req) {
   if (!spec) return http::errorResponse(spec.error());
   std::lock_guard lk(h.jobs_mu);
   if (auto it = h.jobs.find(spec->id); it != h.jobs.end()) {
-    if (it->second.spec == *spec) return jsonStatus(200, it->second.toJson());
+    if (it->second.spec == *spec) return http::jsonResponse(200, it->second.toJson());
     return http::errorResponse(conflict("id: job " + spec->id + " exists with a different spec"));
   }
   jobs::JobInfo info;
   info.spec = *spec;
   info.state = jobs::JobState::kAccepted;
   info.accepted_ms = SystemClock::instance().nowMs();
-  auto out = jsonStatus(201, info.toJson());
+  auto out = http::jsonResponse(201, info.toJson());
   h.jobs.emplace(spec->id, std::move(info));
   return out;
 }

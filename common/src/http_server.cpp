@@ -73,6 +73,13 @@ unsigned statusFor(Code code) {
   return 500;
 }
 
+Response jsonResponse(unsigned status, const boost::json::value& v) {
+  Response r;
+  r.status = status;
+  r.body = boost::json::serialize(v);
+  return r;
+}
+
 Response jsonError(unsigned status, std::string_view code, std::string_view message) {
   boost::json::object err{{"code", code}, {"message", json::validUtf8(message)}};
   Response r;

@@ -33,10 +33,16 @@ const Route* RouteTable::find(std::string_view method, const std::vector<std::st
   return nullptr;
 }
 
+Response toResponse(Result<Reply> r) {
+  if (!r) return errorResponse(r.error());
+  if (r->response) return std::move(*r->response);
+  return jsonResponse(r->status, r->json);
+}
+
 Response RouteTable::dispatch(Request& req) const {
   auto segs = splitPath(req.path);
   Params params;
-  if (const Route* r = find(req.method, segs, &params)) return r->handler(req, params);
+  if (const Route* r = find(req.method, segs, &params)) return toResponse(r->handler(req, params));
   std::string allow;
   for (size_t i = 0; i < routes_.size(); ++i)
     if (match(segments_[i], segs, nullptr))

@@ -13,13 +13,6 @@ namespace hwl::api {
 
 namespace bj = boost::json;
 
-http::Response jsonResponse(unsigned status, const bj::value& v) {
-  http::Response r;
-  r.status = status;
-  r.body = bj::serialize(v);
-  return r;
-}
-
 namespace {
 
 constexpr int64_t kMaxTtlS = 10LL * 365 * 24 * 3600;
@@ -128,136 +121,136 @@ size_t Api::bodyLimit(std::string_view method, std::string_view path) const {
   return routes_.bodyLimit(method, path);
 }
 
-http::Response Api::health() {
-  return jsonResponse(200, bj::object{{"status", "ok"},
+Result<http::Reply> Api::health() {
+  return http::ok(bj::object{{"status", "ok"},
                                       {"version", settings_.version},
                                       {"uptime_s", (clock_.nowMs() - start_ms_) / 1000},
                                       {"events", ledger_.headSeq()}});
 }
 
-http::Response Api::createToken(http::Request& req) {
+Result<http::Reply> Api::createToken(http::Request& req) {
   auto who = auth_.authorize(req, ledger::Role::kAdmin);
-  if (!who) return http::errorResponse(who.error());
+  if (!who) return who.error();
   auto body = json::parseObject(req.body);
-  if (!body) return http::errorResponse(body.error());
+  if (!body) return body.error();
   if (auto s = json::checkKeys(*body, {"role", "ttl_s", "note"}); !s)
-    return http::errorResponse(s.error());
+    return s.error();
   auto role_s = json::requiredString(*body, "role");
-  if (!role_s) return http::errorResponse(role_s.error());
+  if (!role_s) return role_s.error();
   auto role = ledger::parseRole(*role_s);
   if (!role)
-    return http::errorResponse(
-        invalidArgument("field \"role\" must be one of viewer, operator, admin"));
+    return 
+        invalidArgument("field \"role\" must be one of viewer, operator, admin");
   auto ttl = json::optionalInt(*body, "ttl_s");
-  if (!ttl) return http::errorResponse(ttl.error());
+  if (!ttl) return ttl.error();
   if (*ttl && (**ttl < 1 || **ttl > kMaxTtlS))
-    return http::errorResponse(invalidArgument("field \"ttl_s\" must be between 1 and " +
-                                               std::to_string(kMaxTtlS)));
+    return invalidArgument("field \"ttl_s\" must be between 1 and " +
+                                               std::to_string(kMaxTtlS));
   auto note = json::optionalString(*body, "note");
-  if (!note) return http::errorResponse(note.error());
+  if (!note) return note.error();
   if (*note && (*note)->size() > 256)
-    return http::errorResponse(invalidArgument("field \"note\" is longer than 256 bytes"));
+    return invalidArgument("field \"note\" is longer than 256 bytes");
   auto t = api::createToken(ledger_, clock_, *role, *ttl, note->value_or(""), who->actor);
-  if (!t) return http::errorResponse(t.error());
+  if (!t) return t.error();
   bj::object out{{"id", t->id}, {"token", t->token}, {"role", ledger::roleName(t->role)}};
   out["expires_ms"] = t->expires_ms ? bj::value(*t->expires_ms) : bj::value(nullptr);
   out["note"] = note->value_or("");
   out["seq"] = t->seq;
-  return jsonResponse(201, out);
+  return http::created(out);
 }
 
-http::Response Api::listTokens(http::Request& req) {
+Result<http::Reply> Api::listTokens(http::Request& req) {
   auto who = auth_.authorize(req, ledger::Role::kAdmin);
-  if (!who) return http::errorResponse(who.error());
+  if (!who) return who.error();
   auto rows = ledger_.withReader([](ledger::ReadView& view) { return view.listTokens(); });
-  if (!rows) return http::errorResponse(rows.error());
+  if (!rows) return rows.error();
   auto enroll = ledger_.withReader([](ledger::ReadView& view) { return view.listEnrollTokens(); });
-  if (!enroll) return http::errorResponse(enroll.error());
+  if (!enroll) return enroll.error();
   bj::array arr;
   for (const auto& t : *rows) arr.push_back(tokenJson(t));
   bj::array earr;
   for (const auto& t : *enroll) earr.push_back(enrollTokenJson(t));
-  return jsonResponse(200, bj::object{{"tokens", std::move(arr)}, {"enroll_tokens", std::move(earr)}});
+  return http::ok(bj::object{{"tokens", std::move(arr)}, {"enroll_tokens", std::move(earr)}});
 }
 
-http::Response Api::revokeToken(http::Request& req, const std::string& id) {
+Result<http::Reply> Api::revokeToken(http::Request& req, const std::string& id) {
   auto who = auth_.authorize(req, ledger::Role::kAdmin);
-  if (!who) return http::errorResponse(who.error());
+  if (!who) return who.error();
   if (id.empty() || id.size() > kMaxTokenIdBytes)
-    return http::errorResponse(notFound("no token \"" + id.substr(0, kMaxTokenIdBytes) + "\""));
+    return notFound("no token \"" + id.substr(0, kMaxTokenIdBytes) + "\"");
   // The stream version is read before the token's state: a revocation (or, for an enrollment
   // token, an enrollment) that commits after this read makes the append below fail, and one that
   // committed before it is seen by the checks. Reading it after the checks would let a second
   // revocation that lost the race append at the first one's version.
   auto version = ledger_.streamVersion("token/" + id);
-  if (!version) return http::errorResponse(version.error());
+  if (!version) return version.error();
   // Enrollment tokens ("enr_...") live in their own projection; both are revoked the same way.
   bool is_enroll = id.rfind("enr_", 0) == 0;
   if (is_enroll) {
     auto row = ledger_.withReader([&](ledger::ReadView& view) { return view.findEnrollToken(id); });
-    if (!row) return http::errorResponse(row.error());
-    if (!row->has_value()) return http::errorResponse(notFound("no token \"" + id + "\""));
+    if (!row) return row.error();
+    if (!row->has_value()) return notFound("no token \"" + id + "\"");
     if ((*row)->revoked_ms)
-      return http::errorResponse(conflict("token \"" + id + "\" is already revoked"));
+      return conflict("token \"" + id + "\" is already revoked");
     if ((*row)->used_ms)
-      return http::errorResponse(conflict("enrollment token \"" + id + "\" was already used"));
+      return conflict("enrollment token \"" + id + "\" was already used");
   } else {
     auto row = ledger_.withReader([&](ledger::ReadView& view) { return view.findToken(id); });
-    if (!row) return http::errorResponse(row.error());
-    if (!row->has_value()) return http::errorResponse(notFound("no token \"" + id + "\""));
+    if (!row) return row.error();
+    if (!row->has_value()) return notFound("no token \"" + id + "\"");
     if ((*row)->revoked_ms)
-      return http::errorResponse(conflict("token \"" + id + "\" is already revoked"));
+      return conflict("token \"" + id + "\" is already revoked");
   }
   auto r = ledger_.append("token/" + id, *version, who->actor,
                           {ledger::NewEvent{"", "token.revoked", bj::object{{"id", id}}}});
   if (!r) {
     if (r.error().code == Code::kConflict)
-      return http::errorResponse(conflict("token \"" + id +
-                                          "\" was revoked or used while this request revoked it"));
-    return http::errorResponse(r.error());
+      return conflict("token \"" + id +
+                                          "\" was revoked or used while this request revoked it");
+    return r.error();
   }
   if (is_enroll) {
     auto after = ledger_.withReader([&](ledger::ReadView& view) { return view.findEnrollToken(id); });
-    if (!after || !after->has_value()) return http::errorResponse(internal("token vanished"));
+    if (!after || !after->has_value()) return internal("token vanished");
     auto out = enrollTokenJson(**after);
     out["seq"] = r->seqs.front();
-    return jsonResponse(200, out);
+    return http::ok(out);
   }
   auto after = ledger_.withReader([&](ledger::ReadView& view) { return view.findToken(id); });
-  if (!after || !after->has_value()) return http::errorResponse(internal("token vanished"));
+  if (!after || !after->has_value()) return internal("token vanished");
   auto out = tokenJson(**after);
   out["seq"] = r->seqs.front();
-  return jsonResponse(200, out);
+  return http::ok(out);
 }
 
-http::Response Api::events(http::Request& req) {
+Result<http::Reply> Api::events(http::Request& req) {
   auto who = auth_.authorize(req, ledger::Role::kViewer);
-  if (!who) return http::errorResponse(who.error());
+  if (!who) return who.error();
   auto after = http::queryInt(req, "after", 0, INT64_MAX);
-  if (!after) return http::errorResponse(after.error());
+  if (!after) return after.error();
   auto limit = http::queryInt(req, "limit", 1, INT64_MAX);
-  if (!limit) return http::errorResponse(limit.error());
+  if (!limit) return limit.error();
   ledger::EventQuery q;
   q.after = after->value_or(0);
   q.limit = std::min<int64_t>(limit->value_or(100), 1000);
   if (auto it = req.query.find("stream"); it != req.query.end()) q.stream = it->second;
   if (auto it = req.query.find("type"); it != req.query.end()) q.type = it->second;
   auto evs = ledger_.read(q);
-  if (!evs) return http::errorResponse(evs.error());
+  if (!evs) return evs.error();
   bj::array arr;
   int64_t next = q.after;
   for (const auto& e : *evs) {
     arr.push_back(ledger::eventToJson(e));
     next = e.seq;
   }
-  return jsonResponse(200, bj::object{{"events", std::move(arr)}, {"next_after", next}});
+  return http::ok(bj::object{{"events", std::move(arr)}, {"next_after", next}});
 }
 
-http::Response Api::eventStream(http::Request& req) {
+Result<http::Reply> Api::eventStream(http::Request& req) {
   auto who = auth_.authorize(req, ledger::Role::kViewer);
-  if (!who) return http::errorResponse(who.error());
+  if (!who) return who.error();
   auto after = http::queryInt(req, "after", 0, INT64_MAX);
-  if (!after) return http::errorResponse(after.error());
+  if (!after) return after.error();
   int64_t cursor = after->value_or(0);
   // An EventSource reconnecting sends the last id it saw.
   if (auto last = req.header("last-event-id"); last && !after->has_value()) {
@@ -269,7 +262,7 @@ http::Response Api::eventStream(http::Request& req) {
   if (auto it = req.query.find("stream"); it != req.query.end()) stream_filter = it->second;
   if (auto it = req.query.find("type"); it != req.query.end()) type_filter = it->second;
   auto slot = streams_.acquire(who->actor, who->role == ledger::Role::kAdmin);
-  if (!slot) return http::errorResponse(slot.error());
+  if (!slot) return slot.error();
   http::Response r;
   r.content_type = "text/event-stream";
   r.headers.emplace_back("Cache-Control", "no-store");
@@ -304,39 +297,39 @@ http::Response Api::eventStream(http::Request& req) {
       }
     }
   };
-  return r;
+  return http::raw(std::move(r));
 }
 
-http::Response Api::verify(http::Request& req) {
+Result<http::Reply> Api::verify(http::Request& req) {
   auto who = auth_.authorize(req, ledger::Role::kViewer);
-  if (!who) return http::errorResponse(who.error());
-  return jsonResponse(200, ledger_.verify().toJson());
+  if (!who) return who.error();
+  return http::ok(ledger_.verify().toJson());
 }
 
-http::Response Api::checkpoints(http::Request& req) {
+Result<http::Reply> Api::checkpoints(http::Request& req) {
   auto who = auth_.authorize(req, ledger::Role::kViewer);
-  if (!who) return http::errorResponse(who.error());
+  if (!who) return who.error();
   auto after = http::queryInt(req, "after", 0, INT64_MAX);
-  if (!after) return http::errorResponse(after.error());
+  if (!after) return after.error();
   auto limit = http::queryInt(req, "limit", 1, INT64_MAX);
-  if (!limit) return http::errorResponse(limit.error());
+  if (!limit) return limit.error();
   auto cps = ledger_.checkpoints(after->value_or(0), std::min<int64_t>(limit->value_or(100), 1000));
-  if (!cps) return http::errorResponse(cps.error());
+  if (!cps) return cps.error();
   bj::array arr;
   for (const auto& c : *cps) arr.push_back(ledger::checkpointToJson(c));
-  return jsonResponse(200, bj::object{{"checkpoints", std::move(arr)}});
+  return http::ok(bj::object{{"checkpoints", std::move(arr)}});
 }
 
-http::Response Api::plan(http::Request& req) {
+Result<http::Reply> Api::plan(http::Request& req) {
   auto who = auth_.authorize(req, ledger::Role::kViewer);
-  if (!who) return http::errorResponse(who.error());
+  if (!who) return who.error();
   auto body = json::parse(req.body);
-  if (!body) return http::errorResponse(body.error());
+  if (!body) return body.error();
   auto pr = planner::planRequestFromJson(*body);
-  if (!pr) return http::errorResponse(pr.error());
+  if (!pr) return pr.error();
   auto p = planner::computePlan(*pr);
-  if (!p) return http::errorResponse(p.error());
-  return jsonResponse(200, planner::planToJson(*p));
+  if (!p) return p.error();
+  return http::ok(planner::planToJson(*p));
 }
 
 }  // namespace hwl::api

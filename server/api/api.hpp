@@ -60,40 +60,40 @@ class Api {
   Authenticator& auth() { return auth_; }
 
  private:
-  http::Response health();
-  http::Response createToken(http::Request& req);
-  http::Response listTokens(http::Request& req);
-  http::Response revokeToken(http::Request& req, const std::string& id);
-  http::Response events(http::Request& req);
-  http::Response eventStream(http::Request& req);
-  http::Response verify(http::Request& req);
-  http::Response checkpoints(http::Request& req);
-  http::Response plan(http::Request& req);
+  Result<http::Reply> health();
+  Result<http::Reply> createToken(http::Request& req);
+  Result<http::Reply> listTokens(http::Request& req);
+  Result<http::Reply> revokeToken(http::Request& req, const std::string& id);
+  Result<http::Reply> events(http::Request& req);
+  Result<http::Reply> eventStream(http::Request& req);
+  Result<http::Reply> verify(http::Request& req);
+  Result<http::Reply> checkpoints(http::Request& req);
+  Result<http::Reply> plan(http::Request& req);
   // GET /metrics (api_fleet.cpp): the fleet in the Prometheus text format.
-  http::Response prometheusMetrics(http::Request& req);
+  Result<http::Reply> prometheusMetrics(http::Request& req);
   // Enrollment and host certificates (api_pki.cpp).
   static void addCoreRoutes(http::RouteTable& t, Api* self);
   static void addPkiRoutes(http::RouteTable& t, Api* self);
-  http::Response caCert();
-  http::Response createEnrollToken(http::Request& req);
-  http::Response enroll(http::Request& req);
-  http::Response renew(http::Request& req);
-  http::Response revokeHost(http::Request& req, const std::string& id);
-  http::Response hosts(http::Request& req);
-  http::Response host(http::Request& req, const std::string& id);
+  Result<http::Reply> caCert();
+  Result<http::Reply> createEnrollToken(http::Request& req);
+  Result<http::Reply> enroll(http::Request& req);
+  Result<http::Reply> renew(http::Request& req);
+  Result<http::Reply> revokeHost(http::Request& req, const std::string& id);
+  Result<http::Reply> hosts(http::Request& req);
+  Result<http::Reply> host(http::Request& req, const std::string& id);
   void loadDenylist();
   // Fleet (api_fleet.cpp).
   static void addFleetRoutes(http::RouteTable& t, Api* self);
-  http::Response gpus(http::Request& req);
-  http::Response telemetry(http::Request& req);
-  http::Response usage(http::Request& req);
-  http::Response submitJob(http::Request& req);
-  http::Response jobs(http::Request& req);
-  http::Response job(http::Request& req, const std::string& id);
-  http::Response jobLogs(http::Request& req, const std::string& id);
-  http::Response cancelJob(http::Request& req, const std::string& id);
-  http::Response placements(http::Request& req);
-  http::Response collectorStatus(http::Request& req);
+  Result<http::Reply> gpus(http::Request& req);
+  Result<http::Reply> telemetry(http::Request& req);
+  Result<http::Reply> usage(http::Request& req);
+  Result<http::Reply> submitJob(http::Request& req);
+  Result<http::Reply> jobs(http::Request& req);
+  Result<http::Reply> job(http::Request& req, const std::string& id);
+  Result<http::Reply> jobLogs(http::Request& req, const std::string& id);
+  Result<http::Reply> cancelJob(http::Request& req, const std::string& id);
+  Result<http::Reply> placements(http::Request& req);
+  Result<http::Reply> collectorStatus(http::Request& req);
   boost::json::object hostView(const ledger::HostRow& h);
   boost::json::object hostView(const ledger::HostRow& h, const std::vector<ledger::GpuRow>& gpus,
                                const std::optional<collect::HostLive>& live);
@@ -133,7 +133,6 @@ Result<CreatedToken> createToken(ledger::Ledger& ledger, const Clock& clock, led
                                  std::optional<int64_t> ttl_s, std::string note,
                                  std::string actor);
 
-http::Response jsonResponse(unsigned status, const boost::json::value& v);
 boost::json::object hostJson(const ledger::HostRow& h);
 
 }  // namespace hwl::api

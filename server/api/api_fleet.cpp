@@ -191,16 +191,16 @@ bj::object Api::hostView(const ledger::HostRow& h, const std::vector<ledger::Gpu
   return o;
 }
 
-http::Response Api::hosts(http::Request& req) {
+Result<http::Reply> Api::hosts(http::Request& req) {
   auto who = auth_.authorize(req, ledger::Role::kViewer);
-  if (!who) return http::errorResponse(who.error());
+  if (!who) return who.error();
   // Pages of hosts in id order: ?after=<host id>&limit=N (default 100, at most 1000).
-  if (auto s = onlyParams(req, {"limit", "after"}); !s) return http::errorResponse(s.error());
+  if (auto s = onlyParams(req, {"limit", "after"}); !s) return s.error();
   auto limit = http::queryInt(req, "limit", 1, 100'000);
-  if (!limit) return http::errorResponse(limit.error());
+  if (!limit) return limit.error();
   int64_t n = std::min<int64_t>(limit->value_or(100), 1000);
   auto after_id = queryId(req, "after");
-  if (!after_id) return http::errorResponse(after_id.error());
+  if (!after_id) return after_id.error();
   const std::string after = *after_id;
   // Read before the page is built: a change while it is built leaves it keyed as older, so the
   // next request builds it again.
@@ -211,7 +211,7 @@ http::Response Api::hosts(http::Request& req) {
     http::Response r;
     r.status = 200;
     r.body = *body;
-    return r;
+    return http::raw(std::move(r));
   };
   {
     std::lock_guard lk(pages_mu_);
@@ -233,7 +233,7 @@ http::Response Api::hosts(http::Request& req) {
         }
         return std::make_pair(std::move(*hosts), std::move(gpus));
       });
-  if (!page) return http::errorResponse(page.error());
+  if (!page) return page.error();
   std::map<std::string, std::vector<ledger::GpuRow>> by_host;
   for (auto& g : page->second) by_host[g.host_id].push_back(std::move(g));
   bj::array arr;
@@ -254,26 +254,26 @@ http::Response Api::hosts(http::Request& req) {
   return cached(body);
 }
 
-http::Response Api::host(http::Request& req, const std::string& id) {
+Result<http::Reply> Api::host(http::Request& req, const std::string& id) {
   auto who = auth_.authorize(req, ledger::Role::kViewer);
-  if (!who) return http::errorResponse(who.error());
-  if (auto s = onlyParams(req, {}); !s) return http::errorResponse(s.error());
+  if (!who) return who.error();
+  if (auto s = onlyParams(req, {}); !s) return s.error();
   if (!validId(id))
-    return http::errorResponse(invalidArgument("\"" + id.substr(0, 64) + "\" is not a valid host id"));
+    return invalidArgument("\"" + id.substr(0, 64) + "\" is not a valid host id");
   auto h = ledger_.withReader([&](ledger::ReadView& view) { return view.findHost(id); });
-  if (!h) return http::errorResponse(h.error());
-  if (!h->has_value()) return http::errorResponse(notFound("no host \"" + id + "\""));
-  return jsonResponse(200, hostView(**h));
+  if (!h) return h.error();
+  if (!h->has_value()) return notFound("no host \"" + id + "\"");
+  return http::ok(hostView(**h));
 }
 
-http::Response Api::gpus(http::Request& req) {
+Result<http::Reply> Api::gpus(http::Request& req) {
   auto who = auth_.authorize(req, ledger::Role::kViewer);
-  if (!who) return http::errorResponse(who.error());
-  if (auto s = onlyParams(req, {"host"}); !s) return http::errorResponse(s.error());
+  if (!who) return who.error();
+  if (auto s = onlyParams(req, {"host"}); !s) return s.error();
   auto want = queryId(req, "host");
-  if (!want) return http::errorResponse(want.error());
+  if (!want) return want.error();
   auto rows = ledger_.withReader([&](ledger::ReadView& view) { return view.listGpus(*want); });
-  if (!rows) return http::errorResponse(rows.error());
+  if (!rows) return rows.error();
   auto hosts = ledger_.withReader([](ledger::ReadView& view) { return view.listHosts(); });
   std::map<std::string, std::string> names, states;
   if (hosts)
@@ -297,179 +297,179 @@ http::Response Api::gpus(http::Request& req) {
       }
     arr.push_back(std::move(o));
   }
-  return jsonResponse(200, bj::object{{"gpus", std::move(arr)}});
+  return http::ok(bj::object{{"gpus", std::move(arr)}});
 }
 
-http::Response Api::telemetry(http::Request& req) {
+Result<http::Reply> Api::telemetry(http::Request& req) {
   auto who = auth_.authorize(req, ledger::Role::kViewer);
-  if (!who) return http::errorResponse(who.error());
-  if (fleet_.store == nullptr) return http::errorResponse(unavailable("no telemetry store"));
+  if (!who) return who.error();
+  if (fleet_.store == nullptr) return unavailable("no telemetry store");
   if (auto s = onlyParams(req, {"host", "gpu", "from", "to", "step"}); !s)
-    return http::errorResponse(s.error());
+    return s.error();
   auto host_id = queryId(req, "host");
-  if (!host_id) return http::errorResponse(host_id.error());
+  if (!host_id) return host_id.error();
   const std::string host = *host_id;
-  if (host.empty()) return http::errorResponse(invalidArgument("query parameter \"host\" is required"));
+  if (host.empty()) return invalidArgument("query parameter \"host\" is required");
   auto gpu = queryUuid(req, "gpu");
-  if (!gpu) return http::errorResponse(gpu.error());
+  if (!gpu) return gpu.error();
   int64_t now = clock_.nowMs();
   auto from = http::queryInt(req, "from", 0, INT64_MAX);
   auto to = http::queryInt(req, "to", 0, INT64_MAX);
   auto step = http::queryInt(req, "step", 1, 366LL * 24 * 3600 * 1000);
   for (auto* r : {&from, &to, &step})
-    if (!*r) return http::errorResponse(r->error());
+    if (!*r) return r->error();
   int64_t t = to->value_or(now);
   int64_t f = from->value_or(t - 3600 * 1000);
-  if (f >= t) return http::errorResponse(invalidArgument("\"from\" must be before \"to\""));
+  if (f >= t) return invalidArgument("\"from\" must be before \"to\"");
   // Default step: about 300 points over the range, at least 10 s.
   int64_t s = step->value_or(std::max<int64_t>(10'000, (t - f) / 300));
   if ((t - f) / s > 100'000)
-    return http::errorResponse(invalidArgument("the range has too many steps; use a larger step"));
+    return invalidArgument("the range has too many steps; use a larger step");
   auto out = fleet_.store->query(host, *gpu, f, t, s);
-  if (!out) return http::errorResponse(out.error());
-  return jsonResponse(200, *out);
+  if (!out) return out.error();
+  return http::ok(*out);
 }
 
-http::Response Api::usage(http::Request& req) {
+Result<http::Reply> Api::usage(http::Request& req) {
   auto who = auth_.authorize(req, ledger::Role::kViewer);
-  if (!who) return http::errorResponse(who.error());
+  if (!who) return who.error();
   if (auto s = onlyParams(req, {"from", "to", "group_by"}); !s)
-    return http::errorResponse(s.error());
+    return s.error();
   int64_t now = clock_.nowMs();
   auto from = http::queryInt(req, "from", 0, INT64_MAX);
   auto to = http::queryInt(req, "to", 0, INT64_MAX);
-  if (!from) return http::errorResponse(from.error());
-  if (!to) return http::errorResponse(to.error());
+  if (!from) return from.error();
+  if (!to) return to.error();
   int64_t t = to->value_or(now);
   int64_t f = from->value_or(t - 24LL * 3600 * 1000);
   auto group_it = req.query.find("group_by");
   std::string group =
       group_it == req.query.end() || group_it->second.empty() ? "host" : group_it->second;
   if (group != "host" && group != "gpu" && group != "job")
-    return http::errorResponse(
-        invalidArgument("query parameter \"group_by\" must be host, gpu or job"));
+    return 
+        invalidArgument("query parameter \"group_by\" must be host, gpu or job");
   // Minutes within the 1-minute retention are read at that resolution, older ranges by hour.
   const bool minute = f >= now - 30LL * 24 * 3600 * 1000;
   auto rows = fleet_.store->usage(group, f, t, now, minute);
-  if (!rows) return http::errorResponse(rows.error());
-  return jsonResponse(200, bj::object{{"from", f}, {"to", t}, {"group_by", group},
+  if (!rows) return rows.error();
+  return http::ok(bj::object{{"from", f}, {"to", t}, {"group_by", group},
                                       {"resolution", minute ? "1m" : "1h"},
                                       {"usage", std::move(*rows)}});
 }
 
-http::Response Api::submitJob(http::Request& req) {
+Result<http::Reply> Api::submitJob(http::Request& req) {
   auto who = auth_.authorize(req, ledger::Role::kOperator);
-  if (!who) return http::errorResponse(who.error());
+  if (!who) return who.error();
   auto body = json::parseObject(req.body);
-  if (!body) return http::errorResponse(body.error());
+  if (!body) return body.error();
   auto job = proto::parseJobRequest(*body);
-  if (!job) return http::errorResponse(job.error());
+  if (!job) return job.error();
   // Placement and dispatch: no lock of the API is held while the host is called.
   auto placed = fleet_.scheduler->submit(*job, who->actor);
-  if (!placed) return http::errorResponse(placed.error());
+  if (!placed) return placed.error();
   bj::array gpu_arr;
   for (const auto& g : placed->gpus) gpu_arr.emplace_back(g);
-  return jsonResponse(201, bj::object{{"id", placed->id.str()},
+  return http::created(bj::object{{"id", placed->id.str()},
                                       {"host", placed->host.id.str()},
                                       {"host_name", placed->host.name},
                                       {"gpus", std::move(gpu_arr)},
                                       {"state", "dispatched"}});
 }
 
-http::Response Api::jobs(http::Request& req) {
+Result<http::Reply> Api::jobs(http::Request& req) {
   auto who = auth_.authorize(req, ledger::Role::kViewer);
-  if (!who) return http::errorResponse(who.error());
-  if (auto s = onlyParams(req, {"host"}); !s) return http::errorResponse(s.error());
+  if (!who) return who.error();
+  if (auto s = onlyParams(req, {"host"}); !s) return s.error();
   auto want = queryId(req, "host");
-  if (!want) return http::errorResponse(want.error());
+  if (!want) return want.error();
   auto rows = ledger_.withReader([&](ledger::ReadView& view) { return view.listJobs(*want); });
   auto hosts = ledger_.withReader([](ledger::ReadView& view) { return view.listHosts(); });
-  if (!rows) return http::errorResponse(rows.error());
+  if (!rows) return rows.error();
   std::map<std::string, std::string> states;
   if (hosts)
     for (const auto& h : *hosts) states[h.id] = proto::toString(h.state);
   bj::array arr;
   for (const auto& j : *rows) arr.push_back(jobJson(j, states[j.host_id]));
-  return jsonResponse(200, bj::object{{"jobs", std::move(arr)}});
+  return http::ok(bj::object{{"jobs", std::move(arr)}});
 }
 
-http::Response Api::job(http::Request& req, const std::string& id) {
+Result<http::Reply> Api::job(http::Request& req, const std::string& id) {
   auto who = auth_.authorize(req, ledger::Role::kViewer);
-  if (!who) return http::errorResponse(who.error());
-  if (auto s = onlyParams(req, {}); !s) return http::errorResponse(s.error());
+  if (!who) return who.error();
+  if (auto s = onlyParams(req, {}); !s) return s.error();
   auto jid = proto::JobId::parse(id);
-  if (!jid) return http::errorResponse(jid.error());
+  if (!jid) return jid.error();
   auto jh = fleet_.scheduler->jobAndHost(*jid);
-  if (!jh) return http::errorResponse(jh.error());
+  if (!jh) return jh.error();
   std::string host_state;
   if (jh->second) {
     auto h = ledger_.withReader([&](ledger::ReadView& view) { return view.findHost(jh->second->id.str()); });
     if (h && *h) host_state = proto::toString((**h).state);
   }
-  return jsonResponse(200, jobJson(jh->first, host_state));
+  return http::ok(jobJson(jh->first, host_state));
 }
 
-http::Response Api::jobLogs(http::Request& req, const std::string& id) {
+Result<http::Reply> Api::jobLogs(http::Request& req, const std::string& id) {
   auto who = auth_.authorize(req, ledger::Role::kViewer);
-  if (!who) return http::errorResponse(who.error());
+  if (!who) return who.error();
   // Only typed, validated values reach the request to the host.
-  if (auto s = onlyParams(req, {"tail", "follow"}); !s) return http::errorResponse(s.error());
+  if (auto s = onlyParams(req, {"tail", "follow"}); !s) return s.error();
   auto jid = proto::JobId::parse(id);
-  if (!jid) return http::errorResponse(jid.error());
+  if (!jid) return jid.error();
   auto tail = http::queryInt(req, "tail", 0, 100'000);
-  if (!tail) return http::errorResponse(tail.error());
+  if (!tail) return tail.error();
   auto follow_q = queryBool(req, "follow");
-  if (!follow_q) return http::errorResponse(follow_q.error());
+  if (!follow_q) return follow_q.error();
   const bool follow = follow_q->value_or(false);
   auto jh = fleet_.scheduler->jobAndHost(*jid);
-  if (!jh) return http::errorResponse(jh.error());
-  if (!jh->second) return http::errorResponse(notFound("job \"" + id + "\" has no host"));
+  if (!jh) return jh.error();
+  if (!jh->second) return notFound("job \"" + id + "\" has no host");
   const dispatch::HostTarget host = *jh->second;
   dispatch::Driver* driver = fleet_.scheduler->driverFor(host.kind);
   if (driver == nullptr)
-    return http::errorResponse(Error{Code::kFailedPrecondition,
-                                     "no driver for " + std::string(proto::toString(host.kind)) + " hosts"});
+    return Error{Code::kFailedPrecondition,
+                                     "no driver for " + std::string(proto::toString(host.kind)) + " hosts"};
   const dispatch::LogRequest lr{tail->value_or(100), follow};
   if (!follow) {
     auto r = driver->logs(host, *jid, lr, {}, {});
-    if (!r) return http::errorResponse(r.error());
+    if (!r) return r.error();
     http::Response out;
     out.status = r->status;
     out.content_type = r->status < 300 ? "text/plain; charset=utf-8" : "application/json";
     out.body = std::move(r->body);
-    return out;
+    return http::raw(std::move(out));
   }
   // Streamed through from the host as it arrives.
   http::Response out;
   out.content_type = "text/plain; charset=utf-8";
   auto slot = streams_.acquire(who->actor, who->role == ledger::Role::kAdmin);
-  if (!slot) return http::errorResponse(slot.error());
+  if (!slot) return slot.error();
   out.stream = [driver, host, job = *jid, lr, slot = *slot](http::StreamWriter& w) {
     (void)driver->logs(
         host, job, lr, [&w](std::string_view chunk) { return w.write(chunk); },
         [&w] { return w.stopping(); });
   };
-  return out;
+  return http::raw(std::move(out));
 }
 
-http::Response Api::cancelJob(http::Request& req, const std::string& id) {
+Result<http::Reply> Api::cancelJob(http::Request& req, const std::string& id) {
   auto who = auth_.authorize(req, ledger::Role::kOperator);
-  if (!who) return http::errorResponse(who.error());
-  if (auto s = onlyParams(req, {}); !s) return http::errorResponse(s.error());
+  if (!who) return who.error();
+  if (auto s = onlyParams(req, {}); !s) return s.error();
   auto jid = proto::JobId::parse(id);
-  if (!jid) return http::errorResponse(jid.error());
+  if (!jid) return jid.error();
   auto r = fleet_.scheduler->cancel(*jid, who->actor);
-  if (!r) return http::errorResponse(r.error());
+  if (!r) return r.error();
   if (r->ended)
-    return jsonResponse(200, bj::object{{"id", id}, {"host", r->host.id.str()},
+    return http::ok(bj::object{{"id", id}, {"host", r->host.id.str()},
                                         {"state", "cancelled"}, {"reason", r->reason}});
   // The cancelled state arrives through the host's own reports.
-  return jsonResponse(202, bj::object{{"id", id}, {"host", r->host.id.str()}, {"state", "cancelling"}});
+  return http::accepted(bj::object{{"id", id}, {"host", r->host.id.str()}, {"state", "cancelling"}});
 }
 
-http::Response Api::placements(http::Request& req) {
+Result<http::Reply> Api::placements(http::Request& req) {
   auto who = auth_.authorize(req, ledger::Role::kViewer);
-  if (!who) return http::errorResponse(who.error());
+  if (!who) return who.error();
   Result<bj::value> body = internal("");
   if (req.method == "POST") {
     body = json::parse(req.body);
@@ -479,37 +479,37 @@ http::Response Api::placements(http::Request& req) {
     for (const auto& [k, v] : req.query) {
       if (k == "config" || k == "model") {
         auto cfg = json::parse(v);
-        if (!cfg) return http::errorResponse(invalidArgument("query parameter \"config\": " + cfg.error().message));
+        if (!cfg) return invalidArgument("query parameter \"config\": " + cfg.error().message);
         o["model"] = std::move(*cfg);
       } else if (k == "context" || k == "batch" || k == "tp" || k == "gpu_mem_bytes" ||
                  k == "prefill_chunk_tokens") {
         auto n = http::queryInt(req, k, 0, INT64_MAX);
-        if (!n) return http::errorResponse(n.error());
+        if (!n) return n.error();
         if (*n) o[k] = **n;
       } else if (k == "per_layer") {
         auto b = queryBool(req, k);
-        if (!b) return http::errorResponse(b.error());
+        if (!b) return b.error();
         o[k] = b->value_or(false);
       } else if (k == "weights" || k == "kv" || k == "state_dtype" || k == "gpu_mem" ||
                  k == "activation_bytes" || k == "overhead_bytes") {
         if (v.size() > 64 || hasControl(v))
-          return http::errorResponse(
-              invalidArgument("query parameter \"" + k + "\" is not a valid value"));
+          return 
+              invalidArgument("query parameter \"" + k + "\" is not a valid value");
         o[k] = v;
       } else {
-        return http::errorResponse(
-            invalidArgument("unknown query parameter \"" + k.substr(0, 64) + "\""));
+        return 
+            invalidArgument("unknown query parameter \"" + k.substr(0, 64) + "\"");
       }
     }
     body = bj::value(std::move(o));
   }
-  if (!body) return http::errorResponse(body.error());
+  if (!body) return body.error();
   auto pr = planner::planRequestFromJson(*body);
-  if (!pr) return http::errorResponse(pr.error());
+  if (!pr) return pr.error();
   // A TP degree the caller names is the one placed; otherwise the fewest GPUs that hold it.
   const bool fixed_tp = body->is_object() && body->as_object().contains("tp");
   auto hosts = ledger_.withReader([](ledger::ReadView& view) { return view.listHosts(); });
-  if (!hosts) return http::errorResponse(hosts.error());
+  if (!hosts) return hosts.error();
   std::vector<planner::HostCapacity> caps;
   bj::object basis;
   for (const auto& h : *hosts) {
@@ -539,7 +539,7 @@ http::Response Api::placements(http::Request& req) {
     caps.push_back(std::move(c));
   }
   auto ranked = planner::placeOn(*pr, caps, fixed_tp);
-  if (!ranked) return http::errorResponse(ranked.error());
+  if (!ranked) return ranked.error();
   bj::array arr;
   for (const auto& p : *ranked) {
     bj::object o{{"host", p.host_id}, {"name", p.host_name}, {"fits", p.fits},
@@ -548,16 +548,16 @@ http::Response Api::placements(http::Request& req) {
     if (!p.reason.empty()) o["reason"] = p.reason;
     arr.push_back(std::move(o));
   }
-  return jsonResponse(200, bj::object{{"placements", std::move(arr)}});
+  return http::ok(bj::object{{"placements", std::move(arr)}});
 }
 
-http::Response Api::prometheusMetrics(http::Request& req) {
+Result<http::Reply> Api::prometheusMetrics(http::Request& req) {
   auto who = auth_.authorizeMetrics(req);
-  if (!who) return http::errorResponse(who.error());
+  if (!who) return who.error();
   // Names from the hosts projection; everything else from the collector's memory: a scrape
   // never reads a sample table.
   auto hosts = ledger_.withReader([](ledger::ReadView& view) { return view.listHosts(); });
-  if (!hosts) return http::errorResponse(hosts.error());
+  if (!hosts) return hosts.error();
   const auto live = fleet_.collector->liveAll();
   probes::PromExposition e;
   int64_t up = 0;
@@ -607,12 +607,12 @@ http::Response Api::prometheusMetrics(http::Request& req) {
   r.status = 200;
   r.content_type = "text/plain; version=0.0.4; charset=utf-8";
   r.body = e.render();
-  return r;
+  return http::raw(std::move(r));
 }
 
-http::Response Api::collectorStatus(http::Request& req) {
+Result<http::Reply> Api::collectorStatus(http::Request& req) {
   auto who = auth_.authorize(req, ledger::Role::kViewer);
-  if (!who) return http::errorResponse(who.error());
+  if (!who) return who.error();
   auto live = fleet_.collector->liveAll();
   int64_t connected = 0, reachable = 0;
   for (const auto& [id, h] : live) {
@@ -620,7 +620,7 @@ http::Response Api::collectorStatus(http::Request& req) {
     reachable += h.reachable;
   }
   auto s = fleet_.collector->stats();
-  return jsonResponse(200, bj::object{{"hosts", live.size()},
+  return http::ok(bj::object{{"hosts", live.size()},
                                       {"connected", connected},
                                       {"reachable", reachable},
                                       {"requests_ok", s.ok},

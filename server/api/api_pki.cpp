@@ -87,32 +87,32 @@ bool Api::peerAllowed(const http::PeerCert& peer) const {
   return id.empty() || revoked_hosts_.count(id) == 0;
 }
 
-http::Response Api::caCert() {
+Result<http::Reply> Api::caCert() {
   http::Response r;
   r.content_type = "application/x-pem-file";
   r.body = ca_->certPem();
-  return r;
+  return http::raw(std::move(r));
 }
 
-http::Response Api::createEnrollToken(http::Request& req) {
+Result<http::Reply> Api::createEnrollToken(http::Request& req) {
   auto who = auth_.authorize(req, ledger::Role::kOperator);
-  if (!who) return http::errorResponse(who.error());
+  if (!who) return who.error();
   auto body = json::parseObject(req.body.empty() ? "{}" : req.body);
-  if (!body) return http::errorResponse(body.error());
+  if (!body) return body.error();
   if (auto s = json::checkKeys(*body, {"ttl_s", "host_hint"}); !s)
-    return http::errorResponse(s.error());
+    return s.error();
   auto ttl = json::optionalInt(*body, "ttl_s");
-  if (!ttl) return http::errorResponse(ttl.error());
+  if (!ttl) return ttl.error();
   int64_t ttl_s = ttl->value_or(kEnrollTtlDefaultS);
   if (ttl_s < 1 || ttl_s > kEnrollTtlMaxS)
-    return http::errorResponse(invalidArgument("field \"ttl_s\" must be between 1 and " +
-                                               std::to_string(kEnrollTtlMaxS)));
+    return invalidArgument("field \"ttl_s\" must be between 1 and " +
+                                               std::to_string(kEnrollTtlMaxS));
   auto hint = json::optionalString(*body, "host_hint");
-  if (!hint) return http::errorResponse(hint.error());
+  if (!hint) return hint.error();
   if (*hint && !(*hint)->empty() && !isHostName(**hint))
-    return http::errorResponse(invalidArgument(
+    return invalidArgument(
         "field \"host_hint\" must be 1-63 letters, digits, '.', '_' or '-', starting with a "
-        "letter or digit"));
+        "letter or digit");
   std::string id = crypto::newId("enr_", 8);
   std::string secret = crypto::base64url(crypto::randomBytes(32));
   int64_t expires = clock_.nowMs() + ttl_s * 1000;
@@ -123,78 +123,78 @@ http::Response Api::createEnrollToken(http::Request& req) {
                   {"host_hint", hint->value_or("")}};
   auto r = ledger_.append("token/" + id, ledger::kNoStream, who->actor,
                           {ledger::NewEvent{"", "token.created", std::move(data)}});
-  if (!r) return http::errorResponse(r.error());
+  if (!r) return r.error();
   bj::object answer{{"id", id},
                     {"token", id + "." + secret},
                     {"expires_ms", expires},
                     {"ca_pin", ca_->pin()},
                     {"host_hint", hint->value_or("")}};
   if (!settings_.public_url.empty()) answer["server_url"] = settings_.public_url;
-  return jsonResponse(201, std::move(answer));
+  return http::created(std::move(answer));
 }
 
-http::Response Api::enroll(http::Request& req) {
-  if (auto t = auth_.throttled(req)) return http::errorResponse(*t);
+Result<http::Reply> Api::enroll(http::Request& req) {
+  if (auto t = auth_.throttled(req)) return *t;
   auto body = json::parseObject(req.body);
-  if (!body) return http::errorResponse(body.error());
+  if (!body) return body.error();
   if (auto s = json::checkKeys(*body, {"token", "csr", "name", "advertise", "platform"}); !s)
-    return http::errorResponse(s.error());
+    return s.error();
   auto token = json::requiredString(*body, "token");
   auto csr_pem = json::requiredString(*body, "csr");
   auto name = json::optionalString(*body, "name");
   auto advertise = json::optionalString(*body, "advertise");
   for (const auto* r : {&token, &csr_pem})
-    if (!*r) return http::errorResponse(r->error());
+    if (!*r) return r->error();
   for (const auto* r : {&name, &advertise})
-    if (!*r) return http::errorResponse(r->error());
+    if (!*r) return r->error();
   bj::object platform;
   if (auto it = body->find("platform"); it != body->end()) {
     if (!it->value().is_object())
-      return http::errorResponse(invalidArgument("field \"platform\" must be an object"));
+      return invalidArgument("field \"platform\" must be an object");
     platform = it->value().get_object();
     if (auto s = json::checkKeys(platform, {"os", "kernel", "cpu", "cpu_cores", "memory_bytes",
                                             "hostname", "agent_version", "gpus"},
                                  "platform");
         !s)
-      return http::errorResponse(s.error());
+      return s.error();
     if (bj::serialize(platform).size() > 16 * 1024)
-      return http::errorResponse(invalidArgument("field \"platform\" is too large"));
+      return invalidArgument("field \"platform\" is too large");
   }
   // Only an IP literal or an RFC 1123 host name with a port: the value becomes a SAN.
   if (*advertise && **advertise != "") {
-    if (auto hp = server::parseAdvertise(**advertise); !hp) return http::errorResponse(hp.error());
+    if (auto hp = server::parseAdvertise(**advertise); !hp) return hp.error();
   }
   if (*name && ((*name)->empty() || (*name)->size() > 128))
-    return http::errorResponse(invalidArgument("field \"name\" must be 1 to 128 bytes"));
+    return invalidArgument("field \"name\" must be 1 to 128 bytes");
 
   // The token: unknown, wrong, used and expired all get the same answer.
   const Error kRefused = unauthenticated("the enrollment token is not valid");
   auto dot = token->find('.');
   if (dot == std::string::npos || token->size() > 256)
-    return http::errorResponse(auth_.refuse(req, "enroll_malformed_token", "", kRefused));
+    return auth_.refuse(req, "enroll_malformed_token", "", kRefused);
   std::string tid = token->substr(0, dot);
   std::string secret = token->substr(dot + 1);
   auto row = ledger_.withReader([&](ledger::ReadView& view) { return view.findEnrollToken(tid); });
-  if (!row) return http::errorResponse(row.error());
+  if (!row) return row.error();
   if (!row->has_value())
-    return http::errorResponse(auth_.refuse(req, "enroll_unknown_token", tid, kRefused));
+    return auth_.refuse(req, "enroll_unknown_token", tid, kRefused);
   const auto& t = **row;
   if (!crypto::constantTimeEqual(Authenticator::secretHash(secret), t.secret_sha256))
-    return http::errorResponse(auth_.refuse(req, "enroll_wrong_secret", tid, kRefused));
-  if (t.used_ms) return http::errorResponse(auth_.refuse(req, "enroll_token_used", tid, kRefused));
+    return auth_.refuse(req, "enroll_wrong_secret", tid, kRefused);
+  if (t.used_ms) return auth_.refuse(req, "enroll_token_used", tid, kRefused);
   if (t.revoked_ms)
-    return http::errorResponse(auth_.refuse(req, "enroll_token_revoked", tid, kRefused));
+    return auth_.refuse(req, "enroll_token_revoked", tid, kRefused);
   if (clock_.nowMs() >= t.expires_ms)
-    return http::errorResponse(auth_.refuse(req, "enroll_token_expired", tid, kRefused));
+    return auth_.refuse(req, "enroll_token_expired", tid, kRefused);
 
   auto csr = ca_->checkCsr(*csr_pem);
-  if (!csr) return http::errorResponse(csr.error());
+  if (!csr) return csr.error();
   auto server_spki = clientIdentitySpki(fleet_.cert_file);
-  if (!server_spki) return http::errorResponse(server_spki.error());
+  if (!server_spki) return server_spki.error();
   std::string host_id = crypto::newId("host-", 6);
   auto cert = ca_->issueHost(csr->get(), host_id, settings_.agent_cert_lifetime_s,
                              advertise->value_or(""));
-  if (!cert) return http::errorResponse(cert.error());
+  if (!cert) return cert.error();
   std::string host_name = name->value_or(t.host_hint.empty() ? host_id : t.host_hint);
 
   ledger::AppendRequest ar;
@@ -215,11 +215,11 @@ http::Response Api::enroll(http::Request& req) {
   auto r = ledger_.append(std::move(ar));
   if (!r) {
     if (r.error().code == Code::kConflict)
-      return http::errorResponse(auth_.refuse(req, "enroll_token_used", tid, kRefused));
-    return http::errorResponse(r.error());
+      return auth_.refuse(req, "enroll_token_used", tid, kRefused);
+    return r.error();
   }
   if (fleet_.on_hosts_changed) fleet_.on_hosts_changed();
-  return jsonResponse(201, bj::object{{"host_id", host_id},
+  return http::created(bj::object{{"host_id", host_id},
                                       {"name", host_name},
                                       {"certificate", cert->pem},
                                       {"ca", ca_->certPem()},
@@ -228,29 +228,29 @@ http::Response Api::enroll(http::Request& req) {
                                       {"seq", r->seqs.back()}});
 }
 
-http::Response Api::renew(http::Request& req) {
+Result<http::Reply> Api::renew(http::Request& req) {
   auto who = auth_.authorizeHost(req);
-  if (!who) return http::errorResponse(who.error());
+  if (!who) return who.error();
   auto body = json::parseObject(req.body);
-  if (!body) return http::errorResponse(body.error());
-  if (auto s = json::checkKeys(*body, {"csr"}); !s) return http::errorResponse(s.error());
+  if (!body) return body.error();
+  if (auto s = json::checkKeys(*body, {"csr"}); !s) return s.error();
   auto csr_pem = json::requiredString(*body, "csr");
-  if (!csr_pem) return http::errorResponse(csr_pem.error());
+  if (!csr_pem) return csr_pem.error();
   auto csr = ca_->checkCsr(*csr_pem);
-  if (!csr) return http::errorResponse(csr.error());
+  if (!csr) return csr.error();
   // A revocation that commits while the certificate is issued makes the append below fail: the
   // version is read before the host's state is checked again (see Ledger::streamVersion).
   auto version = ledger_.streamVersion("host/" + who->host_id);
-  if (!version) return http::errorResponse(version.error());
+  if (!version) return version.error();
   auto h = ledger_.withReader([&](ledger::ReadView& view) { return view.findHost(who->host_id); });
-  if (!h || !h->has_value()) return http::errorResponse(internal("host vanished"));
+  if (!h || !h->has_value()) return internal("host vanished");
   if ((*h)->state == proto::HostState::kRevoked)
-    return http::errorResponse(unauthenticated("host \"" + who->host_id + "\" is revoked"));
+    return unauthenticated("host \"" + who->host_id + "\" is revoked");
   auto server_spki = clientIdentitySpki(fleet_.cert_file);
-  if (!server_spki) return http::errorResponse(server_spki.error());
+  if (!server_spki) return server_spki.error();
   auto cert = ca_->issueHost(csr->get(), who->host_id, settings_.agent_cert_lifetime_s,
                              (*h)->address);
-  if (!cert) return http::errorResponse(cert.error());
+  if (!cert) return cert.error();
   auto r = ledger_.append("host/" + who->host_id, *version, who->actor,
                           {{"", "host.cert_renewed",
                             bj::object{{"host_id", who->host_id},
@@ -258,49 +258,49 @@ http::Response Api::renew(http::Request& req) {
                                        {"cert_spki", cert->spki_sha256_hex},
                                        {"cert_not_after_ms", cert->not_after_ms},
                                        {"previous_serial", req.peer.serial_hex}}}});
-  if (!r) return http::errorResponse(r.error());
-  return jsonResponse(200, bj::object{{"host_id", who->host_id},
+  if (!r) return r.error();
+  return http::ok(bj::object{{"host_id", who->host_id},
                                       {"certificate", cert->pem},
                                       {"expires_ms", cert->not_after_ms},
                                       {"server_spki", *server_spki}});
 }
 
-http::Response Api::revokeHost(http::Request& req, const std::string& id) {
+Result<http::Reply> Api::revokeHost(http::Request& req, const std::string& id) {
   auto who = auth_.authorize(req, ledger::Role::kAdmin);
-  if (!who) return http::errorResponse(who.error());
+  if (!who) return who.error();
   std::string reason;
   if (!req.body.empty()) {
     auto body = json::parseObject(req.body);
-    if (!body) return http::errorResponse(body.error());
-    if (auto s = json::checkKeys(*body, {"reason"}); !s) return http::errorResponse(s.error());
+    if (!body) return body.error();
+    if (auto s = json::checkKeys(*body, {"reason"}); !s) return s.error();
     auto r = json::optionalString(*body, "reason");
-    if (!r) return http::errorResponse(r.error());
+    if (!r) return r.error();
     reason = r->value_or("");
     if (reason.size() > 256)
-      return http::errorResponse(invalidArgument("field \"reason\" is longer than 256 bytes"));
+      return invalidArgument("field \"reason\" is longer than 256 bytes");
   }
   // The version is read before the host's state (see Ledger::streamVersion), so that of two
   // concurrent revocations only one appends.
   auto version = ledger_.streamVersion("host/" + id);
-  if (!version) return http::errorResponse(version.error());
+  if (!version) return version.error();
   auto h = ledger_.withReader([&](ledger::ReadView& view) { return view.findHost(id); });
-  if (!h) return http::errorResponse(h.error());
-  if (!h->has_value()) return http::errorResponse(notFound("no host \"" + id + "\""));
+  if (!h) return h.error();
+  if (!h->has_value()) return notFound("no host \"" + id + "\"");
   if ((*h)->state == proto::HostState::kRevoked)
-    return http::errorResponse(conflict("host \"" + id + "\" is already revoked"));
+    return conflict("host \"" + id + "\" is already revoked");
   auto r = ledger_.append("host/" + id, *version, who->actor,
                           {{"", "host.revoked", bj::object{{"host_id", id}, {"reason", reason}}}});
   if (!r) {
     if (r.error().code == Code::kConflict)
-      return http::errorResponse(
-          conflict("host \"" + id + "\" changed while it was being revoked; try again"));
-    return http::errorResponse(r.error());
+      return 
+          conflict("host \"" + id + "\" changed while it was being revoked; try again");
+    return r.error();
   }
   loadDenylist();
   if (fleet_.on_hosts_changed) fleet_.on_hosts_changed();
   auto after = ledger_.withReader([&](ledger::ReadView& view) { return view.findHost(id); });
-  if (!after || !after->has_value()) return http::errorResponse(internal("host vanished"));
-  return jsonResponse(200, hostJson(**after));
+  if (!after || !after->has_value()) return internal("host vanished");
+  return http::ok(hostJson(**after));
 }
 
 }  // namespace hwl::api

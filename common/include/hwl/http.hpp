@@ -16,6 +16,10 @@
 
 #include "hwl/result.hpp"
 
+namespace boost::json {
+class value;
+}  // namespace boost::json
+
 namespace hwl::http {
 
 // What the TLS layer verified about the peer's certificate (empty when none was presented).
@@ -65,6 +69,7 @@ struct Response {
   std::function<void(StreamWriter&)> stream;
 };
 
+Response jsonResponse(unsigned status, const boost::json::value& v);
 Response jsonError(unsigned status, std::string_view code, std::string_view message);
 Response errorResponse(const Error& e);  // the one place that maps Code to an HTTP status
 unsigned statusFor(Code code);

@@ -1,5 +1,7 @@
 // One route table for both HTTP APIs (server and agent): each route declares its method, its path
-// pattern ("/v1/jobs/{id}"), the role a caller needs and its body limit. The table answers 404 for
+// pattern ("/v1/jobs/{id}"), the role a caller needs and its body limit. Handlers return
+// Result<Reply>: a JSON document (or a response of their own: text, PEM, a stream), or an Error
+// that dispatch() maps to its HTTP status and JSON body in one place (errorResponse). The table answers 404 for
 // an unknown path and 405 (with Allow) for a known path and another method, gives the TLS layer the
 // body limit before the body is read, and lists itself (`routes --json`), which a test compares
 // with proto/openapi*.yaml. Handlers check the role themselves (they need the caller's identity);
@@ -7,17 +9,34 @@
 #pragma once
 
 #include <boost/json/array.hpp>
+#include <boost/json/value.hpp>
 #include <functional>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "hwl/http.hpp"
+#include "hwl/result.hpp"
 
 namespace hwl::http {
 
 using Params = std::map<std::string, std::string>;
-using RouteHandler = std::function<Response(Request&, const Params&)>;
+
+// What a handler answers when it succeeds.
+struct Reply {
+  unsigned status = 200;
+  boost::json::value json;     // the body, unless `response` is set
+  std::optional<Response> response;  // sent as it is: not JSON, or streamed
+};
+inline Reply ok(boost::json::value v) { return Reply{200, std::move(v), std::nullopt}; }
+inline Reply created(boost::json::value v) { return Reply{201, std::move(v), std::nullopt}; }
+inline Reply accepted(boost::json::value v) { return Reply{202, std::move(v), std::nullopt}; }
+inline Reply raw(Response r) { return Reply{0, nullptr, std::move(r)}; }
+// The HTTP response of a handler's result: the one place where an Error becomes a status.
+Response toResponse(Result<Reply> r);
+
+using RouteHandler = std::function<Result<Reply>(Request&, const Params&)>;
 
 struct Route {
   std::string method;
