@@ -69,7 +69,7 @@ class Api {
   Result<http::Reply> verify(http::Request& req);
   Result<http::Reply> checkpoints(http::Request& req);
   Result<http::Reply> plan(http::Request& req);
-  // GET /metrics (api_fleet.cpp): the fleet in the Prometheus text format.
+  // GET /metrics (api_hosts.cpp): the fleet in the Prometheus text format.
   Result<http::Reply> prometheusMetrics(http::Request& req);
   // Enrollment and host certificates (api_pki.cpp).
   static void addCoreRoutes(http::RouteTable& t, Api* self);
@@ -82,7 +82,7 @@ class Api {
   Result<http::Reply> hosts(http::Request& req);
   Result<http::Reply> host(http::Request& req, const std::string& id);
   void loadDenylist();
-  // Fleet (api_fleet.cpp).
+  // Fleet (api_hosts.cpp, api_jobs.cpp, api_telemetry.cpp, api_plan.cpp).
   static void addFleetRoutes(http::RouteTable& t, Api* self);
   Result<http::Reply> gpus(http::Request& req);
   Result<http::Reply> telemetry(http::Request& req);

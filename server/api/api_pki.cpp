@@ -1,15 +1,18 @@
 // Enrollment of agents (single-use tokens, CSRs, host certificates), certificate renewal over
 // mutual TLS, revocation with a denylist checked at the handshake and on every request.
+#include "api.hpp"
+
+#include <boost/json.hpp>
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
-
 #include <openssl/x509.h>
 
-#include "api.hpp"
 #include "hwl/crypto.hpp"
-#include "hwl/pki.hpp"
 #include "hwl/json.hpp"
+#include "hwl/pki.hpp"
+#include "hwl/proto/job_spec.hpp"
 #include "ledger/rows.hpp"
+#include "params.hpp"
 
 namespace hwl::api {
 
@@ -18,6 +21,7 @@ namespace bj = boost::json;
 namespace {
 
 constexpr int64_t kEnrollTtlDefaultS = 15 * 60;
+
 constexpr int64_t kEnrollTtlMaxS = 24 * 3600;
 
 // A host name an operator can type: it is printed into the enrollment command they paste.
@@ -42,35 +46,6 @@ Result<std::string> clientIdentitySpki(const std::string& cert_file) {
 }
 
 }  // namespace
-
-bj::object hostJson(const ledger::HostRow& h) {
-  boost::system::error_code ec;
-  bj::object o{{"id", h.id},
-               {"name", h.name},
-               {"kind", proto::toString(h.kind)},
-               {"address", h.address},
-               {"state", proto::toString(h.state)},
-               {"enrolled_ms", h.enrolled_ms},
-               {"state_changed_ms", h.state_changed_ms},
-               {"cert_serial", h.cert_serial},
-               {"cert_not_after_ms", h.cert_not_after_ms},
-               {"platform", bj::parse(h.platform, ec)}};
-  o["revoked_ms"] = h.revoked_ms ? bj::value(*h.revoked_ms) : bj::value(nullptr);
-  return o;
-}
-
-void Api::addPkiRoutes(http::RouteTable& t, Api* self) {
-  t.add({"GET", "/v1/pki/ca", "public", 0,
-               [self](auto&, auto&) { return self->caCert(); }});
-  t.add({"POST", "/v1/enroll-tokens", "operator", 16 * 1024,
-               [self](auto& r, auto&) { return self->createEnrollToken(r); }});
-  t.add({"POST", "/v1/enroll", "public", 64 * 1024,
-               [self](auto& r, auto&) { return self->enroll(r); }});
-  t.add({"POST", "/v1/pki/renew", "host", 32 * 1024,
-               [self](auto& r, auto&) { return self->renew(r); }});
-  t.add({"POST", "/v1/hosts/{id}/revoke", "admin", 16 * 1024,
-               [self](auto& r, auto& p) { return self->revokeHost(r, p.at("id")); }});
-}
 
 void Api::loadDenylist() {
   auto rows = ledger_.withReader([](ledger::ReadView& view) { return view.revokedHosts(); });

@@ -154,10 +154,11 @@ struct AgentTransport::Impl {
     using R = Result<AgentReply>;
     if (!ssl) co_return R(unavailable("the agent transport is not started"));
     // A pooled connection may have been closed by the agent while idle: then once more on a new
-    // one (every agent call is idempotent: job ids make dispatch so).
+    // one (every agent call is idempotent: job ids make dispatch so). The other idle connections
+    // to that host date from the same agent process, so they are dropped and not tried in turn.
     for (int attempt = 0; attempt < 2; ++attempt) {
       bool stale = false;
-      auto conn = take(to);
+      auto conn = attempt == 0 ? take(to) : nullptr;
       const bool reused = conn != nullptr;
       if (!conn) {
         auto opened = co_await open(to, call.timeout);
@@ -167,7 +168,11 @@ struct AgentTransport::Impl {
       auto r = co_await exchange(*conn, call, stale);
       if (!r) {
         // Once more only when the agent had closed the idle connection, not after a timeout.
-        if (reused && stale && attempt == 0) continue;
+        if (reused && stale && attempt == 0) {
+          std::lock_guard lk(mu);
+          idle.erase(to.host_id);
+          continue;
+        }
         co_return R(r.error());
       }
       {
