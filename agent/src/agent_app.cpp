@@ -18,6 +18,7 @@
 #include "hwl/json.hpp"
 #include "hwl/probes/exporters.hpp"
 #include "hwl/probes/probe.hpp"
+#include "hwl/proto/events.hpp"
 
 namespace hwl::agent {
 
@@ -71,7 +72,7 @@ Status InventoryWatcher::observe(const std::vector<std::pair<std::string, bj::ob
   bj::object entry{{"added", added}, {"removed", removed}, {"changed", changed}, {"gpus", all}};
   // Durable in the outbox first, then the remembered inventory: a crash between the two records
   // the change again rather than never.
-  auto r = outbox.append("host.inventory_changed", entry);
+  auto r = outbox.append(proto::event::kHostInventoryChanged, entry);
   if (!r) return r.error();
   return crypto::writeFileAtomic(file_, bj::serialize(bj::object{{"gpus", all}}), 0600);
 }

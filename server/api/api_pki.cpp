@@ -13,6 +13,7 @@
 #include "hwl/proto/job_spec.hpp"
 #include "ledger/rows.hpp"
 #include "params.hpp"
+#include "hwl/proto/events.hpp"
 
 namespace hwl::api {
 
@@ -97,7 +98,7 @@ Result<http::Reply> Api::createEnrollToken(http::Request& req) {
                   {"expires_ms", expires},
                   {"host_hint", hint->value_or("")}};
   auto r = ledger_.append("token/" + id, ledger::kNoStream, who->actor,
-                          {ledger::NewEvent{"", "token.created", std::move(data)}});
+                          {ledger::NewEvent{"", proto::event::kTokenCreated, std::move(data)}});
   if (!r) return r.error();
   bj::object answer{{"id", id},
                     {"token", id + "." + secret},
@@ -176,7 +177,7 @@ Result<http::Reply> Api::enroll(http::Request& req) {
   ar.actor = "enroll:" + tid;
   // Expected version 1 on the token's stream makes it single use, even for concurrent attempts.
   ar.parts.push_back({"token/" + tid, 1,
-                      {{"", "token.used", bj::object{{"id", tid}, {"host_id", host_id}}}}});
+                      {{"", proto::event::kTokenUsed, bj::object{{"id", tid}, {"host_id", host_id}}}}});
   bj::object enrolled{{"host_id", host_id},
                       {"name", host_name},
                       {"address", advertise->value_or("")},
@@ -186,7 +187,7 @@ Result<http::Reply> Api::enroll(http::Request& req) {
                       {"token_id", tid},
                       {"platform", platform}};
   ar.parts.push_back({"host/" + host_id, ledger::kNoStream,
-                      {{"", "host.enrolled", std::move(enrolled)}}});
+                      {{"", proto::event::kHostEnrolled, std::move(enrolled)}}});
   auto r = ledger_.append(std::move(ar));
   if (!r) {
     if (r.error().code == Code::kConflict)
@@ -227,7 +228,7 @@ Result<http::Reply> Api::renew(http::Request& req) {
                              (*h)->address);
   if (!cert) return cert.error();
   auto r = ledger_.append("host/" + who->host_id, *version, who->actor,
-                          {{"", "host.cert_renewed",
+                          {{"", proto::event::kHostCertRenewed,
                             bj::object{{"host_id", who->host_id},
                                        {"cert_serial", cert->serial_hex},
                                        {"cert_spki", cert->spki_sha256_hex},
@@ -264,7 +265,7 @@ Result<http::Reply> Api::revokeHost(http::Request& req, const std::string& id) {
   if ((*h)->state == proto::HostState::kRevoked)
     return conflict("host \"" + id + "\" is already revoked");
   auto r = ledger_.append("host/" + id, *version, who->actor,
-                          {{"", "host.revoked", bj::object{{"host_id", id}, {"reason", reason}}}});
+                          {{"", proto::event::kHostRevoked, bj::object{{"host_id", id}, {"reason", reason}}}});
   if (!r) {
     if (r.error().code == Code::kConflict)
       return 

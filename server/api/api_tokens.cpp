@@ -9,6 +9,7 @@
 #include "hwl/json.hpp"
 #include "ledger/rows.hpp"
 #include "params.hpp"
+#include "hwl/proto/events.hpp"
 
 namespace hwl::api {
 
@@ -59,7 +60,7 @@ Result<CreatedToken> createToken(ledger::Ledger& ledger, const Clock& clock, led
                   {"secret_sha256", Authenticator::secretHash(secret)}};
   data["expires_ms"] = t.expires_ms ? bj::value(*t.expires_ms) : bj::value(nullptr);
   auto r = ledger.append("token/" + t.id, ledger::kNoStream, std::move(actor),
-                         {ledger::NewEvent{"", "token.created", std::move(data)}});
+                         {ledger::NewEvent{"", proto::event::kTokenCreated, std::move(data)}});
   if (!r) return r.error();
   t.seq = r->seqs.front();
   return t;
@@ -139,7 +140,7 @@ Result<http::Reply> Api::revokeToken(http::Request& req, const std::string& id) 
       return conflict("token \"" + id + "\" is already revoked");
   }
   auto r = ledger_.append("token/" + id, *version, who->actor,
-                          {ledger::NewEvent{"", "token.revoked", bj::object{{"id", id}}}});
+                          {ledger::NewEvent{"", proto::event::kTokenRevoked, bj::object{{"id", id}}}});
   if (!r) {
     if (r.error().code == Code::kConflict)
       return conflict("token \"" + id +

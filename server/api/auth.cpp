@@ -7,6 +7,7 @@
 #include "hwl/crypto.hpp"
 #include "ledger/rows.hpp"
 #include "pki/fleet_ca.hpp"
+#include "hwl/proto/events.hpp"
 
 namespace hwl::api {
 
@@ -101,7 +102,7 @@ void Authenticator::record(const http::Request& req, std::string_view reason,
                            {"suppressed_before", suppressed}};
   if (!token_id.empty()) data["token_id"] = token_id.substr(0, 64);
   (void)ledger_.append("ledger", ledger::kAnyVersion, "system",
-                       {ledger::NewEvent{"", "auth.denied", std::move(data)}});
+                       {ledger::NewEvent{"", proto::event::kAuthDenied, std::move(data)}});
 }
 
 Error Authenticator::deny(const http::Request& req, std::string_view reason,

@@ -50,9 +50,9 @@ namespace {
 
 // The entry types an agent may report, and for job events the state each one reports.
 const std::map<std::string, std::string, std::less<>> kJobEventStates = {
-    {"job.started", "running"}, {"job.ready", "ready"},         {"job.exited", "exited"},
-    {"job.failed", "failed"},   {"job.cancelled", "cancelled"}, {"job.lost", "lost"}};
-constexpr std::string_view kInventoryType = "host.inventory_changed";
+    {proto::event::kJobStarted, "running"}, {proto::event::kJobReady, "ready"},         {proto::event::kJobExited, "exited"},
+    {proto::event::kJobFailed, "failed"},   {proto::event::kJobCancelled, "cancelled"}, {proto::event::kJobLost, "lost"}};
+constexpr std::string_view kInventoryType = proto::event::kHostInventoryChanged;
 
 // Bounds on what one entry may bring into the ledger. The agent's outbox refuses entries over
 // 256 KiB; free text is cut (deterministically, so a re-drain gives the same event).
@@ -112,7 +112,7 @@ Result<bj::object> checkJobData(const std::string& type, bj::object data) {
       if (!v.is_string()) return invalidArgument("log_tail: must be a string");
       v = bj::string(lastBytes(v.as_string(), kMaxLogTailBytes));
     } else if (k == "spec") {
-      if (type != "job.started") return invalidArgument("spec: only job.started carries one");
+      if (type != proto::event::kJobStarted) return invalidArgument("spec: only job.started carries one");
       // The same parser the agent accepted it with; the GPUs are checked for form only here.
       std::vector<std::string> gpus;
       if (v.is_object())
@@ -234,7 +234,7 @@ ledger::AppendRequest rejectedEntryEvent(const std::string& host_id, int64_t seq
   req.actor = "host:" + host_id;
   req.parts.push_back({"host/" + host_id,
                        ledger::kAnyVersion,
-                       {{host_id + ":" + std::to_string(seq), "agent.rejected_entry",
+                       {{host_id + ":" + std::to_string(seq), proto::event::kAgentRejectedEntry,
                          bj::object{{"host_id", host_id},
                                     {"agent_seq", seq},
                                     {"entry_type", quoteable(type)},
@@ -441,7 +441,7 @@ asio::awaitable<bool> Collector::Impl::appendInOrder(std::shared_ptr<Link> link,
                    {"agent_seq", batch[i].seq},
                    {"entry", batch[i].req.parts[0].events[0].data}};
       kept.parts.push_back({"host/" + link->host_id, ledger::kAnyVersion,
-                            {{"", "host.outbox_conflict", std::move(d)}}});
+                            {{"", proto::event::kHostOutboxConflict, std::move(d)}}});
       std::vector<ledger::AppendRequest> one;
       one.push_back(std::move(kept));
       auto again = co_await awaitAppends(ledger, std::move(one));
@@ -570,7 +570,7 @@ asio::awaitable<bool> Collector::Impl::drain(std::shared_ptr<Link> link) {
           item.req = rejectedEntryEvent(host, item.seq, type,
                                         "job " + job + " is placed on another host");
         }
-        if (item.req.parts[0].events[0].type == "agent.rejected_entry")
+        if (item.req.parts[0].events[0].type == proto::event::kAgentRejectedEntry)
           spdlog::warn("outbox of {}: entry {} ({}) refused: job {} is not this host's", host,
                        item.seq, type, job);
       }

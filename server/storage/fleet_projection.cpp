@@ -4,6 +4,7 @@
 #include <boost/json.hpp>
 
 #include "hwl/json.hpp"
+#include "hwl/proto/events.hpp"
 
 namespace hwl::storage {
 
@@ -58,7 +59,7 @@ Status applyInventory(sqlite::Db& db, const Event& e, const bj::object& d,
 std::string stateFor(const std::string& type, const bj::object& d) {
   std::string s = strOf(d, "state");
   if (!s.empty()) return s;
-  if (type == "job.started") return "running";
+  if (type == proto::event::kJobStarted) return "running";
   return type.substr(4);  // job.ready → ready, job.exited → exited, ...
 }
 
@@ -66,7 +67,7 @@ Status applyJob(sqlite::Db& db, const Event& e, const bj::object& d,
                 const std::optional<std::pair<std::string, int64_t>>& origin) {
   std::string id = strOf(d, "job_id");
   if (id.empty()) return {};
-  if (e.type == "job.submitted") {
+  if (e.type == proto::event::kJobSubmitted) {
     std::string spec = "{}";
     if (auto it = d.find("spec"); it != d.end()) spec = json::canonical(it->value());
     auto st = db.prepare(
@@ -76,7 +77,7 @@ Status applyJob(sqlite::Db& db, const Event& e, const bj::object& d,
     st->bind(1, id).bind(2, strOf(d, "name")).bind(3, spec).bind(4, e.actor).bind(5, e.time_ms);
     return st->run();
   }
-  if (e.type == "job.placed") {
+  if (e.type == proto::event::kJobPlaced) {
     std::string gpus = "[]";
     if (auto it = d.find("gpus"); it != d.end()) gpus = json::canonical(it->value());
     auto st = db.prepare("UPDATE jobs SET host_id = ?, gpus = ?, state = 'placed' WHERE id = ?");
@@ -146,7 +147,7 @@ Status FleetProjection::apply(sqlite::Db& db, const Event& e) {
     if (auto s = st->run(); !s) return s;
   }
   bool job = e.type.rfind("job.", 0) == 0;
-  if (!job && e.type != "host.inventory_changed") return {};
+  if (!job && e.type != proto::event::kHostInventoryChanged) return {};
   auto d = json::parseObject(e.data);
   if (!d) return {};
   if (job) return applyJob(db, e, *d, origin);

@@ -2,6 +2,7 @@
 #include "hosts_projection.hpp"
 
 #include "hwl/json.hpp"
+#include "hwl/proto/events.hpp"
 
 namespace hwl::storage {
 
@@ -19,12 +20,12 @@ int64_t num(const boost::json::object& o, std::string_view k) {
 }  // namespace
 
 Status EnrollTokensProjection::apply(sqlite::Db& db, const Event& e) {
-  if (e.type != "token.created" && e.type != "token.used" && e.type != "token.revoked") return {};
+  if (e.type != proto::event::kTokenCreated && e.type != proto::event::kTokenUsed && e.type != proto::event::kTokenRevoked) return {};
   auto d = json::parseObject(e.data);
   if (!d) return d.error();
   auto id = str(*d, "id");
   if (!id) return id.error();
-  if (e.type == "token.created") {
+  if (e.type == proto::event::kTokenCreated) {
     auto kind = json::optionalString(*d, "kind");
     if (!kind || !*kind || **kind != "enroll") return {};
     auto hash = str(*d, "secret_sha256");
@@ -38,7 +39,7 @@ Status EnrollTokensProjection::apply(sqlite::Db& db, const Event& e) {
         .bind(5, e.actor).bind(6, num(*d, "expires_ms"));
     return st->run();
   }
-  if (e.type == "token.revoked") {
+  if (e.type == proto::event::kTokenRevoked) {
     // API tokens are revoked with the same event; for them no row matches here.
     auto st = db.prepare(
         "UPDATE enroll_tokens SET revoked_ms = ? WHERE id = ? AND revoked_ms IS NULL");
@@ -74,7 +75,7 @@ Status HostsProjection::apply(sqlite::Db& db, const Event& e) {
     st->bind(1, state).bind(2, e.time_ms).bind(3, *id);
     return st->run();
   };
-  if (e.type == "host.enrolled" || e.type == "host.enrolled_ssh") {
+  if (e.type == proto::event::kHostEnrolled || e.type == proto::event::kHostEnrolledSsh) {
     auto name = str(*d, "name");
     if (!name) return name.error();
     auto addr = json::optionalString(*d, "address");
@@ -86,7 +87,7 @@ Status HostsProjection::apply(sqlite::Db& db, const Event& e) {
         "INSERT INTO hosts(id, name, kind, address, state, enrolled_ms, state_changed_ms, "
         "cert_serial, cert_spki, cert_not_after_ms, platform) VALUES(?,?,?,?,?,?,?,?,?,?,?)");
     if (!st) return st.error();
-    st->bind(1, *id).bind(2, *name).bind(3, e.type == "host.enrolled" ? "agent" : "ssh")
+    st->bind(1, *id).bind(2, *name).bind(3, e.type == proto::event::kHostEnrolled ? "agent" : "ssh")
         .bind(4, addr && *addr ? **addr : "").bind(5, "enrolled").bind(6, e.time_ms)
         .bind(7, e.time_ms).bind(8, serial && *serial ? **serial : "")
         .bind(9, spki && *spki ? **spki : "").bind(10, num(*d, "cert_not_after_ms"))
@@ -95,7 +96,7 @@ Status HostsProjection::apply(sqlite::Db& db, const Event& e) {
     if (serial && *serial) return cert(**serial, spki && *spki ? **spki : "", num(*d, "cert_not_after_ms"));
     return {};
   }
-  if (e.type == "host.cert_renewed") {
+  if (e.type == proto::event::kHostCertRenewed) {
     auto serial = str(*d, "cert_serial");
     auto spki = str(*d, "cert_spki");
     if (!serial) return serial.error();
@@ -107,15 +108,15 @@ Status HostsProjection::apply(sqlite::Db& db, const Event& e) {
     if (auto s = st->run(); !s) return s;
     return cert(*serial, *spki, num(*d, "cert_not_after_ms"));
   }
-  if (e.type == "host.revoked") {
+  if (e.type == proto::event::kHostRevoked) {
     auto st = db.prepare(
         "UPDATE hosts SET state = 'revoked', state_changed_ms = ?, revoked_ms = ? WHERE id = ?");
     if (!st) return st.error();
     st->bind(1, e.time_ms).bind(2, e.time_ms).bind(3, *id);
     return st->run();
   }
-  if (e.type == "host.reachable") return setState("reachable");
-  if (e.type == "host.unreachable") return setState("unreachable");
+  if (e.type == proto::event::kHostReachable) return setState("reachable");
+  if (e.type == proto::event::kHostUnreachable) return setState("unreachable");
   return {};
 }
 

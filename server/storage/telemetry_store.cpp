@@ -8,6 +8,7 @@
 
 #include "hwl/json.hpp"
 #include "fleet_projection.hpp"
+#include "hwl/proto/events.hpp"
 
 namespace hwl::storage {
 
@@ -180,7 +181,7 @@ Result<ledger::AppendRequest> TelemetryStore::hourlyEvent(sqlite::Db& db, const 
   req.parts.push_back({"host/" + host,
                        ledger::kAnyVersion,
                        {{"tel:" + host + ":" + uuid + ":" + std::to_string(hour_ms),
-                         "telemetry.hourly", std::move(d)}}});
+                         proto::event::kTelemetryHourly, std::move(d)}}});
   return req;
 }
 

@@ -2,17 +2,18 @@
 #include "tokens_projection.hpp"
 
 #include "hwl/json.hpp"
+#include "hwl/proto/events.hpp"
 
 namespace hwl::storage {
 
 Status TokensProjection::apply(sqlite::Db& db, const Event& e) {
-  if (e.type != "token.created" && e.type != "token.revoked") return {};
+  if (e.type != proto::event::kTokenCreated && e.type != proto::event::kTokenRevoked) return {};
   auto data = json::parseObject(e.data);
   if (!data) return data.error();
   if (data->contains("kind")) return {};  // enrollment tokens have a projection of their own
   auto id = json::requiredString(*data, "id");
   if (!id) return id.error();
-  if (e.type == "token.created") {
+  if (e.type == proto::event::kTokenCreated) {
     auto role = json::requiredString(*data, "role");
     auto hash = json::requiredString(*data, "secret_sha256");
     auto note = json::optionalString(*data, "note");

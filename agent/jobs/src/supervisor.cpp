@@ -23,6 +23,7 @@
 #include "hwl/jobs/proc.hpp"
 #include "hwl/jobs/ready_probe.hpp"
 #include "hwl/outbox/fs.hpp"
+#include "hwl/proto/events.hpp"
 
 namespace hwl::jobs {
 namespace {
@@ -359,7 +360,7 @@ Status Supervisor::load() {
       next.exit_status_known = false;
       next.reason = killed ? "the agent stopped while starting the job; its process was killed"
                            : "the agent stopped while starting the job";
-      (void)commit(id, next, "job.lost", eventData(next));
+      (void)commit(id, next, proto::event::kJobLost, eventData(next));
     } else if (info.state == JobState::kRunning || info.state == JobState::kReady) {
       if (sameLiveProcess(info.pid, info.proc_start_time)) {
         JobInfo next = info;
@@ -375,7 +376,7 @@ Status Supervisor::load() {
         next.ended_ms = now_unix;
         next.exit_status_known = false;
         next.reason = "the job's process ended while no agent was running";
-        (void)commit(id, next, "job.lost", eventData(next));
+        (void)commit(id, next, proto::event::kJobLost, eventData(next));
       }
     }
   }
@@ -647,7 +648,7 @@ void Supervisor::step(const std::string& id) {
       info.ended_ms = clock_->nowMs();
       info.stop_reason = StopReason::kCancel;
       info.reason = "cancelled before it started";
-      (void)commit(id, info, "job.cancelled", eventData(info));
+      (void)commit(id, info, proto::event::kJobCancelled, eventData(info));
       return;
     }
     startJob(id, std::move(info));
@@ -734,7 +735,7 @@ void Supervisor::step(const std::string& id) {
              probeReady(*info.spec.ready_url, settings_.ready_probe_timeout)) {
     info.state = JobState::kReady;
     info.ready_ms = clock_->nowMs();
-    (void)commit(id, info, "job.ready", eventData(info));
+    (void)commit(id, info, proto::event::kJobReady, eventData(info));
   }
 
   auto base = info.monitor_pid > 0 ? Result<uint64_t>(jobLog(id).base())
@@ -760,7 +761,7 @@ void Supervisor::startJob(const std::string& id, JobInfo info) {
     info.state = JobState::kFailed;
     info.ended_ms = clock_->nowMs();
     info.reason = std::move(why);
-    (void)commit(id, info, "job.failed", eventData(info));
+    (void)commit(id, info, proto::event::kJobFailed, eventData(info));
   };
   auto plan = planSpawn(info.spec, settings_);
   if (!plan) return fail(plan.error().message);
@@ -898,7 +899,7 @@ void Supervisor::startJob(const std::string& id, JobInfo info) {
   }
   auto data = eventData(info);
   data["spec"] = info.spec.toJson();
-  (void)commit(id, info, "job.started", std::move(data));
+  (void)commit(id, info, proto::event::kJobStarted, std::move(data));
 }
 
 void Supervisor::finishJob(const std::string& id, JobInfo info, int wait_status, bool status_known,
@@ -918,28 +919,28 @@ void Supervisor::finishJob(const std::string& id, JobInfo info, int wait_status,
   switch (info.stop_reason) {
     case StopReason::kCancel:
       info.state = JobState::kCancelled;
-      event = "job.cancelled";
+      event = proto::event::kJobCancelled;
       break;
     case StopReason::kReadyTimeout:
       info.state = JobState::kFailed;
       info.reason = "ready_url did not answer 2xx within ready_timeout_s";
-      event = "job.failed";
+      event = proto::event::kJobFailed;
       break;
     case StopReason::kMaxRuntime:
       info.state = JobState::kFailed;
       info.reason = "max_runtime_s exceeded";
-      event = "job.failed";
+      event = proto::event::kJobFailed;
       break;
     case StopReason::kNone:
       if (oom_kills > 0) {
         info.state = JobState::kFailed;
         info.reason = "memory_max_bytes exceeded: the kernel's OOM killer ended the job (limit " +
                       std::to_string(info.spec.memory_max_bytes) + " bytes)";
-        event = "job.failed";
+        event = proto::event::kJobFailed;
         break;
       }
       info.state = JobState::kExited;
-      event = "job.exited";
+      event = proto::event::kJobExited;
       if (!status_known && info.reason.empty()) {
         info.reason = "re-adopted after an agent restart: exit status unknown";
       }
