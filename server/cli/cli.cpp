@@ -2,26 +2,26 @@
 #include "cli.hpp"
 
 #include <CLI/CLI.hpp>
-#include <boost/json.hpp>
 #include <algorithm>
+#include <boost/json.hpp>
+#include <chrono>
 #include <cstdlib>
 #include <ctime>
-#include <chrono>
-#include <map>
 #include <filesystem>
 #include <iostream>
+#include <map>
 #include <sstream>
 
 #include "hwl/crypto.hpp"
 #include "hwl/http.hpp"
 #include "hwl/json.hpp"
-#include "hwl/planner/plan_command.hpp"
 #include "hwl/planner/formats.hpp"
-#include "hwl/planner/plan_json.hpp"
 #include "hwl/planner/placement.hpp"
-#include "storage/sqlite_ledger.hpp"
-#include "storage/sqlite.hpp"
+#include "hwl/planner/plan_command.hpp"
+#include "hwl/planner/plan_json.hpp"
 #include "parse.hpp"
+#include "storage/sqlite.hpp"
+#include "storage/sqlite_ledger.hpp"
 #include "table.hpp"
 
 namespace hwl::cli {
@@ -173,8 +173,7 @@ bool shellSafe(std::string_view s, std::string_view extra) {
 // server's public URL (or the one this CLI used), the token, the CA pin and the name; the agent
 // finds its own advertise address on the route to the server.
 Result<std::string> enrollCommand(const bj::object& o, const std::string& cli_server, int port) {
-  const std::string server =
-      o.contains("server_url") ? str(o.at("server_url")) : cli_server;
+  const std::string server = o.contains("server_url") ? str(o.at("server_url")) : cli_server;
   const std::string token = str(o.at("token")), pin = str(o.at("ca_pin"));
   const std::string name = o.contains("host_hint") ? str(o.at("host_hint")) : "";
   if (!shellSafe(server, ":/.-[]") || server.rfind("https://", 0) != 0)
@@ -182,7 +181,8 @@ Result<std::string> enrollCommand(const bj::object& o, const std::string& cli_se
   // An IPv6 literal's brackets are a glob to the shell.
   const std::string server_arg =
       server.find('[') == std::string::npos ? server : "'" + server + "'";
-  if (!shellSafe(token, "._-") || !shellSafe(pin, ":") || (!name.empty() && !shellSafe(name, "._-")))
+  if (!shellSafe(token, "._-") || !shellSafe(pin, ":") ||
+      (!name.empty() && !shellSafe(name, "._-")))
     return internal("the server's answer holds characters a shell would interpret");
   std::string args = " --server " + server_arg + " --token " + token + " --ca-pin " + pin;
   if (!name.empty()) args += " --name " + name;
@@ -198,7 +198,6 @@ Result<std::string> enrollCommand(const bj::object& o, const std::string& cli_se
       << "  hwledger-agent run --state-dir ~/.hwledger-agent --listen 0.0.0.0:" << port << "\n";
   return out.str();
 }
-
 
 // Every page of GET /v1/hosts.
 Result<bj::array> allHosts(Api& api) {
@@ -244,7 +243,8 @@ Result<FleetNames> fleetNames(Api& api) {
     if (auto it = o.find("gpus"); it != o.end() && it->value().is_array())
       for (const auto& gv : it->value().as_array()) {
         const auto& go = gv.as_object();
-        n.gpu[str(go.at("uuid"))] = {id, go.at("index").is_int64() ? go.at("index").as_int64() : -1};
+        n.gpu[str(go.at("uuid"))] = {id,
+                                     go.at("index").is_int64() ? go.at("index").as_int64() : -1};
       }
   }
   return n;
@@ -254,9 +254,12 @@ std::string fmtDuration(int64_t ms) {
   if (ms < 0) return "-";
   const long long s = ms / 1000;
   char buf[32];
-  if (s < 60) std::snprintf(buf, sizeof buf, "%llds", s);
-  else if (s < 3600) std::snprintf(buf, sizeof buf, "%lldm%02llds", s / 60, s % 60);
-  else std::snprintf(buf, sizeof buf, "%lldh%02lldm", s / 3600, s / 60 % 60);
+  if (s < 60)
+    std::snprintf(buf, sizeof buf, "%llds", s);
+  else if (s < 3600)
+    std::snprintf(buf, sizeof buf, "%lldm%02llds", s / 60, s % 60);
+  else
+    std::snprintf(buf, sizeof buf, "%lldh%02lldm", s / 3600, s / 60 % 60);
   return buf;
 }
 
@@ -265,7 +268,6 @@ int64_t nowMs() {
              std::chrono::system_clock::now().time_since_epoch())
       .count();
 }
-
 
 // Per-GPU memory of every host that is not revoked, from GET /v1/hosts: free = total minus used
 // by the latest sample (the total before any sample).
@@ -296,9 +298,12 @@ std::vector<planner::HostCapacity> capacities(const bj::array& hosts) {
 }
 
 bj::object placementJson(const planner::Placement& p) {
-  bj::object o{{"host", p.host_id},          {"name", p.host_name},
-               {"fits", p.fits},             {"gpus_needed", p.gpus_needed},
-               {"per_gpu_bytes", p.per_gpu_bytes}, {"headroom_bytes", p.headroom_bytes}};
+  bj::object o{{"host", p.host_id},
+               {"name", p.host_name},
+               {"fits", p.fits},
+               {"gpus_needed", p.gpus_needed},
+               {"per_gpu_bytes", p.per_gpu_bytes},
+               {"headroom_bytes", p.headroom_bytes}};
   if (!p.reason.empty()) o["reason"] = p.reason;
   return o;
 }
@@ -326,8 +331,10 @@ int runCli(int argc, char** argv, std::ostream& out, std::ostream& err) {
   app.add_option("--server", g.server,
                  "server URL, https://HOST:PORT (env HWLEDGER_SERVER, else the config file "
                  "~/.config/hwledger/config.json or $HWLEDGER_CONFIG)");
-  app.add_option("--token", g.token, "API token ID.SECRET (env HWLEDGER_TOKEN, else the config's token_file)");
-  app.add_option("--ca", g.ca, "CA certificate to verify the server (env HWLEDGER_CA, else the config's ca)");
+  app.add_option("--token", g.token,
+                 "API token ID.SECRET (env HWLEDGER_TOKEN, else the config's token_file)");
+  app.add_option("--ca", g.ca,
+                 "CA certificate to verify the server (env HWLEDGER_CA, else the config's ca)");
   app.add_flag("--json", g.json, "print JSON instead of tables (same as -o json)");
   app.add_option("-o,--output", g.output, "output format: table|json|csv");
 
@@ -427,7 +434,8 @@ int runCli(int argc, char** argv, std::ostream& out, std::ostream& err) {
       ->required();
   plan->add_option("--context", context, "tokens per sequence")->required();
   plan->add_option("--batch", po.batch, "concurrent sequences");
-  plan->add_option("--weights", po.weights, "weight format: native|bf16|fp16|fp8|int8|int4|q4_k_m|...");
+  plan->add_option("--weights", po.weights,
+                   "weight format: native|bf16|fp16|fp8|int8|int4|q4_k_m|...");
   plan->add_option("--kv", po.kv, "KV cache format: auto|bf16|fp16|fp8|int8|q8_0|q4_0");
   plan->add_option("--state-dtype", po.state_dtype, "recurrent state dtype: auto|fp32|bf16");
   auto* plan_tp = plan->add_option("--tp", po.tp, "tensor parallel degree");
@@ -444,13 +452,16 @@ int runCli(int argc, char** argv, std::ostream& out, std::ostream& err) {
   auto* places = app.add_subcommand("placements", "where a model fits on the enrolled hosts now");
   planner::PlanCliOptions plo;
   uint64_t place_context = 0;
-  places->add_option("model", plo.model, "config.json, GGUF, safetensors file or index, or a directory")
+  places
+      ->add_option("model", plo.model,
+                   "config.json, GGUF, safetensors file or index, or a directory")
       ->required();
   places->add_option("--context", place_context, "tokens per sequence")->required();
   places->add_option("--batch", plo.batch, "concurrent sequences");
   places->add_option("--weights", plo.weights, "weight format: native|bf16|fp8|int4|q4_k_m|...");
   places->add_option("--kv", plo.kv, "KV cache format: auto|bf16|fp8|q8_0|...");
-  auto* place_tp = places->add_option("--tp", plo.tp, "only this tensor parallel degree (default: the fewest GPUs of 1, 2, 4, 8)");
+  auto* place_tp = places->add_option(
+      "--tp", plo.tp, "only this tensor parallel degree (default: the fewest GPUs of 1, 2, 4, 8)");
 
   // An unknown first word is named, with the nearest subcommand, rather than CLI11's
   // "A subcommand is required".
@@ -552,8 +563,8 @@ int runCli(int argc, char** argv, std::ostream& out, std::ostream& err) {
       if (*st >= 400) return fail(err, Error{Code::kUnavailable, "HTTP " + std::to_string(*st)});
       return 0;
     }
-    std::string target = "/v1/events?after=" + std::to_string(after) +
-                         "&limit=" + std::to_string(limit);
+    std::string target =
+        "/v1/events?after=" + std::to_string(after) + "&limit=" + std::to_string(limit);
     if (!stream.empty()) target += "&stream=" + stream;
     if (!type.empty()) target += "&type=" + type;
     auto v = api.call("GET", target);
@@ -586,8 +597,7 @@ int runCli(int argc, char** argv, std::ostream& out, std::ostream& err) {
         out << bj::serialize(*v) << "\n";
       } else {
         const auto& o = v->as_object();
-        out << "id:      " << str(o.at("id")) << "\nrole:    " << str(o.at("role"))
-            << "\nexpires: "
+        out << "id:      " << str(o.at("id")) << "\nrole:    " << str(o.at("role")) << "\nexpires: "
             << (o.at("expires_ms").is_null() ? "never" : fmtTime(o.at("expires_ms").as_int64()))
             << "\ntoken:   " << str(o.at("token")) << "\n(the token is shown only once)\n";
       }
@@ -664,7 +674,8 @@ int runCli(int argc, char** argv, std::ostream& out, std::ostream& err) {
     Table t({"ID", "NAME", "STATE", "ADDRESS", "GPUS", "LAST SEEN", "CERT EXPIRES"});
     for (const auto& e : v.as_object().at("hosts").as_array()) {
       const auto& o = e.as_object();
-      std::string seen = o.at("last_seen_ms").is_int64() ? fmtTime(o.at("last_seen_ms").as_int64()) : "-";
+      std::string seen =
+          o.at("last_seen_ms").is_int64() ? fmtTime(o.at("last_seen_ms").as_int64()) : "-";
       t.add({str(o.at("id")), str(o.at("name")), str(o.at("state")), str(o.at("address")),
              std::to_string(o.at("gpus").as_array().size()), seen,
              fmtTime(o.at("cert_not_after_ms").as_int64())});
@@ -755,9 +766,10 @@ int runCli(int argc, char** argv, std::ostream& out, std::ostream& err) {
       const int64_t now = nowMs();
       for (const auto& e : v->as_object().at("jobs").as_array()) {
         const auto& o = e.as_object();
-        std::string exit = o.at("exit_code").is_int64() ? std::to_string(o.at("exit_code").as_int64())
-                           : o.at("signal").is_int64() ? "signal " + std::to_string(o.at("signal").as_int64())
-                                                       : "-";
+        std::string exit =
+            o.at("exit_code").is_int64() ? std::to_string(o.at("exit_code").as_int64())
+            : o.at("signal").is_int64()  ? "signal " + std::to_string(o.at("signal").as_int64())
+                                         : "-";
         auto ms = [&](const char* k) {
           auto it = o.find(k);
           return it != o.end() && it->value().is_int64() ? it->value().as_int64() : int64_t{0};
@@ -775,11 +787,12 @@ int runCli(int argc, char** argv, std::ostream& out, std::ostream& err) {
     if (*jlogs) {
       std::string target = "/v1/jobs/" + job_id + "/logs?tail=" + std::to_string(log_tail);
       if (log_follow) {
-        auto st = api.client().stream("GET", target + "&follow=1", api.headers(), [&](std::string_view c) {
-          out << c;
-          out.flush();
-          return true;
-        });
+        auto st = api.client().stream("GET", target + "&follow=1", api.headers(),
+                                      [&](std::string_view c) {
+                                        out << c;
+                                        out.flush();
+                                        return true;
+                                      });
         if (!st) return fail(err, st.error());
         return *st < 300 ? 0 : 1;
       }
@@ -816,9 +829,12 @@ int runCli(int argc, char** argv, std::ostream& out, std::ostream& err) {
     auto names = fleetNames(api);
     if (!names) return fail(err, names.error());
     std::vector<std::string> head;
-    if (group_by == "job") head = {"JOB", "NAME", "HOST"};
-    else if (group_by == "gpu") head = {"HOST", "GPU"};
-    else head = {"HOST", "GPUS"};
+    if (group_by == "job")
+      head = {"JOB", "NAME", "HOST"};
+    else if (group_by == "gpu")
+      head = {"HOST", "GPU"};
+    else
+      head = {"HOST", "GPUS"};
     // The server counts a GPU in each 1-minute bucket it reported a sample in, whether or not a
     // job held it: the header says so.
     for (const char* h : {"GPU-HOURS PRESENT (1-min samples)", "ENERGY", "MEAN UTIL%"})
@@ -828,18 +844,25 @@ int runCli(int argc, char** argv, std::ostream& out, std::ostream& err) {
       const auto& o = e.as_object();
       std::vector<std::string> row;
       const std::string host = names->hostName(str(o.at("host")));
-      if (group_by == "job") row = {str(o.at("job")), str(o.at("name")), host};
-      else if (group_by == "gpu") row = {host, str(o.at("gpu_uuid"))};
-      else row = {host, numStr(o, "gpus", "%.0f")};
+      if (group_by == "job")
+        row = {str(o.at("job")), str(o.at("name")), host};
+      else if (group_by == "gpu")
+        row = {host, str(o.at("gpu_uuid"))};
+      else
+        row = {host, numStr(o, "gpus", "%.0f")};
       row.push_back(numStr(o, "gpu_hours", "%.3f"));
       {
         auto it = o.find("energy_kwh");
         boost::system::error_code ec;
-        double kwh = it != o.end() && it->value().is_number() ? it->value().to_number<double>(ec) : -1;
+        double kwh =
+            it != o.end() && it->value().is_number() ? it->value().to_number<double>(ec) : -1;
         char buf[32];
-        if (kwh < 0) std::snprintf(buf, sizeof buf, "-");
-        else if (kwh < 1.0) std::snprintf(buf, sizeof buf, "%.1f Wh", kwh * 1000);
-        else std::snprintf(buf, sizeof buf, "%.3f kWh", kwh);
+        if (kwh < 0)
+          std::snprintf(buf, sizeof buf, "-");
+        else if (kwh < 1.0)
+          std::snprintf(buf, sizeof buf, "%.1f Wh", kwh * 1000);
+        else
+          std::snprintf(buf, sizeof buf, "%.3f kWh", kwh);
         row.push_back(buf);
       }
       row.push_back(numStr(o, "mean_util_pct", "%.1f"));
@@ -866,7 +889,8 @@ int runCli(int argc, char** argv, std::ostream& out, std::ostream& err) {
       err << "note: the server has no public_url set; the command names " << g.server
           << ", which the GPU host must be able to reach (hwledger-server run --public-url)\n";
     out << "enrollment token " << str(o.at("id")) << " (single use, expires "
-        << fmtTime(o.at("expires_ms").as_int64()) << ")\n\n" << *cmd;
+        << fmtTime(o.at("expires_ms").as_int64()) << ")\n\n"
+        << *cmd;
     return 0;
   }
 
