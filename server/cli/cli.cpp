@@ -12,6 +12,7 @@
 #include <map>
 #include <sstream>
 
+#include "client.hpp"
 #include "hwl/crypto.hpp"
 #include "hwl/http.hpp"
 #include "hwl/json.hpp"
@@ -19,6 +20,7 @@
 #include "hwl/planner/placement.hpp"
 #include "hwl/planner/plan_command.hpp"
 #include "hwl/planner/plan_json.hpp"
+#include "output.hpp"
 #include "parse.hpp"
 #include "storage/sqlite.hpp"
 #include "storage/sqlite_ledger.hpp"
@@ -31,116 +33,9 @@ namespace bj = boost::json;
 namespace {
 
 struct Global {
-  std::string server;
-  std::string token;
-  std::string ca;
+  Connection conn;
   bool json = false;
   std::string output = "table";
-};
-
-std::string envOr(const char* name) {
-  const char* v = std::getenv(name);
-  return v != nullptr ? v : "";
-}
-
-// The CLI config file: $HWLEDGER_CONFIG, else $XDG_CONFIG_HOME/hwledger/config.json, else
-// ~/.config/hwledger/config.json.
-std::filesystem::path configPath() {
-  if (auto p = envOr("HWLEDGER_CONFIG"); !p.empty()) return p;
-  if (auto x = envOr("XDG_CONFIG_HOME"); !x.empty())
-    return std::filesystem::path(x) / "hwledger" / "config.json";
-  if (auto h = envOr("HOME"); !h.empty())
-    return std::filesystem::path(h) / ".config" / "hwledger" / "config.json";
-  return {};
-}
-
-// Fills what neither a flag nor the environment gave from the config file
-// {"server": URL, "ca": FILE, "token_file": FILE} (paths relative to the file's folder). An
-// absent file is no error; an unreadable one, an unknown key or a missing token file is.
-Status applyConfigFile(Global& g) {
-  const std::filesystem::path path = configPath();
-  std::error_code ec;
-  if (path.empty() || !std::filesystem::exists(path, ec)) return {};
-  const std::string where = "config " + path.string();
-  auto text = crypto::readFile(path, 1 << 16);
-  if (!text) return invalidArgument(where + ": " + text.error().message);
-  auto o = json::parseObject(*text);
-  if (!o) return invalidArgument(where + ": " + o.error().message);
-  if (auto st = json::checkKeys(*o, {"server", "ca", "token_file"}, where); !st) return st;
-  auto server = json::optionalString(*o, "server");
-  auto ca = json::optionalString(*o, "ca");
-  auto token_file = json::optionalString(*o, "token_file");
-  for (const auto* r : {&server, &ca, &token_file})
-    if (!*r) return invalidArgument(where + ": " + r->error().message);
-  auto near = [&](const std::string& p) {
-    std::filesystem::path f(p);
-    return f.is_absolute() ? f : path.parent_path() / f;
-  };
-  if (g.server.empty() && *server) g.server = **server;
-  if (g.ca.empty() && *ca) g.ca = near(**ca).string();
-  if (g.token.empty() && *token_file) {
-    auto t = crypto::readFile(near(**token_file), 4096);
-    if (!t)
-      return invalidArgument(where + ": token_file " + near(**token_file).string() + ": " +
-                             t.error().message);
-    std::string tok = *t;
-    while (!tok.empty() && (tok.back() == '\n' || tok.back() == '\r' || tok.back() == ' '))
-      tok.pop_back();
-    g.token = tok;
-  }
-  return {};
-}
-
-std::string fmtTime(int64_t ms) {
-  if (ms == 0) return "";
-  std::time_t t = ms / 1000;
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
-
-std::string str(const bj::value& v) {
-  if (v.is_string()) return std::string(v.as_string());
-  if (v.is_null()) return "-";
-  return bj::serialize(v);
-}
-
-class Api {
- public:
-  explicit Api(const Global& g)
-      : g_(g), client_(http::ClientSettings{.base_url = g.server, .ca_file = g.ca}) {}
-
-  Result<bj::value> call(std::string_view method, std::string_view target,
-                         std::string_view body = {}) {
-    if (g_.server.empty())
-      return invalidArgument("no server: pass --server URL or set HWLEDGER_SERVER");
-    auto r = client_.request(method, target, body, headers());
-    if (!r) return r.error();
-    auto v = json::parse(r->body);
-    if (r->status >= 400) {
-      std::string msg = "HTTP " + std::to_string(r->status);
-      if (v && v->is_object() && v->as_object().contains("error")) {
-        const auto& e = v->as_object().at("error").as_object();
-        msg += " " + str(e.at("code")) + ": " + str(e.at("message"));
-      }
-      return Error{Code::kFailedPrecondition, msg};
-    }
-    if (!v) return internal("the server sent invalid JSON");
-    return std::move(*v);
-  }
-
-  std::vector<std::pair<std::string, std::string>> headers() const {
-    std::vector<std::pair<std::string, std::string>> h;
-    if (!g_.token.empty()) h.emplace_back("Authorization", "Bearer " + g_.token);
-    return h;
-  }
-  http::Client& client() { return client_; }
-
- private:
-  const Global& g_;
-  http::Client client_;
 };
 
 void printEvent(const bj::object& e, bool as_json, std::ostream& out) {
@@ -151,11 +46,6 @@ void printEvent(const bj::object& e, bool as_json, std::ostream& out) {
   out << e.at("seq").as_int64() << "  " << fmtTime(e.at("time_ms").as_int64()) << "  "
       << str(e.at("type")) << "  " << str(e.at("stream")) << "  " << str(e.at("actor")) << "  "
       << bj::serialize(e.at("data")) << "\n";
-}
-
-int fail(std::ostream& err, const Error& e) {
-  err << "error: " << e.message << "\n";
-  return 1;
 }
 
 // Only characters that mean nothing to a shell, so the printed lines paste as they are.
@@ -197,70 +87,6 @@ Result<std::string> enrollCommand(const bj::object& o, const std::string& cli_se
       << "  hwledger-agent enroll" << args << " --state-dir ~/.hwledger-agent\n"
       << "  hwledger-agent run --state-dir ~/.hwledger-agent --listen 0.0.0.0:" << port << "\n";
   return out.str();
-}
-
-// Every page of GET /v1/hosts.
-Result<bj::array> allHosts(Api& api) {
-  bj::array all;
-  std::string after;
-  for (;;) {
-    auto page = api.call("GET", "/v1/hosts?limit=1000" + (after.empty() ? "" : "&after=" + after));
-    if (!page) return page.error();
-    for (auto& h : page->as_object().at("hosts").as_array()) all.push_back(std::move(h));
-    const auto& next = page->as_object().at("next_after");
-    if (!next.is_string()) return all;
-    after = std::string(next.as_string());
-  }
-}
-
-// Host names and GPU indices for tables: people read names, the API answers with ids.
-struct FleetNames {
-  std::map<std::string, std::string> host;                     // host id -> name
-  std::map<std::string, std::pair<std::string, int64_t>> gpu;  // uuid -> (host id, index)
-  [[nodiscard]] std::string hostName(const std::string& id) const {
-    auto it = host.find(id);
-    return it == host.end() ? id : it->second;
-  }
-  [[nodiscard]] std::string gpuIndices(const bj::array& uuids) const {
-    std::string list;
-    for (const auto& u : uuids) {
-      auto it = gpu.find(str(u));
-      if (!list.empty()) list += ",";
-      list += it == gpu.end() ? str(u) : std::to_string(it->second.second);
-    }
-    return list.empty() ? "-" : list;
-  }
-};
-
-Result<FleetNames> fleetNames(Api& api) {
-  auto hosts = allHosts(api);
-  if (!hosts) return hosts.error();
-  FleetNames n;
-  for (const auto& h : *hosts) {
-    const auto& o = h.as_object();
-    const std::string id = str(o.at("id"));
-    n.host[id] = str(o.at("name"));
-    if (auto it = o.find("gpus"); it != o.end() && it->value().is_array())
-      for (const auto& gv : it->value().as_array()) {
-        const auto& go = gv.as_object();
-        n.gpu[str(go.at("uuid"))] = {id,
-                                     go.at("index").is_int64() ? go.at("index").as_int64() : -1};
-      }
-  }
-  return n;
-}
-
-std::string fmtDuration(int64_t ms) {
-  if (ms < 0) return "-";
-  const long long s = ms / 1000;
-  char buf[32];
-  if (s < 60)
-    std::snprintf(buf, sizeof buf, "%llds", s);
-  else if (s < 3600)
-    std::snprintf(buf, sizeof buf, "%lldm%02llds", s / 60, s % 60);
-  else
-    std::snprintf(buf, sizeof buf, "%lldh%02lldm", s / 3600, s / 60 % 60);
-  return buf;
 }
 
 int64_t nowMs() {
@@ -325,15 +151,15 @@ int runCli(int argc, char** argv, std::ostream& out, std::ostream& err) {
   app.fallthrough();
   app.set_version_flag("--version", "hwledger " HWL_VERSION);
   Global g;
-  g.server = envOr("HWLEDGER_SERVER");
-  g.token = envOr("HWLEDGER_TOKEN");
-  g.ca = envOr("HWLEDGER_CA");
-  app.add_option("--server", g.server,
+  g.conn.server = envOr("HWLEDGER_SERVER");
+  g.conn.token = envOr("HWLEDGER_TOKEN");
+  g.conn.ca = envOr("HWLEDGER_CA");
+  app.add_option("--server", g.conn.server,
                  "server URL, https://HOST:PORT (env HWLEDGER_SERVER, else the config file "
                  "~/.config/hwledger/config.json or $HWLEDGER_CONFIG)");
-  app.add_option("--token", g.token,
+  app.add_option("--token", g.conn.token,
                  "API token ID.SECRET (env HWLEDGER_TOKEN, else the config's token_file)");
-  app.add_option("--ca", g.ca,
+  app.add_option("--ca", g.conn.ca,
                  "CA certificate to verify the server (env HWLEDGER_CA, else the config's ca)");
   app.add_flag("--json", g.json, "print JSON instead of tables (same as -o json)");
   app.add_option("-o,--output", g.output, "output format: table|json|csv");
@@ -505,41 +331,37 @@ int runCli(int argc, char** argv, std::ostream& out, std::ostream& err) {
   }
   // Offline commands (ledger verify, plan without --host) need no server, and no config file.
   const bool offline = *verify || (*plan && plan_host.empty());
-  if (auto st = offline ? Status{} : applyConfigFile(g); !st) {
+  if (auto st = offline ? Status{} : applyConfigFile(g.conn); !st) {
     err << "error: " << st.error().message << "\n";
     return 1;
   }
-  auto usageError = [&](const Error& e) {
-    err << "error: " << e.message << "\n";
-    return 2;
-  };
   uint64_t job_mem = 0;
   if (!job_mem_text.empty()) {
     auto m = parseSize(job_mem_text);
-    if (!m) return usageError(m.error());
+    if (!m) return usageError(err, m.error());
     job_mem = *m;
   }
   if (!po.gpu_mem.empty()) {
     auto m = parseSize(po.gpu_mem);
-    if (!m) return usageError(m.error());
+    if (!m) return usageError(err, m.error());
   }
   int64_t usage_from = 0, usage_to = 0;
   {
     int64_t now = static_cast<int64_t>(std::time(nullptr)) * 1000;
     if (!usage_from_text.empty()) {
       auto t = parseTime(usage_from_text, now);
-      if (!t) return usageError(t.error());
+      if (!t) return usageError(err, t.error());
       usage_from = *t;
     }
     if (!usage_to_text.empty()) {
       auto t = parseTime(usage_to_text, now);
-      if (!t) return usageError(t.error());
+      if (!t) return usageError(err, t.error());
       usage_to = *t;
     }
   }
 
   if (*events) {
-    Api api(g);
+    Api api(g.conn);
     if (follow) {
       std::string target = "/v1/events/stream?after=" + std::to_string(after);
       if (!stream.empty()) target += "&stream=" + stream;
@@ -587,7 +409,7 @@ int runCli(int argc, char** argv, std::ostream& out, std::ostream& err) {
   }
 
   if (*tokens) {
-    Api api(g);
+    Api api(g.conn);
     if (*tcreate) {
       bj::object body{{"role", role}, {"note", note}};
       if (ttl > 0) body["ttl_s"] = ttl;
@@ -633,28 +455,12 @@ int runCli(int argc, char** argv, std::ostream& out, std::ostream& err) {
     }
   }
 
-  auto gib = [](const bj::value& v) -> std::string {
-    if (!v.is_number()) return "-";
-    boost::system::error_code ec;
-    double d = v.to_number<double>(ec) / (1024.0 * 1024 * 1024);
-    char buf[32];
-    std::snprintf(buf, sizeof buf, "%.1f GiB", d);
-    return buf;
-  };
-  auto numStr = [](const bj::object& o, const char* k, const char* fmt) -> std::string {
-    auto it = o.find(k);
-    if (it == o.end() || !it->value().is_number()) return "-";
-    boost::system::error_code ec;
-    char buf[32];
-    std::snprintf(buf, sizeof buf, fmt, it->value().to_number<double>(ec));
-    return buf;
-  };
   auto get = [&](Api& api, const std::string& target) -> Result<bj::value> {
     return api.call("GET", target);
   };
 
   if (*hosts_cmd) {
-    Api api(g);
+    Api api(g.conn);
     if (*host_revoke) {
       auto v = api.call("POST", "/v1/hosts/" + revoke_host + "/revoke", "{}");
       if (!v) return fail(err, v.error());
@@ -684,7 +490,7 @@ int runCli(int argc, char** argv, std::ostream& out, std::ostream& err) {
     return 0;
   }
   if (*gpus_cmd) {
-    Api api(g);
+    Api api(g.conn);
     auto v = get(api, "/v1/gpus");
     if (!v) return fail(err, v.error());
     if (g.json) {
@@ -706,7 +512,7 @@ int runCli(int argc, char** argv, std::ostream& out, std::ostream& err) {
     return 0;
   }
   if (*jobs_cmd) {
-    Api api(g);
+    Api api(g.conn);
     if (*jsubmit) {
       bj::array cmd;
       for (const auto& c : job_cmd) cmd.push_back(bj::string(c));
@@ -816,7 +622,7 @@ int runCli(int argc, char** argv, std::ostream& out, std::ostream& err) {
     }
   }
   if (*usage_cmd) {
-    Api api(g);
+    Api api(g.conn);
     std::string target = "/v1/usage?group_by=" + group_by;
     if (usage_from > 0) target += "&from=" + std::to_string(usage_from);
     if (usage_to > 0) target += "&to=" + std::to_string(usage_to);
@@ -872,7 +678,7 @@ int runCli(int argc, char** argv, std::ostream& out, std::ostream& err) {
     return 0;
   }
   if (*etok) {
-    Api api(g);
+    Api api(g.conn);
     bj::object body;
     if (etok_ttl > 0) body["ttl_s"] = etok_ttl;
     if (!etok_hint.empty()) body["host_hint"] = etok_hint;
@@ -883,10 +689,10 @@ int runCli(int argc, char** argv, std::ostream& out, std::ostream& err) {
       return 0;
     }
     const auto& o = v->as_object();
-    auto cmd = enrollCommand(o, g.server, etok_port);
+    auto cmd = enrollCommand(o, g.conn.server, etok_port);
     if (!cmd) return fail(err, cmd.error());
     if (!o.contains("server_url"))
-      err << "note: the server has no public_url set; the command names " << g.server
+      err << "note: the server has no public_url set; the command names " << g.conn.server
           << ", which the GPU host must be able to reach (hwledger-server run --public-url)\n";
     out << "enrollment token " << str(o.at("id")) << " (single use, expires "
         << fmtTime(o.at("expires_ms").as_int64()) << ")\n\n"
@@ -904,7 +710,7 @@ int runCli(int argc, char** argv, std::ostream& out, std::ostream& err) {
         err << "hwledger plan: " << req.error().message << "\n";
         return 2;
       }
-      Api api(g);
+      Api api(g.conn);
       auto hosts = allHosts(api);
       if (!hosts) return fail(err, hosts.error());
       std::vector<planner::HostCapacity> cap;
@@ -938,7 +744,7 @@ int runCli(int argc, char** argv, std::ostream& out, std::ostream& err) {
       err << "hwledger placements: " << req.error().message << "\n";
       return 2;
     }
-    Api api(g);
+    Api api(g.conn);
     auto hosts = allHosts(api);
     if (!hosts) return fail(err, hosts.error());
     auto placed = planner::placeOn(*req, capacities(*hosts), place_tp->count() > 0);
