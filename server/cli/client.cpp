@@ -93,6 +93,11 @@ std::vector<std::pair<std::string, std::string>> Api::headers() const {
   return h;
 }
 
+int failHttp(std::ostream& err, const http::ClientResponse& r) {
+  err << "error: HTTP " << r.status << " " << r.body << "\n";
+  return 1;
+}
+
 Result<bj::array> allHosts(Api& api) {
   bj::array all;
   std::string after;

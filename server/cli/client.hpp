@@ -5,6 +5,7 @@
 #include <boost/json.hpp>
 #include <cstdint>
 #include <map>
+#include <ostream>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -47,6 +48,9 @@ class Api {
   Connection conn_;
   http::Client client_;
 };
+
+// "error: HTTP <status> <body>" and exit code 1, for an answer read without Api::call.
+int failHttp(std::ostream& err, const http::ClientResponse& r);
 
 // Every page of GET /v1/hosts.
 Result<bj::array> allHosts(Api& api);

@@ -60,26 +60,23 @@ Result<std::string> enrollCommand(const bj::object& o, const std::string& cli_se
 }
 
 int enrollTokenCreate(const EnrollTokenOptions& o, const Context& ctx) {
-  Api api(ctx.conn);
   bj::object body;
   if (o.ttl > 0) body["ttl_s"] = o.ttl;
   if (!o.name.empty()) body["host_hint"] = o.name;
-  auto v = api.call("POST", "/v1/enroll-tokens", bj::serialize(body));
-  if (!v) return fail(ctx.err, v.error());
-  if (ctx.json) {
-    ctx.out << bj::serialize(*v) << "\n";
+  Api api(ctx.conn);
+  auto answer = api.call("POST", "/v1/enroll-tokens", bj::serialize(body));
+  return show(ctx, answer, [&](const bj::value& v) {
+    const auto& t = v.as_object();
+    auto cmd = enrollCommand(t, ctx.conn.server, o.agent_port);
+    if (!cmd) return fail(ctx.err, cmd.error());
+    if (!t.contains("server_url"))
+      ctx.err << "note: the server has no public_url set; the command names " << ctx.conn.server
+              << ", which the GPU host must be able to reach (hwledger-server run --public-url)\n";
+    ctx.out << "enrollment token " << str(t.at("id")) << " (single use, expires "
+            << fmtTime(t.at("expires_ms").as_int64()) << ")\n\n"
+            << *cmd;
     return 0;
-  }
-  const auto& t = v->as_object();
-  auto cmd = enrollCommand(t, ctx.conn.server, o.agent_port);
-  if (!cmd) return fail(ctx.err, cmd.error());
-  if (!t.contains("server_url"))
-    ctx.err << "note: the server has no public_url set; the command names " << ctx.conn.server
-            << ", which the GPU host must be able to reach (hwledger-server run --public-url)\n";
-  ctx.out << "enrollment token " << str(t.at("id")) << " (single use, expires "
-          << fmtTime(t.at("expires_ms").as_int64()) << ")\n\n"
-          << *cmd;
-  return 0;
+  });
 }
 
 }  // namespace

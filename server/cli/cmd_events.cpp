@@ -22,7 +22,7 @@ struct EventsOptions {
 // A followed event is printed whole, one per line, as it arrives: no table can be aligned yet.
 void printEvent(const bj::object& e, bool as_json, std::ostream& out) {
   if (as_json) {
-    out << bj::serialize(e) << "\n";
+    printJson(out, e);
     return;
   }
   out << e.at("seq").as_int64() << "  " << fmtTime(e.at("time_ms").as_int64()) << "  "
@@ -30,11 +30,16 @@ void printEvent(const bj::object& e, bool as_json, std::ostream& out) {
       << bj::serialize(e.at("data")) << "\n";
 }
 
+std::string filters(const EventsOptions& o) {
+  std::string q;
+  if (!o.stream.empty()) q += "&stream=" + o.stream;
+  if (!o.type.empty()) q += "&type=" + o.type;
+  return q;
+}
+
 int followEvents(const EventsOptions& o, const Context& ctx) {
   Api api(ctx.conn);
-  std::string target = "/v1/events/stream?after=" + std::to_string(o.after);
-  if (!o.stream.empty()) target += "&stream=" + o.stream;
-  if (!o.type.empty()) target += "&type=" + o.type;
+  const std::string target = "/v1/events/stream?after=" + std::to_string(o.after) + filters(o);
   std::string buf;
   auto st = api.client().stream("GET", target, api.headers(), [&](std::string_view chunk) {
     buf += chunk;
@@ -57,27 +62,20 @@ int followEvents(const EventsOptions& o, const Context& ctx) {
 
 int listEvents(const EventsOptions& o, const Context& ctx) {
   Api api(ctx.conn);
-  std::string target =
-      "/v1/events?after=" + std::to_string(o.after) + "&limit=" + std::to_string(o.limit);
-  if (!o.stream.empty()) target += "&stream=" + o.stream;
-  if (!o.type.empty()) target += "&type=" + o.type;
-  auto v = api.call("GET", target);
-  if (!v) return fail(ctx.err, v.error());
-  const auto& arr = v->as_object().at("events").as_array();
-  if (ctx.json) {
-    ctx.out << bj::serialize(*v) << "\n";
+  const std::string target = "/v1/events?after=" + std::to_string(o.after) +
+                             "&limit=" + std::to_string(o.limit) + filters(o);
+  return show(ctx, api.call("GET", target), [&](const bj::value& v) {
+    Table t({"SEQ", "TIME", "TYPE", "STREAM", "ACTOR", "DATA"});
+    for (const auto& e : v.as_object().at("events").as_array()) {
+      const auto& ev = e.as_object();
+      std::string data = bj::serialize(ev.at("data"));
+      if (data.size() > 80) data = data.substr(0, 77) + "...";
+      t.add({std::to_string(ev.at("seq").as_int64()), fmtTime(ev.at("time_ms").as_int64()),
+             str(ev.at("type")), str(ev.at("stream")), str(ev.at("actor")), data});
+    }
+    t.print(ctx.out);
     return 0;
-  }
-  Table t({"SEQ", "TIME", "TYPE", "STREAM", "ACTOR", "DATA"});
-  for (const auto& e : arr) {
-    const auto& ev = e.as_object();
-    std::string data = bj::serialize(ev.at("data"));
-    if (data.size() > 80) data = data.substr(0, 77) + "...";
-    t.add({std::to_string(ev.at("seq").as_int64()), fmtTime(ev.at("time_ms").as_int64()),
-           str(ev.at("type")), str(ev.at("stream")), str(ev.at("actor")), data});
-  }
-  t.print(ctx.out);
-  return 0;
+  });
 }
 
 int events(const EventsOptions& o, const Context& ctx) {

@@ -43,6 +43,20 @@ int64_t nowMs() {
       .count();
 }
 
+// A 409 names each host by id with the reason it cannot take the job; people know hosts by name.
+int failNoPlacement(Api& api, const bj::value& answer, std::ostream& err) {
+  err << "error: no host can take this job:\n";
+  const auto& e = answer.as_object().at("error").as_object();
+  auto names = fleetNames(api);
+  if (e.contains("hosts"))
+    for (const auto& kv : e.at("hosts").as_object()) {
+      const std::string id(kv.key());
+      const std::string name = names ? names->hostName(id) : id;
+      err << "  " << name << (name == id ? "" : " (" + id + ")") << ": " << str(kv.value()) << "\n";
+    }
+  return 1;
+}
+
 int jobsSubmit(const JobSubmitOptions& o, const Context& ctx) {
   uint64_t gpu_memory = 0;
   if (!o.gpu_memory.empty()) {
@@ -71,63 +85,43 @@ int jobsSubmit(const JobSubmitOptions& o, const Context& ctx) {
   auto r = api.client().request("POST", "/v1/jobs", bj::serialize(body), api.headers());
   if (!r) return fail(ctx.err, r.error());
   auto v = json::parse(r->body);
-  if (r->status == 409 && v && v->is_object()) {
-    ctx.err << "error: no host can take this job:\n";
-    const auto& e = v->as_object().at("error").as_object();
-    auto names = fleetNames(api);  // the answer names hosts by id; people know their names
-    if (e.contains("hosts"))
-      for (const auto& kv : e.at("hosts").as_object()) {
-        const std::string id(kv.key());
-        const std::string name = names ? names->hostName(id) : id;
-        ctx.err << "  " << name << (name == id ? "" : " (" + id + ")") << ": " << str(kv.value())
-                << "\n";
-      }
-    return 1;
-  }
-  if (r->status >= 300 || !v) {
-    ctx.err << "error: HTTP " << r->status << " " << r->body << "\n";
-    return 1;
-  }
-  if (ctx.json)
-    ctx.out << bj::serialize(*v) << "\n";
-  else
-    ctx.out << "job " << str(v->as_object().at("id")) << " placed on "
-            << str(v->as_object().at("host_name")) << " (" << str(v->as_object().at("host"))
-            << ")\n";
-  return 0;
+  if (r->status == 409 && v && v->is_object()) return failNoPlacement(api, *v, ctx.err);
+  if (r->status >= 300 || !v) return failHttp(ctx.err, *r);
+  return show(ctx, *v, [&](const bj::value& job) {
+    const auto& j = job.as_object();
+    ctx.out << "job " << str(j.at("id")) << " placed on " << str(j.at("host_name")) << " ("
+            << str(j.at("host")) << ")\n";
+    return 0;
+  });
 }
 
 int jobsList(const NoOptions&, const Context& ctx) {
   Api api(ctx.conn);
-  auto v = api.call("GET", "/v1/jobs");
-  if (!v) return fail(ctx.err, v.error());
-  if (ctx.json) {
-    ctx.out << bj::serialize(*v) << "\n";
+  return show(ctx, api.call("GET", "/v1/jobs"), [&](const bj::value& v) {
+    auto names = fleetNames(api);
+    if (!names) return fail(ctx.err, names.error());
+    Table t({"ID", "NAME", "HOST", "STATE", "GPUS", "STARTED", "DURATION", "EXIT", "REASON"});
+    const int64_t now = nowMs();
+    for (const auto& e : v.as_object().at("jobs").as_array()) {
+      const auto& o = e.as_object();
+      std::string exit = o.at("exit_code").is_int64() ? std::to_string(o.at("exit_code").as_int64())
+                         : o.at("signal").is_int64()
+                             ? "signal " + std::to_string(o.at("signal").as_int64())
+                             : "-";
+      auto ms = [&](const char* k) {
+        auto it = o.find(k);
+        return it != o.end() && it->value().is_int64() ? it->value().as_int64() : int64_t{0};
+      };
+      const int64_t started = ms("started_ms"), ended = ms("ended_ms");
+      t.add({str(o.at("id")), str(o.at("name")), names->hostName(str(o.at("host"))),
+             str(o.at("state")), names->gpuIndices(o.at("gpus").as_array()),
+             started > 0 ? fmtTime(started) : "-",
+             started > 0 ? fmtDuration((ended > 0 ? ended : now) - started) : "-", exit,
+             str(o.at("reason"))});
+    }
+    t.print(ctx.out);
     return 0;
-  }
-  auto names = fleetNames(api);
-  if (!names) return fail(ctx.err, names.error());
-  Table t({"ID", "NAME", "HOST", "STATE", "GPUS", "STARTED", "DURATION", "EXIT", "REASON"});
-  const int64_t now = nowMs();
-  for (const auto& e : v->as_object().at("jobs").as_array()) {
-    const auto& o = e.as_object();
-    std::string exit = o.at("exit_code").is_int64() ? std::to_string(o.at("exit_code").as_int64())
-                       : o.at("signal").is_int64()
-                           ? "signal " + std::to_string(o.at("signal").as_int64())
-                           : "-";
-    auto ms = [&](const char* k) {
-      auto it = o.find(k);
-      return it != o.end() && it->value().is_int64() ? it->value().as_int64() : int64_t{0};
-    };
-    const int64_t started = ms("started_ms"), ended = ms("ended_ms");
-    t.add({str(o.at("id")), str(o.at("name")), names->hostName(str(o.at("host"))),
-           str(o.at("state")), names->gpuIndices(o.at("gpus").as_array()),
-           started > 0 ? fmtTime(started) : "-",
-           started > 0 ? fmtDuration((ended > 0 ? ended : now) - started) : "-", exit,
-           str(o.at("reason"))});
-  }
-  t.print(ctx.out);
-  return 0;
+  });
 }
 
 int jobsLogs(const JobLogsOptions& o, const Context& ctx) {
@@ -145,23 +139,17 @@ int jobsLogs(const JobLogsOptions& o, const Context& ctx) {
   }
   auto r = api.client().request("GET", target, {}, api.headers());
   if (!r) return fail(ctx.err, r.error());
-  if (r->status >= 300) {
-    ctx.err << "error: HTTP " << r->status << " " << r->body << "\n";
-    return 1;
-  }
+  if (r->status >= 300) return failHttp(ctx.err, *r);
   ctx.out << r->body;
   return 0;
 }
 
 int jobsCancel(const JobCancelOptions& o, const Context& ctx) {
   Api api(ctx.conn);
-  auto v = api.call("DELETE", "/v1/jobs/" + o.id);
-  if (!v) return fail(ctx.err, v.error());
-  if (ctx.json)
-    ctx.out << bj::serialize(*v) << "\n";
-  else
+  return show(ctx, api.call("DELETE", "/v1/jobs/" + o.id), [&](const bj::value&) {
     ctx.out << "cancelling " << o.id << "\n";
-  return 0;
+    return 0;
+  });
 }
 
 }  // namespace

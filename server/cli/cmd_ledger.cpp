@@ -42,7 +42,7 @@ int ledgerVerify(const LedgerVerifyOptions& o, const Context& ctx) {
   if (!conn) return fail(ctx.err, conn.error());
   auto rep = storage::verifyDatabase(*conn, vo);
   if (ctx.json) {
-    ctx.out << bj::serialize(rep.toJson()) << "\n";
+    printJson(ctx.out, rep.toJson());
   } else {
     ctx.out << "events:       " << rep.events << "\n"
             << "head seq:     " << rep.head_seq << "\n"

@@ -1,5 +1,6 @@
 // `hwledger plan` and `hwledger placements`: how much GPU memory a model needs, offline against a
 // size or against an enrolled host's free memory, and where on the fleet it fits now.
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -60,6 +61,23 @@ std::vector<planner::HostCapacity> capacities(const bj::array& hosts) {
   return out;
 }
 
+Result<std::vector<planner::HostCapacity>> fleetCapacities(Api& api) {
+  auto hosts = allHosts(api);
+  if (!hosts) return hosts.error();
+  return capacities(*hosts);
+}
+
+// A bad flag or model file is a usage error, named after the command like runPlanCommand does.
+std::optional<planner::PlanRequest> planRequest(const planner::PlanCliOptions& po,
+                                                const char* command, std::ostream& err) {
+  auto req = planner::planRequestFromCli(po);
+  if (!req) {
+    err << "hwledger " << command << ": " << req.error().message << "\n";
+    return std::nullopt;
+  }
+  return std::move(*req);
+}
+
 bj::object placementJson(const planner::Placement& p) {
   bj::object o{{"host", p.host_id},
                {"name", p.host_name},
@@ -82,16 +100,13 @@ std::string placementLine(const planner::Placement& p) {
 // The same placement as POST /v1/placements and `hwledger placements`, on this host only; the
 // plan is then computed for the GPUs and memory that placement found.
 int planOnHost(const planner::PlanCliOptions& po, const PlanOptions& o, const Context& ctx) {
-  auto req = planner::planRequestFromCli(po);
-  if (!req) {
-    ctx.err << "hwledger plan: " << req.error().message << "\n";
-    return 2;
-  }
+  auto req = planRequest(po, "plan", ctx.err);
+  if (!req) return 2;
   Api api(ctx.conn);
-  auto hosts = allHosts(api);
-  if (!hosts) return fail(ctx.err, hosts.error());
+  auto fleet = fleetCapacities(api);
+  if (!fleet) return fail(ctx.err, fleet.error());
   std::vector<planner::HostCapacity> cap;
-  for (auto& c : capacities(*hosts))
+  for (auto& c : *fleet)
     if (c.id == o.host || c.name == o.host) cap.push_back(std::move(c));
   if (cap.empty() || cap.front().gpus.empty())
     return fail(ctx.err, notFound("no GPUs known for host \"" + o.host + "\""));
@@ -105,7 +120,7 @@ int planOnHost(const planner::PlanCliOptions& po, const PlanOptions& o, const Co
   if (ctx.json) {
     auto j = planner::planToJson(*computed);
     j["placement"] = placementJson(p);
-    ctx.out << bj::serialize(j) << "\n";
+    printJson(ctx.out, j);
   } else {
     ctx.out << planner::planToTable(*computed) << "\n" << placementLine(p) << "\n";
   }
@@ -128,20 +143,17 @@ int plan(const PlanOptions& o, const Context& ctx) {
 int placements(const PlacementsOptions& o, const Context& ctx) {
   planner::PlanCliOptions po = o.plan;
   po.context = o.context;
-  auto req = planner::planRequestFromCli(po);
-  if (!req) {
-    ctx.err << "hwledger placements: " << req.error().message << "\n";
-    return 2;
-  }
+  auto req = planRequest(po, "placements", ctx.err);
+  if (!req) return 2;
   Api api(ctx.conn);
-  auto hosts = allHosts(api);
-  if (!hosts) return fail(ctx.err, hosts.error());
-  auto placed = planner::placeOn(*req, capacities(*hosts), o.tp_given);
+  auto fleet = fleetCapacities(api);
+  if (!fleet) return fail(ctx.err, fleet.error());
+  auto placed = planner::placeOn(*req, *fleet, o.tp_given);
   if (!placed) return fail(ctx.err, placed.error());
   if (ctx.json) {
     bj::array arr;
     for (const auto& p : *placed) arr.push_back(placementJson(p));
-    ctx.out << bj::serialize(bj::object{{"placements", std::move(arr)}}) << "\n";
+    printJson(ctx.out, bj::object{{"placements", std::move(arr)}});
     return 0;
   }
   Table t({"HOST", "FITS", "GPUS", "PER GPU", "HEADROOM", "WHY NOT"});

@@ -21,52 +21,41 @@ struct TokenRevokeOptions {
 };
 
 int tokensCreate(const TokenCreateOptions& o, const Context& ctx) {
-  Api api(ctx.conn);
   bj::object body{{"role", o.role}, {"note", o.note}};
   if (o.ttl > 0) body["ttl_s"] = o.ttl;
-  auto v = api.call("POST", "/v1/tokens", bj::serialize(body));
-  if (!v) return fail(ctx.err, v.error());
-  if (ctx.json) {
-    ctx.out << bj::serialize(*v) << "\n";
-  } else {
-    const auto& t = v->as_object();
+  Api api(ctx.conn);
+  return show(ctx, api.call("POST", "/v1/tokens", bj::serialize(body)), [&](const bj::value& v) {
+    const auto& t = v.as_object();
     ctx.out << "id:      " << str(t.at("id")) << "\nrole:    " << str(t.at("role")) << "\nexpires: "
             << (t.at("expires_ms").is_null() ? "never" : fmtTime(t.at("expires_ms").as_int64()))
             << "\ntoken:   " << str(t.at("token")) << "\n(the token is shown only once)\n";
-  }
-  return 0;
+    return 0;
+  });
 }
 
 int tokensList(const NoOptions&, const Context& ctx) {
   Api api(ctx.conn);
-  auto v = api.call("GET", "/v1/tokens");
-  if (!v) return fail(ctx.err, v.error());
-  if (ctx.json) {
-    ctx.out << bj::serialize(*v) << "\n";
+  return show(ctx, api.call("GET", "/v1/tokens"), [&](const bj::value& v) {
+    Table t({"ID", "ROLE", "CREATED", "EXPIRES", "REVOKED", "NOTE"});
+    for (const auto& e : v.as_object().at("tokens").as_array()) {
+      const auto& tok = e.as_object();
+      auto tm = [&](const char* k) {
+        return tok.at(k).is_null() ? std::string("-") : fmtTime(tok.at(k).as_int64());
+      };
+      t.add({str(tok.at("id")), str(tok.at("role")), tm("created_ms"), tm("expires_ms"),
+             tm("revoked_ms"), str(tok.at("note"))});
+    }
+    t.print(ctx.out);
     return 0;
-  }
-  Table t({"ID", "ROLE", "CREATED", "EXPIRES", "REVOKED", "NOTE"});
-  for (const auto& e : v->as_object().at("tokens").as_array()) {
-    const auto& tok = e.as_object();
-    auto tm = [&](const char* k) {
-      return tok.at(k).is_null() ? std::string("-") : fmtTime(tok.at(k).as_int64());
-    };
-    t.add({str(tok.at("id")), str(tok.at("role")), tm("created_ms"), tm("expires_ms"),
-           tm("revoked_ms"), str(tok.at("note"))});
-  }
-  t.print(ctx.out);
-  return 0;
+  });
 }
 
 int tokensRevoke(const TokenRevokeOptions& o, const Context& ctx) {
   Api api(ctx.conn);
-  auto v = api.call("DELETE", "/v1/tokens/" + o.id);
-  if (!v) return fail(ctx.err, v.error());
-  if (ctx.json)
-    ctx.out << bj::serialize(*v) << "\n";
-  else
+  return show(ctx, api.call("DELETE", "/v1/tokens/" + o.id), [&](const bj::value&) {
     ctx.out << "revoked " << o.id << "\n";
-  return 0;
+    return 0;
+  });
 }
 
 }  // namespace

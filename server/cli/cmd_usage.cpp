@@ -48,43 +48,39 @@ int usage(const UsageOptions& o, const Context& ctx) {
   std::string target = "/v1/usage?group_by=" + o.group_by;
   if (from > 0) target += "&from=" + std::to_string(from);
   if (to > 0) target += "&to=" + std::to_string(to);
-  auto v = api.call("GET", target);
-  if (!v) return fail(ctx.err, v.error());
-  if (ctx.json) {
-    ctx.out << bj::serialize(*v) << "\n";
-    return 0;
-  }
-  auto names = fleetNames(api);
-  if (!names) return fail(ctx.err, names.error());
-  std::vector<std::string> head;
-  if (o.group_by == "job")
-    head = {"JOB", "NAME", "HOST"};
-  else if (o.group_by == "gpu")
-    head = {"HOST", "GPU"};
-  else
-    head = {"HOST", "GPUS"};
-  // The server counts a GPU in each 1-minute bucket it reported a sample in, whether or not a
-  // job held it: the header says so.
-  for (const char* h : {"GPU-HOURS PRESENT (1-min samples)", "ENERGY", "MEAN UTIL%"})
-    head.push_back(h);
-  Table t(head);
-  for (const auto& e : v->as_object().at("usage").as_array()) {
-    const auto& u = e.as_object();
-    std::vector<std::string> row;
-    const std::string host = names->hostName(str(u.at("host")));
+  return show(ctx, api.call("GET", target), [&](const bj::value& v) {
+    auto names = fleetNames(api);
+    if (!names) return fail(ctx.err, names.error());
+    std::vector<std::string> head;
     if (o.group_by == "job")
-      row = {str(u.at("job")), str(u.at("name")), host};
+      head = {"JOB", "NAME", "HOST"};
     else if (o.group_by == "gpu")
-      row = {host, str(u.at("gpu_uuid"))};
+      head = {"HOST", "GPU"};
     else
-      row = {host, numStr(u, "gpus", "%.0f")};
-    row.push_back(numStr(u, "gpu_hours", "%.3f"));
-    row.push_back(energy(u));
-    row.push_back(numStr(u, "mean_util_pct", "%.1f"));
-    t.add(row);
-  }
-  t.print(ctx.out);
-  return 0;
+      head = {"HOST", "GPUS"};
+    // The server counts a GPU in each 1-minute bucket it reported a sample in, whether or not a
+    // job held it: the header says so.
+    for (const char* h : {"GPU-HOURS PRESENT (1-min samples)", "ENERGY", "MEAN UTIL%"})
+      head.push_back(h);
+    Table t(head);
+    for (const auto& e : v.as_object().at("usage").as_array()) {
+      const auto& u = e.as_object();
+      std::vector<std::string> row;
+      const std::string host = names->hostName(str(u.at("host")));
+      if (o.group_by == "job")
+        row = {str(u.at("job")), str(u.at("name")), host};
+      else if (o.group_by == "gpu")
+        row = {host, str(u.at("gpu_uuid"))};
+      else
+        row = {host, numStr(u, "gpus", "%.0f")};
+      row.push_back(numStr(u, "gpu_hours", "%.3f"));
+      row.push_back(energy(u));
+      row.push_back(numStr(u, "mean_util_pct", "%.1f"));
+      t.add(row);
+    }
+    t.print(ctx.out);
+    return 0;
+  });
 }
 
 }  // namespace

@@ -1,4 +1,4 @@
-// Table cells from server values, and errors with their exit codes.
+// Table cells from server values, and the one way a command prints the server's answer.
 #include "output.hpp"
 
 #include <cstdio>
@@ -53,6 +53,8 @@ std::string numStr(const bj::object& o, const char* key, const char* fmt) {
   return buf;
 }
 
+void printJson(std::ostream& out, const bj::value& v) { out << bj::serialize(v) << "\n"; }
+
 int fail(std::ostream& err, const Error& e) {
   err << "error: " << e.message << "\n";
   return 1;
@@ -61,6 +63,16 @@ int fail(std::ostream& err, const Error& e) {
 int usageError(std::ostream& err, const Error& e) {
   err << "error: " << e.message << "\n";
   return 2;
+}
+
+int show(const Context& ctx, const Result<bj::value>& answer,
+         const std::function<int(const bj::value&)>& human) {
+  if (!answer) return fail(ctx.err, answer.error());
+  if (ctx.json) {
+    printJson(ctx.out, *answer);
+    return 0;
+  }
+  return human(*answer);
 }
 
 }  // namespace hwl::cli

@@ -1,11 +1,14 @@
-// How hwledger prints: server values as table cells, and errors with their exit codes.
+// How hwledger prints: server values as table cells, and the common end of a command that asks
+// the server (JSON as it came, or a table, and the exit code).
 #pragma once
 
 #include <boost/json.hpp>
 #include <cstdint>
+#include <functional>
 #include <ostream>
 #include <string>
 
+#include "commands.hpp"
 #include "hwl/result.hpp"
 
 namespace hwl::cli {
@@ -23,9 +26,16 @@ std::string gib(const bj::value& v);
 // Number `key` of `o` through printf format `fmt`; absent or not a number as "-".
 std::string numStr(const bj::object& o, const char* key, const char* fmt);
 
+void printJson(std::ostream& out, const bj::value& v);
+
 // "error: ..." and exit code 1: the request failed, or the server refused it.
 int fail(std::ostream& err, const Error& e);
 // "error: ..." and exit code 2: what was typed is wrong.
 int usageError(std::ostream& err, const Error& e);
+
+// A failed call fails; an answer is printed as it came under -o json, else by `human`, whose
+// return is the exit code.
+int show(const Context& ctx, const Result<bj::value>& answer,
+         const std::function<int(const bj::value&)>& human);
 
 }  // namespace hwl::cli
