@@ -1,0 +1,74 @@
+// What every hwledger command shares: the context it runs in, and the registry that binds each
+// command's options (filled by CLI11) to the function doing its work. Each cmd_*.cpp registers
+// the commands of one domain.
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <functional>
+#include <map>
+#include <memory>
+#include <ostream>
+#include <string>
+#include <type_traits>
+
+#include "client.hpp"
+
+namespace hwl::cli {
+
+struct Context {
+  std::ostream& out;
+  std::ostream& err;
+  Connection conn;
+  bool json = false;  // -o json or --json (-o csv is Table's, process-wide)
+};
+
+// The options struct of a command without flags.
+struct NoOptions {};
+
+class Commands {
+ public:
+  template <class Options>
+  using Run = int (*)(const Options&, const Context&);
+  template <class Options>
+  using Offline = bool (*)(const Options&);
+
+  // A command bound to its options: run once parsing is over and the context is complete.
+  struct Bound {
+    std::function<int(const Context&)> run;
+    std::function<bool()> offline;  // needs no server, so no config file either
+  };
+
+  // The options of subcommand `sub`, for its flags to be bound to. The options live as long as
+  // this registry, since CLI11 writes into them while parsing.
+  template <class Options>
+  Options& add(CLI::App* sub, Run<Options> run,
+               std::type_identity_t<Offline<Options>> offline = nullptr) {
+    auto options = std::make_shared<Options>();
+    bound_[sub] = Bound{[options, run](const Context& ctx) { return run(*options, ctx); },
+                        [options, offline] { return offline != nullptr && offline(*options); }};
+    return *options;
+  }
+
+  // The command the parsed command line names (the deepest subcommand given), or null.
+  [[nodiscard]] const Bound* parsed(const CLI::App& app) const {
+    const CLI::App* leaf = &app;
+    while (!leaf->get_subcommands().empty()) leaf = leaf->get_subcommands().front();
+    auto it = bound_.find(leaf);
+    return it == bound_.end() ? nullptr : &it->second;
+  }
+
+ private:
+  std::map<const CLI::App*, Bound> bound_;
+};
+
+// In the order `hwledger --help` lists them; runCli registers them in this order.
+void registerEvents(CLI::App& app, Commands& commands);  // events
+void registerTokens(CLI::App& app, Commands& commands);  // tokens create|list|revoke
+void registerLedger(CLI::App& app, Commands& commands);  // ledger verify (offline)
+void registerFleet(CLI::App& app, Commands& commands);   // hosts [revoke], gpus
+void registerJobs(CLI::App& app, Commands& commands);    // jobs submit|list|logs|cancel
+void registerUsage(CLI::App& app, Commands& commands);   // usage
+void registerEnroll(CLI::App& app, Commands& commands);  // enroll-token create
+void registerPlan(CLI::App& app, Commands& commands);    // plan, placements
+
+}  // namespace hwl::cli
