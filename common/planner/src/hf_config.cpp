@@ -4,120 +4,16 @@
 #include "hwl/planner/hf_config.hpp"
 
 #include <algorithm>
-#include <cmath>
-#include <initializer_list>
+#include <boost/json.hpp>
 #include <set>
 
-#include <boost/json.hpp>
-
+#include "hf_reader.hpp"
 #include "hwl/planner/json_text.hpp"
 
 namespace hwl::planner {
 namespace json = boost::json;
 
 namespace {
-
-std::string kindOf(const json::value& v) {
-  switch (v.kind()) {
-    case json::kind::null: return "null";
-    case json::kind::bool_: return "a boolean";
-    case json::kind::int64:
-    case json::kind::uint64:
-    case json::kind::double_: return "a number";
-    case json::kind::string: return "a string";
-    case json::kind::array: return "an array";
-    case json::kind::object: return "an object";
-  }
-  return "a value";
-}
-
-// Reads keys from one config object; the first problem sticks and is returned by the caller.
-class Reader {
- public:
-  explicit Reader(const json::object& obj) : obj_(obj) {}
-
-  [[nodiscard]] bool failed() const { return error_.has_value(); }
-  [[nodiscard]] const Error& error() const { return *error_; }
-  void fail(std::string message) {
-    if (!error_) error_ = invalidArgument("config.json: " + std::move(message));
-  }
-
-  [[nodiscard]] const json::value* find(std::string_view key) const {
-    const auto it = obj_.find(key);
-    if (it == obj_.end() || it->value().is_null()) return nullptr;
-    return &it->value();
-  }
-  [[nodiscard]] bool has(std::string_view key) const { return find(key) != nullptr; }
-  [[nodiscard]] bool present(std::string_view key) const { return obj_.contains(key); }
-
-  // A non-negative integer (JSON integers, or doubles with an integral value).
-  std::optional<std::uint64_t> uintOpt(std::string_view key) {
-    const json::value* v = find(key);
-    if (v == nullptr) return std::nullopt;
-    if (v->is_uint64()) return v->as_uint64();
-    if (v->is_int64() && v->as_int64() >= 0) return static_cast<std::uint64_t>(v->as_int64());
-    if (v->is_double() && v->as_double() >= 0 && v->as_double() < 1.8e19 &&
-        std::floor(v->as_double()) == v->as_double()) {
-      return static_cast<std::uint64_t>(v->as_double());
-    }
-    fail("key '" + std::string(key) + "' must be a non-negative integer, got " +
-         (v->is_number() ? "a negative or fractional number" : kindOf(*v)));
-    return std::nullopt;
-  }
-
-  std::optional<std::uint64_t> uintAny(std::initializer_list<std::string_view> keys) {
-    for (auto k : keys) {
-      if (has(k)) return uintOpt(k);
-    }
-    return std::nullopt;
-  }
-
-  std::uint64_t uintReq(std::initializer_list<std::string_view> keys) {
-    for (auto k : keys) {
-      if (has(k)) {
-        auto v = uintOpt(k);
-        if (v && *v == 0) fail("key '" + std::string(k) + "' must be positive, got 0");
-        return v.value_or(0);
-      }
-    }
-    fail("missing required key '" + std::string(*keys.begin()) + "'");
-    return 0;
-  }
-
-  std::optional<bool> boolOpt(std::string_view key) {
-    const json::value* v = find(key);
-    if (v == nullptr) return std::nullopt;
-    if (!v->is_bool()) {
-      fail("key '" + std::string(key) + "' must be a boolean, got " + kindOf(*v));
-      return std::nullopt;
-    }
-    return v->as_bool();
-  }
-
-  std::optional<std::string> stringOpt(std::string_view key) {
-    const json::value* v = find(key);
-    if (v == nullptr) return std::nullopt;
-    if (!v->is_string()) {
-      fail("key '" + std::string(key) + "' must be a string, got " + kindOf(*v));
-      return std::nullopt;
-    }
-    return std::string(v->as_string());
-  }
-
-  const json::array* arrayOpt(std::string_view key) {
-    const json::value* v = find(key);
-    if (v == nullptr) return nullptr;
-    if (!v->is_array()) {
-      fail("key '" + std::string(key) + "' must be an array, got " + kindOf(*v));
-      return nullptr;
-    }
-    return &v->as_array();
-  }
-
- private:
-  const json::object& obj_;
-  std::optional<Error> error_;
-};
 
 std::string dtypeName(std::string_view torch_dtype) {
   if (torch_dtype == "bfloat16") return "bf16";
@@ -129,8 +25,8 @@ std::string dtypeName(std::string_view torch_dtype) {
 bool startsWith(std::string_view s, std::string_view p) { return s.substr(0, p.size()) == p; }
 
 struct MambaShape {
-  std::uint64_t d_inner = 0, d_state = 0, conv_kernel = 0, n_groups = 0, n_heads = 0,
-                head_dim = 0, dt_rank = 0;
+  std::uint64_t d_inner = 0, d_state = 0, conv_kernel = 0, n_groups = 0, n_heads = 0, head_dim = 0,
+                dt_rank = 0;
   bool conv_bias = true, proj_bias = false;
 };
 
@@ -150,12 +46,12 @@ Result<ModelSpec> hfConfigToSpec(const json::object& top) {
       break;
     }
     if (it != top.end() && !it->value().is_null()) {
-      return invalidArgument("config.json: key '" + std::string(nested) + "' must be an object, got " +
-                             kindOf(it->value()));
+      return invalidArgument("config.json: key '" + std::string(nested) +
+                             "' must be an object, got " + hf::jsonKindName(it->value()));
     }
   }
 
-  Reader r(cfg);
+  hf::ConfigReader r(cfg);
   ModelSpec spec;
   spec.source = "hf_config";
   spec.architecture = r.stringOpt("model_type").value_or("");
@@ -170,7 +66,8 @@ Result<ModelSpec> hfConfigToSpec(const json::object& top) {
   const std::uint64_t n_layers = r.uintReq({"num_hidden_layers", "n_layer", "num_layers"});
   const std::uint64_t vocab = r.uintReq({"vocab_size", "padded_vocab_size"});
   if (r.failed()) return r.error();
-  if (n_layers > 100000) return invalidArgument("config.json: num_hidden_layers is implausibly large");
+  if (n_layers > 100000)
+    return invalidArgument("config.json: num_hidden_layers is implausibly large");
 
   std::uint64_t n_heads = 0, n_kv = 0, head_dim = 0;
   if (!pure_ssm) {
@@ -185,26 +82,30 @@ Result<ModelSpec> hfConfigToSpec(const json::object& top) {
       spec.notes.push_back("num_key_value_heads absent: taken equal to num_attention_heads (MHA)");
     }
     if (r.failed()) return r.error();
-    if (n_kv == 0) return invalidArgument("config.json: key 'num_key_value_heads' must be positive, got 0");
+    if (n_kv == 0)
+      return invalidArgument("config.json: key 'num_key_value_heads' must be positive, got 0");
     if (n_heads % n_kv != 0) {
       return invalidArgument("config.json: num_attention_heads (" + std::to_string(n_heads) +
-                             ") is not a multiple of num_key_value_heads (" + std::to_string(n_kv) + ")");
+                             ") is not a multiple of num_key_value_heads (" + std::to_string(n_kv) +
+                             ")");
     }
     if (auto hd = r.uintAny({"head_dim", "attention_head_dim"})) {
       head_dim = *hd;
     } else if (!r.failed()) {
       if (hidden % n_heads != 0) {
-        return invalidArgument("config.json: no 'head_dim' and hidden_size (" + std::to_string(hidden) +
-                               ") is not a multiple of num_attention_heads (" +
-                               std::to_string(n_heads) + ")");
+        return invalidArgument(
+            "config.json: no 'head_dim' and hidden_size (" + std::to_string(hidden) +
+            ") is not a multiple of num_attention_heads (" + std::to_string(n_heads) + ")");
       }
       head_dim = hidden / n_heads;
     }
     if (r.failed()) return r.error();
-    if (head_dim == 0) return invalidArgument("config.json: key 'head_dim' must be positive, got 0");
+    if (head_dim == 0)
+      return invalidArgument("config.json: key 'head_dim' must be positive, got 0");
   }
 
-  const std::uint64_t inter = r.uintAny({"intermediate_size", "n_inner", "ffn_hidden_size"}).value_or(0);
+  const std::uint64_t inter =
+      r.uintAny({"intermediate_size", "n_inner", "ffn_hidden_size"}).value_or(0);
   if (r.failed()) return r.error();
 
   // ---- Layer kinds ----
@@ -227,19 +128,31 @@ Result<ModelSpec> hfConfigToSpec(const json::object& top) {
 
   if (hybrid) {
     if (hybrid->size() != n_layers) {
-      return invalidArgument("config.json: hybrid_override_pattern has " + std::to_string(hybrid->size()) +
-                             " entries but num_hidden_layers is " + std::to_string(n_layers));
+      return invalidArgument("config.json: hybrid_override_pattern has " +
+                             std::to_string(hybrid->size()) + " entries but num_hidden_layers is " +
+                             std::to_string(n_layers));
     }
     for (std::size_t i = 0; i < n_layers; ++i) {
       switch ((*hybrid)[i]) {
-        case 'M': kinds[i] = LayerKind::kMamba2; has_mlp[i] = false; break;
-        case '*': kinds[i] = LayerKind::kAttention; has_mlp[i] = false; break;
-        case '-': kinds[i] = LayerKind::kMlpOnly; break;
-        case 'E': kinds[i] = LayerKind::kMlpOnly; moe_layer[i] = true; break;
+        case 'M':
+          kinds[i] = LayerKind::kMamba2;
+          has_mlp[i] = false;
+          break;
+        case '*':
+          kinds[i] = LayerKind::kAttention;
+          has_mlp[i] = false;
+          break;
+        case '-':
+          kinds[i] = LayerKind::kMlpOnly;
+          break;
+        case 'E':
+          kinds[i] = LayerKind::kMlpOnly;
+          moe_layer[i] = true;
+          break;
         default:
           return invalidArgument("config.json: hybrid_override_pattern has unknown layer symbol '" +
-                                 std::string(1, (*hybrid)[i]) + "' at position " + std::to_string(i) +
-                                 " (expected M, *, - or E)");
+                                 std::string(1, (*hybrid)[i]) + "' at position " +
+                                 std::to_string(i) + " (expected M, *, - or E)");
       }
     }
   } else if (pure_ssm) {
@@ -249,7 +162,8 @@ Result<ModelSpec> hfConfigToSpec(const json::object& top) {
     const std::uint64_t period = r.uintReq({"attn_layer_period"});
     const std::uint64_t offset = r.uintOpt("attn_layer_offset").value_or(0);
     if (r.failed()) return r.error();
-    if (offset >= period) return invalidArgument("config.json: attn_layer_offset must be below attn_layer_period");
+    if (offset >= period)
+      return invalidArgument("config.json: attn_layer_offset must be below attn_layer_period");
     for (std::size_t i = 0; i < n_layers; ++i) {
       kinds[i] = (i % period == offset) ? LayerKind::kAttention : LayerKind::kMamba1;
     }
@@ -260,7 +174,9 @@ Result<ModelSpec> hfConfigToSpec(const json::object& top) {
     }
     for (std::size_t i = 0; i < n_layers; ++i) {
       const json::value& t = (*layer_types)[i];
-      if (!t.is_string()) return invalidArgument("config.json: layer_types[" + std::to_string(i) + "] must be a string");
+      if (!t.is_string())
+        return invalidArgument("config.json: layer_types[" + std::to_string(i) +
+                               "] must be a string");
       const std::string_view s = t.as_string();
       if (s == "full_attention" || s == "attention") {
         kinds[i] = mla ? LayerKind::kMla : LayerKind::kAttention;
@@ -276,9 +192,10 @@ Result<ModelSpec> hfConfigToSpec(const json::object& top) {
       } else if (s == "mamba") {
         kinds[i] = LayerKind::kMamba2;
       } else {
-        return invalidArgument("config.json: layer_types[" + std::to_string(i) + "] is '" + std::string(s) +
-                               "', not one of full_attention, sliding_attention, chunked_attention, "
-                               "linear_attention, mamba");
+        return invalidArgument(
+            "config.json: layer_types[" + std::to_string(i) + "] is '" + std::string(s) +
+            "', not one of full_attention, sliding_attention, chunked_attention, "
+            "linear_attention, mamba");
       }
       if (r.failed()) return r.error();
     }
@@ -302,7 +219,8 @@ Result<ModelSpec> hfConfigToSpec(const json::object& top) {
         spec.notes.push_back("sliding_window_pattern absent: " + std::to_string(pattern) +
                              " (the " + mt + " default)");
       }
-      if (pattern == 0) return invalidArgument("config.json: key 'sliding_window_pattern' must be positive, got 0");
+      if (pattern == 0)
+        return invalidArgument("config.json: key 'sliding_window_pattern' must be positive, got 0");
       set_sliding([pattern](std::size_t i) { return (i + 1) % pattern != 0; });
     } else if (r.present("use_sliding_window")) {
       // Qwen2 family: sliding only when enabled, and only from max_window_layers on.
@@ -319,12 +237,14 @@ Result<ModelSpec> hfConfigToSpec(const json::object& top) {
 
   // ---- MoE ----
   const std::uint64_t n_experts =
-      r.uintAny({"num_local_experts", "num_experts", "n_routed_experts", "moe_num_experts"}).value_or(0);
+      r.uintAny({"num_local_experts", "num_experts", "n_routed_experts", "moe_num_experts"})
+          .value_or(0);
   std::uint64_t top_k = 0, expert_inter = 0, shared_inter = 0;
   bool shared_gate = false;
   if (r.failed()) return r.error();
   if (n_experts > 0) {
-    top_k = r.uintReq({"num_experts_per_tok", "experts_per_token", "num_experts_per_token", "moe_topk"});
+    top_k = r.uintReq(
+        {"num_experts_per_tok", "experts_per_token", "num_experts_per_token", "moe_topk"});
     expert_inter = r.uintAny({"moe_intermediate_size", "expert_intermediate_size"}).value_or(inter);
     if (auto ns = r.uintOpt("n_shared_experts")) shared_inter = *ns * expert_inter;
     if (auto si = r.uintOpt("shared_expert_intermediate_size"); si && *si > 0) {
@@ -336,14 +256,18 @@ Result<ModelSpec> hfConfigToSpec(const json::object& top) {
       return invalidArgument("config.json: num_experts_per_tok (" + std::to_string(top_k) +
                              ") exceeds the number of experts (" + std::to_string(n_experts) + ")");
     }
-    if (expert_inter == 0) return invalidArgument("config.json: missing required key 'moe_intermediate_size'");
+    if (expert_inter == 0)
+      return invalidArgument("config.json: missing required key 'moe_intermediate_size'");
     if (!hybrid) {
       std::set<std::uint64_t> mlp_only;
       if (const json::array* a = r.arrayOpt("mlp_only_layers")) {
         for (const auto& v : *a) {
-          if (v.is_uint64()) mlp_only.insert(v.as_uint64());
-          else if (v.is_int64() && v.as_int64() >= 0) mlp_only.insert(static_cast<std::uint64_t>(v.as_int64()));
-          else return invalidArgument("config.json: mlp_only_layers must hold non-negative integers");
+          if (v.is_uint64())
+            mlp_only.insert(v.as_uint64());
+          else if (v.is_int64() && v.as_int64() >= 0)
+            mlp_only.insert(static_cast<std::uint64_t>(v.as_int64()));
+          else
+            return invalidArgument("config.json: mlp_only_layers must hold non-negative integers");
         }
       }
       const std::uint64_t first_dense = r.uintOpt("first_k_dense_replace").value_or(0);
@@ -381,13 +305,17 @@ Result<ModelSpec> hfConfigToSpec(const json::object& top) {
   const bool any_m2 = std::count(kinds.begin(), kinds.end(), LayerKind::kMamba2) > 0;
   if (any_m1) {
     const std::uint64_t expand = r.uintAny({"mamba_expand", "expand"}).value_or(2);
-    m1.d_inner = pure_mamba1 ? r.uintAny({"intermediate_size"}).value_or(expand * hidden) : expand * hidden;
+    m1.d_inner =
+        pure_mamba1 ? r.uintAny({"intermediate_size"}).value_or(expand * hidden) : expand * hidden;
     m1.d_state = r.uintAny({"mamba_d_state", "state_size"}).value_or(0);
     m1.conv_kernel = r.uintAny({"mamba_d_conv", "conv_kernel"}).value_or(0);
     if (r.failed()) return r.error();
-    if (m1.d_state == 0) return invalidArgument("config.json: missing required key 'mamba_d_state' (SSM state size)");
-    if (m1.conv_kernel == 0) return invalidArgument("config.json: missing required key 'mamba_d_conv' (conv kernel)");
-    const json::value* dt = r.find("mamba_dt_rank") ? r.find("mamba_dt_rank") : r.find("time_step_rank");
+    if (m1.d_state == 0)
+      return invalidArgument("config.json: missing required key 'mamba_d_state' (SSM state size)");
+    if (m1.conv_kernel == 0)
+      return invalidArgument("config.json: missing required key 'mamba_d_conv' (conv kernel)");
+    const json::value* dt =
+        r.find("mamba_dt_rank") ? r.find("mamba_dt_rank") : r.find("time_step_rank");
     if (dt != nullptr && dt->is_string() && dt->as_string() == "auto") {
       m1.dt_rank = (hidden + 15) / 16;
     } else {
@@ -406,10 +334,14 @@ Result<ModelSpec> hfConfigToSpec(const json::object& top) {
     m2.conv_bias = r.boolOpt("use_conv_bias").value_or(true);
     m2.proj_bias = r.boolOpt("use_bias").value_or(false);
     if (r.failed()) return r.error();
-    if (m2.n_heads == 0) return invalidArgument("config.json: missing required key 'mamba_num_heads' (Mamba-2 heads)");
-    if (m2.head_dim == 0) return invalidArgument("config.json: missing required key 'mamba_head_dim'");
-    if (m2.d_state == 0) return invalidArgument("config.json: missing required key 'ssm_state_size'");
-    if (m2.conv_kernel == 0) return invalidArgument("config.json: missing required key 'conv_kernel'");
+    if (m2.n_heads == 0)
+      return invalidArgument("config.json: missing required key 'mamba_num_heads' (Mamba-2 heads)");
+    if (m2.head_dim == 0)
+      return invalidArgument("config.json: missing required key 'mamba_head_dim'");
+    if (m2.d_state == 0)
+      return invalidArgument("config.json: missing required key 'ssm_state_size'");
+    if (m2.conv_kernel == 0)
+      return invalidArgument("config.json: missing required key 'conv_kernel'");
     m2.d_inner = m2.n_heads * m2.head_dim;
   }
   std::uint64_t la_nk = 0, la_dk = 0, la_nv = 0, la_dv = 0, la_kc = 0;
@@ -428,7 +360,8 @@ Result<ModelSpec> hfConfigToSpec(const json::object& top) {
   const bool qk_norm = startsWith(mt, "qwen3") || startsWith(mt, "gemma3");
   const bool sinks = mt == "gpt_oss";
   const bool mlp_bias = r.boolOpt("mlp_bias").value_or(false);
-  const std::string act = r.stringOpt("mlp_hidden_act").value_or(r.stringOpt("hidden_act").value_or("silu"));
+  const std::string act =
+      r.stringOpt("mlp_hidden_act").value_or(r.stringOpt("hidden_act").value_or("silu"));
   if (r.failed()) return r.error();
   // Gated (SwiGLU/GeGLU) MLPs have gate, up and down; relu2/GPT-style MLPs only up and down.
   const bool gated = !(act == "relu2" || mt == "nemotron_h" || mt == "starcoder2" || mt == "gpt2" ||
@@ -453,8 +386,10 @@ Result<ModelSpec> hfConfigToSpec(const json::object& top) {
   auto mla_params = [&]() -> std::uint64_t {
     const std::uint64_t qk_head = nope_dim + rope_dim;
     std::uint64_t p = 0;
-    if (q_lora > 0) p += hidden * q_lora + q_lora + q_lora * n_heads * qk_head;
-    else p += hidden * n_heads * qk_head;
+    if (q_lora > 0)
+      p += hidden * q_lora + q_lora + q_lora * n_heads * qk_head;
+    else
+      p += hidden * n_heads * qk_head;
     p += hidden * (kv_lora + rope_dim) + kv_lora + kv_lora * n_heads * (nope_dim + v_dim);
     p += n_heads * v_dim * hidden;
     return p;
@@ -480,10 +415,10 @@ Result<ModelSpec> hfConfigToSpec(const json::object& top) {
         const MambaShape& m = m1;
         l.conv_state_elems = (m.conv_kernel - 1) * m.d_inner;
         l.ssm_state_elems = m.d_inner * m.d_state;
-        l.params.mixer = hidden * 2 * m.d_inner + m.d_inner * m.conv_kernel + (m.conv_bias ? m.d_inner : 0) +
-                         m.d_inner * (m.dt_rank + 2 * m.d_state) + m.dt_rank * m.d_inner + m.d_inner +
-                         m.d_inner * m.d_state + m.d_inner + m.d_inner * hidden +
-                         (m.proj_bias ? 2 * m.d_inner + hidden : 0);
+        l.params.mixer = hidden * 2 * m.d_inner + m.d_inner * m.conv_kernel +
+                         (m.conv_bias ? m.d_inner : 0) + m.d_inner * (m.dt_rank + 2 * m.d_state) +
+                         m.dt_rank * m.d_inner + m.d_inner + m.d_inner * m.d_state + m.d_inner +
+                         m.d_inner * hidden + (m.proj_bias ? 2 * m.d_inner + hidden : 0);
         if (mt == "jamba") l.params.mixer += m.dt_rank + 2 * m.d_state;  // dt/B/C layer norms
         break;
       }
@@ -494,8 +429,8 @@ Result<ModelSpec> hfConfigToSpec(const json::object& top) {
         l.ssm_state_elems = m.n_heads * m.head_dim * m.d_state;
         const std::uint64_t in_proj = 2 * m.d_inner + 2 * m.n_groups * m.d_state + m.n_heads;
         l.params.mixer = hidden * in_proj + (m.proj_bias ? in_proj : 0) + conv_dim * m.conv_kernel +
-                         (m.conv_bias ? conv_dim : 0) + 3 * m.n_heads + m.d_inner + m.d_inner * hidden +
-                         (m.proj_bias ? hidden : 0);
+                         (m.conv_bias ? conv_dim : 0) + 3 * m.n_heads + m.d_inner +
+                         m.d_inner * hidden + (m.proj_bias ? hidden : 0);
         break;
       }
       case LayerKind::kLinearAttention: {
@@ -503,8 +438,8 @@ Result<ModelSpec> hfConfigToSpec(const json::object& top) {
         const std::uint64_t conv_dim = 2 * key_dim + value_dim;
         l.conv_state_elems = (la_kc - 1) * conv_dim;
         l.ssm_state_elems = la_nv * la_dk * la_dv;
-        l.params.mixer = hidden * (2 * key_dim + 2 * value_dim) + hidden * 2 * la_nv + conv_dim * la_kc +
-                         2 * la_nv + la_dv + value_dim * hidden;
+        l.params.mixer = hidden * (2 * key_dim + 2 * value_dim) + hidden * 2 * la_nv +
+                         conv_dim * la_kc + 2 * la_nv + la_dv + value_dim * hidden;
         break;
       }
       case LayerKind::kMlpOnly:
@@ -520,7 +455,8 @@ Result<ModelSpec> hfConfigToSpec(const json::object& top) {
         l.params.router = hidden * n_experts + (router_bias || score_bias ? n_experts : 0);
         l.params.dense_mlp = mlp_mats * hidden * shared_inter + (shared_gate ? hidden : 0);
       } else {
-        l.params.dense_mlp = mlp_mats * hidden * inter + (mlp_bias ? (mlp_mats - 1) * inter + hidden : 0);
+        l.params.dense_mlp =
+            mlp_mats * hidden * inter + (mlp_bias ? (mlp_mats - 1) * inter + hidden : 0);
       }
     }
     spec.layers.push_back(l);
@@ -534,7 +470,8 @@ Result<ModelSpec> hfConfigToSpec(const json::object& top) {
   spec.num_experts = static_cast<std::uint32_t>(n_experts);
   spec.experts_per_token = static_cast<std::uint32_t>(top_k);
   spec.vocab_size = vocab;
-  spec.max_context = r.uintAny({"max_position_embeddings", "n_positions", "seq_length"}).value_or(0);
+  spec.max_context =
+      r.uintAny({"max_position_embeddings", "n_positions", "seq_length"}).value_or(0);
 
   std::optional<bool> tied = r.boolOpt("tie_word_embeddings");
   if (r.failed()) return r.error();
@@ -564,21 +501,26 @@ Result<ModelSpec> hfConfigToSpec(const json::object& top) {
     spec.notes.push_back("torch_dtype absent: bf16 assumed");
   } else {
     spec.dtype = dtypeName(dt);
-    if (spec.dtype.empty()) return invalidArgument("config.json: torch_dtype '" + dt + "' is not a floating-point type");
+    if (spec.dtype.empty())
+      return invalidArgument("config.json: torch_dtype '" + dt + "' is not a floating-point type");
   }
 
   if (const json::value* q = r.find("quantization_config")) {
-    if (!q->is_object()) return invalidArgument("config.json: key 'quantization_config' must be an object, got " + kindOf(*q));
-    Reader qr(q->as_object());
+    if (!q->is_object())
+      return invalidArgument("config.json: key 'quantization_config' must be an object, got " +
+                             hf::jsonKindName(*q));
+    hf::ConfigReader qr(q->as_object());
     const std::string method = qr.stringOpt("quant_method").value_or("");
     if (qr.failed()) return qr.error();
-    if (method.empty()) return invalidArgument("config.json: quantization_config has no 'quant_method'");
+    if (method.empty())
+      return invalidArgument("config.json: quantization_config has no 'quant_method'");
     spec.quantization = method;
     if (method == "fp8") {
       spec.fp8_block = 0;
       if (const json::array* b = qr.arrayOpt("weight_block_size"); b && !b->empty()) {
         if (!(*b)[0].is_int64() || (*b)[0].as_int64() <= 0 || (*b)[0].as_int64() > 65536) {
-          return invalidArgument("config.json: quantization_config.weight_block_size must hold positive integers");
+          return invalidArgument(
+              "config.json: quantization_config.weight_block_size must hold positive integers");
         }
         spec.fp8_block = static_cast<std::uint32_t>((*b)[0].as_int64());
       }
@@ -596,7 +538,8 @@ Result<ModelSpec> hfConfigToSpec(const json::object& top) {
 Result<ModelSpec> parseHfConfig(std::string_view json_text) {
   auto v = parseJsonLenient(json_text, "config.json");
   if (!v) return v.error();
-  if (!v->is_object()) return invalidArgument("config.json: top level must be an object, got " + kindOf(*v));
+  if (!v->is_object())
+    return invalidArgument("config.json: top level must be an object, got " + hf::jsonKindName(*v));
   return hfConfigToSpec(v->as_object());
 }
 
