@@ -1,6 +1,7 @@
 // Hugging Face config.json -> ModelSpec: unwraps multimodal wrappers, hands the language-model
 // config to the reader of its model_type's family (hf_families.cpp), then counts parameters per
-// layer (hf_params.cpp) and reads the model-level keys (hf_fields.cpp).
+// layer (hf_params.cpp) and reads the model-level keys (hf_fields.cpp). readHfConfig also returns
+// the keys that were looked up and those that took a default.
 #include "hwl/planner/hf_config.hpp"
 
 #include <boost/json.hpp>
@@ -12,7 +13,9 @@
 namespace hwl::planner {
 namespace json = boost::json;
 
-Result<ModelSpec> hfConfigToSpec(const json::object& top) {
+namespace hf {
+
+Result<HfRead> readHfConfig(const json::object& top) {
   // Multimodal wrappers keep the language model in a nested object; a few keys (dtype,
   // quantisation, tying) may stay at the top level.
   json::object cfg = top;
@@ -27,23 +30,31 @@ Result<ModelSpec> hfConfigToSpec(const json::object& top) {
     }
     if (it != top.end() && !it->value().is_null()) {
       return invalidArgument("config.json: key '" + std::string(nested) +
-                             "' must be an object, got " + hf::jsonKindName(it->value()));
+                             "' must be an object, got " + jsonKindName(it->value()));
     }
   }
 
-  hf::ConfigReader r(cfg);
+  ConfigReader r(cfg);
   ModelSpec spec;
   spec.source = "hf_config";
   spec.architecture = r.stringOpt("model_type").value_or("");
   if (auto n = r.stringOpt("_name_or_path")) spec.name = *n;
 
-  hf::HfModel m;
+  HfModel m;
   m.model_type = spec.architecture;
-  if (auto s = hf::familyReaderFor(m.model_type)(r, m); !s) return s.error();
+  if (auto s = familyReaderFor(m.model_type)(r, m); !s) return s.error();
   spec.notes = std::move(m.notes);
-  hf::addLayers(m, spec);
-  if (auto s = hf::readModelLevel(r, m, spec); !s) return s.error();
-  return spec;
+  addLayers(m, spec);
+  if (auto s = readModelLevel(r, m, spec); !s) return s.error();
+  return HfRead{std::move(spec), r.keysRead(), r.defaulted()};
+}
+
+}  // namespace hf
+
+Result<ModelSpec> hfConfigToSpec(const json::object& config) {
+  auto read = hf::readHfConfig(config);
+  if (!read) return read.error();
+  return std::move(read->spec);
 }
 
 Result<ModelSpec> parseHfConfig(std::string_view json_text) {

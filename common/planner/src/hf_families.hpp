@@ -8,6 +8,7 @@
 // and works for every model_type, including unknown ones.
 #pragma once
 
+#include <boost/json/object.hpp>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -78,6 +79,7 @@ struct HfModel {
 
   std::uint64_t hidden = 0, n_layers = 0, vocab = 0, intermediate = 0;
   std::uint64_t n_heads = 0, n_kv_heads = 0, head_dim = 0;  // 0 in pure state-space models
+  bool head_dim_from_hidden = false;  // no head_dim key: hidden_size / num_attention_heads
 
   // Per layer.
   std::vector<LayerKind> kinds;
@@ -101,6 +103,19 @@ struct HfModel {
 
   std::vector<std::string> notes;  // conventions applied while reading, in reading order
 };
+
+// ---- The whole read (hf_config.cpp) ----
+
+// A config.json as read: the spec, the keys the readers looked up (the language-model config's,
+// after unwrapping) and those that took a default.
+struct HfRead {
+  ModelSpec spec;
+  std::vector<std::string> keys_read;
+  std::vector<DefaultedKey> defaulted;
+};
+
+// hfConfigToSpec, with the reader's record.
+Result<HfRead> readHfConfig(const boost::json::object& config);
 
 // ---- Family readers (hf_families.cpp) ----
 using FamilyReader = Status (*)(ConfigReader& r, HfModel& m);

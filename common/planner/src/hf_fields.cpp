@@ -53,6 +53,7 @@ Status readAttentionHeads(ConfigReader& r, HfModel& m) {
     m.n_kv_heads = 1;
   } else if (!r.failed()) {
     m.n_kv_heads = m.n_heads;
+    r.recordDefault("num_key_value_heads", m.n_heads);
     m.notes.push_back("num_key_value_heads absent: taken equal to num_attention_heads (MHA)");
   }
   if (r.failed()) return r.error();
@@ -73,6 +74,7 @@ Status readAttentionHeads(ConfigReader& r, HfModel& m) {
           ") is not a multiple of num_attention_heads (" + std::to_string(m.n_heads) + ")");
     }
     m.head_dim = m.hidden / m.n_heads;
+    m.head_dim_from_hidden = true;
   }
   if (r.failed()) return r.error();
   if (m.head_dim == 0)
@@ -117,7 +119,7 @@ Status applyHybridPattern(const std::string& pattern, HfModel& m) {
 // Jamba: attention on every period-th layer (at the offset), Mamba-1 elsewhere.
 Status applyAttentionPeriod(ConfigReader& r, HfModel& m) {
   const std::uint64_t period = r.uintReq({"attn_layer_period"});
-  const std::uint64_t offset = r.uintOpt("attn_layer_offset").value_or(0);
+  const std::uint64_t offset = r.uintOr({"attn_layer_offset"}, 0);
   if (r.failed()) return r.error();
   if (offset >= period) {
     return invalidArgument("config.json: attn_layer_offset must be below attn_layer_period");
@@ -207,6 +209,7 @@ Status applySlidingRule(ConfigReader& r, HfModel& m) {
   } else if (f.sliding == SlidingRule::kPattern || r.has("sliding_window_pattern")) {
     std::uint64_t pattern = r.uintOpt("sliding_window_pattern").value_or(f.sliding_pattern_default);
     if (!r.has("sliding_window_pattern")) {
+      r.recordDefault("sliding_window_pattern", pattern);
       m.notes.push_back("sliding_window_pattern absent: " + std::to_string(pattern) + " (the " +
                         m.model_type + " default)");
     }
@@ -217,7 +220,7 @@ Status applySlidingRule(ConfigReader& r, HfModel& m) {
   } else if (r.present("use_sliding_window")) {
     // Qwen2 family: sliding only when enabled, and only from max_window_layers on.
     if (r.boolOpt("use_sliding_window").value_or(false)) {
-      const std::uint64_t from = r.uintOpt("max_window_layers").value_or(0);
+      const std::uint64_t from = r.uintOr({"max_window_layers"}, 0);
       set_sliding([from](std::size_t i) { return i >= from; });
     }
   } else if (r.has("sliding_window") && !m.mla) {
@@ -275,6 +278,7 @@ Status readMoe(ConfigReader& r, HfModel& m) {
   const std::optional<std::uint64_t> e_period = r.uintOpt("expert_layer_period");
   const std::uint64_t e_offset = r.uintOpt("expert_layer_offset").value_or(0);
   if (r.failed()) return r.error();
+  if (e_period && !r.has("expert_layer_offset")) r.recordDefault("expert_layer_offset", e_offset);
   if (freq == 0 || step == 0 || (e_period && *e_period == 0)) {
     return invalidArgument("config.json: MoE layer period must be positive");
   }
@@ -301,9 +305,9 @@ Status readMla(ConfigReader& r, HfModel& m) {
 // Mamba-1 (MambaConfig, and Jamba's mamba_* keys).
 Status readMamba1Shape(ConfigReader& r, HfModel& m) {
   MambaShape& s = m.mamba1;
-  const std::uint64_t expand = r.uintAny({"mamba_expand", "expand"}).value_or(2);
+  const std::uint64_t expand = r.uintOr({"mamba_expand", "expand"}, 2);
   s.d_inner = m.family.mamba_inner_from_intermediate_size
-                  ? r.uintAny({"intermediate_size"}).value_or(expand * m.hidden)
+                  ? r.uintOr({"intermediate_size"}, expand * m.hidden)
                   : expand * m.hidden;
   s.d_state = r.uintAny({"mamba_d_state", "state_size"}).value_or(0);
   s.conv_kernel = r.uintAny({"mamba_d_conv", "conv_kernel"}).value_or(0);
@@ -320,11 +324,10 @@ Status readMamba1Shape(ConfigReader& r, HfModel& m) {
   if (dt != nullptr && dt->is_string() && dt->as_string() == "auto") {
     s.dt_rank = (m.hidden + 15) / 16;
   } else {
-    s.dt_rank = r.uintAny({"mamba_dt_rank", "time_step_rank"}).value_or((m.hidden + 15) / 16);
+    s.dt_rank = r.uintOr({"mamba_dt_rank", "time_step_rank"}, (m.hidden + 15) / 16);
   }
-  // Both spellings are read (and checked) even when the first is present.
-  s.conv_bias = r.boolOpt("mamba_conv_bias").value_or(r.boolOpt("use_conv_bias").value_or(true));
-  s.proj_bias = r.boolOpt("mamba_proj_bias").value_or(r.boolOpt("use_bias").value_or(false));
+  s.conv_bias = r.boolEither("mamba_conv_bias", "use_conv_bias", true);
+  s.proj_bias = r.boolEither("mamba_proj_bias", "use_bias", false);
   if (r.failed()) return r.error();
   return {};
 }
@@ -335,10 +338,10 @@ Status readMamba2Shape(ConfigReader& r, HfModel& m) {
   s.n_heads = r.uintAny({"mamba_num_heads", "num_heads", "mamba_n_heads"}).value_or(0);
   s.head_dim = r.uintAny({"mamba_head_dim", "head_dim", "mamba_d_head"}).value_or(0);
   s.d_state = r.uintAny({"ssm_state_size", "state_size", "mamba_d_state"}).value_or(0);
-  s.n_groups = r.uintAny({"n_groups", "mamba_n_groups"}).value_or(1);
+  s.n_groups = r.uintOr({"n_groups", "mamba_n_groups"}, 1);
   s.conv_kernel = r.uintAny({"conv_kernel", "mamba_d_conv"}).value_or(0);
-  s.conv_bias = r.boolOpt("use_conv_bias").value_or(true);
-  s.proj_bias = r.boolOpt("use_bias").value_or(false);
+  s.conv_bias = r.boolOr("use_conv_bias", true);
+  s.proj_bias = r.boolOr("use_bias", false);
   if (r.failed()) return r.error();
   if (s.n_heads == 0) {
     return invalidArgument("config.json: missing required key 'mamba_num_heads' (Mamba-2 heads)");
@@ -391,6 +394,10 @@ Status readDecoder(ConfigReader& r, HfModel& m) {
   m.intermediate = r.uintAny({"intermediate_size", "n_inner", "ffn_hidden_size"}).value_or(0);
   if (r.failed()) return r.error();
   if (auto s = readLayerKinds(r, m); !s) return s;
+  // A default only where an attention layer uses it (MLA layers have head sizes of their own).
+  if (m.head_dim_from_hidden && anyLayer(m, LayerKind::kAttention)) {
+    r.recordDefault("head_dim", m.head_dim);
+  }
   if (!m.layer_types && !m.family.every_layer) {
     if (auto s = applySlidingRule(r, m); !s) return s;
   }
@@ -418,6 +425,7 @@ Status readModelLevel(ConfigReader& r, const HfModel& m, ModelSpec& spec) {
   if (r.failed()) return r.error();
   if (!tied) {
     tied = m.family.tied_embeddings_default;
+    r.recordDefault("tie_word_embeddings", *tied);
     const std::string& mt = m.model_type;
     spec.notes.push_back(std::string("tie_word_embeddings absent: ") + (*tied ? "true" : "false") +
                          " (the " + (mt.empty() ? std::string("transformers") : mt) + " default)");
@@ -441,6 +449,7 @@ Status readModelLevel(ConfigReader& r, const HfModel& m, ModelSpec& spec) {
   if (r.failed()) return r.error();
   if (dt.empty()) {
     spec.dtype = "bf16";
+    r.recordDefault("torch_dtype", "bfloat16");
     spec.notes.push_back("torch_dtype absent: bf16 assumed");
   } else {
     spec.dtype = dtypeName(dt);

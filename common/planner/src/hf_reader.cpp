@@ -1,6 +1,8 @@
-// ConfigReader: typed reads of config.json keys and the wording of their error messages.
+// ConfigReader: typed reads of config.json keys, the wording of their error messages, and the
+// record of keys looked up and defaulted.
 #include "hf_reader.hpp"
 
+#include <algorithm>
 #include <cmath>
 
 namespace hwl::planner::hf {
@@ -30,13 +32,23 @@ void ConfigReader::fail(std::string message) {
   if (!error_) error_ = invalidArgument("config.json: " + std::move(message));
 }
 
+void ConfigReader::noteRead(std::string_view key) const {
+  if (std::find(keys_read_.begin(), keys_read_.end(), key) == keys_read_.end()) {
+    keys_read_.emplace_back(key);
+  }
+}
+
 const json::value* ConfigReader::find(std::string_view key) const {
+  noteRead(key);
   const auto it = obj_.find(key);
   if (it == obj_.end() || it->value().is_null()) return nullptr;
   return &it->value();
 }
 
-bool ConfigReader::present(std::string_view key) const { return obj_.contains(key); }
+bool ConfigReader::present(std::string_view key) const {
+  noteRead(key);
+  return obj_.contains(key);
+}
 
 std::optional<std::uint64_t> ConfigReader::uintOpt(std::string_view key) {
   const json::value* v = find(key);
@@ -100,6 +112,32 @@ const json::array* ConfigReader::arrayOpt(std::string_view key) {
     return nullptr;
   }
   return &v->as_array();
+}
+
+std::uint64_t ConfigReader::uintOr(std::initializer_list<std::string_view> keys,
+                                   std::uint64_t fallback) {
+  for (auto k : keys) {
+    if (has(k)) return uintOpt(k).value_or(fallback);
+  }
+  recordDefault(*keys.begin(), fallback);
+  return fallback;
+}
+
+bool ConfigReader::boolOr(std::string_view key, bool fallback) {
+  if (has(key)) return boolOpt(key).value_or(fallback);
+  recordDefault(key, fallback);
+  return fallback;
+}
+
+bool ConfigReader::boolEither(std::string_view key, std::string_view alias, bool fallback) {
+  const std::optional<bool> first = boolOpt(key);
+  const std::optional<bool> second = boolOpt(alias);
+  if (!has(key) && !has(alias)) recordDefault(key, fallback);
+  return first.value_or(second.value_or(fallback));
+}
+
+void ConfigReader::recordDefault(std::string_view key, json::value value) {
+  defaulted_.push_back({std::string(key), std::move(value)});
 }
 
 }  // namespace hwl::planner::hf

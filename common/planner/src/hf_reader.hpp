@@ -1,5 +1,6 @@
 // ConfigReader: typed reads of the keys of one config.json object, with the error messages that
-// every model-family reader shares. Internal to hwl_planner.
+// every model-family reader shares, and a record of the keys looked up and of those that took a
+// default. Internal to hwl_planner.
 #pragma once
 
 #include <boost/json/array.hpp>
@@ -10,6 +11,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "hwl/result.hpp"
 
@@ -17,6 +19,12 @@ namespace hwl::planner::hf {
 
 // How an error message names the kind of a JSON value: "a string", "an array", "null" ...
 std::string jsonKindName(const boost::json::value& v);
+
+// A key that was absent (or null) and the value a reader used in its place.
+struct DefaultedKey {
+  std::string key;  // the first spelling, when several are accepted
+  boost::json::value value;
+};
 
 // Reads keys from one config object. A bad value does not stop reading: the first problem sticks
 // and the caller returns it at its next failed() check, so that the message a malformed config
@@ -47,9 +55,31 @@ class ConfigReader {
   std::optional<std::string> stringOpt(std::string_view key);
   const boost::json::array* arrayOpt(std::string_view key);
 
+  // A default is a value put in place of an absent setting the model has (a width, a count, a
+  // bias, a tying); a key whose absence means "feature not used" (no experts, no sliding) takes
+  // no default. Reads that apply one record it:
+  //
+  // uintOr takes the first spelling present, like uintAny.
+  std::uint64_t uintOr(std::initializer_list<std::string_view> keys, std::uint64_t fallback);
+  bool boolOr(std::string_view key, bool fallback);
+  // Two spellings of one setting (Jamba's mamba_conv_bias and MambaConfig's use_conv_bias): both
+  // are read and checked, the first present wins.
+  bool boolEither(std::string_view key, std::string_view alias, bool fallback);
+  // For defaults a reader derives itself (num_key_value_heads = num_attention_heads ...).
+  void recordDefault(std::string_view key, boost::json::value value);
+
+  // Every key looked up, present or not, in the order of first lookup.
+  [[nodiscard]] const std::vector<std::string>& keysRead() const { return keys_read_; }
+  [[nodiscard]] const std::vector<DefaultedKey>& defaulted() const { return defaulted_; }
+
  private:
+  void noteRead(std::string_view key) const;
+
   const boost::json::object& obj_;
   std::optional<Error> error_;
+  // Lookups are logged from const queries too.
+  mutable std::vector<std::string> keys_read_;
+  std::vector<DefaultedKey> defaulted_;
 };
 
 }  // namespace hwl::planner::hf
