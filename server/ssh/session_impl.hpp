@@ -89,4 +89,10 @@ struct SshSession::Impl {
                               const std::stop_token& stop);
 };
 
+// A transport through a direct-tcpip channel of an authenticated bastion session to host:port,
+// which it then owns (jump_transport.cpp).
+Result<std::unique_ptr<detail::Transport>> openJumpTransport(
+    std::unique_ptr<SshSession::Impl> bastion, const std::string& host, uint16_t port,
+    detail::Deadline deadline);
+
 }  // namespace hwl::ssh

@@ -528,8 +528,26 @@ namespace hwl::ssh {
 Result<std::unique_ptr<SshSession::Impl>> SshSession::Impl::connectVia(
     std::shared_ptr<asio::io_context> io, SshSettings& settings, Deadline deadline) {
   const Target target{settings.host, settings.port, settings.user, settings.pinned_fingerprint};
-  if (settings.jump)
-    return Error{Code::kFailedPrecondition, "ssh: jump hosts are not supported yet"};
+  if (settings.jump) {
+    // The bastion: its own host key policy (pin, or the same known_hosts and TOFU setting), and
+    // the target's key source, as OpenSSH's ProxyJump does.
+    const JumpHost& j = *settings.jump;
+    const Target via{j.host, j.port, j.user, j.pinned_fingerprint};
+    auto tcp = detail::connectTcp(*io, j.host, j.port, deadline);
+    if (!tcp) return tcp.error();
+    auto bastion = establish(io, std::move(*tcp), via, settings, deadline);
+    if (!bastion) {
+      Error e = bastion.error();
+      e.message = "jump host: " + e.message;
+      return e;
+    }
+    const std::string jump_fp = (*bastion)->fingerprint;
+    auto channel = openJumpTransport(std::move(*bastion), settings.host, settings.port, deadline);
+    if (!channel) return channel.error();
+    auto impl = establish(std::move(io), std::move(*channel), target, settings, deadline);
+    if (impl) (*impl)->jump_fingerprint = jump_fp;
+    return impl;
+  }
   auto tcp = detail::connectTcp(*io, settings.host, settings.port, deadline);
   if (!tcp) return tcp.error();
   return establish(std::move(io), std::move(*tcp), target, settings, deadline);

@@ -24,9 +24,13 @@ class TcpTransport final : public Transport {
 
   Status wait(bool read, bool write, Deadline deadline) override {
     std::vector<WaitOp> ops;
+    addWaits(ops, read, write);
+    return waitAny(io_, ops, deadline);
+  }
+
+  void addWaits(std::vector<WaitOp>& ops, bool read, bool write) override {
     if (read) ops.push_back(waitOn(sock_, tcp::socket::wait_read));
     if (write) ops.push_back(waitOn(sock_, tcp::socket::wait_write));
-    return waitAny(io_, ops, deadline);
   }
 
   bool alive() override {

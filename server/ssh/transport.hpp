@@ -25,6 +25,12 @@ namespace hwl::ssh::detail {
 using SteadyClock = std::chrono::steady_clock;
 using Deadline = SteadyClock::time_point;
 
+// One asynchronous wait that waitAny can start and cancel.
+struct WaitOp {
+  std::function<void(std::function<void(const boost::system::error_code&)>)> start;
+  std::function<void()> cancel;
+};
+
 class Transport {
  public:
   virtual ~Transport() = default;
@@ -34,12 +40,9 @@ class Transport {
   [[nodiscard]] virtual Status wait(bool read, bool write, Deadline deadline) = 0;
   // False once the peer has closed the connection or it failed; never blocks.
   [[nodiscard]] virtual bool alive() = 0;
-};
-
-// One asynchronous wait that waitAny can start and cancel.
-struct WaitOp {
-  std::function<void(std::function<void(const boost::system::error_code&)>)> start;
-  std::function<void()> cancel;
+  // The waits (on this transport's io_context) whose completion may let its session progress,
+  // for a wait that also watches other sockets (the pump of a jump host).
+  virtual void addWaits(std::vector<WaitOp>& ops, bool read, bool write) = 0;
 };
 
 template <class Socket>

@@ -81,6 +81,10 @@ void SshdFixture::makeHostKey() {
               "-f", (dir() / "host_key").string()});
 }
 
+void SshdFixture::authorize(const fs::path& public_key) {
+  writeFile(dir() / "authorized_keys", readFile(dir() / "authorized_keys") + readFile(public_key));
+}
+
 fs::path SshdFixture::addAuthorizedKey(const std::string& name, const std::string& type,
                                        bool pem_format) {
   std::vector<std::string> argv = {

@@ -55,6 +55,8 @@ class SshdFixture {
   [[nodiscard]] std::filesystem::path clientKey() const { return dir() / "id"; }
   [[nodiscard]] std::filesystem::path encryptedClientKey() const { return dir() / "id_pass"; }
   [[nodiscard]] std::filesystem::path unauthorizedClientKey() const { return dir() / "id_other"; }
+  // Adds a public key (a .pub file, e.g. another fixture's client key) to authorized_keys.
+  void authorize(const std::filesystem::path& public_key);
   // Makes another key pair of `type` in dir() (optionally in PEM format) and authorizes it.
   std::filesystem::path addAuthorizedKey(const std::string& name, const std::string& type,
                                          bool pem_format = false);
