@@ -370,7 +370,9 @@ Status authenticate(SshSession::Impl& impl, const std::string& user, SshSettings
   if (*rc == 0) return {};
   if (isAuthRefusal(*rc))
     return Error{Code::kUnauthenticated,
-                 impl.where + " refused the key for user " + user,
+                 impl.where + " refused the key for user " + user +
+                     " (RSA keys cannot work: libssh2 1.10 signs them with ssh-rsa/SHA-1, which "
+                     "OpenSSH 8.8 and later refuse; use an ed25519 or ecdsa key)",
                  std::string(reason::kAuthFailed),
                  {}};
   if (*rc == LIBSSH2_ERROR_FILE || *rc == LIBSSH2_ERROR_METHOD_NOT_SUPPORTED ||
@@ -423,7 +425,9 @@ Result<std::unique_ptr<SshSession::Impl>> SshSession::Impl::establish(
   if (*hs != 0) {
     impl->dead = true;
     return Error{Code::kUnavailable,
-                 "key exchange with " + impl->where + " failed: " + impl->lastError(),
+                 "key exchange with " + impl->where + " failed: " + impl->lastError() +
+                     " (libssh2 1.10 needs an ed25519 or ecdsa host key: it has no rsa-sha2 "
+                     "signatures)",
                  std::string(reason::kConnect),
                  {}};
   }
