@@ -1,0 +1,94 @@
+// An authenticated SSH connection to one agentless host, for running commands on it.
+//
+//   auto s = ssh::SshSession::connect({.host = "gpu7", .user = "hwl", .key = ssh::KeyFile{p},
+//                                      .known_hosts = kh});
+//   auto r = (*s)->exec(*ssh::buildCommand({"nvidia-smi", "--query-gpu=uuid", "--format=csv"}));
+//
+// What it guarantees: the host key passes the policy of SshSettings before the user name or any
+// credential is sent; only public-key authentication is used (a server that offers only
+// passwords or keyboard-interactive is refused, and no password is ever sent); no agent or port
+// forwarding is requested. The API is synchronous and meant for worker threads (see
+// transport.hpp); a session is used by one thread at a time.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <functional>
+#include <memory>
+#include <stop_token>
+#include <string>
+#include <string_view>
+
+#include "hwl/result.hpp"
+#include "ssh/ssh_errors.hpp"
+#include "ssh/ssh_settings.hpp"
+
+namespace hwl::ssh {
+
+enum class Stream { kStdout, kStderr };
+
+struct ExecResult {
+  int exit_status = -1;     // the command's exit code (0 when it was killed by a signal)
+  std::string exit_signal;  // "TERM", "KILL"… when a signal ended it, else empty
+  std::string out;          // stdout
+  std::string err;          // stderr
+};
+
+struct ExitInfo {
+  int exit_status = -1;
+  std::string exit_signal;
+  bool stopped = false;  // the handler or the stop token ended the stream before the command did
+};
+
+// Called for each chunk of output as it arrives; return false to stop (the channel is closed).
+using ChunkHandler = std::function<bool(Stream, std::string_view)>;
+
+struct StreamOptions {
+  std::chrono::milliseconds timeout{0};  // 0: no limit (a followed log)
+  std::stop_token stop;                  // checked at least every 200 ms
+};
+
+class SshSession {
+ public:
+  // Connects, checks the host key, authenticates. Takes the settings by value so that the
+  // passphrase and an in-memory key are wiped here once used, whatever happens.
+  [[nodiscard]] static Result<std::unique_ptr<SshSession>> connect(SshSettings settings);
+
+  ~SshSession();
+  SshSession(const SshSession&) = delete;
+  SshSession& operator=(const SshSession&) = delete;
+
+  // The target's host key fingerprint, "SHA256:…", as checked.
+  [[nodiscard]] const std::string& hostKeyFingerprint() const;
+  // The jump host's, when there is one (else empty).
+  [[nodiscard]] const std::string& jumpHostKeyFingerprint() const;
+
+  // Runs `command` (one string for the remote shell: build it with buildCommand) on a channel of
+  // its own and collects its output. A session runs any number of them, one at a time.
+  // Errors: kDeadlineExceeded (reason ssh_timeout) when it runs past `timeout`;
+  // kResourceExhausted (ssh_output_limit) when stdout + stderr exceed max_output_bytes. In both
+  // cases the channel is closed and the session stays usable (the remote command itself is not
+  // signalled: libssh2 1.10 has no channel signal request).
+  [[nodiscard]] Result<ExecResult> exec(std::string_view command, std::chrono::milliseconds timeout,
+                                        size_t max_output_bytes = kDefaultMaxOutput);
+  // With the settings' command_timeout.
+  [[nodiscard]] Result<ExecResult> exec(std::string_view command);
+
+  // Runs `command` and hands its output to `on_chunk` as it arrives (log following).
+  [[nodiscard]] Result<ExitInfo> execStream(std::string_view command, const ChunkHandler& on_chunk,
+                                            const StreamOptions& options = {});
+
+  // Sends a keepalive and checks, without blocking, that the connection is still open. False
+  // once a transport error, a failed keepalive or the peer's close has been seen.
+  [[nodiscard]] bool isAlive();
+
+  static constexpr size_t kDefaultMaxOutput = 16u << 20;
+
+  struct Impl;
+
+ private:
+  explicit SshSession(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace hwl::ssh
