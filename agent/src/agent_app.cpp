@@ -12,7 +12,7 @@
 #include <set>
 
 #include "agent_api.hpp"
-#include "hwl/crypto.hpp"
+#include "hwl/files.hpp"
 #include "hwl/http.hpp"
 #include "hwl/signals.hpp"
 #include "hwl/json.hpp"
@@ -49,7 +49,7 @@ std::vector<std::pair<std::string, bj::object>> gpuSet(const probes::Sample& s) 
 Status InventoryWatcher::observe(const std::vector<std::pair<std::string, bj::object>>& gpus,
                                  outbox::Outbox& outbox) {
   std::map<std::string, bj::object> before;
-  if (auto text = crypto::readFile(file_)) {
+  if (auto text = files::readFile(file_)) {
     if (auto o = json::parseObject(*text); o && o->contains("gpus") && o->at("gpus").is_array())
       for (const auto& g : o->at("gpus").as_array())
         if (g.is_object() && g.as_object().contains("uuid"))
@@ -73,7 +73,7 @@ Status InventoryWatcher::observe(const std::vector<std::pair<std::string, bj::ob
   // the change again rather than never.
   auto r = outbox.append("host.inventory_changed", entry);
   if (!r) return r.error();
-  return crypto::writeFileAtomic(file_, bj::serialize(bj::object{{"gpus", all}}), 0600);
+  return files::writeFileAtomic(file_, bj::serialize(bj::object{{"gpus", all}}), 0600);
 }
 
 int runAgent(const AgentConfig& cfg_in, std::ostream& out) {
@@ -210,7 +210,7 @@ int runAgent(const AgentConfig& cfg_in, std::ostream& out) {
     return 1;
   }
   std::string addr = server.boundAddress();
-  (void)crypto::writeFileAtomic(cfg.state_dir / "listen.addr", addr + "\n", 0644);
+  (void)files::writeFileAtomic(cfg.state_dir / "listen.addr", addr + "\n", 0644);
   out << "hwledger-agent " << kAgentVersion << " listening on "
       << (cfg.dev ? "http://" : "https://") << addr << " (probe " << sampler.probeName()
       << (host_id.empty() ? "" : ", host " + host_id) << ")" << std::endl;

@@ -13,6 +13,7 @@
 #include <sstream>
 
 #include "hwl/crypto.hpp"
+#include "hwl/files.hpp"
 #include "hwl/http.hpp"
 #include "hwl/json.hpp"
 #include "hwl/planner/plan_command.hpp"
@@ -62,7 +63,7 @@ Status applyConfigFile(Global& g) {
   std::error_code ec;
   if (path.empty() || !std::filesystem::exists(path, ec)) return {};
   const std::string where = "config " + path.string();
-  auto text = crypto::readFile(path, 1 << 16);
+  auto text = files::readFile(path, 1 << 16);
   if (!text) return invalidArgument(where + ": " + text.error().message);
   auto o = json::parseObject(*text);
   if (!o) return invalidArgument(where + ": " + o.error().message);
@@ -79,7 +80,7 @@ Status applyConfigFile(Global& g) {
   if (g.server.empty() && *server) g.server = **server;
   if (g.ca.empty() && *ca) g.ca = near(**ca).string();
   if (g.token.empty() && *token_file) {
-    auto t = crypto::readFile(near(**token_file), 4096);
+    auto t = files::readFile(near(**token_file), 4096);
     if (!t)
       return invalidArgument(where + ": token_file " + near(**token_file).string() + ": " +
                              t.error().message);

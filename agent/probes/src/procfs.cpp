@@ -3,6 +3,7 @@
 
 #include <unistd.h>
 
+#include "hwl/files.hpp"
 #include "hwl/probes/text.hpp"
 
 namespace hwl::probes {
@@ -71,7 +72,7 @@ CpuInfo parseCpuinfo(std::string_view text) {
 }
 
 Result<AgentSelfStats> readProcessStats(const std::string& procRoot, const std::string& pid) {
-  auto stat = readFile(procRoot + "/" + pid + "/stat");
+  auto stat = files::readFile(procRoot + "/" + pid + "/stat");
   if (!stat) return stat.error();
   // The command name (field 2) may contain spaces and parentheses: fields resume after the last
   // ')'.
@@ -100,7 +101,7 @@ Result<Sample> ProcHostProbe::sample() {
   Sample s;
   s.timeMs = unixNowMs();
   if (!cpuInfo_) {
-    if (auto text = readFile(procRoot_ + "/cpuinfo")) cpuInfo_ = parseCpuinfo(*text);
+    if (auto text = files::readFile(procRoot_ + "/cpuinfo")) cpuInfo_ = parseCpuinfo(*text);
   }
   if (cpuInfo_) {
     s.host.cpuModel = cpuInfo_->model;
@@ -110,12 +111,12 @@ Result<Sample> ProcHostProbe::sample() {
     const long n = ::sysconf(_SC_NPROCESSORS_ONLN);
     if (n > 0) s.host.cpuCores = static_cast<std::uint32_t>(n);
   }
-  auto meminfo = readFile(procRoot_ + "/meminfo");
+  auto meminfo = files::readFile(procRoot_ + "/meminfo");
   if (!meminfo) return meminfo.error();
   const auto mem = parseMeminfo(*meminfo);
   s.host.memoryTotalBytes = mem.totalBytes;
   s.host.memoryAvailableBytes = mem.availableBytes;
-  auto stat = readFile(procRoot_ + "/stat");
+  auto stat = files::readFile(procRoot_ + "/stat");
   if (!stat) return stat.error();
   auto times = parseProcStat(*stat);
   if (!times) return times.error();

@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <set>
 
+#include "hwl/files.hpp"
 #include "hwl/probes/nvidia_smi.hpp"
 #include "hwl/probes/rocm_smi.hpp"
 #include "hwl/probes/text.hpp"
@@ -21,7 +22,7 @@ bool endsWith(std::string_view s, std::string_view suffix) {
 }
 
 Result<std::vector<GpuSample>> loadQueryGpuCsv(const fs::path& p) {
-  auto text = readFile(p.string());
+  auto text = files::readFile(p);
   if (!text) return text.error();
   auto gpus = parseQueryGpuCsv(*text);
   if (!gpus) return Error{gpus.error().code, p.string() + ": " + gpus.error().message};
@@ -79,7 +80,7 @@ Result<ReplaySource> loadReplayCapture(const std::string& path) {
       auto gpus = loadQueryGpuCsv(busy);
       if (!gpus) return gpus.error();
       // The compute-apps capture was recorded under load: it belongs to the busy frame.
-      if (auto appsText = readFile(apps.string())) {
+      if (auto appsText = files::readFile(apps)) {
         auto list = parseComputeAppsCsv(*appsText);
         if (!list) return Error{list.error().code, apps.string() + ": " + list.error().message};
         attachProcesses(*gpus, *list);
@@ -98,7 +99,7 @@ Result<ReplaySource> loadReplayCapture(const std::string& path) {
     }
     return src;
   }
-  auto text = readFile(path);
+  auto text = files::readFile(path);
   if (!text) return text.error();
   if (endsWith(f, ".xml")) {
     auto gpus = parseNvidiaSmiXml(*text);
@@ -152,7 +153,7 @@ Result<std::unique_ptr<ReplayProbe>> ReplayProbe::open(const std::string& path) 
   std::vector<std::string> files;
   std::optional<std::uint32_t> gpuCount;
   auto fromSpec = [&](const fs::path& specPath) -> Status {
-    auto text = readFile(specPath.string());
+    auto text = files::readFile(specPath);
     if (!text) return text.error();
     auto spec = parseReplaySpec(*text, specPath.parent_path().string());
     if (!spec) return Error{spec.error().code, specPath.string() + ": " + spec.error().message};
@@ -174,7 +175,7 @@ Result<std::unique_ptr<ReplayProbe>> ReplayProbe::open(const std::string& path) 
     return notFound("replay: no such file or directory: " + path);
   } else if (endsWith(path, ".json")) {
     // A replay spec or a rocm-smi capture: the spec has "files".
-    auto text = readFile(path);
+    auto text = files::readFile(path);
     if (!text) return text.error();
     boost::system::error_code jec;
     const auto v = boost::json::parse(*text, jec);

@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <system_error>
 
+#include "hwl/files.hpp"
 #include "hwl/probes/text.hpp"
 
 namespace hwl::probes {
@@ -114,7 +115,7 @@ std::vector<GpuSample> readDrmCards(const std::string& sysRoot) {
     g.index = *n;
     g.vendor = vendorName(*vendorId);
     const auto deviceId = readAttribute((dev / "device").string()).value_or("");
-    if (const auto uevent = readFile((dev / "uevent").string())) {
+    if (const auto uevent = files::readFile(dev / "uevent")) {
       for (auto line : splitLines(*uevent)) {
         if (startsWith(line, "PCI_SLOT_NAME=")) g.pciBusId = std::string(line.substr(14));
       }
