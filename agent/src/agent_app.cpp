@@ -37,8 +37,8 @@ std::vector<std::pair<std::string, bj::object>> gpuSet(const probes::Sample& s) 
   std::vector<std::pair<std::string, bj::object>> out;
   for (const auto& g : s.gpus) {
     bj::object d{{"uuid", g.uuid}, {"name", g.name}, {"index", g.index}};
-    if (g.memoryTotalBytes) d["memory_total_bytes"] = *g.memoryTotalBytes;
-    if (!g.driverVersion.empty()) d["driver_version"] = g.driverVersion;
+    if (g.memory_total_bytes) d["memory_total_bytes"] = *g.memory_total_bytes;
+    if (!g.driver_version.empty()) d["driver_version"] = g.driver_version;
     out.emplace_back(g.uuid, std::move(d));
   }
   return out;
@@ -132,7 +132,7 @@ int runAgent(const AgentConfig& cfg_in, std::ostream& out) {
   }
 
   probes::ProbeConfig pc;
-  pc.gpuSource = cfg.probe;
+  pc.gpu_source = cfg.probe;
   auto probe = probes::detectProbes(pc);
   if (!probe) {
     std::cerr << "error: probe: " << probe.error().message << "\n";
@@ -140,9 +140,9 @@ int runAgent(const AgentConfig& cfg_in, std::ostream& out) {
   }
   auto backends = (*probe)->backends();
   // A short ring per GPU (GET /v1/telemetry/history): two minutes at the default 1 Hz.
-  probes::Sampler sampler(std::move(*probe),
-                          {.interval = std::chrono::milliseconds(cfg.sample_interval_ms),
-                           .ringSize = 120});
+  probes::Sampler sampler(
+      std::move(*probe),
+      {.interval = std::chrono::milliseconds(cfg.sample_interval_ms), .ring_size = 120});
   sampler.start();
 
   std::string host_id = identity->has_value() ? (*identity)->host_id : "";
@@ -231,8 +231,8 @@ int runAgent(const AgentConfig& cfg_in, std::ostream& out) {
     int64_t last_seen = 0;
     while (!stop) {
       auto s = sampler.latest();
-      if (s && s->timeMs != last_seen) {
-        last_seen = s->timeMs;
+      if (s && s->time_ms != last_seen) {
+        last_seen = s->time_ms;
         if (auto st = watcher.observe(gpuSet(*s), **outbox); !st)
           spdlog::warn("inventory: {}", st.error().message);
       }

@@ -84,11 +84,11 @@ bj::object platformFacts() {
   if (auto cpu = files::readFile("/proc/cpuinfo")) {
     auto info = probes::parseCpuinfo(*cpu);
     if (!info.model.empty()) p["cpu"] = info.model;
-    if (info.logicalCpus > 0) p["cpu_cores"] = info.logicalCpus;
+    if (info.logical_cpus > 0) p["cpu_cores"] = info.logical_cpus;
   }
   if (auto mem = files::readFile("/proc/meminfo")) {
     auto m = probes::parseMeminfo(*mem);
-    if (m.totalBytes) p["memory_bytes"] = *m.totalBytes;
+    if (m.total_bytes) p["memory_bytes"] = *m.total_bytes;
   }
   p["agent_version"] = kAgentVersion;
   return p;

@@ -136,7 +136,7 @@ Result<ReplaySpec> parseReplaySpec(std::string_view json, const std::string& bas
     if (!n->is_int64() || n->as_int64() < 1 || n->as_int64() > 4096) {
       return invalidArgument("replay spec: \"gpu_count\" must be an integer from 1 to 4096");
     }
-    spec.gpuCount = static_cast<std::uint32_t>(n->as_int64());
+    spec.gpu_count = static_cast<std::uint32_t>(n->as_int64());
   }
   for (const auto& [key, value] : o) {
     (void)value;
@@ -158,7 +158,7 @@ Result<std::unique_ptr<ReplayProbe>> ReplayProbe::open(const std::string& path) 
     auto spec = parseReplaySpec(*text, specPath.parent_path().string());
     if (!spec) return Error{spec.error().code, specPath.string() + ": " + spec.error().message};
     files = spec->files;
-    gpuCount = spec->gpuCount;
+    gpuCount = spec->gpu_count;
     return {};
   };
   if (fs::is_directory(p, ec)) {
@@ -201,7 +201,7 @@ Result<std::unique_ptr<ReplayProbe>> ReplayProbe::open(const std::string& path) 
 }
 
 ReplayProbe::ReplayProbe(std::vector<ReplaySource> sources, std::optional<std::uint32_t> gpuCount)
-    : sources_(std::move(sources)), gpuCount_(gpuCount) {}
+    : sources_(std::move(sources)), gpu_count_(gpuCount) {}
 
 Result<Sample> ReplayProbe::sample() {
   // Templates: every GPU of every source, as (source, position in frame).
@@ -215,9 +215,9 @@ Result<Sample> ReplayProbe::sample() {
     for (std::size_t g = 0; g < n; ++g) slots.push_back({s, g});
   }
   if (slots.empty()) return unavailable("replay: nothing to replay");
-  const std::size_t count = gpuCount_ ? *gpuCount_ : slots.size();
+  const std::size_t count = gpu_count_ ? *gpu_count_ : slots.size();
   Sample out;
-  out.timeMs = unixNowMs();
+  out.time_ms = unixNowMs();
   std::set<std::string> used;
   for (std::size_t i = 0; i < count; ++i) {
     const Slot& slot = slots[i % slots.size()];
