@@ -126,7 +126,7 @@ Result<http::Reply> AgentApi::history(http::Request& req) {
     bj::array arr;
     for (const auto& r : readings) {
       auto o = probes::toJson(r.gpu);
-      o["time_ms"] = r.timeMs;
+      o["time_ms"] = r.time_ms;
       arr.push_back(std::move(o));
     }
     gpus.push_back(bj::object{{"uuid", uuid}, {"readings", std::move(arr)}});
@@ -243,12 +243,12 @@ Result<http::Reply> AgentApi::metrics() {
   probes::AgentSelfStats self;
   if (auto p = probes::readProcessStats()) self = *p;
   auto ss = ctx_.sampler->stats();
-  self.samplesTotal = ss.samplesTotal;
-  self.sampleErrorsTotal = ss.sampleErrorsTotal;
+  self.samples_total = ss.samples_total;
+  self.sample_errors_total = ss.sample_errors_total;
   auto os = ctx_.outbox->stats();
-  self.outboxEntries = os.entries;
-  self.outboxCapacityEntries = os.capacity;
-  self.startTimeSeconds = static_cast<double>(ctx_.start_ms) / 1000.0;
+  self.outbox_entries = os.entries;
+  self.outbox_capacity_entries = os.capacity;
+  self.start_time_seconds = static_cast<double>(ctx_.start_ms) / 1000.0;
   self.backends = ctx_.backends;
   self.version = kAgentVersion;
   probes::Sample empty;
@@ -256,7 +256,7 @@ Result<http::Reply> AgentApi::metrics() {
   http::Response r;
   r.content_type = "text/plain; version=0.0.4; charset=utf-8";
   r.body = probes::renderPrometheus(s ? *s : empty, ctx_.hostname, self,
-                                    {.dcgmExactLabels = ctx_.config.metrics_dcgm_labels});
+                                    {.dcgm_exact_labels = ctx_.config.metrics_dcgm_labels});
   return http::raw(std::move(r));
 }
 

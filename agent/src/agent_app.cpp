@@ -12,7 +12,7 @@
 #include <set>
 
 #include "agent_api.hpp"
-#include "hwl/crypto.hpp"
+#include "hwl/files.hpp"
 #include "hwl/http.hpp"
 #include "hwl/signals.hpp"
 #include "hwl/json.hpp"
@@ -38,8 +38,8 @@ std::vector<std::pair<std::string, bj::object>> gpuSet(const probes::Sample& s) 
   std::vector<std::pair<std::string, bj::object>> out;
   for (const auto& g : s.gpus) {
     bj::object d{{"uuid", g.uuid}, {"name", g.name}, {"index", g.index}};
-    if (g.memoryTotalBytes) d["memory_total_bytes"] = *g.memoryTotalBytes;
-    if (!g.driverVersion.empty()) d["driver_version"] = g.driverVersion;
+    if (g.memory_total_bytes) d["memory_total_bytes"] = *g.memory_total_bytes;
+    if (!g.driver_version.empty()) d["driver_version"] = g.driver_version;
     out.emplace_back(g.uuid, std::move(d));
   }
   return out;
@@ -50,7 +50,7 @@ std::vector<std::pair<std::string, bj::object>> gpuSet(const probes::Sample& s) 
 Status InventoryWatcher::observe(const std::vector<std::pair<std::string, bj::object>>& gpus,
                                  outbox::Outbox& outbox) {
   std::map<std::string, bj::object> before;
-  if (auto text = crypto::readFile(file_)) {
+  if (auto text = files::readFile(file_)) {
     if (auto o = json::parseObject(*text); o && o->contains("gpus") && o->at("gpus").is_array())
       for (const auto& g : o->at("gpus").as_array())
         if (g.is_object() && g.as_object().contains("uuid"))
@@ -74,7 +74,7 @@ Status InventoryWatcher::observe(const std::vector<std::pair<std::string, bj::ob
   // the change again rather than never.
   auto r = outbox.append(proto::event::kHostInventoryChanged, entry);
   if (!r) return r.error();
-  return crypto::writeFileAtomic(file_, bj::serialize(bj::object{{"gpus", all}}), 0600);
+  return files::writeFileAtomic(file_, bj::serialize(bj::object{{"gpus", all}}), 0600);
 }
 
 int runAgent(const AgentConfig& cfg_in, std::ostream& out) {
@@ -133,7 +133,7 @@ int runAgent(const AgentConfig& cfg_in, std::ostream& out) {
   }
 
   probes::ProbeConfig pc;
-  pc.gpuSource = cfg.probe;
+  pc.gpu_source = cfg.probe;
   auto probe = probes::detectProbes(pc);
   if (!probe) {
     std::cerr << "error: probe: " << probe.error().message << "\n";
@@ -141,9 +141,9 @@ int runAgent(const AgentConfig& cfg_in, std::ostream& out) {
   }
   auto backends = (*probe)->backends();
   // A short ring per GPU (GET /v1/telemetry/history): two minutes at the default 1 Hz.
-  probes::Sampler sampler(std::move(*probe),
-                          {.interval = std::chrono::milliseconds(cfg.sample_interval_ms),
-                           .ringSize = 120});
+  probes::Sampler sampler(
+      std::move(*probe),
+      {.interval = std::chrono::milliseconds(cfg.sample_interval_ms), .ring_size = 120});
   sampler.start();
 
   std::string host_id = identity->has_value() ? (*identity)->host_id : "";
@@ -211,7 +211,7 @@ int runAgent(const AgentConfig& cfg_in, std::ostream& out) {
     return 1;
   }
   std::string addr = server.boundAddress();
-  (void)crypto::writeFileAtomic(cfg.state_dir / "listen.addr", addr + "\n", 0644);
+  (void)files::writeFileAtomic(cfg.state_dir / "listen.addr", addr + "\n", 0644);
   out << "hwledger-agent " << kAgentVersion << " listening on "
       << (cfg.dev ? "http://" : "https://") << addr << " (probe " << sampler.probeName()
       << (host_id.empty() ? "" : ", host " + host_id) << ")" << std::endl;
@@ -232,8 +232,8 @@ int runAgent(const AgentConfig& cfg_in, std::ostream& out) {
     int64_t last_seen = 0;
     while (!stop) {
       auto s = sampler.latest();
-      if (s && s->timeMs != last_seen) {
-        last_seen = s->timeMs;
+      if (s && s->time_ms != last_seen) {
+        last_seen = s->time_ms;
         if (auto st = watcher.observe(gpuSet(*s), **outbox); !st)
           spdlog::warn("inventory: {}", st.error().message);
       }

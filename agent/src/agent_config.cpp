@@ -1,14 +1,14 @@
 // Reading the agent's JSON config.
 #include "agent_config.hpp"
 
-#include "hwl/crypto.hpp"
+#include "hwl/files.hpp"
 #include "hwl/jobs/containment.hpp"
 #include "hwl/json.hpp"
 
 namespace hwl::agent {
 
 Result<AgentConfig> loadAgentConfig(const std::filesystem::path& path, AgentConfig c) {
-  auto text = crypto::readFile(path, 1 << 20);
+  auto text = files::readFile(path, 1 << 20);
   if (!text) return text.error();
   auto obj = json::parseObject(*text);
   if (!obj) return invalidArgument("config " + path.string() + ": " + obj.error().message);

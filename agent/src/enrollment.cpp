@@ -18,6 +18,7 @@
 
 #include "agent_config.hpp"
 #include "hwl/crypto.hpp"
+#include "hwl/files.hpp"
 #include "hwl/http.hpp"
 #include "hwl/json.hpp"
 #include "hwl/pki.hpp"
@@ -50,11 +51,11 @@ Result<bj::object> postJson(http::Client& c, const std::string& target, const bj
 }
 
 Status storeIdentity(const fs::path& dir, const std::string& cert_pem, const std::string& key_pem) {
-  return crypto::writeFileAtomic(dir / "identity.pem", cert_pem + key_pem, 0600);
+  return files::writeFileAtomic(dir / "identity.pem", cert_pem + key_pem, 0600);
 }
 
 Status storeEnrollment(const fs::path& dir, const bj::object& state) {
-  return crypto::writeFileAtomic(dir / "enrollment.json", bj::serialize(state), 0600);
+  return files::writeFileAtomic(dir / "enrollment.json", bj::serialize(state), 0600);
 }
 
 }  // namespace
@@ -80,14 +81,14 @@ bj::object platformFacts() {
       if (v.size() >= 2 && v.front() == '"') v = v.substr(1, v.size() - 2);
       p["os"] = v;
     }
-  if (auto cpu = crypto::readFile("/proc/cpuinfo")) {
+  if (auto cpu = files::readFile("/proc/cpuinfo")) {
     auto info = probes::parseCpuinfo(*cpu);
     if (!info.model.empty()) p["cpu"] = info.model;
-    if (info.logicalCpus > 0) p["cpu_cores"] = info.logicalCpus;
+    if (info.logical_cpus > 0) p["cpu_cores"] = info.logical_cpus;
   }
-  if (auto mem = crypto::readFile("/proc/meminfo")) {
+  if (auto mem = files::readFile("/proc/meminfo")) {
     auto m = probes::parseMeminfo(*mem);
-    if (m.totalBytes) p["memory_bytes"] = *m.totalBytes;
+    if (m.total_bytes) p["memory_bytes"] = *m.total_bytes;
   }
   p["agent_version"] = kAgentVersion;
   return p;
@@ -184,7 +185,7 @@ Result<Identity> enroll(const EnrollOptions& o) {
   fs::permissions(o.state_dir, fs::perms::owner_all, fs::perm_options::replace, ec);
   if (auto s = storeIdentity(o.state_dir, *cert_pem, crypto::privateKeyPem(key.get())); !s)
     return s.error();
-  if (auto s = crypto::writeFileAtomic(o.state_dir / "ca.crt", ca_pem, 0644); !s) return s.error();
+  if (auto s = files::writeFileAtomic(o.state_dir / "ca.crt", ca_pem, 0644); !s) return s.error();
   bj::object state{{"host_id", *host_id},
                    {"server", o.server},
                    {"name", *name},
@@ -200,7 +201,7 @@ Result<Identity> enroll(const EnrollOptions& o) {
 
 Result<std::optional<Identity>> loadIdentity(const fs::path& dir) {
   if (!fs::exists(dir / "enrollment.json")) return std::optional<Identity>{};
-  auto text = crypto::readFile(dir / "enrollment.json");
+  auto text = files::readFile(dir / "enrollment.json");
   if (!text) return text.error();
   auto o = json::parseObject(*text);
   if (!o) return invalidArgument("enrollment.json: " + o.error().message);
@@ -228,7 +229,7 @@ Result<std::optional<Identity>> loadIdentity(const fs::path& dir) {
 }
 
 Result<Identity> renewOnce(const Identity& cur) {
-  auto ca = crypto::readFile(cur.ca_pem);
+  auto ca = files::readFile(cur.ca_pem);
   if (!ca) return ca.error();
   http::Client client({.base_url = cur.server,
                        .ca_pem = *ca,
@@ -265,7 +266,7 @@ Result<Identity> renewOnce(const Identity& cur) {
   if (auto s = storeIdentity(dir, *cert_pem, crypto::privateKeyPem(key.get())); !s)
     return s.error();
   if (!learned.empty()) {
-    auto text = crypto::readFile(dir / "enrollment.json");
+    auto text = files::readFile(dir / "enrollment.json");
     if (!text) return text.error();
     auto state = json::parseObject(*text);
     if (!state) return invalidArgument("enrollment.json: " + state.error().message);

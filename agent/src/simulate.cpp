@@ -254,7 +254,7 @@ int runSimulation(const SimulateOptions& o, std::ostream& out) {
       for (auto& h : hosts) {
         auto s = h->probe->sample();
         if (!s) continue;
-        s->timeMs = now;
+        s->time_ms = now;
         // Distinct uuids per simulated host.
         char prefix[16];
         std::snprintf(prefix, sizeof prefix, "GPU-%08x", static_cast<unsigned>(h->index));
@@ -262,8 +262,8 @@ int runSimulation(const SimulateOptions& o, std::ostream& out) {
         for (auto& g : s->gpus) {
           if (g.uuid.size() > 12) g.uuid = prefix + g.uuid.substr(12);
           bj::object d{{"uuid", g.uuid}, {"name", g.name}, {"index", g.index}};
-          if (g.memoryTotalBytes) d["memory_total_bytes"] = *g.memoryTotalBytes;
-          if (!g.driverVersion.empty()) d["driver_version"] = g.driverVersion;
+          if (g.memory_total_bytes) d["memory_total_bytes"] = *g.memory_total_bytes;
+          if (!g.driver_version.empty()) d["driver_version"] = g.driver_version;
           inv.emplace_back(g.uuid, std::move(d));
         }
         (void)h->inventory->observe(inv, *h->outbox);

@@ -1,19 +1,15 @@
-// OpenSSL 3 EVP wrappers: SHA-256, random bytes, Ed25519, and durable file writes.
+// OpenSSL 3 EVP wrappers: SHA-256, random bytes, Ed25519.
 #include "hwl/crypto.hpp"
 
-#include <fcntl.h>
 #include <openssl/bio.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/rand.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
-#include <cstdio>
-#include <cstring>
-#include <fstream>
-#include <sstream>
+#include <cstdlib>
+
+#include "hwl/files.hpp"
 
 namespace hwl::crypto {
 
@@ -128,7 +124,7 @@ PkeyPtr generateEd25519() {
 }
 
 Result<PkeyPtr> loadPrivateKeyPem(const std::filesystem::path& path) {
-  auto text = readFile(path);
+  auto text = files::readFile(path);
   if (!text) return text.error();
   BioPtr bio(BIO_new_mem_buf(text->data(), static_cast<int>(text->size())));
   PkeyPtr key(PEM_read_bio_PrivateKey(bio.get(), nullptr, nullptr, nullptr));
@@ -144,7 +140,7 @@ Result<PkeyPtr> publicKeyFromPem(std::string_view pem) {
 }
 
 Result<PkeyPtr> loadPublicKeyPem(const std::filesystem::path& path) {
-  auto text = readFile(path);
+  auto text = files::readFile(path);
   if (!text) return text.error();
   auto key = publicKeyFromPem(*text);
   if (!key) return invalidArgument("not a PEM public key: " + path.string());
@@ -186,52 +182,6 @@ bool verify(EVP_PKEY* key, std::string_view message, std::string_view signature)
                           signature.size(),
                           reinterpret_cast<const unsigned char*>(message.data()),
                           message.size()) == 1;
-}
-
-Status writeFileAtomic(const std::filesystem::path& path, std::string_view content,
-                       unsigned mode) {
-  auto tmp = path;
-  tmp += ".tmp";
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
-  if (fd < 0) return internal("cannot create " + tmp.string() + ": " + std::strerror(errno));
-  size_t off = 0;
-  while (off < content.size()) {
-    ssize_t n = ::write(fd, content.data() + off, content.size() - off);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      int e = errno;
-      ::close(fd);
-      return internal("cannot write " + tmp.string() + ": " + std::strerror(e));
-    }
-    off += static_cast<size_t>(n);
-  }
-  ::fchmod(fd, mode);
-  if (::fsync(fd) != 0) {
-    ::close(fd);
-    return internal("cannot fsync " + tmp.string());
-  }
-  ::close(fd);
-  if (::rename(tmp.c_str(), path.c_str()) != 0)
-    return internal("cannot rename to " + path.string() + ": " + std::strerror(errno));
-  auto dir = path.parent_path().empty() ? std::filesystem::path(".") : path.parent_path();
-  int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd >= 0) {
-    ::fsync(dfd);
-    ::close(dfd);
-  }
-  return {};
-}
-
-Result<std::string> readFile(const std::filesystem::path& path, size_t max_bytes) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return notFound("cannot read " + path.string());
-  std::string out;
-  char buf[65536];
-  while (in.read(buf, sizeof buf) || in.gcount() > 0) {
-    out.append(buf, static_cast<size_t>(in.gcount()));
-    if (out.size() > max_bytes) return invalidArgument(path.string() + " is too large");
-  }
-  return out;
 }
 
 }  // namespace hwl::crypto

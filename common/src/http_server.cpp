@@ -270,14 +270,31 @@ class AnyStream {
       plain_.emplace(std::move(sock));
   }
   PeerCert peer;  // set once the handshake verified it
-  tcp::socket& socket() { return tls_ ? tls_->next_layer() : *plain_; }
-  bool isTls() const { return tls_.has_value(); }
-  asio::ssl::stream<tcp::socket>& tls() { return *tls_; }
 
+  // f(stream) on whichever stream this is, so an operation is written once for TLS and plain
+  // TCP. Both calls must return the same type; an asynchronous operation started with kNoThrow
+  // does (the awaitable depends only on the completion signature), so
+  //   co_await s.visit([&](auto& st) { return bhttp::async_write(st, res, kNoThrow); })
+  // serves both.
   template <typename F>
-  auto visit(F&& f) {
+  decltype(auto) visit(F&& f) {
     if (tls_) return f(*tls_);
     return f(*plain_);
+  }
+
+  // The TCP socket under either stream: timeouts cancel it, close() ends it.
+  tcp::socket& socket() {
+    return visit([](auto& st) -> tcp::socket& { return beast::get_lowest_layer(st); });
+  }
+  bool isTls() const { return tls_.has_value(); }
+  // For what only TLS has: the handshake, its peer certificate, the TLS shutdown.
+  asio::ssl::stream<tcp::socket>& tls() { return *tls_; }
+
+  // TCP shutdown of both directions, then close; a second call does nothing.
+  void close() {
+    beast::error_code ignored;
+    socket().shutdown(tcp::socket::shutdown_both, ignored);
+    socket().close(ignored);
   }
 
  private:
@@ -470,10 +487,8 @@ asio::awaitable<void> watchPeer(std::shared_ptr<AnyStream> s, std::shared_ptr<Ch
   for (;;) {
     beast::error_code ec;
     size_t n = 0;
-    if (s->isTls())
-      std::tie(ec, n) = co_await s->tls().async_read_some(asio::buffer(buf), kNoThrow);
-    else
-      std::tie(ec, n) = co_await s->socket().async_read_some(asio::buffer(buf), kNoThrow);
+    std::tie(ec, n) = co_await s->visit(
+        [&](auto& st) { return st.async_read_some(asio::buffer(buf), kNoThrow); });
     if (ec) break;  // bytes after the request (a pipelined one) are dropped
   }
   w->markGone();
@@ -543,10 +558,8 @@ asio::awaitable<void> Server::Impl::session(std::shared_ptr<AnyStream> s) {
     res.prepare_payload();
     deadline.arm(settings.write_timeout);
     size_t n = 0;
-    if (s->isTls())
-      std::tie(ec, n) = co_await bhttp::async_write(s->tls(), res, kNoThrow);
-    else
-      std::tie(ec, n) = co_await bhttp::async_write(s->socket(), res, kNoThrow);
+    std::tie(ec, n) =
+        co_await s->visit([&](auto& st) { return bhttp::async_write(st, res, kNoThrow); });
     deadline.disarm();
     co_return !ec;
   };
@@ -571,10 +584,8 @@ asio::awaitable<void> Server::Impl::session(std::shared_ptr<AnyStream> s) {
     if (!first && buffer.size() == 0) {
       deadline.arm(settings.idle_timeout);
       size_t n = 0;
-      if (s->isTls())
-        std::tie(ec, n) = co_await s->tls().async_read_some(buffer.prepare(1024), kNoThrow);
-      else
-        std::tie(ec, n) = co_await s->socket().async_read_some(buffer.prepare(1024), kNoThrow);
+      std::tie(ec, n) = co_await s->visit(
+          [&](auto& st) { return st.async_read_some(buffer.prepare(1024), kNoThrow); });
       deadline.disarm();
       if (ec) break;
       buffer.commit(n);
@@ -582,10 +593,8 @@ asio::awaitable<void> Server::Impl::session(std::shared_ptr<AnyStream> s) {
     first = false;
     deadline.arm(settings.header_timeout);
     size_t n = 0;
-    if (s->isTls())
-      std::tie(ec, n) = co_await bhttp::async_read_header(s->tls(), buffer, parser, kNoThrow);
-    else
-      std::tie(ec, n) = co_await bhttp::async_read_header(s->socket(), buffer, parser, kNoThrow);
+    std::tie(ec, n) = co_await s->visit(
+        [&](auto& st) { return bhttp::async_read_header(st, buffer, parser, kNoThrow); });
     deadline.disarm();
     if (ec) {
       if (deadline.fired() && parser.got_some())
@@ -629,10 +638,8 @@ asio::awaitable<void> Server::Impl::session(std::shared_ptr<AnyStream> s) {
     }
     if (!parser.is_done()) {
       deadline.arm(settings.body_timeout);
-      if (s->isTls())
-        std::tie(ec, n) = co_await bhttp::async_read(s->tls(), buffer, parser, kNoThrow);
-      else
-        std::tie(ec, n) = co_await bhttp::async_read(s->socket(), buffer, parser, kNoThrow);
+      std::tie(ec, n) = co_await s->visit(
+          [&](auto& st) { return bhttp::async_read(st, buffer, parser, kNoThrow); });
       deadline.disarm();
       if (ec) {
         if (ec == bhttp::error::body_limit)
@@ -677,10 +684,8 @@ asio::awaitable<void> Server::Impl::session(std::shared_ptr<AnyStream> s) {
         res.keep_alive(false);
         bhttp::response_serializer<bhttp::empty_body> sr{res};
         deadline.arm(settings.write_timeout);
-        if (s->isTls())
-          std::tie(ec, n) = co_await bhttp::async_write_header(s->tls(), sr, kNoThrow);
-        else
-          std::tie(ec, n) = co_await bhttp::async_write_header(s->socket(), sr, kNoThrow);
+        std::tie(ec, n) = co_await s->visit(
+            [&](auto& st) { return bhttp::async_write_header(st, sr, kNoThrow); });
         deadline.disarm();
         if (ec) break;
         ++streams;
@@ -696,10 +701,8 @@ asio::awaitable<void> Server::Impl::session(std::shared_ptr<AnyStream> s) {
         --streams;
         auto last = bhttp::make_chunk_last();
         deadline.arm(settings.write_timeout);
-        if (s->isTls())
-          std::tie(ec, n) = co_await asio::async_write(s->tls(), last, kNoThrow);
-        else
-          std::tie(ec, n) = co_await asio::async_write(s->socket(), last, kNoThrow);
+        std::tie(ec, n) =
+            co_await s->visit([&](auto& st) { return asio::async_write(st, last, kNoThrow); });
         deadline.disarm();
         // The watch's read must be over before the TLS shutdown below reads and writes.
         if (!watch->finished) {
@@ -725,9 +728,7 @@ asio::awaitable<void> Server::Impl::session(std::shared_ptr<AnyStream> s) {
     std::tie(ec) = co_await s->tls().async_shutdown(kNoThrow);
     deadline.disarm();
   }
-  beast::error_code ignored;
-  s->socket().shutdown(tcp::socket::shutdown_both, ignored);
-  s->socket().close(ignored);
+  s->close();
 }
 
 Server::Server(ServerSettings settings, Handler handler, BodyLimit body_limit)
@@ -793,12 +794,7 @@ void Server::Impl::armSweep() {
         if (auto s = w.lock(); s && s->peer.present && !settings.peer_allowed(s->peer))
           doomed.push_back(s);
     }
-    for (auto& s : doomed)
-      asio::post(s->socket().get_executor(), [s] {
-        beast::error_code e;
-        s->socket().shutdown(tcp::socket::shutdown_both, e);
-        s->socket().close(e);
-      });
+    for (auto& s : doomed) asio::post(s->socket().get_executor(), [s] { s->close(); });
     armSweep();
   });
 }

@@ -13,6 +13,8 @@
 
 #include <ctime>
 
+#include "hwl/files.hpp"
+
 namespace hwl::pki {
 
 namespace {
@@ -252,7 +254,7 @@ Result<X509Ptr> certFromPem(std::string_view pem) {
 }
 
 Result<X509Ptr> loadCert(const std::filesystem::path& path) {
-  auto text = crypto::readFile(path);
+  auto text = files::readFile(path);
   if (!text) return text.error();
   auto c = certFromPem(*text);
   if (!c) return invalidArgument("not a PEM certificate: " + path.string());

@@ -3,7 +3,7 @@
 
 #include <boost/url/parse.hpp>
 
-#include "hwl/crypto.hpp"
+#include "hwl/files.hpp"
 #include "hwl/json.hpp"
 
 namespace hwl::server {
@@ -44,7 +44,7 @@ Result<std::string> normalisePublicUrl(std::string_view url) {
 }
 
 Result<ServerConfig> loadConfigFile(const std::filesystem::path& path, ServerConfig c) {
-  auto text = crypto::readFile(path, 1 << 20);
+  auto text = files::readFile(path, 1 << 20);
   if (!text) return text.error();
   auto obj = json::parseObject(*text);
   if (!obj) return invalidArgument("config " + path.string() + ": " + obj.error().message);

@@ -11,6 +11,7 @@
 
 #include "api/api.hpp"
 #include "hwl/crypto.hpp"
+#include "hwl/files.hpp"
 #include "hwl/http.hpp"
 #include "hwl/signals.hpp"
 #include "hwl/pki.hpp"
@@ -36,11 +37,11 @@ std::string hostName() {
 }
 
 Status writeSecret(const fs::path& p, std::string_view content) {
-  return crypto::writeFileAtomic(p, content, 0600);
+  return files::writeFileAtomic(p, content, 0600);
 }
 
 Status writePublic(const fs::path& p, std::string_view content) {
-  return crypto::writeFileAtomic(p, content, 0644);
+  return files::writeFileAtomic(p, content, 0644);
 }
 
 }  // namespace
@@ -250,7 +251,7 @@ int runServer(const ServerConfig& cfg, std::ostream& out) {
     return 1;
   }
   std::string addr = server.boundAddress();
-  if (auto s = crypto::writeFileAtomic(dir.listenAddr(), addr + "\n", 0644); !s)
+  if (auto s = files::writeFileAtomic(dir.listenAddr(), addr + "\n", 0644); !s)
     spdlog::warn("cannot write {}: {}", dir.listenAddr().string(), s.error().message);
   out << "hwledger-server " << kVersion << " listening on https://" << addr << std::endl;
   spdlog::info("ledger {} at seq {}", dir.ledger().string(), (*ledger)->headSeq());
@@ -312,10 +313,10 @@ Status issueClientCert(const DataDir& dir, ClientRole role, const std::string& n
     auto p12 = pki::pkcs12(cert.pem, key_pem, (*ca)->certPem(),
                            "hwledger " + std::string(clientRoleName(role)) + " " + name);
     if (!p12) return p12.error();
-    return crypto::writeFileAtomic(out_p12, *p12, 0600);
+    return files::writeFileAtomic(out_p12, *p12, 0600);
   }
-  if (auto s = crypto::writeFileAtomic(cert_out, cert.pem, 0644); !s) return s;
-  return crypto::writeFileAtomic(key_out, key_pem, 0600);
+  if (auto s = files::writeFileAtomic(cert_out, cert.pem, 0644); !s) return s;
+  return files::writeFileAtomic(key_out, key_pem, 0600);
 }
 
 }  // namespace hwl::server

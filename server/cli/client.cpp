@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <filesystem>
 
+#include "hwl/files.hpp"
 #include "hwl/crypto.hpp"
 #include "hwl/json.hpp"
 #include "output.hpp"
@@ -36,7 +37,7 @@ Status applyConfigFile(Connection& conn) {
   std::error_code ec;
   if (path.empty() || !std::filesystem::exists(path, ec)) return {};
   const std::string where = "config " + path.string();
-  auto text = crypto::readFile(path, 1 << 16);
+  auto text = files::readFile(path, 1 << 16);
   if (!text) return invalidArgument(where + ": " + text.error().message);
   auto o = json::parseObject(*text);
   if (!o) return invalidArgument(where + ": " + o.error().message);
@@ -53,7 +54,7 @@ Status applyConfigFile(Connection& conn) {
   if (conn.server.empty() && *server) conn.server = **server;
   if (conn.ca.empty() && *ca) conn.ca = near(**ca).string();
   if (conn.token.empty() && *token_file) {
-    auto t = crypto::readFile(near(**token_file), 4096);
+    auto t = files::readFile(near(**token_file), 4096);
     if (!t)
       return invalidArgument(where + ": token_file " + near(**token_file).string() + ": " +
                              t.error().message);

@@ -10,6 +10,7 @@
 #include <boost/json/object.hpp>
 #include <boost/json/serialize.hpp>
 
+#include "hwl/files.hpp"
 #include "hwl/http.hpp"
 #include "hwl/json.hpp"
 
@@ -155,8 +156,8 @@ Result<std::pair<IssuedCert, std::string>> FleetCa::issueClient(ClientRole role,
                              {"serial", issued.serial_hex},
                              {"spki_sha256", issued.spki_sha256_hex},
                              {"not_after_ms", issued.not_after_ms}};
-  if (auto s = crypto::writeFileAtomic(dir / (issued.serial_hex + ".json"),
-                                       boost::json::serialize(record), 0600);
+  if (auto s = files::writeFileAtomic(dir / (issued.serial_hex + ".json"),
+                                      boost::json::serialize(record), 0600);
       !s)
     return s.error();
   return std::make_pair(std::move(issued), crypto::privateKeyPem(key.get()));
@@ -168,7 +169,7 @@ std::optional<std::string> FleetCa::clientNameFor(ClientRole role,
   if (serial.empty() || serial.size() > 64) return std::nullopt;
   for (char c : serial)
     if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return std::nullopt;
-  auto text = crypto::readFile(recordDir(data_dir_, role) / (serial + ".json"), 4096);
+  auto text = files::readFile(recordDir(data_dir_, role) / (serial + ".json"), 4096);
   if (!text) return std::nullopt;
   auto o = json::parseObject(*text);
   if (!o) return std::nullopt;

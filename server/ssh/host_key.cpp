@@ -12,6 +12,7 @@
 #include <cstring>
 #include <thread>
 
+#include "hwl/files.hpp"
 #include "hwl/crypto.hpp"
 #include "ssh/libssh2_raii.hpp"
 #include "ssh/ssh_errors.hpp"
@@ -89,7 +90,7 @@ Result<LoadedKnownHosts> loadKnownHosts(LIBSSH2_SESSION* session, const fs::path
   if (!out.hosts) return internal("libssh2_knownhost_init: " + lastError(session));
   std::error_code ec;
   if (!fs::exists(path, ec)) return out;
-  auto text = crypto::readFile(path, 16u << 20);
+  auto text = files::readFile(path, 16u << 20);
   if (!text)
     return Error{Code::kFailedPrecondition,
                  "known_hosts " + path.string() + " cannot be read: " + text.error().message};
@@ -281,7 +282,7 @@ Status appendKnownHost(LIBSSH2_SESSION* session, const fs::path& path, const std
   if (content.back() != '\n') content.push_back('\n');
   std::error_code ec;
   if (!path.parent_path().empty()) fs::create_directories(path.parent_path(), ec);
-  return crypto::writeFileAtomic(path, content, 0600);
+  return files::writeFileAtomic(path, content, 0600);
 }
 
 std::string hostKeyAlgorithmPreference(LIBSSH2_SESSION* session, const fs::path& path,

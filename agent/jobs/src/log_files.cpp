@@ -12,12 +12,12 @@
 #include <optional>
 #include <vector>
 
-#include "hwl/outbox/fs.hpp"
+#include "hwl/files.hpp"
 
 namespace hwl::jobs {
 namespace {
 
-using outbox::UniqueFd;
+using files::UniqueFd;
 
 uint64_t fileSize(const std::filesystem::path& p) {
   struct stat st {};
@@ -34,14 +34,14 @@ Result<std::string> readRange(const std::filesystem::path& p, uint64_t off, size
   UniqueFd fd(::open(p.c_str(), O_RDONLY | O_CLOEXEC));
   if (!fd.valid()) {
     if (errno == ENOENT) return std::string();
-    return internal(outbox::errnoMessage("open " + p.string()));
+    return internal(files::errnoMessage("open " + p.string()));
   }
   std::string out(max, '\0');
   size_t got = 0;
   while (got < max) {
     const ssize_t n = ::pread(fd.get(), out.data() + got, max - got, static_cast<off_t>(off + got));
     if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return internal(outbox::errnoMessage("read " + p.string()));
+    if (n < 0) return internal(files::errnoMessage("read " + p.string()));
     if (n == 0) break;
     got += static_cast<size_t>(n);
   }
@@ -60,34 +60,34 @@ Result<uint64_t> JobLog::rotateIfNeeded(uint64_t base) const {
   if (fileSize(cur) <= max_bytes_) return base;
   if (keep_ == 0) {
     const uint64_t size = fileSize(cur);
-    if (::truncate(cur.c_str(), 0) != 0) return internal(outbox::errnoMessage("truncate log"));
+    if (::truncate(cur.c_str(), 0) != 0) return internal(files::errnoMessage("truncate log"));
     return base + size;
   }
   ::unlink(rotated(keep_).c_str());
   for (uint32_t n = keep_; n > 1; --n) {
     if (fileExists(rotated(n - 1)) && ::rename(rotated(n - 1).c_str(), rotated(n).c_str()) != 0) {
-      return internal(outbox::errnoMessage("rotate log"));
+      return internal(files::errnoMessage("rotate log"));
     }
   }
   // Copy then truncate: the job's O_APPEND fd keeps pointing at job.log.
   UniqueFd in(::open(cur.c_str(), O_RDONLY | O_CLOEXEC));
-  if (!in.valid()) return internal(outbox::errnoMessage("open " + cur.string()));
+  if (!in.valid()) return internal(files::errnoMessage("open " + cur.string()));
   UniqueFd out(::open(rotated(1).c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640));
-  if (!out.valid()) return internal(outbox::errnoMessage("open " + rotated(1).string()));
+  if (!out.valid()) return internal(files::errnoMessage("open " + rotated(1).string()));
   uint64_t copied = 0;
   char buf[65536];
   for (;;) {
     const ssize_t n = ::read(in.get(), buf, sizeof buf);
     if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return internal(outbox::errnoMessage("read " + cur.string()));
+    if (n < 0) return internal(files::errnoMessage("read " + cur.string()));
     if (n == 0) break;
-    if (auto st = outbox::writeAll(out.get(), std::string_view(buf, static_cast<size_t>(n))); !st) {
+    if (auto st = files::writeAll(out.get(), std::string_view(buf, static_cast<size_t>(n))); !st) {
       return st.error();
     }
     copied += static_cast<uint64_t>(n);
   }
   if (::ftruncate(in.get(), 0) != 0 && ::truncate(cur.c_str(), 0) != 0) {
-    return internal(outbox::errnoMessage("truncate " + cur.string()));
+    return internal(files::errnoMessage("truncate " + cur.string()));
   }
   return base + copied;
 }
@@ -112,10 +112,10 @@ Result<std::string> JobLog::tail(size_t lines, size_t max_bytes) const {
     UniqueFd fd(::open(f.c_str(), O_RDONLY | O_CLOEXEC));
     if (!fd.valid()) {
       if (errno == ENOENT) break;
-      return internal(outbox::errnoMessage("open " + f.string()));
+      return internal(files::errnoMessage("open " + f.string()));
     }
     struct stat st {};
-    if (::fstat(fd.get(), &st) != 0) return internal(outbox::errnoMessage("stat " + f.string()));
+    if (::fstat(fd.get(), &st) != 0) return internal(files::errnoMessage("stat " + f.string()));
     uint64_t pos = static_cast<uint64_t>(st.st_size);
     while (pos > 0 && acc.size() < max_bytes) {
       const size_t want = static_cast<size_t>(
@@ -126,7 +126,7 @@ Result<std::string> JobLog::tail(size_t lines, size_t max_bytes) const {
         const ssize_t n =
             ::pread(fd.get(), block.data() + got, want - got, static_cast<off_t>(pos - want + got));
         if (n < 0 && errno == EINTR) continue;
-        if (n < 0) return internal(outbox::errnoMessage("read " + f.string()));
+        if (n < 0) return internal(files::errnoMessage("read " + f.string()));
         if (n == 0) break;  // truncated meanwhile
         got += static_cast<size_t>(n);
       }
@@ -175,7 +175,7 @@ Result<LogChunk> JobLog::readFrom(uint64_t base, uint64_t offset, size_t max_byt
 namespace hwl::jobs {
 
 uint64_t JobLog::base() const {
-  auto text = outbox::readFile(baseFile());
+  auto text = files::readFile(baseFile());
   if (!text) return 0;
   return std::strtoull(text->c_str(), nullptr, 10);
 }

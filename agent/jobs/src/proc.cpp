@@ -4,12 +4,12 @@
 #include <sstream>
 #include <string>
 
-#include "hwl/outbox/fs.hpp"
+#include "hwl/files.hpp"
 
 namespace hwl::jobs {
 
 std::optional<ProcStat> readProcStat(pid_t pid) {
-  auto text = outbox::readFile("/proc/" + std::to_string(pid) + "/stat");
+  auto text = files::readFile("/proc/" + std::to_string(pid) + "/stat");
   if (!text) return std::nullopt;
   // The command name (field 2) is in parentheses and may contain spaces or ')'.
   const size_t close = text->rfind(')');

@@ -11,13 +11,13 @@
 #include <cstring>
 #include <string>
 
-#include "hwl/outbox/fs.hpp"
+#include "hwl/files.hpp"
 
 namespace hwl::jobs {
 
 bool probeReady(const ReadyUrl& url, std::chrono::milliseconds timeout) {
   const bool v6 = url.host == "::1";
-  outbox::UniqueFd fd(::socket(v6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  files::UniqueFd fd(::socket(v6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
   if (!fd.valid()) return false;
   timeval tv{};
   tv.tv_sec = static_cast<time_t>(timeout.count() / 1000);

@@ -19,16 +19,16 @@
 #include <iostream>
 #include <optional>
 
+#include "hwl/files.hpp"
 #include "hwl/jobs/job_monitor.hpp"
 #include "hwl/jobs/proc.hpp"
 #include "hwl/jobs/ready_probe.hpp"
-#include "hwl/outbox/fs.hpp"
 #include "hwl/proto/events.hpp"
 
 namespace hwl::jobs {
 namespace {
 
-using outbox::UniqueFd;
+using files::UniqueFd;
 
 constexpr std::string_view kDefaultPath =
     "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -251,8 +251,8 @@ JobLog Supervisor::jobLog(const std::string& id) const {
 }
 
 Status Supervisor::persist(const JobInfo& info) const {
-  return outbox::writeFileAtomic(jobDir(info.spec.id) / "job.json",
-                                 boost::json::serialize(info.toJson()));
+  return files::writeFileAtomic(jobDir(info.spec.id) / "job.json",
+                                boost::json::serialize(info.toJson()));
 }
 
 namespace {
@@ -313,7 +313,7 @@ Status Supervisor::load() {
   std::map<std::string, JobInfo> loaded;
   for (const auto& dirent : std::filesystem::directory_iterator(settings_.state_dir / "jobs", ec)) {
     const auto file = dirent.path() / "job.json";
-    auto text = outbox::readFile(file);
+    auto text = files::readFile(file);
     if (!text) continue;  // a directory whose record was never written: nothing was accepted
     boost::system::error_code jec;
     const auto v = boost::json::parse(*text, jec);
@@ -417,7 +417,7 @@ Status Supervisor::checkJobsRoot() const {
   const JobUser& u = *user;
   // As the job does: the job user's ids and groups, no capabilities, then create a directory.
   const pid_t child = ::fork();
-  if (child < 0) return internal(outbox::errnoMessage("fork"));
+  if (child < 0) return internal(files::errnoMessage("fork"));
   if (child == 0) {
     if (u.change_ids) {
       if (::setgroups(u.groups.size(), u.groups.data()) != 0 || ::setgid(u.gid) != 0 ||
@@ -773,13 +773,13 @@ void Supervisor::startJob(const std::string& id, JobInfo info) {
   info.cgroups = procs->cgroups;
   (void)persist(info);
   UniqueFd null_fd(::open("/dev/null", O_RDWR | O_CLOEXEC));
-  if (!null_fd.valid()) return fail(outbox::errnoMessage("open /dev/null"));
+  if (!null_fd.valid()) return fail(files::errnoMessage("open /dev/null"));
   int out_fds[2];
-  if (::pipe2(out_fds, O_CLOEXEC) != 0) return fail(outbox::errnoMessage("pipe"));
+  if (::pipe2(out_fds, O_CLOEXEC) != 0) return fail(files::errnoMessage("pipe"));
   UniqueFd out_read(out_fds[0]);
   UniqueFd out_write(out_fds[1]);
   int pipe_fds[2];
-  if (::pipe2(pipe_fds, O_CLOEXEC) != 0) return fail(outbox::errnoMessage("pipe"));
+  if (::pipe2(pipe_fds, O_CLOEXEC) != 0) return fail(files::errnoMessage("pipe"));
   UniqueFd report_read(pipe_fds[0]);
   UniqueFd report_write(pipe_fds[1]);
 
@@ -847,7 +847,7 @@ void Supervisor::startJob(const std::string& id, JobInfo info) {
   mp.processes = *procs;
 
   const pid_t monitor = ::fork();
-  if (monitor < 0) return fail(outbox::errnoMessage("fork"));
+  if (monitor < 0) return fail(files::errnoMessage("fork"));
   if (monitor == 0) runMonitor(mp, start_job);
   report_write.reset();
   out_write.reset();

@@ -106,9 +106,11 @@ Result<std::unique_ptr<Outbox>> Outbox::open(Settings settings) {
 Status Outbox::load() {
   entries_.clear();
   fd_.reset();
-  UniqueFd fd(::open(path_.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
-  if (!fd.valid()) return internal(errnoMessage("open " + path_.string()));
-  auto content = readFile(path_);
+  files::UniqueFd fd(::open(path_.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
+  if (!fd.valid()) return internal(files::errnoMessage("open " + path_.string()));
+  // No size bound: max_entries bounds the journal, and refusing to read it would strand every
+  // undrained entry.
+  auto content = files::readFile(path_, SIZE_MAX);
   if (!content) return content.error();
   const std::string& buf = *content;
 
@@ -144,13 +146,13 @@ Status Outbox::load() {
   discarded_ = buf.size() - off;
   if (discarded_ > 0) {
     if (::ftruncate(fd.get(), static_cast<off_t>(off)) != 0 || ::fsync(fd.get()) != 0) {
-      return internal(errnoMessage("truncate torn tail of " + path_.string()));
+      return internal(files::errnoMessage("truncate torn tail of " + path_.string()));
     }
   }
   if (::lseek(fd.get(), static_cast<off_t>(off), SEEK_SET) < 0) {
-    return internal(errnoMessage("seek " + path_.string()));
+    return internal(files::errnoMessage("seek " + path_.string()));
   }
-  if (auto st = fsyncDir(settings_.dir); !st) return st;
+  if (auto st = files::fsyncDir(settings_.dir); !st) return st;
   file_bytes_ = off;
   next_seq_ = std::max(next_seq_, last + 1);
   acked_ = std::max(acked_, compacted_through);
@@ -192,8 +194,8 @@ Result<Entry> Outbox::append(std::string_view type, boost::json::object data) {
                            " bytes exceeds " + std::to_string(kMaxEntryBytes));
   }
   const std::string record = encodeRecord(payload);
-  auto st = writeAll(fd_.get(), record);
-  if (st && ::fdatasync(fd_.get()) != 0) st = internal(errnoMessage("fdatasync outbox"));
+  auto st = files::writeAll(fd_.get(), record);
+  if (st && ::fdatasync(fd_.get()) != 0) st = internal(files::errnoMessage("fdatasync outbox"));
   if (!st) {
     // Roll back a partial record so the next append does not follow garbage; if even that
     // fails, reload (which discards the torn tail) before the next append.
@@ -239,15 +241,15 @@ Status Outbox::compactLocked() {
     content += encodeRecord(boost::json::serialize(e.toJson()));
     kept.push_back(e);
   }
-  if (auto st = writeFileAtomic(path_, content); !st) return st;
-  UniqueFd fd(::open(path_.c_str(), O_RDWR | O_CLOEXEC));
+  if (auto st = files::writeFileAtomic(path_, content); !st) return st;
+  files::UniqueFd fd(::open(path_.c_str(), O_RDWR | O_CLOEXEC));
   if (!fd.valid()) {
     broken_ = true;
-    return internal(errnoMessage("reopen " + path_.string()));
+    return internal(files::errnoMessage("reopen " + path_.string()));
   }
   if (::lseek(fd.get(), 0, SEEK_END) < 0) {
     broken_ = true;
-    return internal(errnoMessage("seek " + path_.string()));
+    return internal(files::errnoMessage("seek " + path_.string()));
   }
   fd_ = std::move(fd);
   entries_ = std::move(kept);

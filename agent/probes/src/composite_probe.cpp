@@ -40,30 +40,30 @@ std::vector<std::string> CompositeProbe::backends() const {
 }
 
 Result<Sample> CompositeProbe::sample() {
-  lastErrors_.clear();
+  last_errors_.clear();
   Sample merged;
-  merged.timeMs = unixNowMs();
+  merged.time_ms = unixNowMs();
   auto take = [](auto& dst, const auto& src) {
     if (!dst && src) dst = src;
   };
   for (auto& p : probes_) {
     auto s = p->sample();
     if (!s) {
-      lastErrors_.push_back(Error{s.error().code, p->name() + ": " + s.error().message});
+      last_errors_.push_back(Error{s.error().code, p->name() + ": " + s.error().message});
       continue;
     }
     for (auto& g : s->gpus) merged.gpus.push_back(std::move(g));
     HostSample& h = merged.host;
-    if (h.cpuModel.empty()) h.cpuModel = s->host.cpuModel;
-    take(h.cpuCores, s->host.cpuCores);
-    take(h.cpuUtilPct, s->host.cpuUtilPct);
-    take(h.memoryTotalBytes, s->host.memoryTotalBytes);
-    take(h.memoryAvailableBytes, s->host.memoryAvailableBytes);
-    take(h.packagePowerW, s->host.packagePowerW);
+    if (h.cpu_model.empty()) h.cpu_model = s->host.cpu_model;
+    take(h.cpu_cores, s->host.cpu_cores);
+    take(h.cpu_util_pct, s->host.cpu_util_pct);
+    take(h.memory_total_bytes, s->host.memory_total_bytes);
+    take(h.memory_available_bytes, s->host.memory_available_bytes);
+    take(h.package_power_w, s->host.package_power_w);
   }
-  if (!probes_.empty() && lastErrors_.size() == probes_.size()) {
-    return Error{lastErrors_.front().code,
-                 "every probe failed; first: " + lastErrors_.front().message};
+  if (!probes_.empty() && last_errors_.size() == probes_.size()) {
+    return Error{last_errors_.front().code,
+                 "every probe failed; first: " + last_errors_.front().message};
   }
   return merged;
 }
@@ -76,21 +76,21 @@ using ProbePtr = std::unique_ptr<Probe>;
 Result<ProbePtr> tryBackend(const std::string& which, const ProbeConfig& c) {
   ProbePtr probe;
   if (which == "nvml") {
-    auto p = NvmlProbe::open({.library = c.nvmlLibrary});
+    auto p = NvmlProbe::open({.library = c.nvml_library});
     if (!p) return p.error();
     probe = std::move(*p);
   } else if (which == "nvidia-smi") {
-    if (!findExecutable(c.nvidiaSmi))
-      return unavailable("nvidia-smi not available: " + c.nvidiaSmi + " not found");
+    if (!findExecutable(c.nvidia_smi))
+      return unavailable("nvidia-smi not available: " + c.nvidia_smi + " not found");
     probe = std::make_unique<NvidiaSmiProbe>(
-        NvidiaSmiSettings{.executable = c.nvidiaSmi, .timeout = c.commandTimeout});
+        NvidiaSmiSettings{.executable = c.nvidia_smi, .timeout = c.command_timeout});
   } else if (which == "rocm-smi") {
-    if (!findExecutable(c.rocmSmi))
-      return unavailable("rocm-smi not available: " + c.rocmSmi + " not found");
+    if (!findExecutable(c.rocm_smi))
+      return unavailable("rocm-smi not available: " + c.rocm_smi + " not found");
     probe = std::make_unique<RocmSmiProbe>(
-        RocmSmiSettings{.executable = c.rocmSmi, .timeout = c.commandTimeout});
+        RocmSmiSettings{.executable = c.rocm_smi, .timeout = c.command_timeout});
   } else if (which == "sysfs") {
-    probe = std::make_unique<SysfsGpuProbe>(c.sysRoot);
+    probe = std::make_unique<SysfsGpuProbe>(c.sys_root);
   } else {
     return invalidArgument("unknown GPU source \"" + which + "\"");
   }
@@ -104,7 +104,7 @@ Result<ProbePtr> tryBackend(const std::string& which, const ProbeConfig& c) {
 
 Result<std::unique_ptr<CompositeProbe>> detectProbes(const ProbeConfig& config) {
   std::vector<ProbePtr> probes;
-  const std::string& src = config.gpuSource;
+  const std::string& src = config.gpu_source;
   if (startsWith(src, "replay:")) {
     auto p = ReplayProbe::open(src.substr(7));
     if (!p) return p.error();
@@ -122,10 +122,10 @@ Result<std::unique_ptr<CompositeProbe>> detectProbes(const ProbeConfig& config) 
     if (!p) return p.error();
     probes.push_back(std::move(*p));
   }
-  if (config.hostMetrics) {
-    auto rapl = std::make_unique<RaplProbe>(config.sysRoot);
-    if (!readRaplZones(config.sysRoot).empty()) probes.push_back(std::move(rapl));
-    probes.push_back(std::make_unique<ProcHostProbe>(config.procRoot));
+  if (config.host_metrics) {
+    auto rapl = std::make_unique<RaplProbe>(config.sys_root);
+    if (!readRaplZones(config.sys_root).empty()) probes.push_back(std::move(rapl));
+    probes.push_back(std::make_unique<ProcHostProbe>(config.proc_root));
   }
   return std::make_unique<CompositeProbe>(std::move(probes));
 }

@@ -117,40 +117,40 @@ boost::json::object toJson(const GpuSample& g) {
   o["uuid"] = hwl::json::validUtf8(g.uuid);
   putText(o, "name", g.name);
   putText(o, "vendor", g.vendor);
-  putText(o, "driver_version", g.driverVersion);
-  putText(o, "pci_bus_id", g.pciBusId);
-  put(o, "memory_total_bytes", g.memoryTotalBytes);
-  put(o, "memory_used_bytes", g.memoryUsedBytes);
-  put(o, "memory_free_bytes", g.memoryFreeBytes);
-  put(o, "utilization_gpu_pct", g.utilizationGpuPct);
-  put(o, "utilization_memory_pct", g.utilizationMemoryPct);
-  put(o, "temperature_c", g.temperatureC);
-  put(o, "power_w", g.powerW);
-  put(o, "power_limit_w", g.powerLimitW);
-  put(o, "clock_sm_mhz", g.clockSmMhz);
-  put(o, "clock_mem_mhz", g.clockMemMhz);
-  put(o, "energy_mj", g.energyMj);
+  putText(o, "driver_version", g.driver_version);
+  putText(o, "pci_bus_id", g.pci_bus_id);
+  put(o, "memory_total_bytes", g.memory_total_bytes);
+  put(o, "memory_used_bytes", g.memory_used_bytes);
+  put(o, "memory_free_bytes", g.memory_free_bytes);
+  put(o, "utilization_gpu_pct", g.utilization_gpu_pct);
+  put(o, "utilization_memory_pct", g.utilization_memory_pct);
+  put(o, "temperature_c", g.temperature_c);
+  put(o, "power_w", g.power_w);
+  put(o, "power_limit_w", g.power_limit_w);
+  put(o, "clock_sm_mhz", g.clock_sm_mhz);
+  put(o, "clock_mem_mhz", g.clock_mem_mhz);
+  put(o, "energy_mj", g.energy_mj);
   boost::json::array procs;
   for (const auto& p : g.processes) {
     boost::json::object po;
     po["pid"] = p.pid;
     po["name"] = hwl::json::validUtf8(p.name);
-    put(po, "memory_bytes", p.memoryBytes);
+    put(po, "memory_bytes", p.memory_bytes);
     procs.push_back(std::move(po));
   }
   o["processes"] = std::move(procs);
-  if (!g.migDevices.empty()) {
+  if (!g.mig_devices.empty()) {
     boost::json::array migs;
-    for (const auto& m : g.migDevices) {
+    for (const auto& m : g.mig_devices) {
       boost::json::object mo;
       mo["index"] = m.index;
       putText(mo, "uuid", m.uuid);
       putText(mo, "profile", m.profile);
-      put(mo, "gpu_instance_id", m.gpuInstanceId);
-      put(mo, "compute_instance_id", m.computeInstanceId);
-      put(mo, "memory_total_bytes", m.memoryTotalBytes);
-      put(mo, "memory_used_bytes", m.memoryUsedBytes);
-      put(mo, "memory_free_bytes", m.memoryFreeBytes);
+      put(mo, "gpu_instance_id", m.gpu_instance_id);
+      put(mo, "compute_instance_id", m.compute_instance_id);
+      put(mo, "memory_total_bytes", m.memory_total_bytes);
+      put(mo, "memory_used_bytes", m.memory_used_bytes);
+      put(mo, "memory_free_bytes", m.memory_free_bytes);
       migs.push_back(std::move(mo));
     }
     o["mig_devices"] = std::move(migs);
@@ -160,18 +160,18 @@ boost::json::object toJson(const GpuSample& g) {
 
 boost::json::object toJson(const HostSample& h) {
   boost::json::object o;
-  putText(o, "cpu_model", h.cpuModel);
-  put(o, "cpu_cores", h.cpuCores);
-  put(o, "cpu_util_pct", h.cpuUtilPct);
-  put(o, "memory_total_bytes", h.memoryTotalBytes);
-  put(o, "memory_available_bytes", h.memoryAvailableBytes);
-  put(o, "package_power_w", h.packagePowerW);
+  putText(o, "cpu_model", h.cpu_model);
+  put(o, "cpu_cores", h.cpu_cores);
+  put(o, "cpu_util_pct", h.cpu_util_pct);
+  put(o, "memory_total_bytes", h.memory_total_bytes);
+  put(o, "memory_available_bytes", h.memory_available_bytes);
+  put(o, "package_power_w", h.package_power_w);
   return o;
 }
 
 boost::json::object toJson(const Sample& s) {
   boost::json::object o;
-  o["time_ms"] = s.timeMs;
+  o["time_ms"] = s.time_ms;
   o["host"] = toJson(s.host);
   boost::json::array gpus;
   for (const auto& g : s.gpus) gpus.push_back(toJson(g));
@@ -182,33 +182,33 @@ boost::json::object toJson(const Sample& s) {
 void addGpuSeries(PromExposition& e, const GpuSample& g,
                   const std::vector<std::pair<std::string, std::string>>& extra,
                   const PrometheusOptions& options) {
-  const std::string modelLabel = options.dcgmExactLabels ? "modelName" : "model_name";
+  const std::string modelLabel = options.dcgm_exact_labels ? "modelName" : "model_name";
 
     std::vector<std::pair<std::string, std::string>> labels = {
         {"gpu", std::to_string(g.index)}, {"UUID", g.uuid}, {modelLabel, g.name}};
     labels.insert(labels.end(), extra.begin(), extra.end());
     const std::string l = promLabels(labels);
-    e.add("DCGM_FI_DEV_GPU_UTIL", "gauge", "GPU utilization (in %).", l, g.utilizationGpuPct);
+    e.add("DCGM_FI_DEV_GPU_UTIL", "gauge", "GPU utilization (in %).", l, g.utilization_gpu_pct);
     e.add("DCGM_FI_DEV_MEM_COPY_UTIL", "gauge", "Memory utilization (in %).", l,
-          g.utilizationMemoryPct);
+          g.utilization_memory_pct);
     e.add("DCGM_FI_DEV_FB_USED", "gauge", "Framebuffer memory used (in MiB).", l,
-          mib(g.memoryUsedBytes));
+          mib(g.memory_used_bytes));
     e.add("DCGM_FI_DEV_FB_FREE", "gauge", "Framebuffer memory free (in MiB).", l,
-          mib(g.memoryFreeBytes));
+          mib(g.memory_free_bytes));
     e.add("DCGM_FI_DEV_FB_TOTAL", "gauge", "Framebuffer memory total (in MiB).", l,
-          mib(g.memoryTotalBytes));
-    e.add("DCGM_FI_DEV_GPU_TEMP", "gauge", "GPU temperature (in C).", l, g.temperatureC);
-    e.add("DCGM_FI_DEV_POWER_USAGE", "gauge", "Power draw (in W).", l, g.powerW);
+          mib(g.memory_total_bytes));
+    e.add("DCGM_FI_DEV_GPU_TEMP", "gauge", "GPU temperature (in C).", l, g.temperature_c);
+    e.add("DCGM_FI_DEV_POWER_USAGE", "gauge", "Power draw (in W).", l, g.power_w);
     e.add("DCGM_FI_DEV_POWER_MGMT_LIMIT", "gauge", "Power management limit (in W).", l,
-          g.powerLimitW);
-    e.add("DCGM_FI_DEV_SM_CLOCK", "gauge", "SM clock frequency (in MHz).", l, g.clockSmMhz);
-    e.add("DCGM_FI_DEV_MEM_CLOCK", "gauge", "Memory clock frequency (in MHz).", l, g.clockMemMhz);
-    e.add("DCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION", options.dcgmExactLabels ? "counter" : "gauge",
-          "Total energy consumption since the driver was last reloaded (in mJ).", l, g.energyMj);
+          g.power_limit_w);
+    e.add("DCGM_FI_DEV_SM_CLOCK", "gauge", "SM clock frequency (in MHz).", l, g.clock_sm_mhz);
+    e.add("DCGM_FI_DEV_MEM_CLOCK", "gauge", "Memory clock frequency (in MHz).", l, g.clock_mem_mhz);
+    e.add("DCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION", options.dcgm_exact_labels ? "counter" : "gauge",
+          "Total energy consumption since the driver was last reloaded (in mJ).", l, g.energy_mj);
     e.add("hwledger_gpu_memory_used_bytes", "gauge", "GPU memory used in bytes.", l,
-          g.memoryUsedBytes);
+          g.memory_used_bytes);
     e.add("hwledger_gpu_memory_total_bytes", "gauge", "GPU memory total in bytes.", l,
-          g.memoryTotalBytes);
+          g.memory_total_bytes);
     e.add("hwledger_gpu_processes", "gauge", "Processes holding a compute context on the GPU.", l,
           std::optional<double>(static_cast<double>(g.processes.size())));
   }
@@ -237,19 +237,21 @@ GpuSample gpuFromJson(const boost::json::object& o) {
   g.uuid = text("uuid");
   g.name = text("name");
   g.vendor = text("vendor");
-  g.driverVersion = text("driver_version");
-  g.pciBusId = text("pci_bus_id");
-  g.memoryTotalBytes = whole("memory_total_bytes");
-  g.memoryUsedBytes = whole("memory_used_bytes");
-  g.memoryFreeBytes = whole("memory_free_bytes");
-  g.utilizationGpuPct = number("utilization_gpu_pct");
-  g.utilizationMemoryPct = number("utilization_memory_pct");
-  g.temperatureC = number("temperature_c");
-  g.powerW = number("power_w");
-  g.powerLimitW = number("power_limit_w");
-  if (auto c = whole("clock_sm_mhz"); c && *c <= 0xffffffffu) g.clockSmMhz = static_cast<std::uint32_t>(*c);
-  if (auto c = whole("clock_mem_mhz"); c && *c <= 0xffffffffu) g.clockMemMhz = static_cast<std::uint32_t>(*c);
-  g.energyMj = whole("energy_mj");
+  g.driver_version = text("driver_version");
+  g.pci_bus_id = text("pci_bus_id");
+  g.memory_total_bytes = whole("memory_total_bytes");
+  g.memory_used_bytes = whole("memory_used_bytes");
+  g.memory_free_bytes = whole("memory_free_bytes");
+  g.utilization_gpu_pct = number("utilization_gpu_pct");
+  g.utilization_memory_pct = number("utilization_memory_pct");
+  g.temperature_c = number("temperature_c");
+  g.power_w = number("power_w");
+  g.power_limit_w = number("power_limit_w");
+  if (auto c = whole("clock_sm_mhz"); c && *c <= 0xffffffffu)
+    g.clock_sm_mhz = static_cast<std::uint32_t>(*c);
+  if (auto c = whole("clock_mem_mhz"); c && *c <= 0xffffffffu)
+    g.clock_mem_mhz = static_cast<std::uint32_t>(*c);
+  g.energy_mj = whole("energy_mj");
   if (auto it = o.find("processes"); it != o.end() && it->value().is_array())
     for (const auto& pv : it->value().get_array()) {
       if (!pv.is_object()) continue;
@@ -264,7 +266,7 @@ GpuSample gpuFromJson(const boost::json::object& o) {
         p.name = std::string(n->value().get_string());
       if (auto m = po.find("memory_bytes"); m != po.end() && m->value().is_number()) {
         const auto v = m->value().to_number<std::uint64_t>(ec);
-        if (!ec) p.memoryBytes = v;
+        if (!ec) p.memory_bytes = v;
       }
       g.processes.push_back(std::move(p));
     }
@@ -277,37 +279,38 @@ std::string renderPrometheus(const Sample& sample, const std::string& hostname,
   for (const auto& g : sample.gpus) addGpuSeries(e, g, {{"Hostname", hostname}}, options);
   const std::string hl = promLabels({{"Hostname", hostname}});
   const auto& h = sample.host;
-  e.add("hwledger_host_cpu_cores", "gauge", "Logical CPUs of the host.", hl, h.cpuCores);
+  e.add("hwledger_host_cpu_cores", "gauge", "Logical CPUs of the host.", hl, h.cpu_cores);
   e.add("hwledger_host_cpu_utilization_percent", "gauge",
-        "Host CPU busy share between the last two samples, in percent.", hl, h.cpuUtilPct);
+        "Host CPU busy share between the last two samples, in percent.", hl, h.cpu_util_pct);
   e.add("hwledger_host_memory_total_bytes", "gauge", "Host memory total in bytes.", hl,
-        h.memoryTotalBytes);
+        h.memory_total_bytes);
   e.add("hwledger_host_memory_available_bytes", "gauge", "Host memory available in bytes.", hl,
-        h.memoryAvailableBytes);
+        h.memory_available_bytes);
   e.add("hwledger_host_cpu_package_power_watts", "gauge",
-        "CPU package power from RAPL between the last two samples, in watts.", hl, h.packagePowerW);
+        "CPU package power from RAPL between the last two samples, in watts.", hl,
+        h.package_power_w);
   e.add("hwledger_host_gpus", "gauge", "GPUs reported by the probes.", hl,
         std::optional<double>(static_cast<double>(sample.gpus.size())));
-  if (sample.timeMs != 0) {
+  if (sample.time_ms != 0) {
     e.add("hwledger_telemetry_sample_timestamp_seconds", "gauge",
           "Unix time of the latest telemetry sample, in seconds.", hl,
-          std::optional<double>(static_cast<double>(sample.timeMs) / 1000.0));
+          std::optional<double>(static_cast<double>(sample.time_ms) / 1000.0));
   }
 
   e.add("hwledger_agent_resident_memory_bytes", "gauge", "Resident memory of the agent in bytes.",
-        "", self.residentMemoryBytes);
+        "", self.resident_memory_bytes);
   e.add("hwledger_agent_cpu_seconds_total", "counter",
-        "User and system CPU time consumed by the agent, in seconds.", "", self.cpuSecondsTotal);
+        "User and system CPU time consumed by the agent, in seconds.", "", self.cpu_seconds_total);
   e.add("hwledger_agent_samples_total", "counter", "Telemetry samples taken by the agent.", "",
-        std::optional<double>(static_cast<double>(self.samplesTotal)));
+        std::optional<double>(static_cast<double>(self.samples_total)));
   e.add("hwledger_agent_sample_errors_total", "counter", "Telemetry samples that failed.", "",
-        std::optional<double>(static_cast<double>(self.sampleErrorsTotal)));
+        std::optional<double>(static_cast<double>(self.sample_errors_total)));
   e.add("hwledger_outbox_entries", "gauge", "Entries in the agent's event outbox.", "",
-        self.outboxEntries);
+        self.outbox_entries);
   e.add("hwledger_outbox_capacity_entries", "gauge", "Capacity of the agent's event outbox.", "",
-        self.outboxCapacityEntries);
+        self.outbox_capacity_entries);
   e.add("hwledger_agent_start_time_seconds", "gauge", "Unix time the agent started, in seconds.",
-        "", self.startTimeSeconds);
+        "", self.start_time_seconds);
   for (const auto& b : self.backends) {
     e.add("hwledger_agent_probe_info", "gauge", "Telemetry backends in use (always 1).",
           promLabels({{"backend", b}}), std::string("1"));

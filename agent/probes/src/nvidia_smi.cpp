@@ -140,18 +140,18 @@ Result<std::vector<GpuSample>> parseQueryGpuCsv(std::string_view csv,
     g.uuid = row[*cUuid];
     if (g.uuid.empty() || g.uuid.front() == '[') return invalidArgument("csv: GPU without uuid");
     g.name = textOrEmpty(row, cName);
-    g.driverVersion = textOrEmpty(row, cDriver);
-    g.pciBusId = textOrEmpty(row, cBus);
-    g.memoryTotalBytes = mib(row, cTotal);
-    g.memoryUsedBytes = mib(row, cUsed);
-    g.memoryFreeBytes = mib(row, cFree);
-    g.utilizationGpuPct = metric(row, cUtil);
-    g.utilizationMemoryPct = metric(row, cMemUtil);
-    g.temperatureC = metric(row, cTemp);
-    g.powerW = metric(row, cPower);
-    g.powerLimitW = metric(row, cLimit);
-    g.clockSmMhz = mhz(row, cSm);
-    g.clockMemMhz = mhz(row, cMem);
+    g.driver_version = textOrEmpty(row, cDriver);
+    g.pci_bus_id = textOrEmpty(row, cBus);
+    g.memory_total_bytes = mib(row, cTotal);
+    g.memory_used_bytes = mib(row, cUsed);
+    g.memory_free_bytes = mib(row, cFree);
+    g.utilization_gpu_pct = metric(row, cUtil);
+    g.utilization_memory_pct = metric(row, cMemUtil);
+    g.temperature_c = metric(row, cTemp);
+    g.power_w = metric(row, cPower);
+    g.power_limit_w = metric(row, cLimit);
+    g.clock_sm_mhz = mhz(row, cSm);
+    g.clock_mem_mhz = mhz(row, cMem);
     gpus.push_back(std::move(g));
   }
   return gpus;
@@ -170,12 +170,12 @@ Result<std::vector<ComputeApp>> parseComputeAppsCsv(std::string_view csv,
   std::vector<ComputeApp> apps;
   for (const auto& row : t.rows) {
     ComputeApp a;
-    a.gpuUuid = row[*cUuid];
+    a.gpu_uuid = row[*cUuid];
     const auto pid = parseUnsigned(row[*cPid]);
     if (!pid) return invalidArgument("csv: bad pid '" + row[*cPid] + "'");
     a.process.pid = static_cast<std::uint32_t>(*pid);
     if (cName) a.process.name = row[*cName];
-    a.process.memoryBytes = mib(row, cMem);
+    a.process.memory_bytes = mib(row, cMem);
     apps.push_back(std::move(a));
   }
   return apps;
@@ -186,7 +186,7 @@ std::size_t attachProcesses(std::vector<GpuSample>& gpus, const std::vector<Comp
   for (const auto& a : apps) {
     bool found = false;
     for (auto& g : gpus) {
-      if (g.uuid == a.gpuUuid) {
+      if (g.uuid == a.gpu_uuid) {
         g.processes.push_back(a.process);
         found = true;
         break;
@@ -236,7 +236,7 @@ Result<std::vector<ListedGpu>> parseNvidiaSmiList(std::string_view text) {
       m.index = static_cast<std::uint32_t>(*idx);
       m.profile = std::string(trim(line.substr(4, dev - 4)));
       m.uuid = uuidIn(line);
-      out.back().migDevices.push_back(std::move(m));
+      out.back().mig_devices.push_back(std::move(m));
     }
   }
   return out;
@@ -251,8 +251,8 @@ Result<Sample> NvidiaSmiProbe::sample() {
   CommandSettings cs{.timeout = settings_.timeout};
   auto gpuRun = runCommand({settings_.executable, query, "--format=csv,noheader,nounits"}, cs);
   if (!gpuRun) return gpuRun.error();
-  if (gpuRun->exitCode != 0) {
-    return unavailable("nvidia-smi exited with " + std::to_string(gpuRun->exitCode) + ": " +
+  if (gpuRun->exit_code != 0) {
+    return unavailable("nvidia-smi exited with " + std::to_string(gpuRun->exit_code) + ": " +
                        std::string(trim(gpuRun->out + gpuRun->err)));
   }
   auto gpus = parseQueryGpuCsv(gpuRun->out, kQueryGpuFields);
@@ -265,12 +265,12 @@ Result<Sample> NvidiaSmiProbe::sample() {
   }
   // Processes are best effort: a GPU reading without them is still worth reporting.
   auto appsRun = runCommand({settings_.executable, appsQuery, "--format=csv,noheader,nounits"}, cs);
-  if (appsRun && appsRun->exitCode == 0) {
+  if (appsRun && appsRun->exit_code == 0) {
     auto apps = parseComputeAppsCsv(appsRun->out, kQueryComputeAppsFields);
     if (apps) attachProcesses(*gpus, *apps);
   }
   Sample s;
-  s.timeMs = unixNowMs();
+  s.time_ms = unixNowMs();
   s.gpus = std::move(*gpus);
   return s;
 }

@@ -61,25 +61,25 @@ Result<std::vector<GpuSample>> parseNvidiaSmiXml(std::string_view xml) {
     s.uuid = plainText(g, "uuid");
     if (s.uuid.empty()) return invalidArgument("xml: <gpu> without <uuid>");
     s.name = plainText(g, "product_name");
-    s.driverVersion = driver;
-    if (const auto* id = g.attribute("id")) s.pciBusId = *id;
-    if (s.pciBusId.empty()) s.pciBusId = plainText(g, "pci/pci_bus_id");
-    s.memoryTotalBytes = mibAt(g, "fb_memory_usage/total");
-    s.memoryUsedBytes = mibAt(g, "fb_memory_usage/used");
-    s.memoryFreeBytes = mibAt(g, "fb_memory_usage/free");
-    s.utilizationGpuPct = metricAt(g, {"utilization/gpu_util"});
-    s.utilizationMemoryPct = metricAt(g, {"utilization/memory_util"});
-    s.temperatureC = metricAt(g, {"temperature/gpu_temp"});
-    s.powerW =
+    s.driver_version = driver;
+    if (const auto* id = g.attribute("id")) s.pci_bus_id = *id;
+    if (s.pci_bus_id.empty()) s.pci_bus_id = plainText(g, "pci/pci_bus_id");
+    s.memory_total_bytes = mibAt(g, "fb_memory_usage/total");
+    s.memory_used_bytes = mibAt(g, "fb_memory_usage/used");
+    s.memory_free_bytes = mibAt(g, "fb_memory_usage/free");
+    s.utilization_gpu_pct = metricAt(g, {"utilization/gpu_util"});
+    s.utilization_memory_pct = metricAt(g, {"utilization/memory_util"});
+    s.temperature_c = metricAt(g, {"temperature/gpu_temp"});
+    s.power_w =
         metricAt(g, {"gpu_power_readings/power_draw", "gpu_power_readings/instant_power_draw",
                      "gpu_power_readings/average_power_draw", "power_readings/power_draw",
                      "power_readings/instant_power_draw"});
-    s.powerLimitW = metricAt(
+    s.power_limit_w = metricAt(
         g, {"gpu_power_readings/current_power_limit", "gpu_power_readings/enforced_power_limit",
             "power_readings/enforced_power_limit", "power_readings/current_power_limit",
             "power_readings/power_limit"});
-    s.clockSmMhz = mhzAt(g, "clocks/sm_clock");
-    s.clockMemMhz = mhzAt(g, "clocks/mem_clock");
+    s.clock_sm_mhz = mhzAt(g, "clocks/sm_clock");
+    s.clock_mem_mhz = mhzAt(g, "clocks/mem_clock");
     if (const auto* procs = g.child("processes")) {
       for (const XmlElement* p : procs->childrenNamed("process_info")) {
         const auto pid = u32At(*p, "pid");
@@ -87,7 +87,7 @@ Result<std::vector<GpuSample>> parseNvidiaSmiXml(std::string_view xml) {
         ProcessSample ps;
         ps.pid = *pid;
         ps.name = plainText(*p, "process_name");
-        ps.memoryBytes = mibAt(*p, "used_memory");
+        ps.memory_bytes = mibAt(*p, "used_memory");
         s.processes.push_back(std::move(ps));
       }
     }
@@ -97,13 +97,13 @@ Result<std::vector<GpuSample>> parseNvidiaSmiXml(std::string_view xml) {
         const auto idx = u32At(*m, "index");
         if (!idx) return invalidArgument("xml: MIG device without an index on " + s.uuid);
         md.index = *idx;
-        md.gpuInstanceId = u32At(*m, "gpu_instance_id");
-        md.computeInstanceId = u32At(*m, "compute_instance_id");
+        md.gpu_instance_id = u32At(*m, "gpu_instance_id");
+        md.compute_instance_id = u32At(*m, "compute_instance_id");
         md.uuid = plainText(*m, "uuid");
-        md.memoryTotalBytes = mibAt(*m, "fb_memory_usage/total");
-        md.memoryUsedBytes = mibAt(*m, "fb_memory_usage/used");
-        md.memoryFreeBytes = mibAt(*m, "fb_memory_usage/free");
-        s.migDevices.push_back(std::move(md));
+        md.memory_total_bytes = mibAt(*m, "fb_memory_usage/total");
+        md.memory_used_bytes = mibAt(*m, "fb_memory_usage/used");
+        md.memory_free_bytes = mibAt(*m, "fb_memory_usage/free");
+        s.mig_devices.push_back(std::move(md));
       }
     }
     gpus.push_back(std::move(s));

@@ -69,29 +69,29 @@ struct NvmlProbe::Api {
   bool initialized = false;
   nvmlReturn_t (*init)() = nullptr;
   nvmlReturn_t (*shutdown)() = nullptr;
-  const char* (*errorString)(nvmlReturn_t) = nullptr;
-  nvmlReturn_t (*systemGetDriverVersion)(char*, unsigned int) = nullptr;
-  nvmlReturn_t (*systemGetProcessName)(unsigned int, char*, unsigned int) = nullptr;
-  nvmlReturn_t (*deviceGetCount)(unsigned int*) = nullptr;
-  nvmlReturn_t (*deviceGetHandleByIndex)(unsigned int, nvmlDevice_t*) = nullptr;
-  nvmlReturn_t (*deviceGetName)(nvmlDevice_t, char*, unsigned int) = nullptr;
-  nvmlReturn_t (*deviceGetUuid)(nvmlDevice_t, char*, unsigned int) = nullptr;
-  nvmlReturn_t (*deviceGetMemoryInfo)(nvmlDevice_t, nvmlMemory_t*) = nullptr;
-  nvmlReturn_t (*deviceGetUtilizationRates)(nvmlDevice_t, nvmlUtilization_t*) = nullptr;
-  nvmlReturn_t (*deviceGetTemperature)(nvmlDevice_t, int, unsigned int*) = nullptr;
-  nvmlReturn_t (*deviceGetPowerUsage)(nvmlDevice_t, unsigned int*) = nullptr;
-  nvmlReturn_t (*deviceGetEnforcedPowerLimit)(nvmlDevice_t, unsigned int*) = nullptr;
-  nvmlReturn_t (*deviceGetClockInfo)(nvmlDevice_t, int, unsigned int*) = nullptr;
+  const char* (*error_string)(nvmlReturn_t) = nullptr;
+  nvmlReturn_t (*system_get_driver_version)(char*, unsigned int) = nullptr;
+  nvmlReturn_t (*system_get_process_name)(unsigned int, char*, unsigned int) = nullptr;
+  nvmlReturn_t (*device_get_count)(unsigned int*) = nullptr;
+  nvmlReturn_t (*device_get_handle_by_index)(unsigned int, nvmlDevice_t*) = nullptr;
+  nvmlReturn_t (*device_get_name)(nvmlDevice_t, char*, unsigned int) = nullptr;
+  nvmlReturn_t (*device_get_uuid)(nvmlDevice_t, char*, unsigned int) = nullptr;
+  nvmlReturn_t (*device_get_memory_info)(nvmlDevice_t, nvmlMemory_t*) = nullptr;
+  nvmlReturn_t (*device_get_utilization_rates)(nvmlDevice_t, nvmlUtilization_t*) = nullptr;
+  nvmlReturn_t (*device_get_temperature)(nvmlDevice_t, int, unsigned int*) = nullptr;
+  nvmlReturn_t (*device_get_power_usage)(nvmlDevice_t, unsigned int*) = nullptr;
+  nvmlReturn_t (*device_get_enforced_power_limit)(nvmlDevice_t, unsigned int*) = nullptr;
+  nvmlReturn_t (*device_get_clock_info)(nvmlDevice_t, int, unsigned int*) = nullptr;
   // NOLINTNEXTLINE(google-runtime-int): C ABI
-  nvmlReturn_t (*deviceGetTotalEnergyConsumption)(nvmlDevice_t, unsigned long long*) = nullptr;
+  nvmlReturn_t (*device_get_total_energy_consumption)(nvmlDevice_t, unsigned long long*) = nullptr;
   // One of the two process calls is resolved, newest first.
-  nvmlReturn_t (*deviceGetComputeRunningProcesses)(nvmlDevice_t, unsigned int*,
-                                                   nvmlProcessInfo_t*) = nullptr;
-  nvmlReturn_t (*deviceGetComputeRunningProcessesV1)(nvmlDevice_t, unsigned int*,
-                                                     nvmlProcessInfoV1_t*) = nullptr;
+  nvmlReturn_t (*device_get_compute_running_processes)(nvmlDevice_t, unsigned int*,
+                                                       nvmlProcessInfo_t*) = nullptr;
+  nvmlReturn_t (*device_get_compute_running_processes_v1)(nvmlDevice_t, unsigned int*,
+                                                          nvmlProcessInfoV1_t*) = nullptr;
 
   [[nodiscard]] std::string describe(nvmlReturn_t rc) const {
-    const char* s = errorString != nullptr ? errorString(rc) : nullptr;
+    const char* s = error_string != nullptr ? error_string(rc) : nullptr;
     return s != nullptr ? std::string(s) : "NVML error " + std::to_string(rc);
   }
 };
@@ -113,28 +113,29 @@ Result<std::unique_ptr<NvmlProbe>> NvmlProbe::open(const NvmlSettings& settings)
   void* lib = api->lib.get();
   const bool ok =
       resolve(lib, "nvmlInit_v2", api->init) && resolve(lib, "nvmlShutdown", api->shutdown) &&
-      resolve(lib, "nvmlDeviceGetCount_v2", api->deviceGetCount) &&
-      resolve(lib, "nvmlDeviceGetHandleByIndex_v2", api->deviceGetHandleByIndex) &&
-      resolve(lib, "nvmlDeviceGetName", api->deviceGetName) &&
-      resolve(lib, "nvmlDeviceGetUUID", api->deviceGetUuid) &&
-      resolve(lib, "nvmlDeviceGetMemoryInfo", api->deviceGetMemoryInfo) &&
-      resolve(lib, "nvmlDeviceGetUtilizationRates", api->deviceGetUtilizationRates) &&
-      resolve(lib, "nvmlDeviceGetTemperature", api->deviceGetTemperature) &&
-      resolve(lib, "nvmlDeviceGetPowerUsage", api->deviceGetPowerUsage) &&
-      resolve(lib, "nvmlDeviceGetEnforcedPowerLimit", api->deviceGetEnforcedPowerLimit) &&
-      resolve(lib, "nvmlDeviceGetClockInfo", api->deviceGetClockInfo) &&
-      resolve(lib, "nvmlSystemGetDriverVersion", api->systemGetDriverVersion);
+      resolve(lib, "nvmlDeviceGetCount_v2", api->device_get_count) &&
+      resolve(lib, "nvmlDeviceGetHandleByIndex_v2", api->device_get_handle_by_index) &&
+      resolve(lib, "nvmlDeviceGetName", api->device_get_name) &&
+      resolve(lib, "nvmlDeviceGetUUID", api->device_get_uuid) &&
+      resolve(lib, "nvmlDeviceGetMemoryInfo", api->device_get_memory_info) &&
+      resolve(lib, "nvmlDeviceGetUtilizationRates", api->device_get_utilization_rates) &&
+      resolve(lib, "nvmlDeviceGetTemperature", api->device_get_temperature) &&
+      resolve(lib, "nvmlDeviceGetPowerUsage", api->device_get_power_usage) &&
+      resolve(lib, "nvmlDeviceGetEnforcedPowerLimit", api->device_get_enforced_power_limit) &&
+      resolve(lib, "nvmlDeviceGetClockInfo", api->device_get_clock_info) &&
+      resolve(lib, "nvmlSystemGetDriverVersion", api->system_get_driver_version);
   if (!ok)
     return unavailable("NVML not available: " + settings.library + " lacks a required symbol");
   // Optional: older drivers lack some of these; their metrics are then absent.
-  resolve(lib, "nvmlErrorString", api->errorString);
-  resolve(lib, "nvmlSystemGetProcessName", api->systemGetProcessName);
-  resolve(lib, "nvmlDeviceGetTotalEnergyConsumption", api->deviceGetTotalEnergyConsumption);
+  resolve(lib, "nvmlErrorString", api->error_string);
+  resolve(lib, "nvmlSystemGetProcessName", api->system_get_process_name);
+  resolve(lib, "nvmlDeviceGetTotalEnergyConsumption", api->device_get_total_energy_consumption);
   if (!resolve(lib, "nvmlDeviceGetComputeRunningProcesses_v3",
-               api->deviceGetComputeRunningProcesses)) {
+               api->device_get_compute_running_processes)) {
     if (!resolve(lib, "nvmlDeviceGetComputeRunningProcesses_v2",
-                 api->deviceGetComputeRunningProcesses)) {
-      resolve(lib, "nvmlDeviceGetComputeRunningProcesses", api->deviceGetComputeRunningProcessesV1);
+                 api->device_get_compute_running_processes)) {
+      resolve(lib, "nvmlDeviceGetComputeRunningProcesses",
+              api->device_get_compute_running_processes_v1);
     }
   }
   const nvmlReturn_t rc = api->init();
@@ -147,63 +148,64 @@ Result<std::unique_ptr<NvmlProbe>> NvmlProbe::open(const NvmlSettings& settings)
 Result<Sample> NvmlProbe::sample() {
   Api& a = *api_;
   unsigned int count = 0;
-  if (nvmlReturn_t rc = a.deviceGetCount(&count); rc != kNvmlSuccess) {
+  if (nvmlReturn_t rc = a.device_get_count(&count); rc != kNvmlSuccess) {
     return unavailable("nvmlDeviceGetCount_v2: " + a.describe(rc));
   }
   std::array<char, kDriverBufferSize> driver{};
   std::string driverVersion;
-  if (a.systemGetDriverVersion(driver.data(), kDriverBufferSize) == kNvmlSuccess) {
+  if (a.system_get_driver_version(driver.data(), kDriverBufferSize) == kNvmlSuccess) {
     driverVersion = driver.data();
   }
   Sample s;
-  s.timeMs = unixNowMs();
+  s.time_ms = unixNowMs();
   for (unsigned int i = 0; i < count; ++i) {
     nvmlDevice_t dev = nullptr;
-    if (nvmlReturn_t rc = a.deviceGetHandleByIndex(i, &dev); rc != kNvmlSuccess) {
+    if (nvmlReturn_t rc = a.device_get_handle_by_index(i, &dev); rc != kNvmlSuccess) {
       return unavailable("nvmlDeviceGetHandleByIndex_v2(" + std::to_string(i) +
                          "): " + a.describe(rc));
     }
     GpuSample g;
     g.index = i;
     g.vendor = "nvidia";
-    g.driverVersion = driverVersion;
+    g.driver_version = driverVersion;
     std::array<char, kNameBufferSize> name{};
-    if (a.deviceGetName(dev, name.data(), kNameBufferSize) == kNvmlSuccess) g.name = name.data();
+    if (a.device_get_name(dev, name.data(), kNameBufferSize) == kNvmlSuccess) g.name = name.data();
     std::array<char, kUuidBufferSize> uuid{};
-    if (nvmlReturn_t rc = a.deviceGetUuid(dev, uuid.data(), kUuidBufferSize); rc != kNvmlSuccess) {
+    if (nvmlReturn_t rc = a.device_get_uuid(dev, uuid.data(), kUuidBufferSize);
+        rc != kNvmlSuccess) {
       return unavailable("nvmlDeviceGetUUID(" + std::to_string(i) + "): " + a.describe(rc));
     }
     g.uuid = uuid.data();
     nvmlMemory_t mem{};
-    if (a.deviceGetMemoryInfo(dev, &mem) == kNvmlSuccess) {
-      g.memoryTotalBytes = mem.total;
-      g.memoryUsedBytes = mem.used;
-      g.memoryFreeBytes = mem.free;
+    if (a.device_get_memory_info(dev, &mem) == kNvmlSuccess) {
+      g.memory_total_bytes = mem.total;
+      g.memory_used_bytes = mem.used;
+      g.memory_free_bytes = mem.free;
     }
     nvmlUtilization_t util{};
-    if (a.deviceGetUtilizationRates(dev, &util) == kNvmlSuccess) {
-      g.utilizationGpuPct = util.gpu;
-      g.utilizationMemoryPct = util.memory;
+    if (a.device_get_utilization_rates(dev, &util) == kNvmlSuccess) {
+      g.utilization_gpu_pct = util.gpu;
+      g.utilization_memory_pct = util.memory;
     }
     unsigned int v = 0;
-    if (a.deviceGetTemperature(dev, kNvmlTemperatureGpu, &v) == kNvmlSuccess) g.temperatureC = v;
-    if (a.deviceGetPowerUsage(dev, &v) == kNvmlSuccess) g.powerW = v / 1000.0;  // mW
-    if (a.deviceGetEnforcedPowerLimit(dev, &v) == kNvmlSuccess) g.powerLimitW = v / 1000.0;
-    if (a.deviceGetClockInfo(dev, kNvmlClockSm, &v) == kNvmlSuccess) g.clockSmMhz = v;
-    if (a.deviceGetClockInfo(dev, kNvmlClockMem, &v) == kNvmlSuccess) g.clockMemMhz = v;
+    if (a.device_get_temperature(dev, kNvmlTemperatureGpu, &v) == kNvmlSuccess) g.temperature_c = v;
+    if (a.device_get_power_usage(dev, &v) == kNvmlSuccess) g.power_w = v / 1000.0;  // mW
+    if (a.device_get_enforced_power_limit(dev, &v) == kNvmlSuccess) g.power_limit_w = v / 1000.0;
+    if (a.device_get_clock_info(dev, kNvmlClockSm, &v) == kNvmlSuccess) g.clock_sm_mhz = v;
+    if (a.device_get_clock_info(dev, kNvmlClockMem, &v) == kNvmlSuccess) g.clock_mem_mhz = v;
     unsigned long long energy = 0;  // NOLINT(google-runtime-int)
-    if (a.deviceGetTotalEnergyConsumption != nullptr &&
-        a.deviceGetTotalEnergyConsumption(dev, &energy) == kNvmlSuccess) {
-      g.energyMj = energy;
+    if (a.device_get_total_energy_consumption != nullptr &&
+        a.device_get_total_energy_consumption(dev, &energy) == kNvmlSuccess) {
+      g.energy_mj = energy;
     }
     // Processes: ask for the count, then retry while the list grows between the two calls.
     auto addProcess = [&](unsigned int pid, unsigned long long used) {  // NOLINT
       ProcessSample p;
       p.pid = pid;
-      if (used != kNvmlValueNotAvailable) p.memoryBytes = used;
+      if (used != kNvmlValueNotAvailable) p.memory_bytes = used;
       std::array<char, kProcessNameSize> pname{};
-      if (a.systemGetProcessName != nullptr &&
-          a.systemGetProcessName(pid, pname.data(), kProcessNameSize) == kNvmlSuccess) {
+      if (a.system_get_process_name != nullptr &&
+          a.system_get_process_name(pid, pname.data(), kProcessNameSize) == kNvmlSuccess) {
         p.name = pname.data();
       }
       g.processes.push_back(std::move(p));
@@ -224,10 +226,10 @@ Result<Sample> NvmlProbe::sample() {
         break;
       }
     };
-    if (a.deviceGetComputeRunningProcesses != nullptr)
-      listProcesses(a.deviceGetComputeRunningProcesses, nvmlProcessInfo_t{});
-    else if (a.deviceGetComputeRunningProcessesV1 != nullptr)
-      listProcesses(a.deviceGetComputeRunningProcessesV1, nvmlProcessInfoV1_t{});
+    if (a.device_get_compute_running_processes != nullptr)
+      listProcesses(a.device_get_compute_running_processes, nvmlProcessInfo_t{});
+    else if (a.device_get_compute_running_processes_v1 != nullptr)
+      listProcesses(a.device_get_compute_running_processes_v1, nvmlProcessInfoV1_t{});
     s.gpus.push_back(std::move(g));
   }
   return s;

@@ -3,6 +3,7 @@
 
 #include <unistd.h>
 
+#include "hwl/files.hpp"
 #include "hwl/probes/text.hpp"
 
 namespace hwl::probes {
@@ -46,8 +47,8 @@ MemInfo parseMeminfo(std::string_view text) {
     return *v * 1024;
   };
   for (auto line : splitLines(text)) {
-    if (startsWith(line, "MemTotal:")) m.totalBytes = kib(line.substr(9));
-    if (startsWith(line, "MemAvailable:")) m.availableBytes = kib(line.substr(13));
+    if (startsWith(line, "MemTotal:")) m.total_bytes = kib(line.substr(9));
+    if (startsWith(line, "MemAvailable:")) m.available_bytes = kib(line.substr(13));
   }
   return m;
 }
@@ -60,7 +61,7 @@ CpuInfo parseCpuinfo(std::string_view text) {
     if (colon == std::string_view::npos) continue;
     const auto key = trim(line.substr(0, colon));
     const auto value = trim(line.substr(colon + 1));
-    if (key == "processor" && parseUnsigned(value)) ++info.logicalCpus;
+    if (key == "processor" && parseUnsigned(value)) ++info.logical_cpus;
     if (key == "model name" && info.model.empty()) info.model = std::string(value);
     if ((key == "Hardware" || key == "cpu model" || key == "Processor") && fallback.empty()) {
       fallback = std::string(value);
@@ -71,7 +72,7 @@ CpuInfo parseCpuinfo(std::string_view text) {
 }
 
 Result<AgentSelfStats> readProcessStats(const std::string& procRoot, const std::string& pid) {
-  auto stat = readFile(procRoot + "/" + pid + "/stat");
+  auto stat = files::readFile(procRoot + "/" + pid + "/stat");
   if (!stat) return stat.error();
   // The command name (field 2) may contain spaces and parentheses: fields resume after the last
   // ')'.
@@ -90,36 +91,36 @@ Result<AgentSelfStats> readProcessStats(const std::string& procRoot, const std::
   const long page = ::sysconf(_SC_PAGESIZE);
   AgentSelfStats s;
   if (utime && stime && ticks > 0) {
-    s.cpuSecondsTotal = static_cast<double>(*utime + *stime) / static_cast<double>(ticks);
+    s.cpu_seconds_total = static_cast<double>(*utime + *stime) / static_cast<double>(ticks);
   }
-  if (rss && page > 0) s.residentMemoryBytes = *rss * static_cast<std::uint64_t>(page);
+  if (rss && page > 0) s.resident_memory_bytes = *rss * static_cast<std::uint64_t>(page);
   return s;
 }
 
 Result<Sample> ProcHostProbe::sample() {
   Sample s;
-  s.timeMs = unixNowMs();
-  if (!cpuInfo_) {
-    if (auto text = readFile(procRoot_ + "/cpuinfo")) cpuInfo_ = parseCpuinfo(*text);
+  s.time_ms = unixNowMs();
+  if (!cpu_info_) {
+    if (auto text = files::readFile(proc_root_ + "/cpuinfo")) cpu_info_ = parseCpuinfo(*text);
   }
-  if (cpuInfo_) {
-    s.host.cpuModel = cpuInfo_->model;
-    if (cpuInfo_->logicalCpus > 0) s.host.cpuCores = cpuInfo_->logicalCpus;
+  if (cpu_info_) {
+    s.host.cpu_model = cpu_info_->model;
+    if (cpu_info_->logical_cpus > 0) s.host.cpu_cores = cpu_info_->logical_cpus;
   }
-  if (!s.host.cpuCores) {
+  if (!s.host.cpu_cores) {
     const long n = ::sysconf(_SC_NPROCESSORS_ONLN);
-    if (n > 0) s.host.cpuCores = static_cast<std::uint32_t>(n);
+    if (n > 0) s.host.cpu_cores = static_cast<std::uint32_t>(n);
   }
-  auto meminfo = readFile(procRoot_ + "/meminfo");
+  auto meminfo = files::readFile(proc_root_ + "/meminfo");
   if (!meminfo) return meminfo.error();
   const auto mem = parseMeminfo(*meminfo);
-  s.host.memoryTotalBytes = mem.totalBytes;
-  s.host.memoryAvailableBytes = mem.availableBytes;
-  auto stat = readFile(procRoot_ + "/stat");
+  s.host.memory_total_bytes = mem.total_bytes;
+  s.host.memory_available_bytes = mem.available_bytes;
+  auto stat = files::readFile(proc_root_ + "/stat");
   if (!stat) return stat.error();
   auto times = parseProcStat(*stat);
   if (!times) return times.error();
-  if (last_) s.host.cpuUtilPct = cpuUtilizationPct(*last_, *times);
+  if (last_) s.host.cpu_util_pct = cpuUtilizationPct(*last_, *times);
   last_ = *times;
   return s;
 }

@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <set>
 
+#include "hwl/files.hpp"
 #include "hwl/probes/nvidia_smi.hpp"
 #include "hwl/probes/rocm_smi.hpp"
 #include "hwl/probes/text.hpp"
@@ -21,7 +22,7 @@ bool endsWith(std::string_view s, std::string_view suffix) {
 }
 
 Result<std::vector<GpuSample>> loadQueryGpuCsv(const fs::path& p) {
-  auto text = readFile(p.string());
+  auto text = files::readFile(p);
   if (!text) return text.error();
   auto gpus = parseQueryGpuCsv(*text);
   if (!gpus) return Error{gpus.error().code, p.string() + ": " + gpus.error().message};
@@ -79,7 +80,7 @@ Result<ReplaySource> loadReplayCapture(const std::string& path) {
       auto gpus = loadQueryGpuCsv(busy);
       if (!gpus) return gpus.error();
       // The compute-apps capture was recorded under load: it belongs to the busy frame.
-      if (auto appsText = readFile(apps.string())) {
+      if (auto appsText = files::readFile(apps)) {
         auto list = parseComputeAppsCsv(*appsText);
         if (!list) return Error{list.error().code, apps.string() + ": " + list.error().message};
         attachProcesses(*gpus, *list);
@@ -98,7 +99,7 @@ Result<ReplaySource> loadReplayCapture(const std::string& path) {
     }
     return src;
   }
-  auto text = readFile(path);
+  auto text = files::readFile(path);
   if (!text) return text.error();
   if (endsWith(f, ".xml")) {
     auto gpus = parseNvidiaSmiXml(*text);
@@ -135,7 +136,7 @@ Result<ReplaySpec> parseReplaySpec(std::string_view json, const std::string& bas
     if (!n->is_int64() || n->as_int64() < 1 || n->as_int64() > 4096) {
       return invalidArgument("replay spec: \"gpu_count\" must be an integer from 1 to 4096");
     }
-    spec.gpuCount = static_cast<std::uint32_t>(n->as_int64());
+    spec.gpu_count = static_cast<std::uint32_t>(n->as_int64());
   }
   for (const auto& [key, value] : o) {
     (void)value;
@@ -152,12 +153,12 @@ Result<std::unique_ptr<ReplayProbe>> ReplayProbe::open(const std::string& path) 
   std::vector<std::string> files;
   std::optional<std::uint32_t> gpuCount;
   auto fromSpec = [&](const fs::path& specPath) -> Status {
-    auto text = readFile(specPath.string());
+    auto text = files::readFile(specPath);
     if (!text) return text.error();
     auto spec = parseReplaySpec(*text, specPath.parent_path().string());
     if (!spec) return Error{spec.error().code, specPath.string() + ": " + spec.error().message};
     files = spec->files;
-    gpuCount = spec->gpuCount;
+    gpuCount = spec->gpu_count;
     return {};
   };
   if (fs::is_directory(p, ec)) {
@@ -174,7 +175,7 @@ Result<std::unique_ptr<ReplayProbe>> ReplayProbe::open(const std::string& path) 
     return notFound("replay: no such file or directory: " + path);
   } else if (endsWith(path, ".json")) {
     // A replay spec or a rocm-smi capture: the spec has "files".
-    auto text = readFile(path);
+    auto text = files::readFile(path);
     if (!text) return text.error();
     boost::system::error_code jec;
     const auto v = boost::json::parse(*text, jec);
@@ -200,7 +201,7 @@ Result<std::unique_ptr<ReplayProbe>> ReplayProbe::open(const std::string& path) 
 }
 
 ReplayProbe::ReplayProbe(std::vector<ReplaySource> sources, std::optional<std::uint32_t> gpuCount)
-    : sources_(std::move(sources)), gpuCount_(gpuCount) {}
+    : sources_(std::move(sources)), gpu_count_(gpuCount) {}
 
 Result<Sample> ReplayProbe::sample() {
   // Templates: every GPU of every source, as (source, position in frame).
@@ -214,9 +215,9 @@ Result<Sample> ReplayProbe::sample() {
     for (std::size_t g = 0; g < n; ++g) slots.push_back({s, g});
   }
   if (slots.empty()) return unavailable("replay: nothing to replay");
-  const std::size_t count = gpuCount_ ? *gpuCount_ : slots.size();
+  const std::size_t count = gpu_count_ ? *gpu_count_ : slots.size();
   Sample out;
-  out.timeMs = unixNowMs();
+  out.time_ms = unixNowMs();
   std::set<std::string> used;
   for (std::size_t i = 0; i < count; ++i) {
     const Slot& slot = slots[i % slots.size()];

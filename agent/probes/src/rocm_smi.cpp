@@ -63,7 +63,7 @@ Result<RocmSmiReport> parseRocmSmiJson(std::string_view json) {
       ProcessSample p;
       p.pid = static_cast<std::uint32_t>(*pid);
       p.name = std::string(trim(parts[0]));
-      if (parts.size() >= 3) p.memoryBytes = parseUnsigned(parts[2]);
+      if (parts.size() >= 3) p.memory_bytes = parseUnsigned(parts[2]);
       report.processes.push_back(std::move(p));
     }
   }
@@ -84,13 +84,13 @@ Result<RocmSmiReport> parseRocmSmiJson(std::string_view json) {
     GpuSample g;
     g.index = idx;
     g.vendor = "amd";
-    g.driverVersion = driver;
-    g.pciBusId = known(str(c, {"PCI Bus"}));
+    g.driver_version = driver;
+    g.pci_bus_id = known(str(c, {"PCI Bus"}));
     const std::string uniqueId = known(str(c, {"Unique ID"}));
     if (!uniqueId.empty()) {
       g.uuid = uniqueId;
-    } else if (!g.pciBusId.empty()) {
-      g.uuid = "PCI-" + g.pciBusId;
+    } else if (!g.pci_bus_id.empty()) {
+      g.uuid = "PCI-" + g.pci_bus_id;
     } else {
       g.uuid = "AMD-card" + std::to_string(idx);
     }
@@ -113,26 +113,27 @@ Result<RocmSmiReport> parseRocmSmiJson(std::string_view json) {
     };
     const auto total = bytes(num(c, {"VRAM Total Memory (B)"}));
     const auto used = bytes(num(c, {"VRAM Total Used Memory (B)"}));
-    if (total) g.memoryTotalBytes = static_cast<std::uint64_t>(*total);
-    if (used) g.memoryUsedBytes = static_cast<std::uint64_t>(*used);
+    if (total) g.memory_total_bytes = static_cast<std::uint64_t>(*total);
+    if (used) g.memory_used_bytes = static_cast<std::uint64_t>(*used);
     if (total && used && *total >= *used) {
-      g.memoryFreeBytes = static_cast<std::uint64_t>(*total - *used);
+      g.memory_free_bytes = static_cast<std::uint64_t>(*total - *used);
     }
-    g.utilizationGpuPct = num(c, {"GPU use (%)"});
+    g.utilization_gpu_pct = num(c, {"GPU use (%)"});
     // Memory controller activity (the analogue of NVIDIA's utilization.memory), not allocation.
-    g.utilizationMemoryPct = num(c, {"GPU Memory Read/Write Activity (%)", "GPU memory use (%)"});
-    g.temperatureC = num(c, {"Temperature (Sensor edge) (C)", "Temperature (Sensor junction) (C)"});
-    g.powerW =
+    g.utilization_memory_pct = num(c, {"GPU Memory Read/Write Activity (%)", "GPU memory use (%)"});
+    g.temperature_c =
+        num(c, {"Temperature (Sensor edge) (C)", "Temperature (Sensor junction) (C)"});
+    g.power_w =
         num(c, {"Average Graphics Package Power (W)", "Current Socket Graphics Package Power (W)"});
-    g.powerLimitW = num(c, {"Max Graphics Package Power (W)"});
+    g.power_limit_w = num(c, {"Max Graphics Package Power (W)"});
     if (const auto sclk = num(c, {"sclk clock speed:"})) {
-      g.clockSmMhz = static_cast<std::uint32_t>(std::lround(*sclk));
+      g.clock_sm_mhz = static_cast<std::uint32_t>(std::lround(*sclk));
     }
     if (const auto mclk = num(c, {"mclk clock speed:"})) {
-      g.clockMemMhz = static_cast<std::uint32_t>(std::lround(*mclk));
+      g.clock_mem_mhz = static_cast<std::uint32_t>(std::lround(*mclk));
     }
     if (const auto e = num(c, {"Accumulated Energy (uJ)"})) {
-      if (*e >= 0) g.energyMj = static_cast<std::uint64_t>(*e / 1000.0);
+      if (*e >= 0) g.energy_mj = static_cast<std::uint64_t>(*e / 1000.0);
     }
     report.gpus.push_back(std::move(g));
   }
@@ -148,13 +149,13 @@ Result<Sample> RocmSmiProbe::sample() {
   // rocm-smi exits non-zero when one of many readings fails but still prints the JSON.
   const auto start = run->out.find('{');
   if (start == std::string::npos) {
-    return unavailable("rocm-smi printed no JSON (exit " + std::to_string(run->exitCode) +
+    return unavailable("rocm-smi printed no JSON (exit " + std::to_string(run->exit_code) +
                        "): " + std::string(trim(run->err)));
   }
   auto report = parseRocmSmiJson(std::string_view(run->out).substr(start));
   if (!report) return report.error();
   Sample s;
-  s.timeMs = unixNowMs();
+  s.time_ms = unixNowMs();
   s.gpus = std::move(report->gpus);
   return s;
 }

@@ -4,10 +4,10 @@
 namespace hwl::probes {
 
 Sampler::Sampler(std::unique_ptr<Probe> probe, SamplerSettings settings)
-    : probe_(std::move(probe)), settings_(std::move(settings)), probeName_(probe_->name()) {
-  if (settings_.ringSize == 0) settings_.ringSize = 1;
+    : probe_(std::move(probe)), settings_(std::move(settings)), probe_name_(probe_->name()) {
+  if (settings_.ring_size == 0) settings_.ring_size = 1;
   if (settings_.interval.count() <= 0) settings_.interval = std::chrono::milliseconds(1000);
-  if (!settings_.nowMs) settings_.nowMs = &unixNowMs;
+  if (!settings_.now_ms) settings_.now_ms = &unixNowMs;
 }
 
 Sampler::~Sampler() { stop(); }
@@ -30,21 +30,21 @@ void Sampler::stop() {
 
 void Sampler::sampleOnce() {
   Result<Sample> s = [this] {
-    std::lock_guard probeLock(probeMutex_);
+    std::lock_guard probeLock(probe_mutex_);
     return probe_->sample();
   }();
   std::lock_guard lock(mutex_);
   if (!s) {
-    ++stats_.sampleErrorsTotal;
-    stats_.lastError = s.error();
+    ++stats_.sample_errors_total;
+    stats_.last_error = s.error();
     return;
   }
-  ++stats_.samplesTotal;
-  s->timeMs = settings_.nowMs();
+  ++stats_.samples_total;
+  s->time_ms = settings_.now_ms();
   for (const auto& g : s->gpus) {
     auto& ring = rings_[g.uuid];
-    ring.push_back({s->timeMs, g});
-    while (ring.size() > settings_.ringSize) ring.pop_front();
+    ring.push_back({s->time_ms, g});
+    while (ring.size() > settings_.ring_size) ring.pop_front();
   }
   latest_ = std::make_shared<const Sample>(std::move(*s));
 }

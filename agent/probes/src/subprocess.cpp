@@ -133,7 +133,7 @@ Result<CommandResult> runCommand(const std::vector<std::string>& argv,
       if (n > 0) {
         std::string& sink = i == 0 ? result.out : result.err;
         sink.append(buf.data(), static_cast<std::size_t>(n));
-        if (sink.size() > settings.maxOutputBytes) tooBig = true;
+        if (sink.size() > settings.max_output_bytes) tooBig = true;
       } else if (n == 0 || (errno != EINTR && errno != EAGAIN)) {
         pfds[i].fd = -1;
         --open;
@@ -152,7 +152,7 @@ Result<CommandResult> runCommand(const std::vector<std::string>& argv,
   }
   if (tooBig) return Error{Code::kResourceExhausted, argv[0] + " printed too much output"};
   if (WIFEXITED(status)) {
-    result.exitCode = WEXITSTATUS(status);
+    result.exit_code = WEXITSTATUS(status);
   } else if (WIFSIGNALED(status)) {
     result.signal = WTERMSIG(status);
   }

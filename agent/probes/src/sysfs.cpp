@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <system_error>
 
+#include "hwl/files.hpp"
 #include "hwl/probes/text.hpp"
 
 namespace hwl::probes {
@@ -46,37 +47,37 @@ std::vector<fs::path> sortedEntries(const fs::path& dir) {
 
 void readHwmon(const fs::path& device, GpuSample& g) {
   for (const auto& hw : sortedEntries(device / "hwmon")) {
-    if (!g.temperatureC) {
+    if (!g.temperature_c) {
       // amdgpu labels temp1 "edge", temp2 "junction"; prefer edge like rocm-smi does.
-      for (int i = 1; i <= 3 && !g.temperatureC; ++i) {
+      for (int i = 1; i <= 3 && !g.temperature_c; ++i) {
         const auto label = readAttribute((hw / ("temp" + std::to_string(i) + "_label")).string());
         if (i > 1 && label && *label != "edge") continue;
         if (const auto t = readU64(hw / ("temp" + std::to_string(i) + "_input"))) {
-          g.temperatureC = static_cast<double>(*t) / 1000.0;
+          g.temperature_c = static_cast<double>(*t) / 1000.0;
         }
       }
     }
-    if (!g.powerW) {
+    if (!g.power_w) {
       auto p = readU64(hw / "power1_average");
       if (!p) p = readU64(hw / "power1_input");
-      if (p) g.powerW = static_cast<double>(*p) / 1e6;  // microwatts
+      if (p) g.power_w = static_cast<double>(*p) / 1e6;  // microwatts
     }
-    if (!g.powerLimitW) {
+    if (!g.power_limit_w) {
       if (const auto cap = readU64(hw / "power1_cap"))
-        g.powerLimitW = static_cast<double>(*cap) / 1e6;
+        g.power_limit_w = static_cast<double>(*cap) / 1e6;
     }
-    if (!g.clockSmMhz) {
+    if (!g.clock_sm_mhz) {
       if (const auto f = readU64(hw / "freq1_input")) {
-        g.clockSmMhz = static_cast<std::uint32_t>(*f / 1000000);
+        g.clock_sm_mhz = static_cast<std::uint32_t>(*f / 1000000);
       }
     }
-    if (!g.clockMemMhz) {
+    if (!g.clock_mem_mhz) {
       if (const auto f = readU64(hw / "freq2_input")) {
-        g.clockMemMhz = static_cast<std::uint32_t>(*f / 1000000);
+        g.clock_mem_mhz = static_cast<std::uint32_t>(*f / 1000000);
       }
     }
-    if (!g.energyMj) {
-      if (const auto e = readU64(hw / "energy1_input")) g.energyMj = *e / 1000;  // microjoules
+    if (!g.energy_mj) {
+      if (const auto e = readU64(hw / "energy1_input")) g.energy_mj = *e / 1000;  // microjoules
     }
   }
 }
@@ -93,8 +94,8 @@ std::vector<RaplZone> readZones(const std::string& sysRoot, bool topLevelOnly) {
     RaplZone z;
     z.id = id;
     z.name = readAttribute((p / "name").string()).value_or("");
-    z.energyUj = *energy;
-    z.maxEnergyRangeUj = readU64(p / "max_energy_range_uj");
+    z.energy_uj = *energy;
+    z.max_energy_range_uj = readU64(p / "max_energy_range_uj");
     zones.push_back(std::move(z));
   }
   return zones;
@@ -114,21 +115,21 @@ std::vector<GpuSample> readDrmCards(const std::string& sysRoot) {
     g.index = *n;
     g.vendor = vendorName(*vendorId);
     const auto deviceId = readAttribute((dev / "device").string()).value_or("");
-    if (const auto uevent = readFile((dev / "uevent").string())) {
+    if (const auto uevent = files::readFile(dev / "uevent")) {
       for (auto line : splitLines(*uevent)) {
-        if (startsWith(line, "PCI_SLOT_NAME=")) g.pciBusId = std::string(line.substr(14));
+        if (startsWith(line, "PCI_SLOT_NAME=")) g.pci_bus_id = std::string(line.substr(14));
       }
     }
-    if (g.pciBusId.empty()) {
+    if (g.pci_bus_id.empty()) {
       std::error_code ec;
       const auto real = fs::canonical(dev, ec);
-      if (!ec) g.pciBusId = real.filename().string();
+      if (!ec) g.pci_bus_id = real.filename().string();
     }
     const auto uniqueId = readAttribute((dev / "unique_id").string());
     if (uniqueId && !uniqueId->empty()) {
       g.uuid = *uniqueId;
-    } else if (!g.pciBusId.empty()) {
-      g.uuid = "PCI-" + g.pciBusId;
+    } else if (!g.pci_bus_id.empty()) {
+      g.uuid = "PCI-" + g.pci_bus_id;
     } else {
       g.uuid = "DRM-" + entry.filename().string();
     }
@@ -147,17 +148,18 @@ std::vector<GpuSample> readDrmCards(const std::string& sysRoot) {
     if (!ec) {
       const auto version =
           readAttribute((fs::path(sysRoot) / "module" / driver.filename() / "version").string());
-      g.driverVersion = version.value_or("");
+      g.driver_version = version.value_or("");
     }
-    g.memoryTotalBytes = readU64(dev / "mem_info_vram_total");
-    g.memoryUsedBytes = readU64(dev / "mem_info_vram_used");
-    if (g.memoryTotalBytes && g.memoryUsedBytes && *g.memoryTotalBytes >= *g.memoryUsedBytes) {
-      g.memoryFreeBytes = *g.memoryTotalBytes - *g.memoryUsedBytes;
+    g.memory_total_bytes = readU64(dev / "mem_info_vram_total");
+    g.memory_used_bytes = readU64(dev / "mem_info_vram_used");
+    if (g.memory_total_bytes && g.memory_used_bytes &&
+        *g.memory_total_bytes >= *g.memory_used_bytes) {
+      g.memory_free_bytes = *g.memory_total_bytes - *g.memory_used_bytes;
     }
     if (const auto b = readU64(dev / "gpu_busy_percent"))
-      g.utilizationGpuPct = static_cast<double>(*b);
+      g.utilization_gpu_pct = static_cast<double>(*b);
     if (const auto b = readU64(dev / "mem_busy_percent")) {
-      g.utilizationMemoryPct = static_cast<double>(*b);
+      g.utilization_memory_pct = static_cast<double>(*b);
     }
     readHwmon(dev, g);
     gpus.push_back(std::move(g));
@@ -182,31 +184,31 @@ std::optional<std::uint64_t> raplEnergyDeltaUj(std::uint64_t before, std::uint64
 
 Result<Sample> SysfsGpuProbe::sample() {
   Sample s;
-  s.timeMs = unixNowMs();
-  s.gpus = readDrmCards(sysRoot_);
+  s.time_ms = unixNowMs();
+  s.gpus = readDrmCards(sys_root_);
   return s;
 }
 
 Result<Sample> RaplProbe::sample() {
-  const auto zones = readRaplZones(sysRoot_);
+  const auto zones = readRaplZones(sys_root_);
   const auto now = now_();
-  if (zones.empty()) return unavailable("no readable RAPL zone under " + sysRoot_);
+  if (zones.empty()) return unavailable("no readable RAPL zone under " + sys_root_);
   bool anyPackage = false;
   for (const auto& z : zones) anyPackage = anyPackage || startsWith(z.name, "package");
   Sample s;
-  s.timeMs = unixNowMs();
+  s.time_ms = unixNowMs();
   std::map<std::string, std::uint64_t> current;
   std::uint64_t sumUj = 0;
-  bool complete = lastTime_.has_value();
+  bool complete = last_time_.has_value();
   for (const auto& z : zones) {
     if (anyPackage ? !startsWith(z.name, "package") : z.name == "psys") continue;
-    current[z.id] = z.energyUj;
-    const auto it = lastUj_.find(z.id);
-    if (it == lastUj_.end()) {
+    current[z.id] = z.energy_uj;
+    const auto it = last_uj_.find(z.id);
+    if (it == last_uj_.end()) {
       complete = false;
       continue;
     }
-    const auto d = raplEnergyDeltaUj(it->second, z.energyUj, z.maxEnergyRangeUj);
+    const auto d = raplEnergyDeltaUj(it->second, z.energy_uj, z.max_energy_range_uj);
     if (!d) {
       complete = false;
       continue;
@@ -214,11 +216,11 @@ Result<Sample> RaplProbe::sample() {
     sumUj += *d;
   }
   if (complete) {
-    const double seconds = std::chrono::duration<double>(now - *lastTime_).count();
-    if (seconds > 0) s.host.packagePowerW = static_cast<double>(sumUj) / 1e6 / seconds;
+    const double seconds = std::chrono::duration<double>(now - *last_time_).count();
+    if (seconds > 0) s.host.package_power_w = static_cast<double>(sumUj) / 1e6 / seconds;
   }
-  lastUj_ = std::move(current);
-  lastTime_ = now;
+  last_uj_ = std::move(current);
+  last_time_ = now;
   return s;
 }
 

@@ -1,13 +1,11 @@
 // Text utilities for the tool-output parsers.
 #include "hwl/probes/text.hpp"
 
-#include <cerrno>
 #include <charconv>
 #include <cmath>
-#include <cstring>
-#include <fstream>
 #include <limits>
-#include <sstream>
+
+#include "hwl/files.hpp"
 
 namespace hwl::probes {
 
@@ -94,24 +92,11 @@ std::optional<std::uint64_t> parseMibAsBytes(std::string_view text) {
   return static_cast<std::uint64_t>(std::llround(*v * static_cast<double>(kBytesPerMib)));
 }
 
-Result<std::string> readFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    if (errno == ENOENT) return notFound("no such file: " + path);
-    return unavailable("cannot open " + path + ": " + std::strerror(errno));
-  }
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  if (in.bad()) return unavailable("cannot read " + path);
-  return ss.str();
-}
-
 std::optional<std::string> readAttribute(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) return std::nullopt;
-  std::string line;
-  if (!std::getline(in, line)) return std::string();
-  return std::string(trim(line));
+  // sysfs attributes hold at most a page; the bound only stops a mistaken path early.
+  auto text = files::readFile(path, 1 << 20);
+  if (!text) return std::nullopt;
+  return std::string(trim(std::string_view(*text).substr(0, text->find('\n'))));
 }
 
 }  // namespace hwl::probes

@@ -61,9 +61,4 @@ std::string publicKeyPem(EVP_PKEY* key);
 Result<std::string> sign(EVP_PKEY* key, std::string_view message);  // raw Ed25519 signature
 bool verify(EVP_PKEY* key, std::string_view message, std::string_view signature);
 
-// Writes a file atomically (temp file, fsync, rename, fsync of the directory) with `mode`.
-Status writeFileAtomic(const std::filesystem::path& path, std::string_view content,
-                       unsigned mode = 0600);
-Result<std::string> readFile(const std::filesystem::path& path, size_t max_bytes = 64 << 20);
-
 }  // namespace hwl::crypto

@@ -58,14 +58,14 @@ bool wellFormedSample(std::string_view line) {
 
 void checkExport(const std::vector<probes::GpuSample>& gpus) {
   probes::Sample s;
-  s.timeMs = 1'700'000'000'000;
+  s.time_ms = 1'700'000'000'000;
   s.gpus = gpus;
   auto json = boost::json::serialize(probes::toJson(s));
   boost::system::error_code ec;
   auto back = boost::json::parse(json, ec);
   HWL_FUZZ_CHECK(!ec && back.is_object(), json.substr(0, 1000));
   for (bool exact : {false, true}) {
-    std::string text = probes::renderPrometheus(s, "host-a", {}, {.dcgmExactLabels = exact});
+    std::string text = probes::renderPrometheus(s, "host-a", {}, {.dcgm_exact_labels = exact});
     std::string_view rest = text;
     while (!rest.empty()) {
       auto [line, tail] = splitOnce(rest, '\n');

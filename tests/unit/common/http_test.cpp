@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "hwl/crypto.hpp"
+#include "hwl/files.hpp"
 #include "hwl/http.hpp"
 #include "hwl/pki.hpp"
 
@@ -34,8 +35,8 @@ class HttpTest : public ::testing::Test {
                            {.common_name = "localhost", .dns = {"localhost"},
                             .ips = {"127.0.0.1"}, .server_auth = true, .lifetime_s = 3600});
     ca_pem_ = pki::certPem(ca->get());
-    ASSERT_TRUE(crypto::writeFileAtomic(dir_ / "srv.crt", pki::certPem(cert->get())));
-    ASSERT_TRUE(crypto::writeFileAtomic(dir_ / "srv.key", crypto::privateKeyPem(key.get())));
+    ASSERT_TRUE(files::writeFileAtomic(dir_ / "srv.crt", pki::certPem(cert->get())));
+    ASSERT_TRUE(files::writeFileAtomic(dir_ / "srv.key", crypto::privateKeyPem(key.get())));
   }
   void TearDown() override {
     server_.reset();

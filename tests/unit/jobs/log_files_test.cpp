@@ -7,7 +7,7 @@
 
 #include <filesystem>
 
-#include "hwl/outbox/fs.hpp"
+#include "hwl/files.hpp"
 
 namespace hwl::jobs {
 namespace {
@@ -28,13 +28,13 @@ class LogFilesTest : public ::testing::Test {
 TEST_F(LogFilesTest, RotatesByCopyTruncateKeepingTheWritersFd) {
   JobLog log(dir_, 100, 2);
   // The job's fd, as the supervisor hands it over: O_APPEND.
-  outbox::UniqueFd fd(::open(log.current().c_str(), O_WRONLY | O_CREAT | O_APPEND, 0640));
+  files::UniqueFd fd(::open(log.current().c_str(), O_WRONLY | O_CREAT | O_APPEND, 0640));
   ASSERT_TRUE(fd.valid());
   std::string all;
   uint64_t base = 0;
   for (int i = 0; i < 40; ++i) {
     const std::string line = "line " + std::to_string(i) + "\n";
-    ASSERT_TRUE(outbox::writeAll(fd.get(), line));
+    ASSERT_TRUE(files::writeAll(fd.get(), line));
     all += line;
     auto b = log.rotateIfNeeded(base);
     ASSERT_TRUE(b);
@@ -77,7 +77,7 @@ TEST_F(LogFilesTest, RotatesByCopyTruncateKeepingTheWritersFd) {
 
 TEST_F(LogFilesTest, SmallLogIsNotRotated) {
   JobLog log(dir_, 1000, 3);
-  ASSERT_TRUE(outbox::writeFileAtomic(log.current(), "a\nb\n"));
+  ASSERT_TRUE(files::writeFileAtomic(log.current(), "a\nb\n"));
   auto b = log.rotateIfNeeded(0);
   ASSERT_TRUE(b);
   EXPECT_EQ(*b, 0u);

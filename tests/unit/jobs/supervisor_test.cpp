@@ -20,8 +20,8 @@
 #include <optional>
 #include <thread>
 
+#include "hwl/files.hpp"
 #include "hwl/jobs/proc.hpp"
-#include "hwl/outbox/fs.hpp"
 #include "hwl/job_user_bin.hpp"
 
 namespace hwl::jobs {
@@ -93,7 +93,7 @@ class SupervisorTest : public ::testing::Test {
     // is in their cgroups and remove those.
     std::error_code ec;
     for (const auto& d : fs::directory_iterator(dir_ / "state" / "jobs", ec)) {
-      auto text = outbox::readFile(d.path() / "job.json");
+      auto text = files::readFile(d.path() / "job.json");
       if (!text) continue;
       auto info = JobInfo::fromJson(boost::json::parse(*text), jobs_root_);
       if (!info || info->cgroups.empty()) continue;
@@ -203,7 +203,7 @@ TEST_F(SupervisorTest, InferenceServerBecomesReadyAndIsCancelled) {
       job_user_.empty() ? ::geteuid() : ::getpwnam(job_user_.c_str())->pw_uid;
   EXPECT_NE(log->find("uid=" + std::to_string(expected_uid) + " "), std::string::npos) << *log;
   // No capabilities survive into the job, whatever the agent holds.
-  const auto status = outbox::readFile("/proc/" + std::to_string(ready.pid) + "/status");
+  const auto status = files::readFile("/proc/" + std::to_string(ready.pid) + "/status");
   ASSERT_TRUE(status);
   for (const char* set : {"CapInh", "CapPrm", "CapEff", "CapAmb"}) {
     EXPECT_NE(status->find(std::string(set) + ":\t0000000000000000\n"), std::string::npos)
@@ -373,7 +373,7 @@ uint64_t dirBytes(const fs::path& dir) {
 }
 
 uint64_t selfRssBytes() {
-  auto status = outbox::readFile("/proc/self/status");
+  auto status = files::readFile("/proc/self/status");
   if (!status) return 0;
   const auto at = status->find("VmRSS:");
   return at == std::string::npos ? 0 : std::stoull(status->substr(at + 6)) * 1024;
@@ -569,7 +569,7 @@ TEST_F(SupervisorTest, UnprivilegedAgentWithCapabilitiesStartsJobsAsTheJobUser) 
                               "--ambient-caps=+setuid,+setgid,+kill", "--no-new-privs"},
                              {"sleep", "30"});
   ASSERT_GT(d.job_pid, 0);
-  const auto status = outbox::readFile("/proc/" + std::to_string(d.job_pid) + "/status");
+  const auto status = files::readFile("/proc/" + std::to_string(d.job_pid) + "/status");
   killDriver(d);
   ::kill(-d.job_pid, SIGKILL);
   ASSERT_TRUE(status);
@@ -589,12 +589,12 @@ TEST_F(SupervisorTest, TransitionInOutboxButNotInJobFileIsReplayed) {
   submit({{"id", "replay"}, {"command", {"sleep", "0.3"}}});
   waitState("replay", JobState::kRunning);
   const fs::path record = dir_ / "state" / "jobs" / "replay" / "job.json";
-  const auto running_record = outbox::readFile(record);
+  const auto running_record = files::readFile(record);
   ASSERT_TRUE(running_record);
   waitState("replay", JobState::kExited);
   // As if the agent died after appending job.exited but before writing job.json.
   sup_.reset();
-  ASSERT_TRUE(outbox::writeFileAtomic(record, *running_record));
+  ASSERT_TRUE(files::writeFileAtomic(record, *running_record));
   openAll();
   EXPECT_EQ(sup_->get("replay")->state, JobState::kExited);
   EXPECT_EQ(sup_->get("replay")->exit_code, 0);
@@ -626,7 +626,7 @@ int countProcesses(const std::string& marker) {
   for (const auto& d : fs::directory_iterator("/proc", ec)) {
     const auto name = d.path().filename().string();
     if (name.empty() || !std::all_of(name.begin(), name.end(), ::isdigit)) continue;
-    auto cmdline = outbox::readFile(d.path() / "cmdline");
+    auto cmdline = files::readFile(d.path() / "cmdline");
     if (!cmdline) continue;
     size_t pos = 0;
     while (pos < cmdline->size()) {

@@ -23,12 +23,12 @@ Sample h100Sample() {
   EXPECT_TRUE(p.has_value());
   auto s = (*p)->sample();
   EXPECT_TRUE(s.has_value());
-  s->timeMs = 1784000000123;
-  s->host.cpuModel = "Intel(R) Xeon(R) Platinum 8480+";
-  s->host.cpuCores = 224;
-  s->host.memoryTotalBytes = 2164000000000ULL;
-  s->host.memoryAvailableBytes = 2000000000000ULL;
-  s->host.cpuUtilPct = 12.5;
+  s->time_ms = 1784000000123;
+  s->host.cpu_model = "Intel(R) Xeon(R) Platinum 8480+";
+  s->host.cpu_cores = 224;
+  s->host.memory_total_bytes = 2164000000000ULL;
+  s->host.memory_available_bytes = 2000000000000ULL;
+  s->host.cpu_util_pct = 12.5;
   return *s;
 }
 
@@ -83,8 +83,8 @@ TEST(ToJson, GpuFromJsonReadsBackWhatToJsonWrote) {
   // Wrong types are absent, not zero.
   const GpuSample odd = gpuFromJson(boost::json::parse(
       R"({"index":"0","memory_used_bytes":-5,"power_w":"lots","name":7})").as_object());
-  EXPECT_FALSE(odd.memoryUsedBytes.has_value());
-  EXPECT_FALSE(odd.powerW.has_value());
+  EXPECT_FALSE(odd.memory_used_bytes.has_value());
+  EXPECT_FALSE(odd.power_w.has_value());
   EXPECT_TRUE(odd.name.empty());
 }
 
@@ -100,7 +100,7 @@ TEST(ToJson, UnsupportedMetricsAreOmittedNotZero) {
       parseComputeAppsCsv(testing::readCapture("nvidia-rtx2080super-windows-compute-apps.csv"));
   ASSERT_TRUE(apps.has_value());
   GpuSample win;
-  win.uuid = apps->front().gpuUuid;
+  win.uuid = apps->front().gpu_uuid;
   win.processes.push_back(apps->front().process);
   const auto w = toJson(win);
   EXPECT_FALSE(w.at("processes").as_array()[0].as_object().contains("memory_bytes"));
@@ -127,7 +127,7 @@ TEST(Prometheus, EscapesLabelValues) {
   GpuSample g;
   g.uuid = "GPU-1";
   g.name = "Odd \"GPU\"\\\nname";
-  g.temperatureC = 40;
+  g.temperature_c = 40;
   s.gpus.push_back(g);
   const auto text = renderPrometheus(s, "host\"1", {});
   EXPECT_NE(text.find(R"(model_name="Odd \"GPU\"\\\nname")"), std::string::npos) << text;
@@ -136,11 +136,11 @@ TEST(Prometheus, EscapesLabelValues) {
 
 TEST(Prometheus, DcgmNamesAndAbsentMetrics) {
   AgentSelfStats self;
-  self.samplesTotal = 17;
-  self.outboxEntries = 3;
-  self.outboxCapacityEntries = 10000;
-  self.residentMemoryBytes = 12345678;
-  self.cpuSecondsTotal = 1.25;
+  self.samples_total = 17;
+  self.outbox_entries = 3;
+  self.outbox_capacity_entries = 10000;
+  self.resident_memory_bytes = 12345678;
+  self.cpu_seconds_total = 1.25;
   self.backends = {"replay", "proc"};
   const auto text = renderPrometheus(h100Sample(), "gpu-node-1", self);
   const std::string l =
@@ -164,9 +164,9 @@ TEST(Prometheus, DcgmNamesAndAbsentMetrics) {
   EXPECT_EQ(text.find("hwledger_host_cpu_package_power_watts"), std::string::npos);
 
   PrometheusOptions dcgm;
-  dcgm.dcgmExactLabels = true;
+  dcgm.dcgm_exact_labels = true;
   Sample withEnergy = h100Sample();
-  withEnergy.gpus[0].energyMj = 123456789012ULL;
+  withEnergy.gpus[0].energy_mj = 123456789012ULL;
   const auto exact = renderPrometheus(withEnergy, "gpu-node-1", self, dcgm);
   EXPECT_NE(exact.find(R"(modelName="NVIDIA H100 80GB HBM3")"), std::string::npos);
   EXPECT_NE(exact.find("# TYPE DCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION counter\n"), std::string::npos);
@@ -179,20 +179,20 @@ std::pair<int, std::string> promtool(const std::string& text) {
   const auto metrics = dir.write("metrics.prom", text);
   auto r = runCommand({"sh", "-c", "promtool check metrics < \"$1\" 2>&1", "sh", metrics.string()});
   if (!r) return {-1, r.error().message};
-  return {r->exitCode, r->out};
+  return {r->exit_code, r->out};
 }
 
 TEST(Prometheus, PassesPromtoolCheckMetrics) {
   HWL_NEEDS_SHARED_DATA();
   if (!findExecutable("promtool")) GTEST_SKIP() << "promtool is not installed";
   AgentSelfStats self;
-  self.samplesTotal = 5;
-  self.sampleErrorsTotal = 1;
-  self.outboxEntries = 0;
-  self.outboxCapacityEntries = 100000;
-  self.residentMemoryBytes = 1 << 20;
-  self.cpuSecondsTotal = 0.5;
-  self.startTimeSeconds = 1784000000.5;
+  self.samples_total = 5;
+  self.sample_errors_total = 1;
+  self.outbox_entries = 0;
+  self.outbox_capacity_entries = 100000;
+  self.resident_memory_bytes = 1 << 20;
+  self.cpu_seconds_total = 0.5;
+  self.start_time_seconds = 1784000000.5;
   self.backends = {"replay", "rapl", "proc"};
   self.version = "0.1.0";
   // Every capture at once: NVIDIA CSV/XML with MIG, AMD, absent fields, odd names.
@@ -201,9 +201,9 @@ TEST(Prometheus, PassesPromtoolCheckMetrics) {
   auto s = (*p)->sample();
   ASSERT_TRUE(s.has_value());
   s->gpus[0].name = "quote \" backslash \\ newline \n end";
-  s->gpus[1].energyMj = 98765;
-  s->host.packagePowerW = 87.5;
-  s->host.cpuUtilPct = 3.25;
+  s->gpus[1].energy_mj = 98765;
+  s->host.package_power_w = 87.5;
+  s->host.cpu_util_pct = 3.25;
   const auto [rc, report] = promtool(renderPrometheus(*s, "node\\1", self));
   EXPECT_EQ(rc, 0) << report;
   EXPECT_TRUE(report.empty()) << report;

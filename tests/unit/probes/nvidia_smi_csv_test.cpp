@@ -27,29 +27,29 @@ TEST(QueryGpuCsv, H100UnderLoad) {
   EXPECT_EQ(g.index, 0u);
   EXPECT_EQ(g.name, "NVIDIA H100 80GB HBM3");
   EXPECT_EQ(g.uuid, "GPU-00000000-0000-0000-0000-000000000000");
-  EXPECT_EQ(g.driverVersion, "590.48.01");
+  EXPECT_EQ(g.driver_version, "590.48.01");
   EXPECT_EQ(g.vendor, "nvidia");
-  EXPECT_EQ(g.memoryTotalBytes, 81559 * kMiB);
-  EXPECT_EQ(g.memoryUsedBytes, 19818 * kMiB);
-  EXPECT_EQ(g.memoryFreeBytes, 61263 * kMiB);
-  EXPECT_EQ(g.utilizationGpuPct, 100.0);
-  EXPECT_EQ(g.utilizationMemoryPct, 11.0);
-  EXPECT_EQ(g.temperatureC, 59.0);
-  EXPECT_DOUBLE_EQ(*g.powerW, 631.95);
-  EXPECT_DOUBLE_EQ(*g.powerLimitW, 700.0);
-  EXPECT_EQ(g.clockSmMhz, 1980u);
-  EXPECT_EQ(g.clockMemMhz, 2619u);
-  EXPECT_EQ(g.pciBusId, "00000000:00:09.0");
-  EXPECT_FALSE(g.energyMj.has_value());  // nvidia-smi has no energy field
+  EXPECT_EQ(g.memory_total_bytes, 81559 * kMiB);
+  EXPECT_EQ(g.memory_used_bytes, 19818 * kMiB);
+  EXPECT_EQ(g.memory_free_bytes, 61263 * kMiB);
+  EXPECT_EQ(g.utilization_gpu_pct, 100.0);
+  EXPECT_EQ(g.utilization_memory_pct, 11.0);
+  EXPECT_EQ(g.temperature_c, 59.0);
+  EXPECT_DOUBLE_EQ(*g.power_w, 631.95);
+  EXPECT_DOUBLE_EQ(*g.power_limit_w, 700.0);
+  EXPECT_EQ(g.clock_sm_mhz, 1980u);
+  EXPECT_EQ(g.clock_mem_mhz, 2619u);
+  EXPECT_EQ(g.pci_bus_id, "00000000:00:09.0");
+  EXPECT_FALSE(g.energy_mj.has_value());  // nvidia-smi has no energy field
 }
 
 TEST(QueryGpuCsv, H100Idle) {
   const auto g = onlyGpu("nvidia-h100-query-gpu-idle.csv");
-  EXPECT_EQ(g.memoryUsedBytes, 0u);  // a real zero stays a zero
-  EXPECT_EQ(g.memoryFreeBytes, 81081 * kMiB);
-  EXPECT_EQ(g.utilizationGpuPct, 0.0);
-  EXPECT_DOUBLE_EQ(*g.powerW, 69.85);
-  EXPECT_EQ(g.clockSmMhz, 345u);
+  EXPECT_EQ(g.memory_used_bytes, 0u);  // a real zero stays a zero
+  EXPECT_EQ(g.memory_free_bytes, 81081 * kMiB);
+  EXPECT_EQ(g.utilization_gpu_pct, 0.0);
+  EXPECT_DOUBLE_EQ(*g.power_w, 69.85);
+  EXPECT_EQ(g.clock_sm_mhz, 345u);
 }
 
 TEST(QueryGpuCsv, MigModeUtilizationIsUnsupportedNotZero) {
@@ -57,53 +57,53 @@ TEST(QueryGpuCsv, MigModeUtilizationIsUnsupportedNotZero) {
   for (const char* f : {"nvidia-h100mig-query-gpu.csv", "nvidia-h100mig-query-gpu-idle.csv",
                         "nvidia-h200mig-query-gpu.csv", "nvidia-h200mig-query-gpu-idle.csv"}) {
     const auto g = onlyGpu(f);
-    EXPECT_FALSE(g.utilizationGpuPct.has_value()) << f;
-    EXPECT_FALSE(g.utilizationMemoryPct.has_value()) << f;
-    EXPECT_TRUE(g.memoryTotalBytes.has_value()) << f;
+    EXPECT_FALSE(g.utilization_gpu_pct.has_value()) << f;
+    EXPECT_FALSE(g.utilization_memory_pct.has_value()) << f;
+    EXPECT_TRUE(g.memory_total_bytes.has_value()) << f;
   }
-  EXPECT_EQ(onlyGpu("nvidia-h100mig-query-gpu.csv").memoryUsedBytes, 11125 * kMiB);
-  EXPECT_DOUBLE_EQ(*onlyGpu("nvidia-h200mig-query-gpu.csv").powerW, 295.01);
+  EXPECT_EQ(onlyGpu("nvidia-h100mig-query-gpu.csv").memory_used_bytes, 11125 * kMiB);
+  EXPECT_DOUBLE_EQ(*onlyGpu("nvidia-h200mig-query-gpu.csv").power_w, 295.01);
 }
 
 TEST(QueryGpuCsv, H200) {
   HWL_NEEDS_SHARED_DATA();
   const auto busy = onlyGpu("nvidia-h200-query-gpu.csv");
   EXPECT_EQ(busy.name, "NVIDIA H200");
-  EXPECT_EQ(busy.memoryTotalBytes, 143771 * kMiB);
-  EXPECT_EQ(busy.memoryUsedBytes, 32362 * kMiB);
-  EXPECT_EQ(busy.clockMemMhz, 3201u);
+  EXPECT_EQ(busy.memory_total_bytes, 143771 * kMiB);
+  EXPECT_EQ(busy.memory_used_bytes, 32362 * kMiB);
+  EXPECT_EQ(busy.clock_mem_mhz, 3201u);
   const auto idle = onlyGpu("nvidia-h200-query-gpu-idle.csv");
-  EXPECT_EQ(idle.temperatureC, 28.0);
-  EXPECT_DOUBLE_EQ(*idle.powerW, 77.71);
+  EXPECT_EQ(idle.temperature_c, 28.0);
+  EXPECT_DOUBLE_EQ(*idle.power_w, 77.71);
 }
 
 TEST(QueryGpuCsv, L40sAndRtx4080Super) {
   HWL_NEEDS_SHARED_DATA();
   const auto l40s = onlyGpu("nvidia-l40s-query-gpu.csv");
-  EXPECT_EQ(l40s.driverVersion, "595.80");
-  EXPECT_EQ(l40s.memoryTotalBytes, 46068 * kMiB);
-  EXPECT_EQ(l40s.utilizationGpuPct, 9.0);
-  EXPECT_DOUBLE_EQ(*l40s.powerLimitW, 350.0);
-  EXPECT_EQ(onlyGpu("nvidia-l40s-query-gpu-idle.csv").utilizationGpuPct, 100.0);
+  EXPECT_EQ(l40s.driver_version, "595.80");
+  EXPECT_EQ(l40s.memory_total_bytes, 46068 * kMiB);
+  EXPECT_EQ(l40s.utilization_gpu_pct, 9.0);
+  EXPECT_DOUBLE_EQ(*l40s.power_limit_w, 350.0);
+  EXPECT_EQ(onlyGpu("nvidia-l40s-query-gpu-idle.csv").utilization_gpu_pct, 100.0);
   const auto r4080 = onlyGpu("nvidia-rtx4080super-query-gpu.csv");
   EXPECT_EQ(r4080.name, "NVIDIA GeForce RTX 4080 SUPER");
-  EXPECT_EQ(r4080.clockMemMhz, 11251u);
-  EXPECT_DOUBLE_EQ(*r4080.powerW, 84.24);
-  EXPECT_EQ(onlyGpu("nvidia-rtx4080super-query-gpu-idle.csv").memoryUsedBytes, 596 * kMiB);
+  EXPECT_EQ(r4080.clock_mem_mhz, 11251u);
+  EXPECT_DOUBLE_EQ(*r4080.power_w, 84.24);
+  EXPECT_EQ(onlyGpu("nvidia-rtx4080super-query-gpu-idle.csv").memory_used_bytes, 596 * kMiB);
 }
 
 TEST(QueryGpuCsv, Rtx2080SuperLinuxAndWindows) {
   HWL_NEEDS_SHARED_DATA();
   const auto lin = onlyGpu("nvidia-rtx2080super-query-gpu.csv");
-  EXPECT_EQ(lin.driverVersion, "610.57.04");
-  EXPECT_EQ(lin.memoryTotalBytes, 8192 * kMiB);
-  EXPECT_DOUBLE_EQ(*lin.powerW, 98.14);  // power.draw, not the [N/A] power.draw.average
-  EXPECT_EQ(onlyGpu("nvidia-rtx2080super-query-gpu-idle.csv").clockSmMhz, 765u);
+  EXPECT_EQ(lin.driver_version, "610.57.04");
+  EXPECT_EQ(lin.memory_total_bytes, 8192 * kMiB);
+  EXPECT_DOUBLE_EQ(*lin.power_w, 98.14);  // power.draw, not the [N/A] power.draw.average
+  EXPECT_EQ(onlyGpu("nvidia-rtx2080super-query-gpu-idle.csv").clock_sm_mhz, 765u);
   const auto win = onlyGpu("nvidia-rtx2080super-windows-query-gpu.csv");
-  EXPECT_EQ(win.driverVersion, "610.62");
-  EXPECT_EQ(win.memoryUsedBytes, 1366 * kMiB);
-  EXPECT_EQ(win.clockSmMhz, 2040u);
-  EXPECT_EQ(onlyGpu("nvidia-rtx2080super-windows-query-gpu-idle.csv").temperatureC, 40.0);
+  EXPECT_EQ(win.driver_version, "610.62");
+  EXPECT_EQ(win.memory_used_bytes, 1366 * kMiB);
+  EXPECT_EQ(win.clock_sm_mhz, 2040u);
+  EXPECT_EQ(onlyGpu("nvidia-rtx2080super-windows-query-gpu-idle.csv").temperature_c, 40.0);
 }
 
 TEST(QueryGpuCsv, TeslaP100NoUnitsAndMissingColumns) {
@@ -112,14 +112,14 @@ TEST(QueryGpuCsv, TeslaP100NoUnitsAndMissingColumns) {
   EXPECT_EQ(g.name, "Tesla P100-PCIE-16GB");
   EXPECT_EQ(g.uuid, "GPU-ef1b2c9b-38d8-2090-2bd1-f567a3eb42a6");
   EXPECT_EQ(g.index, 0u);                        // no index column: row number
-  EXPECT_FALSE(g.memoryTotalBytes.has_value());  // not queried: absent, not derived
-  EXPECT_EQ(g.memoryUsedBytes, 0u);
-  EXPECT_EQ(g.memoryFreeBytes, 16280 * kMiB);
-  EXPECT_DOUBLE_EQ(*g.powerW, 28.16);
-  EXPECT_FALSE(g.powerLimitW.has_value());
-  EXPECT_TRUE(g.driverVersion.empty());
-  EXPECT_EQ(g.clockSmMhz, 405u);
-  EXPECT_EQ(g.clockMemMhz, 715u);
+  EXPECT_FALSE(g.memory_total_bytes.has_value());  // not queried: absent, not derived
+  EXPECT_EQ(g.memory_used_bytes, 0u);
+  EXPECT_EQ(g.memory_free_bytes, 16280 * kMiB);
+  EXPECT_DOUBLE_EQ(*g.power_w, 28.16);
+  EXPECT_FALSE(g.power_limit_w.has_value());
+  EXPECT_TRUE(g.driver_version.empty());
+  EXPECT_EQ(g.clock_sm_mhz, 405u);
+  EXPECT_EQ(g.clock_mem_mhz, 715u);
 }
 
 TEST(QueryGpuCsv, NoHeaderNoUnitsWithTheProbeFieldList) {
@@ -133,10 +133,10 @@ TEST(QueryGpuCsv, NoHeaderNoUnitsWithTheProbeFieldList) {
   ASSERT_EQ(gpus->size(), 2u);
   EXPECT_EQ((*gpus)[1].index, 1u);
   EXPECT_EQ((*gpus)[1].uuid, "GPU-bbbb");
-  EXPECT_FALSE((*gpus)[1].memoryUsedBytes.has_value());
-  EXPECT_FALSE((*gpus)[1].utilizationGpuPct.has_value());
-  EXPECT_FALSE((*gpus)[1].powerW.has_value());
-  EXPECT_EQ((*gpus)[0].memoryUsedBytes, 19818 * kMiB);
+  EXPECT_FALSE((*gpus)[1].memory_used_bytes.has_value());
+  EXPECT_FALSE((*gpus)[1].utilization_gpu_pct.has_value());
+  EXPECT_FALSE((*gpus)[1].power_w.has_value());
+  EXPECT_EQ((*gpus)[0].memory_used_bytes, 19818 * kMiB);
 }
 
 TEST(QueryGpuCsv, RejectsMalformedRows) {
@@ -167,11 +167,11 @@ TEST(ComputeAppsCsv, H100) {
   ASSERT_EQ(apps->size(), 3u);
   EXPECT_EQ((*apps)[0].process.pid, 11327u);
   EXPECT_EQ((*apps)[0].process.name, "/root/tools/memhog");
-  EXPECT_EQ((*apps)[0].process.memoryBytes, 2566 * kMiB);
+  EXPECT_EQ((*apps)[0].process.memory_bytes, 2566 * kMiB);
   EXPECT_EQ((*apps)[2].process.pid, 11345u);
   EXPECT_EQ((*apps)[2].process.name, "./gpu_burn");
-  EXPECT_EQ((*apps)[2].process.memoryBytes, 15690 * kMiB);
-  EXPECT_EQ((*apps)[0].gpuUuid, "GPU-00000000-0000-0000-0000-000000000000");
+  EXPECT_EQ((*apps)[2].process.memory_bytes, 15690 * kMiB);
+  EXPECT_EQ((*apps)[0].gpu_uuid, "GPU-00000000-0000-0000-0000-000000000000");
 
   auto gpus = parseQueryGpuCsv(readCapture("nvidia-h100-query-gpu.csv"));
   ASSERT_TRUE(gpus.has_value());
@@ -186,7 +186,7 @@ TEST(ComputeAppsCsv, WindowsMemoryIsUnsupported) {
   ASSERT_EQ(apps->size(), 21u);
   EXPECT_EQ((*apps)[0].process.pid, 2140u);
   EXPECT_EQ((*apps)[0].process.name, "C:\\Windows\\System32\\dwm.exe");
-  for (const auto& a : *apps) EXPECT_FALSE(a.process.memoryBytes.has_value()) << a.process.pid;
+  for (const auto& a : *apps) EXPECT_FALSE(a.process.memory_bytes.has_value()) << a.process.pid;
   EXPECT_EQ(apps->back().process.pid, 13820u);
 }
 
@@ -208,7 +208,7 @@ TEST(ComputeAppsCsv, EveryCapture) {
     ASSERT_TRUE(apps.has_value()) << e.file << ": " << apps.error().message;
     ASSERT_EQ(apps->size(), e.count) << e.file;
     EXPECT_EQ(apps->front().process.pid, e.firstPid) << e.file;
-    EXPECT_EQ(apps->front().process.memoryBytes, e.firstMiB * kMiB) << e.file;
+    EXPECT_EQ(apps->front().process.memory_bytes, e.firstMiB * kMiB) << e.file;
   }
 }
 
@@ -218,7 +218,7 @@ TEST(ComputeAppsCsv, ProcessNameWithCommaIsKeptWhole) {
   ASSERT_TRUE(apps.has_value()) << apps.error().message;
   ASSERT_EQ(apps->size(), 1u);
   EXPECT_EQ(apps->front().process.name, "/opt/app, with comma");
-  EXPECT_EQ(apps->front().process.memoryBytes, 100 * kMiB);
+  EXPECT_EQ(apps->front().process.memory_bytes, 100 * kMiB);
 }
 
 TEST(NvidiaSmiList, H100MigDevices) {
@@ -229,14 +229,14 @@ TEST(NvidiaSmiList, H100MigDevices) {
   const auto& g = list->front();
   EXPECT_EQ(g.name, "NVIDIA H100 80GB HBM3");
   EXPECT_EQ(g.uuid, "GPU-00000000-0000-0000-0000-000000000000");
-  ASSERT_EQ(g.migDevices.size(), 4u);
-  EXPECT_EQ(g.migDevices[0].profile, "3g.40gb");
-  EXPECT_EQ(g.migDevices[0].uuid, "MIG-00000000-0000-0000-0000-000000000000");
-  EXPECT_EQ(g.migDevices[1].profile, "2g.20gb");
-  EXPECT_EQ(g.migDevices[1].uuid, "MIG-00000001-0000-0000-0000-000000000001");
-  EXPECT_EQ(g.migDevices[3].index, 3u);
-  EXPECT_EQ(g.migDevices[3].profile, "1g.10gb");
-  EXPECT_EQ(g.migDevices[3].uuid, "MIG-00000003-0000-0000-0000-000000000003");
+  ASSERT_EQ(g.mig_devices.size(), 4u);
+  EXPECT_EQ(g.mig_devices[0].profile, "3g.40gb");
+  EXPECT_EQ(g.mig_devices[0].uuid, "MIG-00000000-0000-0000-0000-000000000000");
+  EXPECT_EQ(g.mig_devices[1].profile, "2g.20gb");
+  EXPECT_EQ(g.mig_devices[1].uuid, "MIG-00000001-0000-0000-0000-000000000001");
+  EXPECT_EQ(g.mig_devices[3].index, 3u);
+  EXPECT_EQ(g.mig_devices[3].profile, "1g.10gb");
+  EXPECT_EQ(g.mig_devices[3].uuid, "MIG-00000003-0000-0000-0000-000000000003");
 }
 
 TEST(NvidiaSmiQueryText, H100CaptureAgreesWithTheCsv) {
@@ -245,7 +245,7 @@ TEST(NvidiaSmiQueryText, H100CaptureAgreesWithTheCsv) {
   const std::string q = readCapture("nvidia-h100-query-q.txt");
   const auto g = onlyGpu("nvidia-h100-query-gpu.csv");
   EXPECT_NE(q.find(": " + g.uuid), std::string::npos);
-  EXPECT_NE(q.find(": " + g.driverVersion), std::string::npos);
+  EXPECT_NE(q.find(": " + g.driver_version), std::string::npos);
   EXPECT_NE(q.find(": " + g.name), std::string::npos);
   EXPECT_NE(q.find("81559 MiB"), std::string::npos);
 }

@@ -33,8 +33,8 @@ TEST(NvmlProbe, LibraryWithoutNvmlSymbolsIsNotAvailable) {
 
 TEST(DetectProbes, ForcedNvmlWithoutDriverFails) {
   ProbeConfig c;
-  c.gpuSource = "nvml";
-  c.nvmlLibrary = "libnvidia-ml-absent-for-test.so.1";
+  c.gpu_source = "nvml";
+  c.nvml_library = "libnvidia-ml-absent-for-test.so.1";
   auto probes = detectProbes(c);
   ASSERT_FALSE(probes.has_value());
   EXPECT_EQ(probes.error().code, Code::kUnavailable);
@@ -42,22 +42,22 @@ TEST(DetectProbes, ForcedNvmlWithoutDriverFails) {
 
 TEST(DetectProbes, AutoWithoutGpusStillReportsTheHost) {
   ProbeConfig c;
-  c.nvmlLibrary = "libnvidia-ml-absent-for-test.so.1";
-  c.nvidiaSmi = "/nonexistent/nvidia-smi";
-  c.rocmSmi = "/nonexistent/rocm-smi";
-  c.sysRoot = "/nonexistent-sys";
+  c.nvml_library = "libnvidia-ml-absent-for-test.so.1";
+  c.nvidia_smi = "/nonexistent/nvidia-smi";
+  c.rocm_smi = "/nonexistent/rocm-smi";
+  c.sys_root = "/nonexistent-sys";
   auto probes = detectProbes(c);
   ASSERT_TRUE(probes.has_value()) << probes.error().message;
   EXPECT_EQ((*probes)->backends(), std::vector<std::string>{"proc"});
   auto s = (*probes)->sample();
   ASSERT_TRUE(s.has_value());
   EXPECT_TRUE(s->gpus.empty());
-  EXPECT_GT(s->host.memoryTotalBytes.value_or(0), 0u);
+  EXPECT_GT(s->host.memory_total_bytes.value_or(0), 0u);
 }
 
 TEST(DetectProbes, UnknownSourceIsRejected) {
   ProbeConfig c;
-  c.gpuSource = "cuda-magic";
+  c.gpu_source = "cuda-magic";
   auto probes = detectProbes(c);
   ASSERT_FALSE(probes.has_value());
   EXPECT_EQ(probes.error().code, Code::kInvalidArgument);

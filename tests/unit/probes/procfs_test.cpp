@@ -33,10 +33,10 @@ TEST(ProcStat, AggregateLineAndUtilization) {
 TEST(ProcMeminfo, TotalAndAvailable) {
   const auto m = parseMeminfo(
       "MemTotal:       16318256 kB\nMemFree:         1432144 kB\nMemAvailable:    9853204 kB\n");
-  EXPECT_EQ(m.totalBytes, 16318256ULL * 1024);
-  EXPECT_EQ(m.availableBytes, 9853204ULL * 1024);
+  EXPECT_EQ(m.total_bytes, 16318256ULL * 1024);
+  EXPECT_EQ(m.available_bytes, 9853204ULL * 1024);
   const auto old = parseMeminfo("MemTotal: 1024 kB\n");  // kernels before 3.14
-  EXPECT_FALSE(old.availableBytes.has_value());
+  EXPECT_FALSE(old.available_bytes.has_value());
 }
 
 TEST(ProcCpuinfo, ModelAndLogicalCpus) {
@@ -44,10 +44,10 @@ TEST(ProcCpuinfo, ModelAndLogicalCpus) {
       "processor\t: 0\nvendor_id\t: GenuineIntel\nmodel name\t: Intel(R) Xeon(R) CPU @ 2.20GHz\n\n"
       "processor\t: 1\nmodel name\t: Intel(R) Xeon(R) CPU @ 2.20GHz\n");
   EXPECT_EQ(x86.model, "Intel(R) Xeon(R) CPU @ 2.20GHz");
-  EXPECT_EQ(x86.logicalCpus, 2u);
+  EXPECT_EQ(x86.logical_cpus, 2u);
   const auto arm = parseCpuinfo("processor\t: 0\nBogoMIPS\t: 50.00\n\nHardware\t: BCM2835\n");
   EXPECT_EQ(arm.model, "BCM2835");
-  EXPECT_EQ(arm.logicalCpus, 1u);
+  EXPECT_EQ(arm.logical_cpus, 1u);
 }
 
 TEST(ProcHostProbe, RealProcGivesHostMetrics) {
@@ -55,16 +55,16 @@ TEST(ProcHostProbe, RealProcGivesHostMetrics) {
   auto first = probe.sample();
   ASSERT_TRUE(first.has_value()) << first.error().message;
   EXPECT_TRUE(first->gpus.empty());
-  EXPECT_GT(first->host.memoryTotalBytes.value_or(0), 0u);
-  EXPECT_GT(first->host.cpuCores.value_or(0), 0u);
-  EXPECT_FALSE(first->host.cpuUtilPct.has_value());  // needs two readings
+  EXPECT_GT(first->host.memory_total_bytes.value_or(0), 0u);
+  EXPECT_GT(first->host.cpu_cores.value_or(0), 0u);
+  EXPECT_FALSE(first->host.cpu_util_pct.has_value());  // needs two readings
   volatile double sink = 0;
   for (int i = 0; i < 20'000'000; ++i) sink = sink + i;  // let some jiffies pass
   auto second = probe.sample();
   ASSERT_TRUE(second.has_value());
-  if (second->host.cpuUtilPct) {
-    EXPECT_GE(*second->host.cpuUtilPct, 0.0);
-    EXPECT_LE(*second->host.cpuUtilPct, 100.0);
+  if (second->host.cpu_util_pct) {
+    EXPECT_GE(*second->host.cpu_util_pct, 0.0);
+    EXPECT_LE(*second->host.cpu_util_pct, 100.0);
   }
 }
 
@@ -77,8 +77,8 @@ TEST(ProcHostProbe, MissingProcRootIsAnError) {
 TEST(ProcessStats, OwnProcess) {
   auto s = readProcessStats();
   ASSERT_TRUE(s.has_value()) << s.error().message;
-  EXPECT_GT(s->residentMemoryBytes.value_or(0), 1024u * 1024u);
-  EXPECT_TRUE(s->cpuSecondsTotal.has_value());
+  EXPECT_GT(s->resident_memory_bytes.value_or(0), 1024u * 1024u);
+  EXPECT_TRUE(s->cpu_seconds_total.has_value());
 }
 
 TEST(ProcessStats, CommandNameWithSpacesAndParens) {
@@ -88,8 +88,8 @@ TEST(ProcessStats, CommandNameWithSpacesAndParens) {
             "1000000 300 18446744073709551615\n");
   auto s = readProcessStats(dir.path().string(), "42");
   ASSERT_TRUE(s.has_value()) << s.error().message;
-  EXPECT_EQ(s->residentMemoryBytes, 300u * static_cast<std::uint64_t>(::sysconf(_SC_PAGESIZE)));
-  EXPECT_DOUBLE_EQ(*s->cpuSecondsTotal, 300.0 / static_cast<double>(::sysconf(_SC_CLK_TCK)));
+  EXPECT_EQ(s->resident_memory_bytes, 300u * static_cast<std::uint64_t>(::sysconf(_SC_PAGESIZE)));
+  EXPECT_DOUBLE_EQ(*s->cpu_seconds_total, 300.0 / static_cast<double>(::sysconf(_SC_CLK_TCK)));
 }
 
 }  // namespace

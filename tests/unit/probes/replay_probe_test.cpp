@@ -37,7 +37,7 @@ TEST(Captures, EveryFileIsParsedByItsParser) {
       auto r = parseQueryGpuCsv(text);
       ASSERT_TRUE(r.has_value()) << r.error().message;
       EXPECT_EQ(r->size(), 1u);
-      EXPECT_TRUE(r->front().memoryUsedBytes.has_value());
+      EXPECT_TRUE(r->front().memory_used_bytes.has_value());
     } else if (name.find("-compute-apps") != std::string::npos &&
                entry.path().extension() == ".csv") {
       auto r = parseComputeAppsCsv(text);
@@ -79,13 +79,13 @@ TEST(ReplayProbe, AlternatesBusyAndIdleWithProcessesOnTheBusyFrame) {
     ASSERT_EQ(s->gpus.size(), 1u);
     samples.push_back(*s);
   }
-  EXPECT_EQ(samples[0].gpus[0].memoryUsedBytes, 19818 * kMiB);  // load
+  EXPECT_EQ(samples[0].gpus[0].memory_used_bytes, 19818 * kMiB);  // load
   EXPECT_EQ(samples[0].gpus[0].processes.size(), 3u);
-  EXPECT_EQ(samples[1].gpus[0].memoryUsedBytes, 0u);  // idle
+  EXPECT_EQ(samples[1].gpus[0].memory_used_bytes, 0u);  // idle
   EXPECT_TRUE(samples[1].gpus[0].processes.empty());
-  EXPECT_EQ(samples[2].gpus[0].memoryUsedBytes, 19818 * kMiB);
-  EXPECT_EQ(samples[3].gpus[0].utilizationGpuPct, 0.0);
-  EXPECT_GT(samples[0].timeMs, 0);
+  EXPECT_EQ(samples[2].gpus[0].memory_used_bytes, 19818 * kMiB);
+  EXPECT_EQ(samples[3].gpus[0].utilization_gpu_pct, 0.0);
+  EXPECT_GT(samples[0].time_ms, 0);
 }
 
 TEST(ReplayProbe, IdleFileFindsItsBusySibling) {
@@ -95,7 +95,7 @@ TEST(ReplayProbe, IdleFileFindsItsBusySibling) {
   auto a = (*p)->sample();
   auto b = (*p)->sample();
   ASSERT_TRUE(a.has_value() && b.has_value());
-  EXPECT_NE(a->gpus[0].memoryUsedBytes, b->gpus[0].memoryUsedBytes);
+  EXPECT_NE(a->gpus[0].memory_used_bytes, b->gpus[0].memory_used_bytes);
 }
 
 TEST(ReplayProbe, XmlAndRocmCaptures) {
@@ -110,7 +110,7 @@ TEST(ReplayProbe, XmlAndRocmCaptures) {
   auto rs = (*r)->sample();
   ASSERT_TRUE(rs.has_value());
   ASSERT_EQ(rs->gpus.size(), 6u);
-  EXPECT_EQ(rs->gpus[3].memoryTotalBytes, 34342961152u);
+  EXPECT_EQ(rs->gpus[3].memory_total_bytes, 34342961152u);
 }
 
 TEST(ReplayProbe, SpecReplicatesGpusWithDistinctUuidsAndVaryingLoad) {
@@ -128,7 +128,7 @@ TEST(ReplayProbe, SpecReplicatesGpusWithDistinctUuidsAndVaryingLoad) {
   for (std::uint32_t i = 0; i < 8; ++i) {
     EXPECT_EQ(s->gpus[i].index, i);
     uuids.insert(s->gpus[i].uuid);
-    busy += s->gpus[i].utilizationGpuPct == 100.0 ? 1 : 0;
+    busy += s->gpus[i].utilization_gpu_pct == 100.0 ? 1 : 0;
   }
   EXPECT_EQ(uuids.size(), 8u);
   EXPECT_EQ(s->gpus[0].uuid, "GPU-00000000-0000-0000-0000-000000000000");
@@ -136,7 +136,7 @@ TEST(ReplayProbe, SpecReplicatesGpusWithDistinctUuidsAndVaryingLoad) {
   EXPECT_EQ(busy, 4);  // half the fleet in each phase
   auto next = (*p)->sample();
   ASSERT_TRUE(next.has_value());
-  EXPECT_NE(next->gpus[0].utilizationGpuPct, s->gpus[0].utilizationGpuPct);
+  EXPECT_NE(next->gpus[0].utilization_gpu_pct, s->gpus[0].utilization_gpu_pct);
   EXPECT_EQ(next->gpus[3].uuid, s->gpus[3].uuid);  // identities are stable across samples
 }
 
@@ -182,8 +182,8 @@ TEST(ReplayProbe, BadConfigurations) {
 TEST(DetectProbes, ReplaySourceWithHostMetrics) {
   HWL_NEEDS_SHARED_DATA();
   ProbeConfig c;
-  c.gpuSource = "replay:" + capture("nvidia-h200-query-gpu.csv");
-  c.sysRoot = "/nonexistent-sys";
+  c.gpu_source = "replay:" + capture("nvidia-h200-query-gpu.csv");
+  c.sys_root = "/nonexistent-sys";
   auto probes = detectProbes(c);
   ASSERT_TRUE(probes.has_value()) << probes.error().message;
   EXPECT_EQ((*probes)->name(), "replay+proc");
@@ -191,8 +191,8 @@ TEST(DetectProbes, ReplaySourceWithHostMetrics) {
   ASSERT_TRUE(s.has_value());
   ASSERT_EQ(s->gpus.size(), 1u);
   EXPECT_EQ(s->gpus[0].name, "NVIDIA H200");
-  EXPECT_GT(s->host.memoryTotalBytes.value_or(0), 0u);
-  c.gpuSource = "replay:/nonexistent";
+  EXPECT_GT(s->host.memory_total_bytes.value_or(0), 0u);
+  c.gpu_source = "replay:/nonexistent";
   EXPECT_FALSE(detectProbes(c).has_value());
 }
 

@@ -40,23 +40,23 @@ TEST(RocmSmi, Rx6700XtAcrossRocmVersions) {
     ASSERT_EQ(r.gpus.size(), 1u) << e.file;
     const auto& g = r.gpus[0];
     EXPECT_EQ(g.vendor, "amd");
-    EXPECT_EQ(g.memoryTotalBytes, 12868124672u) << e.file;
-    EXPECT_EQ(g.memoryUsedBytes, e.used) << e.file;
-    EXPECT_EQ(g.memoryFreeBytes, 12868124672u - e.used) << e.file;
+    EXPECT_EQ(g.memory_total_bytes, 12868124672u) << e.file;
+    EXPECT_EQ(g.memory_used_bytes, e.used) << e.file;
+    EXPECT_EQ(g.memory_free_bytes, 12868124672u - e.used) << e.file;
     EXPECT_EQ(g.name, e.name) << e.file;
-    EXPECT_EQ(g.powerW, e.power) << e.file;
-    EXPECT_EQ(g.powerLimitW, 211.0) << e.file;
-    EXPECT_EQ(g.temperatureC, 45.0) << e.file;  // edge sensor
-    EXPECT_EQ(g.utilizationGpuPct, 0.0) << e.file;
-    EXPECT_EQ(g.utilizationMemoryPct, 0.0) << e.file;
-    EXPECT_EQ(g.driverVersion, "6.3.6") << e.file;
-    EXPECT_EQ(g.pciBusId, "0000:07:00.0") << e.file;
+    EXPECT_EQ(g.power_w, e.power) << e.file;
+    EXPECT_EQ(g.power_limit_w, 211.0) << e.file;
+    EXPECT_EQ(g.temperature_c, 45.0) << e.file;  // edge sensor
+    EXPECT_EQ(g.utilization_gpu_pct, 0.0) << e.file;
+    EXPECT_EQ(g.utilization_memory_pct, 0.0) << e.file;
+    EXPECT_EQ(g.driver_version, "6.3.6") << e.file;
+    EXPECT_EQ(g.pci_bus_id, "0000:07:00.0") << e.file;
     EXPECT_EQ(g.uuid, "PCI-0000:07:00.0") << e.file;  // "Unique ID": "N/A"
-    EXPECT_EQ(g.clockMemMhz, 96u) << e.file;
-    EXPECT_FALSE(g.energyMj.has_value());
+    EXPECT_EQ(g.clock_mem_mhz, 96u) << e.file;
+    EXPECT_FALSE(g.energy_mj.has_value());
   }
-  EXPECT_EQ(parse("amd-rx6700xt-rocm430-rocm-smi.json").gpus[0].clockSmMhz, 500u);
-  EXPECT_EQ(parse("amd-rx6700xt-rocm612-rocm-smi.json").gpus[0].clockSmMhz, 0u);
+  EXPECT_EQ(parse("amd-rx6700xt-rocm430-rocm-smi.json").gpus[0].clock_sm_mhz, 500u);
+  EXPECT_EQ(parse("amd-rx6700xt-rocm612-rocm-smi.json").gpus[0].clock_sm_mhz, 0u);
 }
 
 TEST(RocmSmi, Mi100SixCardsRocm571WithAProcess) {
@@ -65,22 +65,22 @@ TEST(RocmSmi, Mi100SixCardsRocm571WithAProcess) {
   ASSERT_EQ(r.gpus.size(), 6u);
   for (std::uint32_t i = 0; i < 6; ++i) {
     EXPECT_EQ(r.gpus[i].index, i);
-    EXPECT_EQ(r.gpus[i].memoryTotalBytes, 34342961152u);
+    EXPECT_EQ(r.gpus[i].memory_total_bytes, 34342961152u);
     EXPECT_EQ(r.gpus[i].name, "Arcturus GL-XL [Instinct MI100]");
-    EXPECT_EQ(r.gpus[i].driverVersion, "6.2.4");
+    EXPECT_EQ(r.gpus[i].driver_version, "6.2.4");
   }
-  EXPECT_EQ(r.gpus[0].memoryUsedBytes, 6782976u);
-  EXPECT_EQ(r.gpus[0].powerW, 39.0);
-  EXPECT_EQ(r.gpus[0].powerLimitW, 290.0);
-  EXPECT_EQ(r.gpus[0].temperatureC, 31.0);
-  EXPECT_EQ(r.gpus[0].clockSmMhz, 300u);
-  EXPECT_EQ(r.gpus[0].clockMemMhz, 1200u);
-  EXPECT_EQ(r.gpus[1].powerW, 37.0);
+  EXPECT_EQ(r.gpus[0].memory_used_bytes, 6782976u);
+  EXPECT_EQ(r.gpus[0].power_w, 39.0);
+  EXPECT_EQ(r.gpus[0].power_limit_w, 290.0);
+  EXPECT_EQ(r.gpus[0].temperature_c, 31.0);
+  EXPECT_EQ(r.gpus[0].clock_sm_mhz, 300u);
+  EXPECT_EQ(r.gpus[0].clock_mem_mhz, 1200u);
+  EXPECT_EQ(r.gpus[1].power_w, 37.0);
   EXPECT_EQ(r.gpus[5].uuid, "PCI-0000:49:00.0");
   ASSERT_EQ(r.processes.size(), 1u);
   EXPECT_EQ(r.processes[0].pid, 104225u);
   EXPECT_EQ(r.processes[0].name, "mlir-cpu-runner");
-  EXPECT_EQ(r.processes[0].memoryBytes, 0u);
+  EXPECT_EQ(r.processes[0].memory_bytes, 0u);
   // rocm-smi does not say which of the six cards it uses.
   for (const auto& g : r.gpus) EXPECT_TRUE(g.processes.empty());
 }
@@ -91,13 +91,13 @@ TEST(RocmSmi, Mi100FourCardsRocm602) {
   ASSERT_EQ(r.gpus.size(), 4u);
   EXPECT_EQ(r.gpus[0].uuid, "0x79ccd55167a2124a");
   EXPECT_EQ(r.gpus[1].uuid, "0x4edfb117a17a07d");
-  EXPECT_EQ(r.gpus[0].memoryTotalBytes, 34342961152u);
-  EXPECT_EQ(r.gpus[0].memoryUsedBytes, 6750208u);
-  EXPECT_EQ(r.gpus[0].powerW, 36.0);
-  EXPECT_EQ(r.gpus[1].powerW, 44.0);
-  EXPECT_EQ(r.gpus[0].temperatureC, 53.0);
-  EXPECT_EQ(r.gpus[3].pciBusId, "0000:E3:00.0");
-  EXPECT_EQ(r.gpus[0].driverVersion, "6.3.6");
+  EXPECT_EQ(r.gpus[0].memory_total_bytes, 34342961152u);
+  EXPECT_EQ(r.gpus[0].memory_used_bytes, 6750208u);
+  EXPECT_EQ(r.gpus[0].power_w, 36.0);
+  EXPECT_EQ(r.gpus[1].power_w, 44.0);
+  EXPECT_EQ(r.gpus[0].temperature_c, 53.0);
+  EXPECT_EQ(r.gpus[3].pci_bus_id, "0000:E3:00.0");
+  EXPECT_EQ(r.gpus[0].driver_version, "6.3.6");
 }
 
 TEST(RocmSmi, Mi50) {
@@ -107,13 +107,13 @@ TEST(RocmSmi, Mi50) {
   const auto& g = r.gpus[0];
   EXPECT_EQ(g.name, "Radeon Instinct MI50 32GB");
   EXPECT_EQ(g.uuid, "0x2f048617326b1ea");
-  EXPECT_EQ(g.memoryTotalBytes, 34342961152u);
-  EXPECT_EQ(g.memoryUsedBytes, 10850304u);
-  EXPECT_EQ(g.clockSmMhz, 1725u);
-  EXPECT_EQ(g.clockMemMhz, 1000u);
-  EXPECT_EQ(g.powerW, 26.0);
-  EXPECT_EQ(g.powerLimitW, 225.0);
-  EXPECT_EQ(g.driverVersion, "5.9.17");
+  EXPECT_EQ(g.memory_total_bytes, 34342961152u);
+  EXPECT_EQ(g.memory_used_bytes, 10850304u);
+  EXPECT_EQ(g.clock_sm_mhz, 1725u);
+  EXPECT_EQ(g.clock_mem_mhz, 1000u);
+  EXPECT_EQ(g.power_w, 26.0);
+  EXPECT_EQ(g.power_limit_w, 225.0);
+  EXPECT_EQ(g.driver_version, "5.9.17");
 }
 
 TEST(RocmSmi, Rx7800XtWithoutSystemSection) {
@@ -123,16 +123,16 @@ TEST(RocmSmi, Rx7800XtWithoutSystemSection) {
   const auto& g = r.gpus[0];
   EXPECT_EQ(g.name, "Navi 32 [Radeon RX 7700 XT / 7800 XT]");
   EXPECT_EQ(g.uuid, "0x5c88007d760374f3");
-  EXPECT_EQ(g.memoryTotalBytes, 17163091968u);
-  EXPECT_EQ(g.memoryUsedBytes, 11615076352u);
-  EXPECT_EQ(g.utilizationGpuPct, 100.0);
-  EXPECT_EQ(g.powerW, 53.0);
-  EXPECT_TRUE(g.driverVersion.empty());
+  EXPECT_EQ(g.memory_total_bytes, 17163091968u);
+  EXPECT_EQ(g.memory_used_bytes, 11615076352u);
+  EXPECT_EQ(g.utilization_gpu_pct, 100.0);
+  EXPECT_EQ(g.power_w, 53.0);
+  EXPECT_TRUE(g.driver_version.empty());
   // Not asked for in that command: absent, not zero.
-  EXPECT_FALSE(g.powerLimitW.has_value());
-  EXPECT_FALSE(g.clockSmMhz.has_value());
-  EXPECT_FALSE(g.utilizationMemoryPct.has_value());
-  EXPECT_TRUE(g.pciBusId.empty());
+  EXPECT_FALSE(g.power_limit_w.has_value());
+  EXPECT_FALSE(g.clock_sm_mhz.has_value());
+  EXPECT_FALSE(g.utilization_memory_pct.has_value());
+  EXPECT_TRUE(g.pci_bus_id.empty());
 }
 
 TEST(RocmSmi, Vega10Xt) {
@@ -142,14 +142,14 @@ TEST(RocmSmi, Vega10Xt) {
   const auto& g = r.gpus[0];
   EXPECT_EQ(g.name, "AMD GPU 0x6861");  // no series/name key in that release
   EXPECT_EQ(g.uuid, "0x2150e7d042a1124");
-  EXPECT_EQ(g.memoryTotalBytes, 17163091968u);
-  EXPECT_EQ(g.memoryUsedBytes, 17776640u);
-  EXPECT_EQ(g.temperatureC, 39.0);
-  EXPECT_EQ(g.powerW, 15.0);
-  EXPECT_EQ(g.powerLimitW, 170.0);
-  EXPECT_EQ(g.clockSmMhz, 1269u);
-  EXPECT_FALSE(g.utilizationMemoryPct.has_value());
-  EXPECT_EQ(g.driverVersion, "5.9.25");
+  EXPECT_EQ(g.memory_total_bytes, 17163091968u);
+  EXPECT_EQ(g.memory_used_bytes, 17776640u);
+  EXPECT_EQ(g.temperature_c, 39.0);
+  EXPECT_EQ(g.power_w, 15.0);
+  EXPECT_EQ(g.power_limit_w, 170.0);
+  EXPECT_EQ(g.clock_sm_mhz, 1269u);
+  EXPECT_FALSE(g.utilization_memory_pct.has_value());
+  EXPECT_EQ(g.driver_version, "5.9.25");
 }
 
 TEST(RocmSmi, RejectsBadInput) {

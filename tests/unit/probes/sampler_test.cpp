@@ -24,31 +24,31 @@ std::unique_ptr<Probe> h100Replay() {
 TEST(Sampler, RingKeepsTheLastReadingsPerGpu) {
   std::int64_t now = 1000;
   Sampler sampler(h100Replay(),
-                  {.interval = 1000ms, .ringSize = 3, .nowMs = [&now] { return now += 1000; }});
+                  {.interval = 1000ms, .ring_size = 3, .now_ms = [&now] { return now += 1000; }});
   EXPECT_EQ(sampler.latest(), nullptr);
   for (int i = 0; i < 5; ++i) sampler.sampleOnce();
   const auto latest = sampler.latest();
   ASSERT_NE(latest, nullptr);
-  EXPECT_EQ(latest->timeMs, 6000);
+  EXPECT_EQ(latest->time_ms, 6000);
   const std::string uuid = "GPU-00000000-0000-0000-0000-000000000000";
   EXPECT_EQ(sampler.gpuUuids(), std::vector<std::string>{uuid});
   const auto h = sampler.history(uuid);
   ASSERT_EQ(h.size(), 3u);  // the two oldest dropped
-  EXPECT_EQ(h[0].timeMs, 4000);
-  EXPECT_EQ(h[2].timeMs, 6000);
+  EXPECT_EQ(h[0].time_ms, 4000);
+  EXPECT_EQ(h[2].time_ms, 6000);
   // Replay alternates load (step 0, 2, 4) and idle (1, 3).
-  EXPECT_EQ(h[0].gpu.utilizationGpuPct, 100.0);
-  EXPECT_EQ(h[1].gpu.utilizationGpuPct, 0.0);
-  EXPECT_EQ(h[2].gpu.utilizationGpuPct, 100.0);
+  EXPECT_EQ(h[0].gpu.utilization_gpu_pct, 100.0);
+  EXPECT_EQ(h[1].gpu.utilization_gpu_pct, 0.0);
+  EXPECT_EQ(h[2].gpu.utilization_gpu_pct, 100.0);
   EXPECT_TRUE(sampler.history("GPU-unknown").empty());
-  EXPECT_EQ(sampler.stats().samplesTotal, 5u);
+  EXPECT_EQ(sampler.stats().samples_total, 5u);
 }
 
 TEST(Sampler, ThreadSamplesUntilStopped) {
-  Sampler sampler(h100Replay(), {.interval = 10ms, .ringSize = 1000});
+  Sampler sampler(h100Replay(), {.interval = 10ms, .ring_size = 1000});
   sampler.start();
   const auto deadline = std::chrono::steady_clock::now() + 10s;
-  while (sampler.stats().samplesTotal < 5 && std::chrono::steady_clock::now() < deadline) {
+  while (sampler.stats().samples_total < 5 && std::chrono::steady_clock::now() < deadline) {
     std::this_thread::sleep_for(5ms);
   }
   // Readers on another thread while the sampler writes.
@@ -60,11 +60,11 @@ TEST(Sampler, ThreadSamplesUntilStopped) {
   });
   reader.join();
   sampler.stop();
-  const auto n = sampler.stats().samplesTotal;
+  const auto n = sampler.stats().samples_total;
   EXPECT_GE(n, 5u);
   EXPECT_EQ(reads.load(), 200);
   std::this_thread::sleep_for(50ms);
-  EXPECT_EQ(sampler.stats().samplesTotal, n);  // stopped means stopped
+  EXPECT_EQ(sampler.stats().samples_total, n);  // stopped means stopped
   sampler.stop();                              // idempotent
 }
 
@@ -89,10 +89,10 @@ TEST(Sampler, ErrorsAreCountedAndKeepThePreviousSample) {
   sampler.sampleOnce();
   EXPECT_EQ(sampler.latest(), nullptr);
   const auto st = sampler.stats();
-  EXPECT_EQ(st.sampleErrorsTotal, 2u);
-  EXPECT_EQ(st.samplesTotal, 0u);
-  ASSERT_TRUE(st.lastError.has_value());
-  EXPECT_EQ(st.lastError->message, "device lost");
+  EXPECT_EQ(st.sample_errors_total, 2u);
+  EXPECT_EQ(st.samples_total, 0u);
+  ASSERT_TRUE(st.last_error.has_value());
+  EXPECT_EQ(st.last_error->message, "device lost");
 }
 
 }  // namespace

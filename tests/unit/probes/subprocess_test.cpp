@@ -16,11 +16,11 @@ using namespace std::chrono_literals;
 TEST(RunCommand, CapturesStdoutAndExitCodeWithoutAShell) {
   auto r = runCommand({"printf", "%s|%s", "a b", "$HOME;"});
   ASSERT_TRUE(r.has_value()) << r.error().message;
-  EXPECT_EQ(r->exitCode, 0);
+  EXPECT_EQ(r->exit_code, 0);
   EXPECT_EQ(r->out, "a b|$HOME;");  // no shell: nothing expanded
   auto f = runCommand({"false"});
   ASSERT_TRUE(f.has_value());
-  EXPECT_EQ(f->exitCode, 1);
+  EXPECT_EQ(f->exit_code, 1);
 }
 
 TEST(RunCommand, MissingProgramIsNotFound) {
@@ -39,7 +39,7 @@ TEST(RunCommand, TimeoutKillsTheChild) {
 }
 
 TEST(RunCommand, OutputLimit) {
-  auto r = runCommand({"head", "-c", "100000", "/dev/zero"}, {.maxOutputBytes = 1000});
+  auto r = runCommand({"head", "-c", "100000", "/dev/zero"}, {.max_output_bytes = 1000});
   ASSERT_FALSE(r.has_value());
   EXPECT_EQ(r.error().code, Code::kResourceExhausted);
 }
@@ -66,10 +66,10 @@ TEST(RunCommand, FakeNvidiaSmiScriptFeedsTheProbe) {
   auto s = probe.sample();
   ASSERT_TRUE(s.has_value()) << s.error().message;
   ASSERT_EQ(s->gpus.size(), 1u);
-  EXPECT_EQ(s->gpus[0].memoryUsedBytes, 19818ULL * 1024 * 1024);
+  EXPECT_EQ(s->gpus[0].memory_used_bytes, 19818ULL * 1024 * 1024);
   ASSERT_EQ(s->gpus[0].processes.size(), 1u);
   EXPECT_EQ(s->gpus[0].processes[0].pid, 11345u);
-  EXPECT_EQ(s->gpus[0].processes[0].memoryBytes, 15690ULL * 1024 * 1024);
+  EXPECT_EQ(s->gpus[0].processes[0].memory_bytes, 15690ULL * 1024 * 1024);
 }
 
 TEST(NvidiaSmiProbe, FailingToolIsUnavailable) {

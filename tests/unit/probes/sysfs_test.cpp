@@ -22,13 +22,13 @@ TEST(Rapl, ReadsTheCapturedZones) {
   ASSERT_EQ(zones.size(), 1u);
   EXPECT_EQ(zones[0].id, "intel-rapl:0");
   EXPECT_EQ(zones[0].name, "package-0");
-  EXPECT_EQ(zones[0].energyUj, 240422366267u);
-  EXPECT_EQ(zones[0].maxEnergyRangeUj, 262143328850u);
+  EXPECT_EQ(zones[0].energy_uj, 240422366267u);
+  EXPECT_EQ(zones[0].max_energy_range_uj, 262143328850u);
   const auto all = readAllRaplZones(sysRoot);
   ASSERT_EQ(all.size(), 2u);
   EXPECT_EQ(all[1].id, "intel-rapl:0:0");
   EXPECT_EQ(all[1].name, "core");
-  EXPECT_EQ(all[1].energyUj, 118821284256u);
+  EXPECT_EQ(all[1].energy_uj, 118821284256u);
 }
 
 TEST(Rapl, DeltaHandlesWrapAround) {
@@ -49,14 +49,14 @@ TEST(Rapl, PackagePowerFromTwoReadingsIncludingAWrap) {
 
   auto first = probe.sample();
   ASSERT_TRUE(first.has_value());
-  EXPECT_FALSE(first->host.packagePowerW.has_value());  // one reading: no rate yet
+  EXPECT_FALSE(first->host.package_power_w.has_value());  // one reading: no rate yet
 
   clock += std::chrono::seconds(2);
   std::ofstream(energyFile) << (240422366267ULL + 90'000'000ULL) << "\n";  // 90 J in 2 s
   auto second = probe.sample();
   ASSERT_TRUE(second.has_value());
-  ASSERT_TRUE(second->host.packagePowerW.has_value());
-  EXPECT_DOUBLE_EQ(*second->host.packagePowerW, 45.0);
+  ASSERT_TRUE(second->host.package_power_w.has_value());
+  EXPECT_DOUBLE_EQ(*second->host.package_power_w, 45.0);
 
   // The counter wraps at max_energy_range_uj (262143328850 µJ, about 72 h at 1 kW).
   clock += std::chrono::seconds(1000);
@@ -65,10 +65,10 @@ TEST(Rapl, PackagePowerFromTwoReadingsIncludingAWrap) {
   std::ofstream(energyFile) << wrapped << "\n";
   auto third = probe.sample();
   ASSERT_TRUE(third.has_value());
-  ASSERT_TRUE(third->host.packagePowerW.has_value());
+  ASSERT_TRUE(third->host.package_power_w.has_value());
   const double expectedUj = static_cast<double>((262143328850ULL - before) + wrapped + 1);
-  EXPECT_NEAR(*third->host.packagePowerW, expectedUj / 1e6 / 1000.0, 1e-9);
-  EXPECT_GT(*third->host.packagePowerW, 0.0);
+  EXPECT_NEAR(*third->host.package_power_w, expectedUj / 1e6 / 1000.0, 1e-9);
+  EXPECT_GT(*third->host.package_power_w, 0.0);
 }
 
 TEST(Rapl, NoPowercapIsUnavailable) {
@@ -106,23 +106,23 @@ TEST(DrmCards, AmdgpuLayout) {
   EXPECT_EQ(a.index, 0u);
   EXPECT_EQ(a.vendor, "amd");
   EXPECT_EQ(a.name, "AMD GPU 0x73df");
-  EXPECT_EQ(a.pciBusId, "0000:07:00.0");
+  EXPECT_EQ(a.pci_bus_id, "0000:07:00.0");
   EXPECT_EQ(a.uuid, "PCI-0000:07:00.0");
-  EXPECT_EQ(a.memoryTotalBytes, 12868124672u);
-  EXPECT_EQ(a.memoryUsedBytes, 1622728704u);
-  EXPECT_EQ(a.memoryFreeBytes, 12868124672u - 1622728704u);
-  EXPECT_EQ(a.utilizationGpuPct, 7.0);
-  EXPECT_FALSE(a.utilizationMemoryPct.has_value());
-  EXPECT_EQ(a.temperatureC, 45.0);
-  EXPECT_EQ(a.powerW, 6.0);
-  EXPECT_EQ(a.powerLimitW, 211.0);
-  EXPECT_EQ(a.clockSmMhz, 500u);
+  EXPECT_EQ(a.memory_total_bytes, 12868124672u);
+  EXPECT_EQ(a.memory_used_bytes, 1622728704u);
+  EXPECT_EQ(a.memory_free_bytes, 12868124672u - 1622728704u);
+  EXPECT_EQ(a.utilization_gpu_pct, 7.0);
+  EXPECT_FALSE(a.utilization_memory_pct.has_value());
+  EXPECT_EQ(a.temperature_c, 45.0);
+  EXPECT_EQ(a.power_w, 6.0);
+  EXPECT_EQ(a.power_limit_w, 211.0);
+  EXPECT_EQ(a.clock_sm_mhz, 500u);
   const auto& n = gpus[1];
   EXPECT_EQ(n.vendor, "nvidia");
   EXPECT_EQ(n.name, "NVIDIA GPU 0x2684");
-  EXPECT_FALSE(n.memoryTotalBytes.has_value());
-  EXPECT_FALSE(n.temperatureC.has_value());
-  EXPECT_FALSE(n.powerW.has_value());
+  EXPECT_FALSE(n.memory_total_bytes.has_value());
+  EXPECT_FALSE(n.temperature_c.has_value());
+  EXPECT_FALSE(n.power_w.has_value());
 }
 
 TEST(DrmCards, NoDrmClassMeansNoGpu) {

@@ -33,7 +33,7 @@
 #include <vector>
 
 #include "hwl/clock.hpp"
-#include "hwl/outbox/fs.hpp"
+#include "hwl/files.hpp"
 #include "hwl/result.hpp"
 
 namespace hwl::outbox {
@@ -105,7 +105,7 @@ class Outbox {
   const Clock* clock_;
   std::filesystem::path path_;
   mutable std::mutex mu_;
-  UniqueFd fd_;
+  files::UniqueFd fd_;
   std::deque<Entry> entries_;  // every entry still in the journal file, in seq order
   uint64_t next_seq_ = 1;
   uint64_t acked_ = 0;

@@ -39,7 +39,7 @@ struct PrometheusOptions {
   // true: dcgm-exporter's exact spelling, label modelName and the energy typed counter, for
   //   dashboards built on dcgm-exporter; promtool then reports two lint findings (camelCase
   //   label, counter without _total) but the output still parses.
-  bool dcgmExactLabels = false;
+  bool dcgm_exact_labels = false;
 };
 
 // dcgm-exporter names where one exists (DCGM_FI_DEV_GPU_UTIL, DCGM_FI_DEV_MEM_COPY_UTIL,
@@ -81,7 +81,7 @@ class PromExposition {
 };
 
 // One GPU's series (the DCGM names above and hwledger_gpu_*), labelled gpu, UUID, model_name
-// (modelName with dcgmExactLabels) and then `extra`.
+// (modelName with dcgm_exact_labels) and then `extra`.
 void addGpuSeries(PromExposition& e, const GpuSample& gpu,
                   const std::vector<std::pair<std::string, std::string>>& extra,
                   const PrometheusOptions& options = {});

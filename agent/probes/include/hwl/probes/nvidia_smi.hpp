@@ -41,7 +41,7 @@ Result<std::vector<GpuSample>> parseQueryGpuCsv(std::string_view csv,
                                                 std::span<const std::string_view> fields = {});
 
 struct ComputeApp {
-  std::string gpuUuid;
+  std::string gpu_uuid;
   ProcessSample process;
 };
 // Parses `--query-compute-apps=…` in the same way (process names may contain ", ").
@@ -55,7 +55,7 @@ struct ListedGpu {
   std::uint32_t index = 0;
   std::string name;
   std::string uuid;
-  std::vector<MigDeviceSample> migDevices;
+  std::vector<MigDeviceSample> mig_devices;
 };
 Result<std::vector<ListedGpu>> parseNvidiaSmiList(std::string_view text);
 

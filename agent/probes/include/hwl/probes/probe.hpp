@@ -26,14 +26,14 @@ struct ProbeConfig {
   // "auto" tries NVML, nvidia-smi, rocm-smi, then sysfs (first one that finds a GPU wins);
   // "nvml", "nvidia-smi", "rocm-smi", "sysfs" force one backend (an error if it is unusable);
   // "none" reports no GPU; "replay:PATH" replays recorded tool output (see replay_probe.hpp).
-  std::string gpuSource = "auto";
-  std::string procRoot = "/proc";
-  std::string sysRoot = "/sys";
-  std::string nvmlLibrary = "libnvidia-ml.so.1";
-  std::string nvidiaSmi = "nvidia-smi";  // looked up on PATH unless it contains '/'
-  std::string rocmSmi = "rocm-smi";
-  std::chrono::milliseconds commandTimeout{5000};
-  bool hostMetrics = true;  // the /proc probe (and RAPL when present)
+  std::string gpu_source = "auto";
+  std::string proc_root = "/proc";
+  std::string sys_root = "/sys";
+  std::string nvml_library = "libnvidia-ml.so.1";
+  std::string nvidia_smi = "nvidia-smi";  // looked up on PATH unless it contains '/'
+  std::string rocm_smi = "rocm-smi";
+  std::chrono::milliseconds command_timeout{5000};
+  bool host_metrics = true;  // the /proc probe (and RAPL when present)
 };
 
 // Merges the readings of several probes into one Sample: GPUs are concatenated in probe order,
@@ -45,11 +45,11 @@ class CompositeProbe final : public Probe {
   [[nodiscard]] std::string name() const override;  // names joined with '+'
   Result<Sample> sample() override;
   [[nodiscard]] std::vector<std::string> backends() const;
-  [[nodiscard]] const std::vector<Error>& lastErrors() const { return lastErrors_; }
+  [[nodiscard]] const std::vector<Error>& lastErrors() const { return last_errors_; }
 
  private:
   std::vector<std::unique_ptr<Probe>> probes_;
-  std::vector<Error> lastErrors_;
+  std::vector<Error> last_errors_;
 };
 
 // Builds the probe set for this host from the configuration. Fails only when a backend that

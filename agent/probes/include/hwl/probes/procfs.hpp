@@ -24,14 +24,14 @@ Result<CpuTimes> parseProcStat(std::string_view text);
 std::optional<double> cpuUtilizationPct(const CpuTimes& before, const CpuTimes& after);
 
 struct MemInfo {
-  std::optional<std::uint64_t> totalBytes;
-  std::optional<std::uint64_t> availableBytes;
+  std::optional<std::uint64_t> total_bytes;
+  std::optional<std::uint64_t> available_bytes;
 };
 MemInfo parseMeminfo(std::string_view text);
 
 struct CpuInfo {
   std::string model;              // "model name" (x86), else "Hardware"/"Processor"/"cpu model"
-  std::uint32_t logicalCpus = 0;  // "processor" entries
+  std::uint32_t logical_cpus = 0;  // "processor" entries
 };
 CpuInfo parseCpuinfo(std::string_view text);
 
@@ -42,14 +42,14 @@ Result<AgentSelfStats> readProcessStats(const std::string& procRoot = "/proc",
 
 class ProcHostProbe final : public Probe {
  public:
-  explicit ProcHostProbe(std::string procRoot) : procRoot_(std::move(procRoot)) {}
+  explicit ProcHostProbe(std::string procRoot) : proc_root_(std::move(procRoot)) {}
   [[nodiscard]] std::string name() const override { return "proc"; }
-  Result<Sample> sample() override;  // host.cpuUtilPct absent on the first call
+  Result<Sample> sample() override;  // host.cpu_util_pct absent on the first call
 
  private:
-  std::string procRoot_;
+  std::string proc_root_;
   std::optional<CpuTimes> last_;
-  std::optional<CpuInfo> cpuInfo_;  // read once
+  std::optional<CpuInfo> cpu_info_;  // read once
 };
 
 }  // namespace hwl::probes

@@ -33,7 +33,7 @@ Result<ReplaySource> loadReplayCapture(const std::string& path);
 
 struct ReplaySpec {
   std::vector<std::string> files;  // absolute or relative to the spec's folder (resolved)
-  std::optional<std::uint32_t> gpuCount;
+  std::optional<std::uint32_t> gpu_count;
 };
 Result<ReplaySpec> parseReplaySpec(std::string_view json, const std::string& baseDir);
 
@@ -49,7 +49,7 @@ class ReplayProbe final : public Probe {
 
  private:
   std::vector<ReplaySource> sources_;
-  std::optional<std::uint32_t> gpuCount_;
+  std::optional<std::uint32_t> gpu_count_;
   std::uint64_t step_ = 0;
 };
 

@@ -23,19 +23,19 @@ namespace hwl::probes {
 
 struct SamplerSettings {
   std::chrono::milliseconds interval{1000};
-  std::size_t ringSize = 300;                        // readings kept per GPU (5 minutes at 1 s)
-  std::function<std::int64_t()> nowMs = &unixNowMs;  // stamps Sample::timeMs
+  std::size_t ring_size = 300;                        // readings kept per GPU (5 minutes at 1 s)
+  std::function<std::int64_t()> now_ms = &unixNowMs;  // stamps Sample::time_ms
 };
 
 struct GpuReading {
-  std::int64_t timeMs = 0;
+  std::int64_t time_ms = 0;
   GpuSample gpu;
 };
 
 struct SamplerStats {
-  std::uint64_t samplesTotal = 0;
-  std::uint64_t sampleErrorsTotal = 0;
-  std::optional<Error> lastError;
+  std::uint64_t samples_total = 0;
+  std::uint64_t sample_errors_total = 0;
+  std::optional<Error> last_error;
 };
 
 class Sampler {
@@ -53,19 +53,19 @@ class Sampler {
 
   // The latest successful sample, or nullptr before the first one.
   [[nodiscard]] std::shared_ptr<const Sample> latest() const;
-  // Oldest first, at most ringSize readings of the GPU with this uuid.
+  // Oldest first, at most ring_size readings of the GPU with this uuid.
   [[nodiscard]] std::vector<GpuReading> history(const std::string& uuid) const;
   [[nodiscard]] std::vector<std::string> gpuUuids() const;
   [[nodiscard]] SamplerStats stats() const;
-  [[nodiscard]] std::string probeName() const { return probeName_; }
+  [[nodiscard]] std::string probeName() const { return probe_name_; }
 
  private:
   void run();
 
   std::unique_ptr<Probe> probe_;
   SamplerSettings settings_;
-  std::string probeName_;
-  std::mutex probeMutex_;  // serialises sampleOnce() against the thread
+  std::string probe_name_;
+  std::mutex probe_mutex_;  // serialises sampleOnce() against the thread
 
   mutable std::mutex mutex_;
   std::condition_variable wake_;

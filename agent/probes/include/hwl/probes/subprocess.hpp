@@ -13,7 +13,7 @@
 namespace hwl::probes {
 
 struct CommandResult {
-  int exitCode = -1;  // -1 when killed by a signal
+  int exit_code = -1;  // -1 when killed by a signal
   int signal = 0;
   std::string out;
   std::string err;
@@ -21,7 +21,7 @@ struct CommandResult {
 
 struct CommandSettings {
   std::chrono::milliseconds timeout{5000};
-  std::size_t maxOutputBytes = 16u * 1024u * 1024u;
+  std::size_t max_output_bytes = 16u * 1024u * 1024u;
 };
 
 // The executable a name resolves to: itself if it contains '/', else the first match on PATH.

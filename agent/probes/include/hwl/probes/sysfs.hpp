@@ -22,8 +22,8 @@ std::vector<GpuSample> readDrmCards(const std::string& sysRoot);
 struct RaplZone {
   std::string id;    // "intel-rapl:0"
   std::string name;  // "package-0", "core", "dram", "psys"
-  std::uint64_t energyUj = 0;
-  std::optional<std::uint64_t> maxEnergyRangeUj;
+  std::uint64_t energy_uj = 0;
+  std::optional<std::uint64_t> max_energy_range_uj;
 };
 // Top-level zones (intel-rapl:N, not sub-zones intel-rapl:N:M) under class/powercap.
 std::vector<RaplZone> readRaplZones(const std::string& sysRoot);
@@ -38,12 +38,12 @@ std::optional<std::uint64_t> raplEnergyDeltaUj(std::uint64_t before, std::uint64
 // GPUs from /sys/class/drm; used when no vendor tool works.
 class SysfsGpuProbe final : public Probe {
  public:
-  explicit SysfsGpuProbe(std::string sysRoot) : sysRoot_(std::move(sysRoot)) {}
+  explicit SysfsGpuProbe(std::string sysRoot) : sys_root_(std::move(sysRoot)) {}
   [[nodiscard]] std::string name() const override { return "sysfs"; }
   Result<Sample> sample() override;
 
  private:
-  std::string sysRoot_;
+  std::string sys_root_;
 };
 
 // CPU package power: sums the package zones' energy over the time between two samples.
@@ -52,16 +52,16 @@ class RaplProbe final : public Probe {
   using SteadyNow = std::function<std::chrono::steady_clock::time_point()>;
   explicit RaplProbe(
       std::string sysRoot, SteadyNow now = [] { return std::chrono::steady_clock::now(); })
-      : sysRoot_(std::move(sysRoot)), now_(std::move(now)) {}
+      : sys_root_(std::move(sysRoot)), now_(std::move(now)) {}
   [[nodiscard]] std::string name() const override { return "rapl"; }
-  // host.packagePowerW is absent on the first call (one reading gives no rate).
+  // host.package_power_w is absent on the first call (one reading gives no rate).
   Result<Sample> sample() override;
 
  private:
-  std::string sysRoot_;
+  std::string sys_root_;
   SteadyNow now_;
-  std::map<std::string, std::uint64_t> lastUj_;
-  std::optional<std::chrono::steady_clock::time_point> lastTime_;
+  std::map<std::string, std::uint64_t> last_uj_;
+  std::optional<std::chrono::steady_clock::time_point> last_time_;
 };
 
 }  // namespace hwl::probes

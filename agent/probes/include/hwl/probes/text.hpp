@@ -1,5 +1,5 @@
-// Small text utilities shared by the tool-output parsers: trimming, splitting, reading files,
-// and reading a metric value that may be "N/A", "[Not Supported]" or carry a unit.
+// Small text utilities shared by the tool-output parsers: trimming, splitting, reading sysfs
+// attributes, and reading a metric value that may be "N/A", "[Not Supported]" or carry a unit.
 #pragma once
 
 #include <cstdint>
@@ -30,9 +30,7 @@ std::optional<std::uint64_t> parseMibAsBytes(std::string_view text);
 // True for the placeholders tools print for an unreadable value.
 bool isUnsupportedValue(std::string_view text);
 
-// Whole file; NotFound if it does not exist, Unavailable on other errors.
-Result<std::string> readFile(const std::string& path);
-// First line of a small sysfs/procfs attribute, trimmed.
+// First line of a small sysfs/procfs attribute, trimmed; std::nullopt when it cannot be read.
 std::optional<std::string> readAttribute(const std::string& path);
 
 }  // namespace hwl::probes
