@@ -38,11 +38,12 @@ int main(int argc, char** argv) {
   // issue-cert --role admin|metrics, and issue-admin-cert (the same with --role admin).
   std::string admin_dir, admin_name = "admin", p12_out, cert_out, key_out, role_name = "admin";
   int64_t admin_days = 90;
-  auto* admin_cmd = app.add_subcommand("issue-admin-cert",
-                                       "issue an admin client certificate from the fleet CA");
+  auto* admin_cmd =
+      app.add_subcommand("issue-admin-cert", "issue an admin client certificate from the fleet CA");
   auto* cert_cmd = app.add_subcommand(
-      "issue-cert", "issue a client certificate from the fleet CA: admin (every operator route) "
-                    "or metrics (GET /metrics only, on the server and on every agent)");
+      "issue-cert",
+      "issue a client certificate from the fleet CA: admin (every operator route) "
+      "or metrics (GET /metrics only, on the server and on every agent)");
   cert_cmd->add_option("--role", role_name, "admin|metrics")
       ->required()
       ->check(CLI::IsMember({"admin", "metrics"}));

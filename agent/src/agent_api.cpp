@@ -1,8 +1,6 @@
 // Agent API handlers.
 #include "agent_api.hpp"
 
-#include "hwl/pki.hpp"
-
 #include <boost/json.hpp>
 #include <charconv>
 #include <thread>
@@ -10,9 +8,10 @@
 #include "enrollment.hpp"
 #include "hwl/crypto.hpp"
 #include "hwl/json.hpp"
-#include "hwl/proto/job_spec.hpp"
+#include "hwl/pki.hpp"
 #include "hwl/probes/exporters.hpp"
 #include "hwl/probes/procfs.hpp"
+#include "hwl/proto/job_spec.hpp"
 
 namespace hwl::agent {
 
@@ -44,24 +43,23 @@ void AgentApi::addRoutes(http::RouteTable& t, AgentApi* self) {
   // "server": the server pinned at enrollment; "metrics": it, or a metrics identity (handle()).
   t.add({"GET", "/metrics", "metrics", 0, [self](auto&, auto&) { return self->metrics(); }});
   t.add({"GET", "/v1/health", "server", 0, [self](auto&, auto&) {
-                 return http::ok(bj::object{{"status", "ok"},
-                                             {"version", kAgentVersion},
-                                             {"host_id", self->ctx_.host_id}});
-               }});
+           return http::ok(bj::object{
+               {"status", "ok"}, {"version", kAgentVersion}, {"host_id", self->ctx_.host_id}});
+         }});
   t.add({"GET", "/v1/info", "server", 0, [self](auto&, auto&) { return self->info(); }});
   t.add({"GET", "/v1/telemetry", "server", 0, [self](auto&, auto&) { return self->telemetry(); }});
   t.add({"GET", "/v1/telemetry/history", "server", 0,
-               [self](auto& r, auto&) { return self->history(r); }});
+         [self](auto& r, auto&) { return self->history(r); }});
   t.add({"GET", "/v1/outbox", "server", 0, [self](auto& r, auto&) { return self->outbox(r); }});
   t.add({"POST", "/v1/jobs", "server", 256 * 1024,
-               [self](auto& r, auto&) { return self->submitJob(r); }});
+         [self](auto& r, auto&) { return self->submitJob(r); }});
   t.add({"GET", "/v1/jobs", "server", 0, [self](auto&, auto&) { return self->listJobs(); }});
   t.add({"GET", "/v1/jobs/{id}", "server", 0,
-               [self](auto&, auto& p) { return self->getJob(p.at("id")); }});
+         [self](auto&, auto& p) { return self->getJob(p.at("id")); }});
   t.add({"DELETE", "/v1/jobs/{id}", "server", 0,
-               [self](auto&, auto& p) { return self->cancelJob(p.at("id")); }});
+         [self](auto&, auto& p) { return self->cancelJob(p.at("id")); }});
   t.add({"GET", "/v1/jobs/{id}/logs", "server", 0,
-               [self](auto& r, auto& p) { return self->jobLogs(r, p.at("id")); }});
+         [self](auto& r, auto& p) { return self->jobLogs(r, p.at("id")); }});
 }
 
 http::RouteTable AgentApi::allRoutes() {
@@ -149,10 +147,10 @@ Result<http::Reply> AgentApi::outbox(http::Request& req) {
   for (const auto& e : entries) arr.push_back(e.toJson());
   auto st = ctx_.outbox->stats();
   return http::ok(bj::object{{"host_id", ctx_.host_id},
-                              {"entries", std::move(arr)},
-                              {"last_seq", st.last_seq},
-                              {"acknowledged_seq", st.acknowledged_seq},
-                              {"near_full", st.near_full}});
+                             {"entries", std::move(arr)},
+                             {"last_seq", st.last_seq},
+                             {"acknowledged_seq", st.acknowledged_seq},
+                             {"near_full", st.near_full}});
 }
 
 Result<http::Reply> AgentApi::submitJob(http::Request& req) {

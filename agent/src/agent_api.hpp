@@ -9,10 +9,10 @@
 
 #include "agent_config.hpp"
 #include "hwl/http.hpp"
-#include "hwl/routes.hpp"
 #include "hwl/jobs/supervisor.hpp"
 #include "hwl/outbox/outbox.hpp"
 #include "hwl/probes/sampler.hpp"
+#include "hwl/routes.hpp"
 
 namespace hwl::agent {
 

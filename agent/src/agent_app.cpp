@@ -1,9 +1,9 @@
 // The agent daemon: probes and sampler, outbox, job supervisor, the mTLS API, renewal.
 #include "agent_app.hpp"
 
+#include <pwd.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
-#include <pwd.h>
 #include <unistd.h>
 
 #include <boost/asio/ip/address.hpp>
@@ -14,11 +14,11 @@
 #include "agent_api.hpp"
 #include "hwl/files.hpp"
 #include "hwl/http.hpp"
-#include "hwl/signals.hpp"
 #include "hwl/json.hpp"
 #include "hwl/probes/exporters.hpp"
 #include "hwl/probes/probe.hpp"
 #include "hwl/proto/events.hpp"
+#include "hwl/signals.hpp"
 
 namespace hwl::agent {
 
@@ -89,8 +89,8 @@ int runAgent(const AgentConfig& cfg_in, std::ostream& out) {
     return 2;
   }
   if (cfg.dev && !isLoopback(hp->first)) {
-    std::cerr << "error: --dev serves plain HTTP and only on a loopback address, not "
-              << hp->first << "\n";
+    std::cerr << "error: --dev serves plain HTTP and only on a loopback address, not " << hp->first
+              << "\n";
     return 2;
   }
   std::error_code ec;
@@ -147,9 +147,10 @@ int runAgent(const AgentConfig& cfg_in, std::ostream& out) {
   sampler.start();
 
   std::string host_id = identity->has_value() ? (*identity)->host_id : "";
-  auto outbox = outbox::Outbox::open({.dir = cfg.state_dir / "outbox",
-                                      .host_id = host_id.empty() ? "unenrolled" : host_id,
-                                      .max_entries = static_cast<uint64_t>(cfg.outbox_max_entries)});
+  auto outbox =
+      outbox::Outbox::open({.dir = cfg.state_dir / "outbox",
+                            .host_id = host_id.empty() ? "unenrolled" : host_id,
+                            .max_entries = static_cast<uint64_t>(cfg.outbox_max_entries)});
   if (!outbox) {
     std::cerr << "error: outbox: " << outbox.error().message << "\n";
     return 1;

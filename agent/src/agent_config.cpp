@@ -13,12 +13,12 @@ Result<AgentConfig> loadAgentConfig(const std::filesystem::path& path, AgentConf
   auto obj = json::parseObject(*text);
   if (!obj) return invalidArgument("config " + path.string() + ": " + obj.error().message);
   const std::string where = "config " + path.string();
-  if (auto s = json::checkKeys(*obj,
-                               {"state_dir", "jobs_root", "listen", "probe", "job_user",
-                                "sample_interval_ms", "outbox_max_entries", "log_max_bytes",
-                                "log_keep", "dev", "metrics_dcgm_labels", "job_containment",
-                                "job_pids_max"},
-                               where);
+  if (auto s =
+          json::checkKeys(*obj,
+                          {"state_dir", "jobs_root", "listen", "probe", "job_user",
+                           "sample_interval_ms", "outbox_max_entries", "log_max_bytes", "log_keep",
+                           "dev", "metrics_dcgm_labels", "job_containment", "job_pids_max"},
+                          where);
       !s)
     return s.error();
   auto str = [&](const char* key, std::string& field) -> Status {
@@ -32,8 +32,8 @@ Result<AgentConfig> loadAgentConfig(const std::filesystem::path& path, AgentConf
     if (!v) return invalidArgument(where + ": " + v.error().message);
     if (*v) {
       if (**v < min || **v > max)
-        return invalidArgument(where + ": \"" + key + "\" must be between " +
-                               std::to_string(min) + " and " + std::to_string(max));
+        return invalidArgument(where + ": \"" + key + "\" must be between " + std::to_string(min) +
+                               " and " + std::to_string(max));
       field = **v;
     }
     return {};
@@ -45,20 +45,21 @@ Result<AgentConfig> loadAgentConfig(const std::filesystem::path& path, AgentConf
     return {};
   };
   std::string state_dir, jobs_root;
-  for (auto s : {str("state_dir", state_dir), str("jobs_root", jobs_root),
-                 str("listen", c.listen), str("probe", c.probe), str("job_user", c.job_user),
-                 num("sample_interval_ms", c.sample_interval_ms, 100, 3'600'000),
-                 num("outbox_max_entries", c.outbox_max_entries, 100, 100'000'000),
-                 num("log_max_bytes", c.log_max_bytes, 4096, 1LL << 40),
-                 num("log_keep", c.log_keep, 0, 100), flag("dev", c.dev),
-                 str("job_containment", c.job_containment),
-                 num("job_pids_max", c.job_pids_max, 0, 4'194'304),
-                 flag("metrics_dcgm_labels", c.metrics_dcgm_labels)}) {
+  for (auto s :
+       {str("state_dir", state_dir), str("jobs_root", jobs_root), str("listen", c.listen),
+        str("probe", c.probe), str("job_user", c.job_user),
+        num("sample_interval_ms", c.sample_interval_ms, 100, 3'600'000),
+        num("outbox_max_entries", c.outbox_max_entries, 100, 100'000'000),
+        num("log_max_bytes", c.log_max_bytes, 4096, 1LL << 40), num("log_keep", c.log_keep, 0, 100),
+        flag("dev", c.dev), str("job_containment", c.job_containment),
+        num("job_pids_max", c.job_pids_max, 0, 4'194'304),
+        flag("metrics_dcgm_labels", c.metrics_dcgm_labels)}) {
     if (!s) return s.error();
   }
   if (!jobs::parseContainmentChoice(c.job_containment))
-    return invalidArgument(where + ": \"job_containment\" must be auto, cgroup-v2, cgroup-v1 or "
-                                   "subreaper");
+    return invalidArgument(where +
+                           ": \"job_containment\" must be auto, cgroup-v2, cgroup-v1 or "
+                           "subreaper");
   if (!state_dir.empty()) c.state_dir = state_dir;
   if (!jobs_root.empty()) c.jobs_root = jobs_root;
   return c;

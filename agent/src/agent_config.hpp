@@ -24,7 +24,7 @@ struct AgentConfig {
   // How job processes are contained: auto|cgroup-v2|cgroup-v1|subreaper (see containment.hpp).
   std::string job_containment = "auto";
   int64_t job_pids_max = 16384;  // pids.max of a job whose spec has none (threads count); 0: none
-  bool dev = false;                  // plain HTTP on loopback, no mTLS
+  bool dev = false;              // plain HTTP on loopback, no mTLS
   bool metrics_dcgm_labels = false;  // dcgm-exporter's exact label spelling (modelName)
 };
 

@@ -1,18 +1,18 @@
 // Enrollment and renewal against hwledger-server.
 #include "enrollment.hpp"
 
-#include <openssl/x509.h>
-#include <spdlog/spdlog.h>
 #include <arpa/inet.h>
 #include <netdb.h>
+#include <openssl/x509.h>
+#include <spdlog/spdlog.h>
 #include <sys/socket.h>
 #include <sys/utsname.h>
 #include <unistd.h>
 
 #include <boost/json.hpp>
 #include <boost/url/parse.hpp>
-#include <fstream>
 #include <cstring>
+#include <fstream>
 #include <memory>
 #include <random>
 
@@ -186,12 +186,8 @@ Result<Identity> enroll(const EnrollOptions& o) {
   if (auto s = storeIdentity(o.state_dir, *cert_pem, crypto::privateKeyPem(key.get())); !s)
     return s.error();
   if (auto s = files::writeFileAtomic(o.state_dir / "ca.crt", ca_pem, 0644); !s) return s.error();
-  bj::object state{{"host_id", *host_id},
-                   {"server", o.server},
-                   {"name", *name},
-                   {"advertise", o.advertise},
-                   {"ca_pin", pin},
-                   {"server_spki", *server_spki}};
+  bj::object state{{"host_id", *host_id},      {"server", o.server}, {"name", *name},
+                   {"advertise", o.advertise}, {"ca_pin", pin},      {"server_spki", *server_spki}};
   if (auto s = storeEnrollment(o.state_dir, state); !s) return s.error();
   auto id = loadIdentity(o.state_dir);
   if (!id) return id.error();
@@ -284,7 +280,9 @@ Renewer::Renewer(Identity id, std::function<void(const Identity&)> on_renewed)
 
 Renewer::~Renewer() { stop(); }
 
-void Renewer::start() { thread_ = std::thread([this] { run(); }); }
+void Renewer::start() {
+  thread_ = std::thread([this] { run(); });
+}
 
 void Renewer::stop() {
   {

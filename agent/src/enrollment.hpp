@@ -2,18 +2,16 @@
 // identity kept in the state dir, and renewal at about two thirds of the certificate's life.
 #pragma once
 
-#include <cstdint>
-
 #include <atomic>
+#include <boost/json/object.hpp>
 #include <condition_variable>
+#include <cstdint>
 #include <filesystem>
 #include <functional>
 #include <mutex>
 #include <optional>
 #include <string>
 #include <thread>
-
-#include <boost/json/object.hpp>
 
 #include "hwl/clock.hpp"
 #include "hwl/result.hpp"

@@ -1,10 +1,9 @@
 // hwledger-agent: parses flags and runs a subcommand (run, enroll).
 #include <CLI/CLI.hpp>
 #include <boost/json.hpp>
-
-#include "agent_api.hpp"
 #include <iostream>
 
+#include "agent_api.hpp"
 #include "agent_app.hpp"
 #include "simulate.hpp"
 
@@ -63,8 +62,9 @@ int main(int argc, char** argv) {
                          "HOST:PORT where the server reaches this agent (default: this host's "
                          "address on the route to the server, port --advertise-port)");
   std::uint16_t advertise_port = 9443;
-  enroll_cmd->add_option("--advertise-port", advertise_port,
-                         "the agent's port when --advertise is not given (9443)")
+  enroll_cmd
+      ->add_option("--advertise-port", advertise_port,
+                   "the agent's port when --advertise is not given (9443)")
       ->check(CLI::Range(1, 65535));
 
   auto* routes_cmd = app.add_subcommand(

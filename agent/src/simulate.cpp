@@ -20,10 +20,10 @@
 #include "hwl/jobs/job_spec.hpp"
 #include "hwl/jobs/job_state.hpp"
 #include "hwl/json.hpp"
-#include "hwl/signals.hpp"
 #include "hwl/outbox/outbox.hpp"
 #include "hwl/probes/exporters.hpp"
 #include "hwl/probes/replay_probe.hpp"
+#include "hwl/signals.hpp"
 
 namespace hwl::agent {
 
@@ -178,13 +178,18 @@ int runSimulation(const SimulateOptions& o, std::ostream& out) {
     }
     if (!id->has_value()) {
       if (next_token >= tokens.size()) {
-        std::cerr << "error: host " << i << " is not enrolled and --tokens-file has no token left\n";
+        std::cerr << "error: host " << i
+                  << " is not enrolled and --tokens-file has no token left\n";
         return 2;
       }
       auto p = platform;
       p["hostname"] = "sim-" + std::to_string(i);
-      auto e = enroll({.server = o.server, .token = tokens[next_token++], .ca_pin = o.ca_pin,
-                       .state_dir = dir, .name = "sim-" + std::to_string(i), .advertise = addr,
+      auto e = enroll({.server = o.server,
+                       .token = tokens[next_token++],
+                       .ca_pin = o.ca_pin,
+                       .state_dir = dir,
+                       .name = "sim-" + std::to_string(i),
+                       .advertise = addr,
                        .platform = p});
       if (!e) {
         std::cerr << "error: enrolling host " << i << ": " << e.error().message << "\n";
@@ -201,7 +206,8 @@ int runSimulation(const SimulateOptions& o, std::ostream& out) {
     }
     h->probe = std::move(*probe);
     for (int k = 0; k < i % 7; ++k) (void)h->probe->sample();  // each host at its own phase
-    auto ob = outbox::Outbox::open({.dir = dir / "outbox", .host_id = h->id.host_id, .max_entries = 10'000});
+    auto ob = outbox::Outbox::open(
+        {.dir = dir / "outbox", .host_id = h->id.host_id, .max_entries = 10'000});
     if (!ob) {
       std::cerr << "error: " << ob.error().message << "\n";
       return 1;
@@ -215,14 +221,13 @@ int runSimulation(const SimulateOptions& o, std::ostream& out) {
   out << "simulating " << hosts.size() << " hosts (" << next_token << " enrolled now)" << std::endl;
 
   if (o.slow_dispatch_host >= o.count) {
-    std::cerr << "error: --slow-dispatch names host " << o.slow_dispatch_host << " of "
-              << o.count << "\n";
+    std::cerr << "error: --slow-dispatch names host " << o.slow_dispatch_host << " of " << o.count
+              << "\n";
     return 2;
   }
   auto runtime = std::make_shared<http::Runtime>(1, 4);
   // The slow host's answers wait in their handlers: on threads of their own.
-  auto slow_runtime =
-      o.slow_dispatch_host >= 0 ? std::make_shared<http::Runtime>(1, 32) : nullptr;
+  auto slow_runtime = o.slow_dispatch_host >= 0 ? std::make_shared<http::Runtime>(1, 32) : nullptr;
   for (auto& h : hosts) {
     http::ServerSettings ss;
     ss.listen = simulatedAddress(h->index, o.port);
@@ -237,7 +242,8 @@ int runSimulation(const SimulateOptions& o, std::ostream& out) {
     ss.runtime = h->index == o.slow_dispatch_host ? slow_runtime : runtime;
     ss.server_name = std::string("hwledger-agent/") + kAgentVersion;
     SimHost* hp = h.get();
-    h->server = std::make_unique<http::Server>(ss, [hp](http::Request& r) { return handle(*hp, r); });
+    h->server =
+        std::make_unique<http::Server>(ss, [hp](http::Request& r) { return handle(*hp, r); });
     if (auto s = h->server->start(); !s) {
       std::cerr << "error: host " << h->index << ": " << s.error().message << "\n";
       return 1;

@@ -4,16 +4,15 @@
 // io_context, because Beast applies stream timeouts to asynchronous operations only.
 #include <openssl/ssl.h>
 
+#include <algorithm>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/ssl.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
-
-#include <algorithm>
 #include <cctype>
 
 #include "hwl/http.hpp"
@@ -62,8 +61,7 @@ bool validHost(std::string_view h) {
 }  // namespace
 
 Status checkMethod(std::string_view method) {
-  if (method.empty() || method.size() > 16 ||
-      bhttp::string_to_verb(method) == bhttp::verb::unknown)
+  if (method.empty() || method.size() > 16 || bhttp::string_to_verb(method) == bhttp::verb::unknown)
     return invalidArgument("HTTP method \"" + visible(method) + "\" is not a known method");
   return {};
 }
@@ -103,9 +101,7 @@ struct Client::Impl {
   std::string peer_pem;
   Status init_status;
 
-  beast::tcp_stream& lowest() {
-    return tls ? beast::get_lowest_layer(*tls_stream) : *plain_stream;
-  }
+  beast::tcp_stream& lowest() { return tls ? beast::get_lowest_layer(*tls_stream) : *plain_stream; }
   bool connected() { return (tls ? tls_stream.has_value() : plain_stream.has_value()); }
   void reset() {
     if (tls_stream) {
@@ -134,11 +130,11 @@ struct Client::Impl {
     beast::error_code ec;
     tcp::resolver::results_type results;
     ec = await([&](auto h) {
-      resolver.async_resolve(host, port, [h, &results](beast::error_code e,
-                                                     tcp::resolver::results_type r) mutable {
-        results = std::move(r);
-        h(e);
-      });
+      resolver.async_resolve(
+          host, port, [h, &results](beast::error_code e, tcp::resolver::results_type r) mutable {
+            results = std::move(r);
+            h(e);
+          });
     });
     if (ec) return unavailable("cannot resolve " + host + ": " + ec.message());
     if (tls) {
@@ -261,9 +257,9 @@ struct Client::Impl {
     return {};
   }
 
-  bhttp::request<bhttp::string_body> build(std::string_view method, std::string_view target,
-                                           std::string_view body,
-                                           const std::vector<std::pair<std::string, std::string>>& h) {
+  bhttp::request<bhttp::string_body> build(
+      std::string_view method, std::string_view target, std::string_view body,
+      const std::vector<std::pair<std::string, std::string>>& h) {
     bhttp::request<bhttp::string_body> req{bhttp::string_to_verb(method), target, 11};
     req.set(bhttp::field::host, host);
     req.set(bhttp::field::user_agent, "hwledger");
@@ -288,8 +284,8 @@ Client::Client(ClientSettings settings) : impl_(std::make_unique<Impl>()) {
     impl_->tls = false;
     url.remove_prefix(7);
   } else {
-    impl_->init_status = invalidArgument("server URL \"" + impl_->settings.base_url +
-                                         "\" must start with https://");
+    impl_->init_status =
+        invalidArgument("server URL \"" + impl_->settings.base_url + "\" must start with https://");
     return;
   }
   while (!url.empty() && url.back() == '/') url.remove_suffix(1);
@@ -350,14 +346,15 @@ Result<ClientResponse> Client::request(std::string_view method, std::string_view
     if (ec) {
       impl_->reset();
       if (reused && attempt == 0) continue;  // the server closed an idle keep-alive connection
-      return unavailable("request to " + impl_->host + ":" + impl_->port + " failed: " +
-                         ec.message());
+      return unavailable("request to " + impl_->host + ":" + impl_->port +
+                         " failed: " + ec.message());
     }
     auto res = parser.release();
     ClientResponse out;
     out.status = res.result_int();
     out.body = std::move(res.body());
-    for (const auto& f : res) out.headers.emplace_back(std::string(f.name_string()), std::string(f.value()));
+    for (const auto& f : res)
+      out.headers.emplace_back(std::string(f.name_string()), std::string(f.value()));
     if (!res.keep_alive()) impl_->reset();
     return out;
   }

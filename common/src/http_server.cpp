@@ -6,7 +6,6 @@
 #include <algorithm>
 #include <array>
 #include <atomic>
-#include <charconv>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -22,7 +21,9 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
+#include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
+#include <charconv>
 #include <condition_variable>
 #include <future>
 #include <limits>
@@ -32,9 +33,6 @@
 
 #include "hwl/crypto.hpp"
 #include "hwl/http.hpp"
-
-#include <boost/json/parse.hpp>
-#include <boost/json/serialize.hpp>
 #include "hwl/http_parse.hpp"
 #include "hwl/json.hpp"
 #include "hwl/tls.hpp"
@@ -55,20 +53,34 @@ std::optional<std::string_view> Request::header(std::string_view lower_name) con
 
 unsigned statusFor(Code code) {
   switch (code) {
-    case Code::kOk: return 200;
-    case Code::kInvalidArgument: return 400;
-    case Code::kNotFound: return 404;
-    case Code::kAlreadyExists: return 409;
-    case Code::kConflict: return 409;
-    case Code::kUnauthenticated: return 401;
-    case Code::kPermissionDenied: return 403;
-    case Code::kResourceExhausted: return 429;
-    case Code::kFailedPrecondition: return 412;
-    case Code::kUnavailable: return 503;
-    case Code::kDeadlineExceeded: return 504;
-    case Code::kDataLoss: return 500;
-    case Code::kInternal: return 500;
-    case Code::kBadGateway: return 502;
+    case Code::kOk:
+      return 200;
+    case Code::kInvalidArgument:
+      return 400;
+    case Code::kNotFound:
+      return 404;
+    case Code::kAlreadyExists:
+      return 409;
+    case Code::kConflict:
+      return 409;
+    case Code::kUnauthenticated:
+      return 401;
+    case Code::kPermissionDenied:
+      return 403;
+    case Code::kResourceExhausted:
+      return 429;
+    case Code::kFailedPrecondition:
+      return 412;
+    case Code::kUnavailable:
+      return 503;
+    case Code::kDeadlineExceeded:
+      return 504;
+    case Code::kDataLoss:
+      return 500;
+    case Code::kInternal:
+      return 500;
+    case Code::kBadGateway:
+      return 502;
   }
   return 500;
 }
@@ -89,8 +101,8 @@ Response jsonError(unsigned status, std::string_view code, std::string_view mess
 }
 
 Response errorResponse(const Error& e) {
-  Response r = jsonError(statusFor(e.code), e.reason.empty() ? codeName(e.code) : e.reason,
-                         e.message);
+  Response r =
+      jsonError(statusFor(e.code), e.reason.empty() ? codeName(e.code) : e.reason, e.message);
   if (!e.details.empty()) {
     // Extra fields of the error object, from a JSON object the caller serialized.
     boost::system::error_code ec;
@@ -171,7 +183,8 @@ Result<std::pair<std::string, uint16_t>> splitHostPort(std::string_view hp) {
     return invalidArgument("address \"" + std::string(hp) + "\" is not HOST:PORT");
   uint32_t p = 0;
   for (char c : port) {
-    if (c < '0' || c > '9') return invalidArgument("port in \"" + std::string(hp) + "\" is not a number");
+    if (c < '0' || c > '9')
+      return invalidArgument("port in \"" + std::string(hp) + "\" is not a number");
     p = p * 10 + static_cast<uint32_t>(c - '0');
   }
   if (p > 65535) return invalidArgument("port in \"" + std::string(hp) + "\" is out of range");
@@ -221,9 +234,9 @@ Status parseTarget(Request& req) {
   std::string_view raw_path = t.substr(0, q);
   auto path = decodeStrict(raw_path, false);
   if (!path) return path.error();
-  if (hasControl(*path))
-    return invalidArgument("the request path holds a control character");
-  if (std::count(path->begin(), path->end(), '/') != std::count(raw_path.begin(), raw_path.end(), '/'))
+  if (hasControl(*path)) return invalidArgument("the request path holds a control character");
+  if (std::count(path->begin(), path->end(), '/') !=
+      std::count(raw_path.begin(), raw_path.end(), '/'))
     return invalidArgument("the request path holds an encoded '/' (%2F)");
   req.path = std::move(*path);
   if (q == std::string_view::npos) return {};
@@ -355,9 +368,9 @@ struct Server::Impl {
       : settings(std::move(s)),
         handler(std::move(h)),
         body_limit(std::move(b)),
-        runtime(settings.runtime ? settings.runtime
-                                 : std::make_shared<Runtime>(settings.io_threads,
-                                                             settings.worker_threads)),
+        runtime(settings.runtime
+                    ? settings.runtime
+                    : std::make_shared<Runtime>(settings.io_threads, settings.worker_threads)),
         own_runtime(!settings.runtime),
         ioc(runtime->impl_->ioc),
         workers(runtime->impl_->workers) {}
@@ -580,7 +593,8 @@ asio::awaitable<void> Server::Impl::session(std::shared_ptr<AnyStream> s) {
     parser.header_limit(static_cast<std::uint32_t>(settings.header_limit));
     // The body limit depends on the route; it is set once the headers are in.
     parser.body_limit(std::numeric_limits<std::uint64_t>::max());
-    // A keep-alive connection may stay idle; once a request starts, its headers must arrive in time.
+    // A keep-alive connection may stay idle; once a request starts, its headers must arrive in
+    // time.
     if (!first && buffer.size() == 0) {
       deadline.arm(settings.idle_timeout);
       size_t n = 0;
@@ -732,8 +746,8 @@ asio::awaitable<void> Server::Impl::session(std::shared_ptr<AnyStream> s) {
 }
 
 Server::Server(ServerSettings settings, Handler handler, BodyLimit body_limit)
-    : impl_(std::make_unique<Impl>(std::move(settings), std::move(handler),
-                                   std::move(body_limit))) {}
+    : impl_(
+          std::make_unique<Impl>(std::move(settings), std::move(handler), std::move(body_limit))) {}
 
 Server::~Server() { stop(); }
 
@@ -748,8 +762,8 @@ int serverExIndex() {
 int verifyLeaf(int preverify_ok, X509_STORE_CTX* store) noexcept {
   if (preverify_ok != 1) return preverify_ok;
   if (X509_STORE_CTX_get_error_depth(store) != 0) return 1;
-  auto* ssl = static_cast<SSL*>(
-      X509_STORE_CTX_get_ex_data(store, SSL_get_ex_data_X509_STORE_CTX_idx()));
+  auto* ssl =
+      static_cast<SSL*>(X509_STORE_CTX_get_ex_data(store, SSL_get_ex_data_X509_STORE_CTX_idx()));
   auto* impl =
       static_cast<Server::Impl*>(SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), serverExIndex()));
   if (impl == nullptr) return 1;

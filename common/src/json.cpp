@@ -1,13 +1,11 @@
 // Canonical JSON and strict field access.
 #include "hwl/json.hpp"
 
-#include <cmath>
-
+#include <algorithm>
 #include <boost/json/basic_parser_impl.hpp>
 #include <boost/json/serialize.hpp>
 #include <boost/json/value_stack.hpp>
-
-#include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <unordered_set>
 #include <vector>
@@ -55,14 +53,21 @@ void writeCanonical(const bj::value& v, std::string& out) {
 
 const char* kindName(bj::kind k) {
   switch (k) {
-    case bj::kind::null: return "null";
-    case bj::kind::bool_: return "a boolean";
+    case bj::kind::null:
+      return "null";
+    case bj::kind::bool_:
+      return "a boolean";
     case bj::kind::int64:
-    case bj::kind::uint64: return "an integer";
-    case bj::kind::double_: return "a number";
-    case bj::kind::string: return "a string";
-    case bj::kind::array: return "an array";
-    case bj::kind::object: return "an object";
+    case bj::kind::uint64:
+      return "an integer";
+    case bj::kind::double_:
+      return "a number";
+    case bj::kind::string:
+      return "a string";
+    case bj::kind::array:
+      return "an array";
+    case bj::kind::object:
+      return "an object";
   }
   return "unknown";
 }
@@ -180,14 +185,22 @@ std::string validUtf8(std::string_view s) {
     const unsigned c = b[i];
     size_t len = 0;
     unsigned lo = 0x80, hi = 0xBF;  // allowed range of the second byte (RFC 3629, table 3-7)
-    if (c < 0x80) len = 1;
-    else if (c >= 0xC2 && c <= 0xDF) len = 2;
-    else if (c == 0xE0) len = 3, lo = 0xA0;
-    else if ((c >= 0xE1 && c <= 0xEC) || c == 0xEE || c == 0xEF) len = 3;
-    else if (c == 0xED) len = 3, hi = 0x9F;
-    else if (c == 0xF0) len = 4, lo = 0x90;
-    else if (c >= 0xF1 && c <= 0xF3) len = 4;
-    else if (c == 0xF4) len = 4, hi = 0x8F;
+    if (c < 0x80)
+      len = 1;
+    else if (c >= 0xC2 && c <= 0xDF)
+      len = 2;
+    else if (c == 0xE0)
+      len = 3, lo = 0xA0;
+    else if ((c >= 0xE1 && c <= 0xEC) || c == 0xEE || c == 0xEF)
+      len = 3;
+    else if (c == 0xED)
+      len = 3, hi = 0x9F;
+    else if (c == 0xF0)
+      len = 4, lo = 0x90;
+    else if (c >= 0xF1 && c <= 0xF3)
+      len = 4;
+    else if (c == 0xF4)
+      len = 4, hi = 0x8F;
     bool ok = len > 0 && i + len <= n;
     for (size_t k = 1; ok && k < len; ++k) {
       const unsigned lo_k = k == 1 ? lo : 0x80, hi_k = k == 1 ? hi : 0xBF;
@@ -214,8 +227,10 @@ Result<bj::value> parse(std::string_view text) {
   if (p.handler().duplicate)
     return invalidArgument("invalid JSON: duplicate key \"" + p.handler().duplicate_key + "\"");
   if (ec) return invalidArgument("invalid JSON: " + ec.message());
-  if (n < text.size()) return invalidArgument("invalid JSON: " + bj::error_code(bj::error::extra_data).message());
-  if (!p.done()) return invalidArgument("invalid JSON: " + bj::error_code(bj::error::incomplete).message());
+  if (n < text.size())
+    return invalidArgument("invalid JSON: " + bj::error_code(bj::error::extra_data).message());
+  if (!p.done())
+    return invalidArgument("invalid JSON: " + bj::error_code(bj::error::incomplete).message());
   return p.handler().st.release();
 }
 

@@ -1,6 +1,7 @@
 // X.509 building blocks: the fleet CA, issued certificates, CSRs, pins.
 #include "hwl/pki.hpp"
 
+#include <arpa/inet.h>
 #include <openssl/bio.h>
 #include <openssl/bn.h>
 #include <openssl/evp.h>
@@ -8,8 +9,6 @@
 #include <openssl/pkcs12.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
-
-#include <arpa/inet.h>
 
 #include <ctime>
 
@@ -54,8 +53,7 @@ bool pushName(GENERAL_NAMES* names, int type, const std::string& value) {
     GENERAL_NAME_set0_value(gn, GEN_IPADD, os);
   } else {
     ASN1_IA5STRING* s = ASN1_IA5STRING_new();
-    if (s == nullptr ||
-        ASN1_STRING_set(s, value.data(), static_cast<int>(value.size())) != 1) {
+    if (s == nullptr || ASN1_STRING_set(s, value.data(), static_cast<int>(value.size())) != 1) {
       ASN1_IA5STRING_free(s);
       GENERAL_NAME_free(gn);
       return false;
@@ -154,7 +152,8 @@ Result<X509Ptr> build(X509* issuer_or_null, EVP_PKEY* sign_key, EVP_PKEY* subjec
   X509_set_pubkey(cert.get(), subject_key);
 
   for (const auto& d : spec.dns)
-    if (!validDnsName(d)) return invalidArgument("not a DNS name for a certificate: " + d.substr(0, 64));
+    if (!validDnsName(d))
+      return invalidArgument("not a DNS name for a certificate: " + d.substr(0, 64));
   for (const auto& i : spec.ips)
     if (!validIpLiteral(i)) return invalidArgument("not an IP address: " + i.substr(0, 64));
   for (const auto& u : spec.uris)
@@ -324,8 +323,8 @@ Result<std::string> pkcs12(std::string_view cert_pem, std::string_view key_pem,
   if (!key) return invalidArgument("not a PEM private key");
   STACK_OF(X509)* chain = sk_X509_new_null();
   sk_X509_push(chain, ca->get());
-  PKCS12* p12 = PKCS12_create("", friendly_name.c_str(), key.get(), cert->get(), chain, 0, 0, 0,
-                              0, 0);
+  PKCS12* p12 =
+      PKCS12_create("", friendly_name.c_str(), key.get(), cert->get(), chain, 0, 0, 0, 0, 0);
   sk_X509_free(chain);
   if (p12 == nullptr) return internal("cannot build the PKCS#12 file");
   BioPtr out(BIO_new(BIO_s_mem()));

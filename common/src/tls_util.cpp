@@ -1,10 +1,9 @@
 // TLS 1.3-only contexts for the server and the client, and what a verified peer certificate says.
-#include "hwl/tls.hpp"
-
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
 #include "hwl/pki.hpp"
+#include "hwl/tls.hpp"
 
 namespace hwl::http::tls {
 
@@ -68,8 +67,8 @@ void describe(X509* cert, PeerCert& out) {
   out.serial_hex = pki::serialHex(cert);
   out.spki_sha256_hex = pki::spkiSha256Hex(X509_get0_pubkey(cert));
   out.not_after_ms = pki::notAfterMs(cert);
-  auto* names = static_cast<GENERAL_NAMES*>(
-      X509_get_ext_d2i(cert, NID_subject_alt_name, nullptr, nullptr));
+  auto* names =
+      static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(cert, NID_subject_alt_name, nullptr, nullptr));
   if (names != nullptr) {
     for (int i = 0; i < sk_GENERAL_NAME_num(names); ++i) {
       GENERAL_NAME* gn = sk_GENERAL_NAME_value(names, i);

@@ -39,7 +39,8 @@ Result<int64_t> seconds(const boost::json::object& o, std::string_view key, int6
 }
 
 // An optional integer limit in [min, max]; 0 when absent.
-Result<int64_t> limit(const boost::json::object& o, std::string_view key, int64_t min, int64_t max) {
+Result<int64_t> limit(const boost::json::object& o, std::string_view key, int64_t min,
+                      int64_t max) {
   const auto* v = o.if_contains(key);
   if (!v) return int64_t{0};
   boost::system::error_code ec;
@@ -63,7 +64,8 @@ bool validJobId(std::string_view id) {
 
 Result<ReadyUrl> parseReadyUrl(std::string_view url) {
   constexpr std::string_view kScheme = "http://";
-  if (url.size() > kMaxReadyUrlBytes) return invalidArgument(tooLong("ready_url", kMaxReadyUrlBytes));
+  if (url.size() > kMaxReadyUrlBytes)
+    return invalidArgument(tooLong("ready_url", kMaxReadyUrlBytes));
   if (url.substr(0, kScheme.size()) != kScheme) {
     return invalidArgument("ready_url: must start with http://");
   }
@@ -111,9 +113,17 @@ Result<JobSpec> parseJobSpec(const boost::json::value& body,
                              const std::filesystem::path& jobs_root) {
   if (!body.is_object()) return invalidArgument("job spec: must be a JSON object");
   const auto& o = body.as_object();
-  static const std::set<std::string, std::less<>> kKeys = {
-      "id",        "command",         "env",           "gpus",   "working_dir",
-      "ready_url", "ready_timeout_s", "max_runtime_s", "grace_s", "pids_max", "memory_max_bytes"};
+  static const std::set<std::string, std::less<>> kKeys = {"id",
+                                                           "command",
+                                                           "env",
+                                                           "gpus",
+                                                           "working_dir",
+                                                           "ready_url",
+                                                           "ready_timeout_s",
+                                                           "max_runtime_s",
+                                                           "grace_s",
+                                                           "pids_max",
+                                                           "memory_max_bytes"};
   for (const auto& kv : o) {
     if (!kKeys.contains(kv.key())) {
       return invalidArgument(std::string(kv.key()) + ": unknown key");
@@ -133,8 +143,7 @@ Result<JobSpec> parseJobSpec(const boost::json::value& body,
   const auto& args = command->as_array();
   if (args.empty()) return invalidArgument("command: must not be empty");
   if (args.size() > kMaxCommandArgs) {
-    return invalidArgument("command: more than " + std::to_string(kMaxCommandArgs) +
-                           " arguments");
+    return invalidArgument("command: more than " + std::to_string(kMaxCommandArgs) + " arguments");
   }
   size_t command_bytes = 0;
   for (size_t i = 0; i < args.size(); ++i) {
@@ -171,7 +180,8 @@ Result<JobSpec> parseJobSpec(const boost::json::value& body,
         return invalidArgument(tooLong(field, kMaxEnvValueBytes));
       }
       env_bytes += kv.key().size() + kv.value().as_string().size();
-      if (env_bytes > kMaxEnvBytes) return invalidArgument(tooLong("env", kMaxEnvBytes) + " in all");
+      if (env_bytes > kMaxEnvBytes)
+        return invalidArgument(tooLong("env", kMaxEnvBytes) + " in all");
       std::string value(kv.value().as_string());
       if (hasNul(value)) return invalidArgument(field + ": must not contain NUL");
       spec.env.emplace(std::string(kv.key()), std::move(value));

@@ -82,8 +82,8 @@ bool validName(std::string_view s) { return validJobId(s); }
 
 bool validGpuUuid(std::string_view v) {
   return !v.empty() && v.size() <= 128 && std::all_of(v.begin(), v.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           c == '-' || c == '_' || c == '.' || c == ':' || c == '/';
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '_' || c == '.' || c == ':' || c == '/';
   });
 }
 

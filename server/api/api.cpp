@@ -34,68 +34,60 @@ void Api::setFleet(FleetServices fleet) {
 }
 
 void Api::addCoreRoutes(http::RouteTable& t, Api* self) {
-  t.add({"GET", "/v1/health", "public", 0,
-               [self](auto&, auto&) { return self->health(); }});
+  t.add({"GET", "/v1/health", "public", 0, [self](auto&, auto&) { return self->health(); }});
   t.add({"POST", "/v1/tokens", "admin", 16 * 1024,
-               [self](auto& r, auto&) { return self->createToken(r); }});
-  t.add({"GET", "/v1/tokens", "admin", 0,
-               [self](auto& r, auto&) { return self->listTokens(r); }});
+         [self](auto& r, auto&) { return self->createToken(r); }});
+  t.add({"GET", "/v1/tokens", "admin", 0, [self](auto& r, auto&) { return self->listTokens(r); }});
   t.add({"DELETE", "/v1/tokens/{id}", "admin", 0,
-               [self](auto& r, auto& p) { return self->revokeToken(r, p.at("id")); }});
-  t.add({"GET", "/v1/events", "viewer", 0,
-               [self](auto& r, auto&) { return self->events(r); }});
+         [self](auto& r, auto& p) { return self->revokeToken(r, p.at("id")); }});
+  t.add({"GET", "/v1/events", "viewer", 0, [self](auto& r, auto&) { return self->events(r); }});
   t.add({"GET", "/v1/events/stream", "viewer", 0,
-               [self](auto& r, auto&) { return self->eventStream(r); }});
+         [self](auto& r, auto&) { return self->eventStream(r); }});
   t.add({"GET", "/v1/ledger/verify", "viewer", 0,
-               [self](auto& r, auto&) { return self->verify(r); }});
+         [self](auto& r, auto&) { return self->verify(r); }});
   t.add({"GET", "/v1/ledger/checkpoints", "viewer", 0,
-               [self](auto& r, auto&) { return self->checkpoints(r); }});
-  t.add({"POST", "/v1/plan", "viewer", 256 * 1024,
-               [self](auto& r, auto&) { return self->plan(r); }});
-  t.add({"GET", "/v1/hosts", "viewer", 0,
-               [self](auto& r, auto&) { return self->hosts(r); }});
+         [self](auto& r, auto&) { return self->checkpoints(r); }});
+  t.add(
+      {"POST", "/v1/plan", "viewer", 256 * 1024, [self](auto& r, auto&) { return self->plan(r); }});
+  t.add({"GET", "/v1/hosts", "viewer", 0, [self](auto& r, auto&) { return self->hosts(r); }});
   t.add({"GET", "/v1/hosts/{id}", "viewer", 0,
-               [self](auto& r, auto& p) { return self->host(r, p.at("id")); }});
+         [self](auto& r, auto& p) { return self->host(r, p.at("id")); }});
 }
 
 void Api::addPkiRoutes(http::RouteTable& t, Api* self) {
-  t.add({"GET", "/v1/pki/ca", "public", 0,
-               [self](auto&, auto&) { return self->caCert(); }});
+  t.add({"GET", "/v1/pki/ca", "public", 0, [self](auto&, auto&) { return self->caCert(); }});
   t.add({"POST", "/v1/enroll-tokens", "operator", 16 * 1024,
-               [self](auto& r, auto&) { return self->createEnrollToken(r); }});
+         [self](auto& r, auto&) { return self->createEnrollToken(r); }});
   t.add({"POST", "/v1/enroll", "public", 64 * 1024,
-               [self](auto& r, auto&) { return self->enroll(r); }});
+         [self](auto& r, auto&) { return self->enroll(r); }});
   t.add({"POST", "/v1/pki/renew", "host", 32 * 1024,
-               [self](auto& r, auto&) { return self->renew(r); }});
+         [self](auto& r, auto&) { return self->renew(r); }});
   t.add({"POST", "/v1/hosts/{id}/revoke", "admin", 16 * 1024,
-               [self](auto& r, auto& p) { return self->revokeHost(r, p.at("id")); }});
+         [self](auto& r, auto& p) { return self->revokeHost(r, p.at("id")); }});
 }
 
 void Api::addFleetRoutes(http::RouteTable& t, Api* self) {
-  t.add({"GET", "/v1/gpus", "viewer", 0,
-               [self](auto& r, auto&) { return self->gpus(r); }});
-  t.add({"GET", "/v1/telemetry", "viewer", 0,
-               [self](auto& r, auto&) { return self->telemetry(r); }});
-  t.add({"GET", "/v1/usage", "viewer", 0,
-               [self](auto& r, auto&) { return self->usage(r); }});
+  t.add({"GET", "/v1/gpus", "viewer", 0, [self](auto& r, auto&) { return self->gpus(r); }});
+  t.add(
+      {"GET", "/v1/telemetry", "viewer", 0, [self](auto& r, auto&) { return self->telemetry(r); }});
+  t.add({"GET", "/v1/usage", "viewer", 0, [self](auto& r, auto&) { return self->usage(r); }});
   t.add({"POST", "/v1/jobs", "operator", 64 * 1024,
-               [self](auto& r, auto&) { return self->submitJob(r); }});
-  t.add({"GET", "/v1/jobs", "viewer", 0,
-               [self](auto& r, auto&) { return self->jobs(r); }});
+         [self](auto& r, auto&) { return self->submitJob(r); }});
+  t.add({"GET", "/v1/jobs", "viewer", 0, [self](auto& r, auto&) { return self->jobs(r); }});
   t.add({"GET", "/v1/jobs/{id}", "viewer", 0,
-               [self](auto& r, auto& p) { return self->job(r, p.at("id")); }});
+         [self](auto& r, auto& p) { return self->job(r, p.at("id")); }});
   t.add({"GET", "/v1/jobs/{id}/logs", "viewer", 0,
-               [self](auto& r, auto& p) { return self->jobLogs(r, p.at("id")); }});
+         [self](auto& r, auto& p) { return self->jobLogs(r, p.at("id")); }});
   t.add({"DELETE", "/v1/jobs/{id}", "operator", 0,
-               [self](auto& r, auto& p) { return self->cancelJob(r, p.at("id")); }});
+         [self](auto& r, auto& p) { return self->cancelJob(r, p.at("id")); }});
   t.add({"GET", "/v1/placements", "viewer", 0,
-               [self](auto& r, auto&) { return self->placements(r); }});
+         [self](auto& r, auto&) { return self->placements(r); }});
   t.add({"GET", "/v1/collector", "viewer", 0,
-               [self](auto& r, auto&) { return self->collectorStatus(r); }});
+         [self](auto& r, auto&) { return self->collectorStatus(r); }});
   t.add({"GET", "/metrics", "metrics", 0,
-               [self](auto& r, auto&) { return self->prometheusMetrics(r); }});
+         [self](auto& r, auto&) { return self->prometheusMetrics(r); }});
   t.add({"POST", "/v1/placements", "viewer", 256 * 1024,
-               [self](auto& r, auto&) { return self->placements(r); }});
+         [self](auto& r, auto&) { return self->placements(r); }});
 }
 
 http::RouteTable Api::allRoutes(size_t default_body_limit) {
@@ -119,9 +111,9 @@ size_t Api::bodyLimit(std::string_view method, std::string_view path) const {
 
 Result<http::Reply> Api::health() {
   return http::ok(bj::object{{"status", "ok"},
-                                      {"version", settings_.version},
-                                      {"uptime_s", (clock_.nowMs() - start_ms_) / 1000},
-                                      {"events", ledger_.headSeq()}});
+                             {"version", settings_.version},
+                             {"uptime_s", (clock_.nowMs() - start_ms_) / 1000},
+                             {"events", ledger_.headSeq()}});
 }
 
 }  // namespace hwl::api

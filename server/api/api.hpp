@@ -10,14 +10,14 @@
 #include <string>
 
 #include "auth.hpp"
-#include "hwl/clock.hpp"
-#include "hwl/http.hpp"
-#include "ledger/store.hpp"
 #include "collect/collector.hpp"
 #include "dispatch/scheduler.hpp"
-#include "ledger/rows.hpp"
-#include "pki/fleet_ca.hpp"
+#include "hwl/clock.hpp"
+#include "hwl/http.hpp"
 #include "hwl/routes.hpp"
+#include "ledger/rows.hpp"
+#include "ledger/store.hpp"
+#include "pki/fleet_ca.hpp"
 #include "stream_limits.hpp"
 
 namespace hwl::api {
@@ -130,8 +130,7 @@ struct CreatedToken {
   int64_t seq;
 };
 Result<CreatedToken> createToken(ledger::Ledger& ledger, const Clock& clock, ledger::Role role,
-                                 std::optional<int64_t> ttl_s, std::string note,
-                                 std::string actor);
+                                 std::optional<int64_t> ttl_s, std::string note, std::string actor);
 
 boost::json::object hostJson(const ledger::HostRow& h);
 

@@ -1,11 +1,10 @@
 // The ledger's events (paged and live) and its integrity: verification from genesis and the
 // signed checkpoints.
-#include "api.hpp"
-
 #include <boost/json.hpp>
 #include <boost/json/serialize.hpp>
 #include <charconv>
 
+#include "api.hpp"
 #include "ledger/rows.hpp"
 #include "params.hpp"
 

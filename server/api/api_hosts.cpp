@@ -1,11 +1,10 @@
 // Hosts and GPUs with their latest sample (GET /v1/hosts pages come from a read model), the
 // collector's own figures, and the fleet in the Prometheus text format.
-#include "api.hpp"
-
 #include <boost/json.hpp>
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 
+#include "api.hpp"
 #include "collect/collector.hpp"
 #include "hwl/probes/exporters.hpp"
 #include "hwl/proto/job_spec.hpp"
@@ -47,7 +46,9 @@ bj::object Api::hostView(const ledger::HostRow& h, const std::vector<ledger::Gpu
   bj::array arr;
   {
     for (const auto& g : gpus) {
-      bj::object go{{"uuid", g.uuid}, {"index", g.index}, {"name", g.name},
+      bj::object go{{"uuid", g.uuid},
+                    {"index", g.index},
+                    {"name", g.name},
                     {"driver_version", g.driver_version}};
       go["memory_total_bytes"] = g.memory_total_bytes ? bj::value(*g.memory_total_bytes) : nullptr;
       // The host view carries the headline figures of the latest sample; GET /v1/gpus and
@@ -92,13 +93,12 @@ Result<http::Reply> Api::hosts(http::Request& req) {
   {
     std::lock_guard lk(pages_mu_);
     auto it = host_pages_.find(key);
-    if (it != host_pages_.end() && it->second.head == head &&
-        it->second.generation == generation)
+    if (it != host_pages_.end() && it->second.head == head && it->second.generation == generation)
       return cached(it->second.body);
   }
   auto page = ledger_.withSnapshot(
-      [&](ledger::ReadView& view) -> Result<std::pair<std::vector<ledger::HostRow>,
-                                              std::vector<ledger::GpuRow>>> {
+      [&](ledger::ReadView& view)
+          -> Result<std::pair<std::vector<ledger::HostRow>, std::vector<ledger::GpuRow>>> {
         auto hosts = view.listHosts(after, n);
         if (!hosts) return hosts.error();
         std::vector<ledger::GpuRow> gpus;
@@ -134,8 +134,7 @@ Result<http::Reply> Api::host(http::Request& req, const std::string& id) {
   auto who = auth_.authorize(req, ledger::Role::kViewer);
   if (!who) return who.error();
   if (auto s = onlyParams(req, {}); !s) return s.error();
-  if (!validId(id))
-    return invalidArgument("\"" + id.substr(0, 64) + "\" is not a valid host id");
+  if (!validId(id)) return invalidArgument("\"" + id.substr(0, 64) + "\" is not a valid host id");
   auto h = ledger_.withReader([&](ledger::ReadView& view) { return view.findHost(id); });
   if (!h) return h.error();
   if (!h->has_value()) return notFound("no host \"" + id + "\"");
@@ -161,9 +160,12 @@ Result<http::Reply> Api::gpus(http::Request& req) {
                                           : std::map<std::string, collect::HostLive>{};
   bj::array arr;
   for (const auto& g : *rows) {
-    bj::object o{{"host", g.host_id},        {"host_name", names[g.host_id]},
-                 {"host_state", states[g.host_id]}, {"uuid", g.uuid},
-                 {"index", g.index},         {"name", g.name},
+    bj::object o{{"host", g.host_id},
+                 {"host_name", names[g.host_id]},
+                 {"host_state", states[g.host_id]},
+                 {"uuid", g.uuid},
+                 {"index", g.index},
+                 {"name", g.name},
                  {"driver_version", g.driver_version}};
     o["memory_total_bytes"] = g.memory_total_bytes ? bj::value(*g.memory_total_bytes) : nullptr;
     if (auto it = live.find(g.host_id); it != live.end())
@@ -187,15 +189,15 @@ Result<http::Reply> Api::collectorStatus(http::Request& req) {
   }
   auto s = fleet_.collector->stats();
   return http::ok(bj::object{{"hosts", live.size()},
-                                      {"connected", connected},
-                                      {"reachable", reachable},
-                                      {"requests_ok", s.ok},
-                                      {"requests_failed", s.failed},
-                                      {"latency_window", s.window},
-                                      {"latency_p50_ms", s.p50_ms},
-                                      {"latency_p99_ms", s.p99_ms},
-                                      {"latency_max_ms", s.max_ms},
-                                      {"telemetry_samples", fleet_.store->samplesRecorded()}});
+                             {"connected", connected},
+                             {"reachable", reachable},
+                             {"requests_ok", s.ok},
+                             {"requests_failed", s.failed},
+                             {"latency_window", s.window},
+                             {"latency_p50_ms", s.p50_ms},
+                             {"latency_p99_ms", s.p99_ms},
+                             {"latency_max_ms", s.max_ms},
+                             {"telemetry_samples", fleet_.store->samplesRecorded()}});
 }
 
 Result<http::Reply> Api::prometheusMetrics(http::Request& req) {
@@ -235,8 +237,8 @@ Result<http::Reply> Api::prometheusMetrics(http::Request& req) {
   const auto s = fleet_.collector->stats();
   e.add("hwledger_hosts_reachable", "gauge", "Hosts whose last scrape succeeded.", "",
         std::optional<double>(static_cast<double>(up)));
-  e.add("hwledger_collector_requests_total", "counter", "Agent requests answered since start.",
-        "", std::optional<double>(static_cast<double>(s.ok)));
+  e.add("hwledger_collector_requests_total", "counter", "Agent requests answered since start.", "",
+        std::optional<double>(static_cast<double>(s.ok)));
   e.add("hwledger_collector_request_failures_total", "counter",
         "Agent requests that failed or timed out since start.", "",
         std::optional<double>(static_cast<double>(s.failed)));

@@ -1,10 +1,9 @@
 // Jobs: submission through the scheduler, listing, logs (followed or not) and cancel, each
 // reaching the host through the driver of its kind.
-#include "api.hpp"
-
 #include <boost/json.hpp>
 #include <boost/json/parse.hpp>
 
+#include "api.hpp"
 #include "dispatch/scheduler.hpp"
 #include "hwl/json.hpp"
 #include "hwl/proto/job_request.hpp"
@@ -63,10 +62,10 @@ Result<http::Reply> Api::submitJob(http::Request& req) {
   bj::array gpu_arr;
   for (const auto& g : placed->gpus) gpu_arr.emplace_back(g);
   return http::created(bj::object{{"id", placed->id.str()},
-                                      {"host", placed->host.id.str()},
-                                      {"host_name", placed->host.name},
-                                      {"gpus", std::move(gpu_arr)},
-                                      {"state", "dispatched"}});
+                                  {"host", placed->host.id.str()},
+                                  {"host_name", placed->host.name},
+                                  {"gpus", std::move(gpu_arr)},
+                                  {"state", "dispatched"}});
 }
 
 Result<http::Reply> Api::jobs(http::Request& req) {
@@ -96,7 +95,8 @@ Result<http::Reply> Api::job(http::Request& req, const std::string& id) {
   if (!jh) return jh.error();
   std::string host_state;
   if (jh->second) {
-    auto h = ledger_.withReader([&](ledger::ReadView& view) { return view.findHost(jh->second->id.str()); });
+    auto h = ledger_.withReader(
+        [&](ledger::ReadView& view) { return view.findHost(jh->second->id.str()); });
     if (h && *h) host_state = proto::toString((**h).state);
   }
   return http::ok(jobJson(jh->first, host_state));
@@ -121,7 +121,7 @@ Result<http::Reply> Api::jobLogs(http::Request& req, const std::string& id) {
   dispatch::Driver* driver = fleet_.scheduler->driverFor(host.kind);
   if (driver == nullptr)
     return Error{Code::kFailedPrecondition,
-                                     "no driver for " + std::string(proto::toString(host.kind)) + " hosts"};
+                 "no driver for " + std::string(proto::toString(host.kind)) + " hosts"};
   const dispatch::LogRequest lr{tail->value_or(100), follow};
   if (!follow) {
     auto r = driver->logs(host, *jid, lr, {}, {});
@@ -154,10 +154,11 @@ Result<http::Reply> Api::cancelJob(http::Request& req, const std::string& id) {
   auto r = fleet_.scheduler->cancel(*jid, who->actor);
   if (!r) return r.error();
   if (r->ended)
-    return http::ok(bj::object{{"id", id}, {"host", r->host.id.str()},
-                                        {"state", "cancelled"}, {"reason", r->reason}});
+    return http::ok(bj::object{
+        {"id", id}, {"host", r->host.id.str()}, {"state", "cancelled"}, {"reason", r->reason}});
   // The cancelled state arrives through the host's own reports.
-  return http::accepted(bj::object{{"id", id}, {"host", r->host.id.str()}, {"state", "cancelling"}});
+  return http::accepted(
+      bj::object{{"id", id}, {"host", r->host.id.str()}, {"state", "cancelling"}});
 }
 
 }  // namespace hwl::api

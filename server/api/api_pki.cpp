@@ -1,19 +1,19 @@
 // Enrollment of agents (single-use tokens, CSRs, host certificates), certificate renewal over
 // mutual TLS, revocation with a denylist checked at the handshake and on every request.
-#include "api.hpp"
+#include <openssl/x509.h>
 
 #include <boost/json.hpp>
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
-#include <openssl/x509.h>
 
+#include "api.hpp"
 #include "hwl/crypto.hpp"
 #include "hwl/json.hpp"
 #include "hwl/pki.hpp"
+#include "hwl/proto/events.hpp"
 #include "hwl/proto/job_spec.hpp"
 #include "ledger/rows.hpp"
 #include "params.hpp"
-#include "hwl/proto/events.hpp"
 
 namespace hwl::api {
 
@@ -75,14 +75,13 @@ Result<http::Reply> Api::createEnrollToken(http::Request& req) {
   if (!who) return who.error();
   auto body = json::parseObject(req.body.empty() ? "{}" : req.body);
   if (!body) return body.error();
-  if (auto s = json::checkKeys(*body, {"ttl_s", "host_hint"}); !s)
-    return s.error();
+  if (auto s = json::checkKeys(*body, {"ttl_s", "host_hint"}); !s) return s.error();
   auto ttl = json::optionalInt(*body, "ttl_s");
   if (!ttl) return ttl.error();
   int64_t ttl_s = ttl->value_or(kEnrollTtlDefaultS);
   if (ttl_s < 1 || ttl_s > kEnrollTtlMaxS)
     return invalidArgument("field \"ttl_s\" must be between 1 and " +
-                                               std::to_string(kEnrollTtlMaxS));
+                           std::to_string(kEnrollTtlMaxS));
   auto hint = json::optionalString(*body, "host_hint");
   if (!hint) return hint.error();
   if (*hint && !(*hint)->empty() && !isHostName(**hint))
@@ -125,11 +124,11 @@ Result<http::Reply> Api::enroll(http::Request& req) {
     if (!*r) return r->error();
   bj::object platform;
   if (auto it = body->find("platform"); it != body->end()) {
-    if (!it->value().is_object())
-      return invalidArgument("field \"platform\" must be an object");
+    if (!it->value().is_object()) return invalidArgument("field \"platform\" must be an object");
     platform = it->value().get_object();
-    if (auto s = json::checkKeys(platform, {"os", "kernel", "cpu", "cpu_cores", "memory_bytes",
-                                            "hostname", "agent_version", "gpus"},
+    if (auto s = json::checkKeys(platform,
+                                 {"os", "kernel", "cpu", "cpu_cores", "memory_bytes", "hostname",
+                                  "agent_version", "gpus"},
                                  "platform");
         !s)
       return s.error();
@@ -152,14 +151,12 @@ Result<http::Reply> Api::enroll(http::Request& req) {
   std::string secret = token->substr(dot + 1);
   auto row = ledger_.withReader([&](ledger::ReadView& view) { return view.findEnrollToken(tid); });
   if (!row) return row.error();
-  if (!row->has_value())
-    return auth_.refuse(req, "enroll_unknown_token", tid, kRefused);
+  if (!row->has_value()) return auth_.refuse(req, "enroll_unknown_token", tid, kRefused);
   const auto& t = **row;
   if (!crypto::constantTimeEqual(Authenticator::secretHash(secret), t.secret_sha256))
     return auth_.refuse(req, "enroll_wrong_secret", tid, kRefused);
   if (t.used_ms) return auth_.refuse(req, "enroll_token_used", tid, kRefused);
-  if (t.revoked_ms)
-    return auth_.refuse(req, "enroll_token_revoked", tid, kRefused);
+  if (t.revoked_ms) return auth_.refuse(req, "enroll_token_revoked", tid, kRefused);
   if (clock_.nowMs() >= t.expires_ms)
     return auth_.refuse(req, "enroll_token_expired", tid, kRefused);
 
@@ -168,16 +165,18 @@ Result<http::Reply> Api::enroll(http::Request& req) {
   auto server_spki = clientIdentitySpki(fleet_.cert_file);
   if (!server_spki) return server_spki.error();
   std::string host_id = crypto::newId("host-", 6);
-  auto cert = ca_->issueHost(csr->get(), host_id, settings_.agent_cert_lifetime_s,
-                             advertise->value_or(""));
+  auto cert =
+      ca_->issueHost(csr->get(), host_id, settings_.agent_cert_lifetime_s, advertise->value_or(""));
   if (!cert) return cert.error();
   std::string host_name = name->value_or(t.host_hint.empty() ? host_id : t.host_hint);
 
   ledger::AppendRequest ar;
   ar.actor = "enroll:" + tid;
   // Expected version 1 on the token's stream makes it single use, even for concurrent attempts.
-  ar.parts.push_back({"token/" + tid, 1,
-                      {{"", proto::event::kTokenUsed, bj::object{{"id", tid}, {"host_id", host_id}}}}});
+  ar.parts.push_back(
+      {"token/" + tid,
+       1,
+       {{"", proto::event::kTokenUsed, bj::object{{"id", tid}, {"host_id", host_id}}}}});
   bj::object enrolled{{"host_id", host_id},
                       {"name", host_name},
                       {"address", advertise->value_or("")},
@@ -186,7 +185,8 @@ Result<http::Reply> Api::enroll(http::Request& req) {
                       {"cert_not_after_ms", cert->not_after_ms},
                       {"token_id", tid},
                       {"platform", platform}};
-  ar.parts.push_back({"host/" + host_id, ledger::kNoStream,
+  ar.parts.push_back({"host/" + host_id,
+                      ledger::kNoStream,
                       {{"", proto::event::kHostEnrolled, std::move(enrolled)}}});
   auto r = ledger_.append(std::move(ar));
   if (!r) {
@@ -196,12 +196,12 @@ Result<http::Reply> Api::enroll(http::Request& req) {
   }
   if (fleet_.on_hosts_changed) fleet_.on_hosts_changed();
   return http::created(bj::object{{"host_id", host_id},
-                                      {"name", host_name},
-                                      {"certificate", cert->pem},
-                                      {"ca", ca_->certPem()},
-                                      {"expires_ms", cert->not_after_ms},
-                                      {"server_spki", *server_spki},
-                                      {"seq", r->seqs.back()}});
+                                  {"name", host_name},
+                                  {"certificate", cert->pem},
+                                  {"ca", ca_->certPem()},
+                                  {"expires_ms", cert->not_after_ms},
+                                  {"server_spki", *server_spki},
+                                  {"seq", r->seqs.back()}});
 }
 
 Result<http::Reply> Api::renew(http::Request& req) {
@@ -224,8 +224,8 @@ Result<http::Reply> Api::renew(http::Request& req) {
     return unauthenticated("host \"" + who->host_id + "\" is revoked");
   auto server_spki = clientIdentitySpki(fleet_.cert_file);
   if (!server_spki) return server_spki.error();
-  auto cert = ca_->issueHost(csr->get(), who->host_id, settings_.agent_cert_lifetime_s,
-                             (*h)->address);
+  auto cert =
+      ca_->issueHost(csr->get(), who->host_id, settings_.agent_cert_lifetime_s, (*h)->address);
   if (!cert) return cert.error();
   auto r = ledger_.append("host/" + who->host_id, *version, who->actor,
                           {{"", proto::event::kHostCertRenewed,
@@ -236,9 +236,9 @@ Result<http::Reply> Api::renew(http::Request& req) {
                                        {"previous_serial", req.peer.serial_hex}}}});
   if (!r) return r.error();
   return http::ok(bj::object{{"host_id", who->host_id},
-                                      {"certificate", cert->pem},
-                                      {"expires_ms", cert->not_after_ms},
-                                      {"server_spki", *server_spki}});
+                             {"certificate", cert->pem},
+                             {"expires_ms", cert->not_after_ms},
+                             {"server_spki", *server_spki}});
 }
 
 Result<http::Reply> Api::revokeHost(http::Request& req, const std::string& id) {
@@ -252,8 +252,7 @@ Result<http::Reply> Api::revokeHost(http::Request& req, const std::string& id) {
     auto r = json::optionalString(*body, "reason");
     if (!r) return r.error();
     reason = r->value_or("");
-    if (reason.size() > 256)
-      return invalidArgument("field \"reason\" is longer than 256 bytes");
+    if (reason.size() > 256) return invalidArgument("field \"reason\" is longer than 256 bytes");
   }
   // The version is read before the host's state (see Ledger::streamVersion), so that of two
   // concurrent revocations only one appends.
@@ -264,12 +263,12 @@ Result<http::Reply> Api::revokeHost(http::Request& req, const std::string& id) {
   if (!h->has_value()) return notFound("no host \"" + id + "\"");
   if ((*h)->state == proto::HostState::kRevoked)
     return conflict("host \"" + id + "\" is already revoked");
-  auto r = ledger_.append("host/" + id, *version, who->actor,
-                          {{"", proto::event::kHostRevoked, bj::object{{"host_id", id}, {"reason", reason}}}});
+  auto r = ledger_.append(
+      "host/" + id, *version, who->actor,
+      {{"", proto::event::kHostRevoked, bj::object{{"host_id", id}, {"reason", reason}}}});
   if (!r) {
     if (r.error().code == Code::kConflict)
-      return 
-          conflict("host \"" + id + "\" changed while it was being revoked; try again");
+      return conflict("host \"" + id + "\" changed while it was being revoked; try again");
     return r.error();
   }
   loadDenylist();

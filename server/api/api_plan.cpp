@@ -1,10 +1,9 @@
 // Plans (the VRAM a model needs) and placements (which hosts, and which of their GPUs, can run
 // it now).
-#include "api.hpp"
-
 #include <boost/json.hpp>
 #include <boost/json/parse.hpp>
 
+#include "api.hpp"
 #include "collect/collector.hpp"
 #include "hwl/json.hpp"
 #include "hwl/planner/placement.hpp"
@@ -55,12 +54,10 @@ Result<http::Reply> Api::placements(http::Request& req) {
       } else if (k == "weights" || k == "kv" || k == "state_dtype" || k == "gpu_mem" ||
                  k == "activation_bytes" || k == "overhead_bytes") {
         if (v.size() > 64 || hasControl(v))
-          return 
-              invalidArgument("query parameter \"" + k + "\" is not a valid value");
+          return invalidArgument("query parameter \"" + k + "\" is not a valid value");
         o[k] = v;
       } else {
-        return 
-            invalidArgument("unknown query parameter \"" + k.substr(0, 64) + "\"");
+        return invalidArgument("unknown query parameter \"" + k.substr(0, 64) + "\"");
       }
     }
     body = bj::value(std::move(o));
@@ -104,9 +101,13 @@ Result<http::Reply> Api::placements(http::Request& req) {
   if (!ranked) return ranked.error();
   bj::array arr;
   for (const auto& p : *ranked) {
-    bj::object o{{"host", p.host_id}, {"name", p.host_name}, {"fits", p.fits},
-                 {"gpus_needed", p.gpus_needed}, {"per_gpu_bytes", p.per_gpu_bytes},
-                 {"headroom_bytes", p.headroom_bytes}, {"basis", basis[p.host_id]}};
+    bj::object o{{"host", p.host_id},
+                 {"name", p.host_name},
+                 {"fits", p.fits},
+                 {"gpus_needed", p.gpus_needed},
+                 {"per_gpu_bytes", p.per_gpu_bytes},
+                 {"headroom_bytes", p.headroom_bytes},
+                 {"basis", basis[p.host_id]}};
     if (!p.reason.empty()) o["reason"] = p.reason;
     arr.push_back(std::move(o));
   }

@@ -1,9 +1,8 @@
 // Telemetry series of a host or GPU, and usage (GPU hours, energy, utilisation) by host, GPU or
 // job, read from the time series.
-#include "api.hpp"
-
 #include <boost/json.hpp>
 
+#include "api.hpp"
 #include "ledger/rows.hpp"
 #include "ledger/time_series.hpp"
 #include "params.hpp"
@@ -16,8 +15,7 @@ Result<http::Reply> Api::telemetry(http::Request& req) {
   auto who = auth_.authorize(req, ledger::Role::kViewer);
   if (!who) return who.error();
   if (fleet_.store == nullptr) return unavailable("no telemetry store");
-  if (auto s = onlyParams(req, {"host", "gpu", "from", "to", "step"}); !s)
-    return s.error();
+  if (auto s = onlyParams(req, {"host", "gpu", "from", "to", "step"}); !s) return s.error();
   auto host_id = queryId(req, "host");
   if (!host_id) return host_id.error();
   const std::string host = *host_id;
@@ -45,8 +43,7 @@ Result<http::Reply> Api::telemetry(http::Request& req) {
 Result<http::Reply> Api::usage(http::Request& req) {
   auto who = auth_.authorize(req, ledger::Role::kViewer);
   if (!who) return who.error();
-  if (auto s = onlyParams(req, {"from", "to", "group_by"}); !s)
-    return s.error();
+  if (auto s = onlyParams(req, {"from", "to", "group_by"}); !s) return s.error();
   int64_t now = clock_.nowMs();
   auto from = http::queryInt(req, "from", 0, INT64_MAX);
   auto to = http::queryInt(req, "to", 0, INT64_MAX);
@@ -58,15 +55,16 @@ Result<http::Reply> Api::usage(http::Request& req) {
   std::string group =
       group_it == req.query.end() || group_it->second.empty() ? "host" : group_it->second;
   if (group != "host" && group != "gpu" && group != "job")
-    return 
-        invalidArgument("query parameter \"group_by\" must be host, gpu or job");
+    return invalidArgument("query parameter \"group_by\" must be host, gpu or job");
   // Minutes within the 1-minute retention are read at that resolution, older ranges by hour.
   const bool minute = f >= now - 30LL * 24 * 3600 * 1000;
   auto rows = fleet_.store->usage(group, f, t, now, minute);
   if (!rows) return rows.error();
-  return http::ok(bj::object{{"from", f}, {"to", t}, {"group_by", group},
-                                      {"resolution", minute ? "1m" : "1h"},
-                                      {"usage", std::move(*rows)}});
+  return http::ok(bj::object{{"from", f},
+                             {"to", t},
+                             {"group_by", group},
+                             {"resolution", minute ? "1m" : "1h"},
+                             {"usage", std::move(*rows)}});
 }
 
 }  // namespace hwl::api

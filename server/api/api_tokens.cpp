@@ -1,15 +1,14 @@
 // Tokens: API tokens (created with a one-time secret, listed, revoked) and the listing and
 // revocation of enrollment tokens.
-#include "api.hpp"
-
 #include <boost/json.hpp>
 #include <boost/json/parse.hpp>
 
+#include "api.hpp"
 #include "hwl/crypto.hpp"
 #include "hwl/json.hpp"
+#include "hwl/proto/events.hpp"
 #include "ledger/rows.hpp"
 #include "params.hpp"
-#include "hwl/proto/events.hpp"
 
 namespace hwl::api {
 
@@ -71,19 +70,15 @@ Result<http::Reply> Api::createToken(http::Request& req) {
   if (!who) return who.error();
   auto body = json::parseObject(req.body);
   if (!body) return body.error();
-  if (auto s = json::checkKeys(*body, {"role", "ttl_s", "note"}); !s)
-    return s.error();
+  if (auto s = json::checkKeys(*body, {"role", "ttl_s", "note"}); !s) return s.error();
   auto role_s = json::requiredString(*body, "role");
   if (!role_s) return role_s.error();
   auto role = ledger::parseRole(*role_s);
-  if (!role)
-    return 
-        invalidArgument("field \"role\" must be one of viewer, operator, admin");
+  if (!role) return invalidArgument("field \"role\" must be one of viewer, operator, admin");
   auto ttl = json::optionalInt(*body, "ttl_s");
   if (!ttl) return ttl.error();
   if (*ttl && (**ttl < 1 || **ttl > kMaxTtlS))
-    return invalidArgument("field \"ttl_s\" must be between 1 and " +
-                                               std::to_string(kMaxTtlS));
+    return invalidArgument("field \"ttl_s\" must be between 1 and " + std::to_string(kMaxTtlS));
   auto note = json::optionalString(*body, "note");
   if (!note) return note.error();
   if (*note && (*note)->size() > 256)
@@ -128,27 +123,25 @@ Result<http::Reply> Api::revokeToken(http::Request& req, const std::string& id) 
     auto row = ledger_.withReader([&](ledger::ReadView& view) { return view.findEnrollToken(id); });
     if (!row) return row.error();
     if (!row->has_value()) return notFound("no token \"" + id + "\"");
-    if ((*row)->revoked_ms)
-      return conflict("token \"" + id + "\" is already revoked");
-    if ((*row)->used_ms)
-      return conflict("enrollment token \"" + id + "\" was already used");
+    if ((*row)->revoked_ms) return conflict("token \"" + id + "\" is already revoked");
+    if ((*row)->used_ms) return conflict("enrollment token \"" + id + "\" was already used");
   } else {
     auto row = ledger_.withReader([&](ledger::ReadView& view) { return view.findToken(id); });
     if (!row) return row.error();
     if (!row->has_value()) return notFound("no token \"" + id + "\"");
-    if ((*row)->revoked_ms)
-      return conflict("token \"" + id + "\" is already revoked");
+    if ((*row)->revoked_ms) return conflict("token \"" + id + "\" is already revoked");
   }
-  auto r = ledger_.append("token/" + id, *version, who->actor,
-                          {ledger::NewEvent{"", proto::event::kTokenRevoked, bj::object{{"id", id}}}});
+  auto r =
+      ledger_.append("token/" + id, *version, who->actor,
+                     {ledger::NewEvent{"", proto::event::kTokenRevoked, bj::object{{"id", id}}}});
   if (!r) {
     if (r.error().code == Code::kConflict)
-      return conflict("token \"" + id +
-                                          "\" was revoked or used while this request revoked it");
+      return conflict("token \"" + id + "\" was revoked or used while this request revoked it");
     return r.error();
   }
   if (is_enroll) {
-    auto after = ledger_.withReader([&](ledger::ReadView& view) { return view.findEnrollToken(id); });
+    auto after =
+        ledger_.withReader([&](ledger::ReadView& view) { return view.findEnrollToken(id); });
     if (!after || !after->has_value()) return internal("token vanished");
     auto out = enrollTokenJson(**after);
     out["seq"] = r->seqs.front();

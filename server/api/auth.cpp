@@ -5,9 +5,9 @@
 #include <cmath>
 
 #include "hwl/crypto.hpp"
+#include "hwl/proto/events.hpp"
 #include "ledger/rows.hpp"
 #include "pki/fleet_ca.hpp"
-#include "hwl/proto/events.hpp"
 
 namespace hwl::api {
 
@@ -32,9 +32,8 @@ Authenticator::Bucket& Authenticator::bucket(const std::string& remote, int64_t 
     if (failures_.size() >= kMaxTrackedSources) {
       // Forget sources whose bucket has refilled; they are as if never seen.
       for (auto i = failures_.begin(); i != failures_.end();) {
-        double t = i->second.tokens +
-                   static_cast<double>(now - i->second.updated_ms) / 1000.0 *
-                       settings_.failure_refill_per_s;
+        double t = i->second.tokens + static_cast<double>(now - i->second.updated_ms) / 1000.0 *
+                                          settings_.failure_refill_per_s;
         i = t >= burst ? failures_.erase(i) : std::next(i);
       }
       if (failures_.size() >= 10 * kMaxTrackedSources) failures_.clear();
@@ -69,7 +68,8 @@ int64_t Authenticator::retryAfterS(const std::string& remote) {
   if (it == failures_.end() || settings_.failure_refill_per_s <= 0) return 60;
   double missing = 1.0 - bucket(remote, clock_.nowMs()).tokens;
   if (missing <= 0) return 1;
-  return std::max<int64_t>(1, static_cast<int64_t>(std::ceil(missing / settings_.failure_refill_per_s)));
+  return std::max<int64_t>(
+      1, static_cast<int64_t>(std::ceil(missing / settings_.failure_refill_per_s)));
 }
 
 void Authenticator::record(const http::Request& req, std::string_view reason,
@@ -159,10 +159,10 @@ Result<Principal> Authenticator::authorize(const http::Request& req, ledger::Rol
   if (t.expires_ms && clock_.nowMs() >= *t.expires_ms) return deny(req, "expired", id, kUnauth);
   // An authenticated principal short of a role is not guessing credentials: not counted.
   if (static_cast<int>(t.role) < static_cast<int>(needed))
-    return deny(req, "insufficient_role", id,
-                permissionDenied("this needs the " + std::string(ledger::roleName(needed)) +
-                                 " role"),
-                false);
+    return deny(
+        req, "insufficient_role", id,
+        permissionDenied("this needs the " + std::string(ledger::roleName(needed)) + " role"),
+        false);
   return Principal{t.id, t.role};
 }
 
@@ -187,13 +187,15 @@ Result<HostPrincipal> Authenticator::authorizeHost(const http::Request& req) {
   const Error kUnauth = unauthenticated("a host client certificate is required");
   if (!req.peer.present) return deny(req, "host_no_certificate", "", kUnauth);
   // The host is the one the ledger recorded this serial as issued to; the SANs must agree.
-  auto issued = ledger_.withReader([&](ledger::ReadView& view) -> Result<std::optional<std::string>> {
-    auto cert = view.findHostCert(req.peer.serial_hex);
-    if (!cert) return cert.error();
-    if (!cert->has_value() || !crypto::constantTimeEqual((*cert)->spki, req.peer.spki_sha256_hex))
-      return std::optional<std::string>{};
-    return std::optional<std::string>((*cert)->host_id);
-  });
+  auto issued =
+      ledger_.withReader([&](ledger::ReadView& view) -> Result<std::optional<std::string>> {
+        auto cert = view.findHostCert(req.peer.serial_hex);
+        if (!cert) return cert.error();
+        if (!cert->has_value() ||
+            !crypto::constantTimeEqual((*cert)->spki, req.peer.spki_sha256_hex))
+          return std::optional<std::string>{};
+        return std::optional<std::string>((*cert)->host_id);
+      });
   if (!issued) return issued.error();
   if (!issued->has_value())
     return deny(req, "host_cert_not_issued", server::hostIdOf(req.peer.uris), kUnauth);

@@ -12,8 +12,8 @@
 
 #include "hwl/clock.hpp"
 #include "hwl/http.hpp"
-#include "ledger/store.hpp"
 #include "ledger/rows.hpp"
+#include "ledger/store.hpp"
 
 namespace hwl::server {
 class FleetCa;
@@ -33,8 +33,8 @@ struct HostPrincipal {
 };
 
 struct AuthSettings {
-  int64_t denied_window_ms = 10'000;    // one auth.denied per (remote, reason) per window
-  int64_t denied_per_minute = 60;       // and at most this many per minute overall
+  int64_t denied_window_ms = 10'000;  // one auth.denied per (remote, reason) per window
+  int64_t denied_per_minute = 60;     // and at most this many per minute overall
   // Failed authentications per remote address: a token bucket of `failure_burst` failures that
   // refills at `failure_refill_per_s`. An empty bucket answers 429 (with Retry-After) to every
   // authenticated request from that address, without looking at its credentials.

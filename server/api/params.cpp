@@ -37,9 +37,9 @@ Result<std::string> queryUuid(const http::Request& req, const std::string& name)
   if (it == req.query.end() || it->second.empty()) return std::string();
   const auto& v = it->second;
   bool ok = v.size() <= 128 && std::all_of(v.begin(), v.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           c == '-' || c == '_' || c == '.' || c == ':' || c == '/';
-  });
+              return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                     c == '-' || c == '_' || c == '.' || c == ':' || c == '/';
+            });
   if (!ok) return invalidArgument("query parameter \"" + name + "\" is not a GPU uuid");
   return v;
 }
@@ -64,8 +64,8 @@ std::optional<bj::object> sampleOf(const std::shared_ptr<const bj::object>& t,
                                    const std::string& uuid) {
   if (!t || !t->contains("gpus") || !t->at("gpus").is_array()) return std::nullopt;
   for (const auto& g : t->at("gpus").get_array())
-    if (g.is_object() && g.get_object().contains("uuid") &&
-        g.get_object().at("uuid").is_string() && g.get_object().at("uuid").get_string() == uuid)
+    if (g.is_object() && g.get_object().contains("uuid") && g.get_object().at("uuid").is_string() &&
+        g.get_object().at("uuid").get_string() == uuid)
       return g.get_object();
   return std::nullopt;
 }

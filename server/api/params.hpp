@@ -35,7 +35,7 @@ bool hasControl(std::string_view s);
 
 // The latest sample of one GPU in an agent's telemetry answer.
 std::optional<boost::json::object> sampleOf(const std::shared_ptr<const boost::json::object>& t,
-                                   const std::string& uuid);
+                                            const std::string& uuid);
 
 std::optional<int64_t> num(const boost::json::object& o, std::string_view k);
 

@@ -40,9 +40,8 @@ Result<std::shared_ptr<StreamLimits::Slot>> StreamLimits::acquire(const std::str
   if (state_->total >= settings_.total)
     return exhausted("all " + std::to_string(settings_.total) +
                      " stream slots of the server are in use (max_streams)");
-  const size_t shared = settings_.total > settings_.admin_reserve
-                            ? settings_.total - settings_.admin_reserve
-                            : 0;
+  const size_t shared =
+      settings_.total > settings_.admin_reserve ? settings_.total - settings_.admin_reserve : 0;
   if (!admin && state_->non_admin >= shared)
     return exhausted("all " + std::to_string(shared) +
                      " stream slots open to non-admin principals are in use (the other " +

@@ -14,9 +14,9 @@
 namespace hwl::api {
 
 struct StreamLimitSettings {
-  size_t total = 64;          // open streams of all principals together
-  size_t per_principal = 8;   // open streams of one principal (token, admin certificate)
-  size_t admin_reserve = 8;   // slots of `total` that only admins may take
+  size_t total = 64;         // open streams of all principals together
+  size_t per_principal = 8;  // open streams of one principal (token, admin certificate)
+  size_t admin_reserve = 8;  // slots of `total` that only admins may take
 };
 
 class StreamLimits {

@@ -10,8 +10,8 @@ namespace hwl::server {
 
 Result<std::string> normalisePublicUrl(std::string_view url) {
   auto bad = [&](const std::string& why) {
-    return invalidArgument("\"public_url\" must be https://HOST[:PORT] (" + why + "): " +
-                           std::string(url.substr(0, 200)));
+    return invalidArgument("\"public_url\" must be https://HOST[:PORT] (" + why +
+                           "): " + std::string(url.substr(0, 200)));
   };
   auto u = boost::urls::parse_uri(url);
   if (!u) return bad("not a URL");
@@ -49,12 +49,26 @@ Result<ServerConfig> loadConfigFile(const std::filesystem::path& path, ServerCon
   auto obj = json::parseObject(*text);
   if (!obj) return invalidArgument("config " + path.string() + ": " + obj.error().message);
   if (auto s = json::checkKeys(*obj,
-                               {"data_dir", "listen", "public_url", "checkpoint_every", "body_limit_bytes",
-                                "header_limit_bytes", "header_timeout_ms", "idle_timeout_ms",
-                                "worker_threads", "log_level", "agent_cert_lifetime_s",
-                                "telemetry_interval_ms", "outbox_interval_ms", "scrape_timeout_ms",
-                                "raw_retention_s", "minute_retention_s", "max_streams",
-                                "max_streams_per_principal", "admin_stream_reserve", "auth_fail_burst",
+                               {"data_dir",
+                                "listen",
+                                "public_url",
+                                "checkpoint_every",
+                                "body_limit_bytes",
+                                "header_limit_bytes",
+                                "header_timeout_ms",
+                                "idle_timeout_ms",
+                                "worker_threads",
+                                "log_level",
+                                "agent_cert_lifetime_s",
+                                "telemetry_interval_ms",
+                                "outbox_interval_ms",
+                                "scrape_timeout_ms",
+                                "raw_retention_s",
+                                "minute_retention_s",
+                                "max_streams",
+                                "max_streams_per_principal",
+                                "admin_stream_reserve",
+                                "auth_fail_burst",
                                 "auth_fail_refill_per_minute"},
                                "config " + path.string());
       !s)
@@ -77,7 +91,10 @@ Result<ServerConfig> loadConfigFile(const std::filesystem::path& path, ServerCon
     return {};
   };
   std::string dir, public_url;
-  for (auto s : {str("data_dir", dir), str("listen", c.listen), str("public_url", public_url), str("log_level", c.log_level),
+  for (auto s : {str("data_dir", dir),
+                 str("listen", c.listen),
+                 str("public_url", public_url),
+                 str("log_level", c.log_level),
                  num("checkpoint_every", c.checkpoint_every, 1, 1'000'000'000),
                  num("body_limit_bytes", c.body_limit_bytes, 1024, 1LL << 30),
                  num("header_limit_bytes", c.header_limit_bytes, 1024, 1 << 20),
@@ -94,8 +111,7 @@ Result<ServerConfig> loadConfigFile(const std::filesystem::path& path, ServerCon
                  num("max_streams_per_principal", c.max_streams_per_principal, 1, 100'000),
                  num("admin_stream_reserve", c.admin_stream_reserve, 0, 100'000),
                  num("auth_fail_burst", c.auth_fail_burst, 1, 1'000'000),
-                 num("auth_fail_refill_per_minute", c.auth_fail_refill_per_minute, 1,
-                     6'000'000)}) {
+                 num("auth_fail_refill_per_minute", c.auth_fail_refill_per_minute, 1, 6'000'000)}) {
     if (!s) return s.error();
   }
   if (c.max_streams_per_principal > c.max_streams || c.admin_stream_reserve >= c.max_streams)

@@ -23,8 +23,8 @@ struct ServerConfig {
   int64_t worker_threads = 16;
   std::string log_level = "info";
   int64_t agent_cert_lifetime_s = 7 * 24 * 3600;  // at most 90 days
-  int64_t telemetry_interval_ms = 10'000;          // scrape of each agent's telemetry
-  int64_t outbox_interval_ms = 2'000;              // drain of each agent's outbox
+  int64_t telemetry_interval_ms = 10'000;         // scrape of each agent's telemetry
+  int64_t outbox_interval_ms = 2'000;             // drain of each agent's outbox
   int64_t scrape_timeout_ms = 5'000;
   int64_t raw_retention_s = 24 * 3600;
   int64_t minute_retention_s = 30LL * 24 * 3600;

@@ -1,28 +1,28 @@
 // hwledger-server subcommands: init, run (with graceful shutdown), rebuild.
 #include "server_app.hpp"
 
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <boost/json.hpp>
 #include <iostream>
-#include <spdlog/sinks/stdout_color_sinks.h>
-#include <spdlog/spdlog.h>
 
 #include "api/api.hpp"
-#include "hwl/crypto.hpp"
-#include "hwl/files.hpp"
-#include "hwl/http.hpp"
-#include "hwl/signals.hpp"
-#include "hwl/pki.hpp"
 #include "collect/collector.hpp"
 #include "dispatch/agent_driver.hpp"
 #include "dispatch/recovery.hpp"
-#include "storage/telemetry_store.hpp"
+#include "hwl/crypto.hpp"
+#include "hwl/files.hpp"
+#include "hwl/http.hpp"
+#include "hwl/pki.hpp"
+#include "hwl/signals.hpp"
+#include "pki/fleet_ca.hpp"
 #include "storage/fleet_projection.hpp"
 #include "storage/hosts_projection.hpp"
+#include "storage/telemetry_store.hpp"
 #include "storage/tokens_projection.hpp"
-#include "pki/fleet_ca.hpp"
 
 namespace hwl::server {
 
@@ -53,7 +53,8 @@ void addProjections(storage::LedgerOptions& lo) {
   lo.projections.push_back(std::make_unique<storage::FleetProjection>());
 }
 
-Result<std::unique_ptr<storage::SqliteLedger>> openLedger(const DataDir& dir, int64_t checkpoint_every) {
+Result<std::unique_ptr<storage::SqliteLedger>> openLedger(const DataDir& dir,
+                                                          int64_t checkpoint_every) {
   storage::LedgerOptions lo;
   lo.db_path = dir.ledger();
   lo.checkpoint_every = checkpoint_every;
@@ -190,9 +191,8 @@ int runServer(const ServerConfig& cfg, std::ostream& out) {
   as.auth.failure_refill_per_s = static_cast<double>(cfg.auth_fail_refill_per_minute) / 60.0;
   api::Api api(**ledger, SystemClock::instance(), as, ca->get());
 
-  storage::TelemetryStore store(**ledger,
-                                {.raw_retention_ms = cfg.raw_retention_s * 1000,
-                                 .minute_retention_ms = cfg.minute_retention_s * 1000});
+  storage::TelemetryStore store(**ledger, {.raw_retention_ms = cfg.raw_retention_s * 1000,
+                                           .minute_retention_ms = cfg.minute_retention_s * 1000});
   // One transport to agents, shared by the collector and the agent driver.
   dispatch::AgentTransport transport({.ca_file = dir.caCert().string(),
                                       .cert_file = dir.serverCert().string(),
@@ -301,9 +301,9 @@ int rebuild(const DataDir& dir, std::ostream& out) {
   return 0;
 }
 
-Status issueClientCert(const DataDir& dir, ClientRole role, const std::string& name,
-                       int64_t days, const std::filesystem::path& out_p12,
-                       const std::filesystem::path& cert_out, const std::filesystem::path& key_out) {
+Status issueClientCert(const DataDir& dir, ClientRole role, const std::string& name, int64_t days,
+                       const std::filesystem::path& out_p12, const std::filesystem::path& cert_out,
+                       const std::filesystem::path& key_out) {
   auto ca = FleetCa::load(dir.caCert(), dir.caKey());
   if (!ca) return ca.error();
   auto issued = (*ca)->issueClient(role, name, days * 24 * 3600);

@@ -8,8 +8,8 @@
 #include <string>
 
 #include "config.hpp"
-#include "pki/fleet_ca.hpp"
 #include "hwl/result.hpp"
+#include "pki/fleet_ca.hpp"
 #include "storage/sqlite_ledger.hpp"
 
 namespace hwl::server {
@@ -26,7 +26,8 @@ struct InitOptions {
 Result<std::string> initDataDir(const InitOptions& opts);
 
 // Opens the ledger of a data directory with every projection.
-Result<std::unique_ptr<storage::SqliteLedger>> openLedger(const DataDir& dir, int64_t checkpoint_every);
+Result<std::unique_ptr<storage::SqliteLedger>> openLedger(const DataDir& dir,
+                                                          int64_t checkpoint_every);
 
 // Serves until SIGINT/SIGTERM; returns the exit code.
 // Every route of the API (for `hwledger-server routes --json`).

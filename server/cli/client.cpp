@@ -5,8 +5,8 @@
 #include <cstdlib>
 #include <filesystem>
 
-#include "hwl/files.hpp"
 #include "hwl/crypto.hpp"
+#include "hwl/files.hpp"
 #include "hwl/json.hpp"
 #include "output.hpp"
 

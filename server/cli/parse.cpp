@@ -38,28 +38,38 @@ Result<uint64_t> parseSize(std::string_view text) {
   std::string_view unit = s.substr(i);
   while (!unit.empty() && unit.front() == ' ') unit.remove_prefix(1);
   if (number.empty() || number.front() == '.' || std::count(number.begin(), number.end(), '.') > 1)
-    return invalidArgument("bad size \"" + std::string(text) + "\": expected a number and a unit, e.g. 24GiB");
+    return invalidArgument("bad size \"" + std::string(text) +
+                           "\": expected a number and a unit, e.g. 24GiB");
   if (unit.empty())
     return invalidArgument("size \"" + std::string(text) +
                            "\" needs a unit: B, KiB, MiB, GiB, TiB (or KB, MB, GB, TB)");
-  static const std::pair<const char*, double> kUnits[] = {
-      {"b", 1.0},          {"kib", 1024.0},     {"mib", 1048576.0}, {"gib", 1073741824.0},
-      {"tib", 1099511627776.0}, {"kb", 1e3},    {"mb", 1e6},        {"gb", 1e9},
-      {"tb", 1e12},        {"k", 1024.0},       {"m", 1048576.0},   {"g", 1073741824.0},
-      {"t", 1099511627776.0}};
+  static const std::pair<const char*, double> kUnits[] = {{"b", 1.0},
+                                                          {"kib", 1024.0},
+                                                          {"mib", 1048576.0},
+                                                          {"gib", 1073741824.0},
+                                                          {"tib", 1099511627776.0},
+                                                          {"kb", 1e3},
+                                                          {"mb", 1e6},
+                                                          {"gb", 1e9},
+                                                          {"tb", 1e12},
+                                                          {"k", 1024.0},
+                                                          {"m", 1048576.0},
+                                                          {"g", 1073741824.0},
+                                                          {"t", 1099511627776.0}};
   std::string u = lower(unit);
   double mult = 0;
   for (const auto& [name, m] : kUnits)
     if (u == name) mult = m;
   if (mult == 0)
-    return invalidArgument("unknown size unit \"" + std::string(unit) +
-                           "\" in \"" + std::string(text) + "\": use B, KiB, MiB, GiB, TiB, KB, MB, GB or TB");
+    return invalidArgument("unknown size unit \"" + std::string(unit) + "\" in \"" +
+                           std::string(text) + "\": use B, KiB, MiB, GiB, TiB, KB, MB, GB or TB");
   double v = 0;
   auto [p, ec] = std::from_chars(number.data(), number.data() + number.size(), v);
   if (ec != std::errc{} || p != number.data() + number.size())
     return invalidArgument("bad size \"" + std::string(text) + "\"");
   double bytes = std::round(v * mult);
-  if (!(bytes >= 0) || bytes > 9.0e18) return invalidArgument("size \"" + std::string(text) + "\" is too large");
+  if (!(bytes >= 0) || bytes > 9.0e18)
+    return invalidArgument("size \"" + std::string(text) + "\" is too large");
   return static_cast<uint64_t>(bytes);
 }
 
@@ -72,19 +82,31 @@ Result<int64_t> parseTime(std::string_view text, int64_t now_ms) {
   if (text == "now") return now_ms;
   if (!text.empty() && text.front() == '-') {
     std::string_view n = text.substr(1, text.size() - 2);
-    if (text.size() < 3 || !std::all_of(n.begin(), n.end(), [](char c) { return c >= '0' && c <= '9'; }) ||
+    if (text.size() < 3 ||
+        !std::all_of(n.begin(), n.end(), [](char c) { return c >= '0' && c <= '9'; }) ||
         n.size() > 9)
       return bad();
     int64_t k = 0;
     std::from_chars(n.data(), n.data() + n.size(), k);
     int64_t unit = 0;
     switch (text.back()) {
-      case 's': unit = 1000; break;
-      case 'm': unit = 60'000; break;
-      case 'h': unit = 3'600'000; break;
-      case 'd': unit = 86'400'000; break;
-      case 'w': unit = 7 * 86'400'000LL; break;
-      default: return bad();
+      case 's':
+        unit = 1000;
+        break;
+      case 'm':
+        unit = 60'000;
+        break;
+      case 'h':
+        unit = 3'600'000;
+        break;
+      case 'd':
+        unit = 86'400'000;
+        break;
+      case 'w':
+        unit = 7 * 86'400'000LL;
+        break;
+      default:
+        return bad();
     }
     return now_ms - k * unit;
   }
@@ -149,7 +171,8 @@ std::string nearest(std::string_view word, const std::vector<std::string>& known
     for (size_t i = 1; i <= a.size(); ++i) {
       cur[0] = i;
       for (size_t j = 1; j <= b.size(); ++j)
-        cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1)});
+        cur[j] =
+            std::min({prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1)});
       std::swap(prev, cur);
     }
     return prev[b.size()];

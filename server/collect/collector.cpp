@@ -28,13 +28,13 @@
 #include <set>
 #include <thread>
 
-#include "hwl/crypto.hpp"
-#include "hwl/http.hpp"
-#include "hwl/proto/job_spec.hpp"
-#include "hwl/json.hpp"
 #include "dispatch/agent_transport_io.hpp"
 #include "host_source.hpp"
+#include "hwl/crypto.hpp"
+#include "hwl/http.hpp"
+#include "hwl/json.hpp"
 #include "hwl/proto/events.hpp"
+#include "hwl/proto/job_spec.hpp"
 #include "ledger/rows.hpp"
 
 namespace hwl::collect {
@@ -50,8 +50,9 @@ namespace {
 
 // The entry types an agent may report, and for job events the state each one reports.
 const std::map<std::string, std::string, std::less<>> kJobEventStates = {
-    {proto::event::kJobStarted, "running"}, {proto::event::kJobReady, "ready"},         {proto::event::kJobExited, "exited"},
-    {proto::event::kJobFailed, "failed"},   {proto::event::kJobCancelled, "cancelled"}, {proto::event::kJobLost, "lost"}};
+    {proto::event::kJobStarted, "running"},     {proto::event::kJobReady, "ready"},
+    {proto::event::kJobExited, "exited"},       {proto::event::kJobFailed, "failed"},
+    {proto::event::kJobCancelled, "cancelled"}, {proto::event::kJobLost, "lost"}};
 constexpr std::string_view kInventoryType = proto::event::kHostInventoryChanged;
 
 // Bounds on what one entry may bring into the ledger. The agent's outbox refuses entries over
@@ -102,7 +103,8 @@ Result<bj::object> checkJobData(const std::string& type, bj::object data) {
         return invalidArgument("state: must be \"" + kJobEventStates.at(type) + "\" for " + type);
     } else if (k == "pid" || k == "proc_start_time" || k == "started_ms" || k == "ready_ms" ||
                k == "ended_ms" || k == "runtime_ms" || k == "exit_code" || k == "signal") {
-      if (!isInt(v) && !v.is_null()) return invalidArgument(std::string(k) + ": must be an integer");
+      if (!isInt(v) && !v.is_null())
+        return invalidArgument(std::string(k) + ": must be an integer");
     } else if (k == "exit_status_known" || k == "adopted") {
       if (!v.is_bool()) return invalidArgument(std::string(k) + ": must be a boolean");
     } else if (k == "reason") {
@@ -112,7 +114,8 @@ Result<bj::object> checkJobData(const std::string& type, bj::object data) {
       if (!v.is_string()) return invalidArgument("log_tail: must be a string");
       v = bj::string(lastBytes(v.as_string(), kMaxLogTailBytes));
     } else if (k == "spec") {
-      if (type != proto::event::kJobStarted) return invalidArgument("spec: only job.started carries one");
+      if (type != proto::event::kJobStarted)
+        return invalidArgument("spec: only job.started carries one");
       // The same parser the agent accepted it with; the GPUs are checked for form only here.
       std::vector<std::string> gpus;
       if (v.is_object())
@@ -218,8 +221,7 @@ auto awaitAppends(ledger::Ledger& l, std::vector<ledger::AppendRequest> reqs) {
         for (size_t i = 0; i < rs.size(); ++i) {
           l.appendAsync(std::move(rs[i]), [st, i, ex](Result<ledger::AppendResult> r) {
             if (!r) st->results[i] = r.error();
-            if (--st->left == 0)
-              asio::post(ex, [st] { st->handler(std::move(st->results)); });
+            if (--st->left == 0) asio::post(ex, [st] { st->handler(std::move(st->results)); });
           });
         }
       },
@@ -244,8 +246,8 @@ ledger::AppendRequest rejectedEntryEvent(const std::string& host_id, int64_t seq
 
 ledger::AppendRequest outboxEntryToEvent(const std::string& host_id, const bj::object& entry) {
   int64_t seq = 0;
-  if (auto it = entry.find("seq"); it != entry.end() && it->value().is_int64() &&
-                                    it->value().as_int64() > 0)
+  if (auto it = entry.find("seq");
+      it != entry.end() && it->value().is_int64() && it->value().as_int64() > 0)
     seq = it->value().as_int64();
   std::string type;
   if (auto it = entry.find("type"); it != entry.end() && it->value().is_string())
@@ -272,16 +274,18 @@ ledger::AppendRequest outboxEntryToEvent(const std::string& host_id, const bj::o
   if (job) stream = "job/" + std::string(data.at("job_id").as_string());
   ledger::AppendRequest req;
   req.actor = "host:" + host_id;
-  req.parts.push_back(
-      {stream, ledger::kAnyVersion,
-       {{host_id + ":" + std::to_string(seq), std::move(type), std::move(data)}}});
+  req.parts.push_back({stream,
+                       ledger::kAnyVersion,
+                       {{host_id + ":" + std::to_string(seq), std::move(type), std::move(data)}}});
   return req;
 }
 
 struct Collector::Impl {
   struct Link {
     Link(asio::io_context& ioc, std::string id, std::string addr)
-        : host_id(std::move(id)), address(std::move(addr)), strand(asio::make_strand(ioc)),
+        : host_id(std::move(id)),
+          address(std::move(addr)),
+          strand(asio::make_strand(ioc)),
           timer(strand) {}
     std::string host_id;
     std::string address;
@@ -319,8 +323,7 @@ struct Collector::Impl {
   }
 
   Impl(ledger::Ledger& l, ledger::TimeSeries& s, CollectorSettings st, dispatch::AgentTransport& t)
-      : ledger(l), store(s), settings(std::move(st)), transport(t),
-        ioc(dispatch::ioContext(t)) {}
+      : ledger(l), store(s), settings(std::move(st)), transport(t), ioc(dispatch::ioContext(t)) {}
   void startLink(const ledger::HostRow& h, int64_t cursor);
   void stopLink(const std::string& host_id);
 
@@ -409,8 +412,8 @@ asio::awaitable<std::optional<std::string>> Collector::Impl::scrapeGet(std::shar
   {
     std::lock_guard lk(mu);
     if (answered)
-      latency(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0)
-                  .count());
+      latency(
+          std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
     else
       ++failed;
   }
@@ -424,8 +427,7 @@ asio::awaitable<std::optional<std::string>> Collector::Impl::scrapeGet(std::shar
 }
 
 asio::awaitable<bool> Collector::Impl::appendInOrder(std::shared_ptr<Link> link,
-                                                     std::vector<Drained>& batch,
-                                                     int64_t& done) {
+                                                     std::vector<Drained>& batch, int64_t& done) {
   if (batch.empty()) co_return true;
   std::vector<ledger::AppendRequest> reqs;
   for (const auto& d : batch) reqs.push_back(d.req);
@@ -440,7 +442,8 @@ asio::awaitable<bool> Collector::Impl::appendInOrder(std::shared_ptr<Link> link,
       bj::object d{{"host_id", link->host_id},
                    {"agent_seq", batch[i].seq},
                    {"entry", batch[i].req.parts[0].events[0].data}};
-      kept.parts.push_back({"host/" + link->host_id, ledger::kAnyVersion,
+      kept.parts.push_back({"host/" + link->host_id,
+                            ledger::kAnyVersion,
                             {{"", proto::event::kHostOutboxConflict, std::move(d)}}});
       std::vector<ledger::AppendRequest> one;
       one.push_back(std::move(kept));
@@ -564,11 +567,11 @@ asio::awaitable<bool> Collector::Impl::drain(std::shared_ptr<Link> link) {
           }
         }
         if (!owner) {
-          item.req = rejectedEntryEvent(host, item.seq, type,
-                                        "job " + job + " is not in the ledger");
+          item.req =
+              rejectedEntryEvent(host, item.seq, type, "job " + job + " is not in the ledger");
         } else if (*owner != host) {
-          item.req = rejectedEntryEvent(host, item.seq, type,
-                                        "job " + job + " is placed on another host");
+          item.req =
+              rejectedEntryEvent(host, item.seq, type, "job " + job + " is placed on another host");
         }
         if (item.req.parts[0].events[0].type == proto::event::kAgentRejectedEntry)
           spdlog::warn("outbox of {}: entry {} ({}) refused: job {} is not this host's", host,

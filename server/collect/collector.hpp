@@ -1,17 +1,17 @@
 // The pull loop: every enrolled, unrevoked host is followed by the HostSource of its kind. For
-// agents (the only kind so far) that is a coroutine per host on the shared AgentTransport that, on a schedule, drains its outbox into the ledger (exactly once: event id
+// agents (the only kind so far) that is a coroutine per host on the shared AgentTransport that, on
+// a schedule, drains its outbox into the ledger (exactly once: event id
 // "<host-id>:<seq>") and stores its telemetry. Each host is a coroutine on one io_context with
 // its own timeouts, so a slow or dead agent delays no other. Asio/Beast stay in collector.cpp.
 #pragma once
 
+#include <boost/json/object.hpp>
 #include <chrono>
 #include <map>
 #include <memory>
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <boost/json/object.hpp>
 
 #include "dispatch/agent_transport.hpp"
 #include "dispatch/scheduler.hpp"

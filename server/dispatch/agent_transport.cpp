@@ -3,17 +3,17 @@
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/ssl.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <boost/asio/detached.hpp>
-#include <future>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
 #include <boost/url/url.hpp>
+#include <future>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -137,17 +137,19 @@ struct AgentTransport::Impl {
     lowest.expires_after(call.timeout);
     auto [wec, wn] = co_await bhttp::async_write(c.stream, req, kNoThrow);
     stale = closedByPeer(wec);
-    if (wec) co_return R(unavailable(call.method + " " + call.target + " on " + c.address + ": " +
-                                     wec.message()));
+    if (wec)
+      co_return R(
+          unavailable(call.method + " " + call.target + " on " + c.address + ": " + wec.message()));
     bhttp::response_parser<bhttp::string_body> parser;
     parser.body_limit(kMaxReplyBytes);
     auto [rec, rn] = co_await bhttp::async_read(c.stream, c.buffer, parser, kNoThrow);
     stale = closedByPeer(rec) && rn == 0;
-    if (rec) co_return R(unavailable(call.method + " " + call.target + " on " + c.address + ": " +
-                                     rec.message()));
+    if (rec)
+      co_return R(
+          unavailable(call.method + " " + call.target + " on " + c.address + ": " + rec.message()));
     auto res = parser.release();
-    co_return R(std::make_pair(AgentReply{res.result_int(), std::move(res.body())},
-                               res.keep_alive()));
+    co_return R(
+        std::make_pair(AgentReply{res.result_int(), std::move(res.body())}, res.keep_alive()));
   }
 
   asio::awaitable<Result<AgentReply>> call(AgentEndpoint to, AgentCall call) {
@@ -268,9 +270,9 @@ asio::awaitable<Result<AgentReply>> asyncCall(AgentTransport& t, AgentEndpoint t
   co_return co_await t.impl().call(std::move(to), std::move(c));
 }
 
-std::string agentTarget(std::initializer_list<std::string_view> segments,
-                        std::initializer_list<std::pair<std::string_view, std::string_view>>
-                            params) {
+std::string agentTarget(
+    std::initializer_list<std::string_view> segments,
+    std::initializer_list<std::pair<std::string_view, std::string_view>> params) {
   boost::urls::url u;
   u.set_path_absolute(true);
   for (auto seg : segments) u.segments().push_back(seg);

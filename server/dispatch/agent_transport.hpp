@@ -77,8 +77,8 @@ class AgentTransport {
 };
 
 // A request target from path segments and query parameters, each encoded by Boost.URL.
-std::string agentTarget(std::initializer_list<std::string_view> segments,
-                        std::initializer_list<std::pair<std::string_view, std::string_view>>
-                            params = {});
+std::string agentTarget(
+    std::initializer_list<std::string_view> segments,
+    std::initializer_list<std::pair<std::string_view, std::string_view>> params = {});
 
 }  // namespace hwl::dispatch

@@ -14,7 +14,9 @@ namespace bj = boost::json;
 
 PlacedJobRecovery::PlacedJobRecovery(ledger::Ledger& ledger, Scheduler& scheduler, LiveView live,
                                      RecoverySettings settings)
-    : ledger_(ledger), scheduler_(scheduler), live_(std::move(live)),
+    : ledger_(ledger),
+      scheduler_(scheduler),
+      live_(std::move(live)),
       settings_(std::move(settings)) {}
 
 PlacedJobRecovery::~PlacedJobRecovery() { stop(); }
@@ -78,7 +80,8 @@ bool PlacedJobRecovery::attempt(const std::string& job_id,
     return scheduler_.dispatchFailed(id, *version, reason).has_value();
   };
   if (!host) return failed("placed on " + job.host_id + ", which is not in the ledger");
-  auto row = ledger_.withReader([&](ledger::ReadView& view) { return view.findHost(host->id.str()); });
+  auto row =
+      ledger_.withReader([&](ledger::ReadView& view) { return view.findHost(host->id.str()); });
   if (row && *row && (**row).state == proto::HostState::kRevoked)
     return failed("its host " + host->id.str() + " was revoked");
   auto spec = json::parseObject(job.spec);
@@ -89,8 +92,8 @@ bool PlacedJobRecovery::attempt(const std::string& job_id,
       if (u.is_string()) gpus.emplace_back(u.as_string());
   const auto live = live_ ? live_(host->id.str()) : std::nullopt;
   const bool expired = std::chrono::steady_clock::now() >= deadline;
-  const auto waited = std::to_string(
-      std::chrono::duration_cast<std::chrono::seconds>(settings_.host_wait).count());
+  const auto waited =
+      std::to_string(std::chrono::duration_cast<std::chrono::seconds>(settings_.host_wait).count());
   // The host checks GPU uuids against its latest sample: wait for one before asking.
   if (!live || !live->reachable || (!gpus.empty() && !live->has_telemetry)) {
     if (!expired) return false;

@@ -97,7 +97,8 @@ Result<Scheduler::Choice> Scheduler::place(const proto::JobRequest& req) {
         if (static_cast<int64_t>(fit.size()) < req.gpus) {
           std::string r = std::to_string(fit.size()) + " of " + std::to_string(live->gpus.size()) +
                           " GPUs available";
-          if (req.gpu_memory_bytes) r += " with " + std::to_string(*req.gpu_memory_bytes) + " bytes free";
+          if (req.gpu_memory_bytes)
+            r += " with " + std::to_string(*req.gpu_memory_bytes) + " bytes free";
           r += ", " + std::to_string(req.gpus) + " needed";
           why(r);
           continue;
@@ -131,17 +132,20 @@ Result<Placed> Scheduler::submit(const proto::JobRequest& req, const std::string
     const auto& h = choice->host;
     ledger::AppendRequest ar;
     ar.actor = actor;
-    ar.parts.push_back(
-        {jobStream(id), ledger::kNoStream,
-         {{"", std::string(ev::kJobSubmitted),
-           bj::object{{"job_id", id}, {"name", req.name.value_or(id)}, {"spec", spec},
-                      {"requested", req.requested()}}},
-          {"", std::string(ev::kJobPlaced),
-           bj::object{{"job_id", id}, {"host_id", h.id}, {"gpus", gpu_arr}}}}});
+    ar.parts.push_back({jobStream(id),
+                        ledger::kNoStream,
+                        {{"", std::string(ev::kJobSubmitted),
+                          bj::object{{"job_id", id},
+                                     {"name", req.name.value_or(id)},
+                                     {"spec", spec},
+                                     {"requested", req.requested()}}},
+                         {"", std::string(ev::kJobPlaced),
+                          bj::object{{"job_id", id}, {"host_id", h.id}, {"gpus", gpu_arr}}}}});
     // The reservation: at the version read with the holds, so a placement that took one of these
     // GPUs since makes this append fail.
     if (!choice->gpus.empty())
-      ar.parts.push_back({gpusStream(h.id), choice->gpus_version,
+      ar.parts.push_back({gpusStream(h.id),
+                          choice->gpus_version,
                           {{"", std::string(ev::kGpusReserved),
                             bj::object{{"host_id", h.id}, {"job_id", id}, {"gpus", gpu_arr}}}}});
     {
@@ -188,13 +192,13 @@ Result<Placed> Scheduler::submit(const proto::JobRequest& req, const std::string
 Status Scheduler::dispatchFailed(const proto::JobId& job, int64_t version,
                                  const std::string& reason) {
   spdlog::warn("job {}: dispatch failed: {}", job.str(), reason);
-  auto r = ledger_.append(jobStream(job.str()), version, "system",
-                          {{"", std::string(ev::kJobDispatchFailed),
-                            bj::object{{"job_id", job.str()},
-                                       {"state", std::string(proto::toString(
-                                                     proto::JobState::kDispatchFailed))},
-                                       {"reason", "dispatch failed: " + reason},
-                                       {"ended_ms", clock_.nowMs()}}}});
+  auto r = ledger_.append(
+      jobStream(job.str()), version, "system",
+      {{"", std::string(ev::kJobDispatchFailed),
+        bj::object{{"job_id", job.str()},
+                   {"state", std::string(proto::toString(proto::JobState::kDispatchFailed))},
+                   {"reason", "dispatch failed: " + reason},
+                   {"ended_ms", clock_.nowMs()}}}});
   if (!r) return r.error();
   return {};
 }

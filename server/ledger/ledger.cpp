@@ -83,8 +83,8 @@ boost::json::object VerifyReport::toJson() const {
   return o;
 }
 
-Result<AppendResult> Ledger::append(std::string stream, int64_t expected_version,
-                                    std::string actor, std::vector<NewEvent> events) {
+Result<AppendResult> Ledger::append(std::string stream, int64_t expected_version, std::string actor,
+                                    std::vector<NewEvent> events) {
   AppendRequest req;
   req.actor = std::move(actor);
   req.parts.push_back(StreamAppend{std::move(stream), expected_version, std::move(events)});
@@ -93,9 +93,12 @@ Result<AppendResult> Ledger::append(std::string stream, int64_t expected_version
 
 std::string_view roleName(Role r) {
   switch (r) {
-    case Role::kViewer: return "viewer";
-    case Role::kOperator: return "operator";
-    case Role::kAdmin: return "admin";
+    case Role::kViewer:
+      return "viewer";
+    case Role::kOperator:
+      return "operator";
+    case Role::kAdmin:
+      return "admin";
   }
   return "viewer";
 }

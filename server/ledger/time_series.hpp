@@ -38,9 +38,8 @@ class TimeSeries {
                                            int64_t now, bool minute) = 0;
   // Points between from and to (ms) for a host (and optionally one GPU), in steps of `step_ms`,
   // read from the coarsest roll-up whose resolution fits the step.
-  virtual Result<boost::json::object> query(const std::string& host_id,
-                                            const std::string& gpu_uuid, int64_t from_ms,
-                                            int64_t to_ms, int64_t step_ms) = 0;
+  virtual Result<boost::json::object> query(const std::string& host_id, const std::string& gpu_uuid,
+                                            int64_t from_ms, int64_t to_ms, int64_t step_ms) = 0;
   [[nodiscard]] virtual uint64_t samplesRecorded() const = 0;
 };
 

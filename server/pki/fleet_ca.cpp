@@ -1,9 +1,9 @@
 // Issuing certificates from the fleet CA.
 #include "fleet_ca.hpp"
 
-#include <openssl/evp.h>
 #include <openssl/core_names.h>
 #include <openssl/ec.h>
+#include <openssl/evp.h>
 #include <openssl/objects.h>
 #include <openssl/x509.h>
 
@@ -40,8 +40,9 @@ Result<pki::ReqPtr> FleetCa::checkCsr(std::string_view pem) const {
   if (X509_REQ_verify(req->get(), pub) != 1)
     return invalidArgument("field \"csr\" has an invalid signature");
   if (!keyAllowed(pub))
-    return invalidArgument("field \"csr\": key type not allowed (use ECDSA P-256/P-384, "
-                           "Ed25519 or RSA >= 2048)");
+    return invalidArgument(
+        "field \"csr\": key type not allowed (use ECDSA P-256/P-384, "
+        "Ed25519 or RSA >= 2048)");
   return req;
 }
 
@@ -91,14 +92,15 @@ Result<std::string> parseAdvertise(std::string_view advertise) {
                       : host.find(':') == std::string::npos &&
                             (pki::validIpLiteral(host) || pki::validDnsName(host));
   if (!ok)
-    return invalidArgument("field \"advertise\" must be an IP address or an RFC 1123 host name "
-                           "with a port (HOST:PORT or [IPv6]:PORT)");
+    return invalidArgument(
+        "field \"advertise\" must be an IP address or an RFC 1123 host name "
+        "with a port (HOST:PORT or [IPv6]:PORT)");
   if (hp->second == 0) return invalidArgument("field \"advertise\" has port 0");
   return host;
 }
 
-Result<IssuedCert> FleetCa::issueHost(X509_REQ* csr, const std::string& host_id,
-                                      int64_t lifetime_s, const std::string& advertise) const {
+Result<IssuedCert> FleetCa::issueHost(X509_REQ* csr, const std::string& host_id, int64_t lifetime_s,
+                                      const std::string& advertise) const {
   pki::CertSpec spec;
   spec.common_name = host_id;
   spec.uris = {kHostUriPrefix + host_id};

@@ -44,7 +44,8 @@ class FleetCa {
   [[nodiscard]] const std::string& pin() const { return pin_; }
 
   // Checks a PKCS#10 request: PEM, self-signature valid, key ECDSA on the named curves P-256 or
-  // P-384, Ed25519, or RSA of 2048 to 8192 bits. Requested extensions (CA:TRUE, SANs, EKUs) are ignored, never copied.
+  // P-384, Ed25519, or RSA of 2048 to 8192 bits. Requested extensions (CA:TRUE, SANs, EKUs) are
+  // ignored, never copied.
   Result<pki::ReqPtr> checkCsr(std::string_view pem) const;
   // A host certificate: CN and SAN URI from the host id, EKU clientAuth + serverAuth, and the
   // advertised address (HOST:PORT; IP or DNS SAN) so ordinary TLS clients can reach the agent.
@@ -81,6 +82,5 @@ bool validAdminName(std::string_view name);
 // The host id in a verified peer certificate's SAN URIs, or empty.
 std::string hostIdOf(const std::vector<std::string>& uris);
 std::string adminNameOf(const std::vector<std::string>& uris);
-
 
 }  // namespace hwl::server

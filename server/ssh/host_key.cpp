@@ -12,8 +12,8 @@
 #include <cstring>
 #include <thread>
 
-#include "hwl/files.hpp"
 #include "hwl/crypto.hpp"
+#include "hwl/files.hpp"
 #include "ssh/libssh2_raii.hpp"
 #include "ssh/ssh_errors.hpp"
 

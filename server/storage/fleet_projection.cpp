@@ -47,8 +47,12 @@ Status applyInventory(sqlite::Db& db, const Event& e, const bj::object& d,
     const auto& o = g.get_object();
     std::string uuid = strOf(o, "uuid");
     if (uuid.empty()) continue;
-    up->bind(1, host).bind(2, uuid).bind(3, intOf(o, "index").value_or(0)).bind(4, strOf(o, "name"))
-        .bind(5, intOf(o, "memory_total_bytes")).bind(6, strOf(o, "driver_version"))
+    up->bind(1, host)
+        .bind(2, uuid)
+        .bind(3, intOf(o, "index").value_or(0))
+        .bind(4, strOf(o, "name"))
+        .bind(5, intOf(o, "memory_total_bytes"))
+        .bind(6, strOf(o, "driver_version"))
         .bind(7, e.time_ms);
     if (auto s = up->run(); !s) return s;
     up->reset();
@@ -97,7 +101,11 @@ Status applyJob(sqlite::Db& db, const Event& e, const bj::object& d,
           "INSERT INTO jobs(id, name, host_id, state, gpus, spec, submitted_by, submitted_ms, "
           "reason) VALUES(?,?,?,'accepted','[]',?,?,?,'')");
       if (!st) return st.error();
-      st->bind(1, id).bind(2, id).bind(3, origin->first).bind(4, spec).bind(5, e.actor)
+      st->bind(1, id)
+          .bind(2, id)
+          .bind(3, origin->first)
+          .bind(4, spec)
+          .bind(5, e.actor)
           .bind(6, e.time_ms);
       if (auto s = st->run(); !s) return s;
     } else if ((*cur)->host_id != origin->first) {
@@ -113,9 +121,15 @@ Status applyJob(sqlite::Db& db, const Event& e, const bj::object& d,
       "reason = CASE WHEN ? = '' THEN reason ELSE ? END WHERE id = ?");
   if (!st) return st.error();
   std::string reason = strOf(d, "reason");
-  st->bind(1, stateFor(e.type, d)).bind(2, msOf(d, "started_ms")).bind(3, msOf(d, "ready_ms"))
-      .bind(4, msOf(d, "ended_ms")).bind(5, intOf(d, "exit_code")).bind(6, intOf(d, "signal"))
-      .bind(7, reason).bind(8, reason).bind(9, id);
+  st->bind(1, stateFor(e.type, d))
+      .bind(2, msOf(d, "started_ms"))
+      .bind(3, msOf(d, "ready_ms"))
+      .bind(4, msOf(d, "ended_ms"))
+      .bind(5, intOf(d, "exit_code"))
+      .bind(6, intOf(d, "signal"))
+      .bind(7, reason)
+      .bind(8, reason)
+      .bind(9, id);
   return st->run();
 }
 
@@ -155,7 +169,6 @@ Status FleetProjection::apply(sqlite::Db& db, const Event& e) {
   if (host.empty()) return {};
   return applyInventory(db, e, *d, host);
 }
-
 
 namespace {
 constexpr const char* kGpuCols =

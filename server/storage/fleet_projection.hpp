@@ -12,8 +12,6 @@
 
 namespace hwl::storage {
 
-
-
 class FleetProjection final : public Projection {
  public:
   [[nodiscard]] std::string name() const override { return "fleet"; }
@@ -37,6 +35,5 @@ Result<std::vector<JobRow>> listActiveJobs(sqlite::Db& db);
 Result<std::optional<JobRow>> findJob(sqlite::Db& db, std::string_view id);
 // How far each host's outbox has been drained: host id → last agent seq in the ledger.
 Result<std::map<std::string, int64_t>> agentCursors(sqlite::Db& db);
-
 
 }  // namespace hwl::storage

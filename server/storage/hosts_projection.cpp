@@ -20,7 +20,9 @@ int64_t num(const boost::json::object& o, std::string_view k) {
 }  // namespace
 
 Status EnrollTokensProjection::apply(sqlite::Db& db, const Event& e) {
-  if (e.type != proto::event::kTokenCreated && e.type != proto::event::kTokenUsed && e.type != proto::event::kTokenRevoked) return {};
+  if (e.type != proto::event::kTokenCreated && e.type != proto::event::kTokenUsed &&
+      e.type != proto::event::kTokenRevoked)
+    return {};
   auto d = json::parseObject(e.data);
   if (!d) return d.error();
   auto id = str(*d, "id");
@@ -35,14 +37,18 @@ Status EnrollTokensProjection::apply(sqlite::Db& db, const Event& e) {
         "INSERT INTO enroll_tokens(id, secret_sha256, host_hint, created_ms, created_by, "
         "expires_ms) VALUES(?,?,?,?,?,?)");
     if (!st) return st.error();
-    st->bind(1, *id).bind(2, *hash).bind(3, hint && *hint ? **hint : "").bind(4, e.time_ms)
-        .bind(5, e.actor).bind(6, num(*d, "expires_ms"));
+    st->bind(1, *id)
+        .bind(2, *hash)
+        .bind(3, hint && *hint ? **hint : "")
+        .bind(4, e.time_ms)
+        .bind(5, e.actor)
+        .bind(6, num(*d, "expires_ms"));
     return st->run();
   }
   if (e.type == proto::event::kTokenRevoked) {
     // API tokens are revoked with the same event; for them no row matches here.
-    auto st = db.prepare(
-        "UPDATE enroll_tokens SET revoked_ms = ? WHERE id = ? AND revoked_ms IS NULL");
+    auto st =
+        db.prepare("UPDATE enroll_tokens SET revoked_ms = ? WHERE id = ? AND revoked_ms IS NULL");
     if (!st) return st.error();
     st->bind(1, e.time_ms).bind(2, *id);
     return st->run();
@@ -87,13 +93,20 @@ Status HostsProjection::apply(sqlite::Db& db, const Event& e) {
         "INSERT INTO hosts(id, name, kind, address, state, enrolled_ms, state_changed_ms, "
         "cert_serial, cert_spki, cert_not_after_ms, platform) VALUES(?,?,?,?,?,?,?,?,?,?,?)");
     if (!st) return st.error();
-    st->bind(1, *id).bind(2, *name).bind(3, e.type == proto::event::kHostEnrolled ? "agent" : "ssh")
-        .bind(4, addr && *addr ? **addr : "").bind(5, "enrolled").bind(6, e.time_ms)
-        .bind(7, e.time_ms).bind(8, serial && *serial ? **serial : "")
-        .bind(9, spki && *spki ? **spki : "").bind(10, num(*d, "cert_not_after_ms"))
+    st->bind(1, *id)
+        .bind(2, *name)
+        .bind(3, e.type == proto::event::kHostEnrolled ? "agent" : "ssh")
+        .bind(4, addr && *addr ? **addr : "")
+        .bind(5, "enrolled")
+        .bind(6, e.time_ms)
+        .bind(7, e.time_ms)
+        .bind(8, serial && *serial ? **serial : "")
+        .bind(9, spki && *spki ? **spki : "")
+        .bind(10, num(*d, "cert_not_after_ms"))
         .bind(11, platform);
     if (auto s = st->run(); !s) return s;
-    if (serial && *serial) return cert(**serial, spki && *spki ? **spki : "", num(*d, "cert_not_after_ms"));
+    if (serial && *serial)
+      return cert(**serial, spki && *spki ? **spki : "", num(*d, "cert_not_after_ms"));
     return {};
   }
   if (e.type == proto::event::kHostCertRenewed) {
@@ -149,9 +162,12 @@ constexpr const char* kEnrollCols =
     "enroll_tokens";
 
 EnrollTokenRow enrollTokenOf(const sqlite::Stmt& st) {
-  return EnrollTokenRow{std::string(st.text(0)), std::string(st.text(1)),
-                        std::string(st.text(2)), st.i64(3),
-                        st.i64(4),               st.optI64(5),
+  return EnrollTokenRow{std::string(st.text(0)),
+                        std::string(st.text(1)),
+                        std::string(st.text(2)),
+                        st.i64(3),
+                        st.i64(4),
+                        st.optI64(5),
                         st.optI64(6)};
 }
 }  // namespace
@@ -186,7 +202,8 @@ Result<std::optional<HostCertRow>> findHostCert(sqlite::Db& db, std::string_view
   auto r = st->step();
   if (!r) return r.error();
   if (!*r) return std::optional<HostCertRow>{};
-  return std::optional<HostCertRow>(HostCertRow{std::string(st->text(0)), std::string(st->text(1))});
+  return std::optional<HostCertRow>(
+      HostCertRow{std::string(st->text(0)), std::string(st->text(1))});
 }
 
 Result<std::pair<std::set<std::string>, std::set<std::string>>> revokedHosts(sqlite::Db& db) {

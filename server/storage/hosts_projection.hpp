@@ -12,8 +12,6 @@
 
 namespace hwl::storage {
 
-
-
 class EnrollTokensProjection final : public Projection {
  public:
   [[nodiscard]] std::string name() const override { return "enroll_tokens"; }
@@ -24,9 +22,7 @@ class EnrollTokensProjection final : public Projection {
 class HostsProjection final : public Projection {
  public:
   [[nodiscard]] std::string name() const override { return "hosts"; }
-  [[nodiscard]] std::vector<std::string> tables() const override {
-    return {"hosts", "host_certs"};
-  }
+  [[nodiscard]] std::vector<std::string> tables() const override { return {"hosts", "host_certs"}; }
   Status apply(sqlite::Db& db, const Event& e) override;
 };
 

@@ -17,12 +17,12 @@ using ledger::Event;
 using ledger::GpuRow;
 using ledger::HostCertRow;
 using ledger::HostRow;
-using ledger::JobRow;
-using ledger::Role;
-using ledger::TokenRow;
-using ledger::parseRole;
-using ledger::roleName;
 using ledger::isTerminalJobState;
+using ledger::JobRow;
+using ledger::parseRole;
+using ledger::Role;
+using ledger::roleName;
+using ledger::TokenRow;
 
 class Projection {
  public:

@@ -62,9 +62,7 @@ class Stmt {
     sqlite3_bind_null(s_.get(), i);
     return *this;
   }
-  Stmt& bind(int i, const std::optional<int64_t>& v) {
-    return v ? bind(i, *v) : bindNull(i);
-  }
+  Stmt& bind(int i, const std::optional<int64_t>& v) { return v ? bind(i, *v) : bindNull(i); }
   Stmt& bind(int i, const std::optional<std::string>& v) {
     return v ? bind(i, std::string_view(*v)) : bindNull(i);
   }
@@ -86,8 +84,9 @@ class Stmt {
   [[nodiscard]] std::string_view text(int col) const {
     const auto* p = sqlite3_column_text(s_.get(), col);
     int n = sqlite3_column_bytes(s_.get(), col);
-    return p == nullptr ? std::string_view() : std::string_view(reinterpret_cast<const char*>(p),
-                                                                static_cast<size_t>(n));
+    return p == nullptr
+               ? std::string_view()
+               : std::string_view(reinterpret_cast<const char*>(p), static_cast<size_t>(n));
   }
   [[nodiscard]] std::string_view blob(int col) const {
     const void* p = sqlite3_column_blob(s_.get(), col);

@@ -6,15 +6,15 @@
 
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
+#include <cstring>
 #include <fstream>
 #include <future>
 #include <map>
 #include <set>
-#include <cstring>
 
-#include "hwl/json.hpp"
 #include "fleet_projection.hpp"
 #include "hosts_projection.hpp"
+#include "hwl/json.hpp"
 #include "migrations.hpp"
 #include "tokens_projection.hpp"
 
@@ -25,8 +25,6 @@ using ledger::eventHash;
 using ledger::kAnyVersion;
 
 namespace {
-
-
 
 crypto::Digest toDigest(std::string_view blob) {
   crypto::Digest d{};
@@ -39,8 +37,8 @@ std::string_view digestView(const crypto::Digest& d) {
 }
 
 Status pragmas(sqlite::Db& db) {
-  for (const char* p : {"PRAGMA journal_mode=WAL", "PRAGMA synchronous=FULL",
-                        "PRAGMA foreign_keys=ON"}) {
+  for (const char* p :
+       {"PRAGMA journal_mode=WAL", "PRAGMA synchronous=FULL", "PRAGMA foreign_keys=ON"}) {
     if (auto s = db.exec(p); !s) return s;
   }
   return {};
@@ -65,11 +63,6 @@ Event eventOf(const sqlite::Stmt& st) {
 }
 
 }  // namespace
-
-
-
-
-
 
 struct SqliteLedger::Stmts {
   sqlite::Stmt by_id;
@@ -174,8 +167,8 @@ Status SqliteLedger::init() {
   auto ins = writer_->prepare(
       "INSERT INTO events(seq, id, stream, version, type, time_ms, actor, data, prev_hash, hash) "
       "VALUES(?,?,?,?,?,?,?,?,?,?)");
-  auto cp = writer_->prepare(
-      "INSERT INTO checkpoints(seq, hash, time_ms, signature) VALUES(?,?,?,?)");
+  auto cp =
+      writer_->prepare("INSERT INTO checkpoints(seq, hash, time_ms, signature) VALUES(?,?,?,?)");
   if (!by_id) return by_id.error();
   if (!sv) return sv.error();
   if (!ins) return ins.error();
@@ -227,7 +220,6 @@ Result<AppendResult> SqliteLedger::append(AppendRequest req) {
   return f.get();
 }
 
-
 Result<int64_t> SqliteLedger::streamVersionOn(sqlite::Db& db, std::string_view stream) {
   auto st = db.prepare("SELECT coalesce(max(version), 0) FROM events WHERE stream = ?");
   if (!st) return st.error();
@@ -242,7 +234,7 @@ Result<int64_t> SqliteLedger::streamVersion(std::string_view stream) {
 }
 
 void SqliteLedger::runTaskAsync(std::function<Status(sqlite::Db&)> task,
-                          std::function<void(Status)> done) {
+                                std::function<void(Status)> done) {
   {
     std::lock_guard lk(mu_);
     if (!closing_) {
@@ -294,7 +286,9 @@ void SqliteLedger::writerLoop() {
       auto cp = signCheckpoint(head_seq_, head_hash_);
       if (cp) {
         auto& st = stmts_->insert_cp;
-        st.bind(1, cp->seq).bindBlob(2, cp->hash.data(), cp->hash.size()).bind(3, cp->time_ms)
+        st.bind(1, cp->seq)
+            .bindBlob(2, cp->hash.data(), cp->hash.size())
+            .bind(3, cp->time_ms)
             .bindBlob(4, cp->signature.data(), cp->signature.size());
         auto s = st.run();
         st.reset();
@@ -352,7 +346,8 @@ void SqliteLedger::commitBatch(std::vector<Pending>& batch) {
   for (size_t i = 0; i < batch.size(); ++i) batch[i].done(std::move(results[i]));
 }
 
-Result<AppendResult> SqliteLedger::applyOne(const AppendRequest& req, std::vector<Checkpoint>& cps) {
+Result<AppendResult> SqliteLedger::applyOne(const AppendRequest& req,
+                                            std::vector<Checkpoint>& cps) {
   if (req.actor.empty()) return invalidArgument("an append needs an actor");
   if (req.parts.empty()) return invalidArgument("an append needs at least one event");
   // Idempotency: an append whose every event id exists with the same content is a no-op.
@@ -420,12 +415,19 @@ Result<AppendResult> SqliteLedger::applyOne(const AppendRequest& req, std::vecto
       e.actor = req.actor;
       e.data = std::move(datas[di++]);
       e.prev_hash = head_hash_;
-      e.hash = eventHash(hasher_, e.prev_hash, e.seq, e.id, e.stream, e.version, e.type,
-                         e.time_ms, e.actor, e.data);
+      e.hash = eventHash(hasher_, e.prev_hash, e.seq, e.id, e.stream, e.version, e.type, e.time_ms,
+                         e.actor, e.data);
       auto& ins = stmts_->insert;
-      ins.bind(1, e.seq).bind(2, e.id).bind(3, e.stream).bind(4, e.version).bind(5, e.type)
-          .bind(6, e.time_ms).bind(7, e.actor).bind(8, e.data)
-          .bindBlob(9, e.prev_hash.data(), 32).bindBlob(10, e.hash.data(), 32);
+      ins.bind(1, e.seq)
+          .bind(2, e.id)
+          .bind(3, e.stream)
+          .bind(4, e.version)
+          .bind(5, e.type)
+          .bind(6, e.time_ms)
+          .bind(7, e.actor)
+          .bind(8, e.data)
+          .bindBlob(9, e.prev_hash.data(), 32)
+          .bindBlob(10, e.hash.data(), 32);
       auto s = ins.run();
       ins.reset();
       if (!s) return s.error();
@@ -439,7 +441,9 @@ Result<AppendResult> SqliteLedger::applyOne(const AppendRequest& req, std::vecto
         auto cp = signCheckpoint(e.seq, e.hash);
         if (!cp) return cp.error();
         auto& st = stmts_->insert_cp;
-        st.bind(1, cp->seq).bindBlob(2, cp->hash.data(), 32).bind(3, cp->time_ms)
+        st.bind(1, cp->seq)
+            .bindBlob(2, cp->hash.data(), 32)
+            .bind(3, cp->time_ms)
             .bindBlob(4, cp->signature.data(), cp->signature.size());
         auto cs = st.run();
         st.reset();
@@ -519,8 +523,8 @@ Status SqliteLedger::reconcileCheckpointLog() {
     auto row = st->step();
     if (!row) return row.error();
     if (!*row) break;
-    missing.push_back(Checkpoint{st->i64(0), toDigest(st->blob(1)), st->i64(2),
-                                 std::string(st->blob(3))});
+    missing.push_back(
+        Checkpoint{st->i64(0), toDigest(st->blob(1)), st->i64(2), std::string(st->blob(3))});
   }
   if (!missing.empty()) return exportCheckpoints(missing);
   if (!std::filesystem::exists(opts_.checkpoint_log)) {
@@ -604,8 +608,8 @@ Result<std::vector<Checkpoint>> SqliteLedger::checkpoints(int64_t after, int64_t
       auto row = st->step();
       if (!row) return row.error();
       if (!*row) break;
-      out.push_back(Checkpoint{st->i64(0), toDigest(st->blob(1)), st->i64(2),
-                               std::string(st->blob(3))});
+      out.push_back(
+          Checkpoint{st->i64(0), toDigest(st->blob(1)), st->i64(2), std::string(st->blob(3))});
     }
     return out;
   });
@@ -636,9 +640,9 @@ VerifyReport verifyDatabase(sqlite::Db& db, const VerifyOptions& opts) {
     for (;;) {
       auto row = st->step();
       if (!row || !*row) break;
-      cps.push_back({Checkpoint{st->i64(0), toDigest(st->blob(1)), st->i64(2),
-                                std::string(st->blob(3))},
-                     "table"});
+      cps.push_back(
+          {Checkpoint{st->i64(0), toDigest(st->blob(1)), st->i64(2), std::string(st->blob(3))},
+           "table"});
     }
   }
   if (!opts.checkpoint_log.empty()) {
@@ -735,8 +739,8 @@ VerifyReport verifyDatabase(sqlite::Db& db, const VerifyOptions& opts) {
       rep.checkpoints_ok = false;
       rep.ok = false;
       if (rep.problem.empty())
-        rep.problem = "checkpoint at seq " + std::to_string(c.seq) + " (" + from +
-                      ") has a bad signature";
+        rep.problem =
+            "checkpoint at seq " + std::to_string(c.seq) + " (" + from + ") has a bad signature";
       continue;
     }
     if (c.seq > rep.head_seq) {
@@ -775,8 +779,8 @@ Status SqliteLedger::replayInto(sqlite::Db& db) {
     Event e = eventOf(*st);
     for (auto& proj : opts_.projections)
       if (auto s = proj->apply(db, e); !s)
-        return internal("replay of event " + std::to_string(e.seq) + " failed: " +
-                        s.error().message);
+        return internal("replay of event " + std::to_string(e.seq) +
+                        " failed: " + s.error().message);
   }
   return {};
 }

@@ -36,7 +36,7 @@ struct LedgerOptions {
   bool create = false;
   // Sign a checkpoint at every multiple of this seq, and at close().
   int64_t checkpoint_every = 1000;
-  std::filesystem::path checkpoint_log;  // exported checkpoints (one JSON line each); may be empty
+  std::filesystem::path checkpoint_log;   // exported checkpoints (one JSON line each); may be empty
   std::shared_ptr<EVP_PKEY> signing_key;  // Ed25519; without it no checkpoints are signed
   const Clock* clock = &SystemClock::instance();
   size_t max_batch_events = 4096;
@@ -45,7 +45,7 @@ struct LedgerOptions {
 };
 
 struct VerifyOptions {
-  std::shared_ptr<EVP_PKEY> public_key;   // checks checkpoint signatures when set
+  std::shared_ptr<EVP_PKEY> public_key;  // checks checkpoint signatures when set
   std::filesystem::path checkpoint_log;  // exported checkpoints to check too; may be empty
 };
 // Recomputes every hash from genesis on `db` and checks the checkpoints (table and log).

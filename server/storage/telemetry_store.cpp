@@ -6,8 +6,8 @@
 #include <boost/json.hpp>
 #include <cmath>
 
-#include "hwl/json.hpp"
 #include "fleet_projection.hpp"
+#include "hwl/json.hpp"
 #include "hwl/proto/events.hpp"
 
 namespace hwl::storage {
@@ -18,8 +18,6 @@ namespace {
 
 constexpr int64_t kMinute = 60'000;
 constexpr int64_t kHour = 3'600'000;
-
-
 
 const char* kUpsert =
     "INSERT INTO %s(series, bucket_ms, samples, util_sum, util_n, util_max, mem_used_max, "
@@ -51,13 +49,14 @@ double round3(double v) { return std::round(v * 1000.0) / 1000.0; }
 
 }  // namespace
 
-
 TelemetryStore::TelemetryStore(SqliteLedger& ledger, TelemetrySettings settings)
     : ledger_(ledger), settings_(settings) {}
 
 TelemetryStore::~TelemetryStore() { stop(); }
 
-void TelemetryStore::start() { thread_ = std::thread([this] { run(); }); }
+void TelemetryStore::start() {
+  thread_ = std::thread([this] { run(); });
+}
 
 void TelemetryStore::stop() {
   {
@@ -119,9 +118,8 @@ Status TelemetryStore::flush() {
   return {};
 }
 
-Result<TelemetryStore::SeriesState*> TelemetryStore::series(sqlite::Db& db,
-                                                           const std::string& host,
-                                                           const std::string& uuid) {
+Result<TelemetryStore::SeriesState*> TelemetryStore::series(sqlite::Db& db, const std::string& host,
+                                                            const std::string& uuid) {
   auto key = std::make_pair(host, uuid);
   auto it = series_.find(key);
   if (it != series_.end()) return &it->second;
@@ -155,8 +153,8 @@ Result<TelemetryStore::SeriesState*> TelemetryStore::series(sqlite::Db& db,
 }
 
 Result<ledger::AppendRequest> TelemetryStore::hourlyEvent(sqlite::Db& db, const std::string& host,
-                                                         const std::string& uuid, int64_t series,
-                                                         int64_t hour_ms) {
+                                                          const std::string& uuid, int64_t series,
+                                                          int64_t hour_ms) {
   auto st = db.prepare(
       "SELECT samples, util_sum, util_n, util_max, mem_used_max, temp_max, energy_wh, "
       "energy_counter FROM ts_1h WHERE series = ? AND bucket_ms = ?");
@@ -172,7 +170,8 @@ Result<ledger::AppendRequest> TelemetryStore::hourlyEvent(sqlite::Db& db, const 
                {"energy_wh", round3(sqlite3_column_double(st->get(), 6))},
                {"energy_source", st->i64(7) != 0 ? "counter" : "power"}};
   if (st->i64(2) > 0)
-    d["util_mean_pct"] = round3(sqlite3_column_double(st->get(), 1) / static_cast<double>(st->i64(2)));
+    d["util_mean_pct"] =
+        round3(sqlite3_column_double(st->get(), 1) / static_cast<double>(st->i64(2)));
   if (!st->isNull(3)) d["util_max_pct"] = round3(sqlite3_column_double(st->get(), 3));
   if (!st->isNull(4)) d["mem_used_max_bytes"] = st->i64(4);
   if (!st->isNull(5)) d["temp_max_c"] = round3(sqlite3_column_double(st->get(), 5));
@@ -292,13 +291,14 @@ Result<bj::object> TelemetryStore::query(const std::string& host, const std::str
         "s.id = r.series WHERE s.host_id = ?1 AND (?5 = '' OR s.gpu_uuid = ?5) AND r.time_ms >= ?2 "
         "AND r.time_ms < ?3 GROUP BY s.gpu_uuid, b ORDER BY s.gpu_uuid, b";
   else
-    sql = "SELECT s.gpu_uuid, (r.bucket_ms / ?4) * ?4 AS b, sum(r.util_sum) / "
-          "nullif(sum(r.util_n), 0), max(r.mem_used_max), sum(r.power_sum) / "
-          "nullif(sum(r.power_n), 0), max(r.temp_max), sum(r.energy_wh), sum(r.samples) FROM " +
-          std::string(source == "1m" ? "ts_1m" : "ts_1h") +
-          " r JOIN ts_series s ON s.id = r.series WHERE s.host_id = ?1 AND (?5 = '' OR "
-          "s.gpu_uuid = ?5) AND r.bucket_ms >= ?2 AND r.bucket_ms < ?3 GROUP BY s.gpu_uuid, b "
-          "ORDER BY s.gpu_uuid, b";
+    sql =
+        "SELECT s.gpu_uuid, (r.bucket_ms / ?4) * ?4 AS b, sum(r.util_sum) / "
+        "nullif(sum(r.util_n), 0), max(r.mem_used_max), sum(r.power_sum) / "
+        "nullif(sum(r.power_n), 0), max(r.temp_max), sum(r.energy_wh), sum(r.samples) FROM " +
+        std::string(source == "1m" ? "ts_1m" : "ts_1h") +
+        " r JOIN ts_series s ON s.id = r.series WHERE s.host_id = ?1 AND (?5 = '' OR "
+        "s.gpu_uuid = ?5) AND r.bucket_ms >= ?2 AND r.bucket_ms < ?3 GROUP BY s.gpu_uuid, b "
+        "ORDER BY s.gpu_uuid, b";
   return ledger_.withDb([&](sqlite::Db& db) -> Result<bj::object> {
     auto st = db.prepare(sql);
     if (!st) return st.error();
@@ -331,13 +331,13 @@ Result<bj::object> TelemetryStore::query(const std::string& host, const std::str
       points.push_back(std::move(p));
     }
     close();
-    return bj::object{{"host", host}, {"from", from},          {"to", to},
+    return bj::object{{"host", host},    {"from", from},     {"to", to},
                       {"step_ms", step}, {"source", source}, {"series", std::move(series)}};
   });
 }
 
-Result<bj::array> TelemetryStore::usage(const std::string& group, int64_t f, int64_t t,
-                                        int64_t now, bool minute) {
+Result<bj::array> TelemetryStore::usage(const std::string& group, int64_t f, int64_t t, int64_t now,
+                                        bool minute) {
   const char* table = minute ? "ts_1m" : "ts_1h";
   double bucket_h = minute ? 1.0 / 60.0 : 1.0;
   return ledger_.withDb([&](sqlite::Db& db) -> Result<bj::array> {
@@ -345,10 +345,13 @@ Result<bj::array> TelemetryStore::usage(const std::string& group, int64_t f, int
     if (group != "job") {
       std::string key = group == "host" ? "s.host_id" : "s.host_id, s.gpu_uuid";
       auto st = db.prepare(
-          "SELECT " + key + ", count(*), sum(r.energy_wh), sum(r.util_sum), sum(r.util_n), "
-          "count(DISTINCT s.gpu_uuid) FROM " + std::string(table) +
+          "SELECT " + key +
+          ", count(*), sum(r.energy_wh), sum(r.util_sum), sum(r.util_n), "
+          "count(DISTINCT s.gpu_uuid) FROM " +
+          std::string(table) +
           " r JOIN ts_series s ON s.id = r.series WHERE r.bucket_ms >= ? AND r.bucket_ms < ? "
-          "GROUP BY " + key + " ORDER BY " + key);
+          "GROUP BY " +
+          key + " ORDER BY " + key);
       if (!st) return st.error();
       st->bind(1, f).bind(2, t);
       for (;;) {
@@ -394,7 +397,10 @@ Result<bj::array> TelemetryStore::usage(const std::string& group, int64_t f, int
         const auto& u = gpus.get_array()[i];
         if (!u.is_string()) continue;
         int64_t bucket = minute ? 60'000 : 3'600'000;
-        st->bind(1, j.host_id).bind(2, std::string(u.get_string())).bind(3, a - a % bucket).bind(4, b);
+        st->bind(1, j.host_id)
+            .bind(2, std::string(u.get_string()))
+            .bind(3, a - a % bucket)
+            .bind(4, b);
         if (auto r = st->step(); r && *r) {
           energy += sqlite3_column_double(st->get(), 1);
           util_sum += sqlite3_column_double(st->get(), 2);
@@ -402,10 +408,15 @@ Result<bj::array> TelemetryStore::usage(const std::string& group, int64_t f, int
         }
         st->reset();
       }
-      bj::object o{{"job", j.id}, {"name", j.name}, {"host", j.host_id}, {"gpus", ngpu},
-                   {"gpu_hours", std::round(static_cast<double>(ngpu) * (b - a) / 3.6e6 * 1000) / 1000},
-                   {"energy_kwh", std::round(energy * 1000) / 1e6}};
-      if (util_n > 0) o["mean_util_pct"] = std::round(util_sum / static_cast<double>(util_n) * 10) / 10;
+      bj::object o{
+          {"job", j.id},
+          {"name", j.name},
+          {"host", j.host_id},
+          {"gpus", ngpu},
+          {"gpu_hours", std::round(static_cast<double>(ngpu) * (b - a) / 3.6e6 * 1000) / 1000},
+          {"energy_kwh", std::round(energy * 1000) / 1e6}};
+      if (util_n > 0)
+        o["mean_util_pct"] = std::round(util_sum / static_cast<double>(util_n) * 10) / 10;
       out.push_back(std::move(o));
     }
     return out;

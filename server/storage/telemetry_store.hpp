@@ -19,7 +19,6 @@
 
 namespace hwl::storage {
 
-
 using ledger::GpuPoint;
 
 struct TelemetrySettings {

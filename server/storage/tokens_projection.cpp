@@ -26,8 +26,13 @@ Status TokensProjection::apply(sqlite::Db& db, const Event& e) {
         "INSERT INTO tokens(id, role, secret_sha256, note, created_ms, created_by, expires_ms) "
         "VALUES(?,?,?,?,?,?,?)");
     if (!st) return st.error();
-    st->bind(1, *id).bind(2, *role).bind(3, *hash).bind(4, note->value_or(""))
-        .bind(5, e.time_ms).bind(6, e.actor).bind(7, *exp);
+    st->bind(1, *id)
+        .bind(2, *role)
+        .bind(3, *hash)
+        .bind(4, note->value_or(""))
+        .bind(5, e.time_ms)
+        .bind(6, e.actor)
+        .bind(7, *exp);
     return st->run();
   }
   auto st = db.prepare("UPDATE tokens SET revoked_ms = ? WHERE id = ? AND revoked_ms IS NULL");

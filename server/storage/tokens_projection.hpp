@@ -8,8 +8,6 @@
 
 namespace hwl::storage {
 
-
-
 class TokensProjection final : public Projection {
  public:
   [[nodiscard]] std::string name() const override { return "tokens"; }

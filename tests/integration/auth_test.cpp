@@ -2,8 +2,8 @@
 // with the right reason; the refusal trail is rate-limited; roles are enforced.
 #include <gtest/gtest.h>
 
-#include <boost/json/serialize.hpp>
 #include <algorithm>
+#include <boost/json/serialize.hpp>
 #include <chrono>
 #include <filesystem>
 #include <map>
@@ -102,8 +102,9 @@ TEST(Auth, EachBadTokenIs401WithItsReasonInTheLedger) {
 std::map<std::string, int> flood(const LedgerServer& srv, const std::string& source,
                                  const std::string& path, int n,
                                  const std::vector<std::string>& extra = {}) {
-  std::vector<std::string> argv{"curl", "-sS", "--cacert", srv.caCert().string(), "--interface",
-                                source, "-o", "/dev/null", "-w", "%{http_code}\n"};
+  std::vector<std::string> argv{"curl",        "-sS",           "--cacert", srv.caCert().string(),
+                                "--interface", source,          "-o",       "/dev/null",
+                                "-w",          "%{http_code}\n"};
   argv.insert(argv.end(), extra.begin(), extra.end());
   argv.push_back(srv.url() + path + "?n=[1-" + std::to_string(n) + "]");
   auto r = run(argv);
@@ -146,9 +147,9 @@ TEST(Auth, FailedAuthenticationsAreLimitedPerSourceWith429) {
   EXPECT_LE(retry_after, 2);
 
   // Another source is not affected: its good token works and its bad ones get the usual 401.
-  EXPECT_EQ(srv.request("GET", "/v1/tokens", srv.adminToken(), {}, {"--interface", "127.0.0.2"})
-                .status,
-            200);
+  EXPECT_EQ(
+      srv.request("GET", "/v1/tokens", srv.adminToken(), {}, {"--interface", "127.0.0.2"}).status,
+      200);
   EXPECT_EQ(srv.request("GET", "/v1/events", "", {}, {"--interface", "127.0.0.3"}).status, 401);
   // Enrollment attempts with made-up tokens count the same way (per source).
   auto enroll = flood(srv, "127.0.0.4", "/v1/enroll", 60,
@@ -160,9 +161,9 @@ TEST(Auth, FailedAuthenticationsAreLimitedPerSourceWith429) {
 
   // After Retry-After the limited source may try again, and its good token works.
   std::this_thread::sleep_for(std::chrono::milliseconds(retry_after * 1000 + 200));
-  EXPECT_EQ(srv.request("GET", "/v1/tokens", srv.adminToken(), {}, {"--interface", "127.0.0.1"})
-                .status,
-            200);
+  EXPECT_EQ(
+      srv.request("GET", "/v1/tokens", srv.adminToken(), {}, {"--interface", "127.0.0.1"}).status,
+      200);
 
   // The trail stays rate-limited: a handful of auth.denied events for 261 refusals, and nothing
   // else was appended.
@@ -173,9 +174,8 @@ TEST(Auth, FailedAuthenticationsAreLimitedPerSourceWith429) {
   std::map<std::string, int> reasons;
   for (const auto& e : denied) ++reasons[std::string(e.at("data").at("reason").as_string())];
   EXPECT_EQ(reasons["rate_limited"], 2) << "one per limited source within the window";
-  EXPECT_EQ(reasons["missing_token"], 2);          // 127.0.0.1 and 127.0.0.3
-  EXPECT_EQ(reasons["enroll_unknown_token"], 1);   // 127.0.0.4
-
+  EXPECT_EQ(reasons["missing_token"], 2);         // 127.0.0.1 and 127.0.0.3
+  EXPECT_EQ(reasons["enroll_unknown_token"], 1);  // 127.0.0.4
 }
 
 TEST(Auth, ConcurrentRevocationsOfOneTokenRecordOneEvent) {

@@ -83,8 +83,8 @@ TEST(BadJson, EachBadBodyIs400NamingTheFieldAndChangesNothing) {
   EXPECT_EQ(srv.eventCount(), events);
 
   // The same route accepts a good body (the 400s were about the bodies, not the route).
-  auto good = srv.post("/v1/tokens", R"({"role":"viewer","ttl_s":60,"note":")" +
-                                         std::string(256, 'n') + R"("})");
+  auto good = srv.post("/v1/tokens",
+                       R"({"role":"viewer","ttl_s":60,"note":")" + std::string(256, 'n') + R"("})");
   EXPECT_EQ(good.status, 201) << good.body;
   EXPECT_EQ(srv.eventCount(), events + 1);
 }

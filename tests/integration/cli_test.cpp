@@ -32,9 +32,9 @@ TEST(Cli, TokensCreateListRevokeWithEnvironment) {
   srv.start();
   const Env admin = srv.cliEnv(srv.adminToken());
 
-  auto created = cli({"--json", "tokens", "create", "--role", "operator", "--ttl", "3600",
-                      "--note", "ci runner"},
-                     admin);
+  auto created = cli(
+      {"--json", "tokens", "create", "--role", "operator", "--ttl", "3600", "--note", "ci runner"},
+      admin);
   ASSERT_EQ(created.code(), 0) << created.err;
   auto op = bj::parse(created.out).as_object();
   const std::string op_id(op.at("id").as_string());
@@ -50,8 +50,8 @@ TEST(Cli, TokensCreateListRevokeWithEnvironment) {
   ASSERT_EQ(text.code(), 0) << text.err;
   auto at = text.out.find("id:");
   ASSERT_NE(at, std::string::npos) << text.out;
-  const std::string viewer_id = lines(text.out.substr(at + 3))[0].substr(
-      lines(text.out.substr(at + 3))[0].find("tok_"));
+  const std::string viewer_id =
+      lines(text.out.substr(at + 3))[0].substr(lines(text.out.substr(at + 3))[0].find("tok_"));
   EXPECT_NE(text.out.find("token:   " + viewer_id + "."), std::string::npos) << text.out;
   EXPECT_NE(text.out.find("expires: never"), std::string::npos) << text.out;
 

@@ -17,7 +17,8 @@ using namespace std::chrono_literals;
 
 std::vector<int64_t> seqsOf(const bj::object& page) {
   std::vector<int64_t> out;
-  for (const auto& e : page.at("events").as_array()) out.push_back(e.as_object().at("seq").as_int64());
+  for (const auto& e : page.at("events").as_array())
+    out.push_back(e.as_object().at("seq").as_int64());
   return out;
 }
 
@@ -165,8 +166,7 @@ class StreamClient {
     so.stderr_file = dir / ("stream" + std::to_string(n) + ".err");
     proc_ = std::make_unique<Process>(
         std::vector<std::string>{"curl", "-sS", "-N", "-i", "--cacert", srv.caCert().string(), "-H",
-                                 "Authorization: Bearer " + token,
-                                 srv.url() + "/v1/events/stream"},
+                                 "Authorization: Bearer " + token, srv.url() + "/v1/events/stream"},
         so);
   }
   // 200 once streaming, 429 when refused, 0 when nothing came within the timeout.

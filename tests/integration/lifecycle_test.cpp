@@ -55,7 +55,8 @@ TEST(Lifecycle, InitCreatesAPrivateDataDirectory) {
   EXPECT_EQ(modeOf(dir), 0700U);
   for (const char* f : {"ledger.db", "ca.crt", "server.crt", "checkpoint.pub", "checkpoints.log"})
     EXPECT_TRUE(fs::exists(dir / f)) << f;
-  for (const char* f : {"ca.key", "server.key", "checkpoint.key"}) EXPECT_EQ(modeOf(dir / f), 0600U) << f;
+  for (const char* f : {"ca.key", "server.key", "checkpoint.key"})
+    EXPECT_EQ(modeOf(dir / f), 0600U) << f;
   EXPECT_EQ(modeOf(tmp / "admin.token"), 0600U);
   std::string token = readFile(tmp / "admin.token");
   ASSERT_EQ(token.rfind("tok_", 0), 0U) << token;
@@ -71,8 +72,8 @@ TEST(Lifecycle, InitCreatesAPrivateDataDirectory) {
                    "subjectAltName"});
   EXPECT_NE(cert.out.find("DNS:localhost"), std::string::npos) << cert.out;
   EXPECT_NE(cert.out.find("IP Address:127.0.0.1"), std::string::npos) << cert.out;
-  auto chain = run({"openssl", "verify", "-CAfile", (dir / "ca.crt").string(),
-                    (dir / "server.crt").string()});
+  auto chain = run(
+      {"openssl", "verify", "-CAfile", (dir / "ca.crt").string(), (dir / "server.crt").string()});
   EXPECT_EQ(chain.code(), 0) << chain.out << chain.err;
 }
 
@@ -82,8 +83,8 @@ TEST(Lifecycle, InitRefusesANonEmptyDirectoryAndChangesNothing) {
   srv.init();
   const auto before = snapshot(srv.dataDir());
   const auto parent_before = snapshot(tmp.path());
-  auto again = run({serverBin(), "init", "--data-dir", srv.dataDir().string(),
-                    "--admin-token-file", (tmp / "second.token").string()});
+  auto again = run({serverBin(), "init", "--data-dir", srv.dataDir().string(), "--admin-token-file",
+                    (tmp / "second.token").string()});
   EXPECT_EQ(again.code(), 3) << again.out << again.err;
   EXPECT_NE(again.err.find("not empty"), std::string::npos) << again.err;
   EXPECT_EQ(again.out.find("tok_"), std::string::npos) << "a token was printed: " << again.out;
@@ -217,9 +218,8 @@ TEST(Lifecycle, FlagsOverrideTheConfigFile) {
   LedgerServer srv(tmp.path(), "data");
   srv.init();
   // data_dir comes only from the file; listen names an address this host does not have.
-  bj::object cfg{{"data_dir", srv.dataDir().string()},
-                 {"listen", "203.0.113.7:1"},
-                 {"checkpoint_every", 5}};
+  bj::object cfg{
+      {"data_dir", srv.dataDir().string()}, {"listen", "203.0.113.7:1"}, {"checkpoint_every", 5}};
   writeFile(tmp / "config.json", bj::serialize(cfg));
   auto alone = run({serverBin(), "run", "--config", (tmp / "config.json").string()},
                    {.env = {}, .input = {}, .timeout = std::chrono::seconds(20)});

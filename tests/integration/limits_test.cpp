@@ -22,11 +22,13 @@ class HttpLimits : public ::testing::Test {
 TEST_F(HttpLimits, OversizedHeaderIs431) {
   srv_.start();
   const int64_t events = srv_.eventCount();
-  auto big = srv_.request("GET", "/v1/health", "", {}, {"-H", "X-Pad: " + std::string(9 * 1024, 'a')});
+  auto big =
+      srv_.request("GET", "/v1/health", "", {}, {"-H", "X-Pad: " + std::string(9 * 1024, 'a')});
   EXPECT_EQ(big.status, 431) << big.body << big.err;
   EXPECT_NE(big.body.find("header_too_large"), std::string::npos) << big.body;
   // The same request with a header well inside the limit is served.
-  auto ok = srv_.request("GET", "/v1/health", "", {}, {"-H", "X-Pad: " + std::string(6 * 1024, 'a')});
+  auto ok =
+      srv_.request("GET", "/v1/health", "", {}, {"-H", "X-Pad: " + std::string(6 * 1024, 'a')});
   EXPECT_EQ(ok.status, 200) << ok.body << ok.err;
   // An oversized Authorization header on a command is refused before any handler runs.
   auto cmd = srv_.request("POST", "/v1/tokens", srv_.adminToken() + std::string(9 * 1024, 'x'),
@@ -82,8 +84,8 @@ TEST_F(HttpLimits, EscapedPathGetsTheLimitOfTheRouteItReaches) {
   EXPECT_EQ(t.status, 413) << t.body << t.err;
   EXPECT_NE(t.errorMessage().find("16384 bytes"), std::string::npos) << t.body;
   // A job with a 1 MB name to POST /v1/%6Aobs (route limit 64 KiB), under the 1 MiB default.
-  std::string big_job = R"({"name":")" + std::string(1'000'000, 'j') +
-                        R"(","command":["true"],"gpus":1})";
+  std::string big_job =
+      R"({"name":")" + std::string(1'000'000, 'j') + R"(","command":["true"],"gpus":1})";
   auto j = srv_.request("POST", "/v1/%6Aobs", srv_.adminToken(), big_job);
   EXPECT_EQ(j.status, 413) << j.body.substr(0, 300) << j.err;
   EXPECT_NE(j.errorMessage().find("65536 bytes"), std::string::npos) << j.body.substr(0, 300);
@@ -132,8 +134,8 @@ TEST_F(HttpLimits, SlowHeadersAre408) {
   Process trickle({"openssl", "s_client", "-connect", srv_.address(), "-CAfile",
                    srv_.caCert().string(), "-verify_return_error", "-quiet"},
                   so3);
-  const std::string slow = "GET /v1/health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: " +
-                           std::string(200, 'z');
+  const std::string slow =
+      "GET /v1/health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: " + std::string(200, 'z');
   const auto trickle_start = Clock::now();
   bool answered = false;
   for (char c : slow) {

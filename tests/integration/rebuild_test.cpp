@@ -59,9 +59,10 @@ TEST_F(ProjectionRebuild, RebuiltTokensTableIsByteIdentical) {
 
 TEST_F(ProjectionRebuild, RebuildRepairsADamagedProjection) {
   auto good = dump();
-  sqlite(srv_.db(), "DELETE FROM tokens WHERE id = '" + ids_[2] + "'; "
-                    "UPDATE tokens SET role = 'admin', revoked_ms = NULL WHERE id = '" + ids_[4] +
-                    "'");
+  sqlite(srv_.db(), "DELETE FROM tokens WHERE id = '" + ids_[2] +
+                        "'; "
+                        "UPDATE tokens SET role = 'admin', revoked_ms = NULL WHERE id = '" +
+                        ids_[4] + "'");
   ASSERT_NE(dump(), good);
 
   auto r = rebuild();

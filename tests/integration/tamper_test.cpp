@@ -61,7 +61,8 @@ class TamperDetection : public ::testing::Test {
     v.text = text.out + text.err;
     EXPECT_EQ(json.code(), text.code()) << json.out << json.err;
     v.report = bj::parse(json.out).as_object();
-    if (!v.report.at("first_bad_seq").is_null()) v.first_bad = v.report.at("first_bad_seq").as_int64();
+    if (!v.report.at("first_bad_seq").is_null())
+      v.first_bad = v.report.at("first_bad_seq").as_int64();
     auto at = text.out.find("first bad seq: ");
     if (v.first_bad) {
       EXPECT_NE(at, std::string::npos) << text.out;
@@ -76,7 +77,7 @@ class TamperDetection : public ::testing::Test {
     return sqlite(dir / "ledger.db",
                   "SELECT quote(id), quote(stream), version, quote(type), time_ms, quote(actor), "
                   "quote(data), quote(prev_hash), quote(hash) FROM events WHERE seq = " +
-                  std::to_string(seq));
+                      std::to_string(seq));
   }
 
   static TempDir* tmp_;

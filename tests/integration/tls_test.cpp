@@ -17,8 +17,9 @@ class Tls : public ::testing::Test {
   void TearDown() override { EXPECT_EQ(srv_.eventCount(), events_); }
 
   RunResult sClient(const std::vector<std::string>& extra) {
-    std::vector<std::string> argv{"openssl", "s_client", "-connect", srv_.address(),
-                                  "-verify_return_error", "-brief", "-ign_eof"};
+    std::vector<std::string> argv{
+        "openssl", "s_client", "-connect", srv_.address(), "-verify_return_error",
+        "-brief",  "-ign_eof"};
     argv.insert(argv.end(), extra.begin(), extra.end());
     RunOptions ro;
     ro.input = "GET /v1/health HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
@@ -26,8 +27,8 @@ class Tls : public ::testing::Test {
     return run(argv, ro);
   }
   RunResult curl(const std::vector<std::string>& extra, const std::string& url) {
-    std::vector<std::string> argv{"curl", "-sS", "--max-time", "20", "-o", "/dev/null", "-w",
-                                  "%{http_code}"};
+    std::vector<std::string> argv{"curl", "-sS",       "--max-time", "20",
+                                  "-o",   "/dev/null", "-w",         "%{http_code}"};
     argv.insert(argv.end(), extra.begin(), extra.end());
     argv.push_back(url);
     return run(argv);
@@ -46,7 +47,8 @@ TEST_F(Tls, Tls13ClientIsServed) {
 }
 
 TEST_F(Tls, Tls12OnlyClientIsRefused) {
-  auto c = curl({"--cacert", srv_.caCert().string(), "--tls-max", "1.2"}, srv_.url() + "/v1/health");
+  auto c =
+      curl({"--cacert", srv_.caCert().string(), "--tls-max", "1.2"}, srv_.url() + "/v1/health");
   EXPECT_EQ(c.code(), 35) << "curl: " << c.out << c.err;  // CURLE_SSL_CONNECT_ERROR
   EXPECT_EQ(c.out, "000");
 
@@ -69,9 +71,9 @@ TEST_F(Tls, ClientThatDoesNotTrustTheCaIsRefused) {
   EXPECT_EQ(s.out.find("HTTP/1.1"), std::string::npos) << s.out;
 
   // The right CA with the right name works; a name the certificate lacks does not.
-  auto good = curl({"--cacert", srv_.caCert().string(), "--resolve",
-                    "localhost:" + srv_.port() + ":127.0.0.1"},
-                   "https://localhost:" + srv_.port() + "/v1/health");
+  auto good = curl(
+      {"--cacert", srv_.caCert().string(), "--resolve", "localhost:" + srv_.port() + ":127.0.0.1"},
+      "https://localhost:" + srv_.port() + "/v1/health");
   EXPECT_EQ(good.code(), 0) << good.err;
   EXPECT_EQ(good.out, "200");
   auto bad_name = curl({"--cacert", srv_.caCert().string(), "--resolve",

@@ -198,8 +198,8 @@ std::vector<OwnCgroup> ownCgroups() {
     const size_t a = line.find(':');
     const size_t b = a == std::string::npos ? a : line.find(':', a + 1);
     if (b == std::string::npos) continue;
-    out.push_back(OwnCgroup{line.substr(0, a), commaList(line.substr(a + 1, b - a - 1)),
-                            line.substr(b + 1)});
+    out.push_back(
+        OwnCgroup{line.substr(0, a), commaList(line.substr(a + 1, b - a - 1)), line.substr(b + 1)});
   }
   return out;
 }

@@ -184,34 +184,34 @@ void addGpuSeries(PromExposition& e, const GpuSample& g,
                   const PrometheusOptions& options) {
   const std::string modelLabel = options.dcgm_exact_labels ? "modelName" : "model_name";
 
-    std::vector<std::pair<std::string, std::string>> labels = {
-        {"gpu", std::to_string(g.index)}, {"UUID", g.uuid}, {modelLabel, g.name}};
-    labels.insert(labels.end(), extra.begin(), extra.end());
-    const std::string l = promLabels(labels);
-    e.add("DCGM_FI_DEV_GPU_UTIL", "gauge", "GPU utilization (in %).", l, g.utilization_gpu_pct);
-    e.add("DCGM_FI_DEV_MEM_COPY_UTIL", "gauge", "Memory utilization (in %).", l,
-          g.utilization_memory_pct);
-    e.add("DCGM_FI_DEV_FB_USED", "gauge", "Framebuffer memory used (in MiB).", l,
-          mib(g.memory_used_bytes));
-    e.add("DCGM_FI_DEV_FB_FREE", "gauge", "Framebuffer memory free (in MiB).", l,
-          mib(g.memory_free_bytes));
-    e.add("DCGM_FI_DEV_FB_TOTAL", "gauge", "Framebuffer memory total (in MiB).", l,
-          mib(g.memory_total_bytes));
-    e.add("DCGM_FI_DEV_GPU_TEMP", "gauge", "GPU temperature (in C).", l, g.temperature_c);
-    e.add("DCGM_FI_DEV_POWER_USAGE", "gauge", "Power draw (in W).", l, g.power_w);
-    e.add("DCGM_FI_DEV_POWER_MGMT_LIMIT", "gauge", "Power management limit (in W).", l,
-          g.power_limit_w);
-    e.add("DCGM_FI_DEV_SM_CLOCK", "gauge", "SM clock frequency (in MHz).", l, g.clock_sm_mhz);
-    e.add("DCGM_FI_DEV_MEM_CLOCK", "gauge", "Memory clock frequency (in MHz).", l, g.clock_mem_mhz);
-    e.add("DCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION", options.dcgm_exact_labels ? "counter" : "gauge",
-          "Total energy consumption since the driver was last reloaded (in mJ).", l, g.energy_mj);
-    e.add("hwledger_gpu_memory_used_bytes", "gauge", "GPU memory used in bytes.", l,
-          g.memory_used_bytes);
-    e.add("hwledger_gpu_memory_total_bytes", "gauge", "GPU memory total in bytes.", l,
-          g.memory_total_bytes);
-    e.add("hwledger_gpu_processes", "gauge", "Processes holding a compute context on the GPU.", l,
-          std::optional<double>(static_cast<double>(g.processes.size())));
-  }
+  std::vector<std::pair<std::string, std::string>> labels = {
+      {"gpu", std::to_string(g.index)}, {"UUID", g.uuid}, {modelLabel, g.name}};
+  labels.insert(labels.end(), extra.begin(), extra.end());
+  const std::string l = promLabels(labels);
+  e.add("DCGM_FI_DEV_GPU_UTIL", "gauge", "GPU utilization (in %).", l, g.utilization_gpu_pct);
+  e.add("DCGM_FI_DEV_MEM_COPY_UTIL", "gauge", "Memory utilization (in %).", l,
+        g.utilization_memory_pct);
+  e.add("DCGM_FI_DEV_FB_USED", "gauge", "Framebuffer memory used (in MiB).", l,
+        mib(g.memory_used_bytes));
+  e.add("DCGM_FI_DEV_FB_FREE", "gauge", "Framebuffer memory free (in MiB).", l,
+        mib(g.memory_free_bytes));
+  e.add("DCGM_FI_DEV_FB_TOTAL", "gauge", "Framebuffer memory total (in MiB).", l,
+        mib(g.memory_total_bytes));
+  e.add("DCGM_FI_DEV_GPU_TEMP", "gauge", "GPU temperature (in C).", l, g.temperature_c);
+  e.add("DCGM_FI_DEV_POWER_USAGE", "gauge", "Power draw (in W).", l, g.power_w);
+  e.add("DCGM_FI_DEV_POWER_MGMT_LIMIT", "gauge", "Power management limit (in W).", l,
+        g.power_limit_w);
+  e.add("DCGM_FI_DEV_SM_CLOCK", "gauge", "SM clock frequency (in MHz).", l, g.clock_sm_mhz);
+  e.add("DCGM_FI_DEV_MEM_CLOCK", "gauge", "Memory clock frequency (in MHz).", l, g.clock_mem_mhz);
+  e.add("DCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION", options.dcgm_exact_labels ? "counter" : "gauge",
+        "Total energy consumption since the driver was last reloaded (in mJ).", l, g.energy_mj);
+  e.add("hwledger_gpu_memory_used_bytes", "gauge", "GPU memory used in bytes.", l,
+        g.memory_used_bytes);
+  e.add("hwledger_gpu_memory_total_bytes", "gauge", "GPU memory total in bytes.", l,
+        g.memory_total_bytes);
+  e.add("hwledger_gpu_processes", "gauge", "Processes holding a compute context on the GPU.", l,
+        std::optional<double>(static_cast<double>(g.processes.size())));
+}
 
 GpuSample gpuFromJson(const boost::json::object& o) {
   GpuSample g;

@@ -144,9 +144,9 @@ class Server {
 };
 
 struct ClientSettings {
-  std::string base_url;  // https://HOST:PORT or http://HOST:PORT
-  std::string ca_file;   // verify the server against this CA (else the system store)
-  std::string ca_pem;    // or against this PEM text
+  std::string base_url;   // https://HOST:PORT or http://HOST:PORT
+  std::string ca_file;    // verify the server against this CA (else the system store)
+  std::string ca_pem;     // or against this PEM text
   std::string cert_file;  // client certificate for mutual TLS
   std::string key_file;
   bool verify_hostname = true;
@@ -173,10 +173,9 @@ class Client {
   Client(const Client&) = delete;
   Client& operator=(const Client&) = delete;
 
-  Result<ClientResponse> request(std::string_view method, std::string_view target,
-                                 std::string_view body = {},
-                                 const std::vector<std::pair<std::string, std::string>>& headers =
-                                     {});
+  Result<ClientResponse> request(
+      std::string_view method, std::string_view target, std::string_view body = {},
+      const std::vector<std::pair<std::string, std::string>>& headers = {});
   // Streams a response body to `on_data` as it arrives; returns the status once the body ends or
   // on_data returns false. While the body is silent, `cancelled` (when given) is polled a few
   // times a second and ends the stream once it returns true (a relay whose own client left).

@@ -1,11 +1,11 @@
 // One route table for both HTTP APIs (server and agent): each route declares its method, its path
 // pattern ("/v1/jobs/{id}"), the role a caller needs and its body limit. Handlers return
 // Result<Reply>: a JSON document (or a response of their own: text, PEM, a stream), or an Error
-// that dispatch() maps to its HTTP status and JSON body in one place (errorResponse). The table answers 404 for
-// an unknown path and 405 (with Allow) for a known path and another method, gives the TLS layer the
-// body limit before the body is read, and lists itself (`routes --json`), which a test compares
-// with proto/openapi*.yaml. Handlers check the role themselves (they need the caller's identity);
-// a test checks that each route refuses callers below its declared role.
+// that dispatch() maps to its HTTP status and JSON body in one place (errorResponse). The table
+// answers 404 for an unknown path and 405 (with Allow) for a known path and another method, gives
+// the TLS layer the body limit before the body is read, and lists itself (`routes --json`), which a
+// test compares with proto/openapi*.yaml. Handlers check the role themselves (they need the
+// caller's identity); a test checks that each route refuses callers below its declared role.
 #pragma once
 
 #include <boost/json/array.hpp>
@@ -26,7 +26,7 @@ using Params = std::map<std::string, std::string>;
 // What a handler answers when it succeeds.
 struct Reply {
   unsigned status = 200;
-  boost::json::value json;     // the body, unless `response` is set
+  boost::json::value json;           // the body, unless `response` is set
   std::optional<Response> response;  // sent as it is: not JSON, or streamed
 };
 inline Reply ok(boost::json::value v) { return Reply{200, std::move(v), std::nullopt}; }

@@ -14,17 +14,17 @@ namespace {
 // ggml's type_traits (ggml.c): block size and bytes per block. Ids 4, 5 (Q4_2, Q4_3), 31-33
 // (Q4_0_4_4 ...) and 36-38 (IQ4_NL_4_4 ...) were removed from ggml and are rejected.
 constexpr std::array<GgmlType, 32> kGgmlTypes{{
-    {0, "F32", 1, 4},        {1, "F16", 1, 2},        {2, "Q4_0", 32, 18},
-    {3, "Q4_1", 32, 20},     {6, "Q5_0", 32, 22},     {7, "Q5_1", 32, 24},
-    {8, "Q8_0", 32, 34},     {9, "Q8_1", 32, 36},     {10, "Q2_K", 256, 84},
-    {11, "Q3_K", 256, 110},  {12, "Q4_K", 256, 144},  {13, "Q5_K", 256, 176},
-    {14, "Q6_K", 256, 210},  {15, "Q8_K", 256, 292},  {16, "IQ2_XXS", 256, 66},
-    {17, "IQ2_XS", 256, 74}, {18, "IQ3_XXS", 256, 98}, {19, "IQ1_S", 256, 50},
-    {20, "IQ4_NL", 32, 18},  {21, "IQ3_S", 256, 110}, {22, "IQ2_S", 256, 82},
-    {23, "IQ4_XS", 256, 136}, {24, "I8", 1, 1},       {25, "I16", 1, 2},
-    {26, "I32", 1, 4},       {27, "I64", 1, 8},       {28, "F64", 1, 8},
-    {29, "IQ1_M", 256, 56},  {30, "BF16", 1, 2},      {34, "TQ1_0", 256, 54},
-    {35, "TQ2_0", 256, 66},  {39, "MXFP4", 32, 17},
+    {0, "F32", 1, 4},         {1, "F16", 1, 2},         {2, "Q4_0", 32, 18},
+    {3, "Q4_1", 32, 20},      {6, "Q5_0", 32, 22},      {7, "Q5_1", 32, 24},
+    {8, "Q8_0", 32, 34},      {9, "Q8_1", 32, 36},      {10, "Q2_K", 256, 84},
+    {11, "Q3_K", 256, 110},   {12, "Q4_K", 256, 144},   {13, "Q5_K", 256, 176},
+    {14, "Q6_K", 256, 210},   {15, "Q8_K", 256, 292},   {16, "IQ2_XXS", 256, 66},
+    {17, "IQ2_XS", 256, 74},  {18, "IQ3_XXS", 256, 98}, {19, "IQ1_S", 256, 50},
+    {20, "IQ4_NL", 32, 18},   {21, "IQ3_S", 256, 110},  {22, "IQ2_S", 256, 82},
+    {23, "IQ4_XS", 256, 136}, {24, "I8", 1, 1},         {25, "I16", 1, 2},
+    {26, "I32", 1, 4},        {27, "I64", 1, 8},        {28, "F64", 1, 8},
+    {29, "IQ1_M", 256, 56},   {30, "BF16", 1, 2},       {34, "TQ1_0", 256, 54},
+    {35, "TQ2_0", 256, 66},   {39, "MXFP4", 32, 17},
 }};
 
 std::string lower(std::string_view s) {
@@ -42,9 +42,19 @@ struct NamedKv {
 
 // KV formats. q*_* figures are ggml block sizes: q8_0 = 2-byte scale + 32 int8 = 34 B per 32.
 constexpr std::array<NamedKv, 13> kKvFormats{{
-    {"fp32", 1, 4},  {"fp16", 1, 2},  {"bf16", 1, 2},   {"fp8", 1, 1},   {"fp8_e4m3", 1, 1},
-    {"fp8_e5m2", 1, 1}, {"int8", 1, 1}, {"q8_0", 32, 34}, {"q4_0", 32, 18}, {"q4_1", 32, 20},
-    {"q5_0", 32, 22}, {"q5_1", 32, 24}, {"iq4_nl", 32, 18},
+    {"fp32", 1, 4},
+    {"fp16", 1, 2},
+    {"bf16", 1, 2},
+    {"fp8", 1, 1},
+    {"fp8_e4m3", 1, 1},
+    {"fp8_e5m2", 1, 1},
+    {"int8", 1, 1},
+    {"q8_0", 32, 34},
+    {"q4_0", 32, 18},
+    {"q4_1", 32, 20},
+    {"q5_0", 32, 22},
+    {"q5_1", 32, 24},
+    {"iq4_nl", 32, 18},
 }};
 
 struct NamedWeight {
@@ -62,16 +72,16 @@ struct NamedWeight {
 // - llama.cpp mixes (q4_k_m ...): whole-file bits per weight that llama-quantize reports for
 //   Llama-3-8B-class models (its own README table); they cover embeddings and the output head.
 constexpr std::array<NamedWeight, 30> kWeightFormats{{
-    {"fp32", 32.0, false},     {"fp16", 16.0, false},    {"bf16", 16.0, false},
-    {"fp8", 8.0, false},       {"int8", 8.0, false},     {"w8a8", 8.0, false},
-    {"int4", 4.15625, false},  {"awq", 4.15625, false},  {"gptq", 4.15625, false},
-    {"nvfp4", 4.5, false},     {"mxfp4", 4.25, false},   {"f16", 16.0, true},
-    {"q8_0", 8.5, true},       {"q6_k", 6.5625, true},   {"q5_k_m", 5.69, true},
-    {"q5_k_s", 5.54, true},    {"q5_0", 5.5, true},      {"q5_1", 6.0, true},
-    {"q4_k_m", 4.89, true},    {"q4_k_s", 4.67, true},   {"q4_0", 4.5, true},
-    {"q4_1", 5.0, true},       {"q3_k_l", 4.27, true},   {"q3_k_m", 3.91, true},
-    {"q3_k_s", 3.5, true},     {"q2_k", 3.35, true},     {"iq4_xs", 4.25, true},
-    {"iq4_nl", 4.5, true},     {"iq3_xxs", 3.0625, true}, {"iq2_xxs", 2.0625, true},
+    {"fp32", 32.0, false},    {"fp16", 16.0, false},     {"bf16", 16.0, false},
+    {"fp8", 8.0, false},      {"int8", 8.0, false},      {"w8a8", 8.0, false},
+    {"int4", 4.15625, false}, {"awq", 4.15625, false},   {"gptq", 4.15625, false},
+    {"nvfp4", 4.5, false},    {"mxfp4", 4.25, false},    {"f16", 16.0, true},
+    {"q8_0", 8.5, true},      {"q6_k", 6.5625, true},    {"q5_k_m", 5.69, true},
+    {"q5_k_s", 5.54, true},   {"q5_0", 5.5, true},       {"q5_1", 6.0, true},
+    {"q4_k_m", 4.89, true},   {"q4_k_s", 4.67, true},    {"q4_0", 4.5, true},
+    {"q4_1", 5.0, true},      {"q3_k_l", 4.27, true},    {"q3_k_m", 3.91, true},
+    {"q3_k_s", 3.5, true},    {"q2_k", 3.35, true},      {"iq4_xs", 4.25, true},
+    {"iq4_nl", 4.5, true},    {"iq3_xxs", 3.0625, true}, {"iq2_xxs", 2.0625, true},
 }};
 
 }  // namespace
@@ -99,9 +109,24 @@ Result<std::uint64_t> ggmlTensorBytes(const GgmlType& type, std::uint64_t elemen
 
 std::optional<std::uint32_t> safetensorsDtypeBits(std::string_view dtype) {
   static constexpr std::array<std::pair<std::string_view, std::uint32_t>, 18> kDtypes{{
-      {"F64", 64}, {"F32", 32}, {"F16", 16}, {"BF16", 16}, {"I64", 64}, {"I32", 32},
-      {"I16", 16}, {"I8", 8}, {"U64", 64}, {"U32", 32}, {"U16", 16}, {"U8", 8},
-      {"BOOL", 8}, {"F8_E4M3", 8}, {"F8_E5M2", 8}, {"F8_E8M0", 8}, {"F4", 4}, {"F6_E2M3", 6},
+      {"F64", 64},
+      {"F32", 32},
+      {"F16", 16},
+      {"BF16", 16},
+      {"I64", 64},
+      {"I32", 32},
+      {"I16", 16},
+      {"I8", 8},
+      {"U64", 64},
+      {"U32", 32},
+      {"U16", 16},
+      {"U8", 8},
+      {"BOOL", 8},
+      {"F8_E4M3", 8},
+      {"F8_E5M2", 8},
+      {"F8_E8M0", 8},
+      {"F4", 4},
+      {"F6_E2M3", 6},
   }};
   for (const auto& [name, bits] : kDtypes) {
     if (name == dtype) return bits;
@@ -155,14 +180,13 @@ Result<std::uint64_t> parseByteSize(std::string_view text) {
   text = trim(text);
   if (text.empty()) return invalidArgument("invalid size '': empty");
   std::size_t i = 0;
-  while (i < text.size() && (std::isdigit(static_cast<unsigned char>(text[i])) || text[i] == '.' ||
-                             text[i] == 'e' || text[i] == 'E' || text[i] == '+' ||
-                             (text[i] == '-' && i > 0))) {
+  while (i < text.size() &&
+         (std::isdigit(static_cast<unsigned char>(text[i])) || text[i] == '.' || text[i] == 'e' ||
+          text[i] == 'E' || text[i] == '+' || (text[i] == '-' && i > 0))) {
     // 'e' followed by a letter other than a digit/sign is a unit, not an exponent.
     if ((text[i] == 'e' || text[i] == 'E') &&
-        (i + 1 >= text.size() ||
-         !(std::isdigit(static_cast<unsigned char>(text[i + 1])) || text[i + 1] == '+' ||
-           text[i + 1] == '-'))) {
+        (i + 1 >= text.size() || !(std::isdigit(static_cast<unsigned char>(text[i + 1])) ||
+                                   text[i + 1] == '+' || text[i + 1] == '-'))) {
       break;
     }
     ++i;
@@ -177,15 +201,24 @@ Result<std::uint64_t> parseByteSize(std::string_view text) {
   }
   if (value < 0) return invalidArgument("invalid size '" + original + "': negative");
   double scale = 0;
-  if (unit.empty() || unit == "b") scale = 1;
-  else if (unit == "kb") scale = 1e3;
-  else if (unit == "mb") scale = 1e6;
-  else if (unit == "gb") scale = 1e9;
-  else if (unit == "tb") scale = 1e12;
-  else if (unit == "kib") scale = 1024.0;
-  else if (unit == "mib") scale = 1024.0 * 1024;
-  else if (unit == "gib") scale = 1024.0 * 1024 * 1024;
-  else if (unit == "tib") scale = 1024.0 * 1024 * 1024 * 1024;
+  if (unit.empty() || unit == "b")
+    scale = 1;
+  else if (unit == "kb")
+    scale = 1e3;
+  else if (unit == "mb")
+    scale = 1e6;
+  else if (unit == "gb")
+    scale = 1e9;
+  else if (unit == "tb")
+    scale = 1e12;
+  else if (unit == "kib")
+    scale = 1024.0;
+  else if (unit == "mib")
+    scale = 1024.0 * 1024;
+  else if (unit == "gib")
+    scale = 1024.0 * 1024 * 1024;
+  else if (unit == "tib")
+    scale = 1024.0 * 1024 * 1024 * 1024;
   else {
     return invalidArgument("invalid size '" + original + "': unknown unit '" +
                            std::string(trim(text.substr(i))) +
@@ -208,8 +241,10 @@ std::string formatBytes(std::uint64_t bytes) {
     ++u;
   }
   char buf[48];
-  if (u == 0) std::snprintf(buf, sizeof buf, "%llu B", static_cast<unsigned long long>(bytes));
-  else std::snprintf(buf, sizeof buf, "%.2f %s", v, kUnits[u]);
+  if (u == 0)
+    std::snprintf(buf, sizeof buf, "%llu B", static_cast<unsigned long long>(bytes));
+  else
+    std::snprintf(buf, sizeof buf, "%.2f %s", v, kUnits[u]);
   return buf;
 }
 

@@ -83,14 +83,30 @@ Result<GgufValue> readValue(CountingReader& r, std::uint32_t type, const std::st
   };
   Status st;
   switch (v.type) {
-    case GgufType::kUint8: st = as_u(r.scalar<std::uint8_t>(what)); break;
-    case GgufType::kInt8: st = as_i(r.scalar<std::int8_t>(what)); break;
-    case GgufType::kUint16: st = as_u(r.scalar<std::uint16_t>(what)); break;
-    case GgufType::kInt16: st = as_i(r.scalar<std::int16_t>(what)); break;
-    case GgufType::kUint32: st = as_u(r.scalar<std::uint32_t>(what)); break;
-    case GgufType::kInt32: st = as_i(r.scalar<std::int32_t>(what)); break;
-    case GgufType::kUint64: st = as_u(r.scalar<std::uint64_t>(what)); break;
-    case GgufType::kInt64: st = as_i(r.scalar<std::int64_t>(what)); break;
+    case GgufType::kUint8:
+      st = as_u(r.scalar<std::uint8_t>(what));
+      break;
+    case GgufType::kInt8:
+      st = as_i(r.scalar<std::int8_t>(what));
+      break;
+    case GgufType::kUint16:
+      st = as_u(r.scalar<std::uint16_t>(what));
+      break;
+    case GgufType::kInt16:
+      st = as_i(r.scalar<std::int16_t>(what));
+      break;
+    case GgufType::kUint32:
+      st = as_u(r.scalar<std::uint32_t>(what));
+      break;
+    case GgufType::kInt32:
+      st = as_i(r.scalar<std::int32_t>(what));
+      break;
+    case GgufType::kUint64:
+      st = as_u(r.scalar<std::uint64_t>(what));
+      break;
+    case GgufType::kInt64:
+      st = as_i(r.scalar<std::int64_t>(what));
+      break;
     case GgufType::kFloat32: {
       auto f = r.scalar<float>(what);
       if (!f) return f.error();
@@ -173,18 +189,42 @@ void putString(std::string& out, const std::string& s) {
 void putValue(std::string& out, const GgufValue& v, bool with_type) {
   if (with_type) put<std::uint32_t>(out, static_cast<std::uint32_t>(v.type));
   switch (v.type) {
-    case GgufType::kUint8: put<std::uint8_t>(out, static_cast<std::uint8_t>(std::get<0>(v.data))); break;
-    case GgufType::kUint16: put<std::uint16_t>(out, static_cast<std::uint16_t>(std::get<0>(v.data))); break;
-    case GgufType::kUint32: put<std::uint32_t>(out, static_cast<std::uint32_t>(std::get<0>(v.data))); break;
-    case GgufType::kUint64: put<std::uint64_t>(out, std::get<0>(v.data)); break;
-    case GgufType::kInt8: put<std::int8_t>(out, static_cast<std::int8_t>(std::get<1>(v.data))); break;
-    case GgufType::kInt16: put<std::int16_t>(out, static_cast<std::int16_t>(std::get<1>(v.data))); break;
-    case GgufType::kInt32: put<std::int32_t>(out, static_cast<std::int32_t>(std::get<1>(v.data))); break;
-    case GgufType::kInt64: put<std::int64_t>(out, std::get<1>(v.data)); break;
-    case GgufType::kFloat32: put<float>(out, static_cast<float>(std::get<2>(v.data))); break;
-    case GgufType::kFloat64: put<double>(out, std::get<2>(v.data)); break;
-    case GgufType::kBool: put<std::uint8_t>(out, std::get<3>(v.data) ? 1 : 0); break;
-    case GgufType::kString: putString(out, std::get<4>(v.data)); break;
+    case GgufType::kUint8:
+      put<std::uint8_t>(out, static_cast<std::uint8_t>(std::get<0>(v.data)));
+      break;
+    case GgufType::kUint16:
+      put<std::uint16_t>(out, static_cast<std::uint16_t>(std::get<0>(v.data)));
+      break;
+    case GgufType::kUint32:
+      put<std::uint32_t>(out, static_cast<std::uint32_t>(std::get<0>(v.data)));
+      break;
+    case GgufType::kUint64:
+      put<std::uint64_t>(out, std::get<0>(v.data));
+      break;
+    case GgufType::kInt8:
+      put<std::int8_t>(out, static_cast<std::int8_t>(std::get<1>(v.data)));
+      break;
+    case GgufType::kInt16:
+      put<std::int16_t>(out, static_cast<std::int16_t>(std::get<1>(v.data)));
+      break;
+    case GgufType::kInt32:
+      put<std::int32_t>(out, static_cast<std::int32_t>(std::get<1>(v.data)));
+      break;
+    case GgufType::kInt64:
+      put<std::int64_t>(out, std::get<1>(v.data));
+      break;
+    case GgufType::kFloat32:
+      put<float>(out, static_cast<float>(std::get<2>(v.data)));
+      break;
+    case GgufType::kFloat64:
+      put<double>(out, std::get<2>(v.data));
+      break;
+    case GgufType::kBool:
+      put<std::uint8_t>(out, std::get<3>(v.data) ? 1 : 0);
+      break;
+    case GgufType::kString:
+      putString(out, std::get<4>(v.data));
+      break;
     case GgufType::kArray: {
       const auto& a = std::get<5>(v.data);
       put<std::uint32_t>(out, static_cast<std::uint32_t>(a.element_type));
@@ -199,7 +239,8 @@ void putValue(std::string& out, const GgufValue& v, bool with_type) {
 
 std::optional<std::uint64_t> GgufValue::asUint() const {
   if (const auto* u = std::get_if<std::uint64_t>(&data)) return *u;
-  if (const auto* i = std::get_if<std::int64_t>(&data); i && *i >= 0) return static_cast<std::uint64_t>(*i);
+  if (const auto* i = std::get_if<std::int64_t>(&data); i && *i >= 0)
+    return static_cast<std::uint64_t>(*i);
   return std::nullopt;
 }
 
@@ -232,8 +273,8 @@ Result<GgufFile> readGguf(std::istream& in, std::uint64_t file_size, const GgufL
   auto n_kv = r.scalar<std::uint64_t>("metadata count");
   if (!n_kv) return n_kv.error();
   if (*n_tensors > limits.max_tensors) {
-    return invalidArgument("GGUF tensor count " + std::to_string(*n_tensors) + " exceeds the limit " +
-                           std::to_string(limits.max_tensors));
+    return invalidArgument("GGUF tensor count " + std::to_string(*n_tensors) +
+                           " exceeds the limit " + std::to_string(limits.max_tensors));
   }
   if (*n_kv > limits.max_kv) {
     return invalidArgument("GGUF metadata count " + std::to_string(*n_kv) + " exceeds the limit " +
@@ -243,7 +284,8 @@ Result<GgufFile> readGguf(std::istream& in, std::uint64_t file_size, const GgufL
   for (std::uint64_t i = 0; i < *n_kv; ++i) {
     auto key = r.string("key of metadata entry " + std::to_string(i), limits.max_string);
     if (!key) return key.error();
-    if (key->empty()) return invalidArgument("GGUF metadata entry " + std::to_string(i) + " has an empty key");
+    if (key->empty())
+      return invalidArgument("GGUF metadata entry " + std::to_string(i) + " has an empty key");
     auto type = r.scalar<std::uint32_t>("type of '" + *key + "'");
     if (!type) return type.error();
     auto value = readValue(r, *type, *key, limits, 0);
@@ -268,7 +310,8 @@ Result<GgufFile> readGguf(std::istream& in, std::uint64_t file_size, const GgufL
     auto name = r.string("name of tensor " + std::to_string(i), limits.max_string);
     if (!name) return name.error();
     t.name = std::move(*name);
-    if (!names.insert(t.name).second) return invalidArgument("duplicate GGUF tensor '" + t.name + "'");
+    if (!names.insert(t.name).second)
+      return invalidArgument("duplicate GGUF tensor '" + t.name + "'");
     auto n_dims = r.scalar<std::uint32_t>("dimension count of tensor '" + t.name + "'");
     if (!n_dims) return n_dims.error();
     if (*n_dims == 0 || *n_dims > kMaxDims) {
@@ -280,7 +323,8 @@ Result<GgufFile> readGguf(std::istream& in, std::uint64_t file_size, const GgufL
       auto ne = r.scalar<std::uint64_t>("shape of tensor '" + t.name + "'");
       if (!ne) return ne.error();
       if (*ne == 0 || *ne > (1ULL << 48) || t.elements > UINT64_MAX / *ne) {
-        return invalidArgument("GGUF tensor '" + t.name + "' has an invalid dimension " + std::to_string(*ne));
+        return invalidArgument("GGUF tensor '" + t.name + "' has an invalid dimension " +
+                               std::to_string(*ne));
       }
       t.shape.push_back(*ne);
       t.elements *= *ne;
@@ -290,7 +334,8 @@ Result<GgufFile> readGguf(std::istream& in, std::uint64_t file_size, const GgufL
     t.ggml_type = *type;
     const auto gt = ggmlType(*type);
     if (!gt) {
-      return invalidArgument("GGUF tensor '" + t.name + "' has unknown ggml type " + std::to_string(*type));
+      return invalidArgument("GGUF tensor '" + t.name + "' has unknown ggml type " +
+                             std::to_string(*type));
     }
     auto bytes = ggmlTensorBytes(*gt, t.elements, t.shape[0]);
     if (!bytes) return invalidArgument("GGUF tensor '" + t.name + "': " + bytes.error().message);
@@ -299,8 +344,9 @@ Result<GgufFile> readGguf(std::istream& in, std::uint64_t file_size, const GgufL
     if (!offset) return offset.error();
     t.offset = *offset;
     if (t.offset % f.alignment != 0) {
-      return invalidArgument("GGUF tensor '" + t.name + "' data offset " + std::to_string(t.offset) +
-                             " is not a multiple of the alignment " + std::to_string(f.alignment));
+      return invalidArgument("GGUF tensor '" + t.name + "' data offset " +
+                             std::to_string(t.offset) + " is not a multiple of the alignment " +
+                             std::to_string(f.alignment));
     }
     f.tensors.push_back(std::move(t));
   }

@@ -35,13 +35,17 @@ class Meta {
       std::vector<std::uint64_t> out;
       for (const auto& item : arr->items) {
         auto u = item.asUint();
-        if (!u) return invalidArgument("GGUF: key '" + arch_ + "." + suffix + "' must hold non-negative integers");
+        if (!u)
+          return invalidArgument("GGUF: key '" + arch_ + "." + suffix +
+                                 "' must hold non-negative integers");
         out.push_back(*u);
       }
       return out;
     }
     auto u = v->asUint();
-    if (!u) return invalidArgument("GGUF: key '" + arch_ + "." + suffix + "' must be a non-negative integer");
+    if (!u)
+      return invalidArgument("GGUF: key '" + arch_ + "." + suffix +
+                             "' must be a non-negative integer");
     return std::vector<std::uint64_t>(n_layers, *u);
   }
 
@@ -49,7 +53,9 @@ class Meta {
     const GgufValue* v = find(suffix);
     if (v == nullptr) return std::optional<std::uint64_t>{};
     auto u = v->asUint();
-    if (!u) return invalidArgument("GGUF: key '" + arch_ + "." + suffix + "' must be a non-negative integer");
+    if (!u)
+      return invalidArgument("GGUF: key '" + arch_ + "." + suffix +
+                             "' must be a non-negative integer");
     return std::optional<std::uint64_t>{*u};
   }
 
@@ -66,11 +72,13 @@ class Meta {
 };
 
 // Which GGUF tensors of a block belong to which role.
-void addTensorToLayer(LayerParams& p, const std::string& leaf, std::uint64_t n, double active_share) {
+void addTensorToLayer(LayerParams& p, const std::string& leaf, std::uint64_t n,
+                      double active_share) {
   if (leaf.find("_exps") != std::string::npos) {
     p.experts += n;
     p.experts_active += static_cast<std::uint64_t>(static_cast<double>(n) * active_share + 0.5);
-  } else if (leaf.find("ffn_gate_inp") != std::string::npos || leaf.find("exp_probs_b") != std::string::npos) {
+  } else if (leaf.find("ffn_gate_inp") != std::string::npos ||
+             leaf.find("exp_probs_b") != std::string::npos) {
     p.router += n;
   } else if (leaf.find("norm") != std::string::npos) {
     p.norms += n;
@@ -87,7 +95,8 @@ void addTensorToLayer(LayerParams& p, const std::string& leaf, std::uint64_t n, 
 
 Result<ModelSpec> ggufToSpec(const GgufFile& file, std::string name) {
   const auto arch_it = file.metadata.find("general.architecture");
-  if (arch_it == file.metadata.end() || !std::holds_alternative<std::string>(arch_it->second.data)) {
+  if (arch_it == file.metadata.end() ||
+      !std::holds_alternative<std::string>(arch_it->second.data)) {
     return invalidArgument("GGUF: missing string key 'general.architecture'");
   }
   const std::string arch = std::get<std::string>(arch_it->second.data);
@@ -105,15 +114,18 @@ Result<ModelSpec> ggufToSpec(const GgufFile& file, std::string name) {
   if (!block_count) return block_count.error();
   auto hidden = m.uintReq("embedding_length");
   if (!hidden) return hidden.error();
-  if (*block_count == 0 || *block_count > 100000) return invalidArgument("GGUF: block_count out of range");
+  if (*block_count == 0 || *block_count > 100000)
+    return invalidArgument("GGUF: block_count out of range");
   auto nextn = m.uintOpt("nextn_predict_layers");
   if (!nextn) return nextn.error();
   const std::uint64_t n_mtp = nextn->value_or(0);
-  if (n_mtp >= *block_count) return invalidArgument("GGUF: nextn_predict_layers must be below block_count");
+  if (n_mtp >= *block_count)
+    return invalidArgument("GGUF: nextn_predict_layers must be below block_count");
   const std::uint64_t n_layers = *block_count - n_mtp;  // MTP blocks come last
 
   const bool pure_ssm = arch == "mamba" || arch == "mamba2";
-  auto heads = m.perLayer("attention.head_count", *block_count, pure_ssm ? std::optional<std::uint64_t>(0) : std::nullopt);
+  auto heads = m.perLayer("attention.head_count", *block_count,
+                          pure_ssm ? std::optional<std::uint64_t>(0) : std::nullopt);
   if (!heads) return heads.error();
   const std::uint64_t max_heads = *std::max_element(heads->begin(), heads->end());
   auto kv_heads = m.perLayer("attention.head_count_kv", *block_count, max_heads);
@@ -128,7 +140,8 @@ Result<ModelSpec> ggufToSpec(const GgufFile& file, std::string name) {
     if (!k) return k.error();
     if (!v) return v.error();
     if (!k->has_value() && *hidden % max_heads != 0) {
-      return invalidArgument("GGUF: no attention.key_length and embedding_length is not a multiple of head_count");
+      return invalidArgument(
+          "GGUF: no attention.key_length and embedding_length is not a multiple of head_count");
     }
     key_len = k->value_or(*hidden / max_heads);
     value_len = v->value_or(key_len);
@@ -138,7 +151,8 @@ Result<ModelSpec> ggufToSpec(const GgufFile& file, std::string name) {
   auto rope_dim = m.uintOpt("rope.dimension_count");
   if (!rope_dim) return rope_dim.error();
   const bool mla = kv_lora->has_value() && **kv_lora > 0;
-  if (mla && !rope_dim->has_value()) return invalidArgument("GGUF: MLA model without '" + arch + ".rope.dimension_count'");
+  if (mla && !rope_dim->has_value())
+    return invalidArgument("GGUF: MLA model without '" + arch + ".rope.dimension_count'");
 
   auto window = m.uintOpt("attention.sliding_window");
   if (!window) return window.error();
@@ -147,29 +161,36 @@ Result<ModelSpec> ggufToSpec(const GgufFile& file, std::string name) {
   std::vector<bool> sliding(*block_count, false);
   if (window->value_or(0) > 0) {
     std::uint64_t period = 1;
-    if (arch == "gemma2" || arch == "gpt-oss" || arch == "gpt_oss") period = 2;
-    else if (arch == "gemma3") period = 6;
-    else if (arch == "cohere2") period = 4;
+    if (arch == "gemma2" || arch == "gpt-oss" || arch == "gpt_oss")
+      period = 2;
+    else if (arch == "gemma3")
+      period = 6;
+    else if (arch == "cohere2")
+      period = 4;
     const GgufValue* pat = m.find("attention.sliding_window_pattern");
     const GgufArray* pat_arr = pat ? std::get_if<GgufArray>(&pat->data) : nullptr;
     if (pat_arr != nullptr) {
       if (pat_arr->items.size() != *block_count) {
-        return invalidArgument("GGUF: attention.sliding_window_pattern has " + std::to_string(pat_arr->items.size()) +
+        return invalidArgument("GGUF: attention.sliding_window_pattern has " +
+                               std::to_string(pat_arr->items.size()) +
                                " entries but block_count is " + std::to_string(*block_count));
       }
       for (std::size_t i = 0; i < sliding.size(); ++i) {
         const bool* b = std::get_if<bool>(&pat_arr->items[i].data);
-        if (b == nullptr) return invalidArgument("GGUF: attention.sliding_window_pattern must hold bools");
+        if (b == nullptr)
+          return invalidArgument("GGUF: attention.sliding_window_pattern must hold bools");
         sliding[i] = *b;
       }
     } else {
       if (pat != nullptr) {
         auto p = pat->asUint();
-        if (!p || *p == 0) return invalidArgument("GGUF: attention.sliding_window_pattern must be positive");
+        if (!p || *p == 0)
+          return invalidArgument("GGUF: attention.sliding_window_pattern must be positive");
         period = *p;
       }
       // llama.cpp: a layer slides when il % period < period - 1 (period 1: every layer).
-      for (std::size_t i = 0; i < sliding.size(); ++i) sliding[i] = period == 1 || i % period < period - 1;
+      for (std::size_t i = 0; i < sliding.size(); ++i)
+        sliding[i] = period == 1 || i % period < period - 1;
     }
   }
 
@@ -196,7 +217,8 @@ Result<ModelSpec> ggufToSpec(const GgufFile& file, std::string name) {
       if ((*ff)[i] > 0 && !pure_ssm) {
         l.kind = LayerKind::kMlpOnly;
       } else if (!has_ssm) {
-        return invalidArgument("GGUF: layer " + std::to_string(i) + " has no KV heads and no ssm.* keys");
+        return invalidArgument("GGUF: layer " + std::to_string(i) +
+                               " has no KV heads and no ssm.* keys");
       } else {
         const std::uint64_t g = groups->value_or(0);
         l.kind = g > 0 ? LayerKind::kMamba2 : LayerKind::kMamba1;
@@ -274,12 +296,14 @@ Result<ModelSpec> ggufToSpec(const GgufFile& file, std::string name) {
   spec.dtype = "fp16";
   spec.state_dtype = "fp32";
   if (!bytes_by_type.empty()) {
-    const auto top = std::max_element(bytes_by_type.begin(), bytes_by_type.end(),
-                                      [](const auto& a, const auto& b) { return a.second < b.second; });
+    const auto top =
+        std::max_element(bytes_by_type.begin(), bytes_by_type.end(),
+                         [](const auto& a, const auto& b) { return a.second < b.second; });
     spec.quantization = "gguf:" + std::string(ggmlType(top->first)->name);
   }
   if (n_mtp > 0) {
-    spec.notes.push_back(std::to_string(n_mtp) + " multi-token-prediction block(s) not counted as resident");
+    spec.notes.push_back(std::to_string(n_mtp) +
+                         " multi-token-prediction block(s) not counted as resident");
   }
   return spec;
 }

@@ -1,16 +1,13 @@
 // Tolerant JSON: Python's json.dump writes bare Infinity/NaN, which strict parsers reject.
 #include "hwl/planner/json_text.hpp"
 
-#include <cctype>
-
 #include <boost/json/parse.hpp>
+#include <cctype>
 
 namespace hwl::planner {
 namespace {
 
-bool isIdentChar(char c) {
-  return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '_';
-}
+bool isIdentChar(char c) { return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '_'; }
 
 }  // namespace
 

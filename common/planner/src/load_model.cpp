@@ -15,7 +15,8 @@ namespace {
 namespace fs = std::filesystem;
 
 bool endsWith(const std::string& s, std::string_view suffix) {
-  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+  return s.size() >= suffix.size() &&
+         s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
 std::string modelName(const fs::path& p) {
@@ -62,9 +63,10 @@ void applySafetensors(ModelSpec& spec, const SafetensorsSummary& s) {
 Result<ModelSpec> withConfigBeside(const fs::path& st_path, const SafetensorsSummary& s) {
   const fs::path cfg = st_path.parent_path() / "config.json";
   if (!fs::exists(cfg)) {
-    return invalidArgument(st_path.filename().string() +
-                           ": a safetensors header holds no layer shapes; put the model's config.json "
-                           "beside it");
+    return invalidArgument(
+        st_path.filename().string() +
+        ": a safetensors header holds no layer shapes; put the model's config.json "
+        "beside it");
   }
   auto spec = loadConfig(cfg);
   if (!spec) return spec.error();

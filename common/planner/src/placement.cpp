@@ -22,7 +22,8 @@ Result<std::vector<TpNeed>> tpNeeds(const PlanRequest& request, std::uint32_t ma
   return needs;
 }
 
-std::vector<Placement> rankHosts(const std::vector<TpNeed>& needs, const std::vector<HostCapacity>& hosts) {
+std::vector<Placement> rankHosts(const std::vector<TpNeed>& needs,
+                                 const std::vector<HostCapacity>& hosts) {
   std::vector<Placement> out;
   out.reserve(hosts.size());
   std::vector<std::uint64_t> free;
@@ -36,7 +37,8 @@ std::vector<Placement> rankHosts(const std::vector<TpNeed>& needs, const std::ve
     if (free.empty()) {
       p.reason = "host reports no GPUs";
       // Ranks below every host that has GPUs: short by the whole single-GPU need.
-      p.headroom_bytes = needs.empty() ? 0 : -static_cast<std::int64_t>(needs.front().per_gpu_bytes);
+      p.headroom_bytes =
+          needs.empty() ? 0 : -static_cast<std::int64_t>(needs.front().per_gpu_bytes);
       out.push_back(std::move(p));
       continue;
     }
@@ -45,7 +47,8 @@ std::vector<Placement> rankHosts(const std::vector<TpNeed>& needs, const std::ve
     for (const auto& n : needs) {
       if (n.tp > free.size()) break;
       const std::uint64_t weakest = free[n.tp - 1];
-      const std::int64_t headroom = static_cast<std::int64_t>(weakest) - static_cast<std::int64_t>(n.per_gpu_bytes);
+      const std::int64_t headroom =
+          static_cast<std::int64_t>(weakest) - static_cast<std::int64_t>(n.per_gpu_bytes);
       if (headroom >= 0) {
         p.fits = true;
         p.gpus_needed = n.tp;
@@ -67,8 +70,9 @@ std::vector<Placement> rankHosts(const std::vector<TpNeed>& needs, const std::ve
         p.headroom_bytes = best_short_headroom;
         p.reason = "needs " + formatBytes(best_short->per_gpu_bytes) + " per GPU on " +
                    std::to_string(best_short->tp) + " GPU(s), the freest " +
-                   std::to_string(best_short->tp) + " have " + formatBytes(free[best_short->tp - 1]) +
-                   " free (of " + std::to_string(free.size()) + " GPU(s))";
+                   std::to_string(best_short->tp) + " have " +
+                   formatBytes(free[best_short->tp - 1]) + " free (of " +
+                   std::to_string(free.size()) + " GPU(s))";
       }
     }
     out.push_back(std::move(p));

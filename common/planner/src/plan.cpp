@@ -30,8 +30,8 @@ struct Prepared {
   std::uint64_t overhead = 0;
   std::optional<std::uint64_t> activation_override;
   // Workspace model inputs (per GPU).
-  std::uint64_t act_width = 0;      // elements per token alive at the peak of one layer
-  std::uint64_t logits_width = 0;   // vocabulary entries per sequence
+  std::uint64_t act_width = 0;     // elements per token alive at the peak of one layer
+  std::uint64_t logits_width = 0;  // vocabulary entries per sequence
   std::uint64_t chunk = 0;
   std::uint32_t act_bytes = 2;
   std::string kv_format, weights_format, state_dtype;
@@ -58,7 +58,8 @@ Result<WeightBits> weightBits(const ModelSpec& m, const WeightFormat& f) {
     if (m.quantization == "fp8") {
       b.linear = b.expert = 8;
       // DeepSeek-style block scales: one fp32 per block x block weights.
-      if (m.fp8_block > 0) b.scale_overhead = 32.0 / (static_cast<double>(m.fp8_block) * m.fp8_block);
+      if (m.fp8_block > 0)
+        b.scale_overhead = 32.0 / (static_cast<double>(m.fp8_block) * m.fp8_block);
     } else if (m.quantization == "mxfp4") {
       b.expert = 4.25;  // gpt-oss quantises the routed experts only (modules_to_not_convert)
     } else if (m.quantization == "int4" || m.quantization == "int8") {
@@ -74,14 +75,16 @@ Result<WeightBits> weightBits(const ModelSpec& m, const WeightFormat& f) {
 std::uint64_t layerWeightBytes(const LayerParams& p, const WeightBits& b) {
   const std::uint64_t linear = p.attention + p.mixer + p.dense_mlp;
   return bitsToBytes(linear, b.linear + b.scale_overhead) +
-         bitsToBytes(p.experts, b.expert + b.scale_overhead) + bitsToBytes(p.router + p.norms, b.other);
+         bitsToBytes(p.experts, b.expert + b.scale_overhead) +
+         bitsToBytes(p.router + p.norms, b.other);
 }
 
 Result<Prepared> prepare(const PlanRequest& req) {
   const ModelSpec& m = req.model;
   Prepared p;
   if (req.tp == 0) return invalidArgument("tp must be at least 1");
-  if (req.tp > 1024) return invalidArgument("tp " + std::to_string(req.tp) + " is larger than 1024");
+  if (req.tp > 1024)
+    return invalidArgument("tp " + std::to_string(req.tp) + " is larger than 1024");
   if (m.layers.empty()) return invalidArgument("the model has no layers");
   if (req.batch == 0) return invalidArgument("batch must be at least 1");
   const std::uint64_t tp = req.tp;
@@ -91,16 +94,18 @@ Result<Prepared> prepare(const PlanRequest& req) {
   const std::string kv_name = req.kv == "auto" ? m.dtype : req.kv;
   auto kf = kvFormat(kv_name);
   if (!kf) return kf.error();
-  const std::string st_name =
-      req.state_dtype == "auto" ? (m.state_dtype.empty() ? m.dtype : m.state_dtype) : req.state_dtype;
+  const std::string st_name = req.state_dtype == "auto"
+                                  ? (m.state_dtype.empty() ? m.dtype : m.state_dtype)
+                                  : req.state_dtype;
   auto st_bytes = plainDtypeBytes(st_name);
   if (!st_bytes) return Error{st_bytes.error().code, "state_dtype: " + st_bytes.error().message};
   auto act_bytes = plainDtypeBytes(m.dtype);
   if (!act_bytes) return act_bytes.error();
   p.act_bytes = std::max<std::uint32_t>(2, *act_bytes);
   p.kv_format = kf->name;
-  p.weights_format = wf->native ? "native (" + (m.quantization.empty() ? m.dtype : m.quantization) + ")"
-                                : wf->name;
+  p.weights_format = wf->native
+                         ? "native (" + (m.quantization.empty() ? m.dtype : m.quantization) + ")"
+                         : wf->name;
   p.state_dtype = st_name;
 
   auto bits = weightBits(m, *wf);
@@ -119,7 +124,8 @@ Result<Prepared> prepare(const PlanRequest& req) {
         std::uint64_t heads = ceilDiv(l.n_kv_heads, tp);
         if (tp > l.n_kv_heads) replicated_note = true;
         heads = std::max<std::uint64_t>(heads, 1);
-        r.kv_per_token = kvRowBytes(*kf, heads * l.head_dim_k) + kvRowBytes(*kf, heads * l.head_dim_v);
+        r.kv_per_token =
+            kvRowBytes(*kf, heads * l.head_dim_k) + kvRowBytes(*kf, heads * l.head_dim_v);
         r.has_kv = true;
         const std::uint64_t q_heads = ceilDiv(m.num_attention_heads, tp);
         max_width = std::max(max_width, (q_heads * 2 + heads * 2) * l.head_dim_k);
@@ -143,7 +149,8 @@ Result<Prepared> prepare(const PlanRequest& req) {
     r.weights = ceilDiv(lw, tp);
     if (l.moe) {
       // Routed tokens: each of top-k experts sees its share; gate+up+act for k copies.
-      max_width = std::max<std::uint64_t>(max_width, 3ULL * m.experts_per_token * ceilDiv(m.moe_intermediate_size, tp));
+      max_width = std::max<std::uint64_t>(
+          max_width, 3ULL * m.experts_per_token * ceilDiv(m.moe_intermediate_size, tp));
     } else if (l.params.dense_mlp > 0) {
       max_width = std::max<std::uint64_t>(max_width, 3ULL * ceilDiv(m.intermediate_size, tp));
     }
@@ -154,12 +161,14 @@ Result<Prepared> prepare(const PlanRequest& req) {
     total_weights = *m.exact_weight_bytes;
   } else {
     const std::uint64_t emb = m.params_input_embedding + m.params_output;
-    total_weights = layer_weight_sum + bitsToBytes(emb, bits->embedding) + bitsToBytes(m.params_final_norm, bits->other);
+    total_weights = layer_weight_sum + bitsToBytes(emb, bits->embedding) +
+                    bitsToBytes(m.params_final_norm, bits->other);
   }
   p.weights = ceilDiv(total_weights, tp);
   if (replicated_note) {
-    p.notes.push_back("tp " + std::to_string(tp) +
-                      " exceeds the KV heads of some layers: each GPU keeps a replica of one KV head");
+    p.notes.push_back(
+        "tp " + std::to_string(tp) +
+        " exceeds the KV heads of some layers: each GPU keeps a replica of one KV head");
   }
   if (use_stored) p.notes.push_back("weights: exact bytes of the stored tensors");
 
@@ -247,8 +256,8 @@ Result<Plan> computePlan(const PlanRequest& req) {
   plan.notes = m.notes;
   plan.notes.insert(plan.notes.end(), p.notes.begin(), p.notes.end());
   if (m.max_context > 0 && req.context > m.max_context) {
-    plan.notes.push_back("context " + std::to_string(req.context) + " exceeds the model's maximum " +
-                         std::to_string(m.max_context));
+    plan.notes.push_back("context " + std::to_string(req.context) +
+                         " exceeds the model's maximum " + std::to_string(m.max_context));
   }
 
   if (req.per_layer) {
@@ -284,7 +293,8 @@ Result<Plan> computePlan(const PlanRequest& req) {
   return plan;
 }
 
-Result<std::uint64_t> maxContextFor(const PlanRequest& req, std::uint64_t memory_bytes, std::uint64_t cap) {
+Result<std::uint64_t> maxContextFor(const PlanRequest& req, std::uint64_t memory_bytes,
+                                    std::uint64_t cap) {
   auto prep = prepare(req);
   if (!prep) return prep.error();
   if (evaluate(*prep, 0, req.batch).total > memory_bytes) return std::uint64_t{0};
@@ -292,13 +302,16 @@ Result<std::uint64_t> maxContextFor(const PlanRequest& req, std::uint64_t memory
   std::uint64_t lo = 0, hi = cap;  // fits(lo), !fits(hi)
   while (hi - lo > 1) {
     const std::uint64_t mid = lo + (hi - lo) / 2;
-    if (evaluate(*prep, mid, req.batch).total <= memory_bytes) lo = mid;
-    else hi = mid;
+    if (evaluate(*prep, mid, req.batch).total <= memory_bytes)
+      lo = mid;
+    else
+      hi = mid;
   }
   return lo;
 }
 
-Result<std::uint64_t> maxBatchFor(const PlanRequest& req, std::uint64_t memory_bytes, std::uint64_t cap) {
+Result<std::uint64_t> maxBatchFor(const PlanRequest& req, std::uint64_t memory_bytes,
+                                  std::uint64_t cap) {
   auto prep = prepare(req);
   if (!prep) return prep.error();
   if (evaluate(*prep, req.context, 1).total > memory_bytes) return std::uint64_t{0};
@@ -306,8 +319,10 @@ Result<std::uint64_t> maxBatchFor(const PlanRequest& req, std::uint64_t memory_b
   std::uint64_t lo = 1, hi = cap;
   while (hi - lo > 1) {
     const std::uint64_t mid = lo + (hi - lo) / 2;
-    if (evaluate(*prep, req.context, mid).total <= memory_bytes) lo = mid;
-    else hi = mid;
+    if (evaluate(*prep, req.context, mid).total <= memory_bytes)
+      lo = mid;
+    else
+      hi = mid;
   }
   return lo;
 }

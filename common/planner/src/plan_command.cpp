@@ -12,7 +12,8 @@ namespace hwl::planner {
 
 Result<PlanRequest> planRequestFromCli(const PlanCliOptions& o) {
   auto bad = [](const std::string& m) { return invalidArgument(m); };
-  if (o.model.empty()) return bad("MODEL is required (config.json, GGUF, safetensors or a directory)");
+  if (o.model.empty())
+    return bad("MODEL is required (config.json, GGUF, safetensors or a directory)");
   if (!o.context) return bad("--context is required");
   constexpr std::uint64_t kMaxContext = 1ULL << 32, kMaxBatch = 1ULL << 24;
   if (*o.context == 0 || *o.context > kMaxContext)
@@ -25,7 +26,8 @@ Result<PlanRequest> planRequestFromCli(const PlanCliOptions& o) {
     if (auto f = kvFormat(o.kv); !f) return bad("--kv: " + f.error().message);
   }
   if (o.state_dtype != "auto") {
-    if (auto f = plainDtypeBytes(o.state_dtype); !f) return bad("--state-dtype: " + f.error().message);
+    if (auto f = plainDtypeBytes(o.state_dtype); !f)
+      return bad("--state-dtype: " + f.error().message);
   }
 
   PlanRequest req;

@@ -1,10 +1,9 @@
 // Plan requests from JSON, plans to JSON and to a human-readable table.
 #include "hwl/planner/plan_json.hpp"
 
+#include <boost/json.hpp>
 #include <cstdio>
 #include <sstream>
-
-#include <boost/json.hpp>
 
 #include "hwl/planner/formats.hpp"
 #include "hwl/planner/hf_config.hpp"
@@ -66,7 +65,8 @@ Result<PlanRequest> planRequestFromJson(const json::value& body) {
     } else if (key == "weights") {
       auto s = stringField(v, key);
       if (!s) return s.error();
-      if (auto f = weightFormat(*s); !f) return Error{f.error().code, "'weights': " + f.error().message};
+      if (auto f = weightFormat(*s); !f)
+        return Error{f.error().code, "'weights': " + f.error().message};
       req.weights = *s;
     } else if (key == "kv") {
       auto s = stringField(v, key);
@@ -79,7 +79,8 @@ Result<PlanRequest> planRequestFromJson(const json::value& body) {
       auto s = stringField(v, key);
       if (!s) return s.error();
       if (*s != "auto") {
-        if (auto f = plainDtypeBytes(*s); !f) return Error{f.error().code, "'state_dtype': " + f.error().message};
+        if (auto f = plainDtypeBytes(*s); !f)
+          return Error{f.error().code, "'state_dtype': " + f.error().message};
       }
       req.state_dtype = *s;
     } else if (key == "gpu_mem_bytes" || key == "gpu_mem") {
@@ -176,13 +177,15 @@ std::string planToTable(const Plan& p) {
   };
   out << "model        " << p.model_name << " (" << p.architecture << ")\n";
   out << "request      context " << p.context << ", batch " << p.batch << ", tp " << p.tp
-      << ", weights " << p.weights_format << ", kv " << p.kv_format << ", state " << p.state_dtype << "\n";
+      << ", weights " << p.weights_format << ", kv " << p.kv_format << ", state " << p.state_dtype
+      << "\n";
   out << "parameters   total " << p.params_total << ", active " << p.params_active;
   if (p.params_mtp > 0) out << ", mtp (not resident) " << p.params_mtp;
   out << "\n";
-  out << "kv per token " << p.kv_bytes_per_token << " B (all layers " << p.kv_bytes_per_token_all_layers
-      << " B)";
-  if (p.state_bytes_per_sequence > 0) out << ", state per sequence " << p.state_bytes_per_sequence << " B";
+  out << "kv per token " << p.kv_bytes_per_token << " B (all layers "
+      << p.kv_bytes_per_token_all_layers << " B)";
+  if (p.state_bytes_per_sequence > 0)
+    out << ", state per sequence " << p.state_bytes_per_sequence << " B";
   out << "\n\nper GPU\n";
   row("weights", p.weights_bytes);
   row("kv cache", p.kv_bytes);
@@ -203,17 +206,20 @@ std::string planToTable(const Plan& p) {
       out << "max context  " << *p.max_context << " tokens at batch " << p.batch << " (limited by "
           << p.max_context_limited_by << ")\n";
     }
-    if (p.max_batch) out << "max batch    " << *p.max_batch << " sequences at context " << p.context << "\n";
+    if (p.max_batch)
+      out << "max batch    " << *p.max_batch << " sequences at context " << p.context << "\n";
   }
   if (!p.layers.empty()) {
-    out << "\nlayer  kind              window     weights        kv/token      kv            state\n";
+    out << "\nlayer  kind              window     weights        kv/token      kv            "
+           "state\n";
     for (const auto& l : p.layers) {
       char buf[200];
       std::snprintf(buf, sizeof buf, "%5u  %-16s %7llu %12s %12llu B %12s %12s\n", l.index,
                     std::string(layerKindName(l.kind)).c_str(),
-                    static_cast<unsigned long long>(l.sliding_window), formatBytes(l.weights_bytes).c_str(),
-                    static_cast<unsigned long long>(l.kv_bytes_per_token), formatBytes(l.kv_bytes).c_str(),
-                    formatBytes(l.state_bytes).c_str());
+                    static_cast<unsigned long long>(l.sliding_window),
+                    formatBytes(l.weights_bytes).c_str(),
+                    static_cast<unsigned long long>(l.kv_bytes_per_token),
+                    formatBytes(l.kv_bytes).c_str(), formatBytes(l.state_bytes).c_str());
       out << buf;
     }
   }

@@ -2,11 +2,10 @@
 // length prefix and the JSON header only.
 #include "hwl/planner/safetensors.hpp"
 
+#include <boost/json.hpp>
 #include <cstring>
 #include <fstream>
 #include <set>
-
-#include <boost/json.hpp>
 
 #include "hwl/planner/formats.hpp"
 #include "hwl/planner/json_text.hpp"
@@ -63,8 +62,8 @@ Result<SafetensorsSummary> parseSafetensorsHeader(std::string_view prefix, std::
                     " bytes, the file has " + std::to_string(file_size - 8) + " after the length");
   }
   if (prefix.size() < 8 + n) {
-    return dataLoss(w + ": truncated safetensors header: read " + std::to_string(prefix.size() - 8) +
-                    " of " + std::to_string(n) + " bytes");
+    return dataLoss(w + ": truncated safetensors header: read " +
+                    std::to_string(prefix.size() - 8) + " of " + std::to_string(n) + " bytes");
   }
   boost::system::error_code ec;
   const json::value v = json::parse(prefix.substr(8, n), ec);
@@ -91,12 +90,14 @@ Result<SafetensorsSummary> parseSafetensorsHeader(std::string_view prefix, std::
     const auto bits = safetensorsDtypeBits(dtype);
     if (!bits) return invalidArgument(at + " has unknown dtype '" + dtype + "'");
     const auto* shape = o.if_contains("shape");
-    if (shape == nullptr || !shape->is_array()) return invalidArgument(at + " has no array 'shape'");
+    if (shape == nullptr || !shape->is_array())
+      return invalidArgument(at + " has no array 'shape'");
     std::uint64_t elems = 1;
     for (const auto& d : shape->as_array()) {
       auto dim = jsonUint(d, at + " shape entry");
       if (!dim) return dim.error();
-      if (*dim != 0 && elems > UINT64_MAX / *dim / 8) return invalidArgument(at + " shape overflows");
+      if (*dim != 0 && elems > UINT64_MAX / *dim / 8)
+        return invalidArgument(at + " shape overflows");
       elems *= *dim;
     }
     const auto* offs = o.if_contains("data_offsets");
@@ -109,8 +110,9 @@ Result<SafetensorsSummary> parseSafetensorsHeader(std::string_view prefix, std::
     if (!end) return end.error();
     const std::uint64_t expect = (elems * *bits + 7) / 8;
     if (*end < *begin || *end - *begin != expect) {
-      return invalidArgument(at + " data_offsets [" + std::to_string(*begin) + ", " + std::to_string(*end) +
-                             ") hold " + std::to_string(*end >= *begin ? *end - *begin : 0) + " bytes, its " +
+      return invalidArgument(at + " data_offsets [" + std::to_string(*begin) + ", " +
+                             std::to_string(*end) + ") hold " +
+                             std::to_string(*end >= *begin ? *end - *begin : 0) + " bytes, its " +
                              dtype + " shape needs " + std::to_string(expect));
     }
     if (*end > data_size) {
@@ -145,13 +147,18 @@ Result<SafetensorsSummary> readSafetensorsIndex(const std::filesystem::path& ind
   if (!v) return v.error();
   if (!v->is_object()) return invalidArgument(w + ": must be a JSON object");
   const auto* map = v->as_object().if_contains("weight_map");
-  if (map == nullptr || !map->is_object()) return invalidArgument(w + ": missing object 'weight_map'");
+  if (map == nullptr || !map->is_object())
+    return invalidArgument(w + ": missing object 'weight_map'");
   std::map<std::string, std::vector<std::string>> by_shard;
   for (const auto& [tensor, shard] : map->as_object()) {
-    if (!shard.is_string()) return invalidArgument(w + ": weight_map entry '" + std::string(tensor) + "' must be a file name");
+    if (!shard.is_string())
+      return invalidArgument(w + ": weight_map entry '" + std::string(tensor) +
+                             "' must be a file name");
     const std::string file(shard.as_string());
-    if (file.empty() || file.find('/') != std::string::npos || file.find("..") != std::string::npos) {
-      return invalidArgument(w + ": weight_map entry '" + std::string(tensor) + "' names an unsafe path '" + file + "'");
+    if (file.empty() || file.find('/') != std::string::npos ||
+        file.find("..") != std::string::npos) {
+      return invalidArgument(w + ": weight_map entry '" + std::string(tensor) +
+                             "' names an unsafe path '" + file + "'");
     }
     by_shard[file].emplace_back(tensor);
   }
@@ -163,11 +170,13 @@ Result<SafetensorsSummary> readSafetensorsIndex(const std::filesystem::path& ind
     if (!shard) return shard.error();
     for (const auto& t : tensors) {
       if (!shard->tensor_params.count(t)) {
-        return invalidArgument(w + ": tensor '" + t + "' is mapped to " + file + " but that shard does not hold it");
+        return invalidArgument(w + ": tensor '" + t + "' is mapped to " + file +
+                               " but that shard does not hold it");
       }
     }
     for (const auto& [name, n] : shard->tensor_params) {
-      if (!seen.insert(name).second) return invalidArgument(w + ": tensor '" + name + "' appears in two shards");
+      if (!seen.insert(name).second)
+        return invalidArgument(w + ": tensor '" + name + "' appears in two shards");
       total.tensor_params[name] = n;
     }
     total.tensors += shard->tensors;
@@ -184,7 +193,8 @@ Result<SafetensorsSummary> readSafetensorsIndex(const std::filesystem::path& ind
   if (const auto* meta = v->as_object().if_contains("metadata"); meta && meta->is_object()) {
     if (const auto* ts = meta->as_object().if_contains("total_size")) {
       // Informational: some published indexes count tied or dropped tensors differently.
-      if (auto declared = jsonUint(*ts, w + ": metadata.total_size")) total.declared_total_size = *declared;
+      if (auto declared = jsonUint(*ts, w + ": metadata.total_size"))
+        total.declared_total_size = *declared;
     }
   }
   return total;

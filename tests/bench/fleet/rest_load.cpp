@@ -43,7 +43,8 @@ int main(int argc, char** argv) {
       for (;;) {
         int64_t i = next++;
         if (i >= total) return;
-        auto due = start + std::chrono::duration_cast<clock::duration>(interval * static_cast<double>(i));
+        auto due =
+            start + std::chrono::duration_cast<clock::duration>(interval * static_cast<double>(i));
         std::this_thread::sleep_until(due);
         // Latency from when the request was due, so a backlog counts against the server.
         auto r = c.request("GET", target, {}, h);
@@ -60,10 +61,14 @@ int main(int argc, char** argv) {
   }
   for (auto& t : ts) t.join();
   std::sort(lat.begin(), lat.end());
-  auto pct = [&](double p) { return lat.empty() ? 0.0 : lat[std::min(lat.size() - 1, static_cast<size_t>(p * lat.size()))]; };
-  std::printf("{\"answered\": %zu, \"errors\": %lld, \"p50_ms\": %.2f, \"p99_ms\": %.2f, \"max_ms\": %.2f, \"mean_bytes\": %lld}\n",
-              lat.size(), static_cast<long long>(errors), pct(0.5), pct(0.99),
-              lat.empty() ? 0.0 : lat.back(),
-              lat.empty() ? 0LL : static_cast<long long>(bytes / static_cast<int64_t>(lat.size())));
+  auto pct = [&](double p) {
+    return lat.empty() ? 0.0 : lat[std::min(lat.size() - 1, static_cast<size_t>(p * lat.size()))];
+  };
+  std::printf(
+      "{\"answered\": %zu, \"errors\": %lld, \"p50_ms\": %.2f, \"p99_ms\": %.2f, \"max_ms\": %.2f, "
+      "\"mean_bytes\": %lld}\n",
+      lat.size(), static_cast<long long>(errors), pct(0.5), pct(0.99),
+      lat.empty() ? 0.0 : lat.back(),
+      lat.empty() ? 0LL : static_cast<long long>(bytes / static_cast<int64_t>(lat.size())));
   return 0;
 }

@@ -180,12 +180,12 @@ int main(int argc, char** argv) {
   auto k = hwl::crypto::generateEd25519();
   std::shared_ptr<EVP_PKEY> key(k.release(), hwl::crypto::PkeyFree{});
 
-  std::printf("durable appends (WAL, synchronous=FULL, ack after COMMIT) in %s\n",
-              base.c_str());
+  std::printf("durable appends (WAL, synchronous=FULL, ack after COMMIT) in %s\n", base.c_str());
   std::printf("%-34s %12s %10s %10s %12s %8s\n", "case", "events/s", "p50 ms", "p99 ms",
               "sqlite ev/s", "ratio");
   for (int batch : {1, 10, 100, 1000}) {
-    int64_t total = quick ? std::max<int64_t>(batch * 20, 200) : std::max<int64_t>(batch * 200, 2000);
+    int64_t total =
+        quick ? std::max<int64_t>(batch * 20, 200) : std::max<int64_t>(batch * 200, 2000);
     auto l = ledgerSerial(base / "serial", key, batch, total);
     auto p = plainSqlite(base / "plain", batch, total);
     std::printf("%-34s %12.0f %10.2f %10.2f %12.0f %7.0f%%\n",

@@ -53,17 +53,16 @@ std::string figures(std::vector<int64_t> v) {
   if (v.empty()) return "n=0";
   std::sort(v.begin(), v.end());
   const int64_t p50 = v[(v.size() - 1) / 2];
-  return "p50 " + std::to_string(p50) + " ms, max " + std::to_string(v.back()) + " ms (n=" +
-         std::to_string(v.size()) + ")";
+  return "p50 " + std::to_string(p50) + " ms, max " + std::to_string(v.back()) +
+         " ms (n=" + std::to_string(v.size()) + ")";
 }
 
 bj::object jobBody(int n, Job& job) {
   switch (n % 3) {
     case 0: {
       job.kind = "batch";
-      const std::string cmd =
-          "echo batch " + std::to_string(n) + "; sleep " + std::to_string(3 + (n * 7) % 25) +
-          "; exit " + std::to_string(n % 5);
+      const std::string cmd = "echo batch " + std::to_string(n) + "; sleep " +
+                              std::to_string(3 + (n * 7) % 25) + "; exit " + std::to_string(n % 5);
       return {{"name", "batch-" + std::to_string(n)},
               {"command", bj::array{"/bin/sh", "-c", bj::string(cmd)}},
               {"host", "h100"}};
@@ -101,8 +100,8 @@ int soak(int seconds, int cut_s, int heal_s) {
   agent.enroll(srv);
   agent.start();
   waitForFleet(srv, agent, 60s);
-  std::cout << "server " << srv.url() << " (namespace " << net.serverNs() << "), agent "
-            << kAgentIp << ":" << kAgentPort << " (namespace " << net.agentNs() << ")\n"
+  std::cout << "server " << srv.url() << " (namespace " << net.serverNs() << "), agent " << kAgentIp
+            << ":" << kAgentPort << " (namespace " << net.agentNs() << ")\n"
             << "collector: scrape timeout " << kScrapeTimeoutMs << " ms, outbox every "
             << kOutboxIntervalMs << " ms, telemetry every " << kTelemetryIntervalMs
             << " ms, unreachable after " << kMissThreshold << " misses" << std::endl;

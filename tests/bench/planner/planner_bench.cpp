@@ -22,7 +22,8 @@ double msSince(Clock::time_point t0) {
   return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
 }
 
-constexpr const char* kLlama70B = R"({"model_type": "llama", "hidden_size": 8192, "num_hidden_layers": 80,
+constexpr const char* kLlama70B =
+    R"({"model_type": "llama", "hidden_size": 8192, "num_hidden_layers": 80,
   "num_attention_heads": 64, "num_key_value_heads": 8, "vocab_size": 128256, "intermediate_size": 28672,
   "max_position_embeddings": 131072, "tie_word_embeddings": false, "torch_dtype": "bfloat16"})";
 
@@ -54,9 +55,11 @@ int placementBench() {
   const double rank_ms = msSince(t1) / kRounds;
   std::size_t fit = 0;
   for (const auto& p : ranked) fit += p.fits;
-  std::printf("placement: 1000 hosts, Llama-3.1-70B @ 32k x 4: plans for TP 1..8 %.3f ms, ranking %.3f ms "
-              "(mean of %d), query total %.3f ms; %zu hosts fit, best %s on %u GPU(s)\n",
-              plan_ms, rank_ms, kRounds, plan_ms + rank_ms, fit, ranked[0].host_id.c_str(), ranked[0].gpus_needed);
+  std::printf(
+      "placement: 1000 hosts, Llama-3.1-70B @ 32k x 4: plans for TP 1..8 %.3f ms, ranking %.3f ms "
+      "(mean of %d), query total %.3f ms; %zu hosts fit, best %s on %u GPU(s)\n",
+      plan_ms, rank_ms, kRounds, plan_ms + rank_ms, fit, ranked[0].host_id.c_str(),
+      ranked[0].gpus_needed);
   return 0;
 }
 
@@ -71,7 +74,8 @@ int ggufBench() {
   w.addUint32("llama.attention.head_count_kv", 8);
   w.addUint32("llama.context_length", 131072);
   GgufArray vocab{GgufType::kString, {}};
-  for (int i = 0; i < 128256; ++i) vocab.items.push_back({GgufType::kString, "tok" + std::to_string(i)});
+  for (int i = 0; i < 128256; ++i)
+    vocab.items.push_back({GgufType::kString, "tok" + std::to_string(i)});
   w.addValue("tokenizer.ggml.tokens", {GgufType::kArray, std::move(vocab)});
   w.addTensor("token_embd.weight", {8192, 128256}, 12);
   for (int l = 0; l < 80; ++l) {
@@ -90,7 +94,8 @@ int ggufBench() {
   w.addTensor("output.weight", {8192, 128256}, 14);
   const std::string header = w.header();
   const std::uint64_t size = header.size() + w.dataBytes();
-  const auto path = std::filesystem::temp_directory_path() / ("hwl_planner_bench_" + std::to_string(::getpid()) + ".gguf");
+  const auto path = std::filesystem::temp_directory_path() /
+                    ("hwl_planner_bench_" + std::to_string(::getpid()) + ".gguf");
   {
     std::ofstream out(path, std::ios::binary);
     out.write(header.data(), static_cast<std::streamsize>(header.size()));
@@ -107,12 +112,14 @@ int ggufBench() {
   if (!g) return std::fprintf(stderr, "%s\n", g.error().message.c_str()), 1;
   auto spec = ggufToSpec(*g, "bench");
   if (!spec) return std::fprintf(stderr, "%s\n", spec.error().message.c_str()), 1;
-  std::printf("gguf: file %s (%llu B), %zu tensors, %zu keys; read %llu B of metadata (%.5f%% of the file) "
-              "in %.2f ms; %llu params, %s of weights\n",
-              formatBytes(size).c_str(), static_cast<unsigned long long>(size), g->tensors.size(),
-              g->metadata.size(), static_cast<unsigned long long>(g->bytes_read),
-              100.0 * static_cast<double>(g->bytes_read) / static_cast<double>(size), read_ms,
-              static_cast<unsigned long long>(spec->paramsTotal()), formatBytes(*spec->exact_weight_bytes).c_str());
+  std::printf(
+      "gguf: file %s (%llu B), %zu tensors, %zu keys; read %llu B of metadata (%.5f%% of the file) "
+      "in %.2f ms; %llu params, %s of weights\n",
+      formatBytes(size).c_str(), static_cast<unsigned long long>(size), g->tensors.size(),
+      g->metadata.size(), static_cast<unsigned long long>(g->bytes_read),
+      100.0 * static_cast<double>(g->bytes_read) / static_cast<double>(size), read_ms,
+      static_cast<unsigned long long>(spec->paramsTotal()),
+      formatBytes(*spec->exact_weight_bytes).c_str());
   return 0;
 }
 

@@ -10,6 +10,7 @@
 // "elapsed <seconds>" from the first request to the last answer.
 // Usage: submit_load BASE_URL CA_FILE TOKEN MODE COUNT THREADS HOSTS [PROBE_MS]
 #include <atomic>
+#include <boost/json.hpp>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -17,8 +18,6 @@
 #include <string>
 #include <thread>
 #include <vector>
-
-#include <boost/json.hpp>
 
 #include "hwl/http.hpp"
 
@@ -41,9 +40,11 @@ int main(int argc, char** argv) {
       {"Authorization", "Bearer " + token}, {"Content-Type", "application/json"}};
   auto client = [&] {
     // A generous timeout: a submission may wait for the slow host's dispatch several times over.
-    return std::make_unique<hwl::http::Client>(hwl::http::ClientSettings{
-        .base_url = base, .ca_file = ca, .verify_hostname = false,
-        .timeout = std::chrono::milliseconds(600'000)});
+    return std::make_unique<hwl::http::Client>(
+        hwl::http::ClientSettings{.base_url = base,
+                                  .ca_file = ca,
+                                  .verify_hostname = false,
+                                  .timeout = std::chrono::milliseconds(600'000)});
   };
   std::mutex out_mu;
   std::atomic<int> next{0};
@@ -83,11 +84,11 @@ int main(int argc, char** argv) {
         if (i >= count) return;
         std::string body;
         if (mode == "submit") {
-          body = boost::json::serialize(boost::json::object{
-              {"name", "bench-" + std::to_string(i)},
-              {"command", boost::json::array{"/bin/true"}},
-              {"gpus", 0},
-              {"host", "sim-" + std::to_string(i % hosts)}});
+          body = boost::json::serialize(
+              boost::json::object{{"name", "bench-" + std::to_string(i)},
+                                  {"command", boost::json::array{"/bin/true"}},
+                                  {"gpus", 0},
+                                  {"host", "sim-" + std::to_string(i % hosts)}});
         }
         auto t0 = clock::now();
         auto r = mode == "submit" ? c.request("POST", "/v1/jobs", body, headers)

@@ -7,9 +7,9 @@
 #include <boost/json.hpp>
 #include <fstream>
 
+#include "app/server_app.hpp"
 #include "hwl/crypto.hpp"
 #include "hwl/pki.hpp"
-#include "app/server_app.hpp"
 
 namespace hwl::fuzz {
 
@@ -144,10 +144,18 @@ std::vector<std::string> subjectAltNames(const std::string& cert_pem) {
                          static_cast<size_t>(ASN1_STRING_length(s)));
     };
     switch (n->type) {
-      case GEN_URI: out.push_back("URI:" + str(n->d.uniformResourceIdentifier)); break;
-      case GEN_DNS: out.push_back("DNS:" + str(n->d.dNSName)); break;
-      case GEN_IPADD: out.push_back("IP:" + crypto::hex(str(n->d.iPAddress))); break;
-      default: out.push_back("OTHER"); break;
+      case GEN_URI:
+        out.push_back("URI:" + str(n->d.uniformResourceIdentifier));
+        break;
+      case GEN_DNS:
+        out.push_back("DNS:" + str(n->d.dNSName));
+        break;
+      case GEN_IPADD:
+        out.push_back("IP:" + crypto::hex(str(n->d.iPAddress)));
+        break;
+      default:
+        out.push_back("OTHER");
+        break;
     }
   }
   GENERAL_NAMES_free(names);

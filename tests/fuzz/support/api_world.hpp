@@ -11,8 +11,8 @@
 #include "api/api.hpp"
 #include "fuzz_support.hpp"
 #include "hwl/clock.hpp"
-#include "storage/sqlite_ledger.hpp"
 #include "pki/fleet_ca.hpp"
+#include "storage/sqlite_ledger.hpp"
 
 namespace hwl::fuzz {
 

@@ -13,9 +13,9 @@ namespace hwl::fuzz {
 // Prints the broken invariant and aborts.
 [[noreturn]] void fail(const char* condition, const char* file, int line, std::string_view detail);
 
-#define HWL_FUZZ_CHECK(cond, detail)                                       \
-  do {                                                                     \
-    if (!(cond)) ::hwl::fuzz::fail(#cond, __FILE__, __LINE__, (detail));   \
+#define HWL_FUZZ_CHECK(cond, detail)                                     \
+  do {                                                                   \
+    if (!(cond)) ::hwl::fuzz::fail(#cond, __FILE__, __LINE__, (detail)); \
   } while (false)
 
 inline std::string_view text(const uint8_t* data, size_t size) {

@@ -12,9 +12,9 @@ namespace {
 
 std::string describe(const planner::Plan& p) {
   return "weights " + std::to_string(p.weights_bytes) + " kv " + std::to_string(p.kv_bytes) +
-         " state " + std::to_string(p.state_bytes) + " act " +
-         std::to_string(p.activations_bytes) + " overhead " + std::to_string(p.overhead_bytes) +
-         " total " + std::to_string(p.total_bytes);
+         " state " + std::to_string(p.state_bytes) + " act " + std::to_string(p.activations_bytes) +
+         " overhead " + std::to_string(p.overhead_bytes) + " total " +
+         std::to_string(p.total_bytes);
 }
 
 void checkSum(const planner::Plan& p) {

@@ -32,8 +32,8 @@ bool wellFormedSample(std::string_view line) {
       i += 2;
       while (i < line.size() && line[i] != '"') {
         if (line[i] == '\\') {
-          if (i + 1 >= line.size() || (line[i + 1] != '\\' && line[i + 1] != '"' &&
-                                       line[i + 1] != 'n'))
+          if (i + 1 >= line.size() ||
+              (line[i + 1] != '\\' && line[i + 1] != '"' && line[i + 1] != 'n'))
             return false;
           ++i;
         }

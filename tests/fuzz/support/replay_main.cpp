@@ -44,8 +44,8 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "replay %s (%zu bytes)\n", f.c_str(), data.size());
     LLVMFuzzerTestOneInput(reinterpret_cast<const uint8_t*>(data.data()), data.size());
   }
-  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                std::chrono::steady_clock::now() - start)
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() -
+                                                                  start)
                 .count();
   std::printf("replayed %zu inputs in %lld ms\n", files.size(), static_cast<long long>(ms));
   return 0;

@@ -25,8 +25,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (r.status != 201) return 0;
 
   auto evs = w.eventsAfter(before);
-  HWL_FUZZ_CHECK(evs.size() == 2 && evs[0].type == "token.used" &&
-                     evs[1].type == "host.enrolled",
+  HWL_FUZZ_CHECK(evs.size() == 2 && evs[0].type == "token.used" && evs[1].type == "host.enrolled",
                  body);
   auto o = bj::parse(r.body).as_object();
   std::string host_id(o.at("host_id").as_string());
@@ -37,8 +36,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   for (const auto& s : sans) {
     if (s.rfind("URI:", 0) == 0) {
       ++uris;
-      HWL_FUZZ_CHECK(s == "URI:hwledger://host/" + host_id, "certificate SANs: " + all +
-                                                                "\n  input: " + body);
+      HWL_FUZZ_CHECK(s == "URI:hwledger://host/" + host_id,
+                     "certificate SANs: " + all + "\n  input: " + body);
     } else if (s.rfind("DNS:", 0) == 0 || s.rfind("IP:", 0) == 0) {
       ++addrs;
     } else {

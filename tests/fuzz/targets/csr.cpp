@@ -22,8 +22,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     pem = std::string(in);
   } else {
     std::string b64(4 * ((in.size() + 2) / 3) + 1, '\0');
-    int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(b64.data()), data,
-                            static_cast<int>(size));
+    int n =
+        EVP_EncodeBlock(reinterpret_cast<unsigned char*>(b64.data()), data, static_cast<int>(size));
     b64.resize(static_cast<size_t>(n));
     pem = "-----BEGIN CERTIFICATE REQUEST-----\n";
     for (size_t i = 0; i < b64.size(); i += 64) pem += b64.substr(i, 64) + "\n";
@@ -47,9 +47,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::string all;
   for (const auto& s : sans) all += s + " ";
   std::sort(sans.begin(), sans.end());
-  HWL_FUZZ_CHECK(sans.size() == 2 && sans[0] == "IP:0a010203" &&
-                     sans[1] == "URI:hwledger://host/host-0a0b0c",
-                 all);
+  HWL_FUZZ_CHECK(
+      sans.size() == 2 && sans[0] == "IP:0a010203" && sans[1] == "URI:hwledger://host/host-0a0b0c",
+      all);
   // Extensions: only those the CA adds (no CSR extension is copied).
   for (int i = 0; i < X509_get_ext_count(x->get()); ++i) {
     int nid = OBJ_obj2nid(X509_EXTENSION_get_object(X509_get_ext(x->get(), i)));

@@ -1,10 +1,11 @@
 // GGUF files (v2/v3 header, metadata, tensor infos): the whole input is the file. Invariants: the
 // reader never reads past the file, accepted tensors lie inside it, and the spec built from an
 // accepted file plans without overflow.
+#include "hwl/planner/gguf.hpp"
+
 #include <sstream>
 
 #include "fuzz_support.hpp"
-#include "hwl/planner/gguf.hpp"
 #include "plan_check.hpp"
 
 using namespace hwl;

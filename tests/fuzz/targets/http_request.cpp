@@ -16,15 +16,15 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   auto in = fuzz::text(data, size);
   auto req = http::parseRequest(in, kHeaderLimit, kBodyLimit);
   if (!req) {
-    HWL_FUZZ_CHECK(req.error().code == Code::kInvalidArgument ||
-                       req.error().code == Code::kResourceExhausted,
-                   req.error().message);
+    HWL_FUZZ_CHECK(
+        req.error().code == Code::kInvalidArgument || req.error().code == Code::kResourceExhausted,
+        req.error().message);
     return 0;
   }
   HWL_FUZZ_CHECK(!req->method.empty(), req->target);
   HWL_FUZZ_CHECK(req->body.size() <= kBodyLimit, "body over the limit");
-  HWL_FUZZ_CHECK(req->path == http::percentDecode(std::string_view(req->target).substr(
-                                  0, req->target.find('?'))),
+  HWL_FUZZ_CHECK(req->path == http::percentDecode(
+                                  std::string_view(req->target).substr(0, req->target.find('?'))),
                  req->target);
   for (const auto& [k, v] : req->headers) {
     HWL_FUZZ_CHECK(!k.empty(), "empty header name");

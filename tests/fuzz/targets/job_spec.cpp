@@ -3,10 +3,11 @@
 // variable names, GPUs are known and distinct, a working directory the agent creates lies inside
 // the jobs root, the readiness URL is loopback, durations are within 30 days, and the spec's
 // submission form parses back to the same spec.
+#include "hwl/proto/job_spec.hpp"
+
 #include <boost/json.hpp>
 
 #include "fuzz_support.hpp"
-#include "hwl/proto/job_spec.hpp"
 #include "hwl/json.hpp"
 
 using namespace hwl;

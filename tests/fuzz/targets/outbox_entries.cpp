@@ -5,10 +5,10 @@
 // same entry changes nothing (idempotent by event id); the ledger's hash chain still verifies.
 #include <boost/json.hpp>
 
+#include "app/server_app.hpp"
 #include "collect/collector.hpp"
 #include "fuzz_support.hpp"
 #include "hwl/json.hpp"
-#include "app/server_app.hpp"
 #include "storage/sqlite_ledger.hpp"
 
 using namespace hwl;

@@ -1,8 +1,9 @@
 // safetensors headers (8-byte length, JSON header): the whole input is the start of a file whose
 // size is the input's. Invariants: the summary's totals are the sums of its per-dtype totals, and
 // every tensor's bytes lie within the file.
-#include "fuzz_support.hpp"
 #include "hwl/planner/safetensors.hpp"
+
+#include "fuzz_support.hpp"
 
 using namespace hwl;
 
@@ -17,8 +18,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
   HWL_FUZZ_CHECK(tensors == s->tensors && params == s->params && bytes == s->bytes,
                  "totals differ from the per-dtype sums");
-  HWL_FUZZ_CHECK(s->bytes <= size, std::to_string(s->bytes) + " bytes in a file of " +
-                                       std::to_string(size));
+  HWL_FUZZ_CHECK(s->bytes <= size,
+                 std::to_string(s->bytes) + " bytes in a file of " + std::to_string(size));
   HWL_FUZZ_CHECK(s->tensor_params.size() == s->tensors, "tensor count");
   return 0;
 }

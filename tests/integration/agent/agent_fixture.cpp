@@ -8,15 +8,15 @@
 #include <unistd.h>
 
 #include <boost/json/parse.hpp>
-#include <cerrno>
 #include <boost/json/serialize.hpp>
+#include <cerrno>
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
 #include <thread>
 
-#include "hwl/jobs/containment.hpp"
 #include "hwl/job_user_bin.hpp"
+#include "hwl/jobs/containment.hpp"
 
 namespace hwl::itest::agent {
 
@@ -187,8 +187,8 @@ void Agent::crash() {
   if (!proc_) throw std::runtime_error("the agent was never started");
   auto st = proc_->kill();
   if (st.signal != SIGKILL)
-    throw std::runtime_error("the agent had already ended before SIGKILL: " + st.describe() +
-                             " " + proc_->err());
+    throw std::runtime_error("the agent had already ended before SIGKILL: " + st.describe() + " " +
+                             proc_->err());
 }
 
 ExitStatus Agent::stop() {
@@ -210,8 +210,8 @@ pid_t Agent::pid() const { return proc_ ? proc_->pid() : -1; }
 
 Http Agent::request(const std::string& method, const std::string& path,
                     const std::optional<std::string>& body) const {
-  std::vector<std::string> argv{"curl", "-sS", "--max-time", "30", "-X", method,
-                                "-w",   "\n%{http_code}"};
+  std::vector<std::string> argv{"curl", "-sS",  "--max-time", "30",
+                                "-X",   method, "-w",         "\n%{http_code}"};
   RunOptions ro;
   if (body) {
     argv.insert(argv.end(), {"-H", "Content-Type: application/json", "--data-binary", "@-"});
@@ -239,8 +239,8 @@ Http Agent::submit(const bj::object& spec) const {
 bj::object Agent::job(const std::string& id) const {
   auto h = get("/v1/jobs/" + id);
   if (h.status != 200)
-    throw std::runtime_error("GET /v1/jobs/" + id + ": " + std::to_string(h.status) + " " +
-                             h.body + h.err);
+    throw std::runtime_error("GET /v1/jobs/" + id + ": " + std::to_string(h.status) + " " + h.body +
+                             h.err);
   return h.obj();
 }
 

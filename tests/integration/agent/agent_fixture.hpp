@@ -27,7 +27,6 @@ std::string ignoreTermBin();      // a job that ignores SIGTERM
 std::filesystem::path telemetryDir();
 std::string promtoolBin();
 
-
 // True while a process with this pid exists and is not a zombie.
 bool processAlive(pid_t pid);
 
@@ -43,7 +42,7 @@ bool eventually(const std::function<bool()>& pred, std::chrono::milliseconds tim
 class Agent {
  public:
   struct Options {
-    std::string probe;            // passed as --probe
+    std::string probe;  // passed as --probe
     std::string job_user = "nobody";
     int64_t sample_interval_ms = 200;
     std::vector<std::string> extra;  // more flags for `run`

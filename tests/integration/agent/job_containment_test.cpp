@@ -61,20 +61,23 @@ std::string state(const bj::object& job) { return std::string(job.at("state").as
 // flat; a 2 s max_runtime job submitted alongside is stopped on time; log_tail is at most 4 KiB.
 TEST(AgentJobContainment, LogFloodStaysBoundedAndOtherJobsStaySupervised) {
   TempDir tmp("hwl-agent-it");
-  Agent agent(tmp.path(), {.probe = h100(), .extra = {"--log-max-bytes", "1048576", "--log-keep", "2"}});
+  Agent agent(tmp.path(),
+              {.probe = h100(), .extra = {"--log-max-bytes", "1048576", "--log-keep", "2"}});
   agent.start();
   const uint64_t rss_start = rssBytes(agent.pid());
   ASSERT_GT(rss_start, 0U);
-  ASSERT_EQ(agent.submit({{"id", "flood"},
-                          {"command", bj::array{"sh", "-c",
-                                                "head -c 300000000 /dev/zero | tr '\\0' x; "
-                                                "echo; echo end"}}})
+  ASSERT_EQ(agent
+                .submit({{"id", "flood"},
+                         {"command", bj::array{"sh", "-c",
+                                               "head -c 300000000 /dev/zero | tr '\\0' x; "
+                                               "echo; echo end"}}})
                 .status,
             201);
-  ASSERT_EQ(agent.submit({{"id", "timed"},
-                          {"command", bj::array{"sleep", "60"}},
-                          {"max_runtime_s", 2},
-                          {"grace_s", 1}})
+  ASSERT_EQ(agent
+                .submit({{"id", "timed"},
+                         {"command", bj::array{"sleep", "60"}},
+                         {"max_runtime_s", 2},
+                         {"grace_s", 1}})
                 .status,
             201);
   const fs::path dir = agent.stateDir() / "jobs" / "flood";
@@ -123,9 +126,10 @@ TEST_P(AgentContainment, SetsidChildrenDieOnCancelAndOnExit) {
   EXPECT_EQ(info.at("job_containment").at("kind"), bj::value(GetParam())) << bj::serialize(info);
 
   const std::string m1 = "777." + std::to_string(::getpid()) + "1";
-  ASSERT_EQ(agent.submit({{"id", "escape"},
-                          {"command", bj::array{"sh", "-c", "setsid sleep " + m1 + " & sleep 600"}},
-                          {"grace_s", 2}})
+  ASSERT_EQ(agent
+                .submit({{"id", "escape"},
+                         {"command", bj::array{"sh", "-c", "setsid sleep " + m1 + " & sleep 600"}},
+                         {"grace_s", 2}})
                 .status,
             201);
   agent.waitForState("escape", "running", 10s);
@@ -135,8 +139,9 @@ TEST_P(AgentContainment, SetsidChildrenDieOnCancelAndOnExit) {
   EXPECT_EQ(countProcesses(m1), 0) << "the setsid child outlived the cancel";
 
   const std::string m2 = "777." + std::to_string(::getpid()) + "2";
-  ASSERT_EQ(agent.submit({{"id", "leaver"},
-                          {"command", bj::array{"sh", "-c", "setsid sleep " + m2 + " & sleep 0.5"}}})
+  ASSERT_EQ(agent
+                .submit({{"id", "leaver"},
+                         {"command", bj::array{"sh", "-c", "setsid sleep " + m2 + " & sleep 0.5"}}})
                 .status,
             201);
   ASSERT_TRUE(eventually([&] { return countProcesses(m2) == 1; }, 5s));

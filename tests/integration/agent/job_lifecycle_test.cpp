@@ -49,10 +49,9 @@ TEST(AgentJobs, InferenceServerBecomesReadyStreamsLogsAndIsCancelled) {
   // logs a numbered line every 200 ms, so following the log has something new to show.
   bj::object spec{
       {"id", id},
-      {"command",
-       bj::array{"/bin/sh", "-c",
-                 "i=0; while :; do echo tick $i; i=$((i+1)); sleep 0.2; done & exec " +
-                     testHttpServerBin() + " " + std::to_string(port)}},
+      {"command", bj::array{"/bin/sh", "-c",
+                            "i=0; while :; do echo tick $i; i=$((i+1)); sleep 0.2; done & exec " +
+                                testHttpServerBin() + " " + std::to_string(port)}},
       {"env", bj::object{{"MODEL", "tiny"}}},
       {"gpus", bj::array{kH100Uuid}},
       {"ready_url", "http://127.0.0.1:" + std::to_string(port) + "/health"},
@@ -131,8 +130,7 @@ TEST(AgentJobs, InferenceServerBecomesReadyStreamsLogsAndIsCancelled) {
   EXPECT_TRUE(follow_end->success()) << follow_end->describe() << follow.err();
 
   auto events = agent.jobEvents(id);
-  EXPECT_EQ(types(events),
-            (std::vector<std::string>{"job.started", "job.ready", "job.cancelled"}));
+  EXPECT_EQ(types(events), (std::vector<std::string>{"job.started", "job.ready", "job.cancelled"}));
   ASSERT_EQ(events.size(), 3U);
   EXPECT_LT(events[0].at("seq").as_int64(), events[1].at("seq").as_int64());
   EXPECT_LT(events[1].at("seq").as_int64(), events[2].at("seq").as_int64());
@@ -217,9 +215,10 @@ TEST(AgentJobs, ExitCodeAndLastLogLinesAreRecorded) {
   Agent agent(tmp.path(), h100());
   agent.start();
   const std::string id = "batch";
-  auto created = agent.submit({{"id", id},
-                               {"command", bj::array{"/bin/sh", "-c", "echo \"$GREETING\"; exit 3"}},
-                               {"env", bj::object{{"GREETING", "bye from the batch job"}}}});
+  auto created =
+      agent.submit({{"id", id},
+                    {"command", bj::array{"/bin/sh", "-c", "echo \"$GREETING\"; exit 3"}},
+                    {"env", bj::object{{"GREETING", "bye from the batch job"}}}});
   ASSERT_EQ(created.status, 201) << created.body;
   auto exited = agent.waitForState(id, "exited", 15s);
   EXPECT_EQ(exited.at("exit_code"), bj::value(3));

@@ -121,8 +121,8 @@ TEST(AgentRestart, ACancelUnderWayIsFinishedByTheNextAgent) {
 }
 
 const std::map<std::string, std::string> kEventOfState{
-    {"running", "job.started"},  {"ready", "job.ready"},         {"exited", "job.exited"},
-    {"failed", "job.failed"},    {"cancelled", "job.cancelled"}, {"lost", "job.lost"}};
+    {"running", "job.started"}, {"ready", "job.ready"},         {"exited", "job.exited"},
+    {"failed", "job.failed"},   {"cancelled", "job.cancelled"}, {"lost", "job.lost"}};
 
 // Every entry once, seqs 1..N without a gap, ids unique, at most one event of a kind per job,
 // job.started before any other event of its job.
@@ -197,8 +197,8 @@ TEST(AgentRestart, OutboxKeepsEveryAcknowledgedTransitionAcrossSigkill) {
       recorded.insert({std::string(e.at("data").at("job_id").as_string()), type});
   }
   for (const auto& a : acknowledged)
-    EXPECT_EQ(recorded.count(a), 1U) << a.first << " was shown " << a.second
-                                     << " by the API but the outbox lost it";
+    EXPECT_EQ(recorded.count(a), 1U)
+        << a.first << " was shown " << a.second << " by the API but the outbox lost it";
 
   // The restarted agent finishes what was interrupted without recording anything twice.
   for (int i = 2; i < kJobs; i += 3)
@@ -240,9 +240,10 @@ TEST(AgentRestart, ANewGpuInventoryIsRecordedOnRestart) {
   TempDir tmp("hwl-agent-it");
   const auto spec = tmp / "replay.json";
   auto writeSpec = [&](int n) {
-    writeFile(spec, bj::serialize(bj::object{
-                        {"files", bj::array{(telemetryDir() / "nvidia-h100-query-gpu.csv").string()}},
-                        {"gpu_count", n}}));
+    writeFile(spec,
+              bj::serialize(bj::object{
+                  {"files", bj::array{(telemetryDir() / "nvidia-h100-query-gpu.csv").string()}},
+                  {"gpu_count", n}}));
   };
   writeSpec(2);
   Agent agent(tmp.path(), {.probe = "replay:" + spec.string()});

@@ -24,7 +24,8 @@ TEST(AgentStartup, VersionIsPrinted) {
 
 TEST(AgentStartup, DevModeRefusesANonLoopbackListenAddress) {
   TempDir tmp("hwl-agent-it");
-  ::chmod(tmp.path().c_str(), 0755);  // the default jobs root beside the state dir is the job user's
+  ::chmod(tmp.path().c_str(),
+          0755);  // the default jobs root beside the state dir is the job user's
   for (const std::string listen : {"0.0.0.0:0", "[::]:0", "192.0.2.10:0"}) {
     auto state = tmp / ("state-" + std::to_string(std::hash<std::string>{}(listen)));
     auto r = run({agentBin(), "run", "--dev", "--state-dir", state.string(), "--listen", listen,
@@ -48,7 +49,8 @@ TEST(AgentStartup, DevModeRefusesANonLoopbackListenAddress) {
 
 TEST(AgentStartup, UnknownConfigKeyIsAnErrorNamingIt) {
   TempDir tmp("hwl-agent-it");
-  ::chmod(tmp.path().c_str(), 0755);  // the default jobs root beside the state dir is the job user's
+  ::chmod(tmp.path().c_str(),
+          0755);  // the default jobs root beside the state dir is the job user's
   const auto cfg = tmp / "agent.json";
   writeFile(cfg, bj::serialize(bj::object{{"state_dir", (tmp / "state").string()},
                                           {"listen", "127.0.0.1:0"},
@@ -64,9 +66,9 @@ TEST(AgentStartup, UnknownConfigKeyIsAnErrorNamingIt) {
   EXPECT_FALSE(std::filesystem::exists(tmp / "state" / "listen.addr"));
 
   // A value out of range names its key too.
-  writeFile(cfg, bj::serialize(bj::object{{"state_dir", (tmp / "state").string()},
-                                          {"dev", true},
-                                          {"sample_interval_ms", 5}}));
+  writeFile(
+      cfg, bj::serialize(bj::object{
+               {"state_dir", (tmp / "state").string()}, {"dev", true}, {"sample_interval_ms", 5}}));
   auto range = run({agentBin(), "run", "--config", cfg.string()},
                    {.timeout = std::chrono::milliseconds(20'000)});
   EXPECT_NE(range.code(), 0);
@@ -101,10 +103,10 @@ TEST(AgentStartup, JobsRootTheJobUserCannotReachIsRefused) {
   ::chmod(locked.c_str(), 0700);
   ::chmod((locked / "jobs").c_str(), 0777);
   const auto jobs_root = (locked / "jobs").string();
-  auto r = run({agentBin(), "run", "--dev", "--state-dir", (tmp / "state").string(), "--jobs-root",
-                jobs_root, "--listen", "127.0.0.1:0", "--probe", h100Probe(), "--job-user",
-                "nobody"},
-               {.timeout = std::chrono::milliseconds(20'000)});
+  auto r =
+      run({agentBin(), "run", "--dev", "--state-dir", (tmp / "state").string(), "--jobs-root",
+           jobs_root, "--listen", "127.0.0.1:0", "--probe", h100Probe(), "--job-user", "nobody"},
+          {.timeout = std::chrono::milliseconds(20'000)});
   EXPECT_FALSE(r.timed_out) << "the agent started serving";
   EXPECT_NE(r.code(), 0) << r.out << r.err;
   EXPECT_NE(r.err.find("jobs root " + jobs_root), std::string::npos) << r.err;

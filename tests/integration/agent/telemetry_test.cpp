@@ -120,10 +120,13 @@ TEST(AgentTelemetry, MetricsPassPromtoolWithSeriesForEveryGpu) {
   HWL_NEEDS_SHARED_DATA();
   TempDir tmp("hwl-agent-it");
   const auto spec = tmp / "replay.json";
-  writeFile(spec, bj::serialize(bj::object{
-                      {"files", bj::array{(telemetryDir() / "nvidia-h100-query-gpu.csv").string(),
-                                          hwl::test_fixtures::find("telemetry", "nvidia-a5000x2-smi-q-x.xml").string()}},
-                      {"gpu_count", 5}}));
+  writeFile(
+      spec,
+      bj::serialize(bj::object{
+          {"files",
+           bj::array{(telemetryDir() / "nvidia-h100-query-gpu.csv").string(),
+                     hwl::test_fixtures::find("telemetry", "nvidia-a5000x2-smi-q-x.xml").string()}},
+          {"gpu_count", 5}}));
   Agent agent(tmp.path(), {.probe = "replay:" + spec.string()});
   agent.start();
 
@@ -149,8 +152,8 @@ TEST(AgentTelemetry, MetricsPassPromtoolWithSeriesForEveryGpu) {
     ASSERT_TRUE(util) << label << " has no DCGM_FI_DEV_GPU_UTIL in\n" << m.body;
     ASSERT_TRUE(used) << label << " has no DCGM_FI_DEV_FB_USED in\n" << m.body;
     ASSERT_TRUE(total) << label;
-    EXPECT_NE(valueWith(m.body, "DCGM_FI_DEV_GPU_UTIL", label + "," + "model_name=\"" +
-                                                            str(o, "name") + "\""),
+    EXPECT_NE(valueWith(m.body, "DCGM_FI_DEV_GPU_UTIL",
+                        label + "," + "model_name=\"" + str(o, "name") + "\""),
               std::nullopt);
     EXPECT_NE(valueWith(m.body, "DCGM_FI_DEV_GPU_UTIL", gpu_label), std::nullopt);
     // Memory is the capture's (the total never changes between frames; MiB as dcgm-exporter).
@@ -174,9 +177,12 @@ TEST(AgentTelemetry, InfoListsProbeBackendsAndGpus) {
   HWL_NEEDS_SHARED_DATA();
   TempDir tmp("hwl-agent-it");
   const auto spec = tmp / "replay.json";
-  writeFile(spec, bj::serialize(bj::object{
-                      {"files", bj::array{hwl::test_fixtures::find("telemetry", "nvidia-a5000x2-smi-q-x.xml").string()}},
-                      {"gpu_count", 3}}));
+  writeFile(
+      spec,
+      bj::serialize(bj::object{
+          {"files",
+           bj::array{hwl::test_fixtures::find("telemetry", "nvidia-a5000x2-smi-q-x.xml").string()}},
+          {"gpu_count", 3}}));
   Agent agent(tmp.path(), {.probe = "replay:" + spec.string()});
   agent.start();
   auto t = agent.telemetry();
@@ -190,8 +196,7 @@ TEST(AgentTelemetry, InfoListsProbeBackendsAndGpus) {
   auto info = h.obj();
   EXPECT_EQ(str(info, "agent_version"), "0.1.0");
   std::vector<std::string> backends;
-  for (const auto& b : info.at("probe_backends").as_array())
-    backends.emplace_back(b.as_string());
+  for (const auto& b : info.at("probe_backends").as_array()) backends.emplace_back(b.as_string());
   EXPECT_NE(std::find(backends.begin(), backends.end(), "replay"), backends.end())
       << bj::serialize(info.at("probe_backends"));
   const auto& gpus = info.at("gpus").as_array();
@@ -211,8 +216,7 @@ TEST(AgentTelemetry, InfoListsProbeBackendsAndGpus) {
   // The same backends appear in /metrics.
   auto m = agent.get("/metrics");
   for (const auto& b : backends)
-    EXPECT_NE(m.body.find("hwledger_agent_probe_info{backend=\"" + b + "\"} 1"),
-              std::string::npos)
+    EXPECT_NE(m.body.find("hwledger_agent_probe_info{backend=\"" + b + "\"} 1"), std::string::npos)
         << b;
 
   // The first inventory reaches the outbox.

@@ -1,8 +1,7 @@
 // The dispatch seam under contention: a slow agent delays only the submissions that go to it, two
-// placements racing for the last GPUs cannot both win (the ledger's optimistic concurrency decides),
-// and a dispatch that fails ends the job as dispatch_failed with its GPUs free again.
+// placements racing for the last GPUs cannot both win (the ledger's optimistic concurrency
+// decides), and a dispatch that fails ends the job as dispatch_failed with its GPUs free again.
 #include <gtest/gtest.h>
-
 #include <signal.h>
 
 #include <atomic>
@@ -140,8 +139,8 @@ TEST(FleetDispatch, AFailedDispatchEndsTheJobAndFreesItsGpus) {
   // Its GPUs are free: once the host answers again, a job asking for all of them is placed.
   a.start();
   waitForFleet(srv, {&a});
-  ASSERT_TRUE(eventually([&] { return submitJob(srv, sleepJob(a.hostId(), gpus)).status == 201; },
-                         30s));
+  ASSERT_TRUE(
+      eventually([&] { return submitJob(srv, sleepJob(a.hostId(), gpus)).status == 201; }, 30s));
 }
 
 }  // namespace

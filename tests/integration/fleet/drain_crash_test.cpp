@@ -1,7 +1,6 @@
 // The server SIGKILLed while it drains a large outbox backlog, restarted, killed again: in the
 // end every outbox seq of the agent is in the ledger exactly once (no duplicates, no gaps).
 #include <gtest/gtest.h>
-
 #include <sqlite3.h>
 
 #include <algorithm>
@@ -90,7 +89,8 @@ TEST(FleetDrainCrash, ServerKilledMidDrainLosesAndRepeatsNothing) {
       cfg << creds[c].substr(2) << " = " << quoted(creds[c + 1]) << "\n";
   }
   writeFile(fleet.root / "burst.curlrc", cfg.str());
-  auto burst = run({"curl", "-sS", "-K", (fleet.root / "burst.curlrc").string()}, {.timeout = 240s});
+  auto burst =
+      run({"curl", "-sS", "-K", (fleet.root / "burst.curlrc").string()}, {.timeout = 240s});
   ASSERT_TRUE(burst.status.success()) << burst.err;
   auto codes = lines(burst.out);
   ASSERT_EQ(static_cast<int>(std::count(codes.begin(), codes.end(), "201")), kJobs) << burst.out;

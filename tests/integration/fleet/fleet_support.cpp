@@ -1,7 +1,6 @@
 // Fleet helpers: enrolled agents on picked ports, the server's views polled with curl, and the
 // recorded captures read with plain string handling (not the agent's parsers).
 #include "fleet_support.hpp"
-#include "hwl/job_user_bin.hpp"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -9,14 +8,16 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
-#include <algorithm>
 #include <fstream>
 #include <map>
 #include <sstream>
 #include <stdexcept>
 #include <thread>
+
+#include "hwl/job_user_bin.hpp"
 
 namespace hwl::itest::fleet {
 
@@ -67,7 +68,6 @@ void killJobsLeftIn(const fs::path& state_dir) {
   }
 }
 
-
 bool eventually(const std::function<bool()>& pred, std::chrono::milliseconds timeout) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   for (;;) {
@@ -102,12 +102,15 @@ void FleetServer::launch() {
 }
 
 std::vector<std::string> FleetServer::agentCurlArgs() const {
-  return {"--cacert", (dataDir() / "ca.crt").string(), "--cert",
-          (dataDir() / "server.crt").string(), "--key", (dataDir() / "server.key").string()};
+  return {"--cacert", (dataDir() / "ca.crt").string(),
+          "--cert",   (dataDir() / "server.crt").string(),
+          "--key",    (dataDir() / "server.key").string()};
 }
 
 FleetAgent::FleetAgent(const fs::path& root, std::string name, std::string probe)
-    : root_(root / name), name_(std::move(name)), probe_(std::move(probe)),
+    : root_(root / name),
+      name_(std::move(name)),
+      probe_(std::move(probe)),
       state_(root_ / "state") {
   fs::create_directories(root_);
   makeTraversable(root_);
@@ -160,8 +163,7 @@ void FleetAgent::crash() {
   if (!proc_) throw std::runtime_error("the agent was never started");
   auto st = proc_->kill();
   if (st.signal != SIGKILL)
-    throw std::runtime_error("the agent had already ended: " + st.describe() + " " +
-                             proc_->err());
+    throw std::runtime_error("the agent had already ended: " + st.describe() + " " + proc_->err());
 }
 
 void FleetAgent::signal(int sig) {
@@ -175,8 +177,8 @@ std::string FleetAgent::logs() const { return proc_ ? proc_->out() + proc_->err(
 
 Http FleetAgent::call(const FleetServer& srv, const std::string& method, const std::string& path,
                       const std::optional<std::string>& body) const {
-  std::vector<std::string> argv{"curl", "-sS", "--max-time", "30", "-X", method, "-w",
-                                "\n%{http_code}"};
+  std::vector<std::string> argv{"curl", "-sS",  "--max-time", "30",
+                                "-X",   method, "-w",         "\n%{http_code}"};
   auto creds = srv.agentCurlArgs();
   argv.insert(argv.end(), creds.begin(), creds.end());
   RunOptions ro;
@@ -215,8 +217,8 @@ bj::object job(const LedgerServer& srv, const std::string& id) {
   return getOk(srv, "/v1/jobs/" + id);
 }
 
-bj::object waitForJobState(const LedgerServer& srv, const std::string& id,
-                           const std::string& state, std::chrono::milliseconds timeout) {
+bj::object waitForJobState(const LedgerServer& srv, const std::string& id, const std::string& state,
+                           std::chrono::milliseconds timeout) {
   bj::object last;
   eventually(
       [&] {

@@ -3,11 +3,10 @@
 // killed between placing and dispatching a job, a job its agent has forgotten, and a host (a real
 // enrolled certificate, a fake agent behind it) reporting on another host's job.
 #include <gtest/gtest.h>
-
 #include <signal.h>
 
-#include <boost/json.hpp>
 #include <atomic>
+#include <boost/json.hpp>
 #include <chrono>
 #include <mutex>
 #include <set>
@@ -89,22 +88,24 @@ TEST(FleetHardening, ViewerCannotSmuggleARequestToTheAgentThroughLogsTail) {
   // start of a third that the real request line completes.
   const std::string smuggled_body =
       bj::serialize(bj::object{{"id", "smuggled-1"}, {"command", bj::array{"/bin/true"}}});
-  const std::string payload = "1 HTTP/1.1\r\nHost: a\r\n\r\nPOST /v1/jobs HTTP/1.1\r\nHost: a\r\n"
-                              "Content-Type: application/json\r\nContent-Length: " +
-                              std::to_string(smuggled_body.size()) + "\r\n\r\n" + smuggled_body +
-                              "GET /v1/health";
+  const std::string payload =
+      "1 HTTP/1.1\r\nHost: a\r\n\r\nPOST /v1/jobs HTTP/1.1\r\nHost: a\r\n"
+      "Content-Type: application/json\r\nContent-Length: " +
+      std::to_string(smuggled_body.size()) + "\r\n\r\n" + smuggled_body + "GET /v1/health";
   const int64_t before = srv.eventCount();
-  const std::vector<std::string> queries = {
-      "?tail=" + percentEncode(payload), "?tail=1%0D%0A%0D%0APOST%20/v1/jobs",
-      "?tail=1&follow=" + percentEncode("1 HTTP/1.1\r\nX: y"),
-      "?tail=1&x=" + percentEncode("\r\n"), "?tail=-1", "?tail=1e3"};
+  const std::vector<std::string> queries = {"?tail=" + percentEncode(payload),
+                                            "?tail=1%0D%0A%0D%0APOST%20/v1/jobs",
+                                            "?tail=1&follow=" + percentEncode("1 HTTP/1.1\r\nX: y"),
+                                            "?tail=1&x=" + percentEncode("\r\n"),
+                                            "?tail=-1",
+                                            "?tail=1e3"};
   for (const std::string& q : queries) {
     auto h = srv.request("GET", "/v1/jobs/" + id + "/logs" + q, viewer.token);
     EXPECT_EQ(h.status, 400) << q << ": " << h.body;
   }
   // The ids that reach a path on the agent are checked too.
-  auto bad_id = srv.request("GET", "/v1/jobs/" + percentEncode(id + "\r\nX: y") + "/logs",
-                            viewer.token);
+  auto bad_id =
+      srv.request("GET", "/v1/jobs/" + percentEncode(id + "\r\nX: y") + "/logs", viewer.token);
   EXPECT_EQ(bad_id.status, 400) << bad_id.body;
 
   // The agent ran nothing else, and nothing reached the ledger (drains run every 300 ms).
@@ -133,24 +134,40 @@ TEST(FleetHardening, SpecsTheAgentWouldRefuseAndOversizedFieldsAppendNothing) {
     std::string field;  // the error message starts with or names it
   };
   std::vector<Case> cases = {
-      {"env name with '='", {{"command", bj::array{"/bin/true"}}, {"env", bj::object{{"A=B", "c"}}}},
-       {400}, "env.A=B"},
+      {"env name with '='",
+       {{"command", bj::array{"/bin/true"}}, {"env", bj::object{{"A=B", "c"}}}},
+       {400},
+       "env.A=B"},
       {"env name with a newline",
-       {{"command", bj::array{"/bin/true"}}, {"env", bj::object{{"A\nB", "c"}}}}, {400}, "env."},
-      {"NUL in an argument", {{"command", bj::array{"/bin/true", bj::string("a\0b", 3)}}}, {400},
+       {{"command", bj::array{"/bin/true"}}, {"env", bj::object{{"A\nB", "c"}}}},
+       {400},
+       "env."},
+      {"NUL in an argument",
+       {{"command", bj::array{"/bin/true", bj::string("a\0b", 3)}}},
+       {400},
        "command[1]"},
-      {"8 KiB name", {{"name", std::string(8192, 'n')}, {"command", bj::array{"/bin/true"}}},
-       {400}, "\"name\""},
+      {"8 KiB name",
+       {{"name", std::string(8192, 'n')}, {"command", bj::array{"/bin/true"}}},
+       {400},
+       "\"name\""},
       {"control characters in the name",
-       {{"name", "\x1b[31mred"}, {"command", bj::array{"/bin/true"}}}, {400}, "\"name\""},
-      {"20 KiB argument", {{"command", bj::array{"/bin/true", std::string(20 * 1024, 'x')}}},
-       {400}, "command[1]"},
+       {{"name", "\x1b[31mred"}, {"command", bj::array{"/bin/true"}}},
+       {400},
+       "\"name\""},
+      {"20 KiB argument",
+       {{"command", bj::array{"/bin/true", std::string(20 * 1024, 'x')}}},
+       {400},
+       "command[1]"},
       {"2000 arguments", {{"command", bj::array(2000, bj::string("x"))}}, {400}, "command"},
       {"20 KiB env value",
-       {{"command", bj::array{"/bin/true"}}, {"env", bj::object{{"A", std::string(20 * 1024, 'v')}}}},
-       {400}, "env.A"},
+       {{"command", bj::array{"/bin/true"}},
+        {"env", bj::object{{"A", std::string(20 * 1024, 'v')}}}},
+       {400},
+       "env.A"},
       {"1 MiB name (over the route's body limit)",
-       {{"name", std::string(1 << 20, 'n')}, {"command", bj::array{"/bin/true"}}}, {400, 413}, ""},
+       {{"name", std::string(1 << 20, 'n')}, {"command", bj::array{"/bin/true"}}},
+       {400, 413},
+       ""},
   };
   for (const auto& c : cases) {
     auto h = submitJob(srv, c.body);
@@ -177,9 +194,8 @@ std::string placeThenKillServer(FleetServer& srv, FleetAgent& a, const bj::objec
                                 const fs::path& root) {
   a.signal(SIGSTOP);
   Process curl({"curl", "-sS", "--max-time", "60", "--cacert", srv.caCert().string(), "-H",
-                "Authorization: Bearer " + srv.adminToken(), "-H",
-                "Content-Type: application/json", "--data-binary", bj::serialize(body),
-                srv.url() + "/v1/jobs"},
+                "Authorization: Bearer " + srv.adminToken(), "-H", "Content-Type: application/json",
+                "--data-binary", bj::serialize(body), srv.url() + "/v1/jobs"},
                {.stdout_file = root / "submit.out", .stderr_file = root / "submit.err"});
   std::string id;
   bool placed = eventually(
@@ -232,7 +248,8 @@ TEST(FleetHardening, JobLeftPlacedIsFailedWithTheReasonWhenTheAgentRefusesItAfte
   // While no server runs, the host comes back with other GPUs: the placed one is gone.
   a.signal(SIGCONT);
   a.crash();
-  a.setProbe("replay:" + hwl::test_fixtures::find("telemetry", "nvidia-a5000x2-smi-q-x.xml").string());
+  a.setProbe("replay:" +
+             hwl::test_fixtures::find("telemetry", "nvidia-a5000x2-smi-q-x.xml").string());
   a.start();
 
   srv.launch();
@@ -320,8 +337,8 @@ class FakeAgent {
       bj::array arr;
       for (const auto& e : entries_)
         if (e.at("seq").as_int64() > after) arr.push_back(e);
-      out.body = bj::serialize(bj::object{{"entries", std::move(arr)},
-                                          {"last_seq", entries_.back().at("seq")}});
+      out.body = bj::serialize(
+          bj::object{{"entries", std::move(arr)}, {"last_seq", entries_.back().at("seq")}});
       return out;
     }
     return http::jsonError(503, "unavailable", "no sample has been taken yet");
@@ -350,7 +367,10 @@ TEST(FleetHardening, AHostCannotAppendToAnotherHostsJob) {
   };
   std::vector<bj::object> entries = {
       entry(1, "job.exited",
-            {{"job_id", id}, {"state", "exited"}, {"exit_code", 0}, {"ended_ms", 5},
+            {{"job_id", id},
+             {"state", "exited"},
+             {"exit_code", 0},
+             {"ended_ms", 5},
              {"log_tail", "pwned"}}),
       entry(2, "job.started", {{"job_id", "job-doesnotexist"}, {"state", "running"}}),
       entry(3, "token.created", {{"id", "tok_evil"}, {"role", "admin"}}),

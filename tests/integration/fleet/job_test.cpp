@@ -1,7 +1,6 @@
 // Jobs through the server: placed, dispatched to the agent, ready, logs, cancelled; and a job
 // that outlives a SIGKILLed agent and is still under the server's control afterwards.
 #include <gtest/gtest.h>
-
 #include <signal.h>
 
 #include <boost/json.hpp>

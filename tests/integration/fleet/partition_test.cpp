@@ -2,7 +2,6 @@
 // one outage (unreachable, then reachable), shows the jobs as host_unreachable meanwhile, and
 // afterwards holds every outbox entry exactly once.
 #include <gtest/gtest.h>
-
 #include <signal.h>
 
 #include <boost/json.hpp>
@@ -25,17 +24,18 @@ TEST(FleetPartition, AgentStoppedFortySecondsLosesNothing) {
   auto& a = fleet.agent;
 
   // One job ends by itself while the agent is frozen; the other is killed meanwhile.
-  const std::string batch = submitJobOk(
-      srv, {{"name", "batch"},
-            {"command", bj::array{"/bin/sh", "-c", "echo started; sleep 10; exit 3"}},
-            {"host", "h100"}});
+  const std::string batch =
+      submitJobOk(srv, {{"name", "batch"},
+                        {"command", bj::array{"/bin/sh", "-c", "echo started; sleep 10; exit 3"}},
+                        {"host", "h100"}});
   const uint16_t port = freeLoopbackPort();
   const std::string web = submitJobOk(
-      srv, {{"name", "web"},
-            {"command", bj::array{bj::string(testHttpServerBin()), bj::string(std::to_string(port))}},
-            {"host", "h100"},
-            {"port", port},
-            {"ready_path", "/"}});
+      srv,
+      {{"name", "web"},
+       {"command", bj::array{bj::string(testHttpServerBin()), bj::string(std::to_string(port))}},
+       {"host", "h100"},
+       {"port", port},
+       {"ready_path", "/"}});
   ASSERT_EQ(str(waitForJobState(srv, batch, "running", 20s).at("state")), "running");
   ASSERT_EQ(str(waitForJobState(srv, web, "ready", 20s).at("state")), "ready");
   auto web_on_agent = a.call(srv, "GET", "/v1/jobs/" + web);
@@ -47,8 +47,8 @@ TEST(FleetPartition, AgentStoppedFortySecondsLosesNothing) {
   a.signal(SIGSTOP);
   const auto stopped_at = Clock::now();
   // Three missed scrapes (1 s timeout each) make the host unreachable.
-  ASSERT_TRUE(eventually([&] { return str(host(srv, a.hostId()).at("state")) == "unreachable"; },
-                         20s));
+  ASSERT_TRUE(
+      eventually([&] { return str(host(srv, a.hostId()).at("state")) == "unreachable"; }, 20s));
   auto j = job(srv, batch);
   EXPECT_EQ(str(j.at("state")), "host_unreachable") << bj::serialize(j);
   EXPECT_EQ(str(j.at("last_known_state")), "running") << bj::serialize(j);
@@ -56,7 +56,8 @@ TEST(FleetPartition, AgentStoppedFortySecondsLosesNothing) {
   EXPECT_EQ(str(j.at("state")), "host_unreachable") << bj::serialize(j);
   EXPECT_EQ(str(j.at("last_known_state")), "ready") << bj::serialize(j);
   auto listed = getOk(srv, "/v1/jobs").at("jobs").as_array();
-  for (const auto& l : listed) EXPECT_EQ(str(l.at("state")), "host_unreachable") << bj::serialize(l);
+  for (const auto& l : listed)
+    EXPECT_EQ(str(l.at("state")), "host_unreachable") << bj::serialize(l);
   ASSERT_EQ(::kill(web_pid, SIGKILL), 0);
   std::this_thread::sleep_until(stopped_at + 40s);
   // Still one outage, and the jobs are still unknown.

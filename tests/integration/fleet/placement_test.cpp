@@ -35,7 +35,9 @@ TEST(FleetPlacement, RefusalsNameEachHostsReasonAndAppendNothing) {
   srv.launch();
   const auto dir = telemetryDir();
   FleetAgent h100(root.path(), "h100", "replay:" + (dir / "nvidia-h100-query-gpu.csv").string());
-  FleetAgent a5000(root.path(), "a5000x2", "replay:" + hwl::test_fixtures::find("telemetry", "nvidia-a5000x2-smi-q-x.xml").string());
+  FleetAgent a5000(
+      root.path(), "a5000x2",
+      "replay:" + hwl::test_fixtures::find("telemetry", "nvidia-a5000x2-smi-q-x.xml").string());
   // Enrolled, but nothing ever answers at its address.
   FleetAgent ghost(root.path(), "ghost", "replay:" + (dir / "nvidia-h100-query-gpu.csv").string());
   for (auto* a : {&h100, &a5000, &ghost}) a->enroll(srv);
@@ -105,7 +107,9 @@ TEST(FleetPlacement, PlacementsRankHostsByFitForAModel) {
   const auto dir = telemetryDir();
   const auto models = hwl::test_fixtures::sharedData() / "models";
   FleetAgent h100(root.path(), "h100", "replay:" + (dir / "nvidia-h100-query-gpu.csv").string());
-  FleetAgent a5000(root.path(), "a5000x2", "replay:" + hwl::test_fixtures::find("telemetry", "nvidia-a5000x2-smi-q-x.xml").string());
+  FleetAgent a5000(
+      root.path(), "a5000x2",
+      "replay:" + hwl::test_fixtures::find("telemetry", "nvidia-a5000x2-smi-q-x.xml").string());
   for (auto* a : {&h100, &a5000}) a->enroll(srv);
   h100.start();
   a5000.start();
@@ -136,9 +140,9 @@ TEST(FleetPlacement, PlacementsRankHostsByFitForAModel) {
   }
   // The same question as a GET with the config in the query.
   auto cfg_text = readFile(models / "Qwen3-1.7B.config.json");
-  auto g = srv.request("GET", "/v1/placements", srv.adminToken(), std::nullopt,
-                       {"-G", "--data-urlencode", "config=" + cfg_text, "--data-urlencode",
-                        "context=8192"});
+  auto g = srv.request(
+      "GET", "/v1/placements", srv.adminToken(), std::nullopt,
+      {"-G", "--data-urlencode", "config=" + cfg_text, "--data-urlencode", "context=8192"});
   ASSERT_EQ(g.status, 200) << g.body;
   EXPECT_EQ(g.obj().at("placements").as_array().size(), 2u);
   // A bad config is refused with the reason.

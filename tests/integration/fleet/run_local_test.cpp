@@ -2,7 +2,6 @@
 // enrolled agent replaying four H100s, prints how to reach them, takes a job through the CLI
 // with the environment it printed, and stops cleanly on Ctrl-C.
 #include <gtest/gtest.h>
-
 #include <signal.h>
 #include <unistd.h>
 

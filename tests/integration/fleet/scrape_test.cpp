@@ -37,10 +37,13 @@ TEST(FleetScrape, ThreeVendorsEnrolledAndScrapedMatchTheirCaptures) {
   };
   const auto dir = telemetryDir();
   std::vector<Case> cases{
-      {"h100", dir / "nvidia-h100-query-gpu.csv", readQueryGpuCsv(dir / "nvidia-h100-query-gpu.csv")},
-      {"a5000x2", hwl::test_fixtures::find("telemetry", "nvidia-a5000x2-smi-q-x.xml"), readSmiXml(hwl::test_fixtures::find("telemetry", "nvidia-a5000x2-smi-q-x.xml"))},
+      {"h100", dir / "nvidia-h100-query-gpu.csv",
+       readQueryGpuCsv(dir / "nvidia-h100-query-gpu.csv")},
+      {"a5000x2", hwl::test_fixtures::find("telemetry", "nvidia-a5000x2-smi-q-x.xml"),
+       readSmiXml(hwl::test_fixtures::find("telemetry", "nvidia-a5000x2-smi-q-x.xml"))},
       {"mi100x4", hwl::test_fixtures::find("telemetry", "amd-mi100x4-rocm602-rocm-smi.json"),
-       readRocmSmiJson(hwl::test_fixtures::find("telemetry", "amd-mi100x4-rocm602-rocm-smi.json"))}};
+       readRocmSmiJson(
+           hwl::test_fixtures::find("telemetry", "amd-mi100x4-rocm602-rocm-smi.json"))}};
   // The captures themselves, as the test reads them.
   ASSERT_EQ(cases[0].expected.size(), 1u);
   ASSERT_EQ(cases[1].expected.size(), 2u);
@@ -49,7 +52,8 @@ TEST(FleetScrape, ThreeVendorsEnrolledAndScrapedMatchTheirCaptures) {
   std::vector<std::unique_ptr<FleetAgent>> agents;
   std::vector<const FleetAgent*> views;
   for (const auto& c : cases) {
-    agents.push_back(std::make_unique<FleetAgent>(root.path(), c.name, "replay:" + c.capture.string()));
+    agents.push_back(
+        std::make_unique<FleetAgent>(root.path(), c.name, "replay:" + c.capture.string()));
     agents.back()->enroll(srv);
     agents.back()->start();
     views.push_back(agents.back().get());
@@ -116,9 +120,9 @@ TEST(FleetScrape, ThreeVendorsEnrolledAndScrapedMatchTheirCaptures) {
     ASSERT_TRUE(eventually(
         [&] {
           int64_t now = nowMs();
-          t = getOk(srv, "/v1/telemetry?host=" + a.hostId() + "&from=" +
-                             std::to_string(now - 60'000) + "&to=" + std::to_string(now + 1000) +
-                             "&step=1000");
+          t = getOk(srv, "/v1/telemetry?host=" + a.hostId() +
+                             "&from=" + std::to_string(now - 60'000) +
+                             "&to=" + std::to_string(now + 1000) + "&step=1000");
           const auto& series = t.at("series").as_array();
           if (series.size() != cases[i].expected.size()) return false;
           for (const auto& s : series)

@@ -25,7 +25,7 @@ using fleet::str;
 namespace {
 
 constexpr const char* kPrefix = "hwlp-";  // hwlp-<pid>-<n>-{s,a}
-constexpr const char* kVeth = "v0";        // the veth end's name inside each namespace
+constexpr const char* kVeth = "v0";       // the veth end's name inside each namespace
 
 std::atomic<int> g_counter{0};
 
@@ -83,9 +83,11 @@ std::string unavailableReason(bool need_nft) {
   auto add = runQuiet({"ip", "netns", "add", probe});
   if (!add.status.success())
     return "cannot create a network namespace (needs root or CAP_SYS_ADMIN and CAP_NET_ADMIN): "
-           "ip netns add " + describe(add);
+           "ip netns add " +
+           describe(add);
   std::string why;
-  auto veth = runQuiet({"ip", "-n", probe, "link", "add", "p0", "type", "veth", "peer", "name", "p1"});
+  auto veth =
+      runQuiet({"ip", "-n", probe, "link", "add", "p0", "type", "veth", "peer", "name", "p1"});
   if (!veth.status.success()) why = "cannot create a veth pair: " + describe(veth);
   if (why.empty() && need_nft) {
     auto t = runQuiet(NetnsPair::in(probe, {"nft", "-f", "-"}), "table inet hwlp_probe {}\n");
@@ -97,7 +99,8 @@ std::string unavailableReason(bool need_nft) {
 
 // ---- NetnsPair ----
 
-std::vector<std::string> NetnsPair::in(const std::string& ns, const std::vector<std::string>& argv) {
+std::vector<std::string> NetnsPair::in(const std::string& ns,
+                                       const std::vector<std::string>& argv) {
   std::vector<std::string> out{"ip", "netns", "exec", ns};
   out.insert(out.end(), argv.begin(), argv.end());
   return out;
@@ -117,7 +120,8 @@ void NetnsPair::ip(const std::vector<std::string>& args) const {
 void NetnsPair::nft(const std::string& script) const {
   auto r = runQuiet(in(agent_ns_, {"nft", "-f", "-"}), script);
   if (!r.status.success())
-    throw std::runtime_error("nft -f - in " + agent_ns_ + " failed: " + describe(r) + "\n" + script);
+    throw std::runtime_error("nft -f - in " + agent_ns_ + " failed: " + describe(r) + "\n" +
+                             script);
 }
 
 NetnsPair::NetnsPair() {
@@ -161,10 +165,13 @@ void NetnsPair::cut(Cut how) {
     // Every packet through the agent's veth end dropped, both ways, without an answer: TCP
     // connections stay open on both sides and simply stop hearing from each other.
     const std::string dev = std::string("\"") + kVeth + "\"";
-    nft("table inet " + nft_table_ + " {\n"
-        "  chain input { type filter hook input priority -300; policy accept; iifname " + dev +
+    nft("table inet " + nft_table_ +
+        " {\n"
+        "  chain input { type filter hook input priority -300; policy accept; iifname " +
+        dev +
         " drop; }\n"
-        "  chain output { type filter hook output priority -300; policy accept; oifname " + dev +
+        "  chain output { type filter hook output priority -300; policy accept; oifname " +
+        dev +
         " drop; }\n"
         "}\n");
   }
@@ -193,8 +200,7 @@ void NsServer::launch() {
   const fs::path token_file = root_ / "admin-token";
   auto r = run({serverBin(), "init", "--data-dir", dir_.string(), "--admin-token-file",
                 token_file.string()});
-  if (!r.status.success())
-    throw std::runtime_error("hwledger-server init failed: " + describe(r));
+  if (!r.status.success()) throw std::runtime_error("hwledger-server init failed: " + describe(r));
   admin_token_ = readFile(token_file);
   while (!admin_token_.empty() && (admin_token_.back() == '\n' || admin_token_.back() == '\r'))
     admin_token_.pop_back();
@@ -204,12 +210,11 @@ void NsServer::launch() {
   so.stdout_file = root_ / ("server" + std::to_string(starts_) + ".out");
   so.stderr_file = root_ / ("server" + std::to_string(starts_) + ".err");
   proc_ = std::make_unique<Process>(
-      NetnsPair::in(net_.serverNs(),
-                    {serverBin(), "run", "--data-dir", dir_.string(), "--listen",
-                     std::string(kServerIp) + ":0", "--log-level", "info", "--config",
-                     config_.string(), "--telemetry-interval-ms",
-                     std::to_string(kTelemetryIntervalMs), "--outbox-interval-ms",
-                     std::to_string(kOutboxIntervalMs)}),
+      NetnsPair::in(net_.serverNs(), {serverBin(), "run", "--data-dir", dir_.string(), "--listen",
+                                      std::string(kServerIp) + ":0", "--log-level", "info",
+                                      "--config", config_.string(), "--telemetry-interval-ms",
+                                      std::to_string(kTelemetryIntervalMs), "--outbox-interval-ms",
+                                      std::to_string(kOutboxIntervalMs)}),
       so);
   const std::string marker = "listening on https://";
   if (!proc_->waitForOutput(marker, 20s)) {
@@ -238,10 +243,13 @@ bool NsServer::running() { return proc_ && proc_->running(); }
 Http NsServer::request(const std::string& method, const std::string& path,
                        const std::optional<std::string>& body,
                        const std::vector<std::string>& extra) const {
-  std::vector<std::string> argv{"curl", "-sS", "--noproxy", "*", "--cacert",
-                                (dir_ / "ca.crt").string(), "--max-time", "30", "-X", method,
-                                "-w", "\n%{http_code}", "-H",
-                                "Authorization: Bearer " + admin_token_};
+  std::vector<std::string> argv{"curl",       "-sS",
+                                "--noproxy",  "*",
+                                "--cacert",   (dir_ / "ca.crt").string(),
+                                "--max-time", "30",
+                                "-X",         method,
+                                "-w",         "\n%{http_code}",
+                                "-H",         "Authorization: Bearer " + admin_token_};
   RunOptions ro;
   if (body) {
     argv.insert(argv.end(), {"-H", "Content-Type: application/json", "--data-binary", "@-"});
@@ -285,8 +293,8 @@ std::vector<bj::object> NsServer::allEvents(const std::string& query) const {
 }
 
 std::vector<std::string> NsServer::agentCurlArgs() const {
-  return {"--cacert", (dir_ / "ca.crt").string(), "--cert", (dir_ / "server.crt").string(),
-          "--key", (dir_ / "server.key").string()};
+  return {"--cacert", (dir_ / "ca.crt").string(),    "--cert", (dir_ / "server.crt").string(),
+          "--key",    (dir_ / "server.key").string()};
 }
 
 // ---- NsAgent ----
@@ -343,8 +351,8 @@ bool NsAgent::running() { return proc_ && proc_->running(); }
 
 Http NsAgent::call(const NsServer& srv, const std::string& method, const std::string& path,
                    const std::optional<std::string>& body) const {
-  std::vector<std::string> argv{"curl", "-sS", "--noproxy", "*", "--max-time", "30", "-X",
-                                method, "-w", "\n%{http_code}"};
+  std::vector<std::string> argv{"curl", "-sS", "--noproxy", "*",  "--max-time",
+                                "30",   "-X",  method,      "-w", "\n%{http_code}"};
   auto creds = srv.agentCurlArgs();
   argv.insert(argv.end(), creds.begin(), creds.end());
   RunOptions ro;
@@ -432,8 +440,8 @@ LedgerAudit audit(const NsServer& srv, const NsAgent& agent,
                   const std::vector<std::string>& job_ids) {
   LedgerAudit a;
   const auto outbox = agent.outbox(srv);
-  std::map<std::string, std::string> want;                   // entry id -> type
-  std::map<std::string, std::vector<std::string>> per_job;   // job id -> entry ids, seq order
+  std::map<std::string, std::string> want;                  // entry id -> type
+  std::map<std::string, std::vector<std::string>> per_job;  // job id -> entry ids, seq order
   std::vector<std::pair<int64_t, const bj::object*>> by_seq;
   for (const auto& e : outbox) by_seq.emplace_back(i64(e.at("seq")), &e);
   std::sort(by_seq.begin(), by_seq.end(),
@@ -495,8 +503,9 @@ LedgerAudit audit(const NsServer& srv, const NsAgent& agent,
     }
     auto on_agent = agent.call(srv, "GET", "/v1/jobs/" + job);
     const std::string server_state = str(jobView(srv, job).at("state"));
-    const std::string agent_state =
-        on_agent.status == 200 ? str(on_agent.obj().at("state")) : "HTTP " + std::to_string(on_agent.status);
+    const std::string agent_state = on_agent.status == 200
+                                        ? str(on_agent.obj().at("state"))
+                                        : "HTTP " + std::to_string(on_agent.status);
     if (server_state != agent_state) {
       ++a.jobs_state_mismatch;
       a.problems.push_back("job " + job + ": server " + server_state + ", agent " + agent_state);

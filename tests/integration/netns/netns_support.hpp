@@ -167,7 +167,7 @@ struct LedgerAudit {
   size_t wrong_type = 0;      // ledger event type differs from the outbox entry's
   size_t unexpected = 0;      // ledger events with the host's id prefix absent from the outbox
   size_t jobs = 0;
-  size_t jobs_out_of_order = 0;  // job streams differing from submitted, placed, then the outbox
+  size_t jobs_out_of_order = 0;    // job streams differing from submitted, placed, then the outbox
   size_t jobs_state_mismatch = 0;  // server job state differs from the agent's
   std::vector<std::string> problems;  // one line per discrepancy
   [[nodiscard]] size_t missing() const { return outbox_entries - seen; }

@@ -5,7 +5,6 @@
 // hanging on the dead connection, and after the heal the ledger holds every outbox entry of the
 // agent exactly once, each job's events in order, and the same job states as the agent.
 #include <gtest/gtest.h>
-
 #include <signal.h>
 
 #include <boost/json.hpp>
@@ -61,18 +60,19 @@ void sixtySecondCut(Cut how) {
 
   // Three jobs, all running before the cut: `batch` exits by itself during it, `web` becomes
   // ready during it and is then killed, `long` outlives it and is cancelled after the heal.
-  const std::string batch = submitJob(
-      srv, {{"name", "batch"},
-            {"command", bj::array{"/bin/sh", "-c", "echo started; sleep 15; exit 3"}},
-            {"host", "h100"}});
+  const std::string batch =
+      submitJob(srv, {{"name", "batch"},
+                      {"command", bj::array{"/bin/sh", "-c", "echo started; sleep 15; exit 3"}},
+                      {"host", "h100"}});
   const uint16_t web_port = 18080;
   const std::string web_cmd =
       "sleep 10; exec " + fleet::testHttpServerBin() + " " + std::to_string(web_port);
-  const std::string web = submitJob(srv, {{"name", "web"},
-                                          {"command", bj::array{"/bin/sh", "-c", bj::string(web_cmd)}},
-                                          {"host", "h100"},
-                                          {"port", web_port},
-                                          {"ready_path", "/"}});
+  const std::string web =
+      submitJob(srv, {{"name", "web"},
+                      {"command", bj::array{"/bin/sh", "-c", bj::string(web_cmd)}},
+                      {"host", "h100"},
+                      {"port", web_port},
+                      {"ready_path", "/"}});
   const std::string lng = submitJob(
       srv, {{"name", "long"}, {"command", bj::array{"/bin/sleep", "600"}}, {"host", "h100"}});
   for (const auto& id : {batch, web, lng})
@@ -90,8 +90,7 @@ void sixtySecondCut(Cut how) {
   const auto cut_at = Clock::now();
   net.cut(how);
 
-  ASSERT_TRUE(waitForHostState(srv, agent.hostId(), "unreachable", 20s))
-      << srv.logs();
+  ASSERT_TRUE(waitForHostState(srv, agent.hostId(), "unreachable", 20s)) << srv.logs();
   const int64_t detected_ms = eventTime(srv, agent.hostId(), "host.unreachable", before);
   ASSERT_GT(detected_ms, 0);
   const int64_t detection = detected_ms - cut_ms;
@@ -115,9 +114,8 @@ void sixtySecondCut(Cut how) {
   std::this_thread::sleep_until(cut_at + 30s);
   ASSERT_EQ(::kill(web_pid, SIGKILL), 0);
   std::this_thread::sleep_until(cut_at + 60s);
-  for (const auto& [id, state] :
-       std::vector<std::pair<std::string, std::string>>{{batch, "exited"}, {web, "exited"},
-                                                        {lng, "running"}}) {
+  for (const auto& [id, state] : std::vector<std::pair<std::string, std::string>>{
+           {batch, "exited"}, {web, "exited"}, {lng, "running"}}) {
     auto j = agent.jobOnDisk(id);
     ASSERT_TRUE(j) << id;
     EXPECT_EQ(str(j->at("state")), state) << bj::serialize(*j);
@@ -161,9 +159,9 @@ void sixtySecondCut(Cut how) {
   EXPECT_EQ(typesOf(srv.allEvents("&stream=job/" + web)),
             (std::vector<std::string>{"job.submitted", "job.placed", "job.started", "job.ready",
                                       "job.exited"}));
-  EXPECT_EQ(typesOf(srv.allEvents("&stream=job/" + lng)),
-            (std::vector<std::string>{"job.submitted", "job.placed", "job.started",
-                                      "job.cancelled"}));
+  EXPECT_EQ(
+      typesOf(srv.allEvents("&stream=job/" + lng)),
+      (std::vector<std::string>{"job.submitted", "job.placed", "job.started", "job.cancelled"}));
 
   // Every outbox entry of the agent exactly once in the ledger, nothing else under its ids, each
   // job stream in the agent's order, the server's job states the agent's.
@@ -174,9 +172,8 @@ void sixtySecondCut(Cut how) {
   EXPECT_GE(a.outbox_entries, 7u);  // 7 job entries, plus the inventory
   EXPECT_EQ(a.seen, a.outbox_entries);
   EXPECT_EQ(a.duplicates, 0u);
-  std::cout << "[ netns    ] " << cutName(how) << ": " << a.outbox_entries
-            << " outbox entries, " << a.seen << " in the ledger, " << a.duplicates
-            << " duplicates" << std::endl;
+  std::cout << "[ netns    ] " << cutName(how) << ": " << a.outbox_entries << " outbox entries, "
+            << a.seen << " in the ledger, " << a.duplicates << " duplicates" << std::endl;
 }
 
 TEST(NetnsPartition, LinkDownSixtySecondsLosesAndDuplicatesNothing) {

@@ -109,8 +109,8 @@ TEST_F(Enrollment, AgentEnrollsThenMutualTlsWorksInBothDirections) {
   EXPECT_TRUE(contains(cert, "CA:FALSE")) << cert;
   EXPECT_TRUE(contains(cert, "TLS Web Client Authentication")) << cert;
   EXPECT_TRUE(contains(cert, "TLS Web Server Authentication")) << cert;
-  auto verify = run({"openssl", "verify", "-CAfile", srv_.caCert().string(),
-                     agent.identity().string()});
+  auto verify =
+      run({"openssl", "verify", "-CAfile", srv_.caCert().string(), agent.identity().string()});
   EXPECT_EQ(verify.code(), 0) << verify.out << verify.err;
 
   auto host = srv_.get("/v1/hosts/" + id);
@@ -131,8 +131,8 @@ TEST_F(Enrollment, AgentEnrollsThenMutualTlsWorksInBothDirections) {
   const int64_t before_renew = srv_.eventCount();
   fs::path csr = makeKeyAndCsr(tmp_.path(), "renew");
   const std::string renew_body = bj::serialize(bj::object{{"csr", readFile(csr)}});
-  auto anon = curlTls("POST", srv_.url() + "/v1/pki/renew", Creds{srv_.caCert(), {}, {}},
-                      renew_body);
+  auto anon =
+      curlTls("POST", srv_.url() + "/v1/pki/renew", Creds{srv_.caCert(), {}, {}}, renew_body);
   EXPECT_EQ(anon.status, 401) << "no client certificate, no renewal: " << anon.body;
   auto renewed = curlTls("POST", srv_.url() + "/v1/pki/renew", agent.asSelf(), renew_body);
   ASSERT_EQ(renewed.status, 200) << renewed.err << renewed.body;
@@ -156,8 +156,7 @@ TEST_F(Enrollment, AgentEnrollsThenMutualTlsWorksInBothDirections) {
     }
   }
   EXPECT_EQ(std::count(kinds.begin(), kinds.end(), "host.cert_renewed"), 1);
-  for (const auto& k : kinds)
-    EXPECT_TRUE(k == "host.cert_renewed" || k == "auth.denied") << k;
+  for (const auto& k : kinds) EXPECT_TRUE(k == "host.cert_renewed" || k == "auth.denied") << k;
 }
 
 TEST_F(Enrollment, ReplayedExpiredAndUnknownTokensAre401AndEnrollNothing) {
@@ -323,9 +322,9 @@ TEST_F(Enrollment, PinMismatchSendsNoTokenBytes) {
 }
 
 TEST_F(Enrollment, CsrAskingForCaTrueGetsALeaf) {
-  fs::path csr = makeKeyAndCsr(tmp_.path(), "wannabe",
-                               {"basicConstraints=critical,CA:TRUE",
-                                "keyUsage=critical,keyCertSign,cRLSign"});
+  fs::path csr =
+      makeKeyAndCsr(tmp_.path(), "wannabe",
+                    {"basicConstraints=critical,CA:TRUE", "keyUsage=critical,keyCertSign,cRLSign"});
   ASSERT_TRUE(contains(openssl({"req", "-in", csr.string(), "-noout", "-text"}), "CA:TRUE"));
   auto t = createEnrollToken(srv_);
   auto h = enrollWithCurl(t.token, csr, "wannabe");
@@ -351,8 +350,8 @@ TEST_F(Enrollment, CsrAskingForCaTrueGetsALeaf) {
                     issued.string(), forged.string()});
   EXPECT_NE(chain.code(), 0) << chain.out;
   EXPECT_TRUE(contains(chain.out + chain.err, "invalid CA certificate")) << chain.out << chain.err;
-  auto anchored = run({"openssl", "verify", "-partial_chain", "-CAfile", issued.string(),
-                       forged.string()});
+  auto anchored =
+      run({"openssl", "verify", "-partial_chain", "-CAfile", issued.string(), forged.string()});
   EXPECT_NE(anchored.code(), 0) << anchored.out;
   EXPECT_TRUE(contains(anchored.out + anchored.err, "invalid CA certificate"))
       << anchored.out << anchored.err;
@@ -364,8 +363,8 @@ TEST_F(Enrollment, CsrAskingForCaTrueGetsALeaf) {
            "-copy_extensions", "copy", "-out", honoured.string()});
   ASSERT_TRUE(contains(text(honoured), "CA:TRUE"));
   fs::path forged2 = signWith(honoured, "forged2.crt");
-  auto control = run({"openssl", "verify", "-partial_chain", "-CAfile", honoured.string(),
-                      forged2.string()});
+  auto control =
+      run({"openssl", "verify", "-partial_chain", "-CAfile", honoured.string(), forged2.string()});
   EXPECT_EQ(control.code(), 0) << control.out << control.err;
 }
 
@@ -384,8 +383,8 @@ TEST_F(Enrollment, AdminClientCertificateActsWithoutBearerToken) {
   for (const auto& type : typesAfter(srv_, seq)) EXPECT_EQ(type, "auth.denied");
 
   seq = srv_.eventCount();
-  auto made = curlTls("POST", srv_.url() + "/v1/enroll-tokens",
-                      Creds{srv_.caCert(), p12, {}, true}, body);
+  auto made =
+      curlTls("POST", srv_.url() + "/v1/enroll-tokens", Creds{srv_.caCert(), p12, {}, true}, body);
   ASSERT_EQ(made.status, 201) << made.err << made.body;
   EXPECT_EQ(made.obj().at("host_hint").as_string(), "by-cert");
   auto evs = eventsAfter(srv_, seq);
@@ -401,8 +400,8 @@ TEST_F(Enrollment, AdminClientCertificateActsWithoutBearerToken) {
 
   // The PEM form works the same way for an admin-only route.
   fs::path crt = tmp_ / "bob.crt", key = tmp_ / "bob.key";
-  auto pem = run({serverBin(), "issue-admin-cert", "--data-dir", srv_.dataDir().string(),
-                  "--name", "bob", "--cert-out", crt.string(), "--key-out", key.string()});
+  auto pem = run({serverBin(), "issue-admin-cert", "--data-dir", srv_.dataDir().string(), "--name",
+                  "bob", "--cert-out", crt.string(), "--key-out", key.string()});
   ASSERT_TRUE(pem.status.success()) << pem.err;
   auto revoke = curlTls("POST", srv_.url() + "/v1/hosts/" + agent.hostId() + "/revoke",
                         Creds{srv_.caCert(), crt, key}, R"({"reason":"test"})");

@@ -53,14 +53,15 @@ class Identity : public ::testing::Test {
   fs::path forge(const std::string& name, const fs::path& key_file, const std::string& serial_hex,
                  const std::string& san) {
     fs::path csr = tmp_ / (name + ".csr");
-    openssl({"req", "-new", "-key", key_file.string(), "-subj", "/CN=" + name, "-out",
-             csr.string()});
+    openssl(
+        {"req", "-new", "-key", key_file.string(), "-subj", "/CN=" + name, "-out", csr.string()});
     fs::path ext = tmp_ / (name + ".ext");
     writeFile(ext,
               "basicConstraints=critical,CA:FALSE\n"
               "keyUsage=critical,digitalSignature\n"
               "extendedKeyUsage=clientAuth,serverAuth\n"
-              "subjectAltName=" + san + "\n");
+              "subjectAltName=" +
+                  san + "\n");
     fs::path crt = tmp_ / (name + ".crt");
     openssl({"x509", "-req", "-in", csr.string(), "-CA", srv_.caCert().string(), "-CAkey",
              (srv_.dataDir() / "ca.key").string(), "-set_serial", "0x" + serial_hex, "-days", "1",
@@ -118,11 +119,12 @@ TEST_F(Identity, AdvertiseWithSanSyntaxIsRefusedAndAppendsNothing) {
   }
   // IPv4 and IPv6 literals become IP SANs.
   for (const auto& [addr, san] : std::vector<std::pair<std::string, std::string>>{
-           {"10.1.2.3:9443", "IP Address:10.1.2.3"}, {"[::1]:9443", "IP Address:0:0:0:0:0:0:0:1"}}) {
+           {"10.1.2.3:9443", "IP Address:10.1.2.3"},
+           {"[::1]:9443", "IP Address:0:0:0:0:0:0:0:1"}}) {
     SCOPED_TRACE(addr);
     auto tok = createEnrollToken(srv_);
-    auto ok = enrollRaw(tok.token, makeKeyAndCsr(tmp_.path(), "ip" + std::to_string(addr.size())),
-                        addr);
+    auto ok =
+        enrollRaw(tok.token, makeKeyAndCsr(tmp_.path(), "ip" + std::to_string(addr.size())), addr);
     ASSERT_EQ(ok.status, 201) << ok.body;
     std::string sans = sanText(std::string(ok.obj().at("certificate").as_string()));
     EXPECT_NE(sans.find(san), std::string::npos) << sans;
@@ -178,13 +180,14 @@ TEST_F(Identity, HostCertificateWithAdminAndServerSansHasNoPowers) {
   mallory.enrollWith(srv_, {"--advertise", "127.0.0.1:9444"});
   const std::string mhost = mallory.hostId();
   const std::string mserial = serialOf(mallory.identity());
-  ASSERT_EQ(sqlite(srv_.db(), "SELECT host_id FROM host_certs WHERE ltrim(serial, '0') = '" + mserial + "'"),
+  ASSERT_EQ(sqlite(srv_.db(),
+                   "SELECT host_id FROM host_certs WHERE ltrim(serial, '0') = '" + mserial + "'"),
             mhost);
 
   // The serial and key the CA issued to mallory's host, with the SANs the old bug let through.
-  fs::path same_serial = forge("same-serial", mallory.identity(), mserial,
-                               "URI:hwledger://host/" + mhost +
-                                   ",URI:hwledger://admin/pwned,URI:hwledger://server");
+  fs::path same_serial =
+      forge("same-serial", mallory.identity(), mserial,
+            "URI:hwledger://host/" + mhost + ",URI:hwledger://admin/pwned,URI:hwledger://server");
   // And one with a serial nobody recorded, for mallory's key.
   fs::path fresh_serial = forge("fresh-serial", mallory.identity(), "5eed5eed5eed",
                                 "URI:hwledger://admin/pwned,URI:hwledger://server");
@@ -243,12 +246,11 @@ TEST_F(Identity, HostCertificateWithAdminAndServerSansHasNoPowers) {
   auto issue = run({serverBin(), "issue-admin-cert", "--data-dir", srv_.dataDir().string(),
                     "--name", "alice", "--cert-out", crt.string(), "--key-out", key.string()});
   ASSERT_TRUE(issue.status.success()) << issue.err;
-  auto made = curlTls("POST", srv_.url() + "/v1/tokens", {srv_.caCert(), crt, key},
-                      R"({"role":"viewer"})");
+  auto made =
+      curlTls("POST", srv_.url() + "/v1/tokens", {srv_.caCert(), crt, key}, R"({"role":"viewer"})");
   EXPECT_EQ(made.status, 201) << made.body;
   // The same name and SAN on a certificate the CA did not record as issued gets nothing.
-  fs::path alice_twin =
-      forge("alice-twin", key, "a11ce", "URI:hwledger://admin/alice");
+  fs::path alice_twin = forge("alice-twin", key, "a11ce", "URI:hwledger://admin/alice");
   auto twin = curlTls("POST", srv_.url() + "/v1/tokens", {srv_.caCert(), alice_twin, key},
                       R"({"role":"viewer"})");
   EXPECT_EQ(twin.status, 403) << twin.body;
@@ -258,8 +260,8 @@ TEST_F(Identity, HostCertificateWithAdminAndServerSansHasNoPowers) {
   for (const auto& e : fs::directory_iterator(srv_.dataDir() / "admin-certs"))
     if (normaliseSerial(e.path().stem().string()) == serialOf(crt)) removed += fs::remove(e.path());
   ASSERT_EQ(removed, 1u);
-  auto gone = curlTls("POST", srv_.url() + "/v1/tokens", {srv_.caCert(), crt, key},
-                      R"({"role":"viewer"})");
+  auto gone =
+      curlTls("POST", srv_.url() + "/v1/tokens", {srv_.caCert(), crt, key}, R"({"role":"viewer"})");
   EXPECT_EQ(gone.status, 403) << gone.body;
 }
 
@@ -269,7 +271,8 @@ TEST_F(Identity, AgentAcceptsOnlyThePinnedServerKey) {
   agent.start();
   auto state = bj::parse(readFile(agent.stateDir() / "enrollment.json")).as_object();
   const std::string pin(state.at("server_spki").as_string());
-  auto spki = openssl({"x509", "-noout", "-pubkey", "-in", (srv_.dataDir() / "server.crt").string()});
+  auto spki =
+      openssl({"x509", "-noout", "-pubkey", "-in", (srv_.dataDir() / "server.crt").string()});
   auto der = openssl({"pkey", "-pubin", "-outform", "DER"}, spki);
   auto digest = openssl({"dgst", "-sha256", "-r"}, der);
   EXPECT_EQ(digest.substr(0, 64), pin) << "the pin is the SPKI of the server's identity";
@@ -277,11 +280,11 @@ TEST_F(Identity, AgentAcceptsOnlyThePinnedServerKey) {
   OpensslCa fleet(tmp_ / "fleet-openssl", CaFiles{srv_.caCert(), srv_.dataDir() / "ca.key"});
   // A fleet certificate with the server's SAN and another key: refused.
   auto other = fleet.issue("other", "URI:hwledger://server", asn1Time(-1h), asn1Time(1h));
-  EXPECT_TRUE(refusedByTls(curlTls("GET", agent.url() + "/v1/health",
-                                   {srv_.caCert(), other.cert, other.key})));
+  EXPECT_TRUE(refusedByTls(
+      curlTls("GET", agent.url() + "/v1/health", {srv_.caCert(), other.cert, other.key})));
   // Control: a fresh fleet certificate for the server's own key is accepted (the key is pinned).
-  fs::path crt = forge("server-again", srv_.dataDir() / "server.key", "5e77e7",
-                       "URI:hwledger://server");
+  fs::path crt =
+      forge("server-again", srv_.dataDir() / "server.key", "5e77e7", "URI:hwledger://server");
   auto ok = curlTls("GET", agent.url() + "/v1/health",
                     {srv_.caCert(), crt, srv_.dataDir() / "server.key"});
   EXPECT_EQ(ok.status, 200) << ok.err << ok.body;

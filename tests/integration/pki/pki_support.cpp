@@ -24,8 +24,8 @@ std::string replayProbe() {
 
 Http curlTls(const std::string& method, const std::string& url, const Creds& creds,
              const std::optional<std::string>& body, const std::vector<std::string>& extra) {
-  std::vector<std::string> argv{"curl", "-sS", "--max-time", "20", "-X", method,
-                                "-w",   "\n%{http_code}"};
+  std::vector<std::string> argv{"curl", "-sS",  "--max-time", "20",
+                                "-X",   method, "-w",         "\n%{http_code}"};
   if (!creds.cacert.empty()) argv.insert(argv.end(), {"--cacert", creds.cacert.string()});
   if (creds.p12) {
     argv.insert(argv.end(), {"--cert-type", "P12", "--cert", creds.cert.string() + ":"});
@@ -102,9 +102,8 @@ Agent::~Agent() {
 
 RunResult Agent::enroll(const std::string& server_url, const std::string& token,
                         const std::string& ca_pin, const std::vector<std::string>& extra) const {
-  std::vector<std::string> argv{agentBin(), "enroll",   "--server",    server_url,
-                                "--token",  token,      "--ca-pin",    ca_pin,
-                                "--state-dir", dir_.string()};
+  std::vector<std::string> argv{agentBin(), "enroll",   "--server", server_url,    "--token",
+                                token,      "--ca-pin", ca_pin,     "--state-dir", dir_.string()};
   argv.insert(argv.end(), extra.begin(), extra.end());
   RunOptions ro;
   ro.timeout = 60s;
@@ -115,14 +114,14 @@ void Agent::enrollWith(const LedgerServer& srv, const std::vector<std::string>& 
   auto t = createEnrollToken(srv);
   auto r = enroll(srv.url(), t.token, t.ca_pin, extra);
   if (!r.status.success())
-    throw std::runtime_error("hwledger-agent enroll failed (" + r.status.describe() + "): " +
-                             r.err + r.out);
+    throw std::runtime_error("hwledger-agent enroll failed (" + r.status.describe() +
+                             "): " + r.err + r.out);
 }
 
 void Agent::start(const std::vector<std::string>& extra) {
   if (proc_ && proc_->running()) throw std::runtime_error("the agent is already running");
-  std::vector<std::string> argv{agentBin(), "run",      "--state-dir", dir_.string(),
-                                "--listen", "127.0.0.1:0", "--probe",  replayProbe()};
+  std::vector<std::string> argv{agentBin(), "run",         "--state-dir", dir_.string(),
+                                "--listen", "127.0.0.1:0", "--probe",     replayProbe()};
   argv.insert(argv.end(), extra.begin(), extra.end());
   SpawnOptions so;
   so.stdout_file = root_ / (name_ + ".agent.out");
@@ -181,10 +180,10 @@ fs::path makeKeyAndCsr(const fs::path& dir, const std::string& name,
                        const std::vector<std::string>& addext) {
   fs::path key = dir / (name + ".key");
   fs::path csr = dir / (name + ".csr");
-  std::vector<std::string> args{"req",     "-new",   "-newkey",       "ec",
-                                "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-                                "-keyout",  key.string(), "-subj", "/CN=" + name,
-                                "-out",     csr.string()};
+  std::vector<std::string> args{
+      "req",       "-new",    "-newkey",    "ec",    "-pkeyopt",    "ec_paramgen_curve:P-256",
+      "-nodes",    "-keyout", key.string(), "-subj", "/CN=" + name, "-out",
+      csr.string()};
   for (const auto& e : addext) args.insert(args.end(), {"-addext", e});
   openssl(args);
   return csr;
@@ -201,10 +200,27 @@ CaFiles makeOpensslCa(const fs::path& dir, const std::string& name) {
 
 CaFiles makeSelfSigned(const fs::path& dir, const std::string& name, const std::string& san) {
   CaFiles f{dir / (name + ".crt"), dir / (name + ".key")};
-  openssl({"req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-           "-keyout", f.key.string(), "-out", f.cert.string(), "-subj", "/CN=" + name, "-days",
-           "30", "-addext", "subjectAltName=" + san, "-addext", "basicConstraints=critical,CA:FALSE",
-           "-addext", "extendedKeyUsage=clientAuth,serverAuth"});
+  openssl({"req",
+           "-x509",
+           "-newkey",
+           "ec",
+           "-pkeyopt",
+           "ec_paramgen_curve:P-256",
+           "-nodes",
+           "-keyout",
+           f.key.string(),
+           "-out",
+           f.cert.string(),
+           "-subj",
+           "/CN=" + name,
+           "-days",
+           "30",
+           "-addext",
+           "subjectAltName=" + san,
+           "-addext",
+           "basicConstraints=critical,CA:FALSE",
+           "-addext",
+           "extendedKeyUsage=clientAuth,serverAuth"});
   return f;
 }
 
@@ -222,20 +238,26 @@ OpensslCa::OpensslCa(const fs::path& dir, CaFiles ca) : dir_(dir), ca_(std::move
             "[ ca ]\n"
             "default_ca = this_ca\n"
             "[ this_ca ]\n"
-            "database = " + (dir_ / "index.txt").string() + "\n"
-            "new_certs_dir = " + dir_.string() + "\n"
-            "serial = " + (dir_ / "serial").string() + "\n"
-            "default_md = sha256\n"
-            "policy = any_name\n"
-            "unique_subject = no\n"
-            "copy_extensions = none\n"
-            "email_in_dn = no\n"
-            "[ any_name ]\n"
-            "commonName = supplied\n");
+            "database = " +
+                (dir_ / "index.txt").string() +
+                "\n"
+                "new_certs_dir = " +
+                dir_.string() +
+                "\n"
+                "serial = " +
+                (dir_ / "serial").string() +
+                "\n"
+                "default_md = sha256\n"
+                "policy = any_name\n"
+                "unique_subject = no\n"
+                "copy_extensions = none\n"
+                "email_in_dn = no\n"
+                "[ any_name ]\n"
+                "commonName = supplied\n");
 }
 
-CaFiles OpensslCa::issue(const std::string& name, const std::string& san,
-                         const std::string& start, const std::string& end) {
+CaFiles OpensslCa::issue(const std::string& name, const std::string& san, const std::string& start,
+                         const std::string& end) {
   makeKeyAndCsr(dir_, name);
   return issueFor(name, dir_ / (name + ".key"), san, start, end);
 }
@@ -249,7 +271,8 @@ CaFiles OpensslCa::issueFor(const std::string& name, const fs::path& key, const 
             "basicConstraints = critical,CA:FALSE\n"
             "keyUsage = critical,digitalSignature\n"
             "extendedKeyUsage = clientAuth,serverAuth\n"
-            "subjectAltName = " + san + "\n");
+            "subjectAltName = " +
+                san + "\n");
   CaFiles f{dir_ / (name + ".crt"), key};
   openssl({"ca", "-batch", "-notext", "-config", (dir_ / "ca.cnf").string(), "-cert",
            ca_.cert.string(), "-keyfile", ca_.key.string(), "-in", csr.string(), "-out",
@@ -284,8 +307,8 @@ std::string serialOfPem(const std::string& cert_pem) {
 std::string serialOf(const fs::path& cert_pem) { return serialOfPem(readFile(cert_pem)); }
 
 std::string servedCertificate(const std::string& address, const Creds& creds) {
-  std::vector<std::string> argv{"openssl", "s_client", "-connect", address, "-showcerts",
-                                "-verify_return_error"};
+  std::vector<std::string> argv{"openssl", "s_client",   "-connect",
+                                address,   "-showcerts", "-verify_return_error"};
   if (!creds.cacert.empty()) argv.insert(argv.end(), {"-CAfile", creds.cacert.string()});
   if (!creds.cert.empty()) argv.insert(argv.end(), {"-cert", creds.cert.string()});
   if (!creds.key.empty()) argv.insert(argv.end(), {"-key", creds.key.string()});
@@ -297,8 +320,8 @@ std::string servedCertificate(const std::string& address, const Creds& creds) {
   auto b = r.out.find(begin);
   auto e = r.out.find(end, b == std::string::npos ? 0 : b);
   if (b == std::string::npos || e == std::string::npos)
-    throw std::runtime_error("openssl s_client -showcerts " + address + " (" +
-                             r.status.describe() + "): no certificate: " + r.err);
+    throw std::runtime_error("openssl s_client -showcerts " + address + " (" + r.status.describe() +
+                             "): no certificate: " + r.err);
   return r.out.substr(b, e + end.size() - b) + "\n";
 }
 

@@ -58,9 +58,8 @@ class Refusal : public ::testing::Test {
   }
   OpensslCa& fleetCa() {
     if (!fleet_)
-      fleet_ = std::make_unique<OpensslCa>(
-          tmp_ / "fleet-openssl",
-          CaFiles{srv_.caCert(), srv_.dataDir() / "ca.key"});
+      fleet_ = std::make_unique<OpensslCa>(tmp_ / "fleet-openssl",
+                                           CaFiles{srv_.caCert(), srv_.dataDir() / "ca.key"});
     return *fleet_;
   }
 
@@ -74,10 +73,10 @@ class Refusal : public ::testing::Test {
 
 TEST_F(Refusal, NoClientCertificate) {
   EXPECT_TRUE(refusedByTls(toAgent(Creds{srv_.caCert(), {}, {}}), "certificate required"));
-  auto s = run({"openssl", "s_client", "-connect", agent_.address(), "-CAfile",
-                srv_.caCert().string(), "-brief", "-ign_eof"},
-               {.input = "GET /v1/health HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
-                .timeout = 20s});
+  auto s = run(
+      {"openssl", "s_client", "-connect", agent_.address(), "-CAfile", srv_.caCert().string(),
+       "-brief", "-ign_eof"},
+      {.input = "GET /v1/health HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n", .timeout = 20s});
   EXPECT_EQ(s.out.find("HTTP/1.1"), std::string::npos) << s.out;
   EXPECT_NE(s.err.find("alert certificate required"), std::string::npos) << s.err;
   // The server takes anonymous TLS clients (operators use bearer tokens); a host-only route
@@ -132,7 +131,8 @@ TEST_F(Refusal, NotYetValidCertificate) {
 TEST_F(Refusal, SelfSignedCertificate) {
   auto self = makeSelfSigned(tmp_.path(), "self", "URI:hwledger://server");
   EXPECT_TRUE(refusedByTls(toAgent(presenting(self))));
-  auto self_host = makeSelfSigned(tmp_.path(), "self-host", "URI:hwledger://host/" + agent_.hostId());
+  auto self_host =
+      makeSelfSigned(tmp_.path(), "self-host", "URI:hwledger://host/" + agent_.hostId());
   EXPECT_TRUE(refusedByTls(renewAtServer(presenting(self_host))));
 }
 
@@ -150,7 +150,8 @@ TEST_F(Refusal, FleetCertificateWithTheWrongIdentity) {
   EXPECT_TRUE(refusedByTls(toAgent(other.asSelf())));
   EXPECT_TRUE(refusedByTls(toAgent(Creds{srv_.caCert(), crt, key})));
   // Nor a fleet certificate with the server's SAN and any other key: agents pin the server's key.
-  auto wrong_key = fleetCa().issue("wrong-key", "URI:hwledger://server", asn1Time(-1h), asn1Time(1h));
+  auto wrong_key =
+      fleetCa().issue("wrong-key", "URI:hwledger://server", asn1Time(-1h), asn1Time(1h));
   EXPECT_TRUE(refusedByTls(toAgent(presenting(wrong_key))));
   // Control: a fleet certificate from the same openssl path for the server's key is accepted.
   auto right = serverKeyCert("right", asn1Time(-1h), asn1Time(1h));

@@ -71,8 +71,7 @@ TEST(Renewal, SixtySecondCertificatesRenewWithoutAFailedRequest) {
   std::vector<std::string> served_errors;
   auto last_sample = SteadyClock::now() - 1h;
   const auto began = SteadyClock::now();
-  while (keep.running() && SteadyClock::now() - began < 250s && agent.running() &&
-         srv.running()) {
+  while (keep.running() && SteadyClock::now() - began < 250s && agent.running() && srv.running()) {
     Attempt a;
     a.started = SteadyClock::now();
     auto h = curlTls("GET", url, me);
@@ -108,8 +107,10 @@ TEST(Renewal, SixtySecondCertificatesRenewWithoutAFailedRequest) {
     int code = 0, nc = 0, ex = 0;
     std::istringstream fields(line.substr(7));
     fields >> code >> nc >> ex;
-    if (code == 200 && ex == 0) ++ok;
-    else ADD_FAILURE() << "keep-alive request " << results << ": " << line;
+    if (code == 200 && ex == 0)
+      ++ok;
+    else
+      ADD_FAILURE() << "keep-alive request " << results << ": " << line;
     connects += nc;
   }
   EXPECT_EQ(results, kKeepAliveRequests);
@@ -122,8 +123,9 @@ TEST(Renewal, SixtySecondCertificatesRenewWithoutAFailedRequest) {
   int failed = 0;
   for (const auto& a : attempts) {
     if (a.status == 200) continue;
-    if (++failed <= 5) ADD_FAILURE() << "new connection: HTTP " << a.status << ", curl exit "
-                                     << a.curl_exit << ": " << a.err;
+    if (++failed <= 5)
+      ADD_FAILURE() << "new connection: HTTP " << a.status << ", curl exit " << a.curl_exit << ": "
+                    << a.err;
   }
   EXPECT_EQ(failed, 0) << "of " << attempts.size() << " requests on new connections";
   std::vector<int64_t> gaps;

@@ -14,9 +14,13 @@ using namespace std::chrono_literals;
 // curl fetching `url` twice on two connections (Connection: close), so the second handshake
 // offers the first one's session.
 RunResult twice(const std::string& url, const Creds& c) {
-  std::vector<std::string> argv{"curl", "-sS", "--max-time", "20", "--cacert", c.cacert.string(),
-                                "-H", "Connection: close", "-w", "%{http_code} %{num_connects}\n"};
-  if (!c.cert.empty()) argv.insert(argv.end(), {"--cert", c.cert.string(), "--key", c.key.string()});
+  std::vector<std::string> argv{"curl",       "-sS",
+                                "--max-time", "20",
+                                "--cacert",   c.cacert.string(),
+                                "-H",         "Connection: close",
+                                "-w",         "%{http_code} %{num_connects}\n"};
+  if (!c.cert.empty())
+    argv.insert(argv.end(), {"--cert", c.cert.string(), "--key", c.key.string()});
   argv.insert(argv.end(), {"-o", "/dev/null", url, "-o", "/dev/null", url});
   return run(argv);
 }
@@ -25,8 +29,8 @@ RunResult twice(const std::string& url, const Creds& c) {
 RunResult resumeWithSClient(const std::string& address, const Creds& c, const fs::path& sess) {
   const std::string request =
       "GET /v1/health HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
-  std::vector<std::string> base{"openssl", "s_client", "-connect", address, "-CAfile",
-                                c.cacert.string(), "-ign_eof"};
+  std::vector<std::string> base{"openssl", "s_client",        "-connect", address,
+                                "-CAfile", c.cacert.string(), "-ign_eof"};
   if (!c.cert.empty()) base.insert(base.end(), {"-cert", c.cert.string(), "-key", c.key.string()});
   auto first = base;
   first.insert(first.end(), {"-sess_out", sess.string()});

@@ -2,8 +2,8 @@
 // handshake, cannot ride a resumed TLS session, and none of its attempts reach the ledger.
 #include <gtest/gtest.h>
 
-#include <boost/json/serialize.hpp>
 #include <algorithm>
+#include <boost/json/serialize.hpp>
 #include <chrono>
 #include <iostream>
 #include <thread>
@@ -81,9 +81,18 @@ TEST(Revocation, CutsOpenConnectionsAndRefusesNewOnes) {
     so.stdout_file = tmp / (name + ".out");
     so.stderr_file = tmp / (name + ".err");
     so.stdin_pipe = true;
-    std::vector<std::string> argv{"openssl", "s_client", "-connect", srv.address(), "-CAfile",
-                                  srv.caCert().string(), "-cert", who.cert.string(), "-key",
-                                  who.key.string(), "-verify_return_error", "-brief"};
+    std::vector<std::string> argv{"openssl",
+                                  "s_client",
+                                  "-connect",
+                                  srv.address(),
+                                  "-CAfile",
+                                  srv.caCert().string(),
+                                  "-cert",
+                                  who.cert.string(),
+                                  "-key",
+                                  who.key.string(),
+                                  "-verify_return_error",
+                                  "-brief"};
     if (name == "idle") argv.insert(argv.end(), {"-sess_out", sess.string()});
     auto p = std::make_unique<Process>(argv, so);
     p->writeStdin(healthRequest());
@@ -115,8 +124,8 @@ TEST(Revocation, CutsOpenConnectionsAndRefusesNewOnes) {
 
   // Both connections are closed by the server within 5 s, and nothing more was answered.
   for (auto* c : {idle.get(), busy.get()}) {
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-        revoked_at + 5s - SteadyClock::now());
+    auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(revoked_at + 5s - SteadyClock::now());
     auto ended = c->wait(std::max(left, std::chrono::milliseconds(0)) + 100ms);
     EXPECT_TRUE(ended.has_value()) << "a revoked host's keep-alive connection is still open";
     EXPECT_EQ(countOf(c->out(), "HTTP/1.1"), 2u) << c->out();
@@ -138,19 +147,21 @@ TEST(Revocation, CutsOpenConnectionsAndRefusesNewOnes) {
 
   // Resuming the session saved before the revocation skips certificate verification; the
   // request on it must still not be answered.
-  auto resumed = run({"openssl", "s_client", "-connect", srv.address(), "-CAfile",
-                      srv.caCert().string(), "-cert", host.cert.string(), "-key",
-                      host.key.string(), "-sess_in", sess.string(), "-ign_eof"},
-                     {.input = "POST /v1/pki/renew HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-                               "Content-Type: application/json\r\nContent-Length: 2\r\n"
-                               "Connection: close\r\n\r\n{}",
-                      .timeout = 20s});
+  auto resumed = run(
+      {"openssl", "s_client", "-connect", srv.address(), "-CAfile", srv.caCert().string(), "-cert",
+       host.cert.string(), "-key", host.key.string(), "-sess_in", sess.string(), "-ign_eof"},
+      {.input = "POST /v1/pki/renew HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                "Content-Type: application/json\r\nContent-Length: 2\r\n"
+                "Connection: close\r\n\r\n{}",
+       .timeout = 20s});
   EXPECT_EQ(resumed.out.find("HTTP/1.1"), std::string::npos) << resumed.out;
   // Whether the server resumed the session (then the per-request check refused the request) or
   // made a full handshake (then the handshake was refused), for the test log.
-  RecordProperty("session_resumed", resumed.out.find("Reused,") != std::string::npos ? "yes" : "no");
-  std::cout << "resumed session: " << (resumed.out.find("Reused,") != std::string::npos)
-            << "\n" << resumed.out.substr(0, 400) << "\n" << resumed.err.substr(0, 400) << "\n";
+  RecordProperty("session_resumed",
+                 resumed.out.find("Reused,") != std::string::npos ? "yes" : "no");
+  std::cout << "resumed session: " << (resumed.out.find("Reused,") != std::string::npos) << "\n"
+            << resumed.out.substr(0, 400) << "\n"
+            << resumed.err.substr(0, 400) << "\n";
 
   // Nothing the revoked host tried reached the ledger; the host shows as revoked.
   EXPECT_EQ(srv.eventCount(), seq);

@@ -4,8 +4,8 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
-#include <sys/prctl.h>
 #include <stdlib.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -96,8 +96,7 @@ ExitStatus decode(int st) {
 
 int openOrNull(const fs::path& p, int flags) {
   int fd = ::open(p.empty() ? "/dev/null" : p.c_str(), flags | O_CLOEXEC, 0600);
-  if (fd < 0)
-    throw std::runtime_error("cannot open " + p.string() + ": " + std::strerror(errno));
+  if (fd < 0) throw std::runtime_error("cannot open " + p.string() + ": " + std::strerror(errno));
   return fd;
 }
 
@@ -113,8 +112,7 @@ RunResult run(const std::vector<std::string>& argv, const RunOptions& opts) {
   ignoreSigpipe();
   ExecImage img(argv, opts.env);
   int in[2], out[2], err[2];
-  if (::pipe2(in, O_CLOEXEC) != 0 || ::pipe2(out, O_CLOEXEC) != 0 ||
-      ::pipe2(err, O_CLOEXEC) != 0)
+  if (::pipe2(in, O_CLOEXEC) != 0 || ::pipe2(out, O_CLOEXEC) != 0 || ::pipe2(err, O_CLOEXEC) != 0)
     throw std::runtime_error(std::string("pipe: ") + std::strerror(errno));
   pid_t pid = ::fork();
   if (pid < 0) throw std::runtime_error(std::string("fork: ") + std::strerror(errno));
@@ -191,8 +189,7 @@ RunResult run(const std::vector<std::string>& argv, const RunOptions& opts) {
   return res;
 }
 
-Process::Process(const std::vector<std::string>& argv, SpawnOptions opts)
-    : opts_(std::move(opts)) {
+Process::Process(const std::vector<std::string>& argv, SpawnOptions opts) : opts_(std::move(opts)) {
   ignoreSigpipe();
   ExecImage img(argv, opts_.env);
   int in_r = -1;

@@ -20,7 +20,7 @@ using Env = std::vector<std::pair<std::string, std::string>>;
 struct ExitStatus {
   bool exited = false;  // normal exit, `code` is set
   int code = -1;
-  int signal = 0;       // set when killed by a signal
+  int signal = 0;  // set when killed by a signal
   [[nodiscard]] bool success() const { return exited && code == 0; }
   [[nodiscard]] std::string describe() const;
 };

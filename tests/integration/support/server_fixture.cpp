@@ -3,10 +3,9 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
-
-#include <signal.h>
 
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
@@ -60,8 +59,7 @@ void LedgerServer::init() {
   auto r = run({serverBin(), "init", "--data-dir", dir_.string(), "--admin-token-file",
                 token_file.string()});
   if (!r.status.success())
-    throw std::runtime_error("hwledger-server init failed (" + r.status.describe() + "): " +
-                             r.err);
+    throw std::runtime_error("hwledger-server init failed (" + r.status.describe() + "): " + r.err);
   admin_token_ = readFile(token_file);
   while (!admin_token_.empty() && (admin_token_.back() == '\n' || admin_token_.back() == '\r'))
     admin_token_.pop_back();
@@ -70,8 +68,8 @@ void LedgerServer::init() {
 }
 
 void LedgerServer::start(const std::vector<std::string>& extra) {
-  std::vector<std::string> args{"--data-dir", dir_.string(), "--listen", "127.0.0.1:0",
-                                "--log-level", "warn"};
+  std::vector<std::string> args{"--data-dir",  dir_.string(), "--listen",
+                                "127.0.0.1:0", "--log-level", "warn"};
   args.insert(args.end(), extra.begin(), extra.end());
   startRaw(args);
 }
@@ -133,9 +131,8 @@ std::string LedgerServer::serverErr() const { return proc_ ? proc_->err() : ""; 
 Http LedgerServer::request(const std::string& method, const std::string& path,
                            const std::string& token, const std::optional<std::string>& body,
                            const std::vector<std::string>& extra_args) const {
-  std::vector<std::string> argv{"curl",     "-sS",          "--cacert", caCert().string(),
-                                "--max-time", "30",         "-X",       method,
-                                "-w",       "\n%{http_code}"};
+  std::vector<std::string> argv{"curl", "-sS",  "--cacert", caCert().string(), "--max-time", "30",
+                                "-X",   method, "-w",       "\n%{http_code}"};
   if (!token.empty()) argv.insert(argv.end(), {"-H", "Authorization: Bearer " + token});
   RunOptions ro;
   if (body) {
@@ -193,20 +190,28 @@ CreatedToken LedgerServer::createToken(const std::string& role, std::optional<in
   if (!note.empty()) body["note"] = note;
   auto h = post("/v1/tokens", bj::serialize(body));
   if (h.status != 201)
-    throw std::runtime_error("POST /v1/tokens: " + std::to_string(h.status) + " " + h.body +
-                             h.err);
+    throw std::runtime_error("POST /v1/tokens: " + std::to_string(h.status) + " " + h.body + h.err);
   auto o = h.obj();
   return {std::string(o.at("id").as_string()), std::string(o.at("token").as_string()),
           o.at("seq").as_int64()};
 }
 
 std::vector<std::string> LedgerServer::createTokens(int n, int parallel,
-                                                   const std::string& role) const {
-  std::vector<std::string> argv{"curl", "-sS", "--cacert", caCert().string(), "--max-time", "120",
-                                "-H", "Authorization: Bearer " + admin_token_,
-                                "-H", "Content-Type: application/json",
-                                "--data-binary", R"({"role":")" + role + R"(","note":"bulk"})",
-                                "-w", "\n=%{http_code}=\n"};
+                                                    const std::string& role) const {
+  std::vector<std::string> argv{"curl",
+                                "-sS",
+                                "--cacert",
+                                caCert().string(),
+                                "--max-time",
+                                "120",
+                                "-H",
+                                "Authorization: Bearer " + admin_token_,
+                                "-H",
+                                "Content-Type: application/json",
+                                "--data-binary",
+                                R"({"role":")" + role + R"(","note":"bulk"})",
+                                "-w",
+                                "\n=%{http_code}=\n"};
   if (parallel > 1)
     argv.insert(argv.end(), {"--parallel", "--parallel-max", std::to_string(parallel)});
   argv.push_back(url() + "/v1/tokens?n=[1-" + std::to_string(n) + "]");
@@ -251,16 +256,15 @@ std::vector<bj::object> LedgerServer::allEvents(const std::string& query) const 
 }
 
 Env LedgerServer::cliEnv(const std::string& token) const {
-  return {{"HWLEDGER_SERVER", url()},
-          {"HWLEDGER_TOKEN", token},
-          {"HWLEDGER_CA", caCert().string()}};
+  return {
+      {"HWLEDGER_SERVER", url()}, {"HWLEDGER_TOKEN", token}, {"HWLEDGER_CA", caCert().string()}};
 }
 
 std::string sqlite(const fs::path& db, const std::string& sql) {
   auto r = run({"sqlite3", "-batch", "-noheader", db.string(), sql});
   if (!r.status.success() || !r.err.empty())
-    throw std::runtime_error("sqlite3 " + db.string() + " \"" + sql + "\": " +
-                             r.status.describe() + " " + r.err);
+    throw std::runtime_error("sqlite3 " + db.string() + " \"" + sql + "\": " + r.status.describe() +
+                             " " + r.err);
   while (!r.out.empty() && r.out.back() == '\n') r.out.pop_back();
   return r.out;
 }

@@ -24,7 +24,7 @@ struct Http {
   int status = 0;     // 0 when curl got no response
   int curl_exit = 0;  // curl's exit code
   std::string body;
-  std::string err;    // curl's stderr
+  std::string err;  // curl's stderr
   // The body as JSON; throws (failing the test) when it is not JSON.
   [[nodiscard]] boost::json::value json() const;
   [[nodiscard]] boost::json::object obj() const;
@@ -81,7 +81,9 @@ class LedgerServer {
   [[nodiscard]] Http request(const std::string& method, const std::string& path,
                              const std::string& token, const std::optional<std::string>& body = {},
                              const std::vector<std::string>& extra_args = {}) const;
-  [[nodiscard]] Http get(const std::string& path) const { return request("GET", path, admin_token_); }
+  [[nodiscard]] Http get(const std::string& path) const {
+    return request("GET", path, admin_token_);
+  }
   [[nodiscard]] Http post(const std::string& path, const std::string& body) const {
     return request("POST", path, admin_token_, body);
   }

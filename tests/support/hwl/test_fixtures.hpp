@@ -31,10 +31,10 @@ inline std::filesystem::path find(const std::string& kind, const std::string& na
 }  // namespace hwl::test_fixtures
 
 // Skips the current test (reported by ctest as skipped) when ../shared/data is absent.
-#define HWL_NEEDS_SHARED_DATA()                                                          \
-  do {                                                                                   \
-    if (!::hwl::test_fixtures::sharedPresent())                                          \
-      GTEST_SKIP() << "../shared/data not present: "                                     \
-                   << ::hwl::test_fixtures::sharedData().string()                        \
+#define HWL_NEEDS_SHARED_DATA()                                                            \
+  do {                                                                                     \
+    if (!::hwl::test_fixtures::sharedPresent())                                            \
+      GTEST_SKIP() << "../shared/data not present: "                                       \
+                   << ::hwl::test_fixtures::sharedData().string()                          \
                    << " (this test uses captures or model configs not in tests/fixtures)"; \
   } while (0)

@@ -31,8 +31,7 @@ TEST(ParseTime, Rfc3339DatesAndRelative) {
   EXPECT_EQ(parseTime("2026-12-02", now).value(), 1'796'169'600'000);
   EXPECT_EQ(parseTime("2026-12-02T10:00:00Z", now).value(), 1'796'169'600'000 + 36'000'000);
   EXPECT_EQ(parseTime("2026-12-02T12:00:00+02:00", now).value(), 1'796'169'600'000 + 36'000'000);
-  EXPECT_EQ(parseTime("2026-12-02T10:00:00.250Z", now).value(),
-            1'796'169'600'000 + 36'000'250);
+  EXPECT_EQ(parseTime("2026-12-02T10:00:00.250Z", now).value(), 1'796'169'600'000 + 36'000'250);
   EXPECT_EQ(parseTime("-24h", now).value(), now - 86'400'000);
   EXPECT_EQ(parseTime("-7d", now).value(), now - 7 * 86'400'000LL);
   EXPECT_EQ(parseTime("-30m", now).value(), now - 1'800'000);
@@ -40,9 +39,9 @@ TEST(ParseTime, Rfc3339DatesAndRelative) {
 }
 
 TEST(ParseTime, MalformedIsRefused) {
-  for (const char* bad : {"1796169600000", "yesterday", "-24", "-h", "-24y", "2026-13-01",
-                          "2026-02-30", "2026-12-02T25:00:00Z", "2026-12-02T10:00:00",
-                          "2026-12-02T10:00:00+2", ""}) {
+  for (const char* bad :
+       {"1796169600000", "yesterday", "-24", "-h", "-24y", "2026-13-01", "2026-02-30",
+        "2026-12-02T25:00:00Z", "2026-12-02T10:00:00", "2026-12-02T10:00:00+2", ""}) {
     auto r = parseTime(bad, 0);
     EXPECT_FALSE(r.has_value()) << bad;
   }

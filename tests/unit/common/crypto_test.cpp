@@ -1,13 +1,13 @@
 // Hashing, encodings, Ed25519 and certificate helpers.
-#include <gtest/gtest.h>
+#include "hwl/crypto.hpp"
 
+#include <gtest/gtest.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
 #include <string>
 #include <vector>
 
-#include "hwl/crypto.hpp"
 #include "hwl/pki.hpp"
 
 namespace hwl {
@@ -73,8 +73,8 @@ TEST(Pki, IssuedCertificateCarriesSpecAndChains) {
 // The SANs of a certificate as "DNS:x" / "IP:1.2.3.4" / "URI:u", read back with the ASN.1 API.
 std::vector<std::string> sansOf(X509* cert) {
   std::vector<std::string> out;
-  auto* names = static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(cert, NID_subject_alt_name, nullptr,
-                                                             nullptr));
+  auto* names =
+      static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(cert, NID_subject_alt_name, nullptr, nullptr));
   if (names == nullptr) return out;
   for (int i = 0; i < sk_GENERAL_NAME_num(names); ++i) {
     const GENERAL_NAME* gn = sk_GENERAL_NAME_value(names, i);
@@ -107,16 +107,16 @@ TEST(Pki, SansAreTypedValuesNeverConfigText) {
   spec.lifetime_s = 600;
   auto c = pki::issue(ca->get(), ca_key.get(), key.get(), spec);
   ASSERT_TRUE(c.has_value()) << c.error().message;
-  EXPECT_EQ(sansOf(c->get()),
-            (std::vector<std::string>{"DNS:agent-1.example.org", "IP:7f000001",
-                                      "IP:00000000000000000000000000000001",
-                                      "URI:hwledger://host/host-1"}));
+  EXPECT_EQ(sansOf(c->get()), (std::vector<std::string>{"DNS:agent-1.example.org", "IP:7f000001",
+                                                        "IP:00000000000000000000000000000001",
+                                                        "URI:hwledger://host/host-1"}));
   // The chain verifies (key ids and constraints are well formed).
   X509_STORE* store = X509_STORE_new();
   X509_STORE_add_cert(store, ca->get());
   X509_STORE_CTX* ctx = X509_STORE_CTX_new();
   X509_STORE_CTX_init(ctx, store, c->get(), nullptr);
-  EXPECT_EQ(X509_verify_cert(ctx), 1) << X509_verify_cert_error_string(X509_STORE_CTX_get_error(ctx));
+  EXPECT_EQ(X509_verify_cert(ctx), 1)
+      << X509_verify_cert_error_string(X509_STORE_CTX_get_error(ctx));
   X509_STORE_CTX_free(ctx);
   X509_STORE_free(store);
   EXPECT_EQ(X509_check_ca(c->get()), 0);
@@ -124,7 +124,12 @@ TEST(Pki, SansAreTypedValuesNeverConfigText) {
 
   // What the old config-string builder turned into extra SANs is refused outright.
   const std::vector<std::string> bad_dns = {"x,URI:hwledger://admin/pwned,URI:hwledger://server",
-                                            "a b", "under_score", "-lead", "trail-", "a..b", "",
+                                            "a b",
+                                            "under_score",
+                                            "-lead",
+                                            "trail-",
+                                            "a..b",
+                                            "",
                                             std::string(64, 'a') + ".example",
                                             "\xc3\xa9t\xc3\xa9"};
   for (const auto& d : bad_dns) {
@@ -135,8 +140,8 @@ TEST(Pki, SansAreTypedValuesNeverConfigText) {
     ASSERT_FALSE(r.has_value());
     EXPECT_EQ(r.error().code, Code::kInvalidArgument);
   }
-  for (const auto& ip : std::vector<std::string>{"1.2.3", "1.2.3.4,URI:x://y", "fe80::1%eth0",
-                                                 "localhost"}) {
+  for (const auto& ip :
+       std::vector<std::string>{"1.2.3", "1.2.3.4,URI:x://y", "fe80::1%eth0", "localhost"}) {
     SCOPED_TRACE(ip);
     pki::CertSpec s = spec;
     s.ips = {ip};

@@ -1,7 +1,8 @@
 // The HTTPS server and client together on loopback: TLS 1.3, limits, streaming, graceful stop.
-#include <gtest/gtest.h>
+#include "hwl/http.hpp"
 
 #include <arpa/inet.h>
+#include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -15,7 +16,6 @@
 
 #include "hwl/crypto.hpp"
 #include "hwl/files.hpp"
-#include "hwl/http.hpp"
 #include "hwl/pki.hpp"
 
 namespace hwl::http {
@@ -32,8 +32,11 @@ class HttpTest : public ::testing::Test {
     auto ca = pki::makeCa(ca_key.get(), {.common_name = "test CA", .lifetime_s = 3600});
     auto key = pki::generateP256();
     auto cert = pki::issue(ca->get(), ca_key.get(), key.get(),
-                           {.common_name = "localhost", .dns = {"localhost"},
-                            .ips = {"127.0.0.1"}, .server_auth = true, .lifetime_s = 3600});
+                           {.common_name = "localhost",
+                            .dns = {"localhost"},
+                            .ips = {"127.0.0.1"},
+                            .server_auth = true,
+                            .lifetime_s = 3600});
     ca_pem_ = pki::certPem(ca->get());
     ASSERT_TRUE(files::writeFileAtomic(dir_ / "srv.crt", pki::certPem(cert->get())));
     ASSERT_TRUE(files::writeFileAtomic(dir_ / "srv.key", crypto::privateKeyPem(key.get())));
@@ -219,7 +222,9 @@ TEST_F(HttpTest, ClientRefusesTargetsAndHeadersThatWouldSmuggleARequest) {
       {"X-A", "1\r\n\r\nPOST /v1/jobs HTTP/1.1"},
       {"X-A", "1\nX-B: 2"},
       {"X-A", "1\rX-B: 2"},
-      {"X-A", std::string("1\0" "2", 3)},
+      {"X-A", std::string("1\0"
+                          "2",
+                          3)},
       {"X-A", "\x1b[0m"},
       {"X-A\r\nX-B", "1"},
       {"X A", "1"},
@@ -365,7 +370,8 @@ TEST_F(HttpRaw, AmbiguousFramingNeverBecomesASecondRequest) {
   auto lf = send("GET /a HTTP/1.1\nHost: x\n\nGET /b HTTP/1.1\nHost: x\n\n");
   EXPECT_EQ(lf.rfind("HTTP/1.1 400", 0), 0U) << lf;
   // An obs-fold continuation line carrying a request line.
-  auto fold = send("GET /a HTTP/1.1\r\nHost: x\r\nX-A: 1\r\n GET /b HTTP/1.1\r\nConnection: close\r\n\r\n");
+  auto fold =
+      send("GET /a HTTP/1.1\r\nHost: x\r\nX-A: 1\r\n GET /b HTTP/1.1\r\nConnection: close\r\n\r\n");
   EXPECT_LE(countOf(fold, "HTTP/1.1 "), 1U) << fold;
   // Content-Length and Transfer-Encoding together, and two different Content-Lengths.
   auto clte = send(
@@ -382,8 +388,9 @@ TEST_F(HttpRaw, AmbiguousFramingNeverBecomesASecondRequest) {
       "{}GET /b HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
   EXPECT_EQ(clcl.rfind("HTTP/1.1 400", 0), 0U) << clcl;
   // A transfer coding other than chunked last.
-  auto te = send("POST /a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked, gzip\r\n\r\n"
-                 "0\r\n\r\nGET /b HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  auto te = send(
+      "POST /a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked, gzip\r\n\r\n"
+      "0\r\n\r\nGET /b HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
   EXPECT_EQ(te.rfind("HTTP/1.1 400", 0), 0U) << te;
   // Raw CR, NUL and spaces inside the target.
   auto cr = send("GET /a\rb HTTP/1.1\r\nHost: x\r\n\r\n");
@@ -396,15 +403,16 @@ TEST_F(HttpRaw, AmbiguousFramingNeverBecomesASecondRequest) {
     for (const auto& p : rec_.paths) EXPECT_NE(p, "GET /b") << "a smuggled request was served";
   }
   // The same connection framing done right serves two pipelined requests.
-  auto two = send("GET /a HTTP/1.1\r\nHost: x\r\n\r\nGET /b HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  auto two = send(
+      "GET /a HTTP/1.1\r\nHost: x\r\n\r\nGET /b HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
   EXPECT_EQ(countOf(two, "HTTP/1.1 200"), 2U) << two;
 }
 
 TEST_F(HttpRaw, EscapesThatChangeThePathAreRefused) {
   start();
-  for (std::string t : {"/v1/jobs%2Fx", "/v1/jobs%2fx", "/a%00b", "/a%0D%0Ab", "/a%7Fb", "/a%zz",
-                        "/a%4", "/a%", "/a?k=%01X", "/a?k=%00", "/a?%0d%0a=1", "/a?%00=1", "/a?k=%q1", "*",
-                        "http://x/a"}) {
+  for (std::string t :
+       {"/v1/jobs%2Fx", "/v1/jobs%2fx", "/a%00b", "/a%0D%0Ab", "/a%7Fb", "/a%zz", "/a%4", "/a%",
+        "/a?k=%01X", "/a?k=%00", "/a?%0d%0a=1", "/a?%00=1", "/a?k=%q1", "*", "http://x/a"}) {
     auto r = send("GET " + t + " HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
     EXPECT_EQ(r.rfind("HTTP/1.1 400", 0), 0U) << t << " → " << r;
   }
@@ -433,7 +441,9 @@ TEST_F(HttpRaw, BodyLimitIsLookedUpOnTheDecodedPath) {
     std::lock_guard lk(mu);
     for (const auto& a : asked) EXPECT_EQ(a, "POST /v1/tokens");
   }
-  auto other = send("POST /v1/%6Aobs HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\nConnection: close\r\n\r\n" + body);
+  auto other = send(
+      "POST /v1/%6Aobs HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\nConnection: close\r\n\r\n" +
+      body);
   EXPECT_EQ(other.rfind("HTTP/1.1 200", 0), 0U) << other;
   ASSERT_EQ(rec_.count(), 1U);
   EXPECT_EQ(rec_.paths[0], "POST /v1/jobs");
@@ -524,8 +534,8 @@ TEST_F(HttpTest, ClientStreamEndsWhenCancelledWhileTheServerIsSilent) {
 }
 
 TEST(HttpPlain, SplitHostPort) {
-  EXPECT_EQ(splitHostPort("127.0.0.1:8443").value(), std::make_pair(std::string("127.0.0.1"),
-                                                                    uint16_t{8443}));
+  EXPECT_EQ(splitHostPort("127.0.0.1:8443").value(),
+            std::make_pair(std::string("127.0.0.1"), uint16_t{8443}));
   EXPECT_EQ(splitHostPort("[::1]:0").value().first, "::1");
   EXPECT_FALSE(splitHostPort("localhost").has_value());
   EXPECT_FALSE(splitHostPort("h:70000").has_value());

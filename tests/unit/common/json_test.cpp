@@ -1,13 +1,12 @@
 // Canonical JSON and field accessors.
+#include "hwl/json.hpp"
+
 #include <gtest/gtest.h>
 
 #include <boost/json/serialize.hpp>
-
 #include <string>
 #include <utility>
 #include <vector>
-
-#include "hwl/json.hpp"
 
 namespace hwl::json {
 namespace {
@@ -45,8 +44,7 @@ TEST(JsonFields, ErrorsNameTheField) {
             "field \"ttl_s\" must be an integer, not a string");
   EXPECT_EQ(optionalBool(*o, "flag").error().message,
             "field \"flag\" must be a boolean, not an integer");
-  EXPECT_EQ(checkKeys(*o, {"role", "ttl_s", "flag"}).error().message,
-            "unknown field \"extra\"");
+  EXPECT_EQ(checkKeys(*o, {"role", "ttl_s", "flag"}).error().message, "unknown field \"extra\"");
   EXPECT_FALSE(optionalInt(*o, "absent").value().has_value());
 }
 
@@ -106,13 +104,14 @@ TEST(JsonParse, StrictParserKeepsTheUsualRules) {
 
 TEST(JsonTest, ValidUtf8KeepsWellFormedTextAndReplacesEveryBadByte) {
   EXPECT_EQ(validUtf8("plain /v1/jobs"), "plain /v1/jobs");
-  EXPECT_EQ(validUtf8("caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80"), "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80");
+  EXPECT_EQ(validUtf8("caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80"),
+            "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80");
   const std::string r = "\xef\xbf\xbd";
-  EXPECT_EQ(validUtf8("/\xff\xffv1"), "/" + r + r + "v1");       // bytes that never start UTF-8
-  EXPECT_EQ(validUtf8("\xc0\xaf"), r + r);                         // overlong '/'
-  EXPECT_EQ(validUtf8("\xed\xa0\x80"), r + r + r);                 // a UTF-16 surrogate
-  EXPECT_EQ(validUtf8("\xf4\x90\x80\x80"), r + r + r + r);        // above U+10FFFF
-  EXPECT_EQ(validUtf8("a\xe2\x82"), "a" + r + r);                  // cut short at the end
+  EXPECT_EQ(validUtf8("/\xff\xffv1"), "/" + r + r + "v1");  // bytes that never start UTF-8
+  EXPECT_EQ(validUtf8("\xc0\xaf"), r + r);                  // overlong '/'
+  EXPECT_EQ(validUtf8("\xed\xa0\x80"), r + r + r);          // a UTF-16 surrogate
+  EXPECT_EQ(validUtf8("\xf4\x90\x80\x80"), r + r + r + r);  // above U+10FFFF
+  EXPECT_EQ(validUtf8("a\xe2\x82"), "a" + r + r);           // cut short at the end
   // Whatever goes in, the result serialises to JSON that parses back.
   const std::string raw = "x\xff\xc3(\xe2\x28\xa1";
   auto back = parse(boost::json::serialize(boost::json::value(validUtf8(raw))));

@@ -176,7 +176,8 @@ TEST(JobSpecTest, OversizedFieldsAreRejectedNamingThem) {
     for (int i = 0; i < 3; ++i) args.emplace_back(std::string(kMaxArgBytes, '\x01'));
     o["command"] = std::move(args);
     bj::object env;
-    for (int i = 0; i < 3; ++i) env["V" + std::to_string(i)] = std::string(kMaxEnvValueBytes, '\x01');
+    for (int i = 0; i < 3; ++i)
+      env["V" + std::to_string(i)] = std::string(kMaxEnvValueBytes, '\x01');
     o["env"] = std::move(env);
     cases.push_back({"the whole spec", o, "job spec:"});
   }
@@ -184,7 +185,8 @@ TEST(JobSpecTest, OversizedFieldsAreRejectedNamingThem) {
     auto spec = parseJobSpec(c.spec, kGpus, "/srv/jobs");
     ASSERT_FALSE(spec) << c.what;
     EXPECT_EQ(spec.error().code, Code::kInvalidArgument) << c.what;
-    EXPECT_EQ(spec.error().message.rfind(c.starts, 0), 0u) << c.what << ": " << spec.error().message;
+    EXPECT_EQ(spec.error().message.rfind(c.starts, 0), 0u)
+        << c.what << ": " << spec.error().message;
     EXPECT_LT(spec.error().message.size(), 200u) << c.what;
   }
   // At the bounds, accepted.

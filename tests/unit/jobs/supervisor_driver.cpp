@@ -1,7 +1,8 @@
 // Test driver standing in for the agent: opens an outbox and a supervisor over STATE_DIR, submits
 // one job running CMD…, prints "PID START_TIME" once it runs, then idles until killed.
 // Usage: hwl_test_supervisor_driver STATE_DIR JOBS_ROOT JOB_USER JOB_ID CMD...
-// HWL_TEST_CONTAINMENT and HWL_TEST_CGROUP_GROUP, when set, choose the containment and cgroup group.
+// HWL_TEST_CONTAINMENT and HWL_TEST_CGROUP_GROUP, when set, choose the containment and cgroup
+// group.
 #include <unistd.h>
 
 #include <cstdio>

@@ -21,8 +21,8 @@
 #include <thread>
 
 #include "hwl/files.hpp"
-#include "hwl/jobs/proc.hpp"
 #include "hwl/job_user_bin.hpp"
+#include "hwl/jobs/proc.hpp"
 
 namespace hwl::jobs {
 namespace {
@@ -97,9 +97,9 @@ class SupervisorTest : public ::testing::Test {
       if (!text) continue;
       auto info = JobInfo::fromJson(boost::json::parse(*text), jobs_root_);
       if (!info || info->cgroups.empty()) continue;
-      JobProcesses procs{.kind = parseContainmentKind(info->containment).value_or(
-                             ContainmentKind::kSubreaper),
-                         .cgroups = info->cgroups};
+      JobProcesses procs{
+          .kind = parseContainmentKind(info->containment).value_or(ContainmentKind::kSubreaper),
+          .cgroups = info->cgroups};
       signalJob(procs, SIGKILL);
       removeJobCgroups(procs);
     }
@@ -173,12 +173,13 @@ class SupervisorTest : public ::testing::Test {
 TEST_F(SupervisorTest, InferenceServerBecomesReadyAndIsCancelled) {
   const uint16_t port = freePort();
   const std::string url = "http://127.0.0.1:" + std::to_string(port) + "/health";
-  auto accepted = submit({{"id", "srv"},
-                          {"command", {hwl::test_fixtures::jobUserCopy(HWL_TEST_HTTP_SERVER), std::to_string(port)}},
-                          {"gpus", {"GPU-bbbb", "GPU-aaaa"}},
-                          {"ready_url", url},
-                          {"ready_timeout_s", 10},
-                          {"grace_s", 5}});
+  auto accepted = submit(
+      {{"id", "srv"},
+       {"command", {hwl::test_fixtures::jobUserCopy(HWL_TEST_HTTP_SERVER), std::to_string(port)}},
+       {"gpus", {"GPU-bbbb", "GPU-aaaa"}},
+       {"ready_url", url},
+       {"ready_timeout_s", 10},
+       {"grace_s", 5}});
   EXPECT_EQ(accepted.state, JobState::kAccepted);
 
   // Seen running before ready (the server binds after 300 ms), and the outbox has each
@@ -231,7 +232,9 @@ TEST_F(SupervisorTest, InferenceServerBecomesReadyAndIsCancelled) {
 }
 
 TEST_F(SupervisorTest, CancelEscalatesToSigkillAfterGrace) {
-  submit({{"id", "stubborn"}, {"command", {hwl::test_fixtures::jobUserCopy(HWL_TEST_IGNORE_TERM)}}, {"grace_s", 0.6}});
+  submit({{"id", "stubborn"},
+          {"command", {hwl::test_fixtures::jobUserCopy(HWL_TEST_IGNORE_TERM)}},
+          {"grace_s", 0.6}});
   waitState("stubborn", JobState::kRunning);
   ASSERT_TRUE(waitFor([&] { return sup_->logs("stubborn", 1)->find("ignoring") == 0; }));
   const auto t0 = std::chrono::steady_clock::now();
@@ -367,7 +370,8 @@ uint64_t dirBytes(const fs::path& dir) {
   std::error_code ec;
   for (const auto& e : fs::directory_iterator(dir, ec)) {
     struct stat st {};
-    if (::stat(e.path().c_str(), &st) == 0 && S_ISREG(st.st_mode)) total += static_cast<uint64_t>(st.st_size);
+    if (::stat(e.path().c_str(), &st) == 0 && S_ISREG(st.st_mode))
+      total += static_cast<uint64_t>(st.st_size);
   }
   return total;
 }
@@ -403,7 +407,8 @@ TEST_F(SupervisorTest, LogsStayBoundedWhileAJobWritesFast) {
   const auto done = *sup_->get("flood");
   ASSERT_EQ(done.state, JobState::kExited) << done.reason;
   EXPECT_EQ(done.exit_code, 0);
-  EXPECT_LE(peak, 3u * (1 << 20) + 65536 + 4096) << "peak log dir bytes over " << samples << " samples";
+  EXPECT_LE(peak, 3u * (1 << 20) + 65536 + 4096)
+      << "peak log dir bytes over " << samples << " samples";
   EXPECT_GT(samples, 10);
   EXPECT_FALSE(fs::exists(jd / "job.log.3"));
   // Nothing lost: the stream offsets add up to everything written (300000000 + "\nend\n").
@@ -483,9 +488,8 @@ void killDriver(const Driver& d) {
 TEST_F(SupervisorTest, JobIsReadoptedAfterTheAgentIsKilled) {
   sup_.reset();
   box_.reset();
-  const auto d =
-      startDriver(dir_ / "state", jobs_root_, job_user_, "survivor",
-                  {hwl::test_fixtures::jobUserCopy(HWL_TEST_IGNORE_TERM)});
+  const auto d = startDriver(dir_ / "state", jobs_root_, job_user_, "survivor",
+                             {hwl::test_fixtures::jobUserCopy(HWL_TEST_IGNORE_TERM)});
   ASSERT_GT(d.job_pid, 0);
   killDriver(d);
   ASSERT_TRUE(sameLiveProcess(d.job_pid, d.start_time)) << "the job must outlive the agent";
@@ -718,7 +722,8 @@ TEST_P(ContainmentTest, SetsidGrandchildDiesWithACancelledJob) {
 
 TEST_P(ContainmentTest, SetsidGrandchildDiesWhenTheMainProcessExits) {
   const std::string m = marker("778");
-  submit({{"id", "leaver"}, {"command", {"sh", "-c", "setsid sleep " + m + " & sleep 0.5; exit 5"}}});
+  submit(
+      {{"id", "leaver"}, {"command", {"sh", "-c", "setsid sleep " + m + " & sleep 0.5; exit 5"}}});
   waitState("leaver", JobState::kRunning);
   ASSERT_TRUE(waitFor([&] { return countProcesses(m) == 1; })) << "the grandchild never ran";
   const auto done = waitState("leaver", JobState::kExited);
@@ -777,7 +782,8 @@ TEST_P(ContainmentTest, MemoryLimitEndsAJobThatAllocatesBeyondIt) {
   if (::access("/usr/bin/python3", X_OK) != 0) GTEST_SKIP() << "needs /usr/bin/python3";
   const boost::json::object hog{
       {"id", "hog"},
-      {"command", {"/usr/bin/python3", "-c", "b = bytearray(300 * 1024 * 1024); print('survived')"}},
+      {"command",
+       {"/usr/bin/python3", "-c", "b = bytearray(300 * 1024 * 1024); print('survived')"}},
       {"memory_max_bytes", 64 << 20}};
   if (!sup_->containment().enforcesMemory()) {
     auto r = sup_->submit(spec(hog));

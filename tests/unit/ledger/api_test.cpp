@@ -1,11 +1,12 @@
 // The REST handlers in process: authentication and roles, validation that changes nothing,
 // token life cycle, and the rate-limited refusal trail.
+#include "api/api.hpp"
+
 #include <gtest/gtest.h>
 
 #include <boost/json.hpp>
 #include <filesystem>
 
-#include "api/api.hpp"
 #include "app/server_app.hpp"
 #include "collect/collector.hpp"
 #include "hwl/crypto.hpp"
@@ -65,7 +66,8 @@ class ApiTest : public ::testing::Test {
       size_t pos = 0;
       while (pos <= rest.size()) {
         size_t amp = rest.find('&', pos);
-        std::string part = rest.substr(pos, amp == std::string::npos ? std::string::npos : amp - pos);
+        std::string part =
+            rest.substr(pos, amp == std::string::npos ? std::string::npos : amp - pos);
         auto eq = part.find('=');
         r.query[part.substr(0, eq)] = eq == std::string::npos ? "" : part.substr(eq + 1);
         if (amp == std::string::npos) break;
@@ -344,16 +346,15 @@ TEST_F(ApiFleetTest, QueryParametersAreTypedBeforeUse) {
 
 // Outbox entries are checked before they become events (pure: no ledger involved).
 TEST(OutboxEntry, AcceptedEntriesKeepTheirTypeWithFreeTextCut) {
-  boost::json::object entry{
-      {"seq", 7},
-      {"type", "job.exited"},
-      {"time_ms", 123},
-      {"data", bj::object{{"job_id", "job-abc"},
-                          {"state", "exited"},
-                          {"exit_code", 1},
-                          {"host_id", "host-someone-else"},
-                          {"reason", std::string(10'000, 'r')},
-                          {"log_tail", std::string(100'000, 'a') + "END"}}}};
+  boost::json::object entry{{"seq", 7},
+                            {"type", "job.exited"},
+                            {"time_ms", 123},
+                            {"data", bj::object{{"job_id", "job-abc"},
+                                                {"state", "exited"},
+                                                {"exit_code", 1},
+                                                {"host_id", "host-someone-else"},
+                                                {"reason", std::string(10'000, 'r')},
+                                                {"log_tail", std::string(100'000, 'a') + "END"}}}};
   auto req = collect::outboxEntryToEvent("host-1", entry);
   ASSERT_EQ(req.parts.size(), 1u);
   EXPECT_EQ(req.actor, "host:host-1");
@@ -382,17 +383,22 @@ TEST(OutboxEntry, MalformedEntriesBecomeRejectedEntriesOnTheHostStream) {
     std::string reason;
   };
   std::vector<Case> cases = {
-      {"a type not from agents", {{"seq", 3}, {"type", "token.created"}, {"data", bj::object{}}},
+      {"a type not from agents",
+       {{"seq", 3}, {"type", "token.created"}, {"data", bj::object{}}},
        "not accepted from agents"},
-      {"the server's own job event", {{"seq", 3}, {"type", "job.placed"}, {"data", data({})}},
+      {"the server's own job event",
+       {{"seq", 3}, {"type", "job.placed"}, {"data", data({})}},
        "not accepted from agents"},
       {"no data", {{"seq", 3}, {"type", "job.exited"}}, "data: must be an object"},
       {"a state that is not the type's",
-       {{"seq", 3}, {"type", "job.ready"}, {"data", data({})}}, "state: must be \"ready\""},
+       {{"seq", 3}, {"type", "job.ready"}, {"data", data({})}},
+       "state: must be \"ready\""},
       {"a job id that is a path",
-       {{"seq", 3}, {"type", "job.exited"}, {"data", data({{"job_id", "../x"}})}}, "job_id"},
+       {{"seq", 3}, {"type", "job.exited"}, {"data", data({{"job_id", "../x"}})}},
+       "job_id"},
       {"an exit code that is text",
-       {{"seq", 3}, {"type", "job.exited"}, {"data", data({{"exit_code", "0"}})}}, "exit_code"},
+       {{"seq", 3}, {"type", "job.exited"}, {"data", data({{"exit_code", "0"}})}},
+       "exit_code"},
       {"a spec the agent's parser refuses",
        {{"seq", 3},
         {"type", "job.started"},
@@ -403,15 +409,20 @@ TEST(OutboxEntry, MalformedEntriesBecomeRejectedEntriesOnTheHostStream) {
                                                 {"env", bj::object{{"A=B", "c"}}}}}}}},
        "spec: env.A=B"},
       {"a time that is text",
-       {{"seq", 3}, {"type", "job.exited"}, {"time_ms", "now"}, {"data", data({})}}, "time_ms"},
+       {{"seq", 3}, {"type", "job.exited"}, {"time_ms", "now"}, {"data", data({})}},
+       "time_ms"},
       {"an oversized field",
        {{"seq", 3}, {"type", "job.exited"}, {"data", data({{"x", std::string(5000, 'x')}})}},
        "x: larger than 4096 bytes"},
       {"an entry over 256 KiB",
-       {{"seq", 3}, {"type", "job.exited"}, {"data", data({{"log_tail", std::string(300'000, 'a')}})}},
+       {{"seq", 3},
+        {"type", "job.exited"},
+        {"data", data({{"log_tail", std::string(300'000, 'a')}})}},
        "larger than 262144 bytes"},
       {"a GPU without uuid",
-       {{"seq", 3}, {"type", "host.inventory_changed"}, {"data", bj::object{{"gpus", bj::array{bj::object{}}}}}},
+       {{"seq", 3},
+        {"type", "host.inventory_changed"},
+        {"data", bj::object{{"gpus", bj::array{bj::object{}}}}}},
        "gpus: a GPU has no valid uuid"},
   };
   for (const auto& c : cases) {

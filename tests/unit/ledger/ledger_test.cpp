@@ -77,8 +77,8 @@ class LedgerTest : public ::testing::Test {
 
 TEST_F(LedgerTest, AppendAssignsSeqVersionAndChainsHashes) {
   auto& l = open();
-  auto a = l.append("s/1", kNoStream, "tester", {ev("e1", "t.a", {{"x", 1}}),
-                                                  ev("e2", "t.b", {{"y", 2}})});
+  auto a = l.append("s/1", kNoStream, "tester",
+                    {ev("e1", "t.a", {{"x", 1}}), ev("e2", "t.b", {{"y", 2}})});
   ASSERT_TRUE(a.has_value()) << a.error().message;
   EXPECT_EQ(a->seqs, (std::vector<int64_t>{1, 2}));
   EXPECT_FALSE(a->duplicate);
@@ -95,8 +95,8 @@ TEST_F(LedgerTest, AppendAssignsSeqVersionAndChainsHashes) {
   // The stored hash is the documented formula over the stored fields.
   crypto::Sha256 h;
   auto e = evs[2];
-  EXPECT_EQ(eventHash(h, e.prev_hash, e.seq, e.id, e.stream, e.version, e.type, e.time_ms,
-                      e.actor, e.data),
+  EXPECT_EQ(eventHash(h, e.prev_hash, e.seq, e.id, e.stream, e.version, e.type, e.time_ms, e.actor,
+                      e.data),
             e.hash);
   EXPECT_EQ(l.read({0, 10, "s/1", ""}).value().size(), 2u);
   EXPECT_EQ(l.read({0, 10, "", "t.a"}).value().size(), 2u);
@@ -215,8 +215,8 @@ TEST_F(LedgerTest, CheckpointsEveryNAndAtClose) {
   EXPECT_EQ(cps[1].seq, 20);
   auto pub = publicKey();
   for (const auto& c : cps)
-    EXPECT_TRUE(crypto::verify(pub.get(), checkpointMessage(c.seq, c.hash, c.time_ms),
-                               c.signature));
+    EXPECT_TRUE(
+        crypto::verify(pub.get(), checkpointMessage(c.seq, c.hash, c.time_ms), c.signature));
   l.close();
   std::ifstream in(dir_ / "checkpoints.log");
   std::string line, last;
@@ -284,7 +284,8 @@ TEST_F(LedgerTest, VerifyNamesTheFirstBadSeqForEachKindOfEdit) {
     ASSERT_TRUE(db->exec("UPDATE events SET data='{\"i\":-1}' WHERE seq=15"));
     crypto::Sha256 h;
     crypto::Digest prev{};
-    auto st = db->prepare("SELECT seq,id,stream,version,type,time_ms,actor,data FROM events ORDER BY seq");
+    auto st = db->prepare(
+        "SELECT seq,id,stream,version,type,time_ms,actor,data FROM events ORDER BY seq");
     std::vector<std::pair<int64_t, std::pair<crypto::Digest, crypto::Digest>>> rows;
     while (st->step().value()) {
       auto d = eventHash(h, prev, st->i64(0), st->text(1), st->text(2), st->i64(3), st->text(4),
@@ -308,13 +309,15 @@ TEST_F(LedgerTest, VerifyNamesTheFirstBadSeqForEachKindOfEdit) {
 TEST_F(LedgerTest, ProjectionRebuildIsByteIdentical) {
   auto& l = open();
   for (int i = 0; i < 30; ++i) {
-    bj::object d{{"id", "tok_" + std::to_string(i)}, {"role", i % 2 ? "viewer" : "admin"},
-                 {"note", "n"}, {"secret_sha256", crypto::hex(crypto::sha256(std::to_string(i)))}};
+    bj::object d{{"id", "tok_" + std::to_string(i)},
+                 {"role", i % 2 ? "viewer" : "admin"},
+                 {"note", "n"},
+                 {"secret_sha256", crypto::hex(crypto::sha256(std::to_string(i)))}};
     d["expires_ms"] = i % 3 ? bj::value(1'800'000'000'000 + i) : bj::value(nullptr);
     clock_.advanceMs(1000);
-    ASSERT_TRUE(l.append("token/tok_" + std::to_string(i), kNoStream, "admin",
-                         {ev("", "token.created", d)})
-                    .has_value());
+    ASSERT_TRUE(
+        l.append("token/tok_" + std::to_string(i), kNoStream, "admin", {ev("", "token.created", d)})
+            .has_value());
   }
   for (int i = 0; i < 30; i += 4) {
     clock_.advanceMs(500);
@@ -341,9 +344,8 @@ TEST_F(LedgerTest, MigrationsAreRecordedAndNotReapplied) {
   o.create = false;
   auto l = SqliteLedger::open(std::move(o));
   ASSERT_TRUE(l.has_value()) << l.error().message;
-  auto n = (*l)->withDb([](sqlite::Db& db) {
-    return db.queryInt("SELECT count(*) FROM schema_migrations").value();
-  });
+  auto n = (*l)->withDb(
+      [](sqlite::Db& db) { return db.queryInt("SELECT count(*) FROM schema_migrations").value(); });
   EXPECT_EQ(n.value_or(0), static_cast<int64_t>(migrations().size()));
   (*l)->close();
   l->reset();
@@ -363,12 +365,9 @@ TEST_F(LedgerTest, ClosedLedgerRefusesAppends) {
 
 TEST_F(LedgerTest, InvalidAppendsAreRefused) {
   auto& l = open();
-  EXPECT_EQ(l.append("", kAnyVersion, "t", {ev("", "t", {})}).error().code,
-            Code::kInvalidArgument);
-  EXPECT_EQ(l.append("s", kAnyVersion, "", {ev("", "t", {})}).error().code,
-            Code::kInvalidArgument);
-  EXPECT_EQ(l.append("s", kAnyVersion, "t", {ev("", "", {})}).error().code,
-            Code::kInvalidArgument);
+  EXPECT_EQ(l.append("", kAnyVersion, "t", {ev("", "t", {})}).error().code, Code::kInvalidArgument);
+  EXPECT_EQ(l.append("s", kAnyVersion, "", {ev("", "t", {})}).error().code, Code::kInvalidArgument);
+  EXPECT_EQ(l.append("s", kAnyVersion, "t", {ev("", "", {})}).error().code, Code::kInvalidArgument);
   EXPECT_EQ(l.append("s", kAnyVersion, "t", {}).error().code, Code::kInvalidArgument);
   EXPECT_EQ(l.headSeq(), 0);
 }

@@ -1,5 +1,7 @@
 // GGUF reading: a v3 file written here with every metadata value type, then truncated and
 // corrupted copies of it.
+#include "hwl/planner/gguf.hpp"
+
 #include <gtest/gtest.h>
 
 #include <cstring>
@@ -8,7 +10,6 @@
 #include <sstream>
 
 #include "hwl/planner/formats.hpp"
-#include "hwl/planner/gguf.hpp"
 #include "hwl/planner/load_model.hpp"
 #include "hwl/planner/plan.hpp"
 
@@ -36,8 +37,9 @@ GgufWriter sampleWriter() {
   w.addValue("test.u64", u(GgufType::kUint64, 1ULL << 40));
   w.addValue("test.i64", i(GgufType::kInt64, -(1LL << 40)));
   w.addValue("test.f64", GgufValue{GgufType::kFloat64, 0.1});
-  w.addValue("test.strings", arr(GgufType::kString, {GgufValue{GgufType::kString, std::string("a")},
-                                                     GgufValue{GgufType::kString, std::string("bc")}}));
+  w.addValue("test.strings",
+             arr(GgufType::kString, {GgufValue{GgufType::kString, std::string("a")},
+                                     GgufValue{GgufType::kString, std::string("bc")}}));
   w.addValue("test.nested", arr(GgufType::kArray, {arr(GgufType::kInt16, {i(GgufType::kInt16, -1)}),
                                                    arr(GgufType::kInt16, {})}));
   w.addUint32("llama.block_count", 2);
@@ -132,20 +134,25 @@ TEST(Gguf, ReadsEveryMetadataTypeAndTensorInfo) {
   req.context = 1000;
   auto plan = computePlan(req);
   ASSERT_TRUE(plan.has_value()) << plan.error().message;
-  EXPECT_EQ(plan->kv_bytes_per_token, 2U * 2 * 64 * 2 + 2U * 1 * 64 * 2);  // f16 KV (llama.cpp default)
+  EXPECT_EQ(plan->kv_bytes_per_token,
+            2U * 2 * 64 * 2 + 2U * 1 * 64 * 2);  // f16 KV (llama.cpp default)
   EXPECT_EQ(plan->weights_bytes, 473672U);
   EXPECT_EQ(plan->kv_format, "fp16");
 }
 
 TEST(Gguf, GgmlTypeSizesMatchGgml) {
-  struct Row { std::uint32_t id; std::uint32_t blk; std::uint32_t size; };
-  for (const Row& r : {Row{0, 1, 4}, Row{1, 1, 2}, Row{30, 1, 2}, Row{2, 32, 18}, Row{3, 32, 20},
-                       Row{6, 32, 22}, Row{7, 32, 24}, Row{8, 32, 34}, Row{9, 32, 36}, Row{10, 256, 84},
-                       Row{11, 256, 110}, Row{12, 256, 144}, Row{13, 256, 176}, Row{14, 256, 210},
-                       Row{15, 256, 292}, Row{16, 256, 66}, Row{17, 256, 74}, Row{18, 256, 98},
-                       Row{19, 256, 50}, Row{20, 32, 18}, Row{21, 256, 110}, Row{22, 256, 82},
-                       Row{23, 256, 136}, Row{29, 256, 56}, Row{34, 256, 54}, Row{35, 256, 66},
-                       Row{39, 32, 17}}) {
+  struct Row {
+    std::uint32_t id;
+    std::uint32_t blk;
+    std::uint32_t size;
+  };
+  for (const Row& r : {Row{0, 1, 4},      Row{1, 1, 2},      Row{30, 1, 2},     Row{2, 32, 18},
+                       Row{3, 32, 20},    Row{6, 32, 22},    Row{7, 32, 24},    Row{8, 32, 34},
+                       Row{9, 32, 36},    Row{10, 256, 84},  Row{11, 256, 110}, Row{12, 256, 144},
+                       Row{13, 256, 176}, Row{14, 256, 210}, Row{15, 256, 292}, Row{16, 256, 66},
+                       Row{17, 256, 74},  Row{18, 256, 98},  Row{19, 256, 50},  Row{20, 32, 18},
+                       Row{21, 256, 110}, Row{22, 256, 82},  Row{23, 256, 136}, Row{29, 256, 56},
+                       Row{34, 256, 54},  Row{35, 256, 66},  Row{39, 32, 17}}) {
     auto t = ggmlType(r.id);
     ASSERT_TRUE(t.has_value()) << r.id;
     EXPECT_EQ(t->block_size, r.blk) << t->name;
@@ -161,7 +168,8 @@ TEST(Gguf, EveryTruncationIsAnError) {
   ASSERT_TRUE(full.has_value());
   // Every cut inside the header, then cuts through the data region up to the end of the last
   // tensor (the writer pads the file after it to the alignment, which readers do not require).
-  const std::uint64_t data_end = full->data_offset + full->tensors[6].offset + full->tensors[6].bytes;
+  const std::uint64_t data_end =
+      full->data_offset + full->tensors[6].offset + full->tensors[6].bytes;
   EXPECT_TRUE(readBytes(file.substr(0, data_end)).has_value());
   for (std::size_t cut = 0; cut < data_end; cut += cut < full->data_offset ? 1 : 997) {
     auto r = readBytes(file.substr(0, cut));
@@ -169,18 +177,21 @@ TEST(Gguf, EveryTruncationIsAnError) {
     EXPECT_TRUE(r.error().code == Code::kDataLoss || r.error().code == Code::kInvalidArgument);
   }
   EXPECT_EQ(errorOf(""), "truncated GGUF at offset 0: magic needs 4 bytes, 0 left");
-  EXPECT_EQ(errorOf(file.substr(0, 6)), "truncated GGUF at offset 4: version needs 4 bytes, 2 left");
-  EXPECT_EQ(errorOf(file.substr(0, 20)), "truncated GGUF at offset 16: metadata count needs 8 bytes, 4 left");
+  EXPECT_EQ(errorOf(file.substr(0, 6)),
+            "truncated GGUF at offset 4: version needs 4 bytes, 2 left");
+  EXPECT_EQ(errorOf(file.substr(0, 20)),
+            "truncated GGUF at offset 16: metadata count needs 8 bytes, 4 left");
   const std::size_t key1 = file.find("general.name");
-  EXPECT_EQ(errorOf(file.substr(0, key1 + 3)),
-            "GGUF key of metadata entry 1 at offset " + std::to_string(key1 - 8) +
-                " claims 12 bytes, more than the file holds");
+  EXPECT_EQ(errorOf(file.substr(0, key1 + 3)), "GGUF key of metadata entry 1 at offset " +
+                                                   std::to_string(key1 - 8) +
+                                                   " claims 12 bytes, more than the file holds");
   EXPECT_EQ(errorOf(file.substr(0, key1 + 14)),
             "truncated GGUF at offset " + std::to_string(key1 + 12) +
                 ": type of 'general.name' needs 4 bytes, 2 left");
   EXPECT_EQ(errorOf(file.substr(0, data_end - 1)),
-            "GGUF tensor 'output.weight' data [" + std::to_string(full->data_offset + full->tensors[6].offset) +
-                ", " + std::to_string(data_end) + ") extends past the end of the file (" +
+            "GGUF tensor 'output.weight' data [" +
+                std::to_string(full->data_offset + full->tensors[6].offset) + ", " +
+                std::to_string(data_end) + ") extends past the end of the file (" +
                 std::to_string(data_end - 1) + " bytes)");
 }
 
@@ -202,7 +213,8 @@ TEST(Gguf, CorruptionsAreNamed) {
   EXPECT_EQ(errorOf(f), "GGUF metadata key 'general.architecture' has unknown value type 13");
   f = file;
   f[typeOffset(file, "test.bool") + 4] = 2;
-  EXPECT_EQ(errorOf(f), "GGUF value of 'test.bool' at offset " + std::to_string(typeOffset(file, "test.bool") + 4) +
+  EXPECT_EQ(errorOf(f), "GGUF value of 'test.bool' at offset " +
+                            std::to_string(typeOffset(file, "test.bool") + 4) +
                             " is a bool holding 2");
   f = file;
   putU64(f, typeOffset(file, "test.strings") + 8, 1ULL << 33);
@@ -223,10 +235,14 @@ TEST(Gguf, CorruptionsAreNamed) {
   f = file;
   putU32(f, q + 4 + 16, 12);  // Q4_K needs rows of 256: 256 is fine, so make ne0 = 100
   putU64(f, q + 4, 100);
-  EXPECT_EQ(errorOf(f), "GGUF tensor 'blk.0.attn_q.weight': row size 100 is not a multiple of the Q4_K block size 256");
+  EXPECT_EQ(errorOf(f),
+            "GGUF tensor 'blk.0.attn_q.weight': row size 100 is not a multiple of the Q4_K block "
+            "size 256");
   f = file;
   putU64(f, q + 4 + 16 + 4, 8);
-  EXPECT_EQ(errorOf(f), "GGUF tensor 'blk.0.attn_q.weight' data offset 8 is not a multiple of the alignment 32");
+  EXPECT_EQ(
+      errorOf(f),
+      "GGUF tensor 'blk.0.attn_q.weight' data offset 8 is not a multiple of the alignment 32");
 }
 
 TEST(Gguf, DuplicateKeysAndMissingArchitecture) {

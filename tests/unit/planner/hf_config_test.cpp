@@ -1,14 +1,14 @@
 // config.json ingestion against the real configs and ground truth in shared/data/models.
+#include "hwl/planner/hf_config.hpp"
+
 #include <gtest/gtest.h>
 
+#include <boost/json.hpp>
 #include <cmath>
 #include <fstream>
 #include <set>
 #include <sstream>
 
-#include <boost/json.hpp>
-
-#include "hwl/planner/hf_config.hpp"
 #include "hwl/planner/json_text.hpp"
 #include "hwl/planner/load_model.hpp"
 #include "hwl/planner/plan.hpp"
@@ -27,7 +27,8 @@ std::string readText(const std::string& path) {
 }
 
 json::object expectedJson() {
-  return json::parse(readText(hwl::test_fixtures::find("models", "expected.json").string())).as_object();
+  return json::parse(readText(hwl::test_fixtures::find("models", "expected.json").string()))
+      .as_object();
 }
 
 Plan planFor(const std::string& model, std::uint64_t context, const std::string& state = "auto") {
@@ -143,7 +144,8 @@ TEST(HfConfigAttentionKinds, SlidingLayersAreCappedAtTheWindow) {
 
 TEST(HfConfigAttentionKinds, HybridPatternCountsOnlyAttentionLayers) {
   HWL_NEEDS_SHARED_DATA();
-  auto spec = loadModel(hwl::test_fixtures::find("models", "Nemotron-H-56B-Base-8K.config.json").string());
+  auto spec =
+      loadModel(hwl::test_fixtures::find("models", "Nemotron-H-56B-Base-8K.config.json").string());
   ASSERT_TRUE(spec.has_value()) << spec.error().message;
   int attn = 0, mamba = 0, mlp = 0;
   for (const auto& l : spec->layers) {
@@ -160,7 +162,8 @@ TEST(HfConfigAttentionKinds, HybridPatternCountsOnlyAttentionLayers) {
 }
 
 TEST(HfConfigParse, InfinityLiteralIsAccepted) {
-  EXPECT_EQ(replaceNonFiniteLiterals(R"({"a": [0.0, Infinity], "b": -Infinity, "c": NaN, "s": "Infinity NaN"})"),
+  EXPECT_EQ(replaceNonFiniteLiterals(
+                R"({"a": [0.0, Infinity], "b": -Infinity, "c": NaN, "s": "Infinity NaN"})"),
             R"({"a": [0.0, null], "b": null, "c": null, "s": "Infinity NaN"})");
   EXPECT_EQ(replaceNonFiniteLiterals(R"({"xInfinity": "a\"Infinity", "NaNo": 1})"),
             R"({"xInfinity": "a\"Infinity", "NaNo": 1})");
@@ -230,35 +233,45 @@ TEST(HfConfigErrors, MalformedInputsNameTheProblem) {
             "config.json: missing required key 'hidden_size'");
   EXPECT_EQ(msg(R"({"hidden_size": "4096", "num_hidden_layers": 2, "vocab_size": 10})"),
             "config.json: key 'hidden_size' must be a non-negative integer, got a string");
-  EXPECT_EQ(msg(R"({"hidden_size": 64, "num_hidden_layers": 2, "vocab_size": 10, "num_attention_heads": 6,
+  EXPECT_EQ(
+      msg(R"({"hidden_size": 64, "num_hidden_layers": 2, "vocab_size": 10, "num_attention_heads": 6,
                    "num_key_value_heads": 4})"),
-            "config.json: num_attention_heads (6) is not a multiple of num_key_value_heads (4)");
-  EXPECT_EQ(msg(R"({"hidden_size": 64, "num_hidden_layers": 2, "vocab_size": 10, "num_attention_heads": 3})"),
-            "config.json: no 'head_dim' and hidden_size (64) is not a multiple of num_attention_heads (3)");
-  EXPECT_EQ(msg(R"({"hidden_size": 64, "num_hidden_layers": 3, "vocab_size": 10, "num_attention_heads": 4,
+      "config.json: num_attention_heads (6) is not a multiple of num_key_value_heads (4)");
+  EXPECT_EQ(
+      msg(R"({"hidden_size": 64, "num_hidden_layers": 2, "vocab_size": 10, "num_attention_heads": 3})"),
+      "config.json: no 'head_dim' and hidden_size (64) is not a multiple of num_attention_heads "
+      "(3)");
+  EXPECT_EQ(
+      msg(R"({"hidden_size": 64, "num_hidden_layers": 3, "vocab_size": 10, "num_attention_heads": 4,
                    "layer_types": ["full_attention", "sliding_attention"]})"),
-            "config.json: layer_types has 2 entries but num_hidden_layers is 3");
-  EXPECT_EQ(msg(R"({"hidden_size": 64, "num_hidden_layers": 1, "vocab_size": 10, "num_attention_heads": 4,
+      "config.json: layer_types has 2 entries but num_hidden_layers is 3");
+  EXPECT_EQ(
+      msg(R"({"hidden_size": 64, "num_hidden_layers": 1, "vocab_size": 10, "num_attention_heads": 4,
                    "layer_types": ["sliding_attention"]})"),
-            "config.json: a sliding layer needs key 'sliding_window'");
-  EXPECT_EQ(msg(R"({"hidden_size": 64, "num_hidden_layers": 1, "vocab_size": 10, "num_attention_heads": 4,
+      "config.json: a sliding layer needs key 'sliding_window'");
+  EXPECT_EQ(
+      msg(R"({"hidden_size": 64, "num_hidden_layers": 1, "vocab_size": 10, "num_attention_heads": 4,
                    "layer_types": ["banana"]})"),
-            "config.json: layer_types[0] is 'banana', not one of full_attention, sliding_attention, "
-            "chunked_attention, linear_attention, mamba");
-  EXPECT_EQ(msg(R"({"hidden_size": 64, "num_hidden_layers": 2, "vocab_size": 10, "num_attention_heads": 4,
+      "config.json: layer_types[0] is 'banana', not one of full_attention, sliding_attention, "
+      "chunked_attention, linear_attention, mamba");
+  EXPECT_EQ(
+      msg(R"({"hidden_size": 64, "num_hidden_layers": 2, "vocab_size": 10, "num_attention_heads": 4,
                    "hybrid_override_pattern": "M"})"),
-            "config.json: hybrid_override_pattern has 1 entries but num_hidden_layers is 2");
-  EXPECT_EQ(msg(R"({"hidden_size": 64, "num_hidden_layers": 1, "vocab_size": 10, "num_attention_heads": 4,
+      "config.json: hybrid_override_pattern has 1 entries but num_hidden_layers is 2");
+  EXPECT_EQ(
+      msg(R"({"hidden_size": 64, "num_hidden_layers": 1, "vocab_size": 10, "num_attention_heads": 4,
                    "num_local_experts": 8})"),
-            "config.json: missing required key 'num_experts_per_tok'");
-  EXPECT_EQ(msg(R"({"hidden_size": 64, "num_hidden_layers": 1, "vocab_size": 10, "num_attention_heads": 4,
+      "config.json: missing required key 'num_experts_per_tok'");
+  EXPECT_EQ(
+      msg(R"({"hidden_size": 64, "num_hidden_layers": 1, "vocab_size": 10, "num_attention_heads": 4,
                    "torch_dtype": "int8"})"),
-            "config.json: torch_dtype 'int8' is not a floating-point type");
+      "config.json: torch_dtype 'int8' is not a floating-point type");
 }
 
 TEST(HfConfigErrors, TruncatedRealConfigIsAnErrorAtEveryCut) {
   HWL_NEEDS_SHARED_DATA();
-  const std::string text = readText(hwl::test_fixtures::find("models", "Nemotron-H-56B-Base-8K.config.json").string());
+  const std::string text =
+      readText(hwl::test_fixtures::find("models", "Nemotron-H-56B-Base-8K.config.json").string());
   ASSERT_GT(text.size(), 1000U);
   for (std::size_t cut = 0; cut < text.size() - 2; cut += 7) {
     auto r = parseHfConfig(std::string_view(text).substr(0, cut));

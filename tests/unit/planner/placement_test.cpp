@@ -1,8 +1,9 @@
 // Host ranking by fit.
+#include "hwl/planner/placement.hpp"
+
 #include <gtest/gtest.h>
 
 #include "hwl/planner/load_model.hpp"
-#include "hwl/planner/placement.hpp"
 #include "hwl/test_fixtures.hpp"
 
 namespace hwl::planner {
@@ -11,9 +12,15 @@ namespace {
 constexpr std::uint64_t kGiB = 1ULL << 30;
 
 TEST(Placement, RanksByGpusNeededThenHeadroom) {
-  const std::vector<TpNeed> needs = {{1, 100 * kGiB}, {2, 52 * kGiB}, {4, 27 * kGiB}, {8, 14 * kGiB}};
+  const std::vector<TpNeed> needs = {
+      {1, 100 * kGiB}, {2, 52 * kGiB}, {4, 27 * kGiB}, {8, 14 * kGiB}};
   const std::vector<HostCapacity> hosts = {
-      {"h-small", "4x24", {{24 * kGiB, 24 * kGiB}, {24 * kGiB, 23 * kGiB}, {24 * kGiB, 24 * kGiB}, {24 * kGiB, 24 * kGiB}}},
+      {"h-small",
+       "4x24",
+       {{24 * kGiB, 24 * kGiB},
+        {24 * kGiB, 23 * kGiB},
+        {24 * kGiB, 24 * kGiB},
+        {24 * kGiB, 24 * kGiB}}},
       {"h-80", "2x80", {{80 * kGiB, 79 * kGiB}, {80 * kGiB, 60 * kGiB}}},
       {"h-busy", "2x80 busy", {{80 * kGiB, 79 * kGiB}, {80 * kGiB, 10 * kGiB}}},
       {"h-8x", "8x24", std::vector<GpuMemory>(8, {24 * kGiB, 20 * kGiB})},
@@ -25,13 +32,14 @@ TEST(Placement, RanksByGpusNeededThenHeadroom) {
   EXPECT_EQ(ranked[0].host_id, "h-80b");  // 2 GPUs, 18 GiB headroom
   EXPECT_EQ(ranked[0].gpus_needed, 2U);
   EXPECT_EQ(ranked[0].headroom_bytes, static_cast<std::int64_t>(18 * kGiB));
-  EXPECT_EQ(ranked[1].host_id, "h-80");    // 2 GPUs, 8 GiB headroom
-  EXPECT_EQ(ranked[2].host_id, "h-8x");    // 8 GPUs
+  EXPECT_EQ(ranked[1].host_id, "h-80");  // 2 GPUs, 8 GiB headroom
+  EXPECT_EQ(ranked[2].host_id, "h-8x");  // 8 GPUs
   EXPECT_EQ(ranked[2].gpus_needed, 8U);
   EXPECT_TRUE(ranked[2].fits);
   EXPECT_FALSE(ranked[3].fits);
   EXPECT_EQ(ranked[3].host_id, "h-small");  // 4 GPUs x 27 GiB needed, 23 GiB free: 4 GiB short
-  EXPECT_EQ(ranked[3].reason, "needs 27.00 GiB per GPU on 4 GPU(s), the freest 4 have 23.00 GiB free (of 4 GPU(s))");
+  EXPECT_EQ(ranked[3].reason,
+            "needs 27.00 GiB per GPU on 4 GPU(s), the freest 4 have 23.00 GiB free (of 4 GPU(s))");
   EXPECT_EQ(ranked[4].host_id, "h-busy");
   EXPECT_EQ(ranked[5].host_id, "h-none");
   EXPECT_EQ(ranked[5].reason, "host reports no GPUs");
@@ -67,7 +75,9 @@ TEST(Placement, PlaceOnUsesEachGpusOwnFreeMemoryAndHonoursAnAskedTp) {
   ASSERT_GT(one->total_bytes, busy_free);
   ASSERT_LT(one->total_bytes, total);
   const std::vector<HostCapacity> demo = {
-      {"h", "local-demo", {{total, total}, {total, busy_free}, {total, total}, {total, busy_free}}}};
+      {"h",
+       "local-demo",
+       {{total, total}, {total, busy_free}, {total, total}, {total, busy_free}}}};
   auto p = placeOn(r, demo, false);
   ASSERT_TRUE(p.has_value());
   EXPECT_TRUE(p->front().fits) << p->front().reason;

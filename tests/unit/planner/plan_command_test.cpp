@@ -1,12 +1,12 @@
 // `hwledger plan` behaviour and the JSON request/response of POST /v1/plan.
+#include "hwl/planner/plan_command.hpp"
+
 #include <gtest/gtest.h>
 
+#include <boost/json.hpp>
 #include <fstream>
 #include <sstream>
 
-#include <boost/json.hpp>
-
-#include "hwl/planner/plan_command.hpp"
 #include "hwl/planner/plan_json.hpp"
 #include "hwl/test_fixtures.hpp"
 
@@ -14,7 +14,6 @@ namespace hwl::planner {
 namespace {
 
 namespace json = boost::json;
-
 
 struct CommandRun {
   int code;
@@ -53,7 +52,8 @@ TEST(PlanCommand, JsonOutputHoldsTheBreakdown) {
   EXPECT_EQ(j.at("weights_bytes").to_number<std::uint64_t>(), 2 * 30532122624ULL);
   EXPECT_EQ(j.at("state_bytes").to_number<std::uint64_t>(), 0U);
   const std::uint64_t total = j.at("total_bytes").to_number<std::uint64_t>();
-  EXPECT_EQ(total, j.at("weights_bytes").to_number<std::uint64_t>() + j.at("kv_bytes").to_number<std::uint64_t>() +
+  EXPECT_EQ(total, j.at("weights_bytes").to_number<std::uint64_t>() +
+                       j.at("kv_bytes").to_number<std::uint64_t>() +
                        j.at("activations_bytes").to_number<std::uint64_t>() +
                        j.at("overhead_bytes").to_number<std::uint64_t>());
   EXPECT_EQ(j.at("gpu_mem_bytes").to_number<std::uint64_t>(), 80ULL << 30);
@@ -61,7 +61,8 @@ TEST(PlanCommand, JsonOutputHoldsTheBreakdown) {
   EXPECT_GT(j.at("max_context").to_number<std::uint64_t>(), 0U);
   EXPECT_GE(j.at("max_batch").to_number<std::uint64_t>(), 2U);
   ASSERT_EQ(j.at("layers").as_array().size(), 48U);
-  EXPECT_EQ(j.at("layers").as_array()[0].at("kv_bytes_per_token").to_number<std::uint64_t>(), 1024U);
+  EXPECT_EQ(j.at("layers").as_array()[0].at("kv_bytes_per_token").to_number<std::uint64_t>(),
+            1024U);
 }
 
 TEST(PlanCommand, TableAndDoesNotFit) {
@@ -87,8 +88,10 @@ TEST(PlanCommand, BadInputsGetClearMessages) {
   EXPECT_EQ(err(o), "hwledger plan: --context is required\n");
   o = base();
   o.gpu_mem = "80 gigs";
-  EXPECT_EQ(err(o), "hwledger plan: --gpu-mem: invalid size '80 gigs': unknown unit 'gigs' (use B, KB, MB, GB, "
-                    "TB, KiB, MiB, GiB, TiB)\n");
+  EXPECT_EQ(
+      err(o),
+      "hwledger plan: --gpu-mem: invalid size '80 gigs': unknown unit 'gigs' (use B, KB, MB, GB, "
+      "TB, KiB, MiB, GiB, TiB)\n");
   o = base();
   o.kv = "fp4";
   EXPECT_EQ(err(o).substr(0, 55), "hwledger plan: --kv: unknown KV cache format 'fp4' (use");
@@ -103,7 +106,8 @@ TEST(PlanCommand, BadInputsGetClearMessages) {
   EXPECT_EQ(err(o), "hwledger plan: model path /nonexistent/model.gguf does not exist\n");
   o = base();
   o.model = "";
-  EXPECT_EQ(err(o), "hwledger plan: MODEL is required (config.json, GGUF, safetensors or a directory)\n");
+  EXPECT_EQ(err(o),
+            "hwledger plan: MODEL is required (config.json, GGUF, safetensors or a directory)\n");
 }
 
 json::value requestBody(const std::string& extra) {
@@ -115,7 +119,8 @@ json::value requestBody(const std::string& extra) {
 
 TEST(PlanJson, RequestMirrorsTheFlags) {
   HWL_NEEDS_SHARED_DATA();
-  auto req = planRequestFromJson(requestBody(R"(, "batch": 2, "weights": "int4", "kv": "q8_0", "tp": 2,
+  auto req =
+      planRequestFromJson(requestBody(R"(, "batch": 2, "weights": "int4", "kv": "q8_0", "tp": 2,
       "gpu_mem": "24GiB", "per_layer": true, "state_dtype": "fp32")"));
   ASSERT_TRUE(req.has_value()) << req.error().message;
   EXPECT_EQ(req->context, 8192U);
@@ -144,8 +149,10 @@ TEST(PlanJson, BadRequestsNameTheKey) {
   EXPECT_EQ(msg(requestBody(R"(, "batch": -1)")), "'batch' must be a non-negative integer");
   EXPECT_EQ(msg(requestBody(R"(, "gpu_mem": "80GiB", "gpu_mem_bytes": 5)")),
             "give either 'gpu_mem_bytes' or 'gpu_mem', not both");
-  EXPECT_EQ(msg(requestBody(R"(, "gpu_mem": "lots")")), "'gpu_mem': invalid size 'lots': no number");
-  EXPECT_EQ(msg(requestBody(R"(, "weights": "q9")")).substr(0, 39), "'weights': unknown weights format 'q9' ");
+  EXPECT_EQ(msg(requestBody(R"(, "gpu_mem": "lots")")),
+            "'gpu_mem': invalid size 'lots': no number");
+  EXPECT_EQ(msg(requestBody(R"(, "weights": "q9")")).substr(0, 39),
+            "'weights': unknown weights format 'q9' ");
   EXPECT_EQ(msg(requestBody(R"(, "per_layer": 1)")), "'per_layer' must be a boolean");
   EXPECT_EQ(msg(json::parse(R"({"context": 5})")), "'model' is required");
   EXPECT_EQ(msg(json::parse(R"({"model": {"hidden_size": 1}, "context": 5})")),

@@ -1,9 +1,10 @@
 // The plan arithmetic: KV formats, tensor parallelism, overrides and the inverse searches.
+#include "hwl/planner/plan.hpp"
+
 #include <gtest/gtest.h>
 
 #include "hwl/planner/formats.hpp"
 #include "hwl/planner/load_model.hpp"
-#include "hwl/planner/plan.hpp"
 #include "hwl/test_fixtures.hpp"
 
 namespace hwl::planner {
@@ -36,7 +37,8 @@ TEST(Plan, KvFormatsIncludeBlockOverhead) {
   EXPECT_EQ(plan(req).kv_bytes_per_token, 262144U);
   req.kv = "q3";
   EXPECT_EQ(computePlan(req).error().message,
-            "unknown KV cache format 'q3' (use fp32, fp16, bf16, fp8, fp8_e4m3, fp8_e5m2, int8, q8_0, q4_0, "
+            "unknown KV cache format 'q3' (use fp32, fp16, bf16, fp8, fp8_e4m3, fp8_e5m2, int8, "
+            "q8_0, q4_0, "
             "q4_1, q5_0, q5_1, iq4_nl)");
 }
 
@@ -54,7 +56,8 @@ TEST(Plan, TensorParallelSplitsAndReplicatesKvHeads) {
   EXPECT_EQ(sixteen.kv_bytes_per_token, 80U * 2 * 1 * 128 * 2);
   EXPECT_EQ(sixteen.kv_bytes_per_token * 8, one.kv_bytes_per_token);
   bool noted = false;
-  for (const auto& n : sixteen.notes) noted |= n.find("replica of one KV head") != std::string::npos;
+  for (const auto& n : sixteen.notes)
+    noted |= n.find("replica of one KV head") != std::string::npos;
   EXPECT_TRUE(noted);
   // MLA's latent is not split: every rank holds it.
   PlanRequest ds = requestFor("DeepSeek-V3", 1);
@@ -70,13 +73,15 @@ TEST(Plan, BreakdownAddsUpAndWeightsFollowTheFormat) {
   EXPECT_EQ(p.kv_bytes, 131072ULL * 8192 * 4);
   EXPECT_EQ(p.weights_bytes, 8030261248ULL * 2);
   EXPECT_EQ(p.overhead_bytes, defaultOverheadBytes(1));
-  EXPECT_EQ(p.total_bytes, p.weights_bytes + p.kv_bytes + p.state_bytes + p.activations_bytes + p.overhead_bytes);
+  EXPECT_EQ(p.total_bytes,
+            p.weights_bytes + p.kv_bytes + p.state_bytes + p.activations_bytes + p.overhead_bytes);
   // Workspace: 2048-token chunk x (2*4096 + 3*14336) bf16 + fp32 logits and probabilities.
   EXPECT_EQ(p.activations_bytes, 2048ULL * (2 * 4096 + 3 * 14336) * 2 + 4ULL * 128256 * 4 * 2);
   req.weights = "fp8";  // linear layers at 1 byte, embeddings and norms stay 16-bit
   const Plan fp8 = plan(req);
   const std::uint64_t emb = 2ULL * 128256 * 4096;
-  EXPECT_EQ(fp8.weights_bytes, (8030261248ULL - emb - 4096 - 32 * 8192) + 2 * emb + 2 * 4096 + 2 * 32 * 8192);
+  EXPECT_EQ(fp8.weights_bytes,
+            (8030261248ULL - emb - 4096 - 32 * 8192) + 2 * emb + 2 * 4096 + 2 * 32 * 8192);
   req.weights = "q4_k_m";
   EXPECT_NEAR(static_cast<double>(plan(req).weights_bytes), 8030261248.0 * 4.89 / 8, 1e6);
   req.activation_bytes = 123;
@@ -113,7 +118,9 @@ TEST(Plan, InverseFindsTheLargestContextAndBatch) {
   at.context = *ctx + 1;
   EXPECT_GT(plan(at).total_bytes, mem);
   // 24 GiB - 16.06 GB weights - 1 GiB - 0.21 GB workspace leaves 8.43 GB: 64k tokens at 128 KiB.
-  EXPECT_EQ(*ctx, (mem - 2 * 8030261248ULL - defaultOverheadBytes(1) - plan(req).activations_bytes) / 131072);
+  EXPECT_EQ(
+      *ctx,
+      (mem - 2 * 8030261248ULL - defaultOverheadBytes(1) - plan(req).activations_bytes) / 131072);
 
   auto batch = maxBatchFor(req, mem);
   ASSERT_TRUE(batch.has_value());
@@ -172,7 +179,8 @@ TEST(Formats, ByteSizes) {
   EXPECT_EQ(parseByteSize("GiB").error().message, "invalid size 'GiB': no number");
   EXPECT_EQ(parseByteSize("").error().message, "invalid size '': empty");
   EXPECT_EQ(parseByteSize("-5GB").error().message, "invalid size '-5GB': no number");
-  EXPECT_EQ(parseByteSize("1.3B").error().message, "invalid size '1.3B': not a whole number of bytes");
+  EXPECT_EQ(parseByteSize("1.3B").error().message,
+            "invalid size '1.3B': not a whole number of bytes");
   EXPECT_EQ(formatBytes(80ULL << 30), "80.00 GiB");
 }
 

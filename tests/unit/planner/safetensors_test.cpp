@@ -1,4 +1,6 @@
 // safetensors headers: single files and sharded indexes written here, then broken on purpose.
+#include "hwl/planner/safetensors.hpp"
+
 #include <gtest/gtest.h>
 
 #include <cstring>
@@ -6,7 +8,6 @@
 #include <fstream>
 
 #include "hwl/planner/load_model.hpp"
-#include "hwl/planner/safetensors.hpp"
 
 namespace hwl::planner {
 namespace {
@@ -71,15 +72,17 @@ TEST(Safetensors, TruncatedAndCorruptHeadersAreNamed) {
   EXPECT_EQ(errorOf(file.substr(0, 5)),
             "m.safetensors: truncated safetensors file: 5 bytes, the header length alone takes 8");
   EXPECT_EQ(errorOf(file.substr(0, 100)),
-            "m.safetensors: truncated safetensors file: header claims " + std::to_string(kHeader.size()) +
-                " bytes, the file has 92 after the length");
-  EXPECT_EQ(errorOf(file.substr(0, file.size() - 1)),
-            "m.safetensors: tensor 'lm_head.weight' data ends at 19456, past the 19455 data bytes of the "
-            "file (truncated)");
+            "m.safetensors: truncated safetensors file: header claims " +
+                std::to_string(kHeader.size()) + " bytes, the file has 92 after the length");
+  EXPECT_EQ(
+      errorOf(file.substr(0, file.size() - 1)),
+      "m.safetensors: tensor 'lm_head.weight' data ends at 19456, past the 19455 data bytes of the "
+      "file (truncated)");
   std::string huge = file;
   const std::uint64_t big = 1ULL << 40;
   std::memcpy(huge.data(), &big, 8);
-  EXPECT_EQ(errorOf(huge), "m.safetensors: safetensors header length 1099511627776 exceeds the 100 MB limit");
+  EXPECT_EQ(errorOf(huge),
+            "m.safetensors: safetensors header length 1099511627776 exceeds the 100 MB limit");
   EXPECT_EQ(errorOf(withLength(R"({"a":{"dtype":"Q4","shape":[2],"data_offsets":[0,2]}})", 2)),
             "m.safetensors: tensor 'a' has unknown dtype 'Q4'");
   EXPECT_EQ(errorOf(withLength(R"({"a":{"dtype":"F16","shape":[3],"data_offsets":[0,4]}})", 4)),
@@ -88,7 +91,8 @@ TEST(Safetensors, TruncatedAndCorruptHeadersAreNamed) {
             "m.safetensors: tensor 'a' shape entry must be a non-negative integer");
   EXPECT_EQ(errorOf(withLength(R"({"a":{"dtype":"F16","shape":[2]}})", 4)),
             "m.safetensors: tensor 'a' needs 'data_offsets' [begin, end]");
-  EXPECT_EQ(errorOf(withLength(R"([1,2])", 0)), "m.safetensors: safetensors header must be a JSON object");
+  EXPECT_EQ(errorOf(withLength(R"([1,2])", 0)),
+            "m.safetensors: safetensors header must be a JSON object");
   EXPECT_EQ(errorOf(withLength(R"({"a":)", 0)),
             "m.safetensors: safetensors header is not valid JSON: incomplete JSON");
 }
@@ -99,10 +103,12 @@ TEST(Safetensors, ShardedIndexReadsEveryShardHeader) {
             withLength(R"({"a":{"dtype":"BF16","shape":[10,10],"data_offsets":[0,200]}})", 200));
   dir.write("model-00002-of-00002.safetensors",
             withLength(R"({"b":{"dtype":"F32","shape":[5],"data_offsets":[0,20]},)"
-                       R"("c":{"dtype":"F4","shape":[4,8],"data_offsets":[20,36]}})", 36));
-  dir.write("model.safetensors.index.json",
-            R"({"metadata":{"total_size":236},"weight_map":{"a":"model-00001-of-00002.safetensors",)"
-            R"("b":"model-00002-of-00002.safetensors","c":"model-00002-of-00002.safetensors"}})");
+                       R"("c":{"dtype":"F4","shape":[4,8],"data_offsets":[20,36]}})",
+                       36));
+  dir.write(
+      "model.safetensors.index.json",
+      R"({"metadata":{"total_size":236},"weight_map":{"a":"model-00001-of-00002.safetensors",)"
+      R"("b":"model-00002-of-00002.safetensors","c":"model-00002-of-00002.safetensors"}})");
   auto s = readSafetensorsIndex(dir.path() / "model.safetensors.index.json");
   ASSERT_TRUE(s.has_value()) << s.error().message;
   EXPECT_EQ(s->tensors, 3U);
@@ -113,9 +119,10 @@ TEST(Safetensors, ShardedIndexReadsEveryShardHeader) {
   // loadModel needs the config for shapes.
   auto no_cfg = loadModel(dir.path());
   ASSERT_FALSE(no_cfg.has_value());
-  EXPECT_EQ(no_cfg.error().message,
-            "model.safetensors.index.json: a safetensors header holds no layer shapes; put the model's "
-            "config.json beside it");
+  EXPECT_EQ(
+      no_cfg.error().message,
+      "model.safetensors.index.json: a safetensors header holds no layer shapes; put the model's "
+      "config.json beside it");
   dir.write("config.json", R"({"model_type":"llama","hidden_size":64,"num_hidden_layers":2,
     "num_attention_heads":4,"num_key_value_heads":2,"vocab_size":10,"intermediate_size":128,
     "tie_word_embeddings":false,"torch_dtype":"bfloat16"})");
@@ -125,16 +132,20 @@ TEST(Safetensors, ShardedIndexReadsEveryShardHeader) {
   EXPECT_EQ(*spec->exact_weight_bytes, 236U);
   EXPECT_EQ(spec->source, "safetensors");
 
-  dir.write("model.safetensors.index.json",
-            R"({"weight_map":{"a":"model-00001-of-00002.safetensors","z":"model-00001-of-00002.safetensors"}})");
+  dir.write(
+      "model.safetensors.index.json",
+      R"({"weight_map":{"a":"model-00001-of-00002.safetensors","z":"model-00001-of-00002.safetensors"}})");
   EXPECT_EQ(readSafetensorsIndex(dir.path() / "model.safetensors.index.json").error().message,
-            "model.safetensors.index.json: tensor 'z' is mapped to model-00001-of-00002.safetensors but that "
+            "model.safetensors.index.json: tensor 'z' is mapped to "
+            "model-00001-of-00002.safetensors but that "
             "shard does not hold it");
   dir.write("model.safetensors.index.json", R"({"weight_map":{"a":"../etc/passwd"}})");
-  EXPECT_EQ(readSafetensorsIndex(dir.path() / "model.safetensors.index.json").error().message,
-            "model.safetensors.index.json: weight_map entry 'a' names an unsafe path '../etc/passwd'");
+  EXPECT_EQ(
+      readSafetensorsIndex(dir.path() / "model.safetensors.index.json").error().message,
+      "model.safetensors.index.json: weight_map entry 'a' names an unsafe path '../etc/passwd'");
   dir.write("model.safetensors.index.json", R"({"weight_map":{"a":"missing.safetensors"}})");
-  EXPECT_EQ(readSafetensorsIndex(dir.path() / "model.safetensors.index.json").error().code, Code::kNotFound);
+  EXPECT_EQ(readSafetensorsIndex(dir.path() / "model.safetensors.index.json").error().code,
+            Code::kNotFound);
 }
 
 }  // namespace

@@ -78,11 +78,13 @@ TEST(ToJson, GpuFromJsonReadsBackWhatToJsonWrote) {
   addGpuSeries(a, s.gpus.at(0), {{"Hostname", "h"}});
   addGpuSeries(b, back, {{"Hostname", "h"}});
   EXPECT_EQ(a.render(), b.render());
-  EXPECT_NE(a.render().find("DCGM_FI_DEV_GPU_UTIL{gpu=\"0\",UUID=\"GPU-00000000-0000-0000-0000-000000000000\""),
+  EXPECT_NE(a.render().find(
+                "DCGM_FI_DEV_GPU_UTIL{gpu=\"0\",UUID=\"GPU-00000000-0000-0000-0000-000000000000\""),
             std::string::npos);
   // Wrong types are absent, not zero.
-  const GpuSample odd = gpuFromJson(boost::json::parse(
-      R"({"index":"0","memory_used_bytes":-5,"power_w":"lots","name":7})").as_object());
+  const GpuSample odd = gpuFromJson(
+      boost::json::parse(R"({"index":"0","memory_used_bytes":-5,"power_w":"lots","name":7})")
+          .as_object());
   EXPECT_FALSE(odd.memory_used_bytes.has_value());
   EXPECT_FALSE(odd.power_w.has_value());
   EXPECT_TRUE(odd.name.empty());

@@ -111,7 +111,7 @@ TEST(QueryGpuCsv, TeslaP100NoUnitsAndMissingColumns) {
   const auto g = onlyGpu("nvidia-teslap100-query-gpu.csv");
   EXPECT_EQ(g.name, "Tesla P100-PCIE-16GB");
   EXPECT_EQ(g.uuid, "GPU-ef1b2c9b-38d8-2090-2bd1-f567a3eb42a6");
-  EXPECT_EQ(g.index, 0u);                        // no index column: row number
+  EXPECT_EQ(g.index, 0u);                          // no index column: row number
   EXPECT_FALSE(g.memory_total_bytes.has_value());  // not queried: absent, not derived
   EXPECT_EQ(g.memory_used_bytes, 0u);
   EXPECT_EQ(g.memory_free_bytes, 16280 * kMiB);

@@ -68,7 +68,7 @@ TEST(NvidiaSmiXml, A100With4MigDevicesV12) {
   EXPECT_EQ(g.mig_devices[3].gpu_instance_id, 6u);
   EXPECT_EQ(g.mig_devices[3].memory_used_bytes, 12 * kMiB);
   EXPECT_TRUE(g.mig_devices[0].uuid.empty());  // not in this DTD; `nvidia-smi -L` has it
-  EXPECT_TRUE(g.processes.empty());           // <processes />
+  EXPECT_TRUE(g.processes.empty());            // <processes />
 }
 
 TEST(NvidiaSmiXml, TwoA5000sV13) {

@@ -65,7 +65,7 @@ TEST(Sampler, ThreadSamplesUntilStopped) {
   EXPECT_EQ(reads.load(), 200);
   std::this_thread::sleep_for(50ms);
   EXPECT_EQ(sampler.stats().samples_total, n);  // stopped means stopped
-  sampler.stop();                              // idempotent
+  sampler.stop();                               // idempotent
 }
 
 TEST(Sampler, StopDoesNotWaitForTheInterval) {

@@ -1,8 +1,6 @@
 // Test support: capture paths, temporary directories and a ttar unpacker.
 #include "test_support.hpp"
 
-#include "hwl/test_fixtures.hpp"
-
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -10,6 +8,8 @@
 #include <sstream>
 #include <stdexcept>
 #include <vector>
+
+#include "hwl/test_fixtures.hpp"
 
 namespace hwl::probes::testing {
 namespace fs = std::filesystem;

@@ -3,7 +3,6 @@
 // character arrays so that they compare with and construct std::string and std::string_view alike.
 #pragma once
 
-
 namespace hwl::proto::event {
 
 inline constexpr char kTokenCreated[] = "token.created";

@@ -19,8 +19,8 @@ inline constexpr size_t kMaxReadyPathBytes = 1024;
 
 struct JobRequest {
   std::optional<std::string> name;
-  std::optional<std::string> host;  // a host id or name the job must run on
-  int64_t gpus = 0;                 // how many GPUs
+  std::optional<std::string> host;          // a host id or name the job must run on
+  int64_t gpus = 0;                         // how many GPUs
   std::optional<int64_t> gpu_memory_bytes;  // free memory each of them must have
   std::optional<int64_t> port;
   std::optional<std::string> ready_path;

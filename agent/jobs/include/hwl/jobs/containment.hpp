@@ -91,7 +91,7 @@ class Containment {
   ContainmentKind kind_ = ContainmentKind::kSubreaper;
   bool pids_ = false;
   bool memory_ = false;
-  std::vector<std::string> group_dirs_;  // v2: one; v1: pids, freezer[, memory]
+  std::vector<std::string> group_dirs_;      // v2: one; v1: pids, freezer[, memory]
   std::vector<std::string> v2_controllers_;  // enabled in the v2 group's subtree_control
   std::string description_;
 };

@@ -38,7 +38,7 @@ struct JobInfo {
   uint64_t monitor_start_time = 0;
   std::string containment;           // containmentName(), or "" (process group only)
   std::vector<std::string> cgroups;  // the job's cgroup directories
-  int64_t accepted_ms = 0;       // Unix ms
+  int64_t accepted_ms = 0;           // Unix ms
   int64_t started_ms = 0;
   int64_t ready_ms = 0;
   int64_t ended_ms = 0;

@@ -72,7 +72,7 @@ struct SupervisorSettings {
   std::chrono::milliseconds poll_interval{250};
   std::chrono::milliseconds ready_probe_timeout{500};
   size_t exit_log_tail_lines = 20;
-  size_t exit_log_tail_bytes = 4096;   // log_tail in job.exited/job.failed is at most this
+  size_t exit_log_tail_bytes = 4096;    // log_tail in job.exited/job.failed is at most this
   size_t log_tail_max_bytes = 1 << 20;  // logs() returns at most this
   ContainmentChoice containment = ContainmentChoice::kAuto;
   std::string cgroup_group;      // directory of this agent's job cgroups; "": from state_dir

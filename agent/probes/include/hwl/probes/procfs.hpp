@@ -30,7 +30,7 @@ struct MemInfo {
 MemInfo parseMeminfo(std::string_view text);
 
 struct CpuInfo {
-  std::string model;              // "model name" (x86), else "Hardware"/"Processor"/"cpu model"
+  std::string model;               // "model name" (x86), else "Hardware"/"Processor"/"cpu model"
   std::uint32_t logical_cpus = 0;  // "processor" entries
 };
 CpuInfo parseCpuinfo(std::string_view text);

@@ -74,7 +74,7 @@ struct AgentSelfStats {
   std::optional<std::uint64_t> outbox_entries;
   std::optional<std::uint64_t> outbox_capacity_entries;
   std::optional<double> start_time_seconds;  // Unix seconds
-  std::vector<std::string> backends;       // probe names in use, e.g. {"nvml", "rapl", "proc"}
+  std::vector<std::string> backends;         // probe names in use, e.g. {"nvml", "rapl", "proc"}
   std::string version;
 };
 

@@ -54,7 +54,8 @@ struct WeightFormat {
 };
 
 // "native", "fp32", "fp16", "bf16", "fp8", "int8", "int4", "awq", "gptq", "nvfp4", "mxfp4" and the
-// llama.cpp types/mixes ("q8_0", "q6_k", "q5_k_m", "q4_k_m", "q4_0", "q3_k_m", "q2_k", "iq4_xs" ...).
+// llama.cpp types/mixes ("q8_0", "q6_k", "q5_k_m", "q4_k_m", "q4_0", "q3_k_m", "q2_k", "iq4_xs"
+// ...).
 Result<WeightFormat> weightFormat(std::string_view name);
 
 // Bytes per element of a plain dtype name ("bf16" -> 2, "fp32" -> 4, "fp8" -> 1).

@@ -17,8 +17,19 @@ namespace hwl::planner {
 
 // GGUF metadata value types, numbered as in the GGUF specification.
 enum class GgufType : std::uint32_t {
-  kUint8 = 0, kInt8 = 1, kUint16 = 2, kInt16 = 3, kUint32 = 4, kInt32 = 5, kFloat32 = 6,
-  kBool = 7, kString = 8, kArray = 9, kUint64 = 10, kInt64 = 11, kFloat64 = 12,
+  kUint8 = 0,
+  kInt8 = 1,
+  kUint16 = 2,
+  kInt16 = 3,
+  kUint32 = 4,
+  kInt32 = 5,
+  kFloat32 = 6,
+  kBool = 7,
+  kString = 8,
+  kArray = 9,
+  kUint64 = 10,
+  kInt64 = 11,
+  kFloat64 = 12,
 };
 
 struct GgufValue;
@@ -52,7 +63,7 @@ struct GgufFile {
   std::uint64_t alignment = 32;
   std::uint64_t data_offset = 0;  // start of the tensor data section in the file
   std::uint64_t file_size = 0;
-  std::uint64_t bytes_read = 0;   // what the reader actually consumed from the stream
+  std::uint64_t bytes_read = 0;  // what the reader actually consumed from the stream
 };
 
 // Limits that keep a corrupted count from making the reader allocate without bound.
@@ -79,7 +90,8 @@ class GgufWriter {
   void addString(const std::string& key, const std::string& value);
   void addUint32(const std::string& key, std::uint32_t value);
   void addValue(const std::string& key, const GgufValue& value);
-  void addTensor(const std::string& name, std::vector<std::uint64_t> shape, std::uint32_t ggml_type);
+  void addTensor(const std::string& name, std::vector<std::uint64_t> shape,
+                 std::uint32_t ggml_type);
   // The header (metadata + tensor infos + alignment padding) and the data size the tensors need.
   [[nodiscard]] std::string header(std::uint32_t version = 3) const;
   [[nodiscard]] std::uint64_t dataBytes() const;

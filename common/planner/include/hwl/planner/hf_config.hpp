@@ -1,9 +1,8 @@
 // Reading a Hugging Face config.json into a ModelSpec: layer kinds, KV shapes, parameter counts.
 #pragma once
 
-#include <string_view>
-
 #include <boost/json/object.hpp>
+#include <string_view>
 
 #include "hwl/planner/model_spec.hpp"
 #include "hwl/result.hpp"

@@ -1,10 +1,9 @@
 // Tolerant JSON reading for files written by Python's json module (bare Infinity/NaN literals).
 #pragma once
 
+#include <boost/json/value.hpp>
 #include <string>
 #include <string_view>
-
-#include <boost/json/value.hpp>
 
 #include "hwl/result.hpp"
 

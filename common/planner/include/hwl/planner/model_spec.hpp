@@ -11,12 +11,12 @@ namespace hwl::planner {
 
 // What a decoder layer keeps per sequence while generating.
 enum class LayerKind : std::uint8_t {
-  kAttention,  // K and V per token (MHA, GQA, MQA), possibly capped by a sliding window
-  kMla,        // one compressed latent + the decoupled RoPE key per token (DeepSeek MLA)
-  kMamba1,     // conv state + SSM state of size d_inner x d_state, independent of context
-  kMamba2,     // conv state + per-head SSM state, independent of context
+  kAttention,        // K and V per token (MHA, GQA, MQA), possibly capped by a sliding window
+  kMla,              // one compressed latent + the decoupled RoPE key per token (DeepSeek MLA)
+  kMamba1,           // conv state + SSM state of size d_inner x d_state, independent of context
+  kMamba2,           // conv state + per-head SSM state, independent of context
   kLinearAttention,  // gated delta-net style: conv state + a per-head k x v matrix
-  kMlpOnly,    // no sequence state at all (Nemotron-H '-' and 'E' layers)
+  kMlpOnly,          // no sequence state at all (Nemotron-H '-' and 'E' layers)
 };
 
 std::string_view layerKindName(LayerKind kind);
@@ -24,13 +24,13 @@ std::string_view layerKindName(LayerKind kind);
 // The parameters of one layer, split by role so that a quantisation can apply to some roles only
 // (FP8 checkpoints keep norms and routers in bf16; MXFP4 quantises the routed experts only).
 struct LayerParams {
-  std::uint64_t attention = 0;  // projections, biases, sinks, q/k norms of the mixer
-  std::uint64_t mixer = 0;      // SSM / linear-attention mixer weights
-  std::uint64_t dense_mlp = 0;  // dense MLP, or the shared experts of an MoE layer
-  std::uint64_t experts = 0;    // all routed experts (resident)
+  std::uint64_t attention = 0;       // projections, biases, sinks, q/k norms of the mixer
+  std::uint64_t mixer = 0;           // SSM / linear-attention mixer weights
+  std::uint64_t dense_mlp = 0;       // dense MLP, or the shared experts of an MoE layer
+  std::uint64_t experts = 0;         // all routed experts (resident)
   std::uint64_t experts_active = 0;  // the routed experts one token uses (top-k)
-  std::uint64_t router = 0;     // router / gate, its bias and score-correction bias
-  std::uint64_t norms = 0;      // layer norms kept in 16 bits by every runtime
+  std::uint64_t router = 0;          // router / gate, its bias and score-correction bias
+  std::uint64_t norms = 0;           // layer norms kept in 16 bits by every runtime
 
   [[nodiscard]] std::uint64_t total() const {
     return attention + mixer + dense_mlp + experts + router + norms;
@@ -57,7 +57,6 @@ struct LayerSpec {
   std::uint64_t ssm_state_elems = 0;
   LayerParams params;
   std::uint64_t stored_bytes = 0;  // exact bytes of this layer's tensors when a file says so
-
 };
 
 struct ModelSpec {
@@ -78,7 +77,7 @@ struct ModelSpec {
   std::uint64_t params_input_embedding = 0;
   std::uint64_t params_output = 0;  // lm_head (0 when tied to the input embedding)
   std::uint64_t params_final_norm = 0;
-  std::uint64_t params_mtp = 0;     // multi-token-prediction layers, not resident by default
+  std::uint64_t params_mtp = 0;  // multi-token-prediction layers, not resident by default
   bool tied_embeddings = false;
 
   // The checkpoint's own element type ("bf16", "fp16", "fp32") and quantisation method, if any

@@ -31,10 +31,10 @@ struct Placement {
   std::string host_id;
   std::string host_name;
   bool fits = false;
-  std::uint32_t gpus_needed = 0;     // = the TP degree chosen
-  std::uint64_t per_gpu_bytes = 0;   // need per GPU at that degree
-  std::int64_t headroom_bytes = 0;   // smallest free memory among the chosen GPUs minus the need
-  std::string reason;                // why it does not fit (empty when it fits)
+  std::uint32_t gpus_needed = 0;    // = the TP degree chosen
+  std::uint64_t per_gpu_bytes = 0;  // need per GPU at that degree
+  std::int64_t headroom_bytes = 0;  // smallest free memory among the chosen GPUs minus the need
+  std::string reason;               // why it does not fit (empty when it fits)
 };
 
 // The per-GPU need of `request` at TP = 1, 2, 4, ... up to max_tp (request.tp is ignored).

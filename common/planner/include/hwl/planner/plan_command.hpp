@@ -12,18 +12,18 @@
 namespace hwl::planner {
 
 struct PlanCliOptions {
-  std::string model;                    // config.json, GGUF, safetensors file/index, or directory
+  std::string model;                     // config.json, GGUF, safetensors file/index, or directory
   std::optional<std::uint64_t> context;  // --context (required)
-  std::uint64_t batch = 1;              // --batch
-  std::string weights = "native";       // --weights
-  std::string kv = "auto";              // --kv
-  std::string state_dtype = "auto";     // --state-dtype
-  std::uint32_t tp = 1;                 // --tp
-  std::string gpu_mem;                  // --gpu-mem "80GiB" (empty: no fit check)
-  std::string activation;               // --activation SIZE (empty: estimate)
-  std::string overhead;                 // --overhead SIZE (empty: default)
-  bool json = false;                    // --json
-  bool per_layer = false;               // --per-layer
+  std::uint64_t batch = 1;               // --batch
+  std::string weights = "native";        // --weights
+  std::string kv = "auto";               // --kv
+  std::string state_dtype = "auto";      // --state-dtype
+  std::uint32_t tp = 1;                  // --tp
+  std::string gpu_mem;                   // --gpu-mem "80GiB" (empty: no fit check)
+  std::string activation;                // --activation SIZE (empty: estimate)
+  std::string overhead;                  // --overhead SIZE (empty: default)
+  bool json = false;                     // --json
+  bool per_layer = false;                // --per-layer
 };
 
 // The plan request the options describe, with the model loaded; the error names the flag.

@@ -1,10 +1,9 @@
 // JSON and table forms of plans: the body of POST /v1/plan and the output of `hwledger plan`.
 #pragma once
 
-#include <string>
-
 #include <boost/json/object.hpp>
 #include <boost/json/value.hpp>
+#include <string>
 
 #include "hwl/planner/plan.hpp"
 #include "hwl/result.hpp"

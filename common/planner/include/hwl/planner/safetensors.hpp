@@ -23,8 +23,9 @@ struct SafetensorsSummary {
   std::uint64_t params = 0;
   std::uint64_t bytes = 0;
   std::uint64_t header_bytes_read = 0;
-  std::optional<std::uint64_t> declared_total_size;  // metadata.total_size of an index  // bytes read from disk across all shards
-  std::map<std::string, DtypeTotals> by_dtype;  // "BF16" -> totals
+  std::optional<std::uint64_t> declared_total_size;    // metadata.total_size of an index  // bytes
+                                                       // read from disk across all shards
+  std::map<std::string, DtypeTotals> by_dtype;         // "BF16" -> totals
   std::map<std::string, std::uint64_t> tensor_params;  // name -> elements
 };
 
