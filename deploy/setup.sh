@@ -28,7 +28,7 @@ packages=(
   curl python3 python3-yaml python3-jsonschema procps util-linux iproute2 openssh-server
   openssh-client dpkg-dev
   prometheus systemd nftables
-  clang-15 libfuzzer-15-dev
+  clang-15 libfuzzer-15-dev clang-format-15 clang-tidy-15
 )
 
 sudo_cmd=()
