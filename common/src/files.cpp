@@ -113,4 +113,31 @@ Status writeFileAtomic(const std::filesystem::path& path, std::string_view conte
   return fsyncDir(directoryOf(path));
 }
 
+Result<size_t> removeTemporaries(const std::filesystem::path& path) {
+  const std::string prefix = path.filename().string() + ".tmp.";
+  auto isTemporary = [&](const std::string& name) {
+    if (name.size() <= prefix.size() || name.compare(0, prefix.size(), prefix) != 0) return false;
+    // "<pid>.<n>": two runs of digits around one dot.
+    const std::string rest = name.substr(prefix.size());
+    const size_t dot = rest.find('.');
+    if (dot == std::string::npos || dot == 0 || dot + 1 == rest.size()) return false;
+    for (size_t i = 0; i < rest.size(); ++i)
+      if (i != dot && (rest[i] < '0' || rest[i] > '9')) return false;
+    return true;
+  };
+  const std::filesystem::path dir = path.has_parent_path() ? path.parent_path() : ".";
+  std::error_code ec;
+  std::filesystem::directory_iterator it(dir, ec);
+  if (ec) return internal("list " + dir.string() + ": " + ec.message());
+  size_t removed = 0;
+  for (const auto& entry : it) {
+    const std::string name = entry.path().filename().string();
+    if (!isTemporary(name) || !entry.is_regular_file(ec)) continue;
+    if (!std::filesystem::remove(entry.path(), ec) || ec)
+      return internal("remove " + entry.path().string() + ": " + ec.message());
+    ++removed;
+  }
+  return removed;
+}
+
 }  // namespace hwl::files

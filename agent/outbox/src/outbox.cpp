@@ -99,6 +99,8 @@ Result<std::unique_ptr<Outbox>> Outbox::open(Settings settings) {
   if (ec) return internal("outbox: create " + settings.dir.string() + ": " + ec.message());
   std::unique_ptr<Outbox> box(new Outbox(std::move(settings)));
   std::lock_guard lock(box->mu_);
+  // A compaction cut short by a crash leaves a journal-sized temporary file: not ours to keep.
+  if (auto removed = files::removeTemporaries(box->path_); !removed) return removed.error();
   if (auto st = box->load(); !st) return st.error();
   return box;
 }

@@ -68,4 +68,9 @@ Result<std::string> readFile(const std::filesystem::path& path,
 Status writeFileAtomic(const std::filesystem::path& path, std::string_view content,
                        mode_t mode = 0600);
 
+// Removes the temporary files that writeFileAtomic(path) leaves behind when its process dies
+// between creating one and renaming it ("<path>.tmp.<pid>.<n>"), and nothing else. For the owner
+// of `path` at start-up, when no other writer of it runs. Returns how many it removed.
+Result<size_t> removeTemporaries(const std::filesystem::path& path);
+
 }  // namespace hwl::files

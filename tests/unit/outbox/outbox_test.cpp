@@ -77,6 +77,25 @@ TEST_F(OutboxTest, ReopenKeepsEntriesAndContinuesSeqs) {
   EXPECT_EQ(box->stats().discarded_tail_bytes, 0u);
 }
 
+TEST_F(OutboxTest, OpenRemovesTheTemporaryOfACompactionCutShortAndNothingElse) {
+  {
+    auto box = open();
+    for (int i = 0; i < 3; ++i) ASSERT_TRUE(box->append("probe.gpu_appeared", {{"i", i}}));
+  }
+  std::vector<fs::path> journals;
+  for (const auto& e : fs::directory_iterator(dir_)) journals.push_back(e.path());
+  ASSERT_EQ(journals.size(), 1u);
+  const fs::path leftover = journals[0].string() + ".tmp.4242.0";
+  const fs::path unrelated = journals[0].string() + ".tmp.notours";
+  const fs::path other = dir_ / "other.tmp.4242.0";
+  for (const auto& p : {leftover, unrelated, other}) std::ofstream(p) << std::string(1024, 'x');
+  auto box = open();
+  EXPECT_FALSE(fs::exists(leftover));
+  EXPECT_TRUE(fs::exists(unrelated));
+  EXPECT_TRUE(fs::exists(other));
+  EXPECT_EQ(box->read(0, 100).size(), 3u);
+}
+
 TEST_F(OutboxTest, TornLastRecordIsDiscardedOnOpen) {
   uint64_t size_after_four = 0;
   {
