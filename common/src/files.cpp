@@ -20,10 +20,14 @@ std::filesystem::path directoryOf(const std::filesystem::path& path) {
 // A name no other writer uses: two threads or processes replacing the same file each rename
 // their own complete temporary, and O_EXCL never reopens a stale one left by a crash (whose
 // permissions could be wider than `mode`).
+// "<path>" + kTemporaryInfix + "<pid>.<n>"; removeTemporaries() recognises exactly this form.
+constexpr std::string_view kTemporaryInfix = ".tmp.";
+
 std::filesystem::path temporaryName(const std::filesystem::path& path) {
   static std::atomic<unsigned long> counter{0};
   std::filesystem::path tmp = path;
-  tmp += ".tmp." + std::to_string(::getpid()) + "." + std::to_string(counter.fetch_add(1));
+  tmp += std::string(kTemporaryInfix) + std::to_string(::getpid()) + "." +
+         std::to_string(counter.fetch_add(1));
   return tmp;
 }
 
@@ -114,7 +118,7 @@ Status writeFileAtomic(const std::filesystem::path& path, std::string_view conte
 }
 
 Result<size_t> removeTemporaries(const std::filesystem::path& path) {
-  const std::string prefix = path.filename().string() + ".tmp.";
+  const std::string prefix = path.filename().string() + std::string(kTemporaryInfix);
   auto isTemporary = [&](const std::string& name) {
     if (name.size() <= prefix.size() || name.compare(0, prefix.size(), prefix) != 0) return false;
     // "<pid>.<n>": two runs of digits around one dot.

@@ -9,7 +9,6 @@
 #include "hwl/planner/placement.hpp"
 #include "hwl/probes/exporters.hpp"
 #include "ledger/rows.hpp"
-#include "params.hpp"
 
 namespace hwl::api {
 

@@ -384,11 +384,11 @@ asio::awaitable<void> Collector::Impl::outcome(std::shared_ptr<Link> link, bool 
   });
   ledger::NewEvent ev;
   if (ok && link->known != Link::Known::kUp) {
-    ev = {"", std::string(proto::event::kHostReachable), bj::object{{"host_id", link->host_id}}};
+    ev = {"", proto::event::kHostReachable, bj::object{{"host_id", link->host_id}}};
     link->known = Link::Known::kUp;
   } else if (!ok && misses >= settings.miss_threshold && link->known != Link::Known::kDown) {
     // Only after several misses in a row: one slow answer is not an outage.
-    ev = {"", std::string(proto::event::kHostUnreachable),
+    ev = {"", proto::event::kHostUnreachable,
           bj::object{{"host_id", link->host_id}, {"missed_scrapes", misses}, {"error", why}}};
     link->known = Link::Known::kDown;
   } else {
