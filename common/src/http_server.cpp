@@ -439,6 +439,27 @@ class Deadline {
   bool fired_ = false;
 };
 
+// A lingering close: reads and discards what the client still sends (the rest of a refused body)
+// until it closes, falls silent for kLingerIdle, or kLingerTotal has passed, so that the refusal
+// already written reaches it.
+constexpr std::chrono::milliseconds kLingerTotal{5000};
+constexpr std::chrono::milliseconds kLingerIdle{1000};
+
+asio::awaitable<void> drainUntilClosed(AnyStream& s, Deadline& deadline) {
+  const auto until = std::chrono::steady_clock::now() + kLingerTotal;
+  std::array<char, 16 * 1024> scratch{};
+  for (;;) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        until - std::chrono::steady_clock::now());
+    if (left <= std::chrono::milliseconds::zero()) co_return;
+    deadline.arm(std::min(left, kLingerIdle));
+    auto [ec, n] = co_await s.visit(
+        [&](auto& st) { return st.async_read_some(asio::buffer(scratch), kNoThrow); });
+    deadline.disarm();
+    if (ec) co_return;
+  }
+}
+
 class ChunkWriter final : public StreamWriter {
  public:
   ChunkWriter(AnyStream& s, asio::any_io_executor ex, std::atomic<bool>& stopping,
@@ -567,6 +588,10 @@ asio::awaitable<void> Server::Impl::session(std::shared_ptr<AnyStream> s) {
 
   beast::flat_buffer buffer;
   bool first = true;
+  // Set when a refusal leaves part of the request's body unread: closing at once would make the
+  // kernel answer the client's next segments with a reset, which can discard the refusal before
+  // the client reads it.
+  bool unread_body = false;
   auto send = [&](bhttp::response<bhttp::string_body>& res) -> asio::awaitable<bool> {
     res.prepare_payload();
     deadline.arm(settings.write_timeout);
@@ -648,6 +673,7 @@ asio::awaitable<void> Server::Impl::session(std::shared_ptr<AnyStream> s) {
         "request body exceeds the limit of " + std::to_string(limit) + " bytes";
     if (auto cl = parser.content_length(); cl && *cl > limit) {
       co_await sendError(413, "body_too_large", too_large, hdr.version());
+      unread_body = true;
       break;
     }
     if (!parser.is_done()) {
@@ -656,9 +682,10 @@ asio::awaitable<void> Server::Impl::session(std::shared_ptr<AnyStream> s) {
           [&](auto& st) { return bhttp::async_read(st, buffer, parser, kNoThrow); });
       deadline.disarm();
       if (ec) {
-        if (ec == bhttp::error::body_limit)
+        if (ec == bhttp::error::body_limit) {
           co_await sendError(413, "body_too_large", too_large, hdr.version());
-        else if (deadline.fired())
+          unread_body = true;
+        } else if (deadline.fired())
           co_await sendError(408, "request_timeout", "request body not received in time",
                              hdr.version());
         break;
@@ -737,6 +764,7 @@ asio::awaitable<void> Server::Impl::session(std::shared_ptr<AnyStream> s) {
     if (!co_await send(res)) break;
     if (!res.keep_alive()) break;
   }
+  if (unread_body) co_await drainUntilClosed(*s, deadline);
   if (s->isTls() && !ec) {
     deadline.arm(std::chrono::milliseconds(1000));
     std::tie(ec) = co_await s->tls().async_shutdown(kNoThrow);

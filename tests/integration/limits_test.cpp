@@ -102,6 +102,22 @@ TEST_F(HttpLimits, EscapedPathGetsTheLimitOfTheRouteItReaches) {
   EXPECT_EQ(srv_.eventCount(), events + 1);
 }
 
+// A client that sends its whole body without waiting (no Expect: 100-continue) still reads the
+// 413: the server drains the refused body before it closes, instead of resetting the connection
+// under the client's writes (curl then failed with "Send failure: Broken pipe" and no status).
+TEST_F(HttpLimits, ClientStillSendingARefusedBodyReadsThe413) {
+  srv_.start();
+  const int64_t events = srv_.eventCount();
+  const std::string big_job =
+      R"({"name":")" + std::string(1'000'000, 'j') + R"(","command":["true"],"gpus":1})";
+  for (int i = 0; i < 20; ++i) {
+    auto j = srv_.request("POST", "/v1/jobs", srv_.adminToken(), big_job, {"-H", "Expect:"});
+    ASSERT_EQ(j.status, 413) << "attempt " << i << ": " << j.body.substr(0, 300) << j.err;
+    EXPECT_NE(j.errorMessage().find("65536 bytes"), std::string::npos) << j.body.substr(0, 300);
+  }
+  EXPECT_EQ(srv_.eventCount(), events);
+}
+
 TEST_F(HttpLimits, SlowHeadersAre408) {
   writeFile(tmp_ / "config.json", R"({"header_timeout_ms": 1000})");
   srv_.start({"--config", (tmp_ / "config.json").string()});
