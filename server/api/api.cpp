@@ -61,6 +61,8 @@ void Api::addPkiRoutes(http::RouteTable& t, Api* self) {
          [self](auto& r, auto&) { return self->enroll(r); }});
   t.add({"POST", "/v1/pki/renew", "host", 32 * 1024,
          [self](auto& r, auto&) { return self->renew(r); }});
+  t.add({"POST", "/v1/hosts/ssh", "operator", 128 * 1024,
+         [self](auto& r, auto&) { return self->enrollSsh(r); }});
   t.add({"POST", "/v1/hosts/{id}/revoke", "admin", 16 * 1024,
          [self](auto& r, auto& p) { return self->revokeHost(r, p.at("id")); }});
 }

@@ -10,6 +10,7 @@
 #include <string>
 
 #include "auth.hpp"
+#include "agentless/enroll_ssh.hpp"
 #include "collect/collector.hpp"
 #include "dispatch/scheduler.hpp"
 #include "hwl/clock.hpp"
@@ -30,6 +31,8 @@ struct FleetServices {
   dispatch::Scheduler* scheduler = nullptr;  // placement and the host kinds' drivers
   std::string cert_file;  // the server's identity towards agents, which they pin at enrollment
   std::function<void()> on_hosts_changed;  // a host enrolled or was revoked
+  // Enrollment over SSH (POST /v1/hosts/ssh); null: the route answers 412.
+  const agentless::SshEnrollContext* ssh = nullptr;
 };
 
 struct ApiSettings {
@@ -80,6 +83,9 @@ class Api {
   Result<http::Reply> renew(http::Request& req);
   Result<http::Reply> revokeHost(http::Request& req, const std::string& id);
   Result<http::Reply> hosts(http::Request& req);
+  // POST /v1/hosts/ssh (api_hosts.cpp): enrollment of an agentless host, or of one that gets
+  // the agent installed over SSH.
+  Result<http::Reply> enrollSsh(http::Request& req);
   Result<http::Reply> host(http::Request& req, const std::string& id);
   void loadDenylist();
   // Fleet (api_hosts.cpp, api_jobs.cpp, api_telemetry.cpp, api_plan.cpp).

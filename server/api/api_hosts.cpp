@@ -4,8 +4,10 @@
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 
+#include "agentless/enroll_ssh.hpp"
 #include "api.hpp"
 #include "collect/collector.hpp"
+#include "hwl/json.hpp"
 #include "hwl/probes/exporters.hpp"
 #include "hwl/proto/job_spec.hpp"
 #include "ledger/rows.hpp"
@@ -29,7 +31,29 @@ bj::object hostJson(const ledger::HostRow& h) {
                {"cert_not_after_ms", h.cert_not_after_ms},
                {"platform", bj::parse(h.platform, ec)}};
   o["revoked_ms"] = h.revoked_ms ? bj::value(*h.revoked_ms) : bj::value(nullptr);
+  // Agentless hosts: user, host key fingerprints, jump host and key source (never a key).
+  if (!h.ssh.empty()) {
+    if (auto v = bj::parse(h.ssh, ec); !ec) o["ssh"] = std::move(v);
+  }
   return o;
+}
+
+Result<http::Reply> Api::enrollSsh(http::Request& req) {
+  auto who = auth_.authorize(req, ledger::Role::kOperator);
+  if (!who) return who.error();
+  if (fleet_.ssh == nullptr)
+    return Error{Code::kFailedPrecondition, "this server does not enroll hosts over SSH",
+                 "ssh_unavailable", {}};
+  auto body = json::parseObject(req.body);
+  if (!body) return body.error();
+  auto parsed = agentless::parseSshEnrollRequest(*body);
+  if (!parsed) return parsed.error();
+  agentless::SshEnrollContext ctx = *fleet_.ssh;
+  ctx.actor = who->actor;
+  auto host = agentless::enrollSsh(std::move(*parsed), ctx);
+  if (!host) return host.error();
+  if (fleet_.on_hosts_changed) fleet_.on_hosts_changed();
+  return http::created(std::move(*host));
 }
 
 bj::object Api::hostView(const ledger::HostRow& h) {

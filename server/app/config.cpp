@@ -69,7 +69,13 @@ Result<ServerConfig> loadConfigFile(const std::filesystem::path& path, ServerCon
                                 "max_streams_per_principal",
                                 "admin_stream_reserve",
                                 "auth_fail_burst",
-                                "auth_fail_refill_per_minute"},
+                                "auth_fail_refill_per_minute",
+                                "ssh_poll_interval_ms",
+                                "ssh_job_interval_ms",
+                                "ssh_poll_threads",
+                                "ssh_connect_timeout_ms",
+                                "ssh_command_timeout_ms",
+                                "agent_binary"},
                                "config " + path.string());
       !s)
     return s.error();
@@ -111,7 +117,13 @@ Result<ServerConfig> loadConfigFile(const std::filesystem::path& path, ServerCon
                  num("max_streams_per_principal", c.max_streams_per_principal, 1, 100'000),
                  num("admin_stream_reserve", c.admin_stream_reserve, 0, 100'000),
                  num("auth_fail_burst", c.auth_fail_burst, 1, 1'000'000),
-                 num("auth_fail_refill_per_minute", c.auth_fail_refill_per_minute, 1, 6'000'000)}) {
+                 num("auth_fail_refill_per_minute", c.auth_fail_refill_per_minute, 1, 6'000'000),
+                 num("ssh_poll_interval_ms", c.ssh_poll_interval_ms, 1000, 86'400'000),
+                 num("ssh_job_interval_ms", c.ssh_job_interval_ms, 100, 3'600'000),
+                 num("ssh_poll_threads", c.ssh_poll_threads, 1, 256),
+                 num("ssh_connect_timeout_ms", c.ssh_connect_timeout_ms, 100, 600'000),
+                 num("ssh_command_timeout_ms", c.ssh_command_timeout_ms, 100, 3'600'000),
+                 str("agent_binary", c.agent_binary)}) {
     if (!s) return s.error();
   }
   if (c.max_streams_per_principal > c.max_streams || c.admin_stream_reserve >= c.max_streams)

@@ -37,6 +37,16 @@ struct ServerConfig {
   // auth_fail_refill_per_minute; an empty bucket answers 429 with Retry-After.
   int64_t auth_fail_burst = 30;
   int64_t auth_fail_refill_per_minute = 60;
+  // Agentless hosts over SSH: telemetry poll of each host, job state poll of a host with jobs,
+  // the worker threads that run the SSH calls, and their timeouts.
+  int64_t ssh_poll_interval_ms = 60'000;
+  int64_t ssh_job_interval_ms = 2'000;
+  int64_t ssh_poll_threads = 8;
+  int64_t ssh_connect_timeout_ms = 10'000;
+  int64_t ssh_command_timeout_ms = 60'000;
+  // install-agent mode: the hwledger-agent binary copied to hosts (empty: the one beside the
+  // server's own executable, if there is one).
+  std::string agent_binary;
 };
 
 // Reads a JSON config file over `base`. An unknown key is an error naming the key.
@@ -58,6 +68,10 @@ struct DataDir {
   [[nodiscard]] std::filesystem::path checkpointPub() const { return root / "checkpoint.pub"; }
   [[nodiscard]] std::filesystem::path checkpointLog() const { return root / "checkpoints.log"; }
   [[nodiscard]] std::filesystem::path listenAddr() const { return root / "listen.addr"; }
+  // Host keys of SSH hosts (OpenSSH format, `ssh-keygen -F HOST -f DATA/known_hosts`).
+  [[nodiscard]] std::filesystem::path knownHosts() const { return root / "known_hosts"; }
+  // Private keys sent with enrollments of agentless hosts (0700 directory, 0600 files).
+  [[nodiscard]] std::filesystem::path sshKeys() const { return root / "ssh" / "keys"; }
 };
 
 }  // namespace hwl::server

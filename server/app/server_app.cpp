@@ -9,6 +9,8 @@
 #include <boost/json.hpp>
 #include <iostream>
 
+#include "agentless/session_pool.hpp"
+#include "agentless/ssh_source.hpp"
 #include "api/api.hpp"
 #include "collect/collector.hpp"
 #include "dispatch/agent_driver.hpp"
@@ -210,11 +212,29 @@ int runServer(const ServerConfig& cfg, std::ostream& out) {
   const dispatch::LiveView live = [&collector](const std::string& id) { return collector.now(id); };
   dispatch::Scheduler scheduler(**ledger, live);
   scheduler.addDriver(std::make_unique<dispatch::AgentDriver>(transport));
+  // Agentless hosts: one session pool for polls and jobs, the SSH host source, enrollment.
+  agentless::SessionPool ssh_pool(
+      agentless::KeyStore(dir.sshKeys()),
+      {.connect_timeout = std::chrono::milliseconds(cfg.ssh_connect_timeout_ms),
+       .command_timeout = std::chrono::milliseconds(cfg.ssh_command_timeout_ms)});
+  collector.addSource(std::make_unique<agentless::SshSource>(
+      collector.sink(), **ledger, ssh_pool,
+      agentless::SshSourceSettings{
+          .poll_interval = std::chrono::milliseconds(cfg.ssh_poll_interval_ms),
+          .job_interval = std::chrono::milliseconds(cfg.ssh_job_interval_ms),
+          .threads = static_cast<int>(cfg.ssh_poll_threads)}));
+  const agentless::SshEnrollContext ssh_enroll{.ledger = **ledger,
+                                               .keys = ssh_pool.keys(),
+                                               .known_hosts = dir.knownHosts(),
+                                               .timeouts = ssh_pool.settings(),
+                                               .actor = {},
+                                               .install_agent = {}};
   api.setFleet({.collector = &collector,
                 .store = &store,
                 .scheduler = &scheduler,
                 .cert_file = dir.serverCert().string(),
-                .on_hosts_changed = [&collector] { collector.syncHosts(); }});
+                .on_hosts_changed = [&collector] { collector.syncHosts(); },
+                .ssh = &ssh_enroll});
   store.start();
   if (auto s = collector.start(); !s) {
     std::cerr << "error: " << s.error().message << "\n";

@@ -280,6 +280,29 @@ ledger::AppendRequest outboxEntryToEvent(const std::string& host_id, const bj::o
   return req;
 }
 
+Known knownOf(proto::HostState s) {
+  return s == proto::HostState::kReachable     ? Known::kUp
+         : s == proto::HostState::kUnreachable ? Known::kDown
+                                               : Known::kUnknown;
+}
+
+std::optional<ledger::NewEvent> reachabilityChange(const std::string& host_id, bool ok, int misses,
+                                                   int threshold, Known& known,
+                                                   const std::string& why) {
+  if (ok && known != Known::kUp) {
+    known = Known::kUp;
+    return ledger::NewEvent{"", proto::event::kHostReachable, bj::object{{"host_id", host_id}}};
+  }
+  if (!ok && misses >= threshold && known != Known::kDown) {
+    // Only after several misses in a row: one slow answer is not an outage.
+    known = Known::kDown;
+    return ledger::NewEvent{
+        "", proto::event::kHostUnreachable,
+        bj::object{{"host_id", host_id}, {"missed_scrapes", misses}, {"error", why}}};
+  }
+  return std::nullopt;
+}
+
 struct Collector::Impl {
   struct Link {
     Link(asio::io_context& ioc, std::string id, std::string addr)
@@ -292,7 +315,7 @@ struct Collector::Impl {
     asio::strand<asio::io_context::executor_type> strand;
     asio::steady_timer timer;
     std::atomic<bool> stopped{false};
-    enum class Known { kUnknown, kUp, kDown } known = Known::kUnknown;
+    Known known = Known::kUnknown;
   };
 
   ledger::Ledger& ledger;
@@ -353,6 +376,12 @@ struct Collector::Impl {
   asio::awaitable<bool> scrape(std::shared_ptr<Link> link);
   asio::awaitable<void> run(std::shared_ptr<Link> link);
   asio::awaitable<void> outcome(std::shared_ptr<Link> link, bool ok, const std::string& why);
+  // Records a poll's outcome in the live view; the append it calls for, if any.
+  std::optional<ledger::AppendRequest> noteOutcome(const std::string& host_id, Known& known, bool ok,
+                                                   const std::string& why);
+  // The telemetry document of a poll, into the time series and the live view.
+  void noteTelemetry(const std::string& host_id, bj::object body);
+  std::unique_ptr<HostSink> sink;
   void syncLoop();
   void syncOnce();
 };
@@ -368,10 +397,11 @@ asio::awaitable<Result<std::pair<unsigned, std::string>>> Collector::Impl::reque
   co_return R(std::make_pair(r->status, std::move(r->body)));
 }
 
-asio::awaitable<void> Collector::Impl::outcome(std::shared_ptr<Link> link, bool ok,
-                                               const std::string& why) {
+std::optional<ledger::AppendRequest> Collector::Impl::noteOutcome(const std::string& host_id,
+                                                                  Known& known, bool ok,
+                                                                  const std::string& why) {
   int misses = 0;
-  update(link->host_id, [&](HostLive& h) {
+  update(host_id, [&](HostLive& h) {
     h.connected = ok;
     if (ok) {
       h.misses = 0;
@@ -380,26 +410,23 @@ asio::awaitable<void> Collector::Impl::outcome(std::shared_ptr<Link> link, bool 
       ++h.misses;
     }
     misses = h.misses;
-    if (!ok && h.misses == 1) spdlog::info("scrape of {} failed: {}", link->host_id, why);
+    if (!ok && h.misses == 1) spdlog::info("poll of {} failed: {}", host_id, why);
   });
-  ledger::NewEvent ev;
-  if (ok && link->known != Link::Known::kUp) {
-    ev = {"", proto::event::kHostReachable, bj::object{{"host_id", link->host_id}}};
-    link->known = Link::Known::kUp;
-  } else if (!ok && misses >= settings.miss_threshold && link->known != Link::Known::kDown) {
-    // Only after several misses in a row: one slow answer is not an outage.
-    ev = {"", proto::event::kHostUnreachable,
-          bj::object{{"host_id", link->host_id}, {"missed_scrapes", misses}, {"error", why}}};
-    link->known = Link::Known::kDown;
-  } else {
-    co_return;
-  }
-  update(link->host_id, [&](HostLive& h) { h.reachable = link->known == Link::Known::kUp; });
+  auto change = reachabilityChange(host_id, ok, misses, settings.miss_threshold, known, why);
+  if (!change) return std::nullopt;
+  update(host_id, [&](HostLive& h) { h.reachable = known == Known::kUp; });
   ledger::AppendRequest req;
   req.actor = "system";
-  req.parts.push_back({"host/" + link->host_id, ledger::kAnyVersion, {std::move(ev)}});
+  req.parts.push_back({"host/" + host_id, ledger::kAnyVersion, {std::move(*change)}});
+  return req;
+}
+
+asio::awaitable<void> Collector::Impl::outcome(std::shared_ptr<Link> link, bool ok,
+                                               const std::string& why) {
+  auto req = noteOutcome(link->host_id, link->known, ok, why);
+  if (!req) co_return;
   std::vector<ledger::AppendRequest> reqs;
-  reqs.push_back(std::move(req));
+  reqs.push_back(std::move(*req));
   co_await awaitAppends(ledger, std::move(reqs));
 }
 
@@ -593,13 +620,7 @@ asio::awaitable<bool> Collector::Impl::scrape(std::shared_ptr<Link> link) {
   if (!text) co_return false;
   auto body = json::parseObject(*text);
   if (!body) co_return false;
-  int64_t now = nowMs();
-  store.record(link->host_id, now, pointsFromTelemetry(*body));
-  auto shared = std::make_shared<const bj::object>(std::move(*body));
-  update(link->host_id, [&](HostLive& h) {
-    h.telemetry = shared;
-    h.telemetry_ms = now;
-  });
+  noteTelemetry(link->host_id, std::move(*body));
   co_return true;
 }
 
@@ -673,6 +694,64 @@ void Collector::Impl::syncOnce() {
   }
 }
 
+void Collector::Impl::noteTelemetry(const std::string& host_id, bj::object body) {
+  const int64_t now = nowMs();
+  store.record(host_id, now, pointsFromTelemetry(body));
+  auto shared = std::make_shared<const bj::object>(std::move(body));
+  update(host_id, [&](HostLive& h) {
+    h.telemetry = shared;
+    h.telemetry_ms = now;
+  });
+}
+
+namespace {
+// How sources outside the collector report: synchronously, from their own threads.
+class Sink final : public HostSink {
+ public:
+  explicit Sink(Collector::Impl& c) : c_(c) {}
+  void following(const ledger::HostRow& h) override {
+    {
+      std::lock_guard lk(mu_);
+      known_[h.id] = knownOf(h.state);
+    }
+    c_.update(h.id, [&](HostLive& l) { l.reachable = h.state == proto::HostState::kReachable; });
+  }
+  void observed(const std::string& host_id, bool ok, const std::string& why,
+                double latency_ms) override {
+    {
+      std::lock_guard lk(c_.mu);
+      if (ok)
+        c_.latency(latency_ms);
+      else
+        ++c_.failed;
+    }
+    std::optional<ledger::AppendRequest> req;
+    {
+      std::lock_guard lk(mu_);
+      auto it = known_.find(host_id);
+      if (it == known_.end()) return;  // forgotten meanwhile
+      req = c_.noteOutcome(host_id, it->second, ok, why);
+    }
+    if (req) {
+      if (auto st = c_.ledger.append(std::move(*req)); !st)
+        spdlog::warn("host {}: {}", host_id, st.error().message);
+    }
+  }
+  void telemetry(const std::string& host_id, bj::object body) override {
+    c_.noteTelemetry(host_id, std::move(body));
+  }
+  void forget(const std::string& host_id) override {
+    std::lock_guard lk(mu_);
+    known_.erase(host_id);
+  }
+
+ private:
+  Collector::Impl& c_;
+  std::mutex mu_;  // taken before c_.mu (noteOutcome updates the live view under it)
+  std::map<std::string, Known> known_;
+};
+}  // namespace
+
 // The agent's HTTPS API as a host source: a coroutine per host on the transport's I/O context.
 class AgentSource final : public HostSource {
  public:
@@ -707,12 +786,10 @@ void Collector::Impl::startLink(const ledger::HostRow& h, int64_t cursor) {
   auto it = links.find(h.id);
   if (it != links.end()) it->second->stopped = true;
   auto link = std::make_shared<Link>(ioc, h.id, h.address);
-  link->known = h.state == proto::HostState::kReachable     ? Link::Known::kUp
-                : h.state == proto::HostState::kUnreachable ? Link::Known::kDown
-                                                            : Link::Known::kUnknown;
+  link->known = knownOf(h.state);
   auto& l = live[h.id];
   l.outbox_cursor = std::max(l.outbox_cursor, cursor);
-  l.reachable = link->known == Link::Known::kUp;
+  l.reachable = link->known == Known::kUp;
   ++generation;
   links[h.id] = link;
   ++links_running;
@@ -750,7 +827,15 @@ Collector::Collector(ledger::Ledger& ledger, ledger::TimeSeries& store, Collecto
                      dispatch::AgentTransport& transport)
     : impl_(std::make_unique<Impl>(ledger, store, std::move(settings), transport)) {
   impl_->sources[proto::HostKind::kAgent] = std::make_unique<AgentSource>(*impl_);
+  impl_->sink = std::make_unique<Sink>(*impl_);
 }
+
+void Collector::addSource(std::unique_ptr<HostSource> source) {
+  const auto kind = source->kind();
+  impl_->sources[kind] = std::move(source);
+}
+
+HostSink& Collector::sink() { return *impl_->sink; }
 
 Collector::~Collector() { stop(); }
 

@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "collect/host_source.hpp"
 #include "dispatch/agent_transport.hpp"
 #include "dispatch/scheduler.hpp"
 #include "ledger/store.hpp"
@@ -56,6 +57,9 @@ class Collector {
   Collector(ledger::Ledger& ledger, ledger::TimeSeries& store, CollectorSettings settings,
             dispatch::AgentTransport& transport);
   ~Collector();
+  // A source for another host kind (before start()); it reports to the collector through `sink`.
+  void addSource(std::unique_ptr<HostSource> source);
+  [[nodiscard]] HostSink& sink();
   Status start();
   void stop();
   // Reads the hosts projection again: starts links to new hosts, stops revoked ones.

@@ -5,12 +5,45 @@
 // time series and the ledger.
 #pragma once
 
+#include <boost/json/object.hpp>
+#include <optional>
 #include <string>
 
 #include "hwl/proto/types.hpp"
+#include "ledger/event.hpp"
 #include "ledger/rows.hpp"
 
 namespace hwl::collect {
+
+// Whether a host was last recorded reachable: the collector appends host.reachable and
+// host.unreachable only on a change.
+enum class Known { kUnknown, kUp, kDown };
+
+// The event a poll's outcome calls for (host.reachable on the first answer after none or an
+// outage; host.unreachable after `threshold` misses in a row), updating `known`; none when the
+// recorded state stays true.
+[[nodiscard]] std::optional<ledger::NewEvent> reachabilityChange(const std::string& host_id, bool ok,
+                                                                 int misses, int threshold,
+                                                                 Known& known,
+                                                                 const std::string& why);
+[[nodiscard]] Known knownOf(proto::HostState s);
+
+// What a source outside the collector reports to it, from its own threads.
+class HostSink {
+ public:
+  virtual ~HostSink() = default;
+  // A host is followed from now on, in the state the ledger has for it.
+  virtual void following(const ledger::HostRow& host) = 0;
+  // A poll's outcome: last seen, the latency figures, and host.reachable / host.unreachable as
+  // reachabilityChange decides (appended before this returns).
+  virtual void observed(const std::string& host_id, bool ok, const std::string& why,
+                        double latency_ms) = 0;
+  // A telemetry document in the agent's GET /v1/telemetry shape: into the time series (and so
+  // the hourly events) and the live view.
+  virtual void telemetry(const std::string& host_id, boost::json::object body) = 0;
+  // The host is no longer followed.
+  virtual void forget(const std::string& host_id) = 0;
+};
 
 class HostSource {
  public:

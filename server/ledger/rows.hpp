@@ -50,6 +50,7 @@ struct HostRow {
   int64_t cert_not_after_ms = 0;
   std::string platform;  // canonical JSON
   std::optional<int64_t> revoked_ms;
+  std::string ssh;  // agentless hosts: how to reach them (agentless::SshTarget), canonical JSON
 };
 
 // A certificate the CA issued to a host, by its serial (hex).

@@ -209,7 +209,7 @@ Error mismatchError(std::string_view what, const std::string& fp) {
                    "); refusing to connect: the key may have been replaced by an attacker, or the "
                    "host reinstalled. Check the host and update known_hosts or the pin.",
                std::string(reason::kHostKeyMismatch),
-               {}};
+               R"({"presented_fingerprint":")" + fp + R"("})"};
 }
 
 }  // namespace
@@ -361,7 +361,7 @@ Result<std::string> verifyHostKey(LIBSSH2_SESSION* session, std::string_view hos
                      " and trust on first use is off; its fingerprint is " + fp +
                      " (compare with `ssh-keygen -lf` on the host, then pin it or add it)",
                  std::string(reason::kHostKeyUnknown),
-                 {}};
+                 R"({"fingerprint":")" + fp + R"("})"};
   auto appended = appendKnownHost(session, policy.known_hosts, name, blob, type);
   if (!appended) return appended.error();
   return fp;

@@ -10,10 +10,12 @@
 namespace hwl::ssh::reason {
 
 // Code::kPermissionDenied: the host key differs from the pin or from known_hosts, is revoked
-// there, or known_hosts holds a key of another type for this host.
+// there, or known_hosts holds a key of another type for this host. Error::details holds
+// {"presented_fingerprint": "SHA256:…"}, the key the host showed.
 inline constexpr std::string_view kHostKeyMismatch = "ssh_hostkey_mismatch";
 // Code::kFailedPrecondition: known_hosts has no key for the host and trust on first use is off.
-// The message carries the key's SHA256 fingerprint, for an operator to compare and pin.
+// The message carries the key's SHA256 fingerprint, for an operator to compare and pin, and
+// Error::details holds it as {"fingerprint": "SHA256:…"}.
 inline constexpr std::string_view kHostKeyUnknown = "ssh_hostkey_unknown";
 // Code::kUnauthenticated: the server refused our key(s), or offers no public-key method at all.
 inline constexpr std::string_view kAuthFailed = "ssh_auth_failed";

@@ -89,9 +89,13 @@ Status HostsProjection::apply(sqlite::Db& db, const Event& e) {
     if (auto it = d->find("platform"); it != d->end()) platform = json::canonical(it->value());
     auto serial = json::optionalString(*d, "cert_serial");
     auto spki = json::optionalString(*d, "cert_spki");
+    std::string ssh;
+    if (auto it = d->find("ssh"); it != d->end() && it->value().is_object())
+      ssh = json::canonical(it->value());
     auto st = db.prepare(
         "INSERT INTO hosts(id, name, kind, address, state, enrolled_ms, state_changed_ms, "
-        "cert_serial, cert_spki, cert_not_after_ms, platform) VALUES(?,?,?,?,?,?,?,?,?,?,?)");
+        "cert_serial, cert_spki, cert_not_after_ms, platform, ssh) "
+        "VALUES(?,?,?,?,?,?,?,?,?,?,?,?)");
     if (!st) return st.error();
     st->bind(1, *id)
         .bind(2, *name)
@@ -103,7 +107,8 @@ Status HostsProjection::apply(sqlite::Db& db, const Event& e) {
         .bind(8, serial && *serial ? **serial : "")
         .bind(9, spki && *spki ? **spki : "")
         .bind(10, num(*d, "cert_not_after_ms"))
-        .bind(11, platform);
+        .bind(11, platform)
+        .bind(12, ssh);
     if (auto s = st->run(); !s) return s;
     if (serial && *serial)
       return cert(**serial, spki && *spki ? **spki : "", num(*d, "cert_not_after_ms"));
@@ -136,7 +141,7 @@ Status HostsProjection::apply(sqlite::Db& db, const Event& e) {
 namespace {
 constexpr const char* kHostCols =
     "SELECT id, name, kind, address, state, enrolled_ms, state_changed_ms, cert_serial, "
-    "cert_spki, cert_not_after_ms, platform, revoked_ms FROM hosts";
+    "cert_spki, cert_not_after_ms, platform, revoked_ms, ssh FROM hosts";
 
 HostRow hostOf(const sqlite::Stmt& st) {
   HostRow h;
@@ -152,6 +157,7 @@ HostRow hostOf(const sqlite::Stmt& st) {
   h.cert_not_after_ms = st.i64(9);
   h.platform = st.text(10);
   h.revoked_ms = st.optI64(11);
+  h.ssh = st.text(12);
   return h;
 }
 }  // namespace

@@ -159,6 +159,9 @@ CREATE TABLE ts_1h(
       {5, "revocable enrollment tokens", R"sql(
 ALTER TABLE enroll_tokens ADD COLUMN revoked_ms INTEGER;
 )sql"},
+      {6, "agentless hosts: how to reach them", R"sql(
+ALTER TABLE hosts ADD COLUMN ssh TEXT NOT NULL DEFAULT '';
+)sql"},
   };
   return kAll;
 }

@@ -12,6 +12,8 @@ inline constexpr char kAuthDenied[] = "auth.denied";
 
 inline constexpr char kHostEnrolled[] = "host.enrolled";
 inline constexpr char kHostEnrolledSsh[] = "host.enrolled_ssh";
+inline constexpr char kHostAgentInstalled[] = "host.agent_installed";
+inline constexpr char kSshHostKeyMismatch[] = "ssh.hostkey_mismatch";
 inline constexpr char kHostCertRenewed[] = "host.cert_renewed";
 inline constexpr char kHostRevoked[] = "host.revoked";
 inline constexpr char kHostReachable[] = "host.reachable";
