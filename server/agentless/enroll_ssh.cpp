@@ -15,10 +15,9 @@ namespace hwl::agentless {
 namespace bj = boost::json;
 
 Result<SshEnrollRequest> parseSshEnrollRequest(const bj::object& body) {
-  if (auto st = json::checkKeys(body,
-                                {"address", "user", "key_file", "key_pem", "passphrase",
-                                 "use_agent", "agent_socket", "fingerprint", "jump",
-                                 "jump_fingerprint", "trust_on_first_use", "name", "mode"});
+  if (auto st = json::checkKeys(body, {"address", "user", "key_file", "key_pem", "passphrase",
+                                       "use_agent", "agent_socket", "fingerprint", "jump",
+                                       "jump_fingerprint", "trust_on_first_use", "name", "mode"});
       !st)
     return st.error();
   SshEnrollRequest r;
@@ -196,8 +195,11 @@ Result<bj::object> enrollSsh(SshEnrollRequest req, const SshEnrollContext& ctx) 
   const std::string host_id = crypto::newId("host-", 6);
   if (req.mode == EnrollMode::kInstallAgent) {
     if (!ctx.install_agent)
-      return Error{Code::kFailedPrecondition, "this server cannot install agents (no agent "
-                   "binary configured)", "install_agent_unavailable", {}};
+      return Error{Code::kFailedPrecondition,
+                   "this server cannot install agents (no agent "
+                   "binary configured)",
+                   "install_agent_unavailable",
+                   {}};
     auto done = ctx.install_agent(**session, req);
     if (!done) return done.error();
     return *done;

@@ -21,7 +21,8 @@ Status KeyStore::put(std::string_view host_id, const ssh::Secret& pem) const {
   std::error_code ec;
   std::filesystem::create_directories(dir_, ec);
   if (ec) return internal("cannot create " + dir_.string() + ": " + ec.message());
-  if (::chmod(dir_.c_str(), 0700) != 0) return internal(files::errnoMessage("chmod " + dir_.string()));
+  if (::chmod(dir_.c_str(), 0700) != 0)
+    return internal(files::errnoMessage("chmod " + dir_.string()));
   return files::writeFileAtomic(*path, pem.reveal(), 0600);
 }
 

@@ -22,15 +22,6 @@ bool isNonce(std::string_view n) {
   return true;
 }
 
-std::string joined(const auto& fields) {
-  std::string out;
-  for (const auto& f : fields) {
-    if (!out.empty()) out += ',';
-    out += f;
-  }
-  return out;
-}
-
 std::string newNonce() {
   static thread_local std::mt19937_64 rng{std::random_device{}()};
   static constexpr char kHex[] = "0123456789abcdef";
@@ -125,8 +116,7 @@ Result<std::string> probeScript(std::string_view nonce) {
   std::string q;
   for (auto f : probes::kQueryGpuFields) q += (q.empty() ? "" : ",") + std::string(f);
   std::string apps;
-  for (auto f : probes::kQueryComputeAppsFields)
-    apps += (apps.empty() ? "" : ",") + std::string(f);
+  for (auto f : probes::kQueryComputeAppsFields) apps += (apps.empty() ? "" : ",") + std::string(f);
   std::string rocm;
   for (auto a : probes::kRocmSmiArgs) rocm += " " + std::string(a);
   // Only constants and the checked nonce go into the script; the remote login shell gets it as
@@ -225,7 +215,8 @@ Result<Probed> parseProbeOutput(std::string_view output, std::string_view nonce,
     for (auto& g : p.sample.gpus)
       if (g.vendor.empty() || g.vendor == "unknown") g.vendor = "nvidia";
     if (auto* a = ok("nvidia-apps"); a && !trimmed(*a).empty())
-      if (auto apps = probes::parseComputeAppsCsv(*a)) probes::attachProcesses(p.sample.gpus, *apps);
+      if (auto apps = probes::parseComputeAppsCsv(*a))
+        probes::attachProcesses(p.sample.gpus, *apps);
     p.backend = "nvidia-smi";
   } else if (auto* r = ok("rocm")) {
     auto rep = probes::parseRocmSmiJson(*r);

@@ -28,8 +28,7 @@ struct PoolSettings {
 
 class SessionPool {
  public:
-  SessionPool(KeyStore keys, PoolSettings settings)
-      : keys_(std::move(keys)), settings_(settings) {}
+  SessionPool(KeyStore keys, PoolSettings settings) : keys_(std::move(keys)), settings_(settings) {}
 
   using Use = std::function<Status(ssh::SshSession&)>;
   // Runs `use` on a session to the host. A connection error (host key refused, authentication,

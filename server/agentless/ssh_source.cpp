@@ -36,10 +36,10 @@ ledger::AppendRequest hostKeyMismatchEvent(const std::string& host_id, const std
   // Before enrollment the host has no id: the ledger's own stream then.
   const std::string stream = host_id.empty() ? "ledger" : "host/" + host_id;
   const std::string who = host_id.empty() ? address : host_id;
-  req.parts.push_back({stream,
-                       ledger::kAnyVersion,
-                       {{"sshkey:" + who + ":" + presented, proto::event::kSshHostKeyMismatch,
-                         std::move(data)}}});
+  req.parts.push_back(
+      {stream,
+       ledger::kAnyVersion,
+       {{"sshkey:" + who + ":" + presented, proto::event::kSshHostKeyMismatch, std::move(data)}}});
   return req;
 }
 
@@ -79,7 +79,8 @@ struct SshSource::Impl {
       : sink(s), ledger(l), pool(p), settings(st), jobs(std::move(j)) {}
 
   void start() {
-    for (int i = 0; i < std::max(1, settings.threads); ++i) threads.emplace_back([this] { work(); });
+    for (int i = 0; i < std::max(1, settings.threads); ++i)
+      threads.emplace_back([this] { work(); });
   }
 
   // The host whose next call is due first, if it is due.
@@ -185,8 +186,10 @@ struct SshSource::Impl {
     std::map<std::string, bj::object> old_by, new_by;
     if (before && before->is_array())
       for (const auto& g : before->get_array())
-        if (g.is_object()) old_by[std::string(g.get_object().at("uuid").as_string())] = g.get_object();
-    for (const auto& g : now) new_by[std::string(g.get_object().at("uuid").as_string())] = g.get_object();
+        if (g.is_object())
+          old_by[std::string(g.get_object().at("uuid").as_string())] = g.get_object();
+    for (const auto& g : now)
+      new_by[std::string(g.get_object().at("uuid").as_string())] = g.get_object();
     bj::array added, removed, changed;
     for (const auto& [u, g] : new_by) {
       auto it = old_by.find(u);
@@ -201,8 +204,7 @@ struct SshSource::Impl {
     req.actor = "system";
     req.parts.push_back({"host/" + h.id,
                          ledger::kAnyVersion,
-                         {{"",
-                           proto::event::kHostInventoryChanged,
+                         {{"", proto::event::kHostInventoryChanged,
                            bj::object{{"host_id", h.id},
                                       {"added", added},
                                       {"removed", removed},

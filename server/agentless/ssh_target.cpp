@@ -35,8 +35,8 @@ Status validateUser(std::string_view user) {
   if (user.empty() || user.size() > 64 || user.front() == '-')
     return invalidArgument("user must be 1-64 characters and not start with '-'");
   for (char c : user)
-    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-          c == '.' || c == '_' || c == '-'))
+    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+          c == '_' || c == '-'))
       return invalidArgument("user may hold only letters, digits, '.', '_' and '-'");
   return {};
 }

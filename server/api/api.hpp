@@ -9,8 +9,8 @@
 #include <set>
 #include <string>
 
-#include "auth.hpp"
 #include "agentless/enroll_ssh.hpp"
+#include "auth.hpp"
 #include "collect/collector.hpp"
 #include "dispatch/scheduler.hpp"
 #include "hwl/clock.hpp"

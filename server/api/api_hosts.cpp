@@ -42,8 +42,10 @@ Result<http::Reply> Api::enrollSsh(http::Request& req) {
   auto who = auth_.authorize(req, ledger::Role::kOperator);
   if (!who) return who.error();
   if (fleet_.ssh == nullptr)
-    return Error{Code::kFailedPrecondition, "this server does not enroll hosts over SSH",
-                 "ssh_unavailable", {}};
+    return Error{Code::kFailedPrecondition,
+                 "this server does not enroll hosts over SSH",
+                 "ssh_unavailable",
+                 {}};
   auto body = json::parseObject(req.body);
   if (!body) return body.error();
   auto parsed = agentless::parseSshEnrollRequest(*body);

@@ -377,8 +377,8 @@ struct Collector::Impl {
   asio::awaitable<void> run(std::shared_ptr<Link> link);
   asio::awaitable<void> outcome(std::shared_ptr<Link> link, bool ok, const std::string& why);
   // Records a poll's outcome in the live view; the append it calls for, if any.
-  std::optional<ledger::AppendRequest> noteOutcome(const std::string& host_id, Known& known, bool ok,
-                                                   const std::string& why);
+  std::optional<ledger::AppendRequest> noteOutcome(const std::string& host_id, Known& known,
+                                                   bool ok, const std::string& why);
   // The telemetry document of a poll, into the time series and the live view.
   void noteTelemetry(const std::string& host_id, bj::object body);
   std::unique_ptr<HostSink> sink;

@@ -22,8 +22,8 @@ enum class Known { kUnknown, kUp, kDown };
 // The event a poll's outcome calls for (host.reachable on the first answer after none or an
 // outage; host.unreachable after `threshold` misses in a row), updating `known`; none when the
 // recorded state stays true.
-[[nodiscard]] std::optional<ledger::NewEvent> reachabilityChange(const std::string& host_id, bool ok,
-                                                                 int misses, int threshold,
+[[nodiscard]] std::optional<ledger::NewEvent> reachabilityChange(const std::string& host_id,
+                                                                 bool ok, int misses, int threshold,
                                                                  Known& known,
                                                                  const std::string& why);
 [[nodiscard]] Known knownOf(proto::HostState s);

@@ -100,8 +100,11 @@ void SshdFixture::writeConfig() {
   auto yn = [](bool b) { return b ? "yes" : "no"; };
   std::ostringstream c;
   c << "Port " << port_ << "\n"
-    << "ListenAddress 127.0.0.1\n"
-    << "HostKey " << (dir() / "host_key").string() << "\n"
+    << "ListenAddress 127.0.0.1\n";
+  for (const auto& a : options_.extra_listen) c << "ListenAddress " << a << "\n";
+  if (options_.remote_bin)
+    c << "SetEnv PATH=" << (dir() / "bin").string() << ":/usr/local/bin:/usr/bin:/bin\n";
+  c << "HostKey " << (dir() / "host_key").string() << "\n"
     << "PidFile " << (dir() / "sshd.pid").string() << "\n"
     << "AuthorizedKeysFile " << (dir() / "authorized_keys").string()
     << "\n"
@@ -129,6 +132,20 @@ void SshdFixture::writeConfig() {
     // password was sent and that authentication never started after a refused host key.
     << "LogLevel DEBUG1\n";
   writeFile(dir() / "sshd_config", c.str());
+}
+
+fs::path SshdFixture::addRemoteTool(const std::string& name, const fs::path& file, int exit_code) {
+  const fs::path bin = dir() / "bin";
+  fs::create_directories(bin);
+  const fs::path tool = bin / name;
+  // The file's path is ours (a fixture or a temp file), quoted for sh.
+  std::string quoted = "'";
+  for (char ch : file.string()) quoted += ch == '\'' ? std::string("'\\''") : std::string(1, ch);
+  quoted += "'";
+  writeFile(tool, "#!/bin/sh\ncat " + quoted + "\nexit " + std::to_string(exit_code) + "\n");
+  fs::permissions(tool, fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec |
+                            fs::perms::others_read | fs::perms::others_exec);
+  return tool;
 }
 
 bool SshdFixture::tryStart(uint16_t port, std::string& why) {

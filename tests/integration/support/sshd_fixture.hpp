@@ -23,6 +23,11 @@ struct SshdOptions {
   bool kbd_interactive_authentication = false;
   bool allow_tcp_forwarding = false;
   std::string host_key_type = "ed25519";  // as ssh-keygen -t takes it
+  // Sessions get PATH=dir()/bin:/usr/local/bin:/usr/bin:/bin (sshd's SetEnv), so that a fake
+  // nvidia-smi made by addRemoteTool stands in for the GPU tool a real host has.
+  bool remote_bin = false;
+  // Addresses to listen on besides 127.0.0.1 (other 127.0.0.0/8 addresses, ::1).
+  std::vector<std::string> extra_listen;
 };
 
 class SshdFixture {
@@ -60,6 +65,11 @@ class SshdFixture {
   // Makes another key pair of `type` in dir() (optionally in PEM format) and authorizes it.
   std::filesystem::path addAuthorizedKey(const std::string& name, const std::string& type,
                                          bool pem_format = false);
+
+  // Makes dir()/bin/`name`, an executable that prints `file` and exits `exit_code` (sessions
+  // find it first on PATH with SshdOptions::remote_bin). Returns its path.
+  std::filesystem::path addRemoteTool(const std::string& name, const std::filesystem::path& file,
+                                      int exit_code = 0);
 
   // Everything sshd has logged (LogLevel DEBUG1), over all its starts.
   [[nodiscard]] std::string log() const;
