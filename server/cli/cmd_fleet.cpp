@@ -1,9 +1,11 @@
 // `hwledger hosts` and `hwledger gpus`: the enrolled hosts, their GPUs with the latest sample,
-// and revoking a host.
+// enrolling a host over SSH, and revoking a host.
+#include <cstdlib>
 #include <string>
 
 #include "client.hpp"
 #include "commands.hpp"
+#include "hwl/files.hpp"
 #include "output.hpp"
 #include "table.hpp"
 
@@ -15,20 +17,85 @@ struct HostRevokeOptions {
   std::string id;
 };
 
+struct AddSshOptions {
+  std::string destination;  // user@host[:port]
+  std::string key;          // a private key file here, sent to the server (kept 0600 there)
+  std::string server_key;   // a private key file on the server
+  bool use_agent = false;   // the server's own ssh-agent
+  std::string passphrase_file;
+  std::string fingerprint;
+  bool trust_on_first_use = false;
+  std::string jump;
+  std::string name;
+  bool install_agent = false;
+};
+
+// "user@host[:port]" → user and address (the server checks both).
+Result<std::pair<std::string, std::string>> splitDestination(const std::string& d) {
+  const size_t at = d.rfind('@');
+  if (at == std::string::npos || at == 0 || at + 1 == d.size())
+    return invalidArgument("the destination must be user@host[:port], got '" + d + "'");
+  return std::make_pair(d.substr(0, at), d.substr(at + 1));
+}
+
+int hostsAddSsh(const AddSshOptions& o, const Context& ctx) {
+  auto dest = splitDestination(o.destination);
+  if (!dest) return fail(ctx.err, dest.error());
+  bj::object body{{"user", dest->first}, {"address", dest->second}};
+  const int sources =
+      (o.key.empty() ? 0 : 1) + (o.server_key.empty() ? 0 : 1) + (o.use_agent ? 1 : 0);
+  if (sources != 1)
+    return fail(ctx.err, invalidArgument("give exactly one of --key FILE, --server-key PATH and "
+                                         "--use-agent (public-key authentication only)"));
+  if (!o.key.empty()) {
+    auto pem = files::readFile(o.key, 64 * 1024);
+    if (!pem) return fail(ctx.err, pem.error());
+    body["key_pem"] = std::move(*pem);
+  }
+  if (!o.server_key.empty()) body["key_file"] = o.server_key;
+  if (o.use_agent) body["use_agent"] = true;
+  if (!o.passphrase_file.empty()) {
+    auto pass = files::readFile(o.passphrase_file, 4096);
+    if (!pass) return fail(ctx.err, pass.error());
+    std::string p = std::move(*pass);
+    while (!p.empty() && (p.back() == '\n' || p.back() == '\r')) p.pop_back();
+    body["passphrase"] = std::move(p);
+  }
+  if (!o.fingerprint.empty()) body["fingerprint"] = o.fingerprint;
+  if (o.trust_on_first_use) body["trust_on_first_use"] = true;
+  if (!o.jump.empty()) body["jump"] = o.jump;
+  if (!o.name.empty()) body["name"] = o.name;
+  if (o.install_agent) body["mode"] = "install-agent";
+  Api api(ctx.conn);
+  return show(ctx, api.call("POST", "/v1/hosts/ssh", bj::serialize(body)), [&](const bj::value& v) {
+    const auto& h = v.as_object();
+    ctx.out << "enrolled " << str(h.at("host_id")) << " (" << str(h.at("name")) << ", "
+            << str(h.at("kind")) << ") at " << str(h.at("address"));
+    if (h.contains("host_key_fingerprint"))
+      ctx.out << ", host key " << str(h.at("host_key_fingerprint"));
+    if (h.contains("gpus") && h.at("gpus").is_array())
+      ctx.out << ", " << h.at("gpus").as_array().size() << " GPU(s)";
+    ctx.out << "\n";
+    return 0;
+  });
+}
+
 int hostsList(const NoOptions&, const Context& ctx) {
   Api api(ctx.conn);
   auto all = allHosts(api);
   if (!all) return fail(ctx.err, all.error());
   // All pages as one answer, so -o json reads like a single GET /v1/hosts.
   return show(ctx, bj::value(bj::object{{"hosts", std::move(*all)}}), [&](const bj::value& v) {
-    Table t({"ID", "NAME", "STATE", "ADDRESS", "GPUS", "LAST SEEN", "CERT EXPIRES"});
+    Table t({"ID", "NAME", "KIND", "STATE", "ADDRESS", "GPUS", "LAST SEEN", "CERT EXPIRES"});
     for (const auto& e : v.as_object().at("hosts").as_array()) {
       const auto& o = e.as_object();
       std::string seen =
           o.at("last_seen_ms").is_int64() ? fmtTime(o.at("last_seen_ms").as_int64()) : "-";
-      t.add({str(o.at("id")), str(o.at("name")), str(o.at("state")), str(o.at("address")),
-             std::to_string(o.at("gpus").as_array().size()), seen,
-             fmtTime(o.at("cert_not_after_ms").as_int64())});
+      // Agentless hosts have no certificate.
+      const int64_t expires = o.at("cert_not_after_ms").as_int64();
+      t.add({str(o.at("id")), str(o.at("name")), str(o.at("kind")), str(o.at("state")),
+             str(o.at("address")), std::to_string(o.at("gpus").as_array().size()), seen,
+             expires > 0 ? fmtTime(expires) : "-"});
     }
     t.print(ctx.out);
     return 0;
@@ -70,6 +137,26 @@ void registerFleet(CLI::App& app, Commands& commands) {
   auto* revoke = hosts->add_subcommand("revoke", "revoke a host's certificates");
   auto& r = commands.add(revoke, hostsRevoke);
   revoke->add_option("id", r.id, "host id")->required();
+  auto* add = hosts->add_subcommand(
+      "add-ssh", "enroll a host over SSH: agentless, or with the agent installed over SSH");
+  auto& a = commands.add(add, hostsAddSsh);
+  add->add_option("destination", a.destination, "user@host[:port]")->required();
+  add->add_option("--key", a.key,
+                  "private key file here; sent to the server, which keeps it (0600) to poll an "
+                  "agentless host");
+  add->add_option("--server-key", a.server_key, "private key file on the server");
+  add->add_flag("--use-agent", a.use_agent, "authenticate with the server's ssh-agent");
+  add->add_option("--passphrase-file", a.passphrase_file,
+                  "file holding the key's passphrase (install-agent only: used once, never "
+                  "stored)");
+  add->add_option("--fingerprint", a.fingerprint,
+                  "the host key's SHA256:… fingerprint (ssh-keygen -lf on the host)");
+  add->add_flag("--trust-on-first-use", a.trust_on_first_use,
+                "accept and record an unknown host key (the server's known_hosts)");
+  add->add_option("--jump", a.jump, "reach the host through user@bastion[:port]");
+  add->add_option("--name", a.name, "the host's name in the fleet (default: its address)");
+  add->add_flag("--install-agent", a.install_agent,
+                "install hwledger-agent over SSH and enroll it; no SSH credential is kept");
 
   commands.add(app.add_subcommand("gpus", "GPUs of the fleet with their latest sample"), gpus);
 }

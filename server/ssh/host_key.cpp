@@ -360,8 +360,7 @@ Result<std::string> verifyHostKey(LIBSSH2_SESSION* session, std::string_view hos
                  "host key of " + name + " is not in " + policy.known_hosts.string() +
                      " and trust on first use is off; its fingerprint is " + fp +
                      " (compare with `ssh-keygen -lf` on the host, then pin it or add it)",
-                 std::string(reason::kHostKeyUnknown),
-                 R"({"fingerprint":")" + fp + R"("})"};
+                 std::string(reason::kHostKeyUnknown), R"({"fingerprint":")" + fp + R"("})"};
   auto appended = appendKnownHost(session, policy.known_hosts, name, blob, type);
   if (!appended) return appended.error();
   return fp;
