@@ -185,23 +185,57 @@ void SshdFixture::start() {
   throw std::runtime_error("sshd did not start: " + why);
 }
 
+namespace {
+// The direct children of `parent`, from /proc (the per-connection processes of an sshd).
+std::vector<pid_t> childrenOf(pid_t parent) {
+  std::vector<pid_t> out;
+  for (const auto& e : fs::directory_iterator("/proc")) {
+    const std::string name = e.path().filename().string();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::string stat;
+    try {
+      stat = readFile(e.path() / "stat");
+    } catch (...) {
+      continue;  // gone meanwhile
+    }
+    // "pid (comm) state ppid ...": comm may hold spaces and parentheses; the last ')' ends it.
+    const size_t close = stat.rfind(')');
+    if (close == std::string::npos) continue;
+    std::istringstream in(stat.substr(close + 1));
+    std::string state;
+    pid_t ppid = 0;
+    in >> state >> ppid;
+    if (ppid == parent) out.push_back(static_cast<pid_t>(std::stol(name)));
+  }
+  return out;
+}
+}  // namespace
+
 void SshdFixture::stop() {
   if (!sshd_) return;
+  // A real host going down takes its open connections with it; stopping only the listener would
+  // leave every established session running.
+  for (pid_t child : childrenOf(sshd_->pid())) ::kill(child, SIGKILL);
   sshd_->signal(SIGTERM);
   if (!sshd_->wait(3s)) sshd_->kill();
   sshd_.reset();
 }
 
-void SshdFixture::restartWithNewHostKey() {
-  const uint16_t port = port_;
+void SshdFixture::restartOnPort(uint16_t port) {
   stop();
-  makeHostKey();
   std::string why;
   for (int attempt = 0; attempt < 20; ++attempt) {  // the old listener's port may linger briefly
     if (tryStart(port, why)) return;
     std::this_thread::sleep_for(100ms);
   }
   throw std::runtime_error("sshd did not restart on port " + std::to_string(port) + ": " + why);
+}
+
+void SshdFixture::restartWithNewHostKey() {
+  const uint16_t port = port_;
+  stop();
+  makeHostKey();
+  restartOnPort(port);
 }
 
 std::string SshdFixture::hostKeyFingerprint() const {

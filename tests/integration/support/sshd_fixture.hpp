@@ -43,7 +43,11 @@ class SshdFixture {
   // Starts sshd on a free loopback port (another one when it was taken meanwhile) and waits
   // until it listens. Throws std::runtime_error with sshd's log when it cannot.
   void start();
+  // Stops sshd and drops its open connections (SIGKILL to its per-connection processes), as a
+  // host going down would.
   void stop();
+  // Starts again on `port` (the one it had before stop()), with the same host key.
+  void restartOnPort(uint16_t port);
   // Stops, replaces the host key with a new one of the same type, starts on the same port.
   void restartWithNewHostKey();
 
