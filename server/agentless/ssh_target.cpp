@@ -130,10 +130,10 @@ Result<SshTarget> sshTargetFromJson(const bj::object& o) {
   if (auto st = validateUser(t.user); !st) return st.error();
   if (auto st = validateHost(t.host); !st) return st.error();
   auto port = o.find("port");
-  if (port == o.end() || !port->value().is_int64() || port->value().get_int64() < 1 ||
-      port->value().get_int64() > 65535)
-    return invalidArgument("ssh: port must be 1-65535");
-  t.port = static_cast<uint16_t>(port->value().get_int64());
+  boost::system::error_code ec;
+  const int64_t p = port == o.end() ? 0 : port->value().to_number<int64_t>(ec);
+  if (ec || p < 1 || p > 65535) return invalidArgument("ssh: port must be 1-65535");
+  t.port = static_cast<uint16_t>(p);
   t.host_key = str(o, "host_key");
   if (t.host_key.rfind("SHA256:", 0) != 0) return invalidArgument("ssh: no recorded host key");
   t.jump = str(o, "jump");
