@@ -272,6 +272,8 @@ Result<http::Reply> Api::revokeHost(http::Request& req, const std::string& id) {
     return r.error();
   }
   loadDenylist();
+  // An agentless host's key, if the server kept one, goes with it.
+  if ((*h)->kind == proto::HostKind::kSsh && fleet_.ssh != nullptr) fleet_.ssh->keys.remove(id);
   if (fleet_.on_hosts_changed) fleet_.on_hosts_changed();
   auto after = ledger_.withReader([&](ledger::ReadView& view) { return view.findHost(id); });
   if (!after || !after->has_value()) return internal("host vanished");

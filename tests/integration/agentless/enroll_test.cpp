@@ -234,6 +234,34 @@ TEST_F(Agentless, JumpHostIsCrossedWithBothHostKeysVerified) {
   EXPECT_NE(bastion.log().find("direct-tcpip"), std::string::npos) << bastion.log();
 }
 
+TEST_F(Agentless, KeySentAsPemIsKeptPrivateUntilTheHostIsRevoked) {
+  auto body = request();
+  body.erase("key_file");
+  body["key_pem"] = readFile(sshd_->clientKey());
+  body["fingerprint"] = sshd_->hostKeyFingerprint();
+  auto r = enroll(body);
+  ASSERT_EQ(r.status, 201) << r.body;
+  const std::string id(r.obj().at("host_id").as_string());
+  const fs::path kept = srv_.dataDir() / "ssh" / "keys" / (id + ".key");
+  ASSERT_TRUE(fs::exists(kept));
+  EXPECT_EQ(fs::status(kept).permissions() & fs::perms::all,
+            fs::perms::owner_read | fs::perms::owner_write);
+  EXPECT_EQ(fs::status(kept.parent_path()).permissions() & fs::perms::all, fs::perms::owner_all);
+  // The key is in no event, and the server polls with the kept copy.
+  for (const auto& e : srv_.allEvents())
+    EXPECT_EQ(bj::serialize(e).find("PRIVATE KEY"), std::string::npos) << bj::serialize(e);
+  ASSERT_TRUE(eventually([&] { return hostView(id).at("state").as_string() == "reachable"; }));
+  // Revoked: the key is removed and the host is no longer polled.
+  auto rev = srv_.post("/v1/hosts/" + id + "/revoke", "{}");
+  ASSERT_EQ(rev.status, 200) << rev.body;
+  EXPECT_FALSE(fs::exists(kept));
+  std::this_thread::sleep_for(2s);  // a poll already under way ends
+  const size_t log_at = sshd_->log().size();
+  std::this_thread::sleep_for(3s);
+  EXPECT_EQ(sshd_->log().substr(log_at).find("Accepted publickey"), std::string::npos)
+      << sshd_->log().substr(log_at);
+}
+
 TEST_F(Agentless, RequestsAnAttackerWouldSendAreRefusedWithNothingAppended) {
   const int64_t before = srv_.eventCount();
   const std::string port = std::to_string(sshd_->port());
