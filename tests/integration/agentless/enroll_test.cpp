@@ -115,9 +115,16 @@ TEST_F(Agentless, PinnedHostIsEnrolledWithItsGpusAndPolledIntoTheTimeSeries) {
   for (const auto& l : lines(out.out))
     if (l.find(id) != std::string::npos && l.find(" ssh ") != std::string::npos) listed = true;
   EXPECT_TRUE(listed) << out.out;
-  // Public key only: sshd saw no password or keyboard-interactive attempt, on any connection.
-  std::this_thread::sleep_for(300ms);
+  // One persistent session for the polls (polled every second here): sshd accepted two
+  // connections in all, the enrollment's and the poller's.
+  std::this_thread::sleep_for(3500ms);
   const std::string log = sshd_->log();
+  size_t accepted = 0;
+  for (size_t at = log.find("Accepted publickey"); at != std::string::npos;
+       at = log.find("Accepted publickey", at + 1))
+    ++accepted;
+  EXPECT_EQ(accepted, 2u) << log;
+  // Public key only: sshd saw no password or keyboard-interactive attempt, on any connection.
   EXPECT_NE(log.find("userauth-request for user " + sshd_->user() +
                      " service ssh-connection "
                      "method publickey"),
