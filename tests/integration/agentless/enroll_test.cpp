@@ -8,6 +8,7 @@
 #include <boost/json/serialize.hpp>
 #include <thread>
 
+#include "hwl/test_fixtures.hpp"
 #include "server_fixture.hpp"
 #include "sshd_fixture.hpp"
 
@@ -267,6 +268,51 @@ TEST_F(Agentless, KeySentAsPemIsKeptPrivateUntilTheHostIsRevoked) {
   std::this_thread::sleep_for(3s);
   EXPECT_EQ(sshd_->log().substr(log_at).find("Accepted publickey"), std::string::npos)
       << sshd_->log().substr(log_at);
+}
+
+// Every recorded nvidia-smi --query-gpu capture and rocm-smi --json report of ../shared, printed by
+// the host's tools over SSH, enrolls with the GPUs the capture holds (the agent's parsers).
+TEST_F(Agentless, EveryRecordedCaptureEnrollsWithItsGpus) {
+  HWL_NEEDS_SHARED_DATA();
+  const fs::path dir = test_fixtures::sharedData() / "telemetry";
+  const fs::path current = sshd_->dir() / "current";
+  // Both tools print the file named in `current` when it is theirs, else fail as on a host
+  // without that vendor's driver.
+  for (const char* tool : {"nvidia-smi", "rocm-smi"}) {
+    const std::string kind = tool == std::string("nvidia-smi") ? "query-gpu" : "rocm-smi";
+    writeFile(sshd_->dir() / "bin" / tool,
+              "#!/bin/sh\nf=$(cat '" + current.string() + "')\ncase \"$f\" in\n  *" + kind +
+                  "*) case \"$*\" in *--query-compute-apps*) exit 0;; esac; cat \"$f\" ;;\n"
+                  "  *) echo 'no such device' >&2; exit 9 ;;\nesac\n");
+    fs::permissions(sshd_->dir() / "bin" / tool, fs::perms::owner_all);
+  }
+  int tried = 0;
+  for (const auto& e : fs::directory_iterator(dir)) {
+    const std::string name = e.path().filename().string();
+    const bool nvidia = name.find("-query-gpu") != std::string::npos &&
+                        name.find("idle") == std::string::npos && e.path().extension() == ".csv";
+    const bool amd = name.find("rocm-smi") != std::string::npos && e.path().extension() == ".json";
+    if (!nvidia && !amd) continue;
+    writeFile(current, e.path().string());
+    size_t expected = 0;
+    if (nvidia) {
+      expected = lines(readFile(e.path())).size() - 1;  // rows after the header
+    } else {
+      auto report = bj::parse(readFile(e.path())).as_object();
+      for (const auto& [k, v] : report)
+        if (k.starts_with("card")) ++expected;
+    }
+    auto body = request(R"(,"name":")" + name + "\"");
+    body["fingerprint"] = sshd_->hostKeyFingerprint();
+    auto r = enroll(body);
+    ASSERT_EQ(r.status, 201) << name << ": " << r.body;
+    auto h = r.obj();
+    EXPECT_EQ(h.at("platform").at("gpu_backend").as_string(), nvidia ? "nvidia-smi" : "rocm-smi")
+        << name;
+    EXPECT_EQ(h.at("gpus").as_array().size(), expected) << name << ": " << r.body;
+    ++tried;
+  }
+  EXPECT_GE(tried, 10);
 }
 
 TEST_F(Agentless, RequestsAnAttackerWouldSendAreRefusedWithNothingAppended) {
