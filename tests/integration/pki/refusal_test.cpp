@@ -26,7 +26,9 @@ class Refusal : public ::testing::Test {
     seq_ = srv_.eventCount();
   }
   void TearDown() override {
-    EXPECT_EQ(srv_.eventCount(), seq_) << "a refused client changed the ledger";
+    // The collector's first scrape of the agent may record host.reachable at any moment: only
+    // that may follow, nothing a refused client caused.
+    EXPECT_TRUE(typesAfter(srv_, seq_).empty()) << "a refused client changed the ledger";
     // The agent still serves its rightful client.
     EXPECT_EQ(curlTls("GET", agent_.url() + "/v1/health", serverIdentity(srv_)).status, 200);
     EXPECT_TRUE(agent_.running()) << agent_.err();
