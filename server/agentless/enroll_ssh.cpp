@@ -15,9 +15,9 @@ namespace hwl::agentless {
 namespace bj = boost::json;
 
 Result<SshEnrollRequest> parseSshEnrollRequest(const bj::object& body) {
-  if (auto st = json::checkKeys(body, {"address", "user", "key_file", "key_pem", "passphrase",
-                                       "use_agent", "agent_socket", "fingerprint", "jump",
-                                       "jump_fingerprint", "trust_on_first_use", "name", "mode"});
+  if (auto st = json::checkKeys(
+          body, {"address", "user", "key_file", "key_pem", "passphrase", "use_agent", "fingerprint",
+                 "jump", "jump_fingerprint", "trust_on_first_use", "name", "mode"});
       !st)
     return st.error();
   SshEnrollRequest r;
@@ -38,8 +38,6 @@ Result<SshEnrollRequest> parseSshEnrollRequest(const bj::object& body) {
   if (!key_pem) return key_pem.error();
   auto use_agent = json::optionalBool(body, "use_agent");
   if (!use_agent) return use_agent.error();
-  auto agent_socket = json::optionalString(body, "agent_socket");
-  if (!agent_socket) return agent_socket.error();
   const int sources = (key_file->has_value() ? 1 : 0) + (key_pem->has_value() ? 1 : 0) +
                       (use_agent->value_or(false) ? 1 : 0);
   if (sources != 1)
@@ -51,22 +49,15 @@ Result<SshEnrollRequest> parseSshEnrollRequest(const bj::object& body) {
     if (f.empty() || f.front() != '/' || f.size() > 4096 || f.find('\0') != std::string::npos)
       return invalidArgument("\"key_file\" must be an absolute path on the server");
     r.target.key = KeyKind::kFile;
-    r.target.key_file = f;
+    r.target.key_file = f;  // checked against the server's key directory by checkKeyFile
   } else if (key_pem->has_value()) {
     if ((*key_pem)->size() > 64 * 1024 || (*key_pem)->find("PRIVATE KEY-----") == std::string::npos)
       return invalidArgument("\"key_pem\" must be a PEM or OpenSSH private key");
     r.target.key = KeyKind::kStored;
     r.key_pem = ssh::Secret(std::move(**key_pem));
   } else {
-    r.target.key = KeyKind::kAgent;
-    if (agent_socket->has_value()) {
-      if ((*agent_socket)->empty() || (*agent_socket)->front() != '/')
-        return invalidArgument("\"agent_socket\" must be an absolute path");
-      r.target.agent_socket = **agent_socket;
-    }
+    r.target.key = KeyKind::kAgent;  // the server's own SSH_AUTH_SOCK, never a path from a request
   }
-  if (agent_socket->has_value() && r.target.key != KeyKind::kAgent)
-    return invalidArgument("\"agent_socket\" goes with \"use_agent\": true");
 
   auto pass = json::optionalString(body, "passphrase");
   if (!pass) return pass.error();
@@ -90,9 +81,10 @@ Result<SshEnrollRequest> parseSshEnrollRequest(const bj::object& body) {
     if (!j) return invalidArgument("\"jump\": " + j.error().message);
     if (auto st = validateUser(j->user); !st)
       return invalidArgument("\"jump\": " + st.error().message);
-    if (auto st = validateHost(j->host); !st)
-      return invalidArgument("\"jump\": " + st.error().message);
-    r.target.jump = **jump;
+    auto jh = canonicalHost(j->host);
+    if (!jh) return invalidArgument("\"jump\": " + jh.error().message);
+    r.target.jump = j->user + "@" + (jh->find(':') != std::string::npos ? "[" + *jh + "]" : *jh) +
+                    ":" + std::to_string(j->port);
   }
   auto jfp = json::optionalString(body, "jump_fingerprint");
   if (!jfp) return jfp.error();
@@ -128,6 +120,30 @@ Result<SshEnrollRequest> parseSshEnrollRequest(const bj::object& body) {
         "an agentless host needs a key the server can use unattended (a key without passphrase, "
         "or use_agent): a passphrase is used for one connection and never stored");
   return r;
+}
+
+Status checkKeyFile(const std::string& key_file, const std::filesystem::path& key_dir,
+                    const std::filesystem::path& data_dir) {
+  namespace fs = std::filesystem;
+  if (key_dir.empty())
+    return invalidArgument("\"key_file\": this server has no ssh_key_dir for operators' keys");
+  // The directory the file is in, with every symlink resolved; the file itself must not be a
+  // symlink (it is opened with O_NOFOLLOW).
+  std::error_code ec1, ec2, ec3;
+  const fs::path parent = fs::canonical(fs::path(key_file).parent_path(), ec1);
+  const fs::path allowed = fs::canonical(key_dir, ec2);
+  auto inside = [](const fs::path& p, const fs::path& dir) {
+    if (p == dir) return true;
+    auto rel = p.lexically_relative(dir);
+    return !rel.empty() && rel.native().rfind("..", 0) != 0;
+  };
+  if (ec1 || ec2 || !inside(parent, allowed))
+    return invalidArgument("\"key_file\" must be a file in the server's ssh_key_dir (" +
+                           key_dir.string() + ")");
+  const fs::path data = fs::weakly_canonical(data_dir, ec3);
+  if (!ec3 && !data.empty() && inside(parent, data))
+    return invalidArgument("\"key_file\" must not be one of the server's own files");
+  return {};
 }
 
 Result<ssh::SshSettings> enrollSettings(const SshEnrollRequest& req,
@@ -174,6 +190,10 @@ Error asGatewayError(const Error& e, std::string_view step) {
 }
 
 Result<bj::object> enrollSsh(SshEnrollRequest req, const SshEnrollContext& ctx) {
+  if (req.target.key == KeyKind::kFile) {
+    if (auto st = checkKeyFile(req.target.key_file, ctx.key_dir, ctx.data_dir); !st)
+      return st.error();
+  }
   auto settings = enrollSettings(req, ctx.known_hosts, ctx.timeouts);
   if (!settings) return settings.error();
   auto session = ssh::SshSession::connect(std::move(*settings));
@@ -188,7 +208,9 @@ Result<bj::object> enrollSsh(SshEnrollRequest req, const SshEnrollContext& ctx) 
     return asGatewayError(session.error(), "connect");
   }
   req.target.host_key = (*session)->hostKeyFingerprint();
+  req.target.host_key_alg = (*session)->hostKeyAlgorithm();
   req.target.jump_host_key = (*session)->jumpHostKeyFingerprint();
+  req.target.jump_host_key_alg = (*session)->jumpHostKeyAlgorithm();
   auto probed = probeHost(**session, ctx.timeouts.command_timeout);
   if (!probed) return asGatewayError(probed.error(), "probe");
 

@@ -44,6 +44,9 @@ struct SshEnrollContext {
   ledger::Ledger& ledger;
   const KeyStore& keys;
   std::filesystem::path known_hosts;
+  // key_file must name a file in this directory (never one of the data directory's own keys).
+  std::filesystem::path key_dir;
+  std::filesystem::path data_dir;
   PoolSettings timeouts;
   std::string actor;
   // install-agent mode: runs the installation over the verified session (installer.hpp) and
@@ -55,6 +58,11 @@ struct SshEnrollContext {
 // Connects, probes, records. Returns the host as the API answers it (201).
 [[nodiscard]] Result<boost::json::object> enrollSsh(SshEnrollRequest req,
                                                     const SshEnrollContext& ctx);
+
+// Whether `key_file` may be used: a file in or below `key_dir` (symlinks of its directories
+// resolved), outside the server's data directory.
+[[nodiscard]] Status checkKeyFile(const std::string& key_file, const std::filesystem::path& key_dir,
+                                  const std::filesystem::path& data_dir);
 
 // The settings of the enrollment's one connection (the policy the request asks for).
 [[nodiscard]] Result<ssh::SshSettings> enrollSettings(const SshEnrollRequest& req,

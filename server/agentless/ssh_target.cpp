@@ -4,6 +4,7 @@
 #include <charconv>
 
 #include "hwl/json.hpp"
+#include "ssh/host_key.hpp"
 
 namespace hwl::agentless {
 
@@ -45,6 +46,9 @@ Status validateHost(std::string_view host) {
   if (host.empty() || host.size() > 253) return invalidArgument("host must be 1-253 characters");
   boost::system::error_code ec;
   const std::string h(host);
+  // A scope id ("fe80::1%eth0") would carry any bytes into names and known_hosts lines.
+  if (h.find('%') != std::string::npos)
+    return invalidArgument("host must not carry a scope id ('%'), got '" + h + "'");
   (void)boost::asio::ip::make_address(h, ec);
   if (!ec) return {};
   if (host.front() == '-' || host.front() == '.')
@@ -53,6 +57,19 @@ Status validateHost(std::string_view host) {
     if (!isDnsChar(c))
       return invalidArgument("host must be a DNS name or an IP address, got '" + h + "'");
   return {};
+}
+
+Result<std::string> canonicalHost(std::string_view host) {
+  if (auto st = validateHost(host); !st) return st.error();
+  boost::system::error_code ec;
+  const std::string h(host);
+  auto ip = boost::asio::ip::make_address(h, ec);
+  if (!ec) return ip.to_string();
+  std::string out;
+  for (char c : h) out += (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
+  while (!out.empty() && out.back() == '.') out.pop_back();
+  if (out.empty()) return invalidArgument("host must be a DNS name or an IP address");
+  return out;
 }
 
 Result<std::pair<std::string, uint16_t>> parseAddress(std::string_view address) {
@@ -85,8 +102,9 @@ Result<std::pair<std::string, uint16_t>> parseAddress(std::string_view address) 
       }
     }
   }
-  if (auto st = validateHost(host); !st) return st.error();
-  return std::make_pair(host, port);
+  auto canonical = canonicalHost(host);
+  if (!canonical) return canonical.error();
+  return std::make_pair(*canonical, port);
 }
 
 std::string SshTarget::address() const {
@@ -114,9 +132,11 @@ bj::object toJson(const SshTarget& t) {
                {"port", t.port},
                {"host_key", t.host_key},
                {"key", keyName(t.key)}};
+  if (!t.host_key_alg.empty()) o["host_key_alg"] = t.host_key_alg;
   if (!t.jump.empty()) {
     o["jump"] = t.jump;
     o["jump_host_key"] = t.jump_host_key;
+    if (!t.jump_host_key_alg.empty()) o["jump_host_key_alg"] = t.jump_host_key_alg;
   }
   if (t.key == KeyKind::kFile) o["key_file"] = t.key_file;
   if (t.key == KeyKind::kAgent && !t.agent_socket.empty()) o["agent_socket"] = t.agent_socket;
@@ -136,8 +156,13 @@ Result<SshTarget> sshTargetFromJson(const bj::object& o) {
   t.port = static_cast<uint16_t>(p);
   t.host_key = str(o, "host_key");
   if (t.host_key.rfind("SHA256:", 0) != 0) return invalidArgument("ssh: no recorded host key");
+  t.host_key_alg = str(o, "host_key_alg");
   t.jump = str(o, "jump");
   t.jump_host_key = str(o, "jump_host_key");
+  t.jump_host_key_alg = str(o, "jump_host_key_alg");
+  for (const std::string* alg : {&t.host_key_alg, &t.jump_host_key_alg})
+    if (!alg->empty() && !ssh::isHostKeyAlgorithm(*alg))
+      return invalidArgument("ssh: unknown host key algorithm '" + *alg + "'");
   if (!t.jump.empty()) {
     auto j = ssh::parseJumpHost(t.jump);
     if (!j) return j.error();
@@ -167,6 +192,7 @@ Result<ssh::SshSettings> settingsFor(const SshTarget& t, const std::filesystem::
   s.port = t.port;
   s.user = t.user;
   s.pinned_fingerprint = t.host_key;
+  s.host_key_algorithm = t.host_key_alg;
   switch (t.key) {
     case KeyKind::kFile:
       s.key = ssh::KeyFile{t.key_file};
@@ -182,6 +208,7 @@ Result<ssh::SshSettings> settingsFor(const SshTarget& t, const std::filesystem::
     auto j = ssh::parseJumpHost(t.jump);
     if (!j) return j.error();
     j->pinned_fingerprint = t.jump_host_key;
+    j->host_key_algorithm = t.jump_host_key_alg;
     s.jump = *j;
   }
   if (auto st = ssh::validate(s); !st) return st.error();

@@ -26,9 +26,11 @@ struct SshTarget {
   std::string user;
   std::string host;
   uint16_t port = 22;
-  std::string host_key;  // "SHA256:…", as seen and accepted at enrollment
-  std::string jump;      // "user@bastion[:port]" or empty
+  std::string host_key;      // "SHA256:…", as seen and accepted at enrollment
+  std::string host_key_alg;  // its algorithm ("ssh-ed25519"…), the only one asked for later
+  std::string jump;          // "user@bastion[:port]" or empty
   std::string jump_host_key;
+  std::string jump_host_key_alg;
   KeyKind key = KeyKind::kAgent;
   std::string key_file;      // kFile: absolute path on the server
   std::string agent_socket;  // kAgent: empty for the server's SSH_AUTH_SOCK
@@ -40,9 +42,12 @@ struct SshTarget {
 // A user name as OpenSSH accepts it and no shell or config parser misreads: letters, digits,
 // '.', '_', '-' (not first), at most 64 characters.
 [[nodiscard]] Status validateUser(std::string_view user);
-// A DNS name or an IPv4/IPv6 literal (no brackets), at most 253 characters.
+// A DNS name or an IPv4/IPv6 literal (no brackets, no scope id), at most 253 characters.
 [[nodiscard]] Status validateHost(std::string_view host);
-// "host", "host:port", "[v6]" or "[v6]:port".
+// The one spelling a host is recorded and looked up under (known_hosts compares names exactly):
+// DNS names in lower case without a trailing dot, IP literals as Asio prints them.
+[[nodiscard]] Result<std::string> canonicalHost(std::string_view host);
+// "host", "host:port", "[v6]" or "[v6]:port"; the host in its canonical spelling.
 [[nodiscard]] Result<std::pair<std::string, uint16_t>> parseAddress(std::string_view address);
 
 [[nodiscard]] boost::json::object toJson(const SshTarget& t);

@@ -75,7 +75,8 @@ Result<ServerConfig> loadConfigFile(const std::filesystem::path& path, ServerCon
                                 "ssh_poll_threads",
                                 "ssh_connect_timeout_ms",
                                 "ssh_command_timeout_ms",
-                                "agent_binary"},
+                                "agent_binary",
+                                "ssh_key_dir"},
                                "config " + path.string());
       !s)
     return s.error();
@@ -123,7 +124,8 @@ Result<ServerConfig> loadConfigFile(const std::filesystem::path& path, ServerCon
                  num("ssh_poll_threads", c.ssh_poll_threads, 1, 256),
                  num("ssh_connect_timeout_ms", c.ssh_connect_timeout_ms, 100, 600'000),
                  num("ssh_command_timeout_ms", c.ssh_command_timeout_ms, 100, 3'600'000),
-                 str("agent_binary", c.agent_binary)}) {
+                 str("agent_binary", c.agent_binary),
+                 str("ssh_key_dir", c.ssh_key_dir)}) {
     if (!s) return s.error();
   }
   if (c.max_streams_per_principal > c.max_streams || c.admin_stream_reserve >= c.max_streams)

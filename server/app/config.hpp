@@ -44,6 +44,8 @@ struct ServerConfig {
   int64_t ssh_poll_threads = 8;
   int64_t ssh_connect_timeout_ms = 10'000;
   int64_t ssh_command_timeout_ms = 60'000;
+  // Private key files that POST /v1/hosts/ssh may name ("key_file") must be in this directory.
+  std::string ssh_key_dir = "/etc/hwledger/ssh";
   // install-agent mode: the hwledger-agent binary copied to hosts (empty: the one beside the
   // server's own executable, if there is one).
   std::string agent_binary;

@@ -226,6 +226,8 @@ int runServer(const ServerConfig& cfg, std::ostream& out) {
   const agentless::SshEnrollContext ssh_enroll{.ledger = **ledger,
                                                .keys = ssh_pool.keys(),
                                                .known_hosts = dir.knownHosts(),
+                                               .key_dir = cfg.ssh_key_dir,
+                                               .data_dir = dir.root,
                                                .timeouts = ssh_pool.settings(),
                                                .actor = {},
                                                .install_agent = {}};

@@ -66,6 +66,32 @@ int knownHostKeyType(int hostkey_type) {
   }
 }
 
+}  // namespace
+
+std::string hostKeyAlgorithmName(int hostkey_type) {
+  switch (hostkey_type) {
+    case LIBSSH2_HOSTKEY_TYPE_RSA:
+      return "ssh-rsa";
+    case LIBSSH2_HOSTKEY_TYPE_ECDSA_256:
+      return "ecdsa-sha2-nistp256";
+    case LIBSSH2_HOSTKEY_TYPE_ECDSA_384:
+      return "ecdsa-sha2-nistp384";
+    case LIBSSH2_HOSTKEY_TYPE_ECDSA_521:
+      return "ecdsa-sha2-nistp521";
+    case LIBSSH2_HOSTKEY_TYPE_ED25519:
+      return "ssh-ed25519";
+    default:
+      return {};
+  }
+}
+
+bool isHostKeyAlgorithm(std::string_view name) {
+  return name == "ssh-rsa" || name == "ecdsa-sha2-nistp256" || name == "ecdsa-sha2-nistp384" ||
+         name == "ecdsa-sha2-nistp521" || name == "ssh-ed25519";
+}
+
+namespace {
+
 std::string lastError(LIBSSH2_SESSION* s) {
   char* msg = nullptr;
   int len = 0;

@@ -23,6 +23,12 @@ namespace hwl::ssh {
 // of 32 bytes. MD5 fingerprints and anything else are refused.
 [[nodiscard]] Result<std::string> parsePinnedFingerprint(std::string_view text);
 
+// The SSH name of a host key type (LIBSSH2_HOSTKEY_TYPE_*): "ssh-ed25519",
+// "ecdsa-sha2-nistp256"…; empty for a type we do not accept.
+[[nodiscard]] std::string hostKeyAlgorithmName(int hostkey_type);
+// Whether `name` is one of those names.
+[[nodiscard]] bool isHostKeyAlgorithm(std::string_view name);
+
 // The name OpenSSH records a host under: "host" for port 22, "[host]:port" otherwise.
 [[nodiscard]] std::string knownHostsName(std::string_view host, uint16_t port);
 

@@ -27,6 +27,7 @@ struct SshSession::Impl {
     uint16_t port = 22;
     std::string user;
     std::string pinned_fingerprint;
+    std::string pinned_algorithm;  // with the pin: the only host key algorithm asked for
   };
 
   // Declared in this order so that the session goes before its transport, and the transport
@@ -36,6 +37,8 @@ struct SshSession::Impl {
   detail::SessionPtr session;
   std::string fingerprint;
   std::string jump_fingerprint;
+  std::string algorithm;  // of the host key, e.g. "ssh-ed25519"
+  std::string jump_algorithm;
   std::string where;  // user@host or user@[host]:port, for messages
   std::chrono::milliseconds command_timeout{60'000};
   // Set on a transport failure, or when a libssh2 state machine was left half-way: the session

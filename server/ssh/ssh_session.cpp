@@ -2,12 +2,17 @@
 // libssh2 in non-blocking mode (see ssh_session.hpp and transport.hpp).
 #include "ssh/ssh_session.hpp"
 
+#include <fcntl.h>
 #include <libssh2.h>
 #include <spdlog/spdlog.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdlib>
+#include <cstring>
 #include <mutex>
 #include <optional>
 
@@ -267,6 +272,35 @@ Result<ExitInfo> SshSession::Impl::execStream(std::string_view command,
 
 namespace {
 
+constexpr off_t kMaxPrivateKeyBytes = 64 * 1024;
+
+Result<Secret> readPrivateKeyFile(const std::filesystem::path& path) {
+  auto unusable = [&](const std::string& why) {
+    return Error{Code::kUnauthenticated,
+                 "private key " + path.string() + ": " + why,
+                 std::string(reason::kKeyUnusable),
+                 {}};
+  };
+  const int fd = ::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+  if (fd < 0) return unusable(std::strerror(errno));
+  struct stat st {};
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size > kMaxPrivateKeyBytes) {
+    ::close(fd);
+    return unusable("not a regular file of at most 64 KiB");
+  }
+  std::string data(static_cast<size_t>(st.st_size), '\0');
+  size_t got = 0;
+  while (got < data.size()) {
+    const ssize_t n = ::read(fd, data.data() + got, data.size() - got);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    got += static_cast<size_t>(n);
+  }
+  ::close(fd);
+  data.resize(got);
+  return Secret(std::move(data));
+}
+
 Status authenticateWithAgent(SshSession::Impl& impl, const std::string& user, const KeyAgent& ka,
                              Deadline deadline) {
   LIBSSH2_SESSION* s = impl.session.get();
@@ -349,16 +383,19 @@ Status authenticate(SshSession::Impl& impl, const std::string& user, SshSettings
 
   const char* pass = settings.passphrase.empty() ? nullptr : settings.passphrase.reveal().c_str();
   Result<int> rc = 0;
-  if (const auto* kf = std::get_if<KeyFile>(&settings.key)) {
-    const std::string path = kf->path.string();
-    rc = impl.retry(
-        [&] {
-          return libssh2_userauth_publickey_fromfile_ex(
-              s, user.data(), static_cast<unsigned>(user.size()), nullptr, path.c_str(), pass);
-        },
-        deadline);
-  } else {
-    const std::string& pem = std::get<KeyPem>(settings.key).pem.reveal();
+  {
+    // A key file is read here, not by libssh2: only a regular file of at most 64 KiB, its last
+    // component not a symlink, opened without blocking (a FIFO, a device or /dev/zero would
+    // otherwise hang or spin the reader with no deadline).
+    Secret from_file;
+    if (const auto* kf = std::get_if<KeyFile>(&settings.key)) {
+      auto pem = readPrivateKeyFile(kf->path);
+      if (!pem) return pem.error();
+      from_file = std::move(*pem);
+    }
+    const std::string& pem = std::get_if<KeyFile>(&settings.key) != nullptr
+                                 ? from_file.reveal()
+                                 : std::get<KeyPem>(settings.key).pem.reveal();
     rc = impl.retry(
         [&] {
           return libssh2_userauth_publickey_frommemory(s, user.data(), user.size(), nullptr, 0,
@@ -410,9 +447,19 @@ Result<std::unique_ptr<SshSession::Impl>> SshSession::Impl::establish(
   }
   policy.known_hosts = settings.known_hosts;
   policy.trust_on_first_use = settings.trust_on_first_use;
-  const std::string prefs = hostKeyAlgorithmPreference(
-      s, policy.pinned_fingerprint.empty() ? settings.known_hosts : std::filesystem::path(),
-      knownHostsName(target.host, target.port));
+  // A pin recorded with its key's algorithm asks for that algorithm only: a host that has
+  // several keys would otherwise show the one our default order prefers, which the pin does
+  // not name.
+  std::string prefs;
+  if (!policy.pinned_fingerprint.empty() && !target.pinned_algorithm.empty()) {
+    if (!isHostKeyAlgorithm(target.pinned_algorithm))
+      return invalidArgument("unknown host key algorithm '" + target.pinned_algorithm + "'");
+    prefs = target.pinned_algorithm;
+  } else {
+    prefs = hostKeyAlgorithmPreference(
+        s, policy.pinned_fingerprint.empty() ? settings.known_hosts : std::filesystem::path(),
+        knownHostsName(target.host, target.port));
+  }
   if (libssh2_session_method_pref(s, LIBSSH2_METHOD_HOSTKEY, prefs.c_str()) != 0)
     return internal("libssh2_session_method_pref: " + impl->lastError());
 
@@ -439,6 +486,12 @@ Result<std::unique_ptr<SshSession::Impl>> SshSession::Impl::establish(
     return fp.error();
   }
   impl->fingerprint = *fp;
+  {
+    size_t len = 0;
+    int type = LIBSSH2_HOSTKEY_TYPE_UNKNOWN;
+    (void)libssh2_session_hostkey(s, &len, &type);
+    impl->algorithm = hostKeyAlgorithmName(type);
+  }
   spdlog::debug("ssh: {} host key {} accepted", impl->where, impl->fingerprint);
 
   auto authed = authenticate(*impl, target.user, settings, deadline);
@@ -467,6 +520,8 @@ Result<std::unique_ptr<SshSession>> SshSession::connect(SshSettings settings) {
 }
 
 const std::string& SshSession::hostKeyFingerprint() const { return impl_->fingerprint; }
+const std::string& SshSession::hostKeyAlgorithm() const { return impl_->algorithm; }
+const std::string& SshSession::jumpHostKeyAlgorithm() const { return impl_->jump_algorithm; }
 const std::string& SshSession::jumpHostKeyFingerprint() const { return impl_->jump_fingerprint; }
 
 Result<ExecResult> SshSession::exec(std::string_view command) {
@@ -531,12 +586,13 @@ namespace hwl::ssh {
 
 Result<std::unique_ptr<SshSession::Impl>> SshSession::Impl::connectVia(
     std::shared_ptr<asio::io_context> io, SshSettings& settings, Deadline deadline) {
-  const Target target{settings.host, settings.port, settings.user, settings.pinned_fingerprint};
+  const Target target{settings.host, settings.port, settings.user, settings.pinned_fingerprint,
+                      settings.host_key_algorithm};
   if (settings.jump) {
     // The bastion: its own host key policy (pin, or the same known_hosts and TOFU setting), and
     // the target's key source, as OpenSSH's ProxyJump does.
     const JumpHost& j = *settings.jump;
-    const Target via{j.host, j.port, j.user, j.pinned_fingerprint};
+    const Target via{j.host, j.port, j.user, j.pinned_fingerprint, j.host_key_algorithm};
     auto tcp = detail::connectTcp(*io, j.host, j.port, deadline);
     if (!tcp) return tcp.error();
     auto bastion = establish(io, std::move(*tcp), via, settings, deadline);
@@ -546,10 +602,14 @@ Result<std::unique_ptr<SshSession::Impl>> SshSession::Impl::connectVia(
       return e;
     }
     const std::string jump_fp = (*bastion)->fingerprint;
+    const std::string jump_alg = (*bastion)->algorithm;
     auto channel = openJumpTransport(std::move(*bastion), settings.host, settings.port, deadline);
     if (!channel) return channel.error();
     auto impl = establish(std::move(io), std::move(*channel), target, settings, deadline);
-    if (impl) (*impl)->jump_fingerprint = jump_fp;
+    if (impl) {
+      (*impl)->jump_fingerprint = jump_fp;
+      (*impl)->jump_algorithm = jump_alg;
+    }
     return impl;
   }
   auto tcp = detail::connectTcp(*io, settings.host, settings.port, deadline);

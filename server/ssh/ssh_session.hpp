@@ -60,6 +60,10 @@ class SshSession {
 
   // The target's host key fingerprint, "SHA256:…", as checked.
   [[nodiscard]] const std::string& hostKeyFingerprint() const;
+  // The algorithm of the host key checked ("ssh-ed25519", "ecdsa-sha2-nistp256"…), to record
+  // with its fingerprint (SshSettings::host_key_algorithm); the jump host's likewise.
+  [[nodiscard]] const std::string& hostKeyAlgorithm() const;
+  [[nodiscard]] const std::string& jumpHostKeyAlgorithm() const;
   // The jump host's, when there is one (else empty).
   [[nodiscard]] const std::string& jumpHostKeyFingerprint() const;
 

@@ -44,6 +44,7 @@ struct JumpHost {
   std::string host;
   uint16_t port = 22;
   std::string pinned_fingerprint;  // optional, "SHA256:…"
+  std::string host_key_algorithm;  // with the pin: the only algorithm asked for (optional)
 };
 
 // Parses `user@host`, `user@host:port` or `user@[v6addr]:port`.
@@ -61,6 +62,9 @@ struct SshSettings {
   // it does not have is refused unless trust_on_first_use, which appends it (mode 0600). A key
   // that differs from the recorded one is always refused.
   std::string pinned_fingerprint;  // "SHA256:<base64 without padding>", as ssh-keygen -l prints
+  // With the pin: the pinned key's algorithm ("ssh-ed25519"…), the only one the key exchange
+  // then asks for, so that a host with keys of several types shows the pinned one.
+  std::string host_key_algorithm;
   std::filesystem::path known_hosts;
   bool trust_on_first_use = false;
 

@@ -48,7 +48,9 @@ class Agentless : public ::testing::Test {
     addFakeNvidiaSmi(*sshd_);
     sshd_->start();
     srv_.init();
-    writeFile(tmp_ / "config.json", R"({"ssh_poll_interval_ms": 1000})");
+    // The fixture's client keys are in its directory: the server's key directory for operators.
+    writeFile(tmp_ / "config.json",
+              R"({"ssh_poll_interval_ms": 1000, "ssh_key_dir": ")" + sshd_->dir().string() + "\"}");
     srv_.start({"--config", (tmp_ / "config.json").string()});
   }
 
@@ -82,6 +84,7 @@ TEST_F(Agentless, PinnedHostIsEnrolledWithItsGpusAndPolledIntoTheTimeSeries) {
   const std::string id(h.at("host_id").as_string());
   EXPECT_EQ(h.at("kind").as_string(), "ssh");
   EXPECT_EQ(h.at("host_key_fingerprint").as_string(), sshd_->hostKeyFingerprint());
+  EXPECT_EQ(h.at("ssh").at("host_key_alg").as_string(), "ssh-ed25519");
   ASSERT_EQ(h.at("gpus").as_array().size(), 1u) << r.body;
   EXPECT_EQ(h.at("gpus").as_array()[0].at("name").as_string(), "NVIDIA H100 80GB HBM3");
   // The private key is not recorded anywhere: the event names the key file, nothing more.
@@ -349,6 +352,20 @@ TEST_F(Agentless, RequestsAnAttackerWouldSendAreRefusedWithNothingAppended) {
                                              R"(","jump":"a@b;id"})"},
       {"an unknown mode", R"({"address":"127.0.0.1:)" + port + R"(","user":")" + user +
                               R"(","key_file":")" + key + R"(","mode":"root"})"},
+      {"a device as the key (it would hang the reader)", R"({"address":"127.0.0.1:)" + port +
+                                                             R"(","user":")" + user +
+                                                             R"(","key_file":"/dev/zero"})"},
+      {"the server's own CA key", R"({"address":"127.0.0.1:)" + port + R"(","user":")" + user +
+                                      R"(","key_file":")" + (srv_.dataDir() / "ca.key").string() +
+                                      R"("})"},
+      {"a path climbing out of the key directory",
+       R"({"address":"127.0.0.1:)" + port + R"(","user":")" + user + R"(","key_file":")" +
+           (sshd_->dir() / ".." / "x" / "id").string() + R"("})"},
+      {"an agent socket of the request's choosing",
+       R"({"address":"127.0.0.1:)" + port + R"(","user":")" + user +
+           R"(","use_agent":true,"agent_socket":"/run/systemd/journal/stdout"})"},
+      {"a scope id in the host", R"({"address":"[::1%0,victim.example]:22","user":")" + user +
+                                     R"(","key_file":")" + key + R"("})"},
   };
   for (const auto& c : cases) {
     auto r = srv_.request("POST", "/v1/hosts/ssh", srv_.adminToken(), c.body);
@@ -359,6 +376,12 @@ TEST_F(Agentless, RequestsAnAttackerWouldSendAreRefusedWithNothingAppended) {
   auto body = request();
   body["fingerprint"] = sshd_->hostKeyFingerprint();
   EXPECT_EQ(enroll(body, viewer.token).status, 403);
+  // A symlink in the key directory to a device is not followed: refused at once, no hang.
+  fs::create_symlink("/dev/zero", sshd_->dir() / "zero");
+  body["key_file"] = (sshd_->dir() / "zero").string();
+  auto dev = enroll(body);
+  EXPECT_EQ(dev.status, 502) << dev.body;
+  EXPECT_EQ(dev.obj().at("error").at("code").as_string(), "ssh_key_unusable") << dev.body;
   // The wrong key (not in authorized_keys) gets in nowhere.
   body["key_file"] = sshd_->unauthorizedClientKey().string();
   auto wrong = enroll(body);

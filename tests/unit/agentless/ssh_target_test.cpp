@@ -34,8 +34,17 @@ TEST(SshTarget, AddressesAndUsersThatReachNoParserAsSyntax) {
   ASSERT_TRUE(a);
   EXPECT_EQ(a->first, "::1");
   EXPECT_EQ(a->second, 2200);
-  for (const char* bad : {"gpu7:0", "gpu7:65536", "gpu7:22x", "[gpu7]:22", "[::1", "gpu7:"})
+  for (const char* bad : {"gpu7:0", "gpu7:65536", "gpu7:22x", "[gpu7]:22", "[::1",
+                          "gpu7:", "[::1%0,victim.example]:22", "fe80::1%eth0"})
     EXPECT_FALSE(parseAddress(bad)) << bad;
+  // One spelling per host, since known_hosts compares names exactly: a changed key cannot be
+  // slipped in under "GPU7." when "gpu7" is recorded.
+  a = parseAddress("GPU7.Example.ORG.:22");
+  ASSERT_TRUE(a);
+  EXPECT_EQ(a->first, "gpu7.example.org");
+  a = parseAddress("[0:0::0:1]:22");
+  ASSERT_TRUE(a);
+  EXPECT_EQ(a->first, "::1");
 }
 
 TEST(SshTarget, RecordedConnectionRoundTripsAndIsCheckedWhenRead) {
@@ -44,6 +53,7 @@ TEST(SshTarget, RecordedConnectionRoundTripsAndIsCheckedWhenRead) {
   t.host = "::1";
   t.port = 2200;
   t.host_key = "SHA256:wmCDizAahFU5qbdl4T3dFHj5ncdY60937b9eRwwHV9M";
+  t.host_key_alg = "ecdsa-sha2-nistp256";
   t.jump = "ops@bastion:2222";
   t.jump_host_key = "SHA256:MCDH0L6y/ADkAwXTv2Nnb2GnkaNx20nns6UF9K3v+5E";
   t.key = KeyKind::kFile;
@@ -57,6 +67,7 @@ TEST(SshTarget, RecordedConnectionRoundTripsAndIsCheckedWhenRead) {
   auto s = settingsFor(*back, "/unused");
   ASSERT_TRUE(s) << s.error().message;
   EXPECT_EQ(s->pinned_fingerprint, t.host_key);
+  EXPECT_EQ(s->host_key_algorithm, "ecdsa-sha2-nistp256") << "only the pinned key's type is asked";
   ASSERT_TRUE(s->jump);
   EXPECT_EQ(s->jump->pinned_fingerprint, t.jump_host_key);
 
@@ -69,6 +80,9 @@ TEST(SshTarget, RecordedConnectionRoundTripsAndIsCheckedWhenRead) {
   EXPECT_FALSE(sshTargetFromJson(o));
   o = toJson(t);
   o["user"] = "x;id";
+  EXPECT_FALSE(sshTargetFromJson(o));
+  o = toJson(t);
+  o["host_key_alg"] = "ssh-ed25519,ssh-rsa";
   EXPECT_FALSE(sshTargetFromJson(o));
 }
 
