@@ -194,6 +194,17 @@ Result<bj::object> enrollSsh(SshEnrollRequest req, const SshEnrollContext& ctx) 
     if (auto st = checkKeyFile(req.target.key_file, ctx.key_dir, ctx.data_dir); !st)
       return st.error();
   }
+  // One host, one record: an address already enrolled (and not revoked) is refused, so a retried
+  // request cannot count a host's GPUs twice.
+  auto hosts = ctx.ledger.withReader([](ledger::ReadView& v) { return v.listHosts(); });
+  if (!hosts) return hosts.error();
+  for (const auto& h : *hosts)
+    if (h.address == req.target.address() && h.state != proto::HostState::kRevoked &&
+        h.kind == proto::HostKind::kSsh)
+      return Error{Code::kAlreadyExists,
+                   req.target.address() + " is already enrolled as " + h.id + " (" + h.name +
+                       "); revoke it first to enroll it again",
+                   "host_exists", R"({"host_id":")" + h.id + R"("})"};
   auto settings = enrollSettings(req, ctx.known_hosts, ctx.timeouts);
   if (!settings) return settings.error();
   auto session = ssh::SshSession::connect(std::move(*settings));

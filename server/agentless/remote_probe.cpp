@@ -1,8 +1,11 @@
 #include "agentless/remote_probe.hpp"
 
-#include <map>
-#include <random>
+#include <openssl/rand.h>
 
+#include <map>
+#include <set>
+
+#include "hwl/json.hpp"
 #include "hwl/probes/exporters.hpp"
 #include "hwl/probes/nvidia_smi.hpp"
 #include "hwl/probes/rocm_smi.hpp"
@@ -22,13 +25,54 @@ bool isNonce(std::string_view n) {
   return true;
 }
 
+// 64 bits from the OpenSSL CSPRNG: one nonce seen tells nothing of the next.
 std::string newNonce() {
-  static thread_local std::mt19937_64 rng{std::random_device{}()};
   static constexpr char kHex[] = "0123456789abcdef";
+  unsigned char b[8] = {};
+  if (RAND_bytes(b, sizeof b) != 1) return {};
   std::string n;
-  uint64_t v = rng();
-  for (int i = 0; i < 16; ++i, v >>= 4) n += kHex[v & 15];
+  for (unsigned char c : b) {
+    n += kHex[c >> 4];
+    n += kHex[c & 15];
+  }
   return n;
+}
+
+// What a host prints is bounded and made valid UTF-8 before it reaches a sample, an event or a
+// log: text fields at most kMaxText bytes, with no control characters.
+constexpr size_t kMaxText = 256;
+std::string bounded(std::string_view s, size_t max = kMaxText) {
+  std::string v = json::validUtf8(s.substr(0, std::min(s.size(), max * 4)));
+  if (v.size() > max) {
+    size_t to = max;
+    while (to > 0 && (static_cast<unsigned char>(v[to]) & 0xC0) == 0x80) --to;
+    v.resize(to);
+  }
+  for (char& c : v)
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = '?';
+  return v;
+}
+
+Status boundSample(probes::Sample& s) {
+  if (s.gpus.size() > kMaxGpus)
+    return invalidArgument("the host reports " + std::to_string(s.gpus.size()) +
+                           " GPUs, more than " + std::to_string(kMaxGpus));
+  std::set<std::string> uuids;
+  for (auto& g : s.gpus) {
+    for (std::string* f : {&g.uuid, &g.name, &g.vendor, &g.driver_version, &g.pci_bus_id})
+      *f = bounded(*f);
+    if (g.uuid.empty() || !uuids.insert(g.uuid).second)
+      return invalidArgument("the host reports a GPU without a uuid, or one uuid twice");
+    if (g.processes.size() > kMaxProcesses) g.processes.resize(kMaxProcesses);
+    for (auto& p : g.processes) p.name = bounded(p.name);
+    if (g.mig_devices.size() > kMaxGpus) g.mig_devices.resize(kMaxGpus);
+    for (auto& m : g.mig_devices) {
+      m.uuid = bounded(m.uuid);
+      m.profile = bounded(m.profile);
+    }
+  }
+  s.host.cpu_model = bounded(s.host.cpu_model);
+  return {};
 }
 
 struct Section {
@@ -36,9 +80,13 @@ struct Section {
   int rc = -1;
 };
 
-// Sections "<marker> begin NAME" … "<marker> end RC".
-std::map<std::string, Section> sectionsOf(std::string_view out, std::string_view marker) {
+// Sections "<marker> begin NAME" … "<marker> end RC", each name at most once and in the script's
+// order: output that repeats or reorders them (a forged section) is refused as a whole.
+constexpr std::string_view kOrder[] = {"arch",   "cpus",        "meminfo", "stat",
+                                       "nvidia", "nvidia-apps", "rocm",    "lspci"};
+Result<std::map<std::string, Section>> sectionsOf(std::string_view out, std::string_view marker) {
   std::map<std::string, Section> sections;
+  size_t next_allowed = 0;  // index into kOrder of the earliest name that may begin now
   std::string current;
   std::string body;
   size_t pos = 0;
@@ -50,7 +98,14 @@ std::map<std::string, Section> sectionsOf(std::string_view out, std::string_view
         line[marker.size()] == ' ') {
       std::string_view rest = line.substr(marker.size() + 1);
       if (rest.rfind("begin ", 0) == 0) {
-        current = std::string(rest.substr(6));
+        if (!current.empty()) return invalidArgument("probe output: a section opened twice");
+        const std::string_view name = rest.substr(6);
+        size_t at = next_allowed;
+        while (at < std::size(kOrder) && kOrder[at] != name) ++at;
+        if (at == std::size(kOrder))
+          return invalidArgument("probe output: an unexpected or repeated section");
+        next_allowed = at + 1;
+        current = std::string(name);
         body.clear();
       } else if (rest.rfind("end ", 0) == 0 && !current.empty()) {
         // The line break printed before the end marker is not the tool's.
@@ -63,6 +118,8 @@ std::map<std::string, Section> sectionsOf(std::string_view out, std::string_view
         }
         sections[current] = std::move(s);
         current.clear();
+      } else {
+        return invalidArgument("probe output: a malformed marker line");
       }
       continue;
     }
@@ -180,8 +237,10 @@ Result<Probed> parseProbeOutput(std::string_view output, std::string_view nonce,
                                 const std::optional<probes::CpuTimes>& previous_cpu,
                                 int64_t time_ms) {
   if (!isNonce(nonce)) return invalidArgument("probe nonce must be 16 hex digits");
-  auto sec = sectionsOf(output, "@@hwl-" + std::string(nonce));
-  auto ok = [&](const char* name) {
+  auto parsed = sectionsOf(output, "@@hwl-" + std::string(nonce));
+  if (!parsed) return parsed.error();
+  const auto& sec = *parsed;
+  auto ok = [&](const char* name) -> const std::string* {
     auto it = sec.find(name);
     return it != sec.end() && it->second.rc == 0 ? &it->second.text : nullptr;
   };
@@ -189,7 +248,7 @@ Result<Probed> parseProbeOutput(std::string_view output, std::string_view nonce,
   p.sample.time_ms = time_ms;
   if (!ok("arch") && !ok("meminfo"))
     return unavailable("the host's probe printed nothing we know (is /bin/sh POSIX?)");
-  if (auto* a = ok("arch")) p.arch = trimmed(*a);
+  if (auto* a = ok("arch")) p.arch = bounded(trimmed(*a), 64);
   if (auto* c = ok("cpus")) {
     try {
       auto n = std::stoul(trimmed(*c));
@@ -230,12 +289,14 @@ Result<Probed> parseProbeOutput(std::string_view output, std::string_view nonce,
   } else {
     p.backend = "none";
   }
+  if (auto st = boundSample(p.sample); !st) return st.error();
   return p;
 }
 
 Result<Probed> probeHost(ssh::SshSession& session, std::chrono::milliseconds timeout,
                          const std::optional<probes::CpuTimes>& previous_cpu) {
   const std::string nonce = newNonce();
+  if (nonce.empty()) return internal("no random bytes for the probe's nonce");
   auto script = probeScript(nonce);
   if (!script) return script.error();
   auto r = session.exec(*script, timeout, size_t{4} << 20);

@@ -32,10 +32,16 @@ struct Probed {
 
 // The script for one poll (nonce: 16 lowercase hex digits, else refused).
 [[nodiscard]] Result<std::string> probeScript(std::string_view nonce);
-// Parses the script's output; `previous_cpu` (the last poll's reading) gives cpu_util_pct.
+// Parses the script's output; `previous_cpu` (the last poll's reading) gives cpu_util_pct. Each
+// section at most once and in the script's order (else the output is refused: a tool printed
+// marker lines), at most kMaxGpus GPUs with distinct uuids, text bounded and valid UTF-8.
 [[nodiscard]] Result<Probed> parseProbeOutput(std::string_view output, std::string_view nonce,
                                               const std::optional<probes::CpuTimes>& previous_cpu,
                                               int64_t time_ms);
+// Bounds on what a host may report (as for agents: at most 256 GPUs).
+inline constexpr size_t kMaxGpus = 256;
+inline constexpr size_t kMaxProcesses = 1024;
+
 // Runs the script on `session` and parses it.
 [[nodiscard]] Result<Probed> probeHost(ssh::SshSession& session, std::chrono::milliseconds timeout,
                                        const std::optional<probes::CpuTimes>& previous_cpu = {});

@@ -10,7 +10,12 @@ bool breaksSession(const Error& e) {
 }
 
 Result<std::unique_ptr<ssh::SshSession>> SessionPool::take(const std::string& host_id,
-                                                           const SshTarget& target) {
+                                                           const SshTarget& target,
+                                                           uint64_t& generation) {
+  {
+    std::lock_guard lk(mu_);
+    generation = generation_[host_id];
+  }
   for (;;) {
     std::unique_ptr<ssh::SshSession> s;
     {
@@ -33,11 +38,13 @@ Result<std::unique_ptr<ssh::SshSession>> SessionPool::take(const std::string& ho
 }
 
 Status SessionPool::with(const std::string& host_id, const SshTarget& target, const Use& use) {
-  auto s = take(host_id, target);
+  uint64_t generation = 0;
+  auto s = take(host_id, target, generation);
   if (!s) return s.error();
   Status st = use(**s);
   if (!st && breaksSession(st.error())) return st;
   std::lock_guard lk(mu_);
+  if (generation_[host_id] != generation) return st;  // dropped meanwhile: closed here
   auto& v = idle_[host_id];
   if (v.size() < kMaxIdlePerHost) v.push_back(std::move(*s));
   return st;
@@ -47,6 +54,7 @@ void SessionPool::drop(const std::string& host_id) {
   std::vector<std::unique_ptr<ssh::SshSession>> gone;
   {
     std::lock_guard lk(mu_);
+    ++generation_[host_id];
     auto it = idle_.find(host_id);
     if (it == idle_.end()) return;
     gone = std::move(it->second);

@@ -44,12 +44,14 @@ class SessionPool {
   static constexpr size_t kMaxIdlePerHost = 2;
 
  private:
-  Result<std::unique_ptr<ssh::SshSession>> take(const std::string& host_id,
-                                                const SshTarget& target);
+  Result<std::unique_ptr<ssh::SshSession>> take(const std::string& host_id, const SshTarget& target,
+                                                uint64_t& generation);
   KeyStore keys_;
   PoolSettings settings_;
   std::mutex mu_;
   std::map<std::string, std::vector<std::unique_ptr<ssh::SshSession>>> idle_;
+  // Bumped by drop(): a session taken before a host was dropped is closed, not kept.
+  std::map<std::string, uint64_t> generation_;
 };
 
 // Whether an error means the session itself is unusable (rather than the command failing).

@@ -151,6 +151,11 @@ struct SshSource::Impl {
       return {};
     });
     const double ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+    {
+      // Revoked (or re-followed) while this poll ran: what it saw is no longer this host's.
+      std::lock_guard lk(mu);
+      if (h.dropped) return;
+    }
     if (!st) {
       if (ssh::reason::is(st.error(), ssh::reason::kHostKeyMismatch)) {
         spdlog::warn("ssh host {}: {}", h.id, st.error().message);

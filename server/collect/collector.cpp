@@ -716,8 +716,13 @@ class Sink final : public HostSink {
     }
     c_.update(h.id, [&](HostLive& l) { l.reachable = h.state == proto::HostState::kReachable; });
   }
-  void observed(const std::string& host_id, bool ok, const std::string& why,
+  void observed(const std::string& host_id, bool ok, const std::string& raw_why,
                 double latency_ms) override {
+    // The reason may quote what the host printed: bounded, valid UTF-8, no control characters,
+    // before it reaches a log line or host.unreachable.
+    std::string why = json::validUtf8(firstBytes(raw_why, 1024));
+    for (char& c : why)
+      if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = ' ';
     {
       std::lock_guard lk(c_.mu);
       if (ok)

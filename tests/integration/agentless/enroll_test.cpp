@@ -159,7 +159,13 @@ TEST_F(Agentless, TrustOnFirstUseRecordsTheKeyInKnownHostsWhichThenSuffices) {
   auto found = run({"ssh-keygen", "-F", "[127.0.0.1]:" + std::to_string(sshd_->port()), "-f",
                     (srv_.dataDir() / "known_hosts").string()});
   EXPECT_EQ(found.code(), 0) << found.out << found.err;
-  // A second enrollment of the same host without trust on first use: known_hosts decides.
+  // The same host again is refused while it is enrolled (its GPUs would count twice)...
+  auto twice = enroll(request(R"(,"name":"second")"));
+  EXPECT_EQ(twice.status, 409) << twice.body;
+  EXPECT_EQ(twice.obj().at("error").at("code").as_string(), "host_exists");
+  // ...and, once revoked, enrolled again without trust on first use: known_hosts decides.
+  const std::string id(r.obj().at("host_id").as_string());
+  ASSERT_EQ(srv_.post("/v1/hosts/" + id + "/revoke", "{}").status, 200);
   auto again = enroll(request(R"(,"name":"second")"));
   EXPECT_EQ(again.status, 201) << again.body;
 }
@@ -188,7 +194,9 @@ TEST_F(Agentless, ChangedHostKeyIsRefusedBeforeAuthenticationAndRecordedOnce) {
   std::this_thread::sleep_for(300ms);
   EXPECT_EQ(sshd_->log().substr(log_before).find("userauth-request"), std::string::npos);
 
-  // Enrolling it again with the old pin is refused too, and recorded on the ledger's stream.
+  // Revoked and enrolled again with the old pin: refused too, and recorded on the ledger's
+  // stream.
+  ASSERT_EQ(srv_.post("/v1/hosts/" + id + "/revoke", "{}").status, 200);
   auto again = enroll(body);
   EXPECT_EQ(again.status, 502) << again.body;
   EXPECT_EQ(again.obj().at("error").at("code").as_string(), "ssh_hostkey_mismatch");
@@ -313,6 +321,9 @@ TEST_F(Agentless, EveryRecordedCaptureEnrollsWithItsGpus) {
     EXPECT_EQ(h.at("platform").at("gpu_backend").as_string(), nvidia ? "nvidia-smi" : "rocm-smi")
         << name;
     EXPECT_EQ(h.at("gpus").as_array().size(), expected) << name << ": " << r.body;
+    ASSERT_EQ(
+        srv_.post("/v1/hosts/" + std::string(h.at("host_id").as_string()) + "/revoke", "{}").status,
+        200);
     ++tried;
   }
   EXPECT_GE(tried, 10);

@@ -108,11 +108,52 @@ TEST(RemoteProbe, OutputCannotForgeASectionWithoutTheNonce) {
   ASSERT_TRUE(p);
   EXPECT_EQ(p->arch, "aarch64");
   EXPECT_EQ(p->backend, "none");
+  // A tool that knows the nonce (it can read the host's process list) and prints a section of
+  // its own repeats or reorders the script's: the whole output is refused, not half believed.
+  const std::string csv = fixture("nvidia-h100-query-gpu.csv");
+  EXPECT_FALSE(parseProbeOutput(section("arch", "x86_64") + section("nvidia", csv) +
+                                    section("nvidia-apps", "") + section("nvidia", csv),
+                                kNonce, std::nullopt, 1));
+  EXPECT_FALSE(parseProbeOutput(section("nvidia", csv) + section("arch", "x86_64"), kNonce,
+                                std::nullopt, 1));
+  EXPECT_FALSE(parseProbeOutput(section("arch", "x86_64") + "@@hwl-" + kNonce + " rm -rf\n", kNonce,
+                                std::nullopt, 1));
   // Output that has none of our sections is an error, not an empty host.
   EXPECT_FALSE(parseProbeOutput("Welcome to fish!\n", kNonce, std::nullopt, 1));
   // A nonce that is not 16 hex digits is refused before any script is built.
   EXPECT_FALSE(probeScript("0123'; reboot; '"));
   EXPECT_FALSE(parseProbeOutput(out, "xyz", std::nullopt, 1));
+}
+
+TEST(RemoteProbe, WhatAHostReportsIsBounded) {
+  // Control characters, invalid UTF-8 and huge names are cut to printable, valid, bounded text.
+  std::string lspci;
+  lspci += "01:00.0 \"3D controller [0302]\" \"NVIDIA Corporation [10de]\" \"" +
+           std::string(5000, 'A') + "\x1b[2J\xff\xfe [2204]\" -ra1 \"\" \"\"\n";
+  auto p = parseProbeOutput(
+      section("arch", "x86_64\x1b[31m" + std::string(500, 'x')) + section("lspci", lspci), kNonce,
+      std::nullopt, 1);
+  ASSERT_TRUE(p) << p.error().message;
+  ASSERT_EQ(p->sample.gpus.size(), 1u);
+  const std::string& name = p->sample.gpus[0].name;
+  EXPECT_LE(name.size(), 256u);
+  EXPECT_EQ(name.find('\x1b'), std::string::npos);
+  EXPECT_LE(p->arch.size(), 64u);
+  EXPECT_EQ(p->arch.find('\x1b'), std::string::npos);
+  // More than 256 GPUs, or one uuid twice, is refused rather than recorded.
+  std::string many;
+  for (int i = 0; i < 300; ++i) {
+    char slot[16];
+    std::snprintf(slot, sizeof slot, "%02x:%02x.0", i / 256, i % 256);
+    many +=
+        std::string(slot) + " \"3D controller [0302]\" \"NVIDIA Corporation [10de]\" \"GPU [1]\"\n";
+  }
+  EXPECT_FALSE(
+      parseProbeOutput(section("arch", "x") + section("lspci", many), kNonce, std::nullopt, 1));
+  const std::string one =
+      "01:00.0 \"3D controller [0302]\" \"NVIDIA Corporation [10de]\" \"G [1]\"\n";
+  EXPECT_FALSE(parseProbeOutput(section("arch", "x") + section("lspci", one + one), kNonce,
+                                std::nullopt, 1));
 }
 
 TEST(RemoteProbe, TheScriptRunsUnderShAndFindsAFakeNvidiaSmiOnPath) {
