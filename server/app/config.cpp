@@ -3,6 +3,7 @@
 
 #include <boost/url/parse.hpp>
 
+#include "agentless/ssh_job_scripts.hpp"
 #include "hwl/files.hpp"
 #include "hwl/json.hpp"
 
@@ -75,6 +76,7 @@ Result<ServerConfig> loadConfigFile(const std::filesystem::path& path, ServerCon
                                 "ssh_poll_threads",
                                 "ssh_connect_timeout_ms",
                                 "ssh_command_timeout_ms",
+                                "ssh_job_root",
                                 "agent_binary"},
                                "config " + path.string());
       !s)
@@ -123,9 +125,12 @@ Result<ServerConfig> loadConfigFile(const std::filesystem::path& path, ServerCon
                  num("ssh_poll_threads", c.ssh_poll_threads, 1, 256),
                  num("ssh_connect_timeout_ms", c.ssh_connect_timeout_ms, 100, 600'000),
                  num("ssh_command_timeout_ms", c.ssh_command_timeout_ms, 100, 3'600'000),
+                 str("ssh_job_root", c.ssh_job_root),
                  str("agent_binary", c.agent_binary)}) {
     if (!s) return s.error();
   }
+  if (auto s = agentless::validateJobRoot(c.ssh_job_root); !s)
+    return invalidArgument("config " + path.string() + ": " + s.error().message);
   if (c.max_streams_per_principal > c.max_streams || c.admin_stream_reserve >= c.max_streams)
     return invalidArgument("config " + path.string() +
                            ": \"max_streams_per_principal\" may not exceed \"max_streams\", and "

@@ -44,6 +44,9 @@ struct ServerConfig {
   int64_t ssh_poll_threads = 8;
   int64_t ssh_connect_timeout_ms = 10'000;
   int64_t ssh_command_timeout_ms = 60'000;
+  // Where jobs on SSH hosts keep their directories (ROOT/<job-id>/): an absolute path on the
+  // host, or one under the remote user's HOME ("~/...").
+  std::string ssh_job_root = "~/.hwledger/jobs";
   // install-agent mode: the hwledger-agent binary copied to hosts (empty: the one beside the
   // server's own executable, if there is one).
   std::string agent_binary;
