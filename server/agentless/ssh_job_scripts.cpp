@@ -246,6 +246,10 @@ Result<LaunchPlan> launchPlan(const dispatch::LaunchSpec& job) {
   if (!spec) return spec.error();
   if (spec->id != job.id.str())
     return invalidArgument("the spec's id " + spec->id + " is not the job's " + job.id.str());
+  // As an agent refuses a limit its host cannot enforce: an SSH host has no cgroup of the job's.
+  if (spec->pids_max > 0) return invalidArgument("pids_max: cannot be enforced on an SSH host");
+  if (spec->memory_max_bytes > 0)
+    return invalidArgument("memory_max_bytes: cannot be enforced on an SSH host");
   LaunchPlan p;
   p.job_id = spec->id;
   p.command = spec->command;

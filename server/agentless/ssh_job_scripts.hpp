@@ -57,6 +57,7 @@ struct LaunchPlan {
   int64_t max_runtime_ms = 0;
   std::string spec_json;
 };
+// Refuses pids_max and memory_max_bytes (no cgroup on an SSH host to enforce them).
 [[nodiscard]] Result<LaunchPlan> launchPlan(const dispatch::LaunchSpec& job);
 
 // Makes the job's directory and starts its wrapper detached, unless the directory exists (then

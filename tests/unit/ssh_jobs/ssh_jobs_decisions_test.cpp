@@ -251,6 +251,16 @@ TEST(SshJobLaunch, PlanFollowsTheSpec) {
   spec.erase("working_dir");
   EXPECT_FALSE(launchPlan({proto::JobId::trusted("job-2"), {}, spec}).has_value())
       << "the spec's id must be the job's";
+  // Limits an SSH host cannot enforce are refused, as an agent refuses them.
+  spec["pids_max"] = 100;
+  auto refused = launchPlan({proto::JobId::trusted("job-1"), {}, spec});
+  ASSERT_FALSE(refused.has_value());
+  EXPECT_EQ(refused.error().message.rfind("pids_max", 0), 0u) << refused.error().message;
+  spec.erase("pids_max");
+  spec["memory_max_bytes"] = 1 << 30;
+  EXPECT_FALSE(launchPlan({proto::JobId::trusted("job-1"), {}, spec}).has_value());
+  spec.erase("memory_max_bytes");
+  EXPECT_TRUE(launchPlan({proto::JobId::trusted("job-1"), {}, spec}).has_value());
 }
 
 TEST(SshJobLaunch, ACommandLineTooLongForTheHostIsRefused) {
