@@ -88,6 +88,8 @@ LaunchResult SshDriver::launch(const dispatch::HostTarget& host, const dispatch:
     // a timeout while the launch may have gone through) is no answer.
     if (ssh::reason::is(st.error(), ssh::reason::kHostKeyMismatch))
       return {LaunchResult::Outcome::kRefused, st.error().message};
+    // The tracker looks for it anyway: a launch that went through reports the job after all.
+    wake(host.id.str());
     return {LaunchResult::Outcome::kNoAnswer, "over SSH: " + st.error().message};
   }
   if (res.exit_status != 0)

@@ -75,7 +75,11 @@ std::vector<ledger::NewEvent> jobEvents(const ledger::JobRow& row, const RemoteJ
                                         const SshJobSettings& settings) {
   std::vector<ledger::NewEvent> out;
   const bool started = hasStarted(row.state);
-  const bool placed = row.state == proto::toString(JobState::kPlaced);
+  // A launch that gave no answer in time (dispatch_failed) may still have started the job: the
+  // host's report then wins, as an agent's does. Only a job that runs or ran is reported then.
+  const bool unanswered = row.state == proto::toString(JobState::kDispatchFailed);
+  if (unanswered && !(r.dir && r.pid)) return out;
+  const bool placed = row.state == proto::toString(JobState::kPlaced) || unanswered;
   if (!started && !placed) return out;  // ended, or not on a host yet
   if (!r.dir) {
     // A placed job's launch may still be on its way (or recovery will make it).
@@ -139,6 +143,9 @@ bool SshJobTracker::poll(const std::string& host_id, const SshTarget& target) {
     ledger::JobRow row;
     int64_t version = 0;
   };
+  const int64_t now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                             std::chrono::system_clock::now().time_since_epoch())
+                             .count();
   // Each job's state with its stream's version, read together: an append made since (a cancel
   // that ended it here, a dispatch failure) makes this poll's append for it fail.
   auto active = ledger_.withSnapshot([&](ledger::ReadView& view) -> Result<std::vector<Active>> {
@@ -146,7 +153,11 @@ bool SshJobTracker::poll(const std::string& host_id, const SshTarget& target) {
     if (!jobs) return jobs.error();
     std::vector<Active> out;
     for (auto& j : *jobs) {
-      if (!hasStarted(j.state) && j.state != proto::toString(JobState::kPlaced)) continue;
+      const bool recent_failure = j.state == proto::toString(JobState::kDispatchFailed) &&
+                                  j.ended_ms &&
+                                  *j.ended_ms > now_ms - settings_.unanswered_window.count();
+      if (!hasStarted(j.state) && j.state != proto::toString(JobState::kPlaced) && !recent_failure)
+        continue;
       auto v = view.streamVersion(std::string(proto::stream::kJobPrefix) + j.id);
       if (!v) return v.error();
       out.push_back({std::move(j), *v});

@@ -4,7 +4,9 @@
 // job.started, job.ready (jobs with a ready_url, probed from the host), job.exited (status 0),
 // job.failed (any other status, a stop for max_runtime_s or ready_timeout_s; with the log's last
 // 16 KiB), job.cancelled (after a cancel), job.lost (the job's directory gone, its wrapper gone
-// without an exit, the host rebooted, or a wrapper that never started).
+// without an exit, the host rebooted, or a wrapper that never started). A job whose launch gave
+// no answer in time (dispatch_failed) is looked for a while longer: if it did start, its host's
+// report moves it on, as an agent's would.
 //
 // Exactly once: each event has a deterministic id ("<job-id>:started", "<job-id>:ready",
 // "<job-id>:end") and data read from the host's files (pid, started_ms, ready_ms, ended_ms, the
@@ -35,6 +37,9 @@ struct SshJobSettings {
   // After the command's exit, how long the rest of its process group may take to go (the wrapper
   // kills it at once) before the end is recorded anyway.
   std::chrono::milliseconds group_wait{30'000};
+  // How long a job whose launch gave no answer (dispatch_failed) is still looked for on its host:
+  // a launch that went through after all is then reported (job.started wins over the failure).
+  std::chrono::milliseconds unanswered_window{600'000};
 };
 
 // The events that record what the host shows of a job the ledger has in `row` (pure: the

@@ -48,10 +48,7 @@ class SshJobs : public ::testing::Test {
     sshd_->start();
     jobs_root_ = tmp_ / "jobs";
     config_ = tmp_ / "server.json";
-    writeFile(config_, bj::serialize(bj::object{{"ssh_job_root", jobs_root_.string()},
-                                                {"ssh_poll_interval_ms", 2000},
-                                                {"ssh_job_interval_ms", 250},
-                                                {"ssh_command_timeout_ms", 20000}}));
+    writeConfig(20'000);
     server_ = std::make_unique<LedgerServer>(tmp_.path(), "srv");
     server_->init();
     startServer();
@@ -78,7 +75,22 @@ class SshJobs : public ::testing::Test {
       }
   }
 
+  void writeConfig(int64_t command_timeout_ms) {
+    writeFile(config_, bj::serialize(bj::object{{"ssh_job_root", jobs_root_.string()},
+                                                {"ssh_poll_interval_ms", 2000},
+                                                {"ssh_job_interval_ms", 250},
+                                                {"ssh_command_timeout_ms", command_timeout_ms}}));
+  }
   void startServer() { server_->start({"--config", config_.string()}); }
+
+  // The host's `sh` runs `script` first for a launch while `flag` exists (then the launch as it
+  // came, unless the script exits).
+  void holdLaunches(const fs::path& flag, const std::string& script) {
+    const fs::path fake_sh = sshd_->dir() / "bin" / "sh";
+    writeFile(fake_sh, "#!/bin/sh\nif [ \"$3\" = hwl-launch ] && [ -f '" + flag.string() +
+                           "' ]; then " + script + "; fi\nexec /bin/sh \"$@\"\n");
+    fs::permissions(fake_sh, fs::perms::owner_all);
+  }
 
   // POST /v1/jobs on the SSH host, retried while the host is not placeable yet (its first poll).
   std::string submit(bj::object body) {
@@ -298,10 +310,7 @@ TEST_F(SshJobs, AJobLeftPlacedByAKilledServerIsLaunchedAfterTheRestart) {
   // killed with the job placed in the ledger and nothing started on the host.
   const fs::path hold = tmp_ / "hold-launch";
   writeFile(hold, "");
-  const fs::path fake_sh = sshd_->dir() / "bin" / "sh";
-  writeFile(fake_sh, "#!/bin/sh\nif [ \"$3\" = hwl-launch ] && [ -f '" + hold.string() +
-                         "' ]; then sleep 10; exit 1; fi\nexec /bin/sh \"$@\"\n");
-  fs::permissions(fake_sh, fs::perms::owner_all);
+  holdLaunches(hold, "sleep 10; exit 1");
   Process submitting(
       {"curl", "-sS", "--cacert", server_->caCert().string(), "-H",
        "Authorization: Bearer " + server_->adminToken(), "-H", "Content-Type: application/json",
@@ -332,6 +341,44 @@ TEST_F(SshJobs, AJobLeftPlacedByAKilledServerIsLaunchedAfterTheRestart) {
             (std::map<std::string, int>{
                 {"job.submitted", 1}, {"job.placed", 1}, {"job.started", 1}, {"job.exited", 1}}));
   EXPECT_EQ(str(eventData(id, "job.exited").at("log_tail")), "recovered\n");
+}
+
+TEST_F(SshJobs, ALaunchThatTimedOutButWentThroughIsReportedByTheHost) {
+  const std::string first = submit({{"command", bj::array{"true"}}});
+  ASSERT_TRUE(waitState(first, "exited"));
+  // Commands time out after 2 s; the host's sh holds the launch for 4 s, then runs it.
+  server_->stop();
+  writeConfig(2000);
+  startServer();
+  const fs::path hold = tmp_ / "slow-launch";
+  writeFile(hold, "");
+  holdLaunches(hold, "sleep 4");
+  Http h;
+  eventually(
+      [&] {
+        h = server_->post("/v1/jobs", bj::serialize(bj::object{
+                                          {"host", host_},
+                                          {"command", bj::array{"sh", "-c", "echo late start"}}}));
+        return h.status != 409;
+      },
+      30s);
+  ASSERT_EQ(h.status, 502) << h.body;
+  std::string id;
+  {
+    auto jobs = server_->get("/v1/jobs?host=" + host_);
+    const auto o = jobs.obj();
+    for (const auto& j : o.at("jobs").as_array())
+      if (str(j.at("state")) == "dispatch_failed") id = str(j.at("id"));
+  }
+  ASSERT_FALSE(id.empty());
+  // The host's report wins over the verdict: the job is followed to its end.
+  ASSERT_TRUE(waitState(id, "exited", 30s)) << bj::serialize(job(id));
+  EXPECT_EQ(eventTypes(id), (std::map<std::string, int>{{"job.submitted", 1},
+                                                        {"job.placed", 1},
+                                                        {"job.dispatch_failed", 1},
+                                                        {"job.started", 1},
+                                                        {"job.exited", 1}}));
+  EXPECT_EQ(str(eventData(id, "job.exited").at("log_tail")), "late start\n");
 }
 
 }  // namespace

@@ -174,8 +174,22 @@ TEST(SshJobDecisions, Lost) {
 }
 
 TEST(SshJobDecisions, EndedJobsAreLeftAlone) {
-  for (const char* st : {"exited", "failed", "cancelled", "lost", "dispatch_failed", "submitted"})
+  for (const char* st : {"exited", "failed", "cancelled", "lost", "submitted"})
     EXPECT_TRUE(jobEvents(row(st), exited(0), "host-1", 6000, kSettings).empty()) << st;
+}
+
+TEST(SshJobDecisions, ALaunchThatGaveNoAnswerButRanIsReportedByTheHost) {
+  // dispatch_failed after a launch that timed out: the host's report wins if the job ran.
+  EXPECT_EQ(types(jobEvents(row("dispatch_failed"), running(), "host-1", 2000, kSettings)),
+            std::vector<std::string>{"job.started job-1:started"});
+  EXPECT_EQ(types(jobEvents(row("dispatch_failed"), exited(0), "host-1", 6000, kSettings)),
+            (std::vector<std::string>{"job.started job-1:started", "job.exited job-1:end"}));
+  // Not there, or never started: the failure stands (no lost either).
+  RemoteJob never;
+  never.dir = true;
+  never.launched_ms = 1000;
+  EXPECT_TRUE(jobEvents(row("dispatch_failed"), RemoteJob{}, "host-1", 99'000, kSettings).empty());
+  EXPECT_TRUE(jobEvents(row("dispatch_failed"), never, "host-1", 99'000, kSettings).empty());
 }
 
 TEST(SshJobDecisions, LogTailIsText) {
