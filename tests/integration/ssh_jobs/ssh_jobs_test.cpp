@@ -211,6 +211,25 @@ TEST_F(SshJobs, RunsOnTheHostItsLogStreamsAndEachStateIsRecordedOnce) {
   EXPECT_EQ(fs::status(jobs_root_ / id).permissions() & fs::perms::all, fs::perms::owner_all);
 }
 
+TEST_F(SshJobs, AReaderThatLeavesAFollowedLogLeavesNoTailBehind) {
+  const std::string id =
+      submit({{"command", bj::array{"sh", "-c", "while :; do echo tick; sleep 0.3; done"}}});
+  ASSERT_FALSE(id.empty());
+  ASSERT_TRUE(waitState(id, "running"));
+  const std::string log = (jobs_root_ / id / "log").string();
+  auto tails = [&] { return run({"pgrep", "-f", "tail .*" + log}).code(); };
+  // curl leaves after 2 s, in the middle of the stream.
+  auto h = server_->request("GET", "/v1/jobs/" + id + "/logs?follow=1&tail=1",
+                            server_->adminToken(), {}, {"--max-time", "2"});
+  EXPECT_EQ(h.curl_exit, 28) << h.err;  // the timeout: the stream was still going
+  EXPECT_NE(h.body.find("tick"), std::string::npos) << h.body;
+  // The server closes the channel; the host's tail ends at the job's next line.
+  EXPECT_TRUE(eventually([&] { return tails() == 1; }, 10s)) << "a tail of " << log << " remains";
+  auto del = server_->request("DELETE", "/v1/jobs/" + id, server_->adminToken());
+  EXPECT_EQ(del.status, 202);
+  EXPECT_TRUE(waitState(id, "cancelled"));
+}
+
 TEST_F(SshJobs, AFailingJobKeepsItsExitCodeAndLogTail) {
   const std::string id =
       submit({{"command", bj::array{"sh", "-c", "echo something broke >&2; exit 3"}}});
