@@ -52,7 +52,8 @@ struct Host {
   SshTarget target;
   Clock::time_point next_poll;
   Clock::time_point next_jobs;
-  bool jobs = true;  // follow jobs until the tracker says there are none
+  bool jobs = true;       // follow jobs until the tracker says there are none
+  uint64_t jobs_gen = 0;  // counts jobsChanged calls: one during a poll keeps the jobs followed
   bool busy = false;
   bool dropped = false;
   std::optional<probes::CpuTimes> cpu;
@@ -137,9 +138,15 @@ struct SshSource::Impl {
   }
 
   void pollJobs(Host& h) {
+    uint64_t gen = 0;
+    {
+      std::lock_guard lk(mu);
+      gen = h.jobs_gen;
+    }
     bool more = jobs(h.id, h.target);
     std::lock_guard lk(mu);
-    h.jobs = more;
+    // A job placed while this poll ran (its "none" may predate it) is followed all the same.
+    h.jobs = more || h.jobs_gen != gen;
   }
 
   void pollHost(Host& h) {
@@ -285,6 +292,7 @@ void SshSource::jobsChanged(const std::string& host_id) {
     auto it = impl_->hosts.find(host_id);
     if (it == impl_->hosts.end()) return;
     it->second->jobs = true;
+    ++it->second->jobs_gen;
     it->second->next_jobs = Clock::now();
   }
   impl_->cv.notify_all();

@@ -3,6 +3,7 @@
 
 #include <boost/url/parse.hpp>
 
+#include "agentless/ssh_job_scripts.hpp"
 #include "hwl/files.hpp"
 #include "hwl/json.hpp"
 
@@ -76,7 +77,8 @@ Result<ServerConfig> loadConfigFile(const std::filesystem::path& path, ServerCon
                                 "ssh_connect_timeout_ms",
                                 "ssh_command_timeout_ms",
                                 "agent_binary",
-                                "ssh_key_dir"},
+                                "ssh_key_dir",
+                                "ssh_job_root"},
                                "config " + path.string());
       !s)
     return s.error();
@@ -125,9 +127,12 @@ Result<ServerConfig> loadConfigFile(const std::filesystem::path& path, ServerCon
                  num("ssh_connect_timeout_ms", c.ssh_connect_timeout_ms, 100, 600'000),
                  num("ssh_command_timeout_ms", c.ssh_command_timeout_ms, 100, 3'600'000),
                  str("agent_binary", c.agent_binary),
-                 str("ssh_key_dir", c.ssh_key_dir)}) {
+                 str("ssh_key_dir", c.ssh_key_dir),
+                 str("ssh_job_root", c.ssh_job_root)}) {
     if (!s) return s.error();
   }
+  if (auto s = agentless::validateJobRoot(c.ssh_job_root); !s)
+    return invalidArgument("config " + path.string() + ": " + s.error().message);
   if (c.max_streams_per_principal > c.max_streams || c.admin_stream_reserve >= c.max_streams)
     return invalidArgument("config " + path.string() +
                            ": \"max_streams_per_principal\" may not exceed \"max_streams\", and "

@@ -46,6 +46,9 @@ struct ServerConfig {
   int64_t ssh_command_timeout_ms = 60'000;
   // Private key files that POST /v1/hosts/ssh may name ("key_file") must be in this directory.
   std::string ssh_key_dir = "/etc/hwledger/ssh";
+  // Where jobs on SSH hosts keep their directories (ROOT/<job-id>/): an absolute path on the
+  // host, or one under the remote user's HOME ("~/...").
+  std::string ssh_job_root = "~/.hwledger/jobs";
   // install-agent mode: the hwledger-agent binary copied to hosts (empty: the one beside the
   // server's own executable, if there is one).
   std::string agent_binary;

@@ -10,6 +10,8 @@
 #include <iostream>
 
 #include "agentless/session_pool.hpp"
+#include "agentless/ssh_driver.hpp"
+#include "agentless/ssh_jobs.hpp"
 #include "agentless/ssh_source.hpp"
 #include "api/api.hpp"
 #include "collect/collector.hpp"
@@ -217,12 +219,29 @@ int runServer(const ServerConfig& cfg, std::ostream& out) {
       agentless::KeyStore(dir.sshKeys()),
       {.connect_timeout = std::chrono::milliseconds(cfg.ssh_connect_timeout_ms),
        .command_timeout = std::chrono::milliseconds(cfg.ssh_command_timeout_ms)});
-  collector.addSource(std::make_unique<agentless::SshSource>(
+  // Jobs on SSH hosts: the driver launches and cancels them, the tracker (the source's job
+  // poller) records their states, and a launch or a cancel wakes it for that host.
+  const agentless::SshJobSettings ssh_jobs{
+      .job_root = cfg.ssh_job_root,
+      .command_timeout = std::chrono::milliseconds(cfg.ssh_command_timeout_ms)};
+  agentless::SshJobTracker ssh_tracker(**ledger, ssh_pool, ssh_jobs);
+  // On every return, the sources' threads stop before the tracker and the pool they use go.
+  struct StopCollector {
+    collect::Collector& c;
+    ~StopCollector() { c.stop(); }
+  } stop_collector{collector};
+  auto ssh_source = std::make_unique<agentless::SshSource>(
       collector.sink(), **ledger, ssh_pool,
       agentless::SshSourceSettings{
           .poll_interval = std::chrono::milliseconds(cfg.ssh_poll_interval_ms),
           .job_interval = std::chrono::milliseconds(cfg.ssh_job_interval_ms),
-          .threads = static_cast<int>(cfg.ssh_poll_threads)}));
+          .threads = static_cast<int>(cfg.ssh_poll_threads)},
+      ssh_tracker.poller());
+  agentless::SshSource* ssh_jobs_wake = ssh_source.get();
+  collector.addSource(std::move(ssh_source));
+  scheduler.addDriver(std::make_unique<agentless::SshDriver>(
+      **ledger, ssh_pool, ssh_jobs,
+      [ssh_jobs_wake](const std::string& host_id) { ssh_jobs_wake->jobsChanged(host_id); }));
   const agentless::SshEnrollContext ssh_enroll{.ledger = **ledger,
                                                .keys = ssh_pool.keys(),
                                                .known_hosts = dir.knownHosts(),

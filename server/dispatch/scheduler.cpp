@@ -264,8 +264,9 @@ Result<Scheduler::Cancelled> Scheduler::cancel(const proto::JobId& id, const std
   if (r->outcome == CancelResult::Outcome::kCancelling) return Cancelled{*h, false, ""};
   // The host has no such job (it never got it, or lost its state): nothing runs, so the job ends
   // here, at the version read above (a host's report since then wins).
-  const std::string reason =
-      "cancelled by " + actor + ": the agent of " + h->id.str() + " has no such job";
+  const std::string reason = "cancelled by " + actor + ": " +
+                             (h->kind == proto::HostKind::kAgent ? "the agent of " : "host ") +
+                             h->id.str() + " has no such job";
   auto a = ledger_.append(stream, *version, actor,
                           {{"", std::string(ev::kJobCancelled),
                             bj::object{{"job_id", id.str()},
