@@ -63,11 +63,9 @@ JobEnd endOf(const RemoteJob& r) {
   if (!r.status)  // stopped before it ran, for a reason this server does not know
     return {ev::kJobFailed, stateName(JobState::kFailed),
             "stopped before it ran (" + r.stop_reason + ")"};
-  if (*r.status == 0) return {ev::kJobExited, stateName(JobState::kExited), ""};
-  if (auto sig = r.signal())
-    return {ev::kJobFailed, stateName(JobState::kFailed),
-            "killed by signal " + std::to_string(*sig)};
-  return {ev::kJobFailed, stateName(JobState::kFailed), "exit code " + std::to_string(*r.status)};
+  // As on agent hosts: a job that ran to its end exited, whatever its code or signal (both are
+  // in the event); failed is for what stopped it from outside (limits, a lost wrapper).
+  return {ev::kJobExited, stateName(JobState::kExited), ""};
 }
 
 std::vector<ledger::NewEvent> jobEvents(const ledger::JobRow& row, const RemoteJob& r,

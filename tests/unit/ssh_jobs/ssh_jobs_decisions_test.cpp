@@ -76,9 +76,9 @@ TEST(SshJobDecisions, PlacedThenRunningThenExited) {
 TEST(SshJobDecisions, AShortJobSeenOnceEndedIsStartedAndEndedInOneAppend) {
   auto ev = jobEvents(row("placed"), exited(2), "host-1", 6000, kSettings);
   EXPECT_EQ(types(ev),
-            (std::vector<std::string>{"job.started job-1:started", "job.failed job-1:end"}));
+            (std::vector<std::string>{"job.started job-1:started", "job.exited job-1:end"}));
   EXPECT_EQ(ev[0].data.as_object().at("spec").as_object().at("id"), "job-1");
-  EXPECT_EQ(ev[1].data.as_object().at("reason"), "exit code 2");
+  EXPECT_FALSE(ev[1].data.as_object().contains("reason"));
   EXPECT_EQ(ev[1].data.as_object().at("exit_code"), 2);
 }
 
@@ -99,10 +99,10 @@ TEST(SshJobDecisions, SignalsCancelAndStops) {
   RemoteJob killed = exited(128 + 9);
   auto ev = jobEvents(row("running"), killed, "host-1", 6000, kSettings);
   ASSERT_EQ(ev.size(), 1u);
-  EXPECT_EQ(ev[0].type, "job.failed");
+  EXPECT_EQ(ev[0].type, "job.exited");
   EXPECT_EQ(ev[0].data.as_object().at("signal"), 9);
   EXPECT_FALSE(ev[0].data.as_object().contains("exit_code"));
-  EXPECT_EQ(ev[0].data.as_object().at("reason"), "killed by signal 9");
+  EXPECT_FALSE(ev[0].data.as_object().contains("reason"));
 
   RemoteJob cancelled = exited(128 + 15);
   cancelled.stop_reason = "cancel";
@@ -305,7 +305,7 @@ TEST(SshJobStatus, TheHostsView) {
   r.alive = false;
   EXPECT_EQ(remoteJobJson("job-1", r).at("state"), "lost");
   auto done = remoteJobJson("job-1", exited(3));
-  EXPECT_EQ(done.at("state"), "failed");
+  EXPECT_EQ(done.at("state"), "exited");
   EXPECT_EQ(done.at("exit_code"), 3);
   RemoteJob starting;
   starting.dir = true;
