@@ -151,6 +151,9 @@ struct SshSource::Impl {
       return {};
     });
     const double ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+    // One line per poll at debug level, for benchmarks and diagnosis (the collector keeps only
+    // percentiles over its whole window).
+    spdlog::debug("ssh host {}: poll {} in {:.2f} ms", h.id, st ? "ok" : "failed", ms);
     if (!st) {
       if (ssh::reason::is(st.error(), ssh::reason::kHostKeyMismatch)) {
         spdlog::warn("ssh host {}: {}", h.id, st.error().message);
