@@ -3,7 +3,9 @@
 127.0.0.1 … 127.0.0.N, one port), every --interval-ms, for a given duration. Prints server CPU
 and RSS, poll latency p50/p99, polls done against expected and failures; beside it, in the same
 run, OpenSSH's own client running the very same probe command over a reused ControlMaster
-connection to one of those addresses, and the ratios of the two.
+connection to one of those addresses, and the ratios of the two. Next to each reference run, two
+more show where its time goes: `ssh … true` over the same master (a session that runs nothing),
+and the script run here by sh without SSH.
 
 The probe command is not rebuilt here: the fake nvidia-smi on the sshd sessions' PATH saves the
 command line of its parent (the `sh -c SCRIPT` the server ran) once, and the reference runs
@@ -130,6 +132,8 @@ def start_sshd():
     bin_dir = os.path.join(tmp, "bin")
     os.makedirs(d)
     os.makedirs(bin_dir)
+    home = os.path.join(tmp, "home")
+    os.makedirs(home)
     run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "hwl-bench-host", "-f",
          os.path.join(d, "host_key")])
     run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "hwl-bench", "-f",
@@ -153,7 +157,9 @@ def start_sshd():
             f"HostKey {d}/host_key",
             f"PidFile {d}/sshd.pid",
             f"AuthorizedKeysFile {d}/authorized_keys",
-            f"SetEnv PATH={bin_dir}:/usr/bin:/bin",
+            # HOME too: Debian's bash sources ~/.bashrc when sshd runs it, even for `bash -c`;
+            # the remote sessions see an empty home, not the real user's startup files.
+            f"SetEnv PATH={bin_dir}:/usr/bin:/bin HOME={home}",
             "StrictModes no", "UsePAM no", "PubkeyAuthentication yes",
             "PasswordAuthentication no", "KbdInteractiveAuthentication no",
             "AllowAgentForwarding no", "AllowTcpForwarding no", "X11Forwarding no",
@@ -280,20 +286,30 @@ try:
     ssh_env = {k: v for k, v in os.environ.items() if k != "SSH_AUTH_SOCK"}
     target = f"{user}@127.0.0.1"
     subprocess.run(ssh_base + [target, "true"], check=True, env=ssh_env, capture_output=True,
-                   timeout=30)
+                   stdin=subprocess.DEVNULL, timeout=30)
     subprocess.run(ssh_base + ["-O", "check", target], check=True, env=ssh_env,
                    capture_output=True, timeout=10)
 
     def reference_run():
         r0 = time.perf_counter()
         out = subprocess.run(ssh_base + [target, command], env=ssh_env, capture_output=True,
-                             text=True, timeout=60)
+                             stdin=subprocess.DEVNULL, text=True, timeout=60)
         ms = (time.perf_counter() - r0) * 1000
         ends = len(re.findall(rf"^@@hwl-{nonce} end 0$", out.stdout, re.M))
         if out.returncode != 0 or ends != 6:  # arch cpus meminfo stat nvidia nvidia-apps
             raise RuntimeError(f"reference run: exit {out.returncode}, {ends} sections: "
                                f"{out.stderr[:500]}")
         return ms, len(out.stdout)
+
+    # Where a run's time goes, next to each reference run: the same master with `true` (a
+    # session with nothing to run), and the script run here by sh without SSH at all.
+    def timed(argv, **kw):
+        r0 = time.perf_counter()
+        subprocess.run(argv, check=True, capture_output=True, stdin=subprocess.DEVNULL,
+                       timeout=60, **kw)
+        return (time.perf_counter() - r0) * 1000
+
+    local_env = dict(ssh_env, PATH=os.path.join(tmp, "bin") + ":/usr/bin:/bin")
 
     _, ref_bytes = reference_run()  # the master's first session, not counted
 
@@ -303,7 +319,7 @@ try:
     cpu0 = sum(proc_stat(srv.pid)[:2])
     sshd0 = tree_cpu(sshd.pid)
     w0 = time.time()
-    ref_ms, rss_max = [], 0
+    ref_ms, true_ms, local_ms, rss_max = [], [], [], 0
     # At most 50 s apart: the master outlives its last session by 60 s (ControlPersist).
     runs = max(a.ssh_runs, -(-a.seconds // 50))
     step = a.seconds / runs
@@ -313,6 +329,8 @@ try:
             rss_max = max(rss_max, rss_of(srv.pid))
             time.sleep(min(1.0, max(0.0, due - time.time())))
         ref_ms.append(reference_run()[0])
+        true_ms.append(timed(ssh_base + [target, "true"], env=ssh_env))
+        local_ms.append(timed(["sh", "-c", argv[2]], env=local_env))
     while time.time() < w0 + a.seconds:
         rss_max = max(rss_max, rss_of(srv.pid))
         time.sleep(min(1.0, max(0.0, w0 + a.seconds - time.time())))
@@ -340,7 +358,7 @@ try:
     ref50, ref99 = pct(ref_ms, 0.5), pct(ref_ms, 0.99)
     print(f"\n{a.hosts} agentless hosts on one sshd, polled every {a.interval_ms / 1000:g} s by "
           f"hwledger-server (default 8 poll threads), measured {elapsed:.0f} s; probe "
-          f"output {ref_bytes} bytes")
+          f"output {ref_bytes} bytes; load average {os.getloadavg()[0]:.2f} at the end")
     print(f"server CPU           {100 * (cpu1 - cpu0) / elapsed:.1f} % of one core")
     print(f"server RSS           {rss1 / 2**20:.1f} MiB at end, {max(rss_max, rss1) / 2**20:.1f} MiB max")
     print(f"sshd CPU             {100 * (sshd1 - sshd0) / elapsed:.1f} % of one core (all its "
@@ -357,6 +375,10 @@ try:
     print(f"reference: OpenSSH   p50 {ref50:.1f} ms, p99 {ref99:.1f} ms, max {max(ref_ms):.1f} ms "
           f"({len(ref_ms)} runs of `ssh` with the same command over a ControlMaster connection to "
           f"127.0.0.1, spread over the window; each run is a whole ssh process)")
+    print(f"  same, `ssh … true`  p50 {pct(true_ms, 0.5):.1f} ms, p99 {pct(true_ms, 0.99):.1f} ms "
+          f"(a session that runs nothing, over the same master)")
+    print(f"  script, no SSH     p50 {pct(local_ms, 0.5):.1f} ms, p99 {pct(local_ms, 0.99):.1f} ms "
+          f"(`sh -c SCRIPT` run here with the fake nvidia-smi first on PATH)")
     print(f"ratio poll/ssh       p50 {poll50 / ref50:.2f}x, p99 {poll99 / ref99:.2f}x (aim: within 2x)")
 finally:
     cleanup()
