@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""Agentless polling benchmark: hwledger-server polling N hosts over SSH (one sshd listening on
-127.0.0.1 … 127.0.0.N, one port), every --interval-ms, for a given duration. Prints server CPU
+"""Agentless polling benchmark: hwledger-server polling N hosts over SSH (127.0.0.1 … 127.0.0.N, one
+port, an sshd per 16 addresses), every --interval-ms, for a given duration. Prints server CPU
 and RSS, poll latency p50/p99, polls done against expected and failures; beside it, in the same
 run, OpenSSH's own client running the very same probe command over a reused ControlMaster
 connection to one of those addresses, and the ratios of the two. Next to each reference run, two
@@ -151,40 +151,51 @@ def start_sshd():
           "esac\n", 0o755)
     if os.geteuid() == 0:  # privilege separation wants its empty directory
         os.makedirs("/run/sshd", mode=0o755, exist_ok=True)
+    # sshd listens on at most 16 addresses (MAX_LISTEN_SOCKS): one sshd per 16 hosts, all on the
+    # same port with the same host key.
+    groups = [list(range(i, min(i + 16, a.hosts + 1))) for i in range(1, a.hosts + 1, 16)]
+    log = os.path.join(log_dir, "agentless-bench-sshd.log")
     for attempt in range(5):
         port = free_port()
-        conf = [f"Port {port}"] + [f"ListenAddress 127.0.0.{i}" for i in range(1, a.hosts + 1)] + [
-            f"HostKey {d}/host_key",
-            f"PidFile {d}/sshd.pid",
-            f"AuthorizedKeysFile {d}/authorized_keys",
-            # HOME too: Debian's bash sources ~/.bashrc when sshd runs it, even for `bash -c`;
-            # the remote sessions see an empty home, not the real user's startup files.
-            f"SetEnv PATH={bin_dir}:/usr/bin:/bin HOME={home}",
-            "StrictModes no", "UsePAM no", "PubkeyAuthentication yes",
-            "PasswordAuthentication no", "KbdInteractiveAuthentication no",
-            "AllowAgentForwarding no", "AllowTcpForwarding no", "X11Forwarding no",
-            "PermitUserRC no", "PermitUserEnvironment no", f"AllowUsers {user}",
-            "UseDNS no", "PrintMotd no", "PrintLastLog no", "LoginGraceTime 30",
-            # Every host connects at once after a start; a ControlMaster multiplexes sessions.
-            f"MaxStartups {2 * a.hosts + 10}", "MaxSessions 50", "LogLevel ERROR"]
-        if os.geteuid() == 0:
-            conf.append("PermitRootLogin prohibit-password")
-        write(os.path.join(d, "sshd_config"), "\n".join(conf) + "\n")
-        log = os.path.join(log_dir, "agentless-bench-sshd.log")
-        sshd = subprocess.Popen([SSHD, "-D", "-E", log, "-f", os.path.join(d, "sshd_config")],
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        started = []
+        for g, addrs in enumerate(groups):
+            conf = [f"Port {port}"] + [f"ListenAddress 127.0.0.{i}" for i in addrs] + [
+                f"HostKey {d}/host_key",
+                f"PidFile {d}/sshd.{g}.pid",
+                f"AuthorizedKeysFile {d}/authorized_keys",
+                # HOME too: Debian's bash sources ~/.bashrc when sshd runs it, even for `bash -c`;
+                # the remote sessions see an empty home, not the real user's startup files.
+                f"SetEnv PATH={bin_dir}:/usr/bin:/bin HOME={home}",
+                "StrictModes no", "UsePAM no", "PubkeyAuthentication yes",
+                "PasswordAuthentication no", "KbdInteractiveAuthentication no",
+                "AllowAgentForwarding no", "AllowTcpForwarding no", "X11Forwarding no",
+                "PermitUserRC no", "PermitUserEnvironment no", f"AllowUsers {user}",
+                "UseDNS no", "PrintMotd no", "PrintLastLog no", "LoginGraceTime 30",
+                # Every host connects at once after a start; a ControlMaster multiplexes.
+                "MaxStartups 100", "MaxSessions 50", "LogLevel ERROR"]
+            if os.geteuid() == 0:
+                conf.append("PermitRootLogin prohibit-password")
+            config = os.path.join(d, f"sshd_config.{g}")
+            write(config, "\n".join(conf) + "\n")
+            started.append(subprocess.Popen([SSHD, "-D", "-E", log, "-f", config],
+                                             stdout=subprocess.DEVNULL,
+                                             stderr=subprocess.DEVNULL))
         deadline = time.time() + 10
-        while time.time() < deadline and sshd.poll() is None:
+        waiting = [(sd, (addrs[0], addrs[-1])) for sd, addrs in zip(started, groups)]
+        while waiting and time.time() < deadline and all(sd.poll() is None for sd in started):
             try:
-                for i in (1, a.hosts):
+                for i in waiting[0][1]:
                     socket.create_connection((f"127.0.0.{i}", port), timeout=1).close()
-                procs.append(sshd)
-                return sshd, port
+                waiting.pop(0)
             except OSError:
                 time.sleep(0.05)
-        if sshd.poll() is None:
-            sshd.kill()
-        sshd.wait()
+        if not waiting and all(sd.poll() is None for sd in started):
+            procs.extend(started)
+            return started, port
+        for sd in started:
+            if sd.poll() is None:
+                sd.kill()
+            sd.wait()
         print(f"sshd did not listen on port {port} (attempt {attempt + 1}): "
               f"{open(log).read().strip()[-500:]}", file=sys.stderr)
     raise RuntimeError("sshd did not start")
@@ -196,13 +207,13 @@ try:
             print("skipped: needs openssh-server and openssh-client (sshd, ssh, ssh-keygen)")
             sys.exit(0)
     print(f"machine: {machine()}", flush=True)
-    sshd, port = start_sshd()
+    sshds, port = start_sshd()
     fp = run(["ssh-keygen", "-l", "-E", "sha256", "-f",
               os.path.join(tmp, "sshd/host_key.pub")]).stdout.split()[1]
     versions = subprocess.run(["ssh", "-V"], capture_output=True, text=True).stderr.strip()
     lib = subprocess.run(["dpkg-query", "-W", "-f", "${Version}", "libssh2-1"],
                          capture_output=True, text=True).stdout.strip()
-    print(f"sshd on 127.0.0.1-{a.hosts} port {port}, host key {fp}; {versions}; "
+    print(f"{len(sshds)} sshd on 127.0.0.1-{a.hosts} port {port}, host key {fp}; {versions}; "
           f"libssh2 {lib or '?'}", flush=True)
 
     # The server: a fresh data directory, the poll interval, one debug line per poll.
@@ -317,7 +328,7 @@ try:
     c0 = json.loads(call("GET", "/v1/collector")[1])
     log0 = os.path.getsize(server_log)
     cpu0 = sum(proc_stat(srv.pid)[:2])
-    sshd0 = tree_cpu(sshd.pid)
+    sshd0 = sum(tree_cpu(sd.pid) for sd in sshds)
     w0 = time.time()
     ref_ms, true_ms, local_ms, rss_max = [], [], [], 0
     # At most 50 s apart: the master outlives its last session by 60 s (ControlPersist).
@@ -336,7 +347,7 @@ try:
         time.sleep(min(1.0, max(0.0, w0 + a.seconds - time.time())))
     elapsed = time.time() - w0
     cpu1 = sum(proc_stat(srv.pid)[:2])
-    sshd1 = tree_cpu(sshd.pid)
+    sshd1 = sum(tree_cpu(sd.pid) for sd in sshds)
     rss1 = rss_of(srv.pid)
     log1 = os.path.getsize(server_log)
     c1 = json.loads(call("GET", "/v1/collector")[1])
@@ -356,12 +367,13 @@ try:
 
     poll50, poll99 = pct(polls, 0.5), pct(polls, 0.99)
     ref50, ref99 = pct(ref_ms, 0.5), pct(ref_ms, 0.99)
-    print(f"\n{a.hosts} agentless hosts on one sshd, polled every {a.interval_ms / 1000:g} s by "
+    print(f"\n{a.hosts} agentless hosts on {len(sshds)} sshd, polled every "
+          f"{a.interval_ms / 1000:g} s by "
           f"hwledger-server (default 8 poll threads), measured {elapsed:.0f} s; probe "
           f"output {ref_bytes} bytes; load average {os.getloadavg()[0]:.2f} at the end")
     print(f"server CPU           {100 * (cpu1 - cpu0) / elapsed:.1f} % of one core")
     print(f"server RSS           {rss1 / 2**20:.1f} MiB at end, {max(rss_max, rss1) / 2**20:.1f} MiB max")
-    print(f"sshd CPU             {100 * (sshd1 - sshd0) / elapsed:.1f} % of one core (all its "
+    print(f"sshd CPU             {100 * (sshd1 - sshd0) / elapsed:.1f} % of one core (all their "
           f"processes, the probe scripts they ran included)")
     print(f"polls                {ok_n} answered, {fail_n} failed (collector); expected about "
           f"{expected:.0f} ({a.hosts} hosts x {elapsed:.0f} s / {a.interval_ms / 1000:g} s; each "
