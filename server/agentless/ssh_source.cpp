@@ -158,6 +158,9 @@ struct SshSource::Impl {
       return {};
     });
     const double ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+    // One line per poll at debug level, for benchmarks and diagnosis (the collector keeps only
+    // percentiles over its whole window).
+    spdlog::debug("ssh host {}: poll {} in {:.2f} ms", h.id, st ? "ok" : "failed", ms);
     {
       // Revoked (or re-followed) while this poll ran: what it saw is no longer this host's.
       std::lock_guard lk(mu);

@@ -4,8 +4,8 @@
 #   tests/bench/run.sh [BUILD_DIR]      (also: bash deploy/setup.sh bench)
 #
 # QUICK=1 shortens the long ones (agent 30 s instead of 300 s, fleet 100 hosts for 60 s instead of
-# 1000 hosts for 600 s, partition soak 60 s instead of 300 s) for a smoke run; the figures in
-# docs/benchmarks.md come from full runs.
+# 1000 hosts for 600 s, agentless 30 s instead of 120 s, partition soak 60 s instead of 300 s) for
+# a smoke run; the figures in docs/benchmarks.md come from full runs.
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 build=$(cd "${1:-$here/../../build}" && pwd)
@@ -26,6 +26,9 @@ if [[ $quick == 1 ]]; then
 else
   python3 "$here/fleet/fleet_bench.py" "$build" --hosts 1000 --seconds 600
 fi
+echo
+echo "== agentless: 100 hosts polled over SSH every 10 s, against OpenSSH's client (ControlMaster) =="
+bash "$here/agentless/run.sh" "$build" --seconds "$([[ $quick == 1 ]] && echo 30 || echo 120)"
 echo
 echo "== reads: GET /v1/hosts (20 hosts x 8 GPUs) against GET /v1/health and nginx, under wrk =="
 bash "$here/reads/run.sh" "$build"
