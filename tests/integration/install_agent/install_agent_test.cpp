@@ -66,6 +66,25 @@ std::string trimmedUname() {
   return s;
 }
 
+// The answer as proto/openapi.yaml describes POST /v1/hosts/ssh (tests/support/openapi_check.py).
+void expectMatchesSpec(const Http& r, const fs::path& dir) {
+  const std::string repo = HWL_INSTALL_REPO_ROOT;
+  const fs::path records = dir / "records.jsonl";
+  writeFile(records, bj::serialize(bj::object{{"method", "POST"},
+                                              {"path", "/v1/hosts/ssh"},
+                                              {"status", r.status},
+                                              {"content_type", "application/json"},
+                                              {"body", r.body}}) +
+                         "\n");
+  auto v = run({"python3", repo + "/tests/support/openapi_check.py", "validate",
+                repo + "/proto/openapi.yaml", records.string()});
+  if (v.status.exited && v.status.code == 77) {
+    std::cout << "[  SKIPPED ] the OpenAPI check: " << v.err;
+    return;
+  }
+  EXPECT_TRUE(v.status.success()) << v.out << v.err;
+}
+
 // token.created events of enrollment tokens (init's admin token is one too).
 std::vector<bj::object> enrollTokens(const std::vector<bj::object>& events) {
   std::vector<bj::object> out;
@@ -200,6 +219,7 @@ TEST_F(InstallAgent, IntoATemporaryRootThenScrapedOverMutualTls) {
   body["passphrase"] = SshdFixture::kPassphrase;
   auto r = install(body);
   ASSERT_EQ(r.status, 201) << r.body << server_->serverErr();
+  expectMatchesSpec(r, root_.path());
   const auto answer = r.obj();
   const std::string id = str(answer.at("host_id"));
   EXPECT_EQ(str(answer.at("kind")), "agent");
@@ -287,6 +307,36 @@ TEST_F(InstallAgent, IntoATemporaryRootThenScrapedOverMutualTls) {
   EXPECT_FALSE(contains(server_->serverOut() + server_->serverErr(), SshdFixture::kPassphrase));
 }
 
+TEST_F(InstallAgent, FromTheCliWithAnOperatorToken) {
+  const fs::path pass = root_ / "passphrase";
+  writeFile(pass, std::string(SshdFixture::kPassphrase) + "\n");
+  const uint16_t port = freeLoopbackPort();
+  const auto op = server_->createToken("operator");
+  auto r = cli({"hosts", "add-ssh", sshd_->user() + "@127.0.0.1:" + std::to_string(sshd_->port()),
+                "--key", sshd_->encryptedClientKey().string(), "--passphrase-file", pass.string(),
+                "--fingerprint", sshd_->hostKeyFingerprint(), "--name", "from-cli",
+                "--install-agent", "--install-root", hostRoot().string(), "--job-user", "nobody",
+                "--agent-listen", "127.0.0.1:" + std::to_string(port), "--no-enable"},
+               server_->cliEnv(op.token));
+  ASSERT_TRUE(r.status.success()) << r.out << r.err;
+  EXPECT_TRUE(contains(r.out, "(from-cli, agent) at 127.0.0.1:" + std::to_string(port))) << r.out;
+  EXPECT_TRUE(
+      contains(r.out, "installed " + (hostRoot() / "usr/local/bin/hwledger-agent").string()))
+      << r.out;
+  EXPECT_TRUE(contains(r.out, "not enabled")) << r.out;
+  EXPECT_TRUE(fs::exists(hostRoot() / "var/lib/hwledger-agent/enrollment.json"));
+  const auto installed = ofType(server_->allEvents(), "host.agent_installed");
+  ASSERT_EQ(installed.size(), 1u);
+  EXPECT_EQ(str(installed[0].at("actor")), op.id);
+
+  // The install-agent flags need --install-agent.
+  auto bad = cli({"hosts", "add-ssh", sshd_->user() + "@127.0.0.1", "--server-key",
+                  sshd_->clientKey().string(), "--install-root", hostRoot().string()},
+                 server_->cliEnv(op.token));
+  EXPECT_FALSE(bad.status.success());
+  EXPECT_TRUE(contains(bad.err, "go with --install-agent")) << bad.err;
+}
+
 TEST_F(InstallAgent, SystemctlFailsWithoutSystemdAndLeavesNothing) {
   if (fs::exists("/run/systemd/system"))
     GTEST_SKIP() << "systemd runs on this machine: the installer would enable the unit here";
@@ -295,6 +345,7 @@ TEST_F(InstallAgent, SystemctlFailsWithoutSystemdAndLeavesNothing) {
   body.erase("enable_unit");  // the default: systemctl enable --now
   auto r = install(body);
   ASSERT_EQ(r.status, 412) << r.body;
+  expectMatchesSpec(r, root_.path());
   const std::string msg = r.errorMessage();
   EXPECT_TRUE(contains(msg, "step \"systemctl\"")) << msg;
   EXPECT_TRUE(contains(msg, "systemd is not running on this host")) << msg;
@@ -314,6 +365,7 @@ TEST_F(InstallAgent, AFailedEnrollmentRevokesTheTokenAndRemovesEverything) {
   const int64_t before = server_->eventCount();
   auto r = install(request());
   ASSERT_EQ(r.status, 502) << r.body;
+  expectMatchesSpec(r, root_.path());
   const std::string msg = r.errorMessage();
   EXPECT_TRUE(contains(msg, "step \"enroll\"")) << msg;
   EXPECT_TRUE(contains(msg, "hwledger-agent enroll failed")) << msg;
