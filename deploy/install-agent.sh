@@ -16,8 +16,7 @@
 #
 # hwledger-server installs agents over SSH in the same layout (server/agentless/installer.cpp:
 # the same paths, modes, owners and users; systemd/hwledger-agent.service and agent.example.json
-# are built into it):
-# keep the two in step.
+# are built into it): keep the two in step.
 set -euo pipefail
 
 readonly AGENT_USER=hwledger-agent
