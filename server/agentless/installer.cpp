@@ -307,8 +307,10 @@ class Installation {
     // The staging dir goes whatever happened.
     if (!stage_.empty()) {
       auto rm = exec({"rm", "-rf", "--", stage_}, false);
-      if (!rm || rm->exit_status != 0)
+      if (!rm || rm->exit_status != 0) {
         spdlog::warn("install-agent on {}: could not remove {}", where(), stage_);
+        stage_left_ = true;
+      }
     }
     if (r) return r;
     Error e = r.error();
@@ -413,6 +415,7 @@ class Installation {
   std::string arch_;
   std::string server_url_;
   std::string stage_;
+  bool stage_left_ = false;
   std::vector<std::string> created_users_;
   std::vector<std::string> created_dirs_;  // in the order they were made
   std::vector<std::string> installed_files_;
@@ -596,18 +599,23 @@ Status Installation::stepUploads() {
 }
 
 Status Installation::stepInstall() {
-  // Operations from the top down: "d PATH MODE OWNER" makes a missing directory (and says so),
-  // "f SRC DEST MODE OWNER" installs a file (and says so before its owner is set). OWNER "" is
-  // the privileged user. Each line printed is something the rollback removes.
+  // Operations from the top down: "d PATH MODE OWNER" makes a missing directory (and says so);
+  // "D" the same, and an existing one gets MODE and OWNER too (the agent's own directories, as
+  // install-agent.sh sets them); "f SRC DEST MODE OWNER" installs a file (and says so before its
+  // owner is set). OWNER "" is the privileged user. Each line printed is something the rollback
+  // removes.
   static constexpr const char* kScript = R"SH(set -u
 while [ $# -gt 0 ]; do
   case $1 in
-    d) p=$2; m=$3; o=$4; shift 4
+    d|D) op=$1; p=$2; m=$3; o=$4; shift 4
        if [ ! -d "$p" ]; then
          mkdir -m "$m" -- "$p" || exit 1
          echo "d $p"
-         if [ -n "$o" ]; then chown -- "$o" "$p" || exit 1; fi
-       fi ;;
+       elif [ "$op" = d ]; then
+         continue
+       fi
+       if [ -n "$o" ]; then chown -- "$o" "$p" || exit 1; fi
+       chmod "$m" -- "$p" || exit 1 ;;
     f) s=$2; p=$3; m=$4; o=$5; shift 5
        if [ -e "$p" ]; then echo "$p exists" >&2; exit 1; fi
        install -m "$m" -- "$s" "$p" || exit 1
@@ -630,9 +638,12 @@ done
   for (const char* d : {"/usr", "/usr/local", "/usr/local/bin", "/etc", "/etc/systemd",
                         "/etc/systemd/system", "/var", "/var/lib"})
     dir(r + d, "0755", "");
-  dir(paths_.config_dir, "0750", agent_group);
-  dir(paths_.state_dir, "0700", agent);
-  dir(paths_.jobs_dir, "0750", jobs);
+  auto own = [&](const std::string& p, const char* mode, const std::string& owner) {
+    argv.insert(argv.end(), {"D", p, mode, owner});
+  };
+  own(paths_.config_dir, "0750", agent_group);
+  own(paths_.state_dir, "0700", agent);
+  own(paths_.jobs_dir, "0750", jobs);
   argv.insert(argv.end(), {"f", stage_ + "/hwledger-agent", paths_.binary, "0755", ""});
   argv.insert(argv.end(), {"f", stage_ + "/agent.json", paths_.config, "0640", agent_group});
   argv.insert(argv.end(), {"f", stage_ + "/" + kUnitName, paths_.unit, "0644", ""});
@@ -810,6 +821,7 @@ Installation::Undone Installation::rollback() {
   token_.assign(token_.size(), '\0');
   token_.clear();
 
+  if (stage_left_) u.left.push_back("the staging directory " + stage_ + " on the host");
   // On the host, only while the session still works: its credential is gone.
   const bool on_host = enabled_ || linked_unit_ || reloaded_ || !installed_files_.empty() ||
                        !created_dirs_.empty() || !created_users_.empty();

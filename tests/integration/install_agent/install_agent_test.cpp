@@ -184,8 +184,8 @@ class InstallAgent : public ::testing::Test {
 
   // After a failed installation: nothing on the host, no host in the ledger, every enrollment
   // token that was made revoked.
-  void expectNothingLeft(int64_t events_before) {
-    EXPECT_TRUE(treeOf(hostRoot()).empty()) << ::testing::PrintToString(treeOf(hostRoot()));
+  void expectNothingLeft(int64_t events_before, const std::vector<std::string>& tree_before = {}) {
+    EXPECT_EQ(treeOf(hostRoot()), tree_before);
     auto events = server_->allEvents();
     std::vector<bj::object> since;
     for (const auto& e : events)
@@ -362,6 +362,11 @@ TEST_F(InstallAgent, SystemctlFailsWithoutSystemdAndLeavesNothing) {
 TEST_F(InstallAgent, AFailedEnrollmentRevokesTheTokenAndRemovesEverything) {
   // The agent is sent to a server address where nothing listens.
   startServer("https://127.0.0.1:" + std::to_string(freeLoopbackPort()));
+  // Directories that were there before stay: the rollback removes only what it made.
+  fs::create_directories(hostRoot() / "usr/local/bin");
+  fs::create_directories(hostRoot() / "var/lib/hwledger-jobs");
+  writeFile(hostRoot() / "usr/local/bin/other-tool", "not ours");
+  const auto tree = treeOf(hostRoot());
   const int64_t before = server_->eventCount();
   auto r = install(request());
   ASSERT_EQ(r.status, 502) << r.body;
@@ -370,7 +375,8 @@ TEST_F(InstallAgent, AFailedEnrollmentRevokesTheTokenAndRemovesEverything) {
   EXPECT_TRUE(contains(msg, "step \"enroll\"")) << msg;
   EXPECT_TRUE(contains(msg, "hwledger-agent enroll failed")) << msg;
   EXPECT_TRUE(contains(msg, "revoked token enr_")) << msg;
-  expectNothingLeft(before);
+  expectNothingLeft(before, tree);
+  EXPECT_EQ(readFile(hostRoot() / "usr/local/bin/other-tool"), "not ours");
   const auto created = enrollTokens(server_->allEvents());
   ASSERT_EQ(created.size(), 1u);  // one token, made for this host, and revoked
 }
