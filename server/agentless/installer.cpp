@@ -362,7 +362,10 @@ class Installation {
     if (privileged && !is_root_) argv.insert(argv.begin(), {"sudo", "-n", "--"});
     auto cmd = ssh::buildCommand(argv);
     if (!cmd) return cmd.error();
-    return session_.exec(*cmd, s_.command_timeout);
+    auto r = session_.exec(*cmd, s_.command_timeout);
+    // A command a signal ended reports exit status 0: it did not succeed.
+    if (r && !r->exit_signal.empty() && r->exit_status == 0) r->exit_status = -1;
+    return r;
   }
   // As exec, and an error (with what the command printed) unless it exits 0.
   Result<ssh::ExecResult> check(std::vector<std::string> argv, bool privileged,
