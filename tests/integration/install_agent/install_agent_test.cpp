@@ -124,7 +124,10 @@ class InstallAgent : public ::testing::Test {
 
   void startServer(const std::string& public_url) {
     if (server_->running()) server_->stop();
-    bj::object cfg{{"agent_binary", agent_bin_.string()}, {"scrape_timeout_ms", 1000}};
+    // key_file must be in ssh_key_dir: the fixture's client keys are there.
+    bj::object cfg{{"agent_binary", agent_bin_.string()},
+                   {"scrape_timeout_ms", 1000},
+                   {"ssh_key_dir", sshd_->dir().string()}};
     if (!public_url.empty()) cfg["public_url"] = public_url;
     const fs::path file = root_ / "server.json";
     writeFile(file, bj::serialize(cfg));
