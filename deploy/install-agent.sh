@@ -13,6 +13,10 @@
 #
 # Idempotent: existing users, dirs and an existing /etc/hwledger/agent.json are kept (the config
 # is never overwritten; a changed job user is reported, not applied).
+#
+# hwledger-server installs agents over SSH in the same layout (server/agentless/installer.cpp:
+# the same paths, modes, owners and users; systemd/hwledger-agent.service and agent.example.json
+# are built into it): keep the two in step.
 set -euo pipefail
 
 readonly AGENT_USER=hwledger-agent

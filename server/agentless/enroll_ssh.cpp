@@ -17,7 +17,8 @@ namespace bj = boost::json;
 Result<SshEnrollRequest> parseSshEnrollRequest(const bj::object& body) {
   if (auto st = json::checkKeys(
           body, {"address", "user", "key_file", "key_pem", "passphrase", "use_agent", "fingerprint",
-                 "jump", "jump_fingerprint", "trust_on_first_use", "name", "mode"});
+                 "jump", "jump_fingerprint", "trust_on_first_use", "name", "mode", "install_root",
+                 "job_user", "agent_listen", "enable_unit"});
       !st)
     return st.error();
   SshEnrollRequest r;
@@ -115,6 +116,15 @@ Result<SshEnrollRequest> parseSshEnrollRequest(const bj::object& body) {
     r.mode = EnrollMode::kInstallAgent;
   else
     return invalidArgument("\"mode\" must be \"agentless\" or \"install-agent\"");
+  if (r.mode == EnrollMode::kInstallAgent) {
+    auto o = parseInstallOptions(body);
+    if (!o) return o.error();
+    r.install = std::move(*o);
+  } else {
+    for (std::string_view k : kInstallKeys)
+      if (body.contains(k))
+        return invalidArgument("\"" + std::string(k) + "\" goes with \"mode\": \"install-agent\"");
+  }
   if (r.mode == EnrollMode::kAgentless && !r.passphrase.empty())
     return invalidArgument(
         "an agentless host needs a key the server can use unattended (a key without passphrase, "
@@ -208,6 +218,8 @@ Result<bj::object> enrollSsh(SshEnrollRequest req, const SshEnrollContext& ctx) 
   auto settings = enrollSettings(req, ctx.known_hosts, ctx.timeouts);
   if (!settings) return settings.error();
   auto session = ssh::SshSession::connect(std::move(*settings));
+  req.passphrase.wipe();  // used for this one connection, never kept
+  if (req.mode == EnrollMode::kInstallAgent) req.key_pem.wipe();  // nor is the key
   if (!session) {
     if (ssh::reason::is(session.error(), ssh::reason::kHostKeyMismatch)) {
       // On the ledger's own stream: the host has no id yet.
@@ -233,7 +245,7 @@ Result<bj::object> enrollSsh(SshEnrollRequest req, const SshEnrollContext& ctx) 
                    "binary configured)",
                    "install_agent_unavailable",
                    {}};
-    auto done = ctx.install_agent(**session, req);
+    auto done = ctx.install_agent(**session, req, *probed, ctx.actor);
     if (!done) return done.error();
     return *done;
   }

@@ -14,6 +14,8 @@
 #include <optional>
 #include <string>
 
+#include "agentless/install_options.hpp"
+#include "agentless/remote_probe.hpp"
 #include "agentless/session_pool.hpp"
 #include "agentless/ssh_target.hpp"
 #include "hwl/result.hpp"
@@ -34,10 +36,12 @@ struct SshEnrollRequest {
   bool trust_on_first_use = false;
   std::string name;
   EnrollMode mode = EnrollMode::kAgentless;
+  InstallOptions install;  // install-agent mode only
 };
 
 // Checks every field: unknown keys, types, the address, the user, the key source (exactly one of
-// key_file, key_pem, use_agent), pins, the jump host, the mode.
+// key_file, key_pem, use_agent), pins, the jump host, the mode, and install-agent's own fields
+// (install_options.hpp; refused in agentless mode).
 [[nodiscard]] Result<SshEnrollRequest> parseSshEnrollRequest(const boost::json::object& body);
 
 struct SshEnrollContext {
@@ -49,9 +53,10 @@ struct SshEnrollContext {
   std::filesystem::path data_dir;
   PoolSettings timeouts;
   std::string actor;
-  // install-agent mode: runs the installation over the verified session (installer.hpp) and
-  // returns the event data to record, or the failed step.
-  std::function<Result<boost::json::object>(ssh::SshSession&, const SshEnrollRequest&)>
+  // install-agent mode: runs the installation over the verified, probed session (installer.hpp)
+  // and returns the answer, or the error of the failed step.
+  std::function<Result<boost::json::object>(ssh::SshSession&, const SshEnrollRequest&,
+                                            const Probed&, const std::string& actor)>
       install_agent;
 };
 

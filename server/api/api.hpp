@@ -61,6 +61,9 @@ class Api {
   // handlers of this table must not be called.
   static http::RouteTable allRoutes(size_t default_body_limit);
   Authenticator& auth() { return auth_; }
+  // Reads the revoked hosts and certificates from the ledger again (after a host.revoked that was
+  // appended elsewhere than POST /v1/hosts/{id}/revoke).
+  void loadDenylist();
 
  private:
   Result<http::Reply> health();
@@ -87,7 +90,6 @@ class Api {
   // the agent installed over SSH.
   Result<http::Reply> enrollSsh(http::Request& req);
   Result<http::Reply> host(http::Request& req, const std::string& id);
-  void loadDenylist();
   // Fleet (api_hosts.cpp, api_jobs.cpp, api_telemetry.cpp, api_plan.cpp).
   static void addFleetRoutes(http::RouteTable& t, Api* self);
   Result<http::Reply> gpus(http::Request& req);
@@ -139,5 +141,25 @@ Result<CreatedToken> createToken(ledger::Ledger& ledger, const Clock& clock, led
                                  std::optional<int64_t> ttl_s, std::string note, std::string actor);
 
 boost::json::object hostJson(const ledger::HostRow& h);
+
+// A host name an operator can type (1-63 letters, digits, '.', '_', '-', starting with a letter or
+// digit): what an enrollment token's host_hint may be, since it is printed into the enrollment
+// command they paste.
+[[nodiscard]] bool isHostHint(std::string_view s);
+
+// Creates a single-use enrollment token (POST /v1/enroll-tokens, and the agent installer over
+// SSH): appends token.created (kind enroll) and returns the one-time secret.
+struct CreatedEnrollToken {
+  std::string id;
+  std::string token;  // "ID.SECRET", shown once
+  int64_t expires_ms = 0;
+  int64_t seq = 0;
+};
+Result<CreatedEnrollToken> createEnrollToken(ledger::Ledger& ledger, const Clock& clock,
+                                             int64_t ttl_s, const std::string& host_hint,
+                                             std::string actor);
+// Revokes an enrollment token that no host has used: Code::kConflict when it was used (or
+// revoked) meanwhile.
+Status revokeUnusedEnrollToken(ledger::Ledger& ledger, const std::string& id, std::string actor);
 
 }  // namespace hwl::api

@@ -25,8 +25,9 @@ constexpr int64_t kEnrollTtlDefaultS = 15 * 60;
 
 constexpr int64_t kEnrollTtlMaxS = 24 * 3600;
 
-// A host name an operator can type: it is printed into the enrollment command they paste.
-bool isHostName(std::string_view s) {
+}  // namespace
+
+bool isHostHint(std::string_view s) {
   if (s.empty() || s.size() > 63) return false;
   auto alnum = [](char c) {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
@@ -36,6 +37,47 @@ bool isHostName(std::string_view s) {
     if (!alnum(c) && c != '.' && c != '_' && c != '-') return false;
   return true;
 }
+
+Result<CreatedEnrollToken> createEnrollToken(ledger::Ledger& ledger, const Clock& clock,
+                                             int64_t ttl_s, const std::string& host_hint,
+                                             std::string actor) {
+  if (ttl_s < 1 || ttl_s > kEnrollTtlMaxS)
+    return invalidArgument("an enrollment token lives 1 to " + std::to_string(kEnrollTtlMaxS) +
+                           " s");
+  if (!host_hint.empty() && !isHostHint(host_hint))
+    return invalidArgument("a host hint must be 1-63 letters, digits, '.', '_' or '-'");
+  CreatedEnrollToken t;
+  t.id = crypto::newId("enr_", 8);
+  std::string secret = crypto::base64url(crypto::randomBytes(32));
+  t.expires_ms = clock.nowMs() + ttl_s * 1000;
+  bj::object data{{"kind", "enroll"},
+                  {"id", t.id},
+                  {"secret_sha256", Authenticator::secretHash(secret)},
+                  {"expires_ms", t.expires_ms},
+                  {"host_hint", host_hint}};
+  auto r = ledger.append("token/" + t.id, ledger::kNoStream, std::move(actor),
+                         {ledger::NewEvent{"", proto::event::kTokenCreated, std::move(data)}});
+  if (!r) return r.error();
+  t.token = t.id + "." + secret;
+  t.seq = r->seqs.front();
+  return t;
+}
+
+Status revokeUnusedEnrollToken(ledger::Ledger& ledger, const std::string& id, std::string actor) {
+  // Version 1 is token.created alone: a token.used (or an earlier revocation) makes this a
+  // conflict, so a token that enrolled a host is never recorded as revoked after the fact.
+  auto r =
+      ledger.append("token/" + id, 1, std::move(actor),
+                    {ledger::NewEvent{"", proto::event::kTokenRevoked, bj::object{{"id", id}}}});
+  if (!r) {
+    if (r.error().code == Code::kConflict)
+      return conflict("enrollment token \"" + id + "\" was used or revoked meanwhile");
+    return r.error();
+  }
+  return {};
+}
+
+namespace {
 
 // SHA-256 of the SubjectPublicKeyInfo of the identity the server calls agents with (the first
 // certificate of `cert_file`). Agents pin it at enrollment and accept no other caller.
@@ -84,23 +126,16 @@ Result<http::Reply> Api::createEnrollToken(http::Request& req) {
                            std::to_string(kEnrollTtlMaxS));
   auto hint = json::optionalString(*body, "host_hint");
   if (!hint) return hint.error();
-  if (*hint && !(*hint)->empty() && !isHostName(**hint))
+  if (*hint && !(*hint)->empty() && !isHostHint(**hint))
     return invalidArgument(
         "field \"host_hint\" must be 1-63 letters, digits, '.', '_' or '-', starting with a "
         "letter or digit");
-  std::string id = crypto::newId("enr_", 8);
-  std::string secret = crypto::base64url(crypto::randomBytes(32));
-  int64_t expires = clock_.nowMs() + ttl_s * 1000;
-  bj::object data{{"kind", "enroll"},
-                  {"id", id},
-                  {"secret_sha256", Authenticator::secretHash(secret)},
-                  {"expires_ms", expires},
-                  {"host_hint", hint->value_or("")}};
-  auto r = ledger_.append("token/" + id, ledger::kNoStream, who->actor,
-                          {ledger::NewEvent{"", proto::event::kTokenCreated, std::move(data)}});
-  if (!r) return r.error();
+  auto created = api::createEnrollToken(ledger_, clock_, ttl_s, hint->value_or(""), who->actor);
+  if (!created) return created.error();
+  const std::string& id = created->id;
+  const int64_t expires = created->expires_ms;
   bj::object answer{{"id", id},
-                    {"token", id + "." + secret},
+                    {"token", created->token},
                     {"expires_ms", expires},
                     {"ca_pin", ca_->pin()},
                     {"host_hint", hint->value_or("")}};

@@ -9,6 +9,7 @@
 #include <boost/json.hpp>
 #include <iostream>
 
+#include "agentless/installer.hpp"
 #include "agentless/session_pool.hpp"
 #include "agentless/ssh_driver.hpp"
 #include "agentless/ssh_jobs.hpp"
@@ -21,6 +22,7 @@
 #include "hwl/files.hpp"
 #include "hwl/http.hpp"
 #include "hwl/pki.hpp"
+#include "hwl/proto/events.hpp"
 #include "hwl/signals.hpp"
 #include "pki/fleet_ca.hpp"
 #include "storage/fleet_projection.hpp"
@@ -38,6 +40,36 @@ std::string hostName() {
   char buf[256] = {};
   if (::gethostname(buf, sizeof buf - 1) != 0) return "localhost";
   return buf;
+}
+
+// The hwledger-agent binary the installer copies to hosts: agent_binary, else the one beside this
+// executable; empty when there is none.
+fs::path agentBinary(const ServerConfig& cfg) {
+  if (!cfg.agent_binary.empty()) return cfg.agent_binary;
+  std::error_code ec;
+  const fs::path self = fs::read_symlink("/proc/self/exe", ec);
+  if (ec) return {};
+  const fs::path beside = self.parent_path() / "hwledger-agent";
+  return fs::exists(beside, ec) ? beside : fs::path();
+}
+
+// Where agents reach this server: public_url, else the address it listens on (listen.addr),
+// which must then be one a host can connect to.
+Result<std::string> agentFacingUrl(const ServerConfig& cfg, const DataDir& dir) {
+  if (!cfg.public_url.empty()) return cfg.public_url;
+  auto addr = files::readFile(dir.listenAddr(), 1024);
+  if (!addr)
+    return unavailable("the server's address is not known yet (" + dir.listenAddr().string() + ")");
+  std::string a = *addr;
+  while (!a.empty() && (a.back() == '\n' || a.back() == '\r')) a.pop_back();
+  if (a.rfind("0.0.0.0:", 0) == 0 || a.rfind("[::]:", 0) == 0)
+    return Error{Code::kFailedPrecondition,
+                 "the server listens on every address (" + a +
+                     ") and has no public_url: set public_url to the https://HOST:PORT that "
+                     "hosts reach it at",
+                 "install_agent_no_url",
+                 {}};
+  return "https://" + a;
 }
 
 Status writeSecret(const fs::path& p, std::string_view content) {
@@ -242,14 +274,51 @@ int runServer(const ServerConfig& cfg, std::ostream& out) {
   scheduler.addDriver(std::make_unique<agentless::SshDriver>(
       **ledger, ssh_pool, ssh_jobs,
       [ssh_jobs_wake](const std::string& host_id) { ssh_jobs_wake->jobsChanged(host_id); }));
-  const agentless::SshEnrollContext ssh_enroll{.ledger = **ledger,
-                                               .keys = ssh_pool.keys(),
-                                               .known_hosts = dir.knownHosts(),
-                                               .key_dir = cfg.ssh_key_dir,
-                                               .data_dir = dir.root,
-                                               .timeouts = ssh_pool.settings(),
-                                               .actor = {},
-                                               .install_agent = {}};
+  // install-agent mode: the agent binary, the unit and config built in, single-use tokens, and
+  // revocation of a host whose installation failed after it enrolled.
+  const auto files = agentless::agentInstallFiles();
+  agentless::AgentInstaller installer(
+      **ledger,
+      {.agent_binary = agentBinary(cfg),
+       .unit_template = std::string(files.unit),
+       .config_template = std::string(files.config),
+       .server_url = [&cfg, &dir] { return agentFacingUrl(cfg, dir); },
+       .ca_pin = (*ca)->pin(),
+       .issue_token = [&ledger](const std::string& name,
+                                const std::string& actor) -> Result<agentless::IssuedEnrollToken> {
+         auto t = api::createEnrollToken(**ledger, SystemClock::instance(), 15 * 60,
+                                         api::isHostHint(name) ? name : "", actor);
+         if (!t) return t.error();
+         return agentless::IssuedEnrollToken{t->id, t->token};
+       },
+       .revoke_token =
+           [&ledger](const std::string& id, const std::string& actor) {
+             return api::revokeUnusedEnrollToken(**ledger, id, actor);
+           },
+       .revoke_host = [&ledger, &api, &collector](const std::string& id, const std::string& reason,
+                                                  const std::string& actor) -> Status {
+         auto r = (*ledger)->append("host/" + id, ledger::kAnyVersion, actor,
+                                    {{"", proto::event::kHostRevoked,
+                                      boost::json::object{{"host_id", id}, {"reason", reason}}}});
+         if (!r) return r.error();
+         api.loadDenylist();
+         collector.syncHosts();
+         return {};
+       },
+       .command_timeout = std::chrono::milliseconds(cfg.ssh_command_timeout_ms)});
+  agentless::SshEnrollContext ssh_enroll{.ledger = **ledger,
+                                         .keys = ssh_pool.keys(),
+                                         .known_hosts = dir.knownHosts(),
+                                         .key_dir = cfg.ssh_key_dir,
+                                         .data_dir = dir.root,
+                                         .timeouts = ssh_pool.settings(),
+                                         .actor = {},
+                                         .install_agent = {}};
+  if (!installer.settings().agent_binary.empty())
+    ssh_enroll.install_agent =
+        [&installer](ssh::SshSession& s, const agentless::SshEnrollRequest& req,
+                     const agentless::Probed& probed,
+                     const std::string& actor) { return installer.install(s, req, probed, actor); };
   api.setFleet({.collector = &collector,
                 .store = &store,
                 .scheduler = &scheduler,

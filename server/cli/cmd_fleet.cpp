@@ -28,6 +28,10 @@ struct AddSshOptions {
   std::string jump;
   std::string name;
   bool install_agent = false;
+  std::string install_root;  // install-agent only, like the three below
+  std::string job_user;
+  std::string agent_listen;
+  bool no_enable = false;
 };
 
 // "user@host[:port]" → user and address (the server checks both).
@@ -66,6 +70,14 @@ int hostsAddSsh(const AddSshOptions& o, const Context& ctx) {
   if (!o.jump.empty()) body["jump"] = o.jump;
   if (!o.name.empty()) body["name"] = o.name;
   if (o.install_agent) body["mode"] = "install-agent";
+  if (!o.install_agent &&
+      (!o.install_root.empty() || !o.job_user.empty() || !o.agent_listen.empty() || o.no_enable))
+    return fail(ctx.err, invalidArgument("--install-root, --job-user, --agent-listen and "
+                                         "--no-enable go with --install-agent"));
+  if (!o.install_root.empty()) body["install_root"] = o.install_root;
+  if (!o.job_user.empty()) body["job_user"] = o.job_user;
+  if (!o.agent_listen.empty()) body["agent_listen"] = o.agent_listen;
+  if (o.no_enable) body["enable_unit"] = false;
   Api api(ctx.conn);
   return show(ctx, api.call("POST", "/v1/hosts/ssh", bj::serialize(body)), [&](const bj::value& v) {
     const auto& h = v.as_object();
@@ -76,6 +88,13 @@ int hostsAddSsh(const AddSshOptions& o, const Context& ctx) {
     if (h.contains("gpus") && h.at("gpus").is_array())
       ctx.out << ", " << h.at("gpus").as_array().size() << " GPU(s)";
     ctx.out << "\n";
+    if (h.contains("install") && h.at("install").is_object()) {
+      const auto& i = h.at("install").as_object();
+      ctx.out << "installed " << str(i.at("binary")) << " (" << str(i.at("arch")) << "), unit "
+              << str(i.at("unit"))
+              << (i.at("unit_enabled").as_bool() ? " enabled and started\n"
+                                                 : " not enabled (start the agent yourself)\n");
+    }
     return 0;
   });
 }
@@ -157,6 +176,13 @@ void registerFleet(CLI::App& app, Commands& commands) {
   add->add_option("--name", a.name, "the host's name in the fleet (default: its address)");
   add->add_flag("--install-agent", a.install_agent,
                 "install hwledger-agent over SSH and enroll it; no SSH credential is kept");
+  add->add_option("--install-root", a.install_root,
+                  "install-agent: an existing directory on the host to install under (default /)");
+  add->add_option("--job-user", a.job_user, "install-agent: the user jobs run as (hwledger-job)");
+  add->add_option("--agent-listen", a.agent_listen,
+                  "install-agent: the agent's IP:PORT (default 0.0.0.0:9443)");
+  add->add_flag("--no-enable", a.no_enable,
+                "install-agent: install and enroll, but do not systemctl enable --now");
 
   commands.add(app.add_subcommand("gpus", "GPUs of the fleet with their latest sample"), gpus);
 }

@@ -7,6 +7,7 @@
 
 #include <boost/asio/io_context.hpp>
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <stop_token>
@@ -90,6 +91,10 @@ struct SshSession::Impl {
   Result<ExitInfo> execStream(std::string_view command, const ChunkHandler& on_chunk,
                               std::optional<detail::Deadline> deadline,
                               const std::stop_token& stop);
+  // Fills `buf` with up to `cap` bytes of what is being sent; 0 at the end.
+  using UploadSource = std::function<Result<size_t>(char* buf, size_t cap)>;
+  Status upload(const UploadSource& source, uint64_t size, std::string_view remote_path,
+                unsigned mode, detail::Deadline deadline);
 };
 
 // A transport through a direct-tcpip channel of an authenticated bastion session to host:port,

@@ -29,6 +29,8 @@ inline constexpr std::string_view kTransport = "ssh_transport";
 // Code::kDeadlineExceeded / kResourceExhausted for exec.
 inline constexpr std::string_view kTimeout = "ssh_timeout";
 inline constexpr std::string_view kOutputLimit = "ssh_output_limit";
+// Code::kFailedPrecondition for upload: the host's scp refused the file (its message follows).
+inline constexpr std::string_view kUpload = "ssh_upload";
 
 inline bool is(const Error& e, std::string_view r) { return e.reason == r; }
 

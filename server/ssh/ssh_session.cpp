@@ -11,14 +11,18 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
 #include <mutex>
 #include <optional>
+#include <vector>
 
 #include "ssh/host_key.hpp"
 #include "ssh/libssh2_raii.hpp"
 #include "ssh/session_impl.hpp"
+#include "ssh/shell_quote.hpp"
 
 namespace hwl::ssh {
 
@@ -266,6 +270,165 @@ Result<ExitInfo> SshSession::Impl::execStream(std::string_view command,
   }
   freeChannel(ch, SteadyClock::now() + kCloseGrace);
   return info;
+}
+
+// ---- upload -----------------------------------------------------------------------------------
+
+namespace {
+
+Status checkRemotePath(std::string_view path) {
+  if (path.empty() || path.front() != '/' || path.back() == '/' || path.size() > 4096)
+    return invalidArgument("ssh upload: the remote path must be absolute and name a file");
+  for (unsigned char c : path)
+    if (c < 0x20 || c == 0x7f)
+      return invalidArgument("ssh upload: a control character in the remote path");
+  return {};
+}
+
+}  // namespace
+
+Status SshSession::Impl::upload(const UploadSource& source, uint64_t size,
+                                std::string_view remote_path, unsigned mode, Deadline deadline) {
+  if (dead)
+    return Error{Code::kUnavailable,
+                 "ssh session to " + where + " is closed",
+                 std::string(reason::kTransport),
+                 {}};
+  if (auto st = checkRemotePath(remote_path); !st) return st;
+  const std::string path(remote_path);
+  auto command = buildCommand({"scp", "-t", "--", path});
+  if (!command) return command.error();
+  reapParked();
+  auto timeoutError = [&] {
+    return Error{Code::kDeadlineExceeded,
+                 "upload of " + path + " to " + where + " did not finish in time",
+                 std::string(reason::kTimeout),
+                 {}};
+  };
+  auto refused = [&](const std::string& why) {
+    return Error{Code::kFailedPrecondition,
+                 where + " refused the upload of " + path + ": " + why,
+                 std::string(reason::kUpload),
+                 {}};
+  };
+  // A wait that failed (the deadline, or the connection): a transfer cut short leaves libssh2's
+  // channel state half-way, so the session is not used again.
+  auto waitFailed = [&](ChannelPtr&, const Error& e) -> Error {
+    dead = true;
+    return e.code == Code::kDeadlineExceeded ? timeoutError() : e;
+  };
+
+  auto opened = openChannel(deadline);
+  if (!opened) return opened.error();
+  ChannelPtr ch = std::move(*opened);
+  auto started = retry(
+      [&] {
+        return libssh2_channel_process_startup(ch.get(), "exec", 4, command->data(),
+                                               static_cast<unsigned>(command->size()));
+      },
+      deadline);
+  if (!started) return waitFailed(ch, started.error());
+  if (*started == LIBSSH2_ERROR_CHANNEL_REQUEST_DENIED) {
+    abortChannel(ch);
+    return refused("the host refused to run scp");
+  }
+  if (*started != 0) return transportError("starting scp", *started);
+
+  // The SCP protocol (the sink side is the host's `scp -t`): it acknowledges each step with one
+  // NUL byte, or answers \1 (error) or \2 (fatal) and a message line; what it writes to stderr
+  // says why it could not even start.
+  std::string err;
+  auto readAck = [&]() -> Status {
+    std::string line;
+    for (;;) {
+      char c = 0;
+      const ssize_t n = libssh2_channel_read(ch.get(), &c, 1);
+      if (n == 1) {
+        if (line.empty() && c == '\0') return {};
+        if (c == '\n') {
+          abortChannel(ch);
+          return refused(line.substr(1));
+        }
+        if (line.size() < 4096) line += c;
+        continue;
+      }
+      if (n == 0 || libssh2_channel_eof(ch.get()) == 1) {
+        char buf[1024];
+        ssize_t r = 0;
+        while ((r = libssh2_channel_read_stderr(ch.get(), buf, sizeof buf)) > 0)
+          if (err.size() < 4096) err.append(buf, static_cast<size_t>(r));
+        while (!err.empty() && (err.back() == '\n' || err.back() == '\r')) err.pop_back();
+        abortChannel(ch);
+        if (!line.empty()) return refused(line.substr(1));
+        return refused(err.empty() ? "scp ended without an answer" : err);
+      }
+      if (n != LIBSSH2_ERROR_EAGAIN)
+        return transportError("reading scp's answer", static_cast<int>(n));
+      if (auto st = waitSocket(deadline); !st) return waitFailed(ch, st.error());
+    }
+  };
+  auto writeAll = [&](const char* data, size_t n) -> Status {
+    size_t off = 0;
+    while (off < n) {
+      const ssize_t w = libssh2_channel_write(ch.get(), data + off, n - off);
+      if (w >= 0) {
+        off += static_cast<size_t>(w);
+        continue;
+      }
+      if (w != LIBSSH2_ERROR_EAGAIN) {
+        // The host may have closed the channel with an error in its answer.
+        if (auto st = readAck(); !st) return st;
+        return transportError("sending " + path, static_cast<int>(w));
+      }
+      if (auto st = waitSocket(deadline); !st) return waitFailed(ch, st.error());
+    }
+    return {};
+  };
+
+  if (auto st = readAck(); !st) return st;
+  const size_t slash = path.rfind('/');
+  char header[64];
+  std::snprintf(header, sizeof header, "C%04o %llu ", mode & 07777,
+                static_cast<unsigned long long>(size));
+  const std::string line = header + path.substr(slash + 1) + "\n";
+  if (auto st = writeAll(line.data(), line.size()); !st) return st;
+  if (auto st = readAck(); !st) return st;
+
+  std::vector<char> buf(32768);
+  uint64_t sent = 0;
+  for (;;) {
+    auto n = source(buf.data(), buf.size());
+    if (!n) {
+      abortChannel(ch);
+      return n.error();
+    }
+    if (*n == 0) break;
+    sent += *n;
+    if (sent > size) {
+      abortChannel(ch);
+      return internal("ssh upload: the source grew while it was sent");
+    }
+    if (auto st = writeAll(buf.data(), *n); !st) return st;
+  }
+  if (sent != size) {
+    abortChannel(ch);
+    return internal("ssh upload: the source shrank while it was sent");
+  }
+  // The sender's NUL: the file is complete; scp then acknowledges it once written.
+  if (auto st = writeAll("", 1); !st) return st;
+  if (auto st = readAck(); !st) return st;
+
+  auto eof = retry([&] { return libssh2_channel_send_eof(ch.get()); }, deadline);
+  if (!eof) return waitFailed(ch, eof.error());
+  if (*eof != 0) return transportError("ending the upload", *eof);
+  auto closed = retry([&] { return libssh2_channel_close(ch.get()); }, deadline);
+  if (!closed) return waitFailed(ch, closed.error());
+  auto waited = retry([&] { return libssh2_channel_wait_closed(ch.get()); }, deadline);
+  if (!waited) return waitFailed(ch, waited.error());
+  const int status = libssh2_channel_get_exit_status(ch.get());
+  freeChannel(ch, SteadyClock::now() + kCloseGrace);
+  if (status != 0) return refused("scp exited " + std::to_string(status));
+  return {};
 }
 
 // ---- connect ----------------------------------------------------------------------------------
@@ -560,6 +723,34 @@ Result<ExitInfo> SshSession::execStream(std::string_view command, const ChunkHan
   std::optional<Deadline> deadline;
   if (options.timeout.count() > 0) deadline = SteadyClock::now() + options.timeout;
   return impl_->execStream(command, on_chunk, deadline, options.stop);
+}
+
+Status SshSession::upload(std::string_view content, std::string_view remote_path, unsigned mode,
+                          std::chrono::milliseconds timeout) {
+  size_t off = 0;
+  auto source = [&](char* buf, size_t cap) -> Result<size_t> {
+    const size_t n = std::min(cap, content.size() - off);
+    std::memcpy(buf, content.data() + off, n);
+    off += n;
+    return n;
+  };
+  return impl_->upload(source, content.size(), remote_path, mode, SteadyClock::now() + timeout);
+}
+
+Status SshSession::uploadFile(const std::filesystem::path& local, std::string_view remote_path,
+                              unsigned mode, std::chrono::milliseconds timeout) {
+  std::ifstream in(local, std::ios::binary);
+  std::error_code ec;
+  const auto size = std::filesystem::file_size(local, ec);
+  if (!in || ec)
+    return notFound("ssh upload: cannot read " + local.string() +
+                    (ec ? ": " + ec.message() : std::string()));
+  auto source = [&](char* buf, size_t cap) -> Result<size_t> {
+    in.read(buf, static_cast<std::streamsize>(cap));
+    if (in.bad()) return internal("ssh upload: reading " + local.string() + " failed");
+    return static_cast<size_t>(in.gcount());
+  };
+  return impl_->upload(source, size, remote_path, mode, SteadyClock::now() + timeout);
 }
 
 bool SshSession::isAlive() {

@@ -13,6 +13,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <filesystem>
 #include <functional>
 #include <memory>
 #include <stop_token>
@@ -81,6 +82,22 @@ class SshSession {
   // Runs `command` and hands its output to `on_chunk` as it arrives (log following).
   [[nodiscard]] Result<ExitInfo> execStream(std::string_view command, const ChunkHandler& on_chunk,
                                             const StreamOptions& options = {});
+
+  // Copies `content` to `remote_path` on the host over SCP: the host's `scp -t` (installed with
+  // OpenSSH) on a channel of its own, its path quoted by buildCommand. The file is created with
+  // the permission bits of `mode` (an existing file is overwritten; an existing directory gets
+  // the file inside it, as scp does). The path must be absolute and printable, without a
+  // trailing '/'. Success means scp acknowledged every byte as written and exited 0. Errors:
+  // kInvalidArgument for a path refused here; kFailedPrecondition (reason ssh_upload) with the
+  // remote's own message when the host refused the file (no such directory, permission denied, disk
+  // full, no scp on the host); kDeadlineExceeded (ssh_timeout) past `timeout`, after which the
+  // session is closed (a transfer cannot be abandoned half-way and the session reused).
+  [[nodiscard]] Status upload(std::string_view content, std::string_view remote_path, unsigned mode,
+                              std::chrono::milliseconds timeout);
+  // The same with the bytes of a local file, read as they are sent (kNotFound when it cannot be
+  // opened).
+  [[nodiscard]] Status uploadFile(const std::filesystem::path& local, std::string_view remote_path,
+                                  unsigned mode, std::chrono::milliseconds timeout);
 
   // Sends a keepalive and checks, without blocking, that the connection is still open. False
   // once a transport error, a failed keepalive or the peer's close has been seen.
