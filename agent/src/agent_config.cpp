@@ -45,7 +45,7 @@ Result<AgentConfig> loadAgentConfig(const std::filesystem::path& path, AgentConf
     return {};
   };
   std::string state_dir, jobs_root;
-  for (auto s :
+  for (const auto& s :
        {str("state_dir", state_dir), str("jobs_root", jobs_root), str("listen", c.listen),
         str("probe", c.probe), str("job_user", c.job_user),
         num("sample_interval_ms", c.sample_interval_ms, 100, 3'600'000),

@@ -60,7 +60,6 @@ unsigned statusFor(Code code) {
     case Code::kNotFound:
       return 404;
     case Code::kAlreadyExists:
-      return 409;
     case Code::kConflict:
       return 409;
     case Code::kUnauthenticated:
@@ -76,7 +75,6 @@ unsigned statusFor(Code code) {
     case Code::kDeadlineExceeded:
       return 504;
     case Code::kDataLoss:
-      return 500;
     case Code::kInternal:
       return 500;
     case Code::kBadGateway:

@@ -25,7 +25,7 @@ using BioPtr = std::unique_ptr<BIO, BioFree>;
 std::string bioString(BIO* bio) {
   char* data = nullptr;
   long n = BIO_get_mem_data(bio, &data);
-  return std::string(data, static_cast<size_t>(n));
+  return {data, static_cast<size_t>(n)};
 }
 
 struct GeneralNamesFree {

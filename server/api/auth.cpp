@@ -26,7 +26,7 @@ std::string Authenticator::secretHash(std::string_view secret) {
 }
 
 Authenticator::Bucket& Authenticator::bucket(const std::string& remote, int64_t now) {
-  const double burst = static_cast<double>(settings_.failure_burst);
+  const auto burst = static_cast<double>(settings_.failure_burst);
   auto it = failures_.find(remote);
   if (it == failures_.end()) {
     if (failures_.size() >= kMaxTrackedSources) {

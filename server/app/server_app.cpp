@@ -148,12 +148,13 @@ Result<std::string> initDataDir(const InitOptions& opts) {
   if (!srv) return srv.error();
   auto cp_key = crypto::generateEd25519();
 
-  for (auto s : {writeSecret(d.caKey(), crypto::privateKeyPem(ca_key.get())),
-                 writePublic(d.caCert(), pki::certPem(ca->get())),
-                 writeSecret(d.serverKey(), crypto::privateKeyPem(srv_key.get())),
-                 writePublic(d.serverCert(), pki::certPem(srv->get()) + pki::certPem(ca->get())),
-                 writeSecret(d.checkpointKey(), crypto::privateKeyPem(cp_key.get())),
-                 writePublic(d.checkpointPub(), crypto::publicKeyPem(cp_key.get()))}) {
+  for (const auto& s :
+       {writeSecret(d.caKey(), crypto::privateKeyPem(ca_key.get())),
+        writePublic(d.caCert(), pki::certPem(ca->get())),
+        writeSecret(d.serverKey(), crypto::privateKeyPem(srv_key.get())),
+        writePublic(d.serverCert(), pki::certPem(srv->get()) + pki::certPem(ca->get())),
+        writeSecret(d.checkpointKey(), crypto::privateKeyPem(cp_key.get())),
+        writePublic(d.checkpointPub(), crypto::publicKeyPem(cp_key.get()))}) {
     if (!s) return s.error();
   }
 

@@ -61,7 +61,7 @@ int usage(const UsageOptions& o, const Context& ctx) {
     // The server counts a GPU in each 1-minute bucket it reported a sample in, whether or not a
     // job held it: the header says so.
     for (const char* h : {"GPU-HOURS PRESENT (1-min samples)", "ENERGY", "MEAN UTIL%"})
-      head.push_back(h);
+      head.emplace_back(h);
     Table t(head);
     for (const auto& e : v.as_object().at("usage").as_array()) {
       const auto& u = e.as_object();

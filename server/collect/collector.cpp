@@ -219,7 +219,7 @@ auto awaitAppends(ledger::Ledger& l, std::vector<ledger::AppendRequest> reqs) {
           return;
         }
         for (size_t i = 0; i < rs.size(); ++i) {
-          l.appendAsync(std::move(rs[i]), [st, i, ex](Result<ledger::AppendResult> r) {
+          l.appendAsync(std::move(rs[i]), [st, i, ex](const Result<ledger::AppendResult>& r) {
             if (!r) st->results[i] = r.error();
             if (--st->left == 0) asio::post(ex, [st] { st->handler(std::move(st->results)); });
           });
@@ -346,7 +346,7 @@ struct Collector::Impl {
   }
 
   Impl(ledger::Ledger& l, ledger::TimeSeries& s, CollectorSettings st, dispatch::AgentTransport& t)
-      : ledger(l), store(s), settings(std::move(st)), transport(t), ioc(dispatch::ioContext(t)) {}
+      : ledger(l), store(s), settings(st), transport(t), ioc(dispatch::ioContext(t)) {}
   void startLink(const ledger::HostRow& h, int64_t cursor);
   void stopLink(const std::string& host_id);
 
@@ -457,6 +457,7 @@ asio::awaitable<bool> Collector::Impl::appendInOrder(std::shared_ptr<Link> link,
                                                      std::vector<Drained>& batch, int64_t& done) {
   if (batch.empty()) co_return true;
   std::vector<ledger::AppendRequest> reqs;
+  reqs.reserve(batch.size());
   for (const auto& d : batch) reqs.push_back(d.req);
   auto results = co_await awaitAppends(ledger, std::move(reqs));
   bool ok = true;
@@ -830,7 +831,7 @@ void Collector::Impl::syncLoop() {
 
 Collector::Collector(ledger::Ledger& ledger, ledger::TimeSeries& store, CollectorSettings settings,
                      dispatch::AgentTransport& transport)
-    : impl_(std::make_unique<Impl>(ledger, store, std::move(settings), transport)) {
+    : impl_(std::make_unique<Impl>(ledger, store, settings, transport)) {
   impl_->sources[proto::HostKind::kAgent] = std::make_unique<AgentSource>(*impl_);
   impl_->sink = std::make_unique<Sink>(*impl_);
 }
@@ -894,7 +895,9 @@ ScrapeStats Collector::stats() const {
   s.window = v.size();
   if (v.empty()) return s;
   std::sort(v.begin(), v.end());
-  auto at = [&](double p) { return v[std::min(v.size() - 1, static_cast<size_t>(p * v.size()))]; };
+  auto at = [&](double p) {
+    return v[std::min(v.size() - 1, static_cast<size_t>(p * static_cast<double>(v.size())))];
+  };
   s.p50_ms = at(0.50);
   s.p99_ms = at(0.99);
   s.max_ms = v.back();

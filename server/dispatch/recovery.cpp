@@ -14,10 +14,7 @@ namespace bj = boost::json;
 
 PlacedJobRecovery::PlacedJobRecovery(ledger::Ledger& ledger, Scheduler& scheduler, LiveView live,
                                      RecoverySettings settings)
-    : ledger_(ledger),
-      scheduler_(scheduler),
-      live_(std::move(live)),
-      settings_(std::move(settings)) {}
+    : ledger_(ledger), scheduler_(scheduler), live_(std::move(live)), settings_(settings) {}
 
 PlacedJobRecovery::~PlacedJobRecovery() { stop(); }
 
@@ -72,7 +69,9 @@ bool PlacedJobRecovery::attempt(const std::string& job_id,
   if (!version) return false;
   auto found = scheduler_.jobAndHost(id);
   if (!found) return false;
-  const auto& [job, host] = *found;
+  // Not a structured binding: clang 15 (clang-tidy) cannot capture one in the lambda below.
+  const auto& job = found->first;
+  const auto& host = found->second;
   // Reported by its host (or ended) meanwhile: nothing left to do.
   if (job.state != proto::toString(proto::JobState::kPlaced)) return true;
   auto failed = [&](const std::string& reason) {

@@ -67,7 +67,7 @@ Result<Scheduler::Choice> Scheduler::place(const proto::JobRequest& req) {
     bj::object reasons;
     for (const auto& h : *hosts) {
       if (req.host && *req.host != h.id && *req.host != h.name) continue;
-      auto why = [&](std::string r) { reasons[h.id] = std::move(r); };
+      auto why = [&](const std::string& r) { reasons[h.id] = r; };
       if (h.state == HostState::kRevoked) {
         why("revoked");
         continue;

@@ -12,7 +12,8 @@
 
 #include "hwl/result.hpp"
 
-using LIBSSH2_SESSION = struct _LIBSSH2_SESSION;
+// libssh2's own tag name, declared here so that this header does not include libssh2.h.
+using LIBSSH2_SESSION = struct _LIBSSH2_SESSION;  // NOLINT(bugprone-reserved-identifier)
 
 namespace hwl::ssh {
 

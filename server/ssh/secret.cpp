@@ -7,6 +7,7 @@ namespace hwl::ssh {
 
 Secret::Secret(std::string&& value) noexcept : value_(std::move(value)) {
   // A heap buffer moved over leaves the source empty; a short one is copied and stays behind.
+  // NOLINTNEXTLINE(bugprone-use-after-move): wiping the moved-from source is the point.
   if (value.capacity() > 0) OPENSSL_cleanse(value.data(), value.capacity());
   value.clear();
 }

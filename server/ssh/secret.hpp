@@ -4,6 +4,7 @@
 
 #include <string>
 #include <string_view>
+#include <utility>
 
 namespace hwl::ssh {
 
@@ -17,7 +18,7 @@ class Secret {
   Secret(std::string&& value) noexcept;  // NOLINT(implicit)
   Secret(const Secret& other) = default;
   // A moved-from std::string can keep its bytes in the small-string buffer: wipe them.
-  Secret(Secret&& other) noexcept : value_(other.value_) { other.wipe(); }
+  Secret(Secret&& other) noexcept : value_(std::move(other.value_)) { other.wipe(); }
   Secret& operator=(const Secret& other) {
     if (this != &other) {
       wipe();

@@ -173,7 +173,8 @@ Status SqliteLedger::init() {
   if (!sv) return sv.error();
   if (!ins) return ins.error();
   if (!cp) return cp.error();
-  stmts_.reset(new Stmts{std::move(*by_id), std::move(*sv), std::move(*ins), std::move(*cp)});
+  stmts_ = std::make_unique<Stmts>(
+      Stmts{std::move(*by_id), std::move(*sv), std::move(*ins), std::move(*cp)});
 
   auto head = writer_->prepare("SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1");
   if (!head) return head.error();
@@ -249,7 +250,7 @@ void SqliteLedger::runTaskAsync(std::function<Status(sqlite::Db&)> task,
 Status SqliteLedger::runTask(std::function<Status(sqlite::Db&)> task) {
   std::promise<Status> p;
   auto f = p.get_future();
-  runTaskAsync(std::move(task), [&p](Status s) { p.set_value(s); });
+  runTaskAsync(std::move(task), [&p](const Status& s) { p.set_value(s); });
   return f.get();
 }
 
@@ -640,9 +641,9 @@ VerifyReport verifyDatabase(sqlite::Db& db, const VerifyOptions& opts) {
     for (;;) {
       auto row = st->step();
       if (!row || !*row) break;
-      cps.push_back(
-          {Checkpoint{st->i64(0), toDigest(st->blob(1)), st->i64(2), std::string(st->blob(3))},
-           "table"});
+      cps.emplace_back(
+          Checkpoint{st->i64(0), toDigest(st->blob(1)), st->i64(2), std::string(st->blob(3))},
+          "table");
     }
   }
   if (!opts.checkpoint_log.empty()) {
@@ -679,7 +680,7 @@ VerifyReport verifyDatabase(sqlite::Db& db, const VerifyOptions& opts) {
           rep.problem = "checkpoint log line " + std::to_string(lineno) + " is malformed";
         continue;
       }
-      cps.push_back({c, "log"});
+      cps.emplace_back(c, "log");
     }
   }
   std::map<int64_t, crypto::Digest> wanted;  // seq → hash recomputed there

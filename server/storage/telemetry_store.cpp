@@ -361,7 +361,7 @@ Result<bj::array> TelemetryStore::usage(const std::string& group, int64_t f, int
         int c = group == "host" ? 1 : 2;
         bj::object o{{"host", st->text(0)}};
         if (group == "gpu") o["gpu_uuid"] = st->text(1);
-        double buckets = static_cast<double>(st->i64(c));
+        auto buckets = static_cast<double>(st->i64(c));
         o["gpu_hours"] = std::round(buckets * bucket_h * 1000) / 1000;
         o["energy_kwh"] = std::round(sqlite3_column_double(st->get(), c + 1) * 1000) / 1e6;
         int64_t n = st->i64(c + 3);
@@ -408,13 +408,14 @@ Result<bj::array> TelemetryStore::usage(const std::string& group, int64_t f, int
         }
         st->reset();
       }
-      bj::object o{
-          {"job", j.id},
-          {"name", j.name},
-          {"host", j.host_id},
-          {"gpus", ngpu},
-          {"gpu_hours", std::round(static_cast<double>(ngpu) * (b - a) / 3.6e6 * 1000) / 1000},
-          {"energy_kwh", std::round(energy * 1000) / 1e6}};
+      bj::object o{{"job", j.id},
+                   {"name", j.name},
+                   {"host", j.host_id},
+                   {"gpus", ngpu},
+                   {"gpu_hours", std::round(static_cast<double>(ngpu) * static_cast<double>(b - a) /
+                                            3.6e6 * 1000) /
+                                     1000},
+                   {"energy_kwh", std::round(energy * 1000) / 1e6}};
       if (util_n > 0)
         o["mean_util_pct"] = std::round(util_sum / static_cast<double>(util_n) * 10) / 10;
       out.push_back(std::move(o));

@@ -116,7 +116,7 @@ Result<std::string> JobLog::tail(size_t lines, size_t max_bytes) const {
     }
     struct stat st {};
     if (::fstat(fd.get(), &st) != 0) return internal(files::errnoMessage("stat " + f.string()));
-    uint64_t pos = static_cast<uint64_t>(st.st_size);
+    auto pos = static_cast<uint64_t>(st.st_size);
     while (pos > 0 && acc.size() < max_bytes) {
       const size_t want = static_cast<size_t>(
           std::min<uint64_t>({pos, 65536, static_cast<uint64_t>(max_bytes - acc.size())}));
@@ -189,7 +189,7 @@ Result<LogChunk> JobLog::readFrom(uint64_t offset, size_t max_bytes) const {
 }
 
 LogWriter::LogWriter(std::filesystem::path dir, uint64_t max_bytes, uint32_t keep)
-    : log_(dir, max_bytes, keep), max_bytes_(max_bytes) {
+    : log_(std::move(dir), max_bytes, keep), max_bytes_(max_bytes) {
   cur_ = log_.current().string();
   base_file_ = log_.baseFile().string();
   base_tmp_ = base_file_ + ".tmp";

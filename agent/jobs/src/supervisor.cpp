@@ -247,7 +247,7 @@ std::filesystem::path Supervisor::jobDir(const std::string& id) const {
 }
 
 JobLog Supervisor::jobLog(const std::string& id) const {
-  return JobLog(jobDir(id), settings_.log_max_bytes, settings_.log_keep);
+  return {jobDir(id), settings_.log_max_bytes, settings_.log_keep};
 }
 
 Status Supervisor::persist(const JobInfo& info) const {

@@ -234,7 +234,7 @@ Result<std::uint64_t> parseByteSize(std::string_view text) {
 
 std::string formatBytes(std::uint64_t bytes) {
   static constexpr std::array<const char*, 5> kUnits{"B", "KiB", "MiB", "GiB", "TiB"};
-  double v = static_cast<double>(bytes);
+  auto v = static_cast<double>(bytes);
   std::size_t u = 0;
   while (v >= 1024.0 && u + 1 < kUnits.size()) {
     v /= 1024.0;

@@ -1,6 +1,7 @@
 // GGUF metadata -> ModelSpec: llama.cpp's arch-generic keys for shapes, tensor infos for exact
 // parameter counts and bytes.
 #include <algorithm>
+#include <cmath>
 #include <map>
 
 #include "hwl/planner/formats.hpp"
@@ -76,7 +77,8 @@ void addTensorToLayer(LayerParams& p, const std::string& leaf, std::uint64_t n,
                       double active_share) {
   if (leaf.find("_exps") != std::string::npos) {
     p.experts += n;
-    p.experts_active += static_cast<std::uint64_t>(static_cast<double>(n) * active_share + 0.5);
+    p.experts_active +=
+        static_cast<std::uint64_t>(std::llround(static_cast<double>(n) * active_share));
   } else if (leaf.find("ffn_gate_inp") != std::string::npos ||
              leaf.find("exp_probs_b") != std::string::npos) {
     p.router += n;

@@ -54,7 +54,7 @@ Status readAttentionHeads(ConfigReader& r, HfModel& m) {
   } else if (!r.failed()) {
     m.n_kv_heads = m.n_heads;
     r.recordDefault("num_key_value_heads", m.n_heads);
-    m.notes.push_back("num_key_value_heads absent: taken equal to num_attention_heads (MHA)");
+    m.notes.emplace_back("num_key_value_heads absent: taken equal to num_attention_heads (MHA)");
   }
   if (r.failed()) return r.error();
   if (m.n_kv_heads == 0) {
@@ -450,7 +450,7 @@ Status readModelLevel(ConfigReader& r, const HfModel& m, ModelSpec& spec) {
   if (dt.empty()) {
     spec.dtype = "bf16";
     r.recordDefault("torch_dtype", "bfloat16");
-    spec.notes.push_back("torch_dtype absent: bf16 assumed");
+    spec.notes.emplace_back("torch_dtype absent: bf16 assumed");
   } else {
     spec.dtype = dtypeName(dt);
     if (spec.dtype.empty()) {

@@ -170,7 +170,7 @@ Result<Prepared> prepare(const PlanRequest& req) {
         "tp " + std::to_string(tp) +
         " exceeds the KV heads of some layers: each GPU keeps a replica of one KV head");
   }
-  if (use_stored) p.notes.push_back("weights: exact bytes of the stored tensors");
+  if (use_stored) p.notes.emplace_back("weights: exact bytes of the stored tensors");
 
   p.act_width = 2ULL * m.hidden_size + max_width;
   p.logits_width = m.vocab_size;

@@ -76,6 +76,7 @@ std::vector<GpuReading> Sampler::history(const std::string& uuid) const {
 std::vector<std::string> Sampler::gpuUuids() const {
   std::lock_guard lock(mutex_);
   std::vector<std::string> out;
+  out.reserve(rings_.size());
   for (const auto& [uuid, ring] : rings_) out.push_back(uuid);
   return out;
 }

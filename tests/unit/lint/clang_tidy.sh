@@ -83,7 +83,9 @@ if ((${#todo[@]})); then
   printf '%s\n' "${todo[@]}" | xargs -P "$jobs" -I{} bash -c 'check "$@"' _ {}
 fi
 if compgen -G "$work/*.log" > /dev/null; then
-  cat "$work"/*.log | grep -A3 "warning:\|error:" | head -400
+  # Through a file: `head` closing the pipe early would end the script (pipefail) before the count.
+  cat "$work"/*.log | grep -A3 "warning:\|error:" > "$work/findings" || true
+  head -400 "$work/findings"
   echo "clang-tidy: $(cat "$work"/*.log | grep -c "warning:\|error:") findings"
   exit 1
 fi
