@@ -10,6 +10,7 @@
 #include <fstream>
 #include <memory>
 #include <optional>
+#include <ranges>
 #include <vector>
 
 #include "hwl/crypto.hpp"
@@ -860,8 +861,8 @@ Installation::Undone Installation::rollback() {
     u.removed = paths;
   }
   if (reloaded_ || linked_unit_) hostStep({"systemctl", "daemon-reload"}, "reloaded systemd");
-  for (auto it = created_users_.rbegin(); it != created_users_.rend(); ++it)
-    hostStep({"userdel", "--", *it}, "deleted user " + *it);
+  for (const auto& user : std::ranges::reverse_view(created_users_))
+    hostStep({"userdel", "--", user}, "deleted user " + user);
   return u;
 }
 

@@ -142,7 +142,7 @@ Result<LogResult> SshDriver::logs(const dispatch::HostTarget& host, const proto:
   // Followed: the reader leaving (checked every 200 ms) or the sink refusing closes the channel;
   // the remote tail then ends at its next write or with the job (tail --pid).
   std::stop_source stop;
-  std::jthread watcher([&](std::stop_token done) {
+  std::jthread watcher([&](const std::stop_token& done) {
     while (!done.stop_requested()) {
       if (cancelled && cancelled()) {
         stop.request_stop();

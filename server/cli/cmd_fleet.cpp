@@ -54,7 +54,7 @@ int hostsAddSsh(const AddSshOptions& o, const Context& ctx) {
   if (!o.key.empty()) {
     auto pem = files::readFile(o.key, 64 * 1024);
     if (!pem) return fail(ctx.err, pem.error());
-    body["key_pem"] = std::move(*pem);
+    body["key_pem"] = *pem;
   }
   if (!o.server_key.empty()) body["key_file"] = o.server_key;
   if (o.use_agent) body["use_agent"] = true;
@@ -63,7 +63,7 @@ int hostsAddSsh(const AddSshOptions& o, const Context& ctx) {
     if (!pass) return fail(ctx.err, pass.error());
     std::string p = std::move(*pass);
     while (!p.empty() && (p.back() == '\n' || p.back() == '\r')) p.pop_back();
-    body["passphrase"] = std::move(p);
+    body["passphrase"] = p;
   }
   if (!o.fingerprint.empty()) body["fingerprint"] = o.fingerprint;
   if (o.trust_on_first_use) body["trust_on_first_use"] = true;
