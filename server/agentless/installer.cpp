@@ -10,7 +10,6 @@
 #include <fstream>
 #include <memory>
 #include <optional>
-#include <ranges>
 #include <vector>
 
 #include "hwl/crypto.hpp"
@@ -861,8 +860,8 @@ Installation::Undone Installation::rollback() {
     u.removed = paths;
   }
   if (reloaded_ || linked_unit_) hostStep({"systemctl", "daemon-reload"}, "reloaded systemd");
-  for (const auto& user : std::ranges::reverse_view(created_users_))
-    hostStep({"userdel", "--", user}, "deleted user " + user);
+  for (auto it = created_users_.rbegin(); it != created_users_.rend(); ++it)
+    hostStep({"userdel", "--", *it}, "deleted user " + *it);
   return u;
 }
 
