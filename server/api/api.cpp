@@ -89,6 +89,14 @@ void Api::addFleetRoutes(http::RouteTable& t, Api* self) {
          [self](auto& r, auto&) { return self->prometheusMetrics(r); }});
   t.add({"POST", "/v1/placements", "viewer", 256 * 1024,
          [self](auto& r, auto&) { return self->placements(r); }});
+  t.add({"GET", "/v1/rentals", "viewer", 0, [self](auto& r, auto&) { return self->rentals(r); }});
+  t.add({"POST", "/v1/rentals", "operator", 16 * 1024,
+         [self](auto& r, auto&) { return self->launchRental(r); }});
+  t.add({"GET", "/v1/rentals/{id}", "viewer", 0,
+         [self](auto& r, auto& p) { return self->rental(r, p.at("id")); }});
+  t.add({"DELETE", "/v1/rentals/{id}", "operator", 0,
+         [self](auto& r, auto& p) { return self->terminateRental(r, p.at("id")); }});
+  t.add({"GET", "/v1/costs", "viewer", 0, [self](auto& r, auto&) { return self->costs(r); }});
 }
 
 http::RouteTable Api::allRoutes(size_t default_body_limit) {

@@ -19,6 +19,7 @@
 #include "ledger/rows.hpp"
 #include "ledger/store.hpp"
 #include "pki/fleet_ca.hpp"
+#include "rentals/rental_manager.hpp"
 #include "stream_limits.hpp"
 
 namespace hwl::api {
@@ -33,6 +34,8 @@ struct FleetServices {
   std::function<void()> on_hosts_changed;  // a host enrolled or was revoked
   // Enrollment over SSH (POST /v1/hosts/ssh); null: the route answers 412.
   const agentless::SshEnrollContext* ssh = nullptr;
+  // Cloud rentals (api_rentals.cpp); null: no provider is configured.
+  rentals::RentalManager* rentals = nullptr;
 };
 
 struct ApiSettings {
@@ -102,6 +105,12 @@ class Api {
   Result<http::Reply> cancelJob(http::Request& req, const std::string& id);
   Result<http::Reply> placements(http::Request& req);
   Result<http::Reply> collectorStatus(http::Request& req);
+  // Rentals and costs (api_rentals.cpp).
+  Result<http::Reply> rentals(http::Request& req);
+  Result<http::Reply> rental(http::Request& req, const std::string& id);
+  Result<http::Reply> launchRental(http::Request& req);
+  Result<http::Reply> terminateRental(http::Request& req, const std::string& id);
+  Result<http::Reply> costs(http::Request& req);
   boost::json::object hostView(const ledger::HostRow& h);
   boost::json::object hostView(const ledger::HostRow& h, const std::vector<ledger::GpuRow>& gpus,
                                const std::optional<collect::HostLive>& live);

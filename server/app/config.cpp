@@ -2,6 +2,7 @@
 #include "config.hpp"
 
 #include <boost/url/parse.hpp>
+#include <cstdlib>
 
 #include "agentless/ssh_job_scripts.hpp"
 #include "hwl/files.hpp"
@@ -78,7 +79,8 @@ Result<ServerConfig> loadConfigFile(const std::filesystem::path& path, ServerCon
                                 "ssh_command_timeout_ms",
                                 "agent_binary",
                                 "ssh_key_dir",
-                                "ssh_job_root"},
+                                "ssh_job_root",
+                                "providers"},
                                "config " + path.string());
       !s)
     return s.error();
@@ -138,6 +140,14 @@ Result<ServerConfig> loadConfigFile(const std::filesystem::path& path, ServerCon
     return invalidArgument("config " + path.string() +
                            ": \"max_streams_per_principal\" may not exceed \"max_streams\", and "
                            "\"admin_stream_reserve\" must be below it");
+  if (const auto* p = obj->if_contains("providers")) {
+    if (!p->is_object())
+      return invalidArgument("config " + path.string() + ": \"providers\" must be an object");
+    auto r = rentals::parseRentalsConfig(p->as_object(),
+                                         [](const char* name) { return std::getenv(name); });
+    if (!r) return invalidArgument("config " + path.string() + ": " + r.error().message);
+    c.rentals = std::move(*r);
+  }
   if (!dir.empty()) c.data_dir = dir;
   if (!public_url.empty()) {
     auto u = normalisePublicUrl(public_url);

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "hwl/result.hpp"
+#include "rentals/rentals_config.hpp"
 
 namespace hwl::server {
 
@@ -52,6 +53,8 @@ struct ServerConfig {
   // install-agent mode: the hwledger-agent binary copied to hosts (empty: the one beside the
   // server's own executable, if there is one).
   std::string agent_binary;
+  // Cloud rentals: the "providers" section (empty: no provider, the rental routes answer 412).
+  rentals::RentalsConfig rentals;
 };
 
 // Reads a JSON config file over `base`. An unknown key is an error naming the key.

@@ -70,5 +70,6 @@ void registerJobs(CLI::App& app, Commands& commands);    // jobs submit|list|log
 void registerUsage(CLI::App& app, Commands& commands);   // usage
 void registerEnroll(CLI::App& app, Commands& commands);  // enroll-token create
 void registerPlan(CLI::App& app, Commands& commands);    // plan, placements
+void registerRentals(CLI::App& app, Commands& commands);  // rentals [show|terminate], costs
 
 }  // namespace hwl::cli

@@ -47,6 +47,7 @@ struct EventQuery {
   int64_t after = 0;
   int64_t limit = 100;
   std::string stream;  // exact match when not empty
+  std::string stream_prefix;  // streams starting with this, when not empty
   std::string type;    // exact match when not empty
 };
 

@@ -2,7 +2,9 @@
 // (each with its base URL, API key and CA file), how often to reconcile, the budget caps.
 #pragma once
 
+#include <boost/json/object.hpp>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -27,6 +29,9 @@ struct ProviderConfig {
   std::string api_key;   // empty: from the environment variable
   std::string ca_file;
   std::string image;  // container image for providers that run containers (Vast.ai, RunPod)
+  int64_t timeout_ms = 20'000;       // per call
+  int64_t max_attempts = 5;          // 429, 5xx and no answer are retried
+  int64_t backoff_initial_ms = 500;  // doubled per attempt, with full jitter
 };
 
 struct RentalsConfig {
@@ -39,9 +44,16 @@ struct RentalsConfig {
   int64_t provision_timeout_s = 900;     // launched but not running by then: terminated
   int64_t offers_ttl_s = 60;
   int64_t terminate_confirm_timeout_s = 300;  // then rental.orphan_found
-  bool enroll_agent = false;  // running rentals: install the agent over SSH (else agentless)
-  std::string ssh_user = "root";
+  bool enroll = true;  // running rentals with an SSH address are enrolled as agentless hosts
+  int64_t poll_interval_ms = 5000;  // how often provisioning and terminating rentals are asked
 };
+
+// Parses the "providers" object of the server config; `env` looks up the key variables.
+Result<RentalsConfig> parseRentalsConfig(const boost::json::object& section,
+                                         const std::function<const char*(const char*)>& env);
+// The endpoint of one configured provider (its key from the config or the environment).
+Result<Endpoint> endpointOf(const std::string& provider, const ProviderConfig& c,
+                            const std::function<const char*(const char*)>& env);
 
 // Builds the adapters of the configured providers; a bad base URL or a missing key is an error
 // naming the provider (never the key).

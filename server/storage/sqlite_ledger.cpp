@@ -580,6 +580,8 @@ Result<std::vector<Event>> SqliteLedger::read(const EventQuery& q) {
     std::string sql = std::string(kEventCols) + " WHERE seq > ?1";
     if (!q.stream.empty()) sql += " AND stream = ?2";
     if (!q.type.empty()) sql += " AND type = ?3";
+    // A prefix as a range, so no LIKE pattern is built from it: [prefix, prefix + U+10FFFF).
+    if (!q.stream_prefix.empty()) sql += " AND stream >= ?5 AND stream < ?6";
     sql += " ORDER BY seq LIMIT ?4";
     auto st = db.prepare(sql);
     if (!st) return st.error();
@@ -587,6 +589,10 @@ Result<std::vector<Event>> SqliteLedger::read(const EventQuery& q) {
     if (!q.stream.empty()) st->bind(2, q.stream);
     if (!q.type.empty()) st->bind(3, q.type);
     st->bind(4, q.limit);
+    if (!q.stream_prefix.empty()) {
+      st->bind(5, q.stream_prefix);
+      st->bind(6, q.stream_prefix + "\xf4\x8f\xbf\xbf");
+    }
     std::vector<Event> out;
     for (;;) {
       auto row = st->step();

@@ -19,6 +19,8 @@ Knobs (POST /_fake/config):
   provision_delay_s  seconds from launch to running (default 0.3)
   provision_never    launched instances stay provisioning for ever
   launch_error       when set, a launch is refused with this message (the provider's error form)
+  launch_answer_delay_s  the instance exists at once but the launch answer comes this much later
+                     (a client killed meanwhile never learns its id)
   outbid_spot        spot/interruptible launches are outbid at once (stopped, never running)
   terminate_sticky   after a terminate is acknowledged the instance stays listed running for N
                      more reads (-1: for ever)
@@ -75,6 +77,7 @@ class FakeProvider:
             "provision_delay_s": 0.3,
             "provision_never": False,
             "launch_error": "",
+            "launch_answer_delay_s": 0,
             "outbid_spot": False,
             "terminate_sticky": 0,
             "billed_factor": 1.0,
@@ -103,7 +106,10 @@ class FakeProvider:
                 with open(self.authorized_keys, "a", encoding="utf-8") as f:
                     for k in ssh_keys:
                         f.write(k.strip() + "\n")
-            return inst
+            delay = float(self.knobs["launch_answer_delay_s"])
+        if delay > 0:
+            time.sleep(delay)
+        return inst
 
     def state_of(self, inst, read=True):
         """One of provisioning, running, outbid, terminating, terminated. A read of a sticky

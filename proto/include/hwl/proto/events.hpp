@@ -36,6 +36,20 @@ inline constexpr char kJobLost[] = "job.lost";
 // a host appends one at the version it read, so two placements racing for a GPU cannot both commit.
 inline constexpr char kGpusReserved[] = "gpus.reserved";
 
+// Cloud rentals, on "rental/<rental id>" streams (proto/events.md has their data).
+inline constexpr char kRentalRequested[] = "rental.requested";
+inline constexpr char kRentalLaunched[] = "rental.launched";
+inline constexpr char kRentalRunning[] = "rental.running";
+inline constexpr char kRentalFailed[] = "rental.failed";
+inline constexpr char kRentalHostEnrolled[] = "rental.host_enrolled";
+inline constexpr char kRentalTerminateRequested[] = "rental.terminate_requested";
+inline constexpr char kRentalTerminated[] = "rental.terminated";
+inline constexpr char kRentalOrphanFound[] = "rental.orphan_found";
+inline constexpr char kCostAccrued[] = "cost.accrued";
+inline constexpr char kCostDiscrepancy[] = "cost.discrepancy";
+// On the "budget" stream.
+inline constexpr char kBudgetExceeded[] = "budget.exceeded";
+
 }  // namespace hwl::proto::event
 
 namespace hwl::proto::stream {
@@ -43,5 +57,7 @@ namespace hwl::proto::stream {
 inline constexpr char kJobPrefix[] = "job/";
 inline constexpr char kHostPrefix[] = "host/";
 inline constexpr char kGpusPrefix[] = "gpus/";
+inline constexpr char kRentalPrefix[] = "rental/";
+inline constexpr char kBudget[] = "budget";
 
 }  // namespace hwl::proto::stream

@@ -1,0 +1,100 @@
+// Rentals and costs: launching an offer, listing and terminating rentals, and the cost rows the
+// rental manager accrued, each answered from the manager's fold of the rental events.
+#include <boost/json.hpp>
+
+#include "api.hpp"
+#include "hwl/json.hpp"
+#include "params.hpp"
+#include "rentals/rental_book.hpp"
+#include "rentals/rental_manager.hpp"
+
+namespace hwl::api {
+
+namespace bj = boost::json;
+
+namespace {
+
+Error noRentals() {
+  return Error{Code::kFailedPrecondition,
+               "no cloud provider is configured on this server (the \"providers\" section of its "
+               "config)",
+               "rentals_not_configured", {}};
+}
+
+}  // namespace
+
+Result<http::Reply> Api::rentals(http::Request& req) {
+  auto who = auth_.authorize(req, ledger::Role::kViewer);
+  if (!who) return who.error();
+  if (auto s = onlyParams(req, {"state", "provider"}); !s) return s.error();
+  if (fleet_.rentals == nullptr) return http::ok(bj::object{{"rentals", bj::array{}}});
+  auto state = req.query.find("state");
+  auto provider = req.query.find("provider");
+  bj::array out;
+  for (auto& v : fleet_.rentals->list()) {
+    const auto& o = v.as_object();
+    if (state != req.query.end() && o.at("state").as_string() != state->second) continue;
+    if (provider != req.query.end() && o.at("provider").as_string() != provider->second) continue;
+    out.push_back(std::move(v));
+  }
+  return http::ok(bj::object{{"rentals", std::move(out)}});
+}
+
+Result<http::Reply> Api::rental(http::Request& req, const std::string& id) {
+  auto who = auth_.authorize(req, ledger::Role::kViewer);
+  if (!who) return who.error();
+  if (!rentals::validRentalId(id)) return invalidArgument("not a rental id");
+  if (fleet_.rentals == nullptr) return notFound("no rental " + id);
+  auto r = fleet_.rentals->get(id);
+  if (!r) return r.error();
+  return http::ok(std::move(*r));
+}
+
+Result<http::Reply> Api::launchRental(http::Request& req) {
+  auto who = auth_.authorize(req, ledger::Role::kOperator);
+  if (!who) return who.error();
+  if (fleet_.rentals == nullptr) return noRentals();
+  auto body = json::parseObject(req.body);
+  if (!body) return body.error();
+  auto order = rentals::parseLaunchOrder(*body);
+  if (!order) return order.error();
+  auto r = fleet_.rentals->launch(*order, who->actor);
+  if (!r) return r.error();
+  return http::created(std::move(*r));
+}
+
+Result<http::Reply> Api::terminateRental(http::Request& req, const std::string& id) {
+  auto who = auth_.authorize(req, ledger::Role::kOperator);
+  if (!who) return who.error();
+  if (!rentals::validRentalId(id)) return invalidArgument("not a rental id");
+  if (fleet_.rentals == nullptr) return notFound("no rental " + id);
+  auto r = fleet_.rentals->terminate(id, who->actor);
+  if (!r) return r.error();
+  return http::accepted(std::move(*r));
+}
+
+Result<http::Reply> Api::costs(http::Request& req) {
+  auto who = auth_.authorize(req, ledger::Role::kViewer);
+  if (!who) return who.error();
+  if (auto s = onlyParams(req, {"from", "to", "group_by"}); !s) return s.error();
+  auto from = http::queryInt(req, "from", 0, 4'102'444'800'000);
+  if (!from) return from.error();
+  auto to = http::queryInt(req, "to", 0, 4'102'444'800'000);
+  if (!to) return to.error();
+  std::string group_by = "provider";
+  if (auto g = req.query.find("group_by"); g != req.query.end()) group_by = g->second;
+  int64_t now = clock_.nowMs();
+  int64_t t1 = to->value_or(now + 1);
+  int64_t t0 = from->value_or(0);
+  if (fleet_.rentals == nullptr) {
+    if (group_by != "provider" && group_by != "rental" && group_by != "host" && group_by != "job")
+      return invalidArgument("group_by must be provider, rental, host or job");
+    return http::ok(bj::object{{"from_ms", t0}, {"to_ms", t1}, {"group_by", group_by},
+                               {"groups", bj::array{}}, {"total_usd", 0.0}});
+  }
+  auto c = fleet_.rentals->costs(t0, t1, group_by);
+  if (!c) return c.error();
+  return http::ok(std::move(*c));
+}
+
+}  // namespace hwl::api
