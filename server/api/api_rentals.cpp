@@ -18,7 +18,8 @@ Error noRentals() {
   return Error{Code::kFailedPrecondition,
                "no cloud provider is configured on this server (the \"providers\" section of its "
                "config)",
-               "rentals_not_configured", {}};
+               "rentals_not_configured",
+               {}};
 }
 
 }  // namespace
@@ -89,8 +90,11 @@ Result<http::Reply> Api::costs(http::Request& req) {
   if (fleet_.rentals == nullptr) {
     if (group_by != "provider" && group_by != "rental" && group_by != "host" && group_by != "job")
       return invalidArgument("group_by must be provider, rental, host or job");
-    return http::ok(bj::object{{"from_ms", t0}, {"to_ms", t1}, {"group_by", group_by},
-                               {"groups", bj::array{}}, {"total_usd", 0.0}});
+    return http::ok(bj::object{{"from_ms", t0},
+                               {"to_ms", t1},
+                               {"group_by", group_by},
+                               {"groups", bj::array{}},
+                               {"total_usd", 0.0}});
   }
   auto c = fleet_.rentals->costs(t0, t1, group_by);
   if (!c) return c.error();

@@ -30,7 +30,8 @@ struct CostsOptions {
 
 // A rental id as the server makes them; checked before it goes into a URL path.
 bool rentalIdOk(const std::string& id) {
-  return !id.empty() && id.size() <= 160 && (id.starts_with("rental-") || id.starts_with("orphan-")) &&
+  return !id.empty() && id.size() <= 160 &&
+         (id.starts_with("rental-") || id.starts_with("orphan-")) &&
          std::all_of(id.begin(), id.end(), [](char c) {
            return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.';
          });
@@ -59,10 +60,9 @@ int rentalsList(const NoOptions&, const Context& ctx) {
         if (const auto* m = offer->as_object().if_contains("gpu_model"); m != nullptr)
           gpus += " x " + str(*m);
       }
-      t.add({str(o.at("id")), str(o.at("provider")), str(o.at("instance_id")),
-             str(o.at("state")), gpus, usd(o, "price_hour_usd"), str(o.at("price_source")),
-             usd(o, "cost_to_now_usd"), address(o.at("address")), str(o.at("host_id")),
-             str(o.at("message"))});
+      t.add({str(o.at("id")), str(o.at("provider")), str(o.at("instance_id")), str(o.at("state")),
+             gpus, usd(o, "price_hour_usd"), str(o.at("price_source")), usd(o, "cost_to_now_usd"),
+             address(o.at("address")), str(o.at("host_id")), str(o.at("message"))});
     }
     t.print(ctx.out);
     return 0;
@@ -74,8 +74,8 @@ int rentalsShow(const RentalIdOptions& o, const Context& ctx) {
   Api api(ctx.conn);
   return show(ctx, api.call("GET", "/v1/rentals/" + o.id), [&](const bj::value& v) {
     const auto& r = v.as_object();
-    for (const char* k : {"id", "provider", "instance_id", "label", "state", "price_source",
-                          "host_id", "message"})
+    for (const char* k :
+         {"id", "provider", "instance_id", "label", "state", "price_source", "host_id", "message"})
       ctx.out << k << ": " << str(r.at(k)) << "\n";
     ctx.out << "price_hour_usd: " << usd(r, "price_hour_usd") << "\n";
     ctx.out << "accrued_usd: " << usd(r, "accrued_usd") << "\n";

@@ -31,13 +31,13 @@ struct Offer {
   // for RunPod, "<instance type>:<region>" for Lambda. Only [A-Za-z0-9._:/ -] (checked by
   // validOfferId), so it can travel in ids, URLs and events.
   std::string offer_id;
-  std::string gpu_model;             // as the provider names it, e.g. "H100 PCIe"
+  std::string gpu_model;  // as the provider names it, e.g. "H100 PCIe"
   int gpu_count = 0;
-  int64_t gpu_memory_bytes = 0;      // per GPU
+  int64_t gpu_memory_bytes = 0;  // per GPU
   double vcpus = 0;
   int64_t ram_bytes = 0;
   int64_t disk_bytes = 0;
-  double price_hour_usd = 0;                 // on demand, the whole offer
+  double price_hour_usd = 0;                  // on demand, the whole offer
   std::optional<double> spot_price_hour_usd;  // interruptible / minimum bid, where offered
   std::string region;
   std::optional<double> reliability;  // 0..1, where the provider gives one

@@ -1,10 +1,10 @@
 #include "rentals/provider_http.hpp"
 
+#include <arpa/inet.h>
 #include <openssl/evp.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
-#include <arpa/inet.h>
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 #include <cctype>
@@ -53,9 +53,7 @@ std::string BaseUrl::origin() const {
 }
 
 Result<BaseUrl> parseBaseUrl(std::string_view url) {
-  auto bad = [&](const std::string& why) {
-    return invalidArgument("provider base URL: " + why);
-  };
+  auto bad = [&](const std::string& why) { return invalidArgument("provider base URL: " + why); };
   BaseUrl out;
   if (url.starts_with("https://")) {
     url.remove_prefix(8);
@@ -126,12 +124,13 @@ Status checkApiKey(std::string_view key) {
   return {};
 }
 
-std::optional<std::chrono::milliseconds> parseRetryAfter(std::string_view v,
-                                                         std::chrono::system_clock::time_point now) {
+std::optional<std::chrono::milliseconds> parseRetryAfter(
+    std::string_view v, std::chrono::system_clock::time_point now) {
   while (!v.empty() && v.front() == ' ') v.remove_prefix(1);
   while (!v.empty() && v.back() == ' ') v.remove_suffix(1);
   if (v.empty()) return std::nullopt;
-  if (std::all_of(v.begin(), v.end(), [](char c) { return std::isdigit(static_cast<unsigned char>(c)); })) {
+  if (std::all_of(v.begin(), v.end(),
+                  [](char c) { return std::isdigit(static_cast<unsigned char>(c)); })) {
     if (v.size() > 9) return std::chrono::milliseconds(999'999'999'000LL);
     return std::chrono::milliseconds(std::stoll(std::string(v)) * 1000);
   }
@@ -267,10 +266,11 @@ Result<ProviderHttp::Reply> ProviderHttp::once(std::string_view method, const st
   auto r = client->request(method, target, body, headers);
   if (!r) {
     // The client's message names the URL and the failure, never a header: still, clean it.
-    return Error{r.error().code == Code::kInvalidArgument ? Code::kInvalidArgument
-                                                          : Code::kUnavailable,
-                 provider_ + ": no answer from the API: " + clean(r.error().message),
-                 std::string(kReasonUnreachable), {}};
+    return Error{
+        r.error().code == Code::kInvalidArgument ? Code::kInvalidArgument : Code::kUnavailable,
+        provider_ + ": no answer from the API: " + clean(r.error().message),
+        std::string(kReasonUnreachable),
+        {}};
   }
   giveBack(std::move(client));
   Reply out;
@@ -280,7 +280,8 @@ Result<ProviderHttp::Reply> ProviderHttp::once(std::string_view method, const st
     std::string lower = k;
     std::transform(lower.begin(), lower.end(), lower.begin(),
                    [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-    if (lower == "retry-after") out.retry_after = parseRetryAfter(v, std::chrono::system_clock::now());
+    if (lower == "retry-after")
+      out.retry_after = parseRetryAfter(v, std::chrono::system_clock::now());
   }
   return out;
 }
@@ -309,14 +310,14 @@ Result<boost::json::value> ProviderHttp::call(std::string_view method,
       boost::system::error_code ec;
       auto v = boost::json::parse(r->body, ec);
       if (ec)
-        return badGateway(std::string(kReasonBadAnswer),
-                          provider_ + ": the API answered HTTP " + std::to_string(r->status) +
-                              " with a body that is not JSON");
+        return badGateway(std::string(kReasonBadAnswer), provider_ + ": the API answered HTTP " +
+                                                             std::to_string(r->status) +
+                                                             " with a body that is not JSON");
       return v;
     } else if (r->status == 401 || r->status == 403) {
-      return badGateway(std::string(kReasonAuth),
-                        provider_ + ": the API refused the key (HTTP " +
-                            std::to_string(r->status) + "): " + clean(r->body));
+      return badGateway(std::string(kReasonAuth), provider_ + ": the API refused the key (HTTP " +
+                                                      std::to_string(r->status) +
+                                                      "): " + clean(r->body));
     } else if (r->status == 404) {
       return notFound(provider_ + ": not found (HTTP 404): " + clean(r->body));
     } else if (r->status == 429) {
@@ -330,15 +331,13 @@ Result<boost::json::value> ProviderHttp::call(std::string_view method,
         return last;
       }
     } else if (r->status >= 500) {
-      last = badGateway(std::string(kReasonError), provider_ + ": HTTP " +
-                                                       std::to_string(r->status) + ": " +
-                                                       clean(r->body));
+      last = badGateway(std::string(kReasonError),
+                        provider_ + ": HTTP " + std::to_string(r->status) + ": " + clean(r->body));
       if (retry != Retry::kIdempotent) return last;
       wait = std::max(backoff(attempt), r->retry_after.value_or(std::chrono::milliseconds(0)));
     } else {
-      return badGateway(std::string(kReasonError), provider_ + ": HTTP " +
-                                                       std::to_string(r->status) + ": " +
-                                                       clean(r->body));
+      return badGateway(std::string(kReasonError),
+                        provider_ + ": HTTP " + std::to_string(r->status) + ": " + clean(r->body));
     }
     if (attempt + 1 < ep_.max_attempts) {
       spdlog::debug("{}: {} {} failed ({}), retrying in {} ms", provider_, method, path_and_query,

@@ -46,7 +46,7 @@ struct BaseUrl {
   bool tls = true;
   std::string host;  // without brackets
   uint16_t port = 0;
-  std::string prefix;  // path prefix without a trailing '/', may be empty
+  std::string prefix;                        // path prefix without a trailing '/', may be empty
   [[nodiscard]] std::string origin() const;  // scheme://host:port for hwl::http::Client
 };
 // https with any valid host name or address; http only with a loopback IP literal (127.0.0.0/8,
@@ -62,11 +62,12 @@ enum class Retry {
 };
 
 // The error reasons (Error::reason) of provider calls.
-inline constexpr std::string_view kReasonAuth = "provider_auth";           // 401/403: key refused
+inline constexpr std::string_view kReasonAuth = "provider_auth";  // 401/403: key refused
 inline constexpr std::string_view kReasonRateLimited = "provider_rate_limited";
-inline constexpr std::string_view kReasonError = "provider_error";         // other error answers
+inline constexpr std::string_view kReasonError = "provider_error";  // other error answers
 inline constexpr std::string_view kReasonUnreachable = "provider_unreachable";
-inline constexpr std::string_view kReasonBadAnswer = "provider_bad_answer";  // not what the API says
+inline constexpr std::string_view kReasonBadAnswer =
+    "provider_bad_answer";  // not what the API says
 
 class ProviderHttp {
  public:

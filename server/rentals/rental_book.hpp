@@ -22,8 +22,15 @@ namespace hwl::rentals {
 // terminating: we asked the provider to end it and wait for its confirmation.
 // terminated: the provider confirmed it gone (billing ended). failed: never got an instance.
 // orphan: an instance the provider still bills that we could not end or never launched.
-enum class RentalState { kRequested, kProvisioning, kRunning, kTerminating, kTerminated, kFailed,
-                         kOrphan };
+enum class RentalState {
+  kRequested,
+  kProvisioning,
+  kRunning,
+  kTerminating,
+  kTerminated,
+  kFailed,
+  kOrphan
+};
 [[nodiscard]] std::string_view rentalStateName(RentalState s);
 // Whether an instance may exist and bill: every state but terminated and failed.
 [[nodiscard]] bool mayBill(RentalState s);
@@ -31,10 +38,10 @@ enum class RentalState { kRequested, kProvisioning, kRunning, kTerminating, kTer
 struct Rental {
   std::string id;  // "rental-…", or "orphan-<provider>-<instance>" for instances we never launched
   std::string provider;
-  std::string offer_id;         // the provider's offer id
-  boost::json::object offer;    // the offer as listed at launch
+  std::string offer_id;       // the provider's offer id
+  boost::json::object offer;  // the offer as listed at launch
   std::string name;
-  std::string label;            // hwledger-<id>
+  std::string label;  // hwledger-<id>
   bool spot = false;
   RentalState state = RentalState::kRequested;
   std::string instance_id;
@@ -53,7 +60,7 @@ struct Rental {
   int64_t terminate_requested_ms = 0;
   int64_t ended_ms = 0;  // terminated (billing ends) or failed
   double accrued_usd = 0;
-  int64_t accrued_to_ms = 0;  // cost.accrued covers [launched_ms, accrued_to_ms)
+  int64_t accrued_to_ms = 0;                  // cost.accrued covers [launched_ms, accrued_to_ms)
   std::optional<double> provider_billed_usd;  // the last figure the provider reported
   int64_t version = 0;                        // of the rental's stream
   [[nodiscard]] boost::json::object toJson(int64_t now_ms) const;

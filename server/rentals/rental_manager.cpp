@@ -65,7 +65,9 @@ Error budgetError(const std::string& cap, double limit, double value, double pri
   Error e = conflict("the launch would exceed " + cap + ": " + std::to_string(value) +
                      " USD > limit " + std::to_string(limit) + " USD");
   e.reason = "budget_exceeded";
-  bj::object d{{"cap", cap}, {"limit_usd", limit}, {"value_usd", roundUsd(value)},
+  bj::object d{{"cap", cap},
+               {"limit_usd", limit},
+               {"value_usd", roundUsd(value)},
                {"offer_price_hour_usd", price}};
   e.details = json::canonical(bj::value(std::move(d)));
   return e;
@@ -76,18 +78,23 @@ Error budgetError(const std::string& cap, double limit, double value, double pri
 Status checkPublicKey(std::string_view line) {
   if (line.size() > 8192) return invalidArgument("ssh_key is longer than 8192 bytes");
   auto sp = line.find(' ');
-  if (sp == std::string_view::npos) return invalidArgument("ssh_key is not \"TYPE BASE64 [COMMENT]\"");
+  if (sp == std::string_view::npos)
+    return invalidArgument("ssh_key is not \"TYPE BASE64 [COMMENT]\"");
   std::string_view type = line.substr(0, sp);
-  static const std::set<std::string_view> kTypes = {
-      "ssh-ed25519", "ssh-rsa", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384",
-      "ecdsa-sha2-nistp521", "sk-ssh-ed25519@openssh.com", "sk-ecdsa-sha2-nistp256@openssh.com"};
+  static const std::set<std::string_view> kTypes = {"ssh-ed25519",
+                                                    "ssh-rsa",
+                                                    "ecdsa-sha2-nistp256",
+                                                    "ecdsa-sha2-nistp384",
+                                                    "ecdsa-sha2-nistp521",
+                                                    "sk-ssh-ed25519@openssh.com",
+                                                    "sk-ecdsa-sha2-nistp256@openssh.com"};
   if (!kTypes.contains(type)) return invalidArgument("ssh_key has an unknown key type");
   std::string_view rest = line.substr(sp + 1);
   auto sp2 = rest.find(' ');
   std::string_view blob = rest.substr(0, sp2);
-  std::string_view comment = sp2 == std::string_view::npos ? std::string_view{} : rest.substr(sp2 + 1);
-  if (blob.empty() || blob.size() % 4 != 0 ||
-      !std::all_of(blob.begin(), blob.end(), [](char c) {
+  std::string_view comment =
+      sp2 == std::string_view::npos ? std::string_view{} : rest.substr(sp2 + 1);
+  if (blob.empty() || blob.size() % 4 != 0 || !std::all_of(blob.begin(), blob.end(), [](char c) {
         return std::isalnum(static_cast<unsigned char>(c)) || c == '+' || c == '/' || c == '=';
       }))
     return invalidArgument("ssh_key's key is not base64");
@@ -96,12 +103,14 @@ Status checkPublicKey(std::string_view line) {
                           reinterpret_cast<const unsigned char*>(blob.data()),
                           static_cast<int>(blob.size()));
   if (n < 4) return invalidArgument("ssh_key's key is not base64");
-  uint32_t len = (static_cast<uint8_t>(decoded[0]) << 24) | (static_cast<uint8_t>(decoded[1]) << 16) |
+  uint32_t len = (static_cast<uint8_t>(decoded[0]) << 24) |
+                 (static_cast<uint8_t>(decoded[1]) << 16) |
                  (static_cast<uint8_t>(decoded[2]) << 8) | static_cast<uint8_t>(decoded[3]);
   if (len != type.size() || decoded.compare(4, len, type) != 0)
     return invalidArgument("ssh_key's key blob is not of the type it names");
   for (char c : comment) {
-    if (c < 0x20 || c == 0x7f) return invalidArgument("ssh_key's comment holds a control character");
+    if (c < 0x20 || c == 0x7f)
+      return invalidArgument("ssh_key's comment holds a control character");
   }
   return {};
 }
@@ -318,12 +327,14 @@ Result<bj::object> RentalManager::launch(const LaunchOrder& order, const std::st
   if (provider == nullptr)
     return Error{Code::kFailedPrecondition,
                  "provider " + provider_name + " is not configured on this server",
-                 "provider_not_configured", {}};
+                 "provider_not_configured",
+                 {}};
   if (!reconciled(provider_name))
     return Error{Code::kUnavailable,
                  "the rentals of " + provider_name +
                      " are being reconciled with the provider; launches wait until that is done",
-                 "reconciling", {}};
+                 "reconciling",
+                 {}};
   if (!deps_.find_offer) return unavailable("no offer catalogue");
   auto offer = deps_.find_offer(order.offer);
   if (!offer) return offer.error();
@@ -332,8 +343,10 @@ Result<bj::object> RentalManager::launch(const LaunchOrder& order, const std::st
   double price = order.spot ? order.bid_hour_usd.value_or(offer->spot_price_hour_usd.value_or(0))
                             : offer->price_hour_usd;
   if (!std::isfinite(price) || price <= 0)
-    return Error{Code::kFailedPrecondition, "offer " + offer->id + " has no usable price",
-                 "offer_unpriced", {}};
+    return Error{Code::kFailedPrecondition,
+                 "offer " + offer->id + " has no usable price",
+                 "offer_unpriced",
+                 {}};
 
   std::lock_guard launch_lock(launch_mu_);
   int64_t now = deps_.clock->nowMs();
@@ -394,12 +407,14 @@ Result<bj::object> RentalManager::launch(const LaunchOrder& order, const std::st
   if (!launched) {
     // Recorded as failed; should the provider have made the instance after all, the reconciler
     // finds its label and terminates it.
-    auto s = appendTo(id, {event(ev::kRentalFailed, {{"rental", id}, {"message", launched.error().message}})},
-                      actor);
+    auto s = appendTo(
+        id, {event(ev::kRentalFailed, {{"rental", id}, {"message", launched.error().message}})},
+        actor);
     done();
     if (!s) spdlog::error("rental {}: could not record its failure: {}", id, s.error().message);
     Error e = launched.error();
-    if (e.code != Code::kInvalidArgument && e.code != Code::kUnavailable) e.code = Code::kBadGateway;
+    if (e.code != Code::kInvalidArgument && e.code != Code::kUnavailable)
+      e.code = Code::kBadGateway;
     e.details = json::canonical(bj::value(bj::object{{"rental", id}}));
     return e;
   }
@@ -423,17 +438,23 @@ Result<bj::object> RentalManager::terminate(const std::string& id, const std::st
   auto r = snapshot(id);
   if (!r) return notFound("no rental " + id);
   if (!mayBill(r->state))
-    return Error{Code::kConflict, "rental " + id + " is " + std::string(rentalStateName(r->state)),
-                 "rental_ended", {}};
+    return Error{Code::kConflict,
+                 "rental " + id + " is " + std::string(rentalStateName(r->state)),
+                 "rental_ended",
+                 {}};
   Provider* p = providerNamed(r->provider);
   if (p == nullptr)
-    return Error{Code::kFailedPrecondition, "provider " + r->provider + " is not configured",
-                 "provider_not_configured", {}};
+    return Error{Code::kFailedPrecondition,
+                 "provider " + r->provider + " is not configured",
+                 "provider_not_configured",
+                 {}};
   if (r->state == RentalState::kRequested) {
     std::lock_guard lock(mu_);
     if (launching_.contains(id))
-      return Error{Code::kConflict, "rental " + id + " is being launched; try again in a moment",
-                   "rental_launching", {}};
+      return Error{Code::kConflict,
+                   "rental " + id + " is being launched; try again in a moment",
+                   "rental_launching",
+                   {}};
   }
   requestTerminate(*p, *r, "operator", actor);
   wake_.notify_all();
@@ -444,10 +465,12 @@ Result<bj::object> RentalManager::terminate(const std::string& id, const std::st
 void RentalManager::requestTerminate(Provider& p, const Rental& r, const std::string& reason,
                                      const std::string& actor) {
   if (r.terminate_requested_ms == 0 || r.state != RentalState::kTerminating) {
-    auto s = appendTo(r.id,
-                      {event(ev::kRentalTerminateRequested, {{"rental", r.id}, {"reason", reason}})},
-                      actor);
-    if (!s) spdlog::warn("rental {}: could not record the terminate request: {}", r.id, s.error().message);
+    auto s = appendTo(
+        r.id, {event(ev::kRentalTerminateRequested, {{"rental", r.id}, {"reason", reason}})},
+        actor);
+    if (!s)
+      spdlog::warn("rental {}: could not record the terminate request: {}", r.id,
+                   s.error().message);
   }
   if (r.instance_id.empty()) return;
   auto t = p.terminate(r.instance_id);
@@ -489,11 +512,13 @@ void RentalManager::follow(Provider& p, const Rental& r) {
       auto st = p.status(r.instance_id);
       if (!st) {
         if (st.error().code == Code::kNotFound) {
-          (void)appendTo(r.id,
-                         {event(ev::kRentalFailed, {{"rental", r.id},
-                                                    {"message", "the provider no longer knows instance " + r.instance_id}}),
-                          event(ev::kRentalTerminated, {{"rental", r.id}, {"confirmed_by", "status"}})},
-                         kSystem);
+          (void)appendTo(
+              r.id,
+              {event(ev::kRentalFailed,
+                     {{"rental", r.id},
+                      {"message", "the provider no longer knows instance " + r.instance_id}}),
+               event(ev::kRentalTerminated, {{"rental", r.id}, {"confirmed_by", "status"}})},
+              kSystem);
         }
         return;
       }
@@ -514,23 +539,26 @@ void RentalManager::follow(Provider& p, const Rental& r) {
           st->state == InstanceState::kTerminated) {
         std::string msg = "instance " + std::string(stateName(st->state)) +
                           (st->message.empty() ? "" : ": " + st->message);
-        (void)appendTo(r.id, {event(ev::kRentalFailed, {{"rental", r.id}, {"message", msg}})}, kSystem);
+        (void)appendTo(r.id, {event(ev::kRentalFailed, {{"rental", r.id}, {"message", msg}})},
+                       kSystem);
         if (st->state == InstanceState::kTerminated) {
-          (void)appendTo(r.id, {event(ev::kRentalTerminated, {{"rental", r.id}, {"confirmed_by", "status"}})},
-                         kSystem);
+          (void)appendTo(
+              r.id, {event(ev::kRentalTerminated, {{"rental", r.id}, {"confirmed_by", "status"}})},
+              kSystem);
         } else {
           requestTerminate(p, r, "failed", kSystem);
         }
         return;
       }
       if (now - r.launched_ms > deps_.config.provision_timeout_s * 1000) {
-        (void)appendTo(r.id,
-                       {event(ev::kRentalFailed,
-                              {{"rental", r.id},
-                               {"message", "still " + std::string(stateName(st->state)) + " after " +
-                                               std::to_string(deps_.config.provision_timeout_s) +
-                                               " s: terminated"}})},
-                       kSystem);
+        (void)appendTo(
+            r.id,
+            {event(ev::kRentalFailed,
+                   {{"rental", r.id},
+                    {"message", "still " + std::string(stateName(st->state)) + " after " +
+                                    std::to_string(deps_.config.provision_timeout_s) +
+                                    " s: terminated"}})},
+            kSystem);
         requestTerminate(p, r, "provisioning_timeout", kSystem);
       }
       return;
@@ -541,7 +569,8 @@ void RentalManager::follow(Provider& p, const Rental& r) {
     }
     case RentalState::kTerminating:
     case RentalState::kOrphan:
-      if (r.terminate_requested_ms != 0 || r.state == RentalState::kTerminating) confirmTerminated(p, r);
+      if (r.terminate_requested_ms != 0 || r.state == RentalState::kTerminating)
+        confirmTerminated(p, r);
       return;
     default:
       return;
@@ -551,8 +580,9 @@ void RentalManager::follow(Provider& p, const Rental& r) {
 void RentalManager::confirmTerminated(Provider& p, const Rental& r) {
   int64_t now = deps_.clock->nowMs();
   if (r.instance_id.empty()) {
-    (void)appendTo(r.id, {event(ev::kRentalTerminated, {{"rental", r.id}, {"confirmed_by", "no_instance"}})},
-                   kSystem);
+    (void)appendTo(
+        r.id, {event(ev::kRentalTerminated, {{"rental", r.id}, {"confirmed_by", "no_instance"}})},
+        kSystem);
     return;
   }
   auto st = p.status(r.instance_id);
@@ -565,9 +595,12 @@ void RentalManager::confirmTerminated(Provider& p, const Rental& r) {
     for (const auto& i : *all) {
       if (i.instance_id == r.instance_id && i.state != InstanceState::kTerminated) return;
     }
-    (void)appendTo(r.id, {event(ev::kRentalTerminated, {{"rental", r.id}, {"confirmed_by", "status_and_list"}})},
-                   kSystem);
-    if (!r.host_id.empty() && deps_.retire_host) deps_.retire_host(r.host_id, "rental " + r.id + " terminated");
+    (void)appendTo(
+        r.id,
+        {event(ev::kRentalTerminated, {{"rental", r.id}, {"confirmed_by", "status_and_list"}})},
+        kSystem);
+    if (!r.host_id.empty() && deps_.retire_host)
+      deps_.retire_host(r.host_id, "rental " + r.id + " terminated");
     return;
   }
   if (!st) return;  // no answer: ask again next time
@@ -578,17 +611,18 @@ void RentalManager::confirmTerminated(Provider& p, const Rental& r) {
   }
   if (r.state == RentalState::kTerminating &&
       now - r.terminate_requested_ms > deps_.config.terminate_confirm_timeout_s * 1000) {
-    (void)appendTo(r.id,
-                   {event(ev::kRentalOrphanFound,
-                          {{"rental", r.id},
-                           {"provider", r.provider},
-                           {"instance_id", r.instance_id},
-                           {"label", r.label},
-                           {"reason", "terminate acknowledged but the provider still lists it " +
-                                          st->provider_status + " after " +
-                                          std::to_string(deps_.config.terminate_confirm_timeout_s) + " s"},
-                           {"terminating", true}})},
-                   kSystem);
+    (void)appendTo(
+        r.id,
+        {event(ev::kRentalOrphanFound,
+               {{"rental", r.id},
+                {"provider", r.provider},
+                {"instance_id", r.instance_id},
+                {"label", r.label},
+                {"reason", "terminate acknowledged but the provider still lists it " +
+                               st->provider_status + " after " +
+                               std::to_string(deps_.config.terminate_confirm_timeout_s) + " s"},
+                {"terminating", true}})},
+        kSystem);
   }
   if (now - last >= deps_.terminate_retry.count()) {
     auto t = p.terminate(r.instance_id);
@@ -636,30 +670,32 @@ Status RentalManager::reconcile(Provider& p) {
         // Launched before a crash, never recorded: adopt it (never launch again).
         double price = inst.price_hour_usd.value_or(r->price_hour_usd);
         (void)appendTo(r->id,
-                       {event(ev::kRentalLaunched, {{"rental", r->id},
-                                                    {"instance_id", inst.instance_id},
-                                                    {"price_hour_usd", price},
-                                                    {"price_source", inst.price_hour_usd ? "provider" : "offer"},
-                                                    {"adopted", true}})},
+                       {event(ev::kRentalLaunched,
+                              {{"rental", r->id},
+                               {"instance_id", inst.instance_id},
+                               {"price_hour_usd", price},
+                               {"price_source", inst.price_hour_usd ? "provider" : "offer"},
+                               {"adopted", true}})},
                        kSystem);
         break;
       }
       case RentalState::kFailed:
       case RentalState::kTerminated: {
         bool failed = r->state == RentalState::kFailed;
-        (void)appendTo(r->id,
-                       {event(ev::kRentalOrphanFound,
-                              {{"rental", r->id},
-                               {"provider", provider},
-                               {"instance_id", inst.instance_id},
-                               {"label", inst.label},
-                               {"reason", failed ? "the launch was recorded failed but the instance exists"
-                                                 : "recorded terminated but the provider lists it " +
-                                                       inst.provider_status},
-                               {"price_hour_usd", inst.price_hour_usd.value_or(r->price_hour_usd)},
-                               {"gpu_count", inst.gpu_count},
-                               {"terminating", true}})},
-                       kSystem);
+        (void)appendTo(
+            r->id,
+            {event(ev::kRentalOrphanFound,
+                   {{"rental", r->id},
+                    {"provider", provider},
+                    {"instance_id", inst.instance_id},
+                    {"label", inst.label},
+                    {"reason", failed ? "the launch was recorded failed but the instance exists"
+                                      : "recorded terminated but the provider lists it " +
+                                            inst.provider_status},
+                    {"price_hour_usd", inst.price_hour_usd.value_or(r->price_hour_usd)},
+                    {"gpu_count", inst.gpu_count},
+                    {"terminating", true}})},
+            kSystem);
         // Ours, and meant to be gone: end it.
         if (auto cur = snapshot(r->id)) requestTerminate(p, *cur, "orphan", kSystem);
         break;
@@ -676,24 +712,29 @@ Status RentalManager::reconcile(Provider& p) {
     }
     if (r.state == RentalState::kRequested) {
       // Recorded before a crash, and the provider has no instance with its label.
-      (void)appendTo(r.id,
-                     {event(ev::kRentalFailed,
-                            {{"rental", r.id},
-                             {"message", "the launch was interrupted and the provider has no instance "
-                                         "labelled " + r.label}})},
-                     kSystem);
+      (void)appendTo(
+          r.id,
+          {event(ev::kRentalFailed, {{"rental", r.id},
+                                     {"message",
+                                      "the launch was interrupted and the provider has no instance "
+                                      "labelled " +
+                                          r.label}})},
+          kSystem);
       continue;
     }
     if (!mayBill(r.state) || r.instance_id.empty()) continue;
     auto it = by_id.find(r.instance_id);
     if (it != by_id.end() && it->second->state != InstanceState::kTerminated) {
-      if (r.state == RentalState::kRunning &&
-          (it->second->state == InstanceState::kStopped || it->second->state == InstanceState::kFailed)) {
-        (void)appendTo(r.id,
-                       {event(ev::kRentalFailed, {{"rental", r.id},
-                                                  {"message", "instance " + it->second->provider_status +
-                                                                  (it->second->message.empty() ? "" : ": " + it->second->message)}})},
-                       kSystem);
+      if (r.state == RentalState::kRunning && (it->second->state == InstanceState::kStopped ||
+                                               it->second->state == InstanceState::kFailed)) {
+        (void)appendTo(
+            r.id,
+            {event(ev::kRentalFailed,
+                   {{"rental", r.id},
+                    {"message",
+                     "instance " + it->second->provider_status +
+                         (it->second->message.empty() ? "" : ": " + it->second->message)}})},
+            kSystem);
         requestTerminate(p, r, "failed", kSystem);
       }
       continue;
@@ -703,11 +744,13 @@ Status RentalManager::reconcile(Provider& p) {
     if (!st && st.error().code != Code::kNotFound) continue;
     std::vector<ledger::NewEvent> evs;
     if (r.state == RentalState::kProvisioning || r.state == RentalState::kRunning)
-      evs.push_back(event(ev::kRentalFailed,
-                          {{"rental", r.id}, {"message", "the provider no longer lists the instance"}}));
+      evs.push_back(
+          event(ev::kRentalFailed,
+                {{"rental", r.id}, {"message", "the provider no longer lists the instance"}}));
     evs.push_back(event(ev::kRentalTerminated, {{"rental", r.id}, {"confirmed_by", "list"}}));
     (void)appendTo(r.id, std::move(evs), kSystem);
-    if (!r.host_id.empty() && deps_.retire_host) deps_.retire_host(r.host_id, "rental " + r.id + " ended");
+    if (!r.host_id.empty() && deps_.retire_host)
+      deps_.retire_host(r.host_id, "rental " + r.id + " ended");
   }
   // The provider's billed figures, for the cost comparison.
   for (const auto& inst : *listed) {
@@ -721,14 +764,16 @@ Status RentalManager::reconcile(Provider& p) {
     if (base <= 0.01) continue;
     double diff = std::fabs(ledger_usd - provider_usd) / base;
     // Once per figure the provider reports, not once per reconcile.
-    bool reported = r->provider_billed_usd && roundUsd(*r->provider_billed_usd) == roundUsd(provider_usd);
+    bool reported =
+        r->provider_billed_usd && roundUsd(*r->provider_billed_usd) == roundUsd(provider_usd);
     if (diff > 0.01 && !reported) {
-      (void)appendTo(r->id,
-                     {event(ev::kCostDiscrepancy, {{"rental", r->id},
-                                                   {"ledger_usd", roundUsd(ledger_usd)},
-                                                   {"provider_usd", roundUsd(provider_usd)},
-                                                   {"difference_pct", std::round(diff * 10000) / 100}})},
-                     kSystem);
+      (void)appendTo(
+          r->id,
+          {event(ev::kCostDiscrepancy, {{"rental", r->id},
+                                        {"ledger_usd", roundUsd(ledger_usd)},
+                                        {"provider_usd", roundUsd(provider_usd)},
+                                        {"difference_pct", std::round(diff * 10000) / 100}})},
+          kSystem);
     }
   }
   return {};
@@ -753,9 +798,10 @@ void RentalManager::accrue(const Rental& r, int64_t now) {
       double total_gpu_ms = static_cast<double>(to - from) * r.gpu_count;
       for (const auto& [job, gpu_ms] : deps_.job_gpu_ms(r.host_id, from, to)) {
         if (gpu_ms <= 0) continue;
-        jobs.push_back(bj::object{{"job", job},
-                                  {"gpu_ms", gpu_ms},
-                                  {"amount_usd", roundUsd(amount * static_cast<double>(gpu_ms) / total_gpu_ms)}});
+        jobs.push_back(bj::object{
+            {"job", job},
+            {"gpu_ms", gpu_ms},
+            {"amount_usd", roundUsd(amount * static_cast<double>(gpu_ms) / total_gpu_ms)}});
       }
     }
     bj::object d{{"rental", r.id},
@@ -767,7 +813,8 @@ void RentalManager::accrue(const Rental& r, int64_t now) {
                  {"price_source", r.price_source},
                  {"amount_usd", amount},
                  {"jobs", std::move(jobs)}};
-    if (auto s = appendTo(r.id, {event(ev::kCostAccrued, d, "cost-" + r.id + "-" + std::to_string(from))},
+    if (auto s = appendTo(r.id,
+                          {event(ev::kCostAccrued, d, "cost-" + r.id + "-" + std::to_string(from))},
                           kSystem);
         !s) {
       spdlog::warn("rental {}: cost.accrued: {}", r.id, s.error().message);
@@ -799,7 +846,8 @@ void RentalManager::checkBudget(int64_t now) {
     if (!terminate) continue;
     for (const auto& p : deps_.providers) {
       for (const auto& r : rentalsOf(std::string(p->name()))) {
-        if (mayBill(r.state) && r.state != RentalState::kTerminating && r.state != RentalState::kRequested)
+        if (mayBill(r.state) && r.state != RentalState::kTerminating &&
+            r.state != RentalState::kRequested)
           requestTerminate(*p, r, "budget", kSystem);
       }
     }
@@ -818,7 +866,8 @@ void RentalManager::enrollHost(const Rental& r) {
     spdlog::info("rental {}: enrolling its host over SSH: {}", r.id, host.error().message);
     return;
   }
-  (void)appendTo(r.id, {event(ev::kRentalHostEnrolled, {{"rental", r.id}, {"host_id", *host}})}, kSystem);
+  (void)appendTo(r.id, {event(ev::kRentalHostEnrolled, {{"rental", r.id}, {"host_id", *host}})},
+                 kSystem);
 }
 
 bj::array RentalManager::list() const {
@@ -851,7 +900,8 @@ Result<bj::object> RentalManager::costs(int64_t from_ms, int64_t to_ms,
     int64_t a = std::max(c.from_ms, from_ms);
     int64_t b = std::min(c.to_ms, to_ms);
     if (b <= a || c.to_ms <= c.from_ms) continue;
-    double part = c.amount_usd * static_cast<double>(b - a) / static_cast<double>(c.to_ms - c.from_ms);
+    double part =
+        c.amount_usd * static_cast<double>(b - a) / static_cast<double>(c.to_ms - c.from_ms);
     std::string key = group_by == "provider" ? c.provider
                       : group_by == "rental" ? c.rental_id
                       : group_by == "host"   ? (c.host_id.empty() ? "(none)" : c.host_id)
@@ -864,9 +914,12 @@ Result<bj::object> RentalManager::costs(int64_t from_ms, int64_t to_ms,
   for (const auto& [k, v] : sums) {
     bj::array s;
     for (auto q : seqs[k]) s.push_back(q);
-    groups.push_back(bj::object{{group_by, k}, {"amount_usd", roundUsd(v)}, {"event_seqs", std::move(s)}});
+    groups.push_back(
+        bj::object{{group_by, k}, {"amount_usd", roundUsd(v)}, {"event_seqs", std::move(s)}});
   }
-  bj::object out{{"from_ms", from_ms}, {"to_ms", to_ms}, {"group_by", group_by},
+  bj::object out{{"from_ms", from_ms},
+                 {"to_ms", to_ms},
+                 {"group_by", group_by},
                  {"groups", std::move(groups)}};
   if (group_by != "job") out["total_usd"] = roundUsd(total);
   return out;

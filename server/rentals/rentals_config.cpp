@@ -17,7 +17,8 @@ std::string_view defaultBaseUrl(std::string_view provider) {
 
 std::string apiKeyVariable(std::string_view provider) {
   std::string v = "HWLEDGER_";
-  for (char c : provider) v.push_back(static_cast<char>(std::toupper(static_cast<unsigned char>(c))));
+  for (char c : provider)
+    v.push_back(static_cast<char>(std::toupper(static_cast<unsigned char>(c))));
   return v + "_API_KEY";
 }
 
@@ -58,12 +59,12 @@ Result<std::optional<double>> usd(const bj::object& o, const char* key) {
 
 Result<RentalsConfig> parseRentalsConfig(const bj::object& section,
                                          const std::function<const char*(const char*)>& env) {
-  if (auto s = json::checkKeys(section,
-                               {"vast", "runpod", "lambda", "reconcile_interval_s",
-                                "max_hourly_usd", "max_total_usd", "terminate_on_budget",
-                                "terminate_orphans", "provision_timeout_s", "offers_ttl_s",
-                                "terminate_confirm_timeout_s", "enroll", "poll_interval_ms"},
-                               "\"providers\"");
+  if (auto s = json::checkKeys(
+          section,
+          {"vast", "runpod", "lambda", "reconcile_interval_s", "max_hourly_usd", "max_total_usd",
+           "terminate_on_budget", "terminate_orphans", "provision_timeout_s", "offers_ttl_s",
+           "terminate_confirm_timeout_s", "enroll", "poll_interval_ms"},
+          "\"providers\"");
       !s)
     return s.error();
   RentalsConfig c;
@@ -100,8 +101,9 @@ Result<RentalsConfig> parseRentalsConfig(const bj::object& section,
     std::string where = "." + std::string(name);
     if (!v->is_object()) return bad(where, "must be an object");
     const auto& o = v->as_object();
-    if (auto s = json::checkKeys(o, {"base_url", "api_key", "ca_file", "image", "timeout_ms",
-                                     "max_attempts", "backoff_initial_ms"},
+    if (auto s = json::checkKeys(o,
+                                 {"base_url", "api_key", "ca_file", "image", "timeout_ms",
+                                  "max_attempts", "backoff_initial_ms"},
                                  "\"providers\"" + where);
         !s)
       return s.error();

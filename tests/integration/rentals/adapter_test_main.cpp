@@ -49,8 +49,7 @@ TEST(RetryAfter, SecondsAndDates) {
   EXPECT_FALSE(parseRetryAfter("soon", now));
   EXPECT_FALSE(parseRetryAfter("-4", now));
   // 1700000000 is Tue, 14 Nov 2023 22:13:20 GMT.
-  EXPECT_EQ(parseRetryAfter("Tue, 14 Nov 2023 22:13:25 GMT", now),
-            std::chrono::milliseconds(5000));
+  EXPECT_EQ(parseRetryAfter("Tue, 14 Nov 2023 22:13:25 GMT", now), std::chrono::milliseconds(5000));
   EXPECT_EQ(parseRetryAfter("Tue, 14 Nov 2023 22:13:00 GMT", now), std::chrono::milliseconds(0));
 }
 

@@ -1,11 +1,10 @@
 #include "fake_provider.hpp"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
-#include <unistd.h>
-
 #include <chrono>
 
 namespace hwl::itest {
@@ -14,8 +13,8 @@ std::filesystem::path fakesDir() { return HWL_FAKES_DIR; }
 
 FakeProvider::FakeProvider(const std::string& name, const std::vector<std::string>& args,
                            const std::filesystem::path& log_dir) {
-  std::vector<std::string> argv = {"python3", (fakesDir() / (name + "_fake.py")).string(),
-                                   "--port", "0"};
+  std::vector<std::string> argv = {"python3", (fakesDir() / (name + "_fake.py")).string(), "--port",
+                                   "0"};
   argv.insert(argv.end(), args.begin(), args.end());
   SpawnOptions opts;
   auto dir = log_dir.empty() ? std::filesystem::temp_directory_path() : log_dir;

@@ -1,3 +1,5 @@
+#include "rentals/rental_manager.hpp"
+
 #include <gtest/gtest.h>
 
 #include <boost/json.hpp>
@@ -7,7 +9,6 @@
 #include "hwl/clock.hpp"
 #include "hwl/crypto.hpp"
 #include "hwl/proto/events.hpp"
-#include "rentals/rental_manager.hpp"
 #include "storage/sqlite_ledger.hpp"
 
 namespace hwl::rentals {
@@ -197,8 +198,7 @@ TEST_F(Manager, CostIsAccruedEachHourAndProRataAtTheEndWithJobShares) {
   auto by_job = m.costs(0, kT0 + 10 * kHour, "job").value();
   ASSERT_EQ(by_job.at("groups").as_array().size(), 1U);
   // 0.5 in hour 1 and 0.5 in hour 2.
-  EXPECT_DOUBLE_EQ(by_job.at("groups").as_array()[0].as_object().at("amount_usd").as_double(),
-                   1.0);
+  EXPECT_DOUBLE_EQ(by_job.at("groups").as_array()[0].as_object().at("amount_usd").as_double(), 1.0);
   // A window over the first half hour only: pro rata of hour 1.
   auto half = m.costs(launched, launched + kHour / 2, "provider").value();
   EXPECT_DOUBLE_EQ(half.at("total_usd").as_double(), 1.0);
@@ -255,8 +255,12 @@ TEST_F(Manager, ABilledFigureOffByMoreThanOnePercentIsADiscrepancy) {
 TEST_F(Manager, AfterACrashARequestedRentalIsAdoptedByItsLabelOrFailedButNeverLaunchedAgain) {
   // Two launches recorded before a crash: the provider made one of them.
   auto req = [&](const std::string& id) {
-    bj::object d{{"rental", id}, {"provider", "lambda"}, {"offer_id", "gpu_2x_h100:us-east-1"},
-                 {"label", "hwledger-" + id}, {"quoted_price_hour_usd", 2.0}, {"gpu_count", 2}};
+    bj::object d{{"rental", id},
+                 {"provider", "lambda"},
+                 {"offer_id", "gpu_2x_h100:us-east-1"},
+                 {"label", "hwledger-" + id},
+                 {"quoted_price_hour_usd", 2.0},
+                 {"gpu_count", 2}};
     ASSERT_TRUE(ledger_->append("rental/" + id, 0, "tok_op",
                                 {{"", proto::event::kRentalRequested, bj::value(d)}}));
   };
