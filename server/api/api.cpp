@@ -89,6 +89,7 @@ void Api::addFleetRoutes(http::RouteTable& t, Api* self) {
          [self](auto& r, auto&) { return self->prometheusMetrics(r); }});
   t.add({"POST", "/v1/placements", "viewer", 256 * 1024,
          [self](auto& r, auto&) { return self->placements(r); }});
+  t.add({"GET", "/v1/offers", "viewer", 0, [self](auto& r, auto&) { return self->offers(r); }});
   t.add({"GET", "/v1/rentals", "viewer", 0, [self](auto& r, auto&) { return self->rentals(r); }});
   t.add({"POST", "/v1/rentals", "operator", 16 * 1024,
          [self](auto& r, auto&) { return self->launchRental(r); }});

@@ -19,6 +19,7 @@
 #include "ledger/rows.hpp"
 #include "ledger/store.hpp"
 #include "pki/fleet_ca.hpp"
+#include "rentals/offer_catalog.hpp"
 #include "rentals/rental_manager.hpp"
 #include "stream_limits.hpp"
 
@@ -36,6 +37,7 @@ struct FleetServices {
   const agentless::SshEnrollContext* ssh = nullptr;
   // Cloud rentals (api_rentals.cpp); null: no provider is configured.
   rentals::RentalManager* rentals = nullptr;
+  rentals::OfferCatalog* offers = nullptr;
 };
 
 struct ApiSettings {
@@ -106,6 +108,7 @@ class Api {
   Result<http::Reply> placements(http::Request& req);
   Result<http::Reply> collectorStatus(http::Request& req);
   // Rentals and costs (api_rentals.cpp).
+  Result<http::Reply> offers(http::Request& req);
   Result<http::Reply> rentals(http::Request& req);
   Result<http::Reply> rental(http::Request& req, const std::string& id);
   Result<http::Reply> launchRental(http::Request& req);

@@ -1,6 +1,8 @@
 // Rentals and costs: launching an offer, listing and terminating rentals, and the cost rows the
 // rental manager accrued, each answered from the manager's fold of the rental events.
 #include <boost/json.hpp>
+#include <cmath>
+#include <string>
 
 #include "api.hpp"
 #include "hwl/json.hpp"
@@ -22,7 +24,81 @@ Error noRentals() {
                {}};
 }
 
+Result<double> queryNumber(const http::Request& req, const std::string& name, double max) {
+  auto it = req.query.find(name);
+  if (it == req.query.end()) return -1.0;
+  const std::string& v = it->second;
+  size_t used = 0;
+  double d = 0;
+  try {
+    d = std::stod(v, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  if (v.empty() || used != v.size() || !std::isfinite(d) || d < 0 || d > max)
+    return invalidArgument(name + " must be a number from 0 to " +
+                           std::to_string(static_cast<int64_t>(max)));
+  return d;
+}
+
 }  // namespace
+
+bj::object offerToJson(const rentals::Offer& o) {
+  bj::object j{{"id", o.id},
+               {"provider", o.provider},
+               {"offer_id", o.offer_id},
+               {"gpu_model", o.gpu_model},
+               {"gpu_count", o.gpu_count},
+               {"gpu_memory_bytes", o.gpu_memory_bytes},
+               {"vcpus", o.vcpus},
+               {"ram_bytes", o.ram_bytes},
+               {"disk_bytes", o.disk_bytes},
+               {"price_hour_usd", o.price_hour_usd},
+               {"region", o.region}};
+  j["spot_price_hour_usd"] =
+      o.spot_price_hour_usd ? bj::value(*o.spot_price_hour_usd) : bj::value(nullptr);
+  j["reliability"] = o.reliability ? bj::value(*o.reliability) : bj::value(nullptr);
+  return j;
+}
+
+Result<http::Reply> Api::offers(http::Request& req) {
+  auto who = auth_.authorize(req, ledger::Role::kViewer);
+  if (!who) return who.error();
+  if (auto s = onlyParams(req, {"gpu", "min_gpu_memory", "max_price", "provider", "min_gpus"}); !s)
+    return s.error();
+  rentals::OfferFilter f;
+  if (auto g = req.query.find("gpu"); g != req.query.end()) {
+    if (g->second.size() > 64 || hasControl(g->second))
+      return invalidArgument("gpu must be at most 64 printable characters");
+    f.gpu = g->second;
+  }
+  auto mem = queryNumber(req, "min_gpu_memory", 1e6);  // GiB
+  if (!mem) return mem.error();
+  if (*mem >= 0) f.min_gpu_memory_bytes = static_cast<int64_t>(*mem * 1073741824.0);
+  auto price = queryNumber(req, "max_price", 1e6);
+  if (!price) return price.error();
+  if (*price >= 0) f.max_price_hour_usd = *price;
+  auto gpus = http::queryInt(req, "min_gpus", 0, 1024);
+  if (!gpus) return gpus.error();
+  f.min_gpu_count = static_cast<int>(gpus->value_or(0));
+  std::string provider;
+  if (auto p = req.query.find("provider"); p != req.query.end()) {
+    if (!rentals::knownProvider(p->second))
+      return invalidArgument("provider must be vast, runpod or lambda");
+    provider = p->second;
+  }
+  if (fleet_.offers == nullptr)
+    return http::ok(bj::object{
+        {"offers", bj::array{}},
+        {"errors", bj::object{{"providers", "no cloud provider is configured on this server"}}}});
+  auto snap = fleet_.offers->get(f, provider);
+  bj::array arr;
+  arr.reserve(snap.offers.size());
+  for (const auto& o : snap.offers) arr.push_back(offerToJson(o));
+  bj::object errors;
+  for (const auto& [k, v] : snap.errors) errors[k] = v;
+  return http::ok(bj::object{{"offers", std::move(arr)}, {"errors", std::move(errors)}});
+}
 
 Result<http::Reply> Api::rentals(http::Request& req) {
   auto who = auth_.authorize(req, ledger::Role::kViewer);

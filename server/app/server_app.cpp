@@ -25,6 +25,8 @@
 #include "hwl/proto/events.hpp"
 #include "hwl/signals.hpp"
 #include "pki/fleet_ca.hpp"
+#include "rentals/offer_catalog.hpp"
+#include "rentals/rental_manager.hpp"
 #include "storage/fleet_projection.hpp"
 #include "storage/hosts_projection.hpp"
 #include "storage/telemetry_store.hpp"
@@ -320,12 +322,105 @@ int runServer(const ServerConfig& cfg, std::ostream& out) {
         [&installer](ssh::SshSession& s, const agentless::SshEnrollRequest& req,
                      const agentless::Probed& probed,
                      const std::string& actor) { return installer.install(s, req, probed, actor); };
+  // Cloud rentals: the providers of the config, their offers, and the manager that launches,
+  // follows, reconciles and accounts for rentals (started below, before the listener).
+  std::unique_ptr<rentals::OfferCatalog> offers;
+  std::unique_ptr<rentals::RentalManager> rental_manager;
+  if (!cfg.rentals.providers.empty()) {
+    auto providers = rentals::makeProviders(cfg.rentals);
+    if (!providers) {
+      std::cerr << "error: " << providers.error().message << "\n";
+      return 1;
+    }
+    offers = std::make_unique<rentals::OfferCatalog>(
+        *providers, std::chrono::seconds(cfg.rentals.offers_ttl_s));
+    rentals::ManagerDeps deps;
+    deps.ledger = ledger->get();
+    deps.clock = &SystemClock::instance();
+    deps.providers = *providers;
+    deps.config = cfg.rentals;
+    deps.poll_interval = std::chrono::milliseconds(cfg.rentals.poll_interval_ms);
+    deps.find_offer = [&offers](std::string_view id) { return offers->find(id); };
+    // Each rental gets a key of the server's own, the way in to its instance.
+    deps.key_dir = (dir.root / "ssh" / "rental-keys").string();
+    if (cfg.rentals.enroll) {
+      deps.enroll = [&ssh_enroll, &collector, &ledger](
+                        const rentals::Rental& r,
+                        const std::string& key_file) -> Result<std::string> {
+        // Enrolled already (by a run killed before it recorded rental.host_enrolled): the host
+        // at this address is the rental's.
+        agentless::SshTarget at;
+        at.host = r.ssh_host;
+        at.port = static_cast<uint16_t>(r.ssh_port);
+        auto hosts = (*ledger)->withReader([](ledger::ReadView& v) { return v.listHosts(); });
+        if (!hosts) return hosts.error();
+        for (const auto& h : *hosts) {
+          if (!h.revoked_ms && h.kind == proto::HostKind::kSsh && h.address == at.address())
+            return h.id;
+        }
+        auto pem = files::readFile(key_file, 64 * 1024);
+        if (!pem) return pem.error();
+        agentless::SshEnrollRequest req;
+        req.target.user = r.ssh_user.empty() ? "root" : r.ssh_user;
+        req.target.host = r.ssh_host;
+        req.target.port = static_cast<uint16_t>(r.ssh_port);
+        req.target.key = agentless::KeyKind::kStored;
+        req.key_pem = ssh::Secret(std::move(*pem));
+        // A fresh instance's host key is new to everyone: trusted on first use, pinned after.
+        req.trust_on_first_use = true;
+        req.name = r.name.empty() ? r.id : r.name;
+        agentless::SshEnrollContext ctx = ssh_enroll;
+        ctx.actor = "system";
+        auto host = agentless::enrollSsh(std::move(req), ctx);
+        if (!host) return host.error();
+        collector.syncHosts();
+        const auto* id = host->if_contains("host_id");
+        if (id == nullptr || !id->is_string()) return internal("enrollment answered no host id");
+        return std::string(id->as_string());
+      };
+    }
+    deps.retire_host = [&ledger, &api, &collector](const std::string& id, const std::string& why) {
+      auto r = (*ledger)->append("host/" + id, ledger::kAnyVersion, "system",
+                                 {{"", proto::event::kHostRevoked,
+                                   boost::json::object{{"host_id", id}, {"reason", why}}}});
+      if (!r) {
+        spdlog::warn("retiring host {}: {}", id, r.error().message);
+        return;
+      }
+      api.loadDenylist();
+      collector.syncHosts();
+    };
+    deps.job_gpu_ms = [&ledger](const std::string& host_id, int64_t from, int64_t to) {
+      std::map<std::string, int64_t> out;
+      auto jobs = (*ledger)->withReader([&](ledger::ReadView& v) { return v.listJobs(host_id); });
+      if (!jobs) return out;
+      for (const auto& j : *jobs) {
+        if (!j.started_ms) continue;
+        int64_t a = std::max(from, *j.started_ms);
+        int64_t b = std::min(to, j.ended_ms.value_or(to));
+        if (b <= a) continue;
+        boost::system::error_code ec;
+        auto gpus = boost::json::parse(j.gpus, ec);
+        int64_t n = !ec && gpus.is_array() ? static_cast<int64_t>(gpus.as_array().size()) : 0;
+        if (n > 0) out[j.id] += (b - a) * n;
+      }
+      return out;
+    };
+    auto m = rentals::RentalManager::open(std::move(deps));
+    if (!m) {
+      std::cerr << "error: " << m.error().message << "\n";
+      return 1;
+    }
+    rental_manager = std::move(*m);
+  }
   api.setFleet({.collector = &collector,
                 .store = &store,
                 .scheduler = &scheduler,
                 .cert_file = dir.serverCert().string(),
                 .on_hosts_changed = [&collector] { collector.syncHosts(); },
-                .ssh = &ssh_enroll});
+                .ssh = &ssh_enroll,
+                .rentals = rental_manager.get(),
+                .offers = offers.get()});
   store.start();
   if (auto s = collector.start(); !s) {
     std::cerr << "error: " << s.error().message << "\n";
@@ -338,6 +433,8 @@ int runServer(const ServerConfig& cfg, std::ostream& out) {
     std::cerr << "error: " << s.error().message << "\n";
     return 1;
   }
+  // Every provider's rentals are reconciled by its thread before launches on it are accepted.
+  if (rental_manager) rental_manager->start();
 
   http::ServerSettings ss;
   ss.listen = cfg.listen;
@@ -369,11 +466,12 @@ int runServer(const ServerConfig& cfg, std::ostream& out) {
 
   int sig = signals.wait();
   spdlog::info("signal {}: shutting down", sig);
-  server.stop();       // in-flight requests finish and are answered
-  recovery.stop();     // a dispatch in progress finishes (bounded by its timeout)
-  collector.stop();    // drains in progress finish their appends
-  store.stop();        // buffered samples are written
-  transport.stop();    // pooled connections to agents close
+  server.stop();    // in-flight requests finish and are answered
+  recovery.stop();  // a dispatch in progress finishes (bounded by its timeout)
+  if (rental_manager) rental_manager->stop();  // provider calls in progress finish
+  collector.stop();                            // drains in progress finish their appends
+  store.stop();                                // buffered samples are written
+  transport.stop();                            // pooled connections to agents close
   (*ledger)->close();  // queued appends commit; a final checkpoint is signed
   std::error_code ec;
   fs::remove(dir.listenAddr(), ec);

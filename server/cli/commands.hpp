@@ -62,14 +62,14 @@ class Commands {
 };
 
 // In the order `hwledger --help` lists them; runCli registers them in this order.
-void registerEvents(CLI::App& app, Commands& commands);  // events
-void registerTokens(CLI::App& app, Commands& commands);  // tokens create|list|revoke
-void registerLedger(CLI::App& app, Commands& commands);  // ledger verify (offline)
-void registerFleet(CLI::App& app, Commands& commands);   // hosts [revoke], gpus
-void registerJobs(CLI::App& app, Commands& commands);    // jobs submit|list|logs|cancel
-void registerUsage(CLI::App& app, Commands& commands);   // usage
-void registerEnroll(CLI::App& app, Commands& commands);  // enroll-token create
-void registerPlan(CLI::App& app, Commands& commands);    // plan, placements
+void registerEvents(CLI::App& app, Commands& commands);   // events
+void registerTokens(CLI::App& app, Commands& commands);   // tokens create|list|revoke
+void registerLedger(CLI::App& app, Commands& commands);   // ledger verify (offline)
+void registerFleet(CLI::App& app, Commands& commands);    // hosts [revoke], gpus
+void registerJobs(CLI::App& app, Commands& commands);     // jobs submit|list|logs|cancel
+void registerUsage(CLI::App& app, Commands& commands);    // usage
+void registerEnroll(CLI::App& app, Commands& commands);   // enroll-token create
+void registerPlan(CLI::App& app, Commands& commands);     // plan, placements
 void registerRentals(CLI::App& app, Commands& commands);  // rentals [show|terminate], costs
 
 }  // namespace hwl::cli

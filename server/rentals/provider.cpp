@@ -27,10 +27,18 @@ bool matches(const OfferFilter& f, const Offer& o) {
 }
 
 bool validOfferId(std::string_view s) {
-  if (s.empty() || s.size() > 200) return false;
+  if (s.empty() || s.size() > 200 || s.front() == '/' || s.find("..") != std::string_view::npos)
+    return false;
   return std::all_of(s.begin(), s.end(), [](char c) {
     return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == ':' ||
            c == '/' || c == '-' || c == ' ';
+  });
+}
+
+bool validInstanceId(std::string_view s) {
+  if (s.empty() || s.size() > 128 || s.front() == '.') return false;
+  return std::all_of(s.begin(), s.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-';
   });
 }
 

@@ -51,6 +51,8 @@ struct OfferFilter {
 };
 [[nodiscard]] bool matches(const OfferFilter& f, const Offer& o);
 [[nodiscard]] bool validOfferId(std::string_view s);
+// An instance id as it may go into a URL path: 1-128 of [A-Za-z0-9._-], not starting with '.'.
+[[nodiscard]] bool validInstanceId(std::string_view s);
 
 struct LaunchRequest {
   // "hwledger-<rental id>": put in the provider's name or label field, so that every instance we

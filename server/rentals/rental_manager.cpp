@@ -863,7 +863,7 @@ void RentalManager::enrollHost(const Rental& r) {
   }
   auto host = deps_.enroll(r, keyFileOf(r.id));
   if (!host) {
-    spdlog::info("rental {}: enrolling its host over SSH: {}", r.id, host.error().message);
+    spdlog::warn("rental {}: enrolling its host over SSH: {}", r.id, host.error().message);
     return;
   }
   (void)appendTo(r.id, {event(ev::kRentalHostEnrolled, {{"rental", r.id}, {"host_id", *host}})},

@@ -1,5 +1,6 @@
 #include "rentals/rentals_config.hpp"
 
+#include <cctype>
 #include <cmath>
 
 #include "hwl/json.hpp"
@@ -103,13 +104,14 @@ Result<RentalsConfig> parseRentalsConfig(const bj::object& section,
     const auto& o = v->as_object();
     if (auto s = json::checkKeys(o,
                                  {"base_url", "api_key", "ca_file", "image", "timeout_ms",
-                                  "max_attempts", "backoff_initial_ms"},
+                                  "max_attempts", "backoff_initial_ms", "ssh_user", "ssh_port"},
                                  "\"providers\"" + where);
         !s)
       return s.error();
     ProviderConfig p;
     for (auto [key, field] : {std::pair{"base_url", &p.base_url}, std::pair{"api_key", &p.api_key},
-                              std::pair{"ca_file", &p.ca_file}, std::pair{"image", &p.image}}) {
+                              std::pair{"ca_file", &p.ca_file}, std::pair{"image", &p.image},
+                              std::pair{"ssh_user", &p.ssh_user}}) {
       auto s = json::optionalString(o, key);
       if (!s) return bad(where, s.error().message);
       if (*s) *field = **s;
@@ -117,11 +119,20 @@ Result<RentalsConfig> parseRentalsConfig(const bj::object& section,
     auto to = intIn(o, "timeout_ms", p.timeout_ms, 100, 600'000, where);
     auto ma = intIn(o, "max_attempts", p.max_attempts, 1, 20, where);
     auto bi = intIn(o, "backoff_initial_ms", p.backoff_initial_ms, 1, 600'000, where);
-    for (const auto* r : {&to, &ma, &bi})
+    auto sp = intIn(o, "ssh_port", p.ssh_port, 0, 65535, where);
+    for (const auto* r : {&to, &ma, &bi, &sp})
       if (!*r) return r->error();
     p.timeout_ms = *to;
     p.max_attempts = *ma;
     p.backoff_initial_ms = *bi;
+    p.ssh_port = *sp;
+    if (!p.ssh_user.empty()) {
+      bool ok = p.ssh_user.size() <= 64 && p.ssh_user.front() != '-';
+      for (char ch : p.ssh_user)
+        ok = ok &&
+             (std::isalnum(static_cast<unsigned char>(ch)) || ch == '.' || ch == '_' || ch == '-');
+      if (!ok) return bad(where, "\"ssh_user\" may hold only letters, digits, '.', '_', '-'");
+    }
     if (p.base_url.empty()) p.base_url = std::string(defaultBaseUrl(name));
     if (auto u = parseBaseUrl(p.base_url); !u) return bad(where, u.error().message);
     // The key must be there at start-up (a rental that cannot be ended is the worst outcome).
@@ -149,7 +160,6 @@ Result<Endpoint> endpointOf(const std::string& provider, const ProviderConfig& c
   e.timeout = std::chrono::milliseconds(c.timeout_ms);
   e.max_attempts = static_cast<int>(c.max_attempts);
   e.backoff_initial = std::chrono::milliseconds(c.backoff_initial_ms);
-  if (provider == kLambda) e.auth = AuthStyle::kBasicUser;
   return e;
 }
 

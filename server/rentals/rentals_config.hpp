@@ -32,6 +32,10 @@ struct ProviderConfig {
   int64_t timeout_ms = 20'000;       // per call
   int64_t max_attempts = 5;          // 429, 5xx and no answer are retried
   int64_t backoff_initial_ms = 500;  // doubled per attempt, with full jitter
+  // How instances are reached where the provider does not say (Lambda): the user of its images
+  // and the port of their sshd. Empty / 0: the provider's default.
+  std::string ssh_user;
+  int64_t ssh_port = 0;
 };
 
 struct RentalsConfig {

@@ -137,7 +137,8 @@ class FakeProvider:
             self.terminates += 1
             if inst.terminate_requested is None:
                 inst.terminate_requested = time.time()
-                inst.sticky_reads_left = int(self.knobs["terminate_sticky"])
+            # A terminate asked again is honoured as the knob says now.
+            inst.sticky_reads_left = int(self.knobs["terminate_sticky"])
 
     def billed(self, inst):
         end = inst.terminate_requested or time.time()

@@ -1,0 +1,104 @@
+#include "rentals/offer_catalog.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <thread>
+
+namespace hwl::rentals {
+
+OfferCatalog::OfferCatalog(std::vector<std::shared_ptr<Provider>> providers,
+                           std::chrono::seconds ttl)
+    : providers_(std::move(providers)), ttl_(ttl) {}
+
+void OfferCatalog::refreshIfStale() {
+  std::unique_lock lock(mu_);
+  auto fresh = [&] { return fetched_once_ && std::chrono::steady_clock::now() - fetched_ < ttl_; };
+  if (fresh()) return;
+  if (refreshing_) {
+    done_.wait(lock, [&] { return !refreshing_; });
+    return;
+  }
+  refreshing_ = true;
+  lock.unlock();
+  std::vector<Result<std::vector<Offer>>> results(providers_.size(),
+                                                  Result<std::vector<Offer>>(std::vector<Offer>{}));
+  std::vector<std::thread> threads;
+  threads.reserve(providers_.size());
+  for (size_t i = 0; i < providers_.size(); ++i)
+    threads.emplace_back([&, i] { results[i] = providers_[i]->offers(OfferFilter{}); });
+  for (auto& t : threads) t.join();
+  lock.lock();
+  for (size_t i = 0; i < providers_.size(); ++i) {
+    std::string name(providers_[i]->name());
+    if (!results[i]) {
+      bool stale = by_provider_.contains(name);
+      errors_[name] =
+          results[i].error().message + (stale ? " (showing the offers listed before)" : "");
+      continue;
+    }
+    std::vector<Offer> good;
+    size_t dropped = 0;
+    for (auto& o : *results[i]) {
+      bool ok = o.provider == name && o.id == name + ":" + o.offer_id && validOfferId(o.offer_id) &&
+                o.gpu_count > 0 && std::isfinite(o.price_hour_usd) && o.price_hour_usd >= 0 &&
+                (!o.spot_price_hour_usd ||
+                 (std::isfinite(*o.spot_price_hour_usd) && *o.spot_price_hour_usd >= 0));
+      if (ok) {
+        good.push_back(std::move(o));
+      } else {
+        ++dropped;
+      }
+    }
+    by_provider_[name] = std::move(good);
+    if (dropped > 0) {
+      errors_[name] =
+          std::to_string(dropped) + " offers without a usable id, GPU count or price were left out";
+    } else {
+      errors_.erase(name);
+    }
+  }
+  fetched_ = std::chrono::steady_clock::now();
+  fetched_once_ = true;
+  refreshing_ = false;
+  done_.notify_all();
+}
+
+OfferSnapshot OfferCatalog::get(const OfferFilter& filter, const std::string& provider) {
+  refreshIfStale();
+  std::lock_guard lock(mu_);
+  OfferSnapshot s;
+  for (const auto& [name, offers] : by_provider_) {
+    if (!provider.empty() && name != provider) continue;
+    for (const auto& o : offers)
+      if (matches(filter, o)) s.offers.push_back(o);
+  }
+  for (const auto& [name, e] : errors_)
+    if (provider.empty() || name == provider) s.errors[name] = e;
+  std::sort(s.offers.begin(), s.offers.end(), [](const Offer& a, const Offer& b) {
+    return a.price_hour_usd != b.price_hour_usd ? a.price_hour_usd < b.price_hour_usd : a.id < b.id;
+  });
+  return s;
+}
+
+Result<Offer> OfferCatalog::find(std::string_view id) {
+  refreshIfStale();
+  std::lock_guard lock(mu_);
+  auto colon = id.find(':');
+  if (colon != std::string_view::npos) {
+    auto it = by_provider_.find(std::string(id.substr(0, colon)));
+    if (it != by_provider_.end()) {
+      for (const auto& o : it->second)
+        if (o.id == id) return o;
+    }
+    auto err = errors_.find(std::string(id.substr(0, colon)));
+    if (err != errors_.end() && (it == by_provider_.end()))
+      return Error{Code::kUnavailable,
+                   "offers of " + err->first + " are unavailable: " + err->second,
+                   "provider_unavailable",
+                   {}};
+  }
+  return Error{
+      Code::kNotFound, "no offer " + std::string(id) + " is listed now", "offer_not_found", {}};
+}
+
+}  // namespace hwl::rentals

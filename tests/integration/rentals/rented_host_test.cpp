@@ -1,0 +1,125 @@
+// A rented instance becomes a host of the fleet: the fake provider reports a real OpenSSH sshd on
+// loopback as the instance's address and writes the SSH keys of the launch into that sshd's
+// authorized_keys (as the provider's image would); the server enrolls it over SSH with the key it
+// made for the rental, the host gets its GPU (a fake nvidia-smi replaying a recorded H100), a job
+// is placed on it and runs, and terminating the rental retires the host.
+#include <gtest/gtest.h>
+
+#include <boost/json.hpp>
+#include <chrono>
+#include <fstream>
+#include <functional>
+#include <thread>
+
+#include "fake_provider.hpp"
+#include "server_fixture.hpp"
+#include "sshd_fixture.hpp"
+
+namespace hwl::itest {
+namespace {
+
+namespace bj = boost::json;
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+
+std::string str(const bj::value& v) { return v.is_string() ? std::string(v.as_string()) : ""; }
+
+bool eventually(const std::function<bool()>& f, std::chrono::milliseconds limit) {
+  const auto end = std::chrono::steady_clock::now() + limit;
+  while (std::chrono::steady_clock::now() < end) {
+    if (f()) return true;
+    std::this_thread::sleep_for(100ms);
+  }
+  return f();
+}
+
+TEST(RentedHost, IsEnrolledOverSshRunsAJobAndIsRetiredWhenTerminated) {
+  const std::string why = sshdUnavailableReason();
+  if (!why.empty()) GTEST_SKIP() << why;
+  TempDir tmp("hwl-rented");
+  SshdFixture sshd(SshdOptions{.remote_bin = true});
+  sshd.addRemoteTool("nvidia-smi",
+                     fs::path(HWL_FIXTURES_DIR) / "telemetry/nvidia-h100-query-gpu.csv");
+  sshd.start();
+  FakeProvider fake("lambda", {"--authorized-keys", (sshd.dir() / "authorized_keys").string()},
+                    tmp.path());
+  ASSERT_TRUE(fake.ok());
+  fake.configure({{"ssh_host", "127.0.0.1"}, {"ssh_port", sshd.port()}, {"ssh_user", sshd.user()}});
+
+  // Lambda reports only an instance's address: the user and port of its sshd are configured
+  // (ubuntu and 22 on Lambda's own images).
+  bj::object providers{{"lambda", bj::object{{"base_url", fake.baseUrl("/api/v1")},
+                                             {"api_key", "test-key"},
+                                             {"ssh_user", sshd.user()},
+                                             {"ssh_port", sshd.port()}}},
+                       {"poll_interval_ms", 200},
+                       {"reconcile_interval_s", 2}};
+  std::ofstream(tmp.path() / "config.json")
+      << bj::serialize(bj::object{{"providers", providers},
+                                  {"ssh_job_root", (tmp.path() / "jobs").string()},
+                                  {"ssh_poll_interval_ms", 2000}});
+  LedgerServer srv(tmp.path(), "srv");
+  srv.init();
+  srv.start({"--config", (tmp.path() / "config.json").string()});
+
+  std::string offer;
+  ASSERT_TRUE(eventually(
+      [&] {
+        auto r = srv.get("/v1/offers");
+        if (r.status != 200 || r.obj().at("offers").as_array().empty()) return false;
+        offer = str(r.obj().at("offers").as_array()[0].as_object().at("id"));
+        return true;
+      },
+      10s));
+  Http launched;
+  ASSERT_TRUE(eventually(
+      [&] {
+        launched = srv.post("/v1/rentals",
+                            bj::serialize(bj::object{{"offer", offer}, {"name", "rented-gpu"}}));
+        return launched.status != 503;
+      },
+      10s));
+  ASSERT_EQ(launched.status, 201) << launched.body;
+  const std::string id = str(launched.obj().at("id"));
+
+  std::string host;
+  ASSERT_TRUE(eventually(
+      [&] {
+        host = str(srv.get("/v1/rentals/" + id).obj().at("host_id"));
+        return !host.empty();
+      },
+      60s))
+      << srv.get("/v1/rentals/" + id).body << srv.serverErr();
+  auto h = srv.get("/v1/hosts/" + host).obj();
+  EXPECT_EQ(str(h.at("kind")), "ssh") << bj::serialize(h);
+  EXPECT_EQ(str(h.at("name")), "rented-gpu");
+
+  // Placeable: a job on its GPU runs to its end.
+  Http job;
+  ASSERT_TRUE(eventually(
+      [&] {
+        job = srv.post("/v1/jobs",
+                       bj::serialize(bj::object{
+                           {"name", "on-rental"},
+                           {"host", host},
+                           {"gpus", 1},
+                           {"command", bj::array{"sh", "-c", "echo on $CUDA_VISIBLE_DEVICES"}}}));
+        return job.status != 409;
+      },
+      30s));
+  ASSERT_EQ(job.status, 201) << job.body;
+  const std::string job_id = str(job.obj().at("id"));
+  ASSERT_TRUE(eventually(
+      [&] { return str(srv.get("/v1/jobs/" + job_id).obj().at("state")) == "exited"; }, 60s))
+      << srv.get("/v1/jobs/" + job_id).body;
+
+  ASSERT_EQ(srv.request("DELETE", "/v1/rentals/" + id, srv.adminToken()).status, 202);
+  ASSERT_TRUE(eventually(
+      [&] { return str(srv.get("/v1/rentals/" + id).obj().at("state")) == "terminated"; }, 30s));
+  EXPECT_TRUE(eventually(
+      [&] { return str(srv.get("/v1/hosts/" + host).obj().at("state")) == "revoked"; }, 10s))
+      << srv.get("/v1/hosts/" + host).body;
+}
+
+}  // namespace
+}  // namespace hwl::itest
