@@ -291,6 +291,7 @@ Result<boost::json::value> ProviderHttp::call(std::string_view method,
                                               const boost::json::value* body, Retry retry) {
   if (!init_) return init_.error();
   std::string target = url_.prefix + std::string(path_and_query);
+  if (target.empty()) target = "/";
   std::string payload = body != nullptr ? boost::json::serialize(*body) : std::string{};
   Error last = unavailable(provider_ + ": no attempt made");
   for (int attempt = 0; attempt < ep_.max_attempts; ++attempt) {

@@ -418,6 +418,13 @@ Result<bj::object> RentalManager::launch(const LaunchOrder& order, const std::st
     e.details = json::canonical(bj::value(bj::object{{"rental", id}}));
     return e;
   }
+  // The provider's own figure for the instance when it states one (the launch answer, else the
+  // instance's status right after), else the offer's.
+  if (!launched->price_hour_usd) {
+    if (auto st = provider->status(launched->instance_id);
+        st && st->price_hour_usd && *st->price_hour_usd > 0)
+      launched->price_hour_usd = st->price_hour_usd;
+  }
   double recorded = launched->price_hour_usd.value_or(price);
   std::string source = launched->price_hour_usd ? "provider" : (order.spot ? "bid" : "offer");
   auto s = appendTo(id,

@@ -8,6 +8,7 @@
 #include <chrono>
 #include <fstream>
 #include <functional>
+#include <set>
 #include <thread>
 
 #include "fake_provider.hpp"
@@ -358,6 +359,85 @@ TEST_F(Rentals, ASigkillBetweenTheLaunchAndItsRecordNeverLaunchesTwiceNorForgets
   EXPECT_EQ(fake_->state().at("launches").as_int64(), 2);  // never launched again
   ASSERT_EQ(srv_->request("DELETE", "/v1/rentals/" + id, srv_->adminToken()).status, 202);
   ASSERT_TRUE(waitState(id, "terminated"));
+}
+
+TEST_F(Rentals, ASpotLaunchOutbidAtOnceIsRecordedFailedWithTheProvidersMessageAndTerminated) {
+  start("vast");
+  fake_->configure({{"outbid_spot", true}});
+  std::string offer = firstOffer("?provider=vast&gpu=H100");
+  ASSERT_FALSE(offer.empty());
+  auto r = launch(offer, true);
+  ASSERT_EQ(r.status, 201) << r.body;
+  std::string id(r.obj().at("id").as_string());
+  EXPECT_TRUE(r.obj().at("spot").as_bool());
+  ASSERT_TRUE(waitState(id, "terminated")) << stateOf(id);
+  auto events = rentalEvents(id);
+  const auto* failed = firstOfType(events, "rental.failed");
+  ASSERT_NE(failed, nullptr);
+  EXPECT_NE(bj::serialize(failed->at("data")).find("outbid"), std::string::npos)
+      << bj::serialize(failed->at("data"));
+  EXPECT_EQ(countType(events, "rental.running"), 0);
+  EXPECT_EQ(countType(events, "rental.terminated"), 1);
+  // The price recorded is the bid the provider put on the instance.
+  const auto* launched = firstOfType(events, "rental.launched");
+  ASSERT_NE(launched, nullptr);
+  EXPECT_EQ(launched->at("data").as_object().at("price_source").as_string(), "provider");
+}
+
+TEST(RentalOffers, ThreeProvidersAreListedTogetherAndOneFailingEmptiesNothingElse) {
+  auto tmp = makeTemp();
+  FakeProvider vast("vast", {}, tmp), runpod("runpod", {}, tmp), lambda("lambda", {}, tmp);
+  ASSERT_TRUE(vast.ok() && runpod.ok() && lambda.ok());
+  auto p = [](const std::string& url, const std::string& key) {
+    return bj::object{{"base_url", url},
+                      {"api_key", key},
+                      {"max_attempts", 2},
+                      {"backoff_initial_ms", 20},
+                      {"image", "img:1"}};
+  };
+  bj::object providers{{"vast", p(vast.baseUrl("/api/v0"), "test-key")},
+                       {"runpod", p(runpod.baseUrl("/graphql"), "test-key")},
+                       {"lambda", p(lambda.baseUrl("/api/v1"), "a-wrong-key-77")},
+                       {"offers_ttl_s", 0}};
+  std::ofstream(tmp / "config.json") << bj::serialize(bj::object{{"providers", providers}});
+  LedgerServer srv(tmp, "srv");
+  srv.init();
+  srv.start({"--config", (tmp / "config.json").string()});
+  auto r = srv.get("/v1/offers");
+  ASSERT_EQ(r.status, 200) << r.body;
+  std::set<std::string> seen;
+  double last = 0;
+  auto all = r.obj();
+  for (const auto& o : all.at("offers").as_array()) {
+    seen.insert(std::string(o.as_object().at("provider").as_string()));
+    double price = o.as_object().at("price_hour_usd").to_number<double>();
+    EXPECT_GE(price, last);  // cheapest first
+    last = price;
+  }
+  EXPECT_TRUE(seen.contains("vast"));
+  EXPECT_TRUE(seen.contains("runpod"));
+  EXPECT_FALSE(seen.contains("lambda"));
+  auto errors = all.at("errors").as_object();
+  ASSERT_TRUE(errors.contains("lambda")) << r.body;
+  EXPECT_NE(std::string(errors.at("lambda").as_string()).find("refused the key"),
+            std::string::npos);
+  EXPECT_EQ(r.body.find("a-wrong-key-77"), std::string::npos);
+  // Filters: per provider, GPU memory, price; bad values are refused.
+  auto only = srv.get("/v1/offers?provider=runpod&min_gpu_memory=80&max_price=3");
+  ASSERT_EQ(only.status, 200) << only.body;
+  auto some = only.obj();
+  for (const auto& o : some.at("offers").as_array()) {
+    EXPECT_EQ(o.as_object().at("provider").as_string(), "runpod");
+    EXPECT_GE(o.as_object().at("gpu_memory_bytes").as_int64(), 80LL << 30);
+    EXPECT_LE(o.as_object().at("price_hour_usd").to_number<double>(), 3.0);
+  }
+  EXPECT_FALSE(some.at("offers").as_array().empty());
+  for (const char* q :
+       {"?provider=aws", "?max_price=-1", "?max_price=abc", "?min_gpu_memory=1e400", "?nonsense=1"})
+    EXPECT_EQ(srv.get(std::string("/v1/offers") + q).status, 400) << q;
+  srv.stop();
+  std::error_code ec;
+  std::filesystem::remove_all(tmp, ec);
 }
 
 }  // namespace
