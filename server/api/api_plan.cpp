@@ -2,6 +2,8 @@
 // it now).
 #include <boost/json.hpp>
 #include <boost/json/parse.hpp>
+#include <cstdlib>
+#include <map>
 
 #include "api.hpp"
 #include "collect/collector.hpp"
@@ -11,6 +13,7 @@
 #include "hwl/proto/job_spec.hpp"
 #include "ledger/rows.hpp"
 #include "params.hpp"
+#include "rentals/offer_catalog.hpp"
 
 namespace hwl::api {
 
@@ -32,8 +35,39 @@ Result<http::Reply> Api::placements(http::Request& req) {
   auto who = auth_.authorize(req, ledger::Role::kViewer);
   if (!who) return who.error();
   Result<bj::value> body = internal("");
+  // Rental offers beside the hosts: these are not planner inputs.
+  std::optional<double> max_price;
+  std::string provider;
+  int64_t limit = 20;
+  auto offerParam = [&](const std::string& k, const bj::value& v) -> Status {
+    if (k == "max_price") {
+      double d = v.is_double()  ? v.as_double()
+                 : v.is_int64() ? static_cast<double>(v.as_int64())
+                                : -1;
+      if (!(d >= 0 && d <= 1e6))
+        return invalidArgument("max_price must be a number from 0 to 1000000");
+      max_price = d;
+    } else if (k == "provider") {
+      if (!v.is_string() || !rentals::knownProvider(v.as_string()))
+        return invalidArgument("provider must be vast, runpod or lambda");
+      provider = std::string(v.as_string());
+    } else {
+      if (!v.is_int64() || v.as_int64() < 1 || v.as_int64() > 500)
+        return invalidArgument("offers_limit must be an integer from 1 to 500");
+      limit = v.as_int64();
+    }
+    return {};
+  };
   if (req.method == "POST") {
     body = json::parse(req.body);
+    if (body && body->is_object()) {
+      for (const char* k : {"max_price", "provider", "offers_limit"}) {
+        if (const auto* v = body->as_object().if_contains(k)) {
+          if (auto st = offerParam(k, *v); !st) return st.error();
+          body->as_object().erase(k);
+        }
+      }
+    }
   } else {
     // The same inputs as POST /v1/plan, as query parameters; the config is JSON text.
     bj::object o;
@@ -47,6 +81,18 @@ Result<http::Reply> Api::placements(http::Request& req) {
         auto n = http::queryInt(req, k, 0, INT64_MAX);
         if (!n) return n.error();
         if (*n) o[k] = **n;
+      } else if (k == "max_price") {
+        char* end = nullptr;
+        double d = std::strtod(v.c_str(), &end);
+        if (v.empty() || end != v.c_str() + v.size())
+          return invalidArgument("max_price must be a number");
+        if (auto st = offerParam(k, bj::value(d)); !st) return st.error();
+      } else if (k == "provider") {
+        if (auto st = offerParam(k, bj::value(v)); !st) return st.error();
+      } else if (k == "offers_limit") {
+        auto n = http::queryInt(req, k, 1, 500);
+        if (!n) return n.error();
+        limit = n->value_or(20);
       } else if (k == "per_layer") {
         auto b = queryBool(req, k);
         if (!b) return b.error();
@@ -111,7 +157,48 @@ Result<http::Reply> Api::placements(http::Request& req) {
     if (!p.reason.empty()) o["reason"] = p.reason;
     arr.push_back(std::move(o));
   }
-  return http::ok(bj::object{{"placements", std::move(arr)}});
+  bj::object out{{"placements", std::move(arr)}};
+  // Rental offers, ranked by the same per-GPU needs and then by price.
+  bj::array fitting, rejected;
+  bj::object offer_errors;
+  if (fleet_.offers != nullptr) {
+    auto needs = planner::placementNeeds(*pr, fixed_tp);
+    if (!needs) return needs.error();
+    auto snap = fleet_.offers->get({}, provider);
+    std::vector<planner::OfferCapacity> caps2;
+    caps2.reserve(snap.offers.size());
+    std::map<std::string, const rentals::Offer*> by_id;
+    for (const auto& o : snap.offers) {
+      caps2.push_back({o.id, static_cast<uint32_t>(o.gpu_count),
+                       static_cast<uint64_t>(std::max<int64_t>(o.gpu_memory_bytes, 0)),
+                       o.price_hour_usd, o.reliability.value_or(0)});
+      by_id[o.id] = &o;
+    }
+    auto ranked_offers = planner::rankOffers(*needs, caps2, max_price);
+    double cheapest_fit = -1;
+    for (const auto& f : ranked_offers) {
+      if (f.fits && cheapest_fit < 0) cheapest_fit = f.price_hour_usd;
+    }
+    for (const auto& f : ranked_offers) {
+      bj::object o = offerToJson(*by_id[f.id]);
+      o["tp"] = f.tp;
+      o["per_gpu_bytes"] = f.per_gpu_bytes;
+      o["headroom_bytes"] = f.headroom_bytes;
+      if (f.fits) {
+        if (static_cast<int64_t>(fitting.size()) < limit) fitting.push_back(std::move(o));
+      } else if ((cheapest_fit < 0 || f.price_hour_usd <= cheapest_fit) &&
+                 static_cast<int64_t>(rejected.size()) < limit) {
+        // Why each offer cheaper than the best fit does not do.
+        o["reason"] = f.reason;
+        rejected.push_back(std::move(o));
+      }
+    }
+    for (const auto& [k, v] : snap.errors) offer_errors[k] = v;
+  }
+  out["offers"] = std::move(fitting);
+  out["offers_rejected"] = std::move(rejected);
+  out["offer_errors"] = std::move(offer_errors);
+  return http::ok(std::move(out));
 }
 
 }  // namespace hwl::api

@@ -86,7 +86,7 @@ int runCli(int argc, char** argv, std::ostream& out, std::ostream& err) {
 
   Commands commands;
   for (auto* add : {registerEvents, registerTokens, registerLedger, registerFleet, registerJobs,
-                    registerUsage, registerEnroll, registerPlan, registerRentals})
+                    registerUsage, registerEnroll, registerPlan, registerOffers, registerRentals})
     add(app, commands);
 
   if (refusedUnknownCommand(app, argc, argv, err)) return 2;

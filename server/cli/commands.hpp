@@ -70,6 +70,7 @@ void registerJobs(CLI::App& app, Commands& commands);     // jobs submit|list|lo
 void registerUsage(CLI::App& app, Commands& commands);    // usage
 void registerEnroll(CLI::App& app, Commands& commands);   // enroll-token create
 void registerPlan(CLI::App& app, Commands& commands);     // plan, placements
+void registerOffers(CLI::App& app, Commands& commands);   // offers, rent
 void registerRentals(CLI::App& app, Commands& commands);  // rentals [show|terminate], costs
 
 }  // namespace hwl::cli

@@ -2,6 +2,7 @@
 #include "hwl/planner/placement.hpp"
 
 #include <algorithm>
+#include <cstdio>
 #include <functional>
 
 #include "hwl/planner/formats.hpp"
@@ -88,21 +89,81 @@ std::vector<Placement> rankHosts(const std::vector<TpNeed>& needs,
   return out;
 }
 
+Result<std::vector<TpNeed>> placementNeeds(const PlanRequest& request, bool fixed_tp) {
+  if (!fixed_tp) return tpNeeds(request);
+  PlanRequest r = request;
+  r.per_layer = false;
+  r.gpu_mem_bytes.reset();
+  auto plan = computePlan(r);
+  if (!plan) return plan.error();
+  return std::vector<TpNeed>{{request.tp, plan->total_bytes}};
+}
+
+std::vector<OfferFit> rankOffers(const std::vector<TpNeed>& needs,
+                                 const std::vector<OfferCapacity>& offers,
+                                 std::optional<double> max_price_hour_usd) {
+  std::vector<OfferFit> out;
+  out.reserve(offers.size());
+  for (const auto& o : offers) {
+    OfferFit f;
+    f.id = o.id;
+    f.price_hour_usd = o.price_hour_usd;
+    const TpNeed* closest = nullptr;
+    for (const auto& n : needs) {
+      if (n.tp > o.gpus) break;
+      closest = &n;
+      if (n.per_gpu_bytes <= o.gpu_memory_bytes) {
+        f.fits = true;
+        break;
+      }
+    }
+    if (closest != nullptr) {
+      f.tp = closest->tp;
+      f.per_gpu_bytes = closest->per_gpu_bytes;
+      f.headroom_bytes = static_cast<std::int64_t>(o.gpu_memory_bytes) -
+                         static_cast<std::int64_t>(closest->per_gpu_bytes);
+    }
+    if (!f.fits) {
+      if (closest == nullptr) {
+        f.reason = "has " + std::to_string(o.gpus) + " GPU(s), fewer than the " +
+                   std::to_string(needs.empty() ? 1 : needs.front().tp) + " it needs";
+      } else {
+        f.reason = "needs " + formatBytes(closest->per_gpu_bytes) +
+                   " per GPU at tp=" + std::to_string(closest->tp) + " (the most its " +
+                   std::to_string(o.gpus) + " GPU(s) allow), the offer has " +
+                   formatBytes(o.gpu_memory_bytes);
+      }
+    } else if (max_price_hour_usd && o.price_hour_usd > *max_price_hour_usd) {
+      f.fits = false;
+      char buf[96];
+      std::snprintf(buf, sizeof buf, "costs %.4f USD/h, over the maximum of %.4f", o.price_hour_usd,
+                    *max_price_hour_usd);
+      f.reason = buf;
+    }
+    out.push_back(std::move(f));
+  }
+  std::vector<std::size_t> order(out.size());
+  for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) {
+    const auto& x = out[a];
+    const auto& y = out[b];
+    if (x.fits != y.fits) return x.fits;
+    if (x.price_hour_usd != y.price_hour_usd) return x.price_hour_usd < y.price_hour_usd;
+    if (offers[a].reliability != offers[b].reliability)
+      return offers[a].reliability > offers[b].reliability;
+    return x.id < y.id;
+  });
+  std::vector<OfferFit> sorted;
+  sorted.reserve(out.size());
+  for (auto i : order) sorted.push_back(std::move(out[i]));
+  return sorted;
+}
+
 Result<std::vector<Placement>> placeOn(const PlanRequest& request,
                                        const std::vector<HostCapacity>& hosts, bool fixed_tp) {
-  std::vector<TpNeed> needs;
-  if (fixed_tp) {
-    PlanRequest r = request;
-    r.per_layer = false;
-    r.gpu_mem_bytes.reset();
-    auto plan = computePlan(r);
-    if (!plan) return plan.error();
-    needs.push_back({request.tp, plan->total_bytes});
-  } else {
-    auto n = tpNeeds(request);
-    if (!n) return n.error();
-    needs = std::move(*n);
-  }
+  auto n = placementNeeds(request, fixed_tp);
+  if (!n) return n.error();
+  std::vector<TpNeed> needs = std::move(*n);
   auto ranked = rankHosts(needs, hosts);
   if (fixed_tp)
     for (auto& p : ranked)

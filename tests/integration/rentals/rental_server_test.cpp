@@ -8,6 +8,7 @@
 #include <chrono>
 #include <fstream>
 #include <functional>
+#include <iterator>
 #include <set>
 #include <thread>
 
@@ -382,6 +383,76 @@ TEST_F(Rentals, ASpotLaunchOutbidAtOnceIsRecordedFailedWithTheProvidersMessageAn
   const auto* launched = firstOfType(events, "rental.launched");
   ASSERT_NE(launched, nullptr);
   EXPECT_EQ(launched->at("data").as_object().at("price_source").as_string(), "provider");
+}
+
+TEST_F(Rentals,
+       PlacementsRankOffersBesideHostsAndRentTakesTheCheapestFitSayingWhyCheaperOnesDoNot) {
+  start("lambda");
+  ASSERT_FALSE(firstOffer().empty());
+  const std::string model =
+      (std::filesystem::path(HWL_FIXTURES_DIR) / "models/Llama-3.1-8B.config.json").string();
+  // Llama 3.1 8B at 131072 tokens needs more than the A10's 24 GB and fits an H100's 80 GB.
+  std::ifstream in(model);
+  std::string config((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  auto p =
+      srv_->post("/v1/placements", "{\"model\":" + config + ",\"context\":131072,\"max_price\":5}");
+  ASSERT_EQ(p.status, 200) << p.body;
+  auto placed = p.obj();
+  ASSERT_FALSE(placed.at("offers").as_array().empty()) << p.body;
+  const auto& best = placed.at("offers").as_array()[0].as_object();
+  EXPECT_EQ(best.at("id").as_string(), "lambda:gpu_1x_h100_pcie:us-east-1");
+  EXPECT_EQ(best.at("tp").as_int64(), 1);
+  bool a10_explained = false;
+  for (const auto& r : placed.at("offers_rejected").as_array())
+    if (r.as_object().at("id").as_string() == "lambda:gpu_1x_a10:us-west-1") {
+      a10_explained = true;
+      EXPECT_NE(std::string(r.as_object().at("reason").as_string()).find("the offer has 24.00 GiB"),
+                std::string::npos);
+    }
+  EXPECT_TRUE(a10_explained) << p.body;
+  // The 8 x A100 at 14.32 USD/h fits but costs more than the maximum: not among the offers.
+  for (const auto& o : placed.at("offers").as_array())
+    EXPECT_LE(o.as_object().at("price_hour_usd").to_number<double>(), 5.0);
+
+  auto env = srv_->cliEnv(srv_->adminToken());
+  auto dry = cli({"rent", "--model", model, "--context", "131072", "--dry-run"}, env);
+  ASSERT_EQ(dry.code(), 0) << dry.out << dry.err;
+  EXPECT_NE(dry.out.find("lambda:gpu_1x_a10:us-west-1 ($0.7500/h): needs"), std::string::npos)
+      << dry.out;
+  EXPECT_NE(dry.out.find("cheapest fit: lambda:gpu_1x_h100_pcie:us-east-1 at $2.4900/h"),
+            std::string::npos)
+      << dry.out;
+  EXPECT_EQ(fake_->state().at("launches").as_int64(), 0);
+  // Nothing fits under 1 USD/h.
+  auto none = cli({"rent", "--model", model, "--context", "131072", "--max-price", "1"}, env);
+  EXPECT_EQ(none.code(), 1) << none.out << none.err;
+  EXPECT_NE(none.err.find("no offer fits"), std::string::npos);
+  EXPECT_EQ(fake_->state().at("launches").as_int64(), 0);
+  // Rented for real: one launch, labelled, followed.
+  auto rented =
+      cli({"rent", "--model", model, "--context", "131072", "--name", "llama", "-o", "json"}, env);
+  ASSERT_EQ(rented.code(), 0) << rented.out << rented.err;
+  auto j = bj::parse(rented.out).as_object();
+  std::string id(j.at("rental").as_object().at("id").as_string());
+  EXPECT_EQ(j.at("offer").as_string(), "lambda:gpu_1x_h100_pcie:us-east-1");
+  EXPECT_EQ(fake_->state().at("launches").as_int64(), 1);
+  ASSERT_TRUE(waitState(id, "running"));
+  auto listed = cli({"rentals"}, env);
+  EXPECT_NE(listed.out.find(id), std::string::npos) << listed.out;
+  EXPECT_NE(listed.out.find("running"), std::string::npos) << listed.out;
+  auto offers = cli({"offers", "--gpu", "h100"}, env);
+  ASSERT_EQ(offers.code(), 0) << offers.err;
+  EXPECT_NE(offers.out.find("lambda:gpu_1x_h100_pcie:us-west-1"), std::string::npos) << offers.out;
+  EXPECT_EQ(offers.out.find("a10"), std::string::npos) << offers.out;
+  auto term = cli({"rentals", "terminate", id}, env);
+  ASSERT_EQ(term.code(), 0) << term.err;
+  ASSERT_TRUE(waitState(id, "terminated"));
+  auto costs = cli({"costs", "--group-by", "provider"}, env);
+  ASSERT_EQ(costs.code(), 0) << costs.err;
+  EXPECT_NE(costs.out.find("lambda"), std::string::npos) << costs.out;
+  EXPECT_NE(costs.out.find("total: $"), std::string::npos) << costs.out;
+  // A rental id is checked before it goes into a URL.
+  EXPECT_NE(cli({"rentals", "terminate", "../tokens"}, env).code(), 0);
 }
 
 TEST(RentalOffers, ThreeProvidersAreListedTogetherAndOneFailingEmptiesNothingElse) {

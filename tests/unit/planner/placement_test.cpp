@@ -104,3 +104,71 @@ TEST(Placement, PlaceOnUsesEachGpusOwnFreeMemoryAndHonoursAnAskedTp) {
 
 }  // namespace
 }  // namespace hwl::planner
+
+namespace hwl::planner {
+namespace {
+
+// Rental offers: the smallest degree an offer's GPUs allow whose per-GPU need fits its memory,
+// then by price (then reliability, then id); the others after, each with its reason.
+TEST(OfferRanking, CheapestFitFirstAtTheSmallestDegreeWithReasonsForTheRest) {
+  const std::vector<TpNeed> needs = {
+      {1, 100 * kGiB}, {2, 52 * kGiB}, {4, 27 * kGiB}, {8, 14 * kGiB}};
+  const std::vector<OfferCapacity> offers = {
+      {"a:1x80", 1, 80 * kGiB, 1.00, 0.99},   // 100 GiB at tp=1 > 80: does not fit
+      {"b:2x80", 2, 80 * kGiB, 3.00, 0.90},   // tp=2: 52 <= 80, 28 GiB to spare
+      {"c:2x80", 2, 80 * kGiB, 3.00, 0.99},   // the same, more reliable: ranks first
+      {"d:4x24", 4, 24 * kGiB, 2.00, 0.99},   // tp=4: 27 > 24: does not fit
+      {"e:8x24", 8, 24 * kGiB, 2.50, 0.50},   // tp=8: 14 <= 24, 10 GiB to spare
+      {"f:1x141", 1, 141 * kGiB, 9.00, 1.0},  // tp=1: fits, but over the maximum price
+  };
+  const auto ranked = rankOffers(needs, offers, 5.0);
+  ASSERT_EQ(ranked.size(), 6U);
+  EXPECT_EQ(ranked[0].id, "e:8x24");
+  EXPECT_TRUE(ranked[0].fits);
+  EXPECT_EQ(ranked[0].tp, 8U);
+  EXPECT_EQ(ranked[0].headroom_bytes, static_cast<std::int64_t>(10 * kGiB));
+  EXPECT_EQ(ranked[1].id, "c:2x80");
+  EXPECT_EQ(ranked[1].tp, 2U);
+  EXPECT_EQ(ranked[1].headroom_bytes, static_cast<std::int64_t>(28 * kGiB));
+  EXPECT_EQ(ranked[2].id, "b:2x80");
+  // The rest, cheapest first, each saying why.
+  EXPECT_EQ(ranked[3].id, "a:1x80");
+  EXPECT_FALSE(ranked[3].fits);
+  EXPECT_EQ(
+      ranked[3].reason,
+      "needs 100.00 GiB per GPU at tp=1 (the most its 1 GPU(s) allow), the offer has 80.00 GiB");
+  EXPECT_EQ(ranked[4].id, "d:4x24");
+  EXPECT_EQ(ranked[4].tp, 4U);
+  EXPECT_EQ(ranked[5].id, "f:1x141");
+  EXPECT_EQ(ranked[5].reason, "costs 9.0000 USD/h, over the maximum of 5.0000");
+  // Without a maximum the 141 GiB offer fits at tp=1.
+  EXPECT_TRUE(rankOffers(needs, offers)[3].fits);
+}
+
+TEST(OfferRanking, ARealModelsNeedsDecideTheDegree) {
+  auto model = loadModel(hwl::test_fixtures::find("models", "Llama-3.1-8B.config.json"));
+  ASSERT_TRUE(model) << model.error().message;
+  PlanRequest req;
+  req.model = *model;
+  req.context = 131072;
+  auto needs = placementNeeds(req, false);
+  ASSERT_TRUE(needs) << needs.error().message;
+  ASSERT_GE(needs->size(), 2U);
+  const std::uint64_t one = (*needs)[0].per_gpu_bytes;  // the need on a single GPU
+  const std::uint64_t two = (*needs)[1].per_gpu_bytes;  // per GPU at tp=2
+  ASSERT_LT(two, one);
+  // One byte short on one GPU; exactly enough per GPU on two.
+  const std::vector<OfferCapacity> offers = {
+      {"short", 1, one - 1, 1.0, 0}, {"pair", 2, two, 2.0, 0}, {"big", 1, one, 3.0, 0}};
+  auto ranked = rankOffers(*needs, offers);
+  EXPECT_EQ(ranked[0].id, "pair");
+  EXPECT_EQ(ranked[0].tp, 2U);
+  EXPECT_EQ(ranked[0].headroom_bytes, 0);
+  EXPECT_EQ(ranked[1].id, "big");
+  EXPECT_EQ(ranked[1].tp, 1U);
+  EXPECT_EQ(ranked[2].id, "short");
+  EXPECT_EQ(ranked[2].headroom_bytes, -1);
+}
+
+}  // namespace
+}  // namespace hwl::planner

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -46,6 +47,37 @@ Result<std::vector<TpNeed>> tpNeeds(const PlanRequest& request, std::uint32_t ma
 // POST /v1/placements, `hwledger plan --host` and `hwledger placements`.
 Result<std::vector<Placement>> placeOn(const PlanRequest& request,
                                        const std::vector<HostCapacity>& hosts, bool fixed_tp);
+
+// The per-GPU needs placement compares against: at exactly request.tp when `fixed_tp`, else at
+// TP 1, 2, 4, 8.
+Result<std::vector<TpNeed>> placementNeeds(const PlanRequest& request, bool fixed_tp);
+
+// A rental offer as placement sees it: empty GPUs, all alike.
+struct OfferCapacity {
+  std::string id;
+  std::uint32_t gpus = 0;
+  std::uint64_t gpu_memory_bytes = 0;  // per GPU
+  double price_hour_usd = 0;
+  double reliability = 0;  // 0 when unknown
+};
+
+struct OfferFit {
+  std::string id;
+  bool fits = false;
+  std::uint32_t tp = 0;             // the degree it would run at (or the closest tried)
+  std::uint64_t per_gpu_bytes = 0;  // need per GPU at that degree
+  std::int64_t headroom_bytes = 0;  // memory per GPU minus the need
+  double price_hour_usd = 0;
+  std::string reason;  // why not (empty when it fits)
+};
+
+// Rental offers ranked for a model: each at the smallest degree of `needs` its GPUs allow whose
+// per-GPU need fits its memory per GPU, and at most `max_price`. Fitting offers first, cheapest
+// first (then the more reliable, then the id); the others after them, cheapest first, each with
+// its reason. Linear in the offers: the plan is computed once per degree, not per offer.
+std::vector<OfferFit> rankOffers(const std::vector<TpNeed>& needs,
+                                 const std::vector<OfferCapacity>& offers,
+                                 std::optional<double> max_price_hour_usd = std::nullopt);
 
 // Pure ranking: for each host, the smallest TP degree whose need fits the free memory of that many
 // of its GPUs (the freest ones); hosts that fit come first (fewest GPUs, then most headroom), then
