@@ -8,8 +8,9 @@
 //   podFindAndDeployOnDemand(input) { id costPerHr }   on demand
 //   podRentInterruptable(input) { id costPerHr }       spot, with bidPerGpu
 //   pod(input: {podId}) { … desiredStatus runtime { ports { ip isIpPublic privatePort
-//              publicPort } } }           desiredStatus: CREATED, RUNNING, EXITED, TERMINATED;
-//                                         runtime is null until the pod is up
+//              publicPort } } }           desiredStatus: CREATED, RESTARTING (starting), RUNNING
+//                                         (runtime is null until it is up), EXITED and PAUSED
+//                                         (held), DEAD (failed), TERMINATED
 //   myself { pods { … } }                 every pod of the account
 //   podTerminate(input: {podId})
 // GraphQL errors come with HTTP 200 and an "errors" array: they are errors here. The pod's name is
@@ -107,6 +108,7 @@ class RunpodProvider final : public Provider {
                      {"volumeInGb", 0},
                      {"ports", "22/tcp"},
                      {"startSsh", true},
+                     {"supportPublicIp", true},
                      {"env", bj::array{bj::object{{"key", "PUBLIC_KEY"}, {"value", keys}}}}};
     std::string field;
     Result<bj::object> data = bj::object{};
@@ -212,9 +214,12 @@ class RunpodProvider final : public Provider {
     bool up = rt != nullptr && rt->is_object();
     if (desired == "RUNNING") {
       i.state = up ? InstanceState::kRunning : InstanceState::kProvisioning;
-    } else if (desired == "CREATED") {
+    } else if (desired == "CREATED" || desired == "RESTARTING") {
       i.state = InstanceState::kProvisioning;
-    } else if (desired == "EXITED") {
+    } else if (desired == "DEAD") {
+      i.state = InstanceState::kFailed;
+      i.message = "the pod is dead";
+    } else if (desired == "EXITED" || desired == "PAUSED") {
       i.state = InstanceState::kStopped;
       i.message = "the pod exited (a spot pod is stopped when it is outbid)";
     } else if (desired == "TERMINATED") {

@@ -36,5 +36,8 @@ echo
 echo "== submit: 500 job submissions from 32 clients, one of 50 hosts answering after 8 s =="
 bash "$here/submit/run.sh" "$build"
 echo
+echo "== rentals: 3 providers x 5,000 offers ranked for a model, against a sort by price =="
+bash "$here/rentals/run.sh" "$build" 5000 200
+echo
 echo "== partition: server and agent in network namespaces, the link cut again and again (root) =="
 "$build/tests/bench/partition/partition_soak" --seconds "$([[ $quick == 1 ]] && echo 60 || echo 300)"

@@ -45,11 +45,12 @@ class RunpodFake(FakeProvider):
         super().__init__(args)
         self.knobs["graphql_error"] = ""
         self.types = list(FIXED)
-        for i in range(self.offer_count):
+        # Each generated type is offered on one cloud at 1, 2, 4 and 8 GPUs: 4 offers a type.
+        for i in range(self.offer_count // 4):
             mem = [24, 48, 80, 141][i % 4]
             price = round(0.2 + (i * 37 % 3000) / 1000.0, 3)
-            self.types.append(("SYNTH-%05d" % i, "Synth %d" % i, mem, i % 2 == 0, True, price,
-                               round(price / 2, 3), 4, 30))
+            self.types.append(("SYNTH-%05d" % i, "Synth %d" % i, mem, i % 2 == 0, i % 2 == 1,
+                               price, round(price / 2, 3), 4, 30))
 
     def pod_json(self, inst):
         state = self.state_of(inst)

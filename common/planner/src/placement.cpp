@@ -102,61 +102,81 @@ Result<std::vector<TpNeed>> placementNeeds(const PlanRequest& request, bool fixe
 std::vector<OfferFit> rankOffers(const std::vector<TpNeed>& needs,
                                  const std::vector<OfferCapacity>& offers,
                                  std::optional<double> max_price_hour_usd) {
-  std::vector<OfferFit> out;
-  out.reserve(offers.size());
-  for (const auto& o : offers) {
-    OfferFit f;
-    f.id = o.id;
-    f.price_hour_usd = o.price_hour_usd;
-    const TpNeed* closest = nullptr;
+  struct Judged {
+    std::size_t offer;
+    const TpNeed* closest;
+    bool fits;
+    bool over_price;
+  };
+  std::vector<Judged> judged;
+  judged.reserve(offers.size());
+  for (std::size_t i = 0; i < offers.size(); ++i) {
+    const auto& o = offers[i];
+    Judged j{i, nullptr, false, false};
     for (const auto& n : needs) {
       if (n.tp > o.gpus) break;
-      closest = &n;
+      j.closest = &n;
       if (n.per_gpu_bytes <= o.gpu_memory_bytes) {
-        f.fits = true;
+        j.fits = true;
         break;
       }
     }
-    if (closest != nullptr) {
-      f.tp = closest->tp;
-      f.per_gpu_bytes = closest->per_gpu_bytes;
-      f.headroom_bytes = static_cast<std::int64_t>(o.gpu_memory_bytes) -
-                         static_cast<std::int64_t>(closest->per_gpu_bytes);
+    if (j.fits && max_price_hour_usd && o.price_hour_usd > *max_price_hour_usd) {
+      j.fits = false;
+      j.over_price = true;
     }
-    if (!f.fits) {
-      if (closest == nullptr) {
+    judged.push_back(j);
+  }
+  std::sort(judged.begin(), judged.end(), [&](const Judged& x, const Judged& y) {
+    if (x.fits != y.fits) return x.fits;
+    const auto& a = offers[x.offer];
+    const auto& b = offers[y.offer];
+    if (a.price_hour_usd != b.price_hour_usd) return a.price_hour_usd < b.price_hour_usd;
+    if (a.reliability != b.reliability) return a.reliability > b.reliability;
+    return a.id < b.id;
+  });
+  double cheapest_fit = -1;
+  if (!judged.empty() && judged.front().fits)
+    cheapest_fit = offers[judged.front().offer].price_hour_usd;
+  std::vector<OfferFit> out;
+  out.reserve(judged.size());
+  std::size_t reasons = 0;
+  for (const auto& j : judged) {
+    const auto& o = offers[j.offer];
+    OfferFit f;
+    f.id = o.id;
+    f.fits = j.fits;
+    f.price_hour_usd = o.price_hour_usd;
+    if (j.closest != nullptr) {
+      f.tp = j.closest->tp;
+      f.per_gpu_bytes = j.closest->per_gpu_bytes;
+      f.headroom_bytes = static_cast<std::int64_t>(o.gpu_memory_bytes) -
+                         static_cast<std::int64_t>(j.closest->per_gpu_bytes);
+    }
+    // Reasons are written for the offers a caller shows: those cheaper than the cheapest fit
+    // (all, when none fits), at most kMaxReasons of them.
+    bool explain =
+        !j.fits && (cheapest_fit < 0 || o.price_hour_usd <= cheapest_fit) && reasons < kMaxReasons;
+    if (explain) {
+      ++reasons;
+      if (j.over_price) {
+        char buf[96];
+        std::snprintf(buf, sizeof buf, "costs %.4f USD/h, over the maximum of %.4f",
+                      o.price_hour_usd, *max_price_hour_usd);
+        f.reason = buf;
+      } else if (j.closest == nullptr) {
         f.reason = "has " + std::to_string(o.gpus) + " GPU(s), fewer than the " +
                    std::to_string(needs.empty() ? 1 : needs.front().tp) + " it needs";
       } else {
-        f.reason = "needs " + formatBytes(closest->per_gpu_bytes) +
-                   " per GPU at tp=" + std::to_string(closest->tp) + " (the most its " +
+        f.reason = "needs " + formatBytes(j.closest->per_gpu_bytes) +
+                   " per GPU at tp=" + std::to_string(j.closest->tp) + " (the most its " +
                    std::to_string(o.gpus) + " GPU(s) allow), the offer has " +
                    formatBytes(o.gpu_memory_bytes);
       }
-    } else if (max_price_hour_usd && o.price_hour_usd > *max_price_hour_usd) {
-      f.fits = false;
-      char buf[96];
-      std::snprintf(buf, sizeof buf, "costs %.4f USD/h, over the maximum of %.4f", o.price_hour_usd,
-                    *max_price_hour_usd);
-      f.reason = buf;
     }
     out.push_back(std::move(f));
   }
-  std::vector<std::size_t> order(out.size());
-  for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
-  std::sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) {
-    const auto& x = out[a];
-    const auto& y = out[b];
-    if (x.fits != y.fits) return x.fits;
-    if (x.price_hour_usd != y.price_hour_usd) return x.price_hour_usd < y.price_hour_usd;
-    if (offers[a].reliability != offers[b].reliability)
-      return offers[a].reliability > offers[b].reliability;
-    return x.id < y.id;
-  });
-  std::vector<OfferFit> sorted;
-  sorted.reserve(out.size());
-  for (auto i : order) sorted.push_back(std::move(out[i]));
-  return sorted;
+  return out;
 }
 
 Result<std::vector<Placement>> placeOn(const PlanRequest& request,

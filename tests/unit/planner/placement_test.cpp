@@ -140,7 +140,12 @@ TEST(OfferRanking, CheapestFitFirstAtTheSmallestDegreeWithReasonsForTheRest) {
   EXPECT_EQ(ranked[4].id, "d:4x24");
   EXPECT_EQ(ranked[4].tp, 4U);
   EXPECT_EQ(ranked[5].id, "f:1x141");
-  EXPECT_EQ(ranked[5].reason, "costs 9.0000 USD/h, over the maximum of 5.0000");
+  EXPECT_FALSE(ranked[5].fits);
+  // Dearer than the cheapest fit: nobody asks why, no reason is written.
+  EXPECT_EQ(ranked[5].reason, "");
+  // When nothing fits, every offer says why.
+  const auto alone = rankOffers(needs, {offers[5]}, 5.0);
+  EXPECT_EQ(alone[0].reason, "costs 9.0000 USD/h, over the maximum of 5.0000");
   // Without a maximum the 141 GiB offer fits at tp=1.
   EXPECT_TRUE(rankOffers(needs, offers)[3].fits);
 }

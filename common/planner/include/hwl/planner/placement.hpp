@@ -1,6 +1,7 @@
 // Ranking hosts by how well a model fits their GPUs (GET /v1/placements).
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -73,8 +74,11 @@ struct OfferFit {
 
 // Rental offers ranked for a model: each at the smallest degree of `needs` its GPUs allow whose
 // per-GPU need fits its memory per GPU, and at most `max_price`. Fitting offers first, cheapest
-// first (then the more reliable, then the id); the others after them, cheapest first, each with
-// its reason. Linear in the offers: the plan is computed once per degree, not per offer.
+// first (then the more reliable, then the id); the others after them, cheapest first. A reason is
+// written for each offer that does not fit and is no dearer than the cheapest fit (every one when
+// none fits), up to kMaxReasons — the ones a caller explains. The plan is computed once per degree
+// (by the caller, in `needs`), never per offer.
+inline constexpr std::size_t kMaxReasons = 1000;
 std::vector<OfferFit> rankOffers(const std::vector<TpNeed>& needs,
                                  const std::vector<OfferCapacity>& offers,
                                  std::optional<double> max_price_hour_usd = std::nullopt);
