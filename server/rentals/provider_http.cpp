@@ -11,6 +11,7 @@
 #include <ctime>
 #include <random>
 
+#include "hwl/crypto.hpp"
 #include "hwl/http.hpp"
 
 namespace hwl::rentals {
@@ -34,15 +35,6 @@ bool hostChars(std::string_view h) {
   return !h.empty() && h.size() <= 253 && std::all_of(h.begin(), h.end(), [](char c) {
     return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-' || c == ':';
   });
-}
-
-std::string base64(std::string_view in) {
-  std::string out(4 * ((in.size() + 2) / 3) + 1, '\0');
-  int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                          reinterpret_cast<const unsigned char*>(in.data()),
-                          static_cast<int>(in.size()));
-  out.resize(static_cast<size_t>(n));
-  return out;
 }
 
 }  // namespace
@@ -189,7 +181,7 @@ ProviderHttp::ProviderHttp(std::string provider, Endpoint endpoint)
     return;
   }
   auth_header_ = ep_.auth == AuthStyle::kBearer ? "Bearer " + ep_.api_key
-                                                : "Basic " + base64(ep_.api_key + ":");
+                                                : "Basic " + crypto::base64(ep_.api_key + ":");
   if (ep_.max_attempts < 1) ep_.max_attempts = 1;
 }
 

@@ -161,40 +161,29 @@ Result<LaunchOrder> parseLaunchOrder(const bj::object& body) {
 
 RentalManager::RentalManager(ManagerDeps deps) : deps_(std::move(deps)) {}
 
+Status RentalManager::replay(ledger::EventQuery q) {
+  q.limit = 1000;
+  for (;;) {
+    auto events = deps_.ledger->read(q);
+    if (!events) return events.error();
+    for (const auto& e : *events) {
+      if (auto s = book_.apply(e); !s) return s;
+      q.after = e.seq;
+    }
+    if (static_cast<int64_t>(events->size()) < q.limit) return {};
+  }
+}
+
 Result<std::unique_ptr<RentalManager>> RentalManager::open(ManagerDeps deps) {
   if (deps.ledger == nullptr || deps.clock == nullptr)
     return invalidArgument("rental manager: a ledger and a clock are needed");
   std::unique_ptr<RentalManager> m(new RentalManager(std::move(deps)));
-  for (std::string prefix : {std::string(proto::stream::kRentalPrefix)}) {
-    int64_t after = 0;
-    for (;;) {
-      ledger::EventQuery q;
-      q.after = after;
-      q.limit = 1000;
-      q.stream_prefix = prefix;
-      auto events = m->deps_.ledger->read(q);
-      if (!events) return events.error();
-      for (const auto& e : *events) {
-        if (auto s = m->book_.apply(e); !s) return s.error();
-        after = e.seq;
-      }
-      if (events->size() < 1000) break;
-    }
-  }
-  int64_t after = 0;
-  for (;;) {
-    ledger::EventQuery q;
-    q.after = after;
-    q.limit = 1000;
-    q.stream = proto::stream::kBudget;
-    auto events = m->deps_.ledger->read(q);
-    if (!events) return events.error();
-    for (const auto& e : *events) {
-      if (auto s = m->book_.apply(e); !s) return s.error();
-      after = e.seq;
-    }
-    if (events->size() < 1000) break;
-  }
+  ledger::EventQuery rentals;
+  rentals.stream_prefix = proto::stream::kRentalPrefix;
+  ledger::EventQuery budget;
+  budget.stream = proto::stream::kBudget;
+  for (auto& q : {rentals, budget})
+    if (auto s = m->replay(q); !s) return s.error();
   for (const auto& [cap, t] : m->book_.budgetReported()) m->over_cap_[cap] = true;
   return m;
 }
@@ -203,6 +192,7 @@ RentalManager::~RentalManager() { stop(); }
 
 std::vector<std::string> RentalManager::providers() const {
   std::vector<std::string> out;
+  out.reserve(deps_.providers.size());
   for (const auto& p : deps_.providers) out.emplace_back(p->name());
   return out;
 }

@@ -99,6 +99,7 @@ class RentalManager {
 
  private:
   explicit RentalManager(ManagerDeps deps);
+  Status replay(ledger::EventQuery q);  // folds the matching events into the book
   struct ProviderRun;
   Status appendTo(const std::string& rental_id, std::vector<ledger::NewEvent> events,
                   const std::string& actor);

@@ -6,6 +6,8 @@
 #include <cstdint>
 #include <memory>
 
+#include "hwl/crypto.hpp"
+
 namespace hwl::rentals {
 
 namespace {
@@ -16,14 +18,6 @@ void putU32(std::string& out, uint32_t v) {
 void putString(std::string& out, std::string_view s) {
   putU32(out, static_cast<uint32_t>(s.size()));
   out.append(s);
-}
-std::string base64(std::string_view in) {
-  std::string out(4 * ((in.size() + 2) / 3) + 1, '\0');
-  int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                          reinterpret_cast<const unsigned char*>(in.data()),
-                          static_cast<int>(in.size()));
-  out.resize(static_cast<size_t>(n));
-  return out;
 }
 
 }  // namespace
@@ -77,13 +71,13 @@ Result<SshKeyPair> makeEd25519KeyPair(const std::string& comment) {
   OPENSSL_cleanse(priv_section.data(), priv_section.size());
 
   SshKeyPair out;
-  std::string b64 = base64(body);
+  std::string b64 = crypto::base64(body);
   OPENSSL_cleanse(body.data(), body.size());
   out.private_openssh = "-----BEGIN OPENSSH PRIVATE KEY-----\n";
   for (size_t i = 0; i < b64.size(); i += 70) out.private_openssh += b64.substr(i, 70) + "\n";
   out.private_openssh += "-----END OPENSSH PRIVATE KEY-----\n";
   OPENSSL_cleanse(b64.data(), b64.size());
-  out.public_line = "ssh-ed25519 " + base64(pub_blob) + " " + comment;
+  out.public_line = "ssh-ed25519 " + crypto::base64(pub_blob) + " " + comment;
   return out;
 }
 

@@ -41,6 +41,7 @@ std::string hex(std::string_view bytes);
 std::string hex(const Digest& d);
 Result<std::string> unhex(std::string_view text);
 std::string base64url(std::string_view bytes);  // no padding
+std::string base64(std::string_view bytes);     // RFC 4648 alphabet, padded
 bool constantTimeEqual(std::string_view a, std::string_view b);
 
 // A fresh random identifier: `prefix` followed by `nbytes` random bytes in hex.
