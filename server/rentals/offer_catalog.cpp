@@ -2,13 +2,44 @@
 
 #include <algorithm>
 #include <cmath>
-#include <thread>
 
 namespace hwl::rentals {
 
 OfferCatalog::OfferCatalog(std::vector<std::shared_ptr<Provider>> providers,
-                           std::chrono::seconds ttl)
-    : providers_(std::move(providers)), ttl_(ttl) {}
+                           std::chrono::seconds ttl, std::chrono::milliseconds fetch_timeout)
+    : providers_(std::move(providers)), ttl_(ttl), fetch_timeout_(fetch_timeout) {}
+
+OfferCatalog::~OfferCatalog() {
+  // Fetches still running hold their provider and their Fetch, never this catalogue.
+}
+
+void OfferCatalog::apply(const std::string& name, Result<std::vector<Offer>> result) {
+  if (!result) {
+    bool stale = by_provider_.contains(name);
+    errors_[name] = result.error().message + (stale ? " (showing the offers listed before)" : "");
+    return;
+  }
+  std::vector<Offer> good;
+  size_t dropped = 0;
+  for (auto& o : *result) {
+    bool ok = o.provider == name && o.id == name + ":" + o.offer_id && validOfferId(o.offer_id) &&
+              o.gpu_count > 0 && std::isfinite(o.price_hour_usd) && o.price_hour_usd >= 0 &&
+              (!o.spot_price_hour_usd ||
+               (std::isfinite(*o.spot_price_hour_usd) && *o.spot_price_hour_usd >= 0));
+    if (ok) {
+      good.push_back(std::move(o));
+    } else {
+      ++dropped;
+    }
+  }
+  by_provider_[name] = std::move(good);
+  if (dropped > 0) {
+    errors_[name] =
+        std::to_string(dropped) + " offers without a usable id, GPU count or price were left out";
+  } else {
+    errors_.erase(name);
+  }
+}
 
 void OfferCatalog::refreshIfStale() {
   std::unique_lock lock(mu_);
@@ -19,43 +50,43 @@ void OfferCatalog::refreshIfStale() {
     return;
   }
   refreshing_ = true;
+  // A provider still busy with the fetch of an earlier refresh is not asked again.
+  std::vector<std::pair<std::string, std::shared_ptr<Fetch>>> fetches;
+  for (const auto& p : providers_) {
+    std::string name(p->name());
+    auto& f = in_flight_[name];
+    if (!f) {
+      f = std::make_shared<Fetch>();
+      std::thread([p, f] {
+        auto r = p->offers(OfferFilter{});
+        std::lock_guard fl(f->mu);
+        f->result = std::move(r);
+        f->done = true;
+        f->done_cv.notify_all();
+      }).detach();
+    }
+    fetches.emplace_back(name, f);
+  }
   lock.unlock();
-  std::vector<Result<std::vector<Offer>>> results(providers_.size(),
-                                                  Result<std::vector<Offer>>(std::vector<Offer>{}));
-  std::vector<std::thread> threads;
-  threads.reserve(providers_.size());
-  for (size_t i = 0; i < providers_.size(); ++i)
-    threads.emplace_back([&, i] { results[i] = providers_[i]->offers(OfferFilter{}); });
-  for (auto& t : threads) t.join();
-  lock.lock();
-  for (size_t i = 0; i < providers_.size(); ++i) {
-    std::string name(providers_[i]->name());
-    if (!results[i]) {
-      bool stale = by_provider_.contains(name);
-      errors_[name] =
-          results[i].error().message + (stale ? " (showing the offers listed before)" : "");
-      continue;
-    }
-    std::vector<Offer> good;
-    size_t dropped = 0;
-    for (auto& o : *results[i]) {
-      bool ok = o.provider == name && o.id == name + ":" + o.offer_id && validOfferId(o.offer_id) &&
-                o.gpu_count > 0 && std::isfinite(o.price_hour_usd) && o.price_hour_usd >= 0 &&
-                (!o.spot_price_hour_usd ||
-                 (std::isfinite(*o.spot_price_hour_usd) && *o.spot_price_hour_usd >= 0));
-      if (ok) {
-        good.push_back(std::move(o));
-      } else {
-        ++dropped;
-      }
-    }
-    by_provider_[name] = std::move(good);
-    if (dropped > 0) {
-      errors_[name] =
-          std::to_string(dropped) + " offers without a usable id, GPU count or price were left out";
+  auto deadline = std::chrono::steady_clock::now() + fetch_timeout_;
+  std::vector<std::pair<std::string, Result<std::vector<Offer>>>> results;
+  for (auto& [name, f] : fetches) {
+    std::unique_lock fl(f->mu);
+    if (f->done_cv.wait_until(fl, deadline, [&] { return f->done; })) {
+      results.emplace_back(name, std::move(f->result));
     } else {
-      errors_.erase(name);
+      results.emplace_back(name, Error{Code::kUnavailable,
+                                       name + ": no answer within " +
+                                           std::to_string(fetch_timeout_.count() / 1000) + " s",
+                                       "provider_unavailable",
+                                       {}});
     }
+  }
+  lock.lock();
+  for (auto& [name, r] : results) {
+    bool done = r.has_value() || r.error().reason != "provider_unavailable";
+    if (done || in_flight_[name]->done) in_flight_.erase(name);
+    apply(name, std::move(r));
   }
   fetched_ = std::chrono::steady_clock::now();
   fetched_once_ = true;

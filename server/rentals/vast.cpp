@@ -8,7 +8,7 @@
 //                                   running, exited/stopped/offline (held, still billed for
 //                                   storage), and ssh_host/ssh_port of the SSH proxy
 //   DELETE /instances/{id}/         destroy the instance
-// Offers: gpu_name, num_gpus, gpu_ram (MB per GPU), cpu_cores_effective, cpu_ram (MB), disk_space
+// Offers: gpu_name, num_gpus, gpu_ram (MiB per GPU), cpu_cores_effective, cpu_ram (MiB), disk_space
 // (GB), dph_total (the on-demand $/h), min_bid (the lowest interruptible $/h), reliability2,
 // geolocation. Authentication: Authorization: Bearer KEY. The instance's label is our label.
 #include "rentals/vast.hpp"
@@ -22,7 +22,8 @@ namespace bj = boost::json;
 
 namespace {
 
-constexpr int64_t kMB = 1'000'000;
+// Vast reports GPU and CPU memory in MiB (gpu_ram 81559 is an H100's 80 GiB, as nvidia-smi shows).
+constexpr int64_t kMiB = 1LL << 20;
 
 Error badAnswer(const std::string& what) {
   return badGateway(std::string(kReasonBadAnswer), "vast: unexpected answer: " + what);
@@ -77,9 +78,9 @@ class VastProvider final : public Provider {
       o.id = "vast:" + o.offer_id;
       o.gpu_model = http_.clean(jsonString(e, "gpu_name").value_or(""));
       o.gpu_count = static_cast<int>(*gpus);
-      o.gpu_memory_bytes = static_cast<int64_t>(jsonNumber(e, "gpu_ram").value_or(0)) * kMB;
+      o.gpu_memory_bytes = static_cast<int64_t>(jsonNumber(e, "gpu_ram").value_or(0)) * kMiB;
       o.vcpus = jsonNumber(e, "cpu_cores_effective").value_or(0);
-      o.ram_bytes = static_cast<int64_t>(jsonNumber(e, "cpu_ram").value_or(0)) * kMB;
+      o.ram_bytes = static_cast<int64_t>(jsonNumber(e, "cpu_ram").value_or(0)) * kMiB;
       o.disk_bytes = static_cast<int64_t>(jsonNumber(e, "disk_space").value_or(0) * 1e9);
       o.price_hour_usd = *price;
       if (auto bid = jsonNumber(e, "min_bid"); bid && std::isfinite(*bid) && *bid >= 0)

@@ -242,8 +242,8 @@ TEST_P(Adapter, ASpotLaunchOutbidAtOnceIsStoppedNeverRunning) {
 INSTANTIATE_TEST_SUITE_P(
     Providers, Adapter,
     ::testing::Values(
-        // Vast.ai ask 5002: 1 x H100 SXM, gpu_ram 81559 MB, dph_total 2.10, min_bid 1.40.
-        Case{"vast", "/api/v0", "vast:5002", "H100 SXM", 1, 81559LL * 1'000'000, 2.10, 1.40},
+        // Vast.ai ask 5002: 1 x H100 SXM, gpu_ram 81559 MiB, dph_total 2.10, min_bid 1.40.
+        Case{"vast", "/api/v0", "vast:5002", "H100 SXM", 1, 81559LL << 20, 2.10, 1.40},
         // RunPod: H100 SXM (80 GB) on the secure cloud, 2 GPUs at 2.99 each, bid 1.75 each.
         Case{"runpod", "/graphql", "runpod:NVIDIA H100 80GB HBM3/SECURE/2", "H100 SXM", 2,
              80 * kGiB, 5.98, 3.5},
