@@ -46,9 +46,11 @@ struct VerifyReport {
 struct EventQuery {
   int64_t after = 0;
   int64_t limit = 100;
-  std::string stream;         // exact match when not empty
-  std::string stream_prefix;  // streams starting with this, when not empty
-  std::string type;           // exact match when not empty
+  std::string stream;  // exact match when not empty
+  std::string type;    // exact match when not empty
+  // Streams starting with this, when not empty (last, so that {after, limit, stream, type}
+  // initialisers keep their meaning).
+  std::string stream_prefix;
 };
 
 // Queries of the projections, all against one committed state of the ledger for as long as the

@@ -69,12 +69,14 @@ int main(int argc, char** argv) {
   auto snap = catalog.get({});
   auto fetch = Clock::now() - t0;
   for (const auto& [p, e] : snap.errors) std::printf("error from %s: %s\n", p.c_str(), e.c_str());
-  std::printf("offers: %zu from %zu providers, fetched and normalised in %.1f ms (one refresh, "
-              "concurrent)\n",
-              snap.offers.size(), providers.size(), ms(fetch));
+  std::printf(
+      "offers: %zu from %zu providers, fetched and normalised in %.1f ms (one refresh, "
+      "concurrent)\n",
+      snap.offers.size(), providers.size(), ms(fetch));
   long rss1 = rssKb();
 
-  auto model = planner::loadModel(std::string(HWL_FIXTURES_DIR) + "/models/Llama-3.1-8B.config.json");
+  auto model =
+      planner::loadModel(std::string(HWL_FIXTURES_DIR) + "/models/Llama-3.1-8B.config.json");
   if (!model) {
     std::fprintf(stderr, "%s\n", model.error().message.c_str());
     return 1;
@@ -109,23 +111,24 @@ int main(int argc, char** argv) {
     auto copy = caps;
     auto d = Clock::now();
     std::sort(copy.begin(), copy.end(), [](const auto& x, const auto& y) {
-      return x.price_hour_usd != y.price_hour_usd ? x.price_hour_usd < y.price_hour_usd : x.id < y.id;
+      return x.price_hour_usd != y.price_hour_usd ? x.price_hour_usd < y.price_hour_usd
+                                                  : x.id < y.id;
     });
     reference.push_back(ms(Clock::now() - d));
   }
-  std::printf("request: Llama 3.1 8B, 131072 tokens, batch 4: %.2f GiB per GPU at tp=1; %zu offers "
-              "fit under 5 USD/h\n",
-              static_cast<double>(needs0.front().per_gpu_bytes) / (1 << 30), fits);
+  std::printf(
+      "request: Llama 3.1 8B, 131072 tokens, batch 4: %.2f GiB per GPU at tp=1; %zu offers "
+      "fit under 5 USD/h\n",
+      static_cast<double>(needs0.front().per_gpu_bytes) / (1 << 30), fits);
   report("needs + catalogue + ranking (per request)", full);
   report("ranking alone", rank_only);
   report("reference: std::sort of the offers by price", reference);
-  std::printf("ratio ranking / sort by price (p50): %.2f\n",
-              [&] {
-                auto r = rank_only, s = reference;
-                std::sort(r.begin(), r.end());
-                std::sort(s.begin(), s.end());
-                return r[r.size() / 2] / s[s.size() / 2];
-              }());
+  std::printf("ratio ranking / sort by price (p50): %.2f\n", [&] {
+    auto r = rank_only, s = reference;
+    std::sort(r.begin(), r.end());
+    std::sort(s.begin(), s.end());
+    return r[r.size() / 2] / s[s.size() / 2];
+  }());
   std::printf("RSS: %ld KiB at start, %ld KiB with the catalogue, %ld KiB after the runs\n", rss0,
               rss1, rssKb());
   return 0;

@@ -8,6 +8,7 @@
 
 #include <boost/json.hpp>
 #include <chrono>
+#include <ostream>
 #include <thread>
 
 #include "fake_provider.hpp"
@@ -38,6 +39,8 @@ struct Case {
   double price;
   std::optional<double> spot;  // its spot price, when the provider has spot
 };
+
+void PrintTo(const Case& c, std::ostream* os) { *os << c.provider; }
 
 std::unique_ptr<Provider> make(const Case& c, FakeProvider& fake,
                                const std::string& key = "test-key", int attempts = 4) {

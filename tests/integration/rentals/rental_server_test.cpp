@@ -455,6 +455,24 @@ TEST_F(Rentals,
   EXPECT_NE(cli({"rentals", "terminate", "../tokens"}, env).code(), 0);
 }
 
+TEST_F(Rentals, ASigkillAfterTheLaunchBeforeRunningIsFollowedToRunningAfterTheRestart) {
+  start("runpod");
+  fake_->configure({{"provision_delay_s", 4}});
+  std::string offer = firstOffer("?provider=runpod&gpu=4090");
+  ASSERT_FALSE(offer.empty());
+  auto r = launch(offer);
+  ASSERT_EQ(r.status, 201) << r.body;
+  std::string id(r.obj().at("id").as_string());
+  EXPECT_EQ(r.obj().at("state").as_string(), "provisioning");
+  srv_->crash();
+  srv_->start({"--config", (tmp_ / "config.json").string()});
+  ASSERT_TRUE(waitState(id, "running", milliseconds(20'000))) << stateOf(id);
+  auto events = rentalEvents(id);
+  EXPECT_EQ(countType(events, "rental.launched"), 1);
+  EXPECT_EQ(countType(events, "rental.running"), 1);
+  EXPECT_EQ(fake_->state().at("launches").as_int64(), 1);
+}
+
 TEST(RentalOffers, ThreeProvidersAreListedTogetherAndOneFailingEmptiesNothingElse) {
   auto tmp = makeTemp();
   FakeProvider vast("vast", {}, tmp), runpod("runpod", {}, tmp), lambda("lambda", {}, tmp);
