@@ -9,9 +9,8 @@ OfferCatalog::OfferCatalog(std::vector<std::shared_ptr<Provider>> providers,
                            std::chrono::seconds ttl, std::chrono::milliseconds fetch_timeout)
     : providers_(std::move(providers)), ttl_(ttl), fetch_timeout_(fetch_timeout) {}
 
-OfferCatalog::~OfferCatalog() {
-  // Fetches still running hold their provider and their Fetch, never this catalogue.
-}
+// Fetches still running hold their provider and their Fetch, never this catalogue.
+OfferCatalog::~OfferCatalog() = default;
 
 void OfferCatalog::apply(const std::string& name, Result<std::vector<Offer>> result) {
   if (!result) {
@@ -70,10 +69,12 @@ void OfferCatalog::refreshIfStale() {
   lock.unlock();
   auto deadline = std::chrono::steady_clock::now() + fetch_timeout_;
   std::vector<std::pair<std::string, Result<std::vector<Offer>>>> results;
-  for (auto& [name, f] : fetches) {
-    std::unique_lock fl(f->mu);
-    if (f->done_cv.wait_until(fl, deadline, [&] { return f->done; })) {
-      results.emplace_back(name, std::move(f->result));
+  for (auto& entry : fetches) {
+    const std::string& name = entry.first;
+    Fetch& f = *entry.second;
+    std::unique_lock fl(f.mu);
+    if (f.done_cv.wait_until(fl, deadline, [&f] { return f.done; })) {
+      results.emplace_back(name, std::move(f.result));
     } else {
       results.emplace_back(name, Error{Code::kUnavailable,
                                        name + ": no answer within " +
