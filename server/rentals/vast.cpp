@@ -4,9 +4,8 @@
 //                                   label, disk, runtype: "ssh", price (a bid: interruptible)}
 //                                   → {success, new_contract}
 //   POST   /instances/{id}/ssh/     attach an SSH key to an instance
-//   GET    /instances/, GET /instances/{id}/   actual_status: created/loading (starting),
-//                                   running, exited/stopped/offline (held, still billed for
-//                                   storage), and ssh_host/ssh_port of the SSH proxy
+//   GET    /instances/, GET /instances/{id}/   actual_status (mapped in stateOf) and
+//                                   ssh_host/ssh_port of the SSH proxy
 //   DELETE /instances/{id}/         destroy the instance
 // Offers: gpu_name, num_gpus, gpu_ram (MiB per GPU), cpu_cores_effective, cpu_ram (MiB), disk_space
 // (GB), dph_total (the on-demand $/h), min_bid (the lowest interruptible $/h), reliability2,
@@ -29,13 +28,17 @@ Error badAnswer(const std::string& what) {
   return badGateway(std::string(kReasonBadAnswer), "vast: unexpected answer: " + what);
 }
 
+// actual_status as Vast documents it ("show instances"): null (being provisioned), loading,
+// rebooting (transient) → provisioning; running → running; stopped (disk still billed), frozen
+// (GPU still billed), exited → stopped, i.e. held; offline (the host left Vast) → failed;
+// unknown (no recent heartbeat) → unknown, on which nothing is decided.
 InstanceState stateOf(const std::string& actual, const std::string& intended) {
   if (actual == "running") return InstanceState::kRunning;
-  if (actual == "created" || actual == "loading" || actual == "scheduling" || actual.empty())
+  if (actual == "created" || actual == "loading" || actual == "rebooting" || actual.empty())
     return intended == "stopped" ? InstanceState::kStopped : InstanceState::kProvisioning;
-  if (actual == "exited" || actual == "stopped" || actual == "offline")
+  if (actual == "exited" || actual == "stopped" || actual == "frozen")
     return InstanceState::kStopped;
-  if (actual == "destroyed" || actual == "deleted") return InstanceState::kTerminated;
+  if (actual == "offline") return InstanceState::kFailed;
   return InstanceState::kUnknown;
 }
 
