@@ -168,6 +168,8 @@ class LambdaProvider final : public Provider {
     return out;
   }
 
+  void cancel() override { http_.cancel(); }
+
  private:
   Result<Instance> instanceOf(const bj::value& d) {
     auto id = jsonString(d, "id");

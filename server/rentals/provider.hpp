@@ -114,6 +114,8 @@ class Provider {
   virtual Status terminate(const std::string& instance_id) = 0;
   // Every instance of the account (ours carry labels starting "hwledger-").
   virtual Result<std::vector<Instance>> list() = 0;
+  // Shutdown: ends any wait between retries at once; later calls fail without waiting.
+  virtual void cancel() {}
 };
 
 }  // namespace hwl::rentals

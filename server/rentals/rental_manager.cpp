@@ -234,8 +234,11 @@ void RentalManager::start() {
 void RentalManager::stop() {
   {
     std::lock_guard lock(wake_mu_);
+    if (stopping_ && threads_.empty()) return;
     stopping_ = true;
   }
+  // A thread waiting between retries of a provider call returns at once.
+  for (const auto& p : deps_.providers) p->cancel();
   wake_.notify_all();
   for (auto& t : threads_)
     if (t.joinable()) t.join();

@@ -175,6 +175,8 @@ class RunpodProvider final : public Provider {
     return out;
   }
 
+  void cancel() override { http_.cancel(); }
+
  private:
   // One GraphQL request; the "data" object, or the errors it answered with (HTTP 200 or not).
   Result<bj::object> graphql(const std::string& query, bj::object variables,

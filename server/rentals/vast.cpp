@@ -158,6 +158,8 @@ class VastProvider final : public Provider {
     return out;
   }
 
+  void cancel() override { http_.cancel(); }
+
  private:
   Result<Instance> instanceOf(const bj::value& e) {
     const auto* idv = e.is_object() ? e.as_object().if_contains("id") : nullptr;

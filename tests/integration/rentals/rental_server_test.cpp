@@ -473,6 +473,20 @@ TEST_F(Rentals, ASigkillAfterTheLaunchBeforeRunningIsFollowedToRunningAfterTheRe
   EXPECT_EQ(fake_->state().at("launches").as_int64(), 1);
 }
 
+TEST_F(Rentals, AStopDoesNotWaitOutAProvidersRetryAfter) {
+  start("lambda", {{"reconcile_interval_s", 1}});
+  ASSERT_FALSE(firstOffer().empty());
+  // Every call now answers 429 with Retry-After: 20: the reconciler waits between attempts.
+  fake_->configure({{"rate_limit_burst", 100000}, {"retry_after", 20}});
+  std::this_thread::sleep_for(milliseconds(2500));
+  auto t0 = std::chrono::steady_clock::now();
+  auto st = srv_->stop();
+  auto took = std::chrono::steady_clock::now() - t0;
+  EXPECT_TRUE(st.success()) << st.describe();
+  EXPECT_LT(took, milliseconds(10'000));
+  srv_.reset();
+}
+
 TEST(RentalOffers, ThreeProvidersAreListedTogetherAndOneFailingEmptiesNothingElse) {
   auto tmp = makeTemp();
   FakeProvider vast("vast", {}, tmp), runpod("runpod", {}, tmp), lambda("lambda", {}, tmp);
