@@ -343,19 +343,42 @@ int runServer(const ServerConfig& cfg, std::ostream& out) {
     deps.find_offer = [&offers](std::string_view id) { return offers->find(id); };
     // Each rental gets a key of the server's own, the way in to its instance.
     deps.key_dir = (dir.root / "ssh" / "rental-keys").string();
-    if (cfg.rentals.enroll) {
-      deps.enroll = [&ssh_enroll, &collector, &ledger](
+    // With "agent", the agent is installed over the same SSH session (the installer of
+    // POST /v1/hosts/ssh in install-agent mode, with agent_install's options).
+    const bool with_agent = cfg.rentals.enroll == "agent";
+    agentless::InstallOptions install;
+    if (with_agent) {
+      auto io = agentless::parseInstallOptions(cfg.rentals.agent_install);
+      if (!io) {
+        std::cerr << "error: \"providers\".\"agent_install\": " << io.error().message << "\n";
+        return 1;
+      }
+      if (!ssh_enroll.install_agent) {
+        std::cerr << "error: \"providers\": \"enroll\": \"agent\" needs an agent binary to "
+                     "install (\"agent_binary\", or hwledger-agent beside the server)\n";
+        return 1;
+      }
+      install = *io;
+    }
+    if (cfg.rentals.enroll != "none") {
+      deps.enroll = [&ssh_enroll, &collector, &ledger, with_agent, install](
                         const rentals::Rental& r,
                         const std::string& key_file) -> Result<std::string> {
+        const std::string name = r.name.empty() ? r.id : r.name;
         // Enrolled already (by a run killed before it recorded rental.host_enrolled): the host
-        // at this address is the rental's.
+        // at this SSH address (agentless), or the agent host of this name enrolled since the
+        // rental ran, is the rental's.
         agentless::SshTarget at;
         at.host = r.ssh_host;
         at.port = static_cast<uint16_t>(r.ssh_port);
         auto hosts = (*ledger)->withReader([](ledger::ReadView& v) { return v.listHosts(); });
         if (!hosts) return hosts.error();
         for (const auto& h : *hosts) {
-          if (!h.revoked_ms && h.kind == proto::HostKind::kSsh && h.address == at.address())
+          if (h.revoked_ms) continue;
+          if (!with_agent && h.kind == proto::HostKind::kSsh && h.address == at.address())
+            return h.id;
+          if (with_agent && h.kind == proto::HostKind::kAgent && h.name == name &&
+              h.enrolled_ms >= r.running_ms)
             return h.id;
         }
         auto pem = files::readFile(key_file, 64 * 1024);
@@ -368,7 +391,11 @@ int runServer(const ServerConfig& cfg, std::ostream& out) {
         req.key_pem = ssh::Secret(std::move(*pem));
         // A fresh instance's host key is new to everyone: trusted on first use, pinned after.
         req.trust_on_first_use = true;
-        req.name = r.name.empty() ? r.id : r.name;
+        req.name = name;
+        if (with_agent) {
+          req.mode = agentless::EnrollMode::kInstallAgent;
+          req.install = install;
+        }
         agentless::SshEnrollContext ctx = ssh_enroll;
         ctx.actor = "system";
         auto host = agentless::enrollSsh(std::move(req), ctx);

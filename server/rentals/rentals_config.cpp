@@ -64,7 +64,7 @@ Result<RentalsConfig> parseRentalsConfig(const bj::object& section,
           section,
           {"vast", "runpod", "lambda", "reconcile_interval_s", "max_hourly_usd", "max_total_usd",
            "terminate_on_budget", "terminate_orphans", "provision_timeout_s", "offers_ttl_s",
-           "terminate_confirm_timeout_s", "enroll", "poll_interval_ms"},
+           "terminate_confirm_timeout_s", "enroll", "agent_install", "poll_interval_ms"},
           "\"providers\"");
       !s)
     return s.error();
@@ -88,13 +88,26 @@ Result<RentalsConfig> parseRentalsConfig(const bj::object& section,
   auto total = usd(section, "max_total_usd");
   if (!total) return total.error();
   c.max_total_usd = *total;
-  for (const char* k : {"terminate_on_budget", "terminate_orphans", "enroll"}) {
+  if (const auto* e = section.if_contains("enroll")) {
+    if (e->is_bool()) {
+      c.enroll = e->as_bool() ? "agentless" : "none";
+    } else if (e->is_string() && (e->as_string() == "agentless" || e->as_string() == "agent" ||
+                                  e->as_string() == "none")) {
+      c.enroll = std::string(e->as_string());
+    } else {
+      return bad("", "\"enroll\" must be \"agentless\", \"agent\" or \"none\"");
+    }
+  }
+  if (const auto* a = section.if_contains("agent_install")) {
+    if (!a->is_object()) return bad("", "\"agent_install\" must be an object");
+    c.agent_install = a->as_object();
+  }
+  for (const char* k : {"terminate_on_budget", "terminate_orphans"}) {
     auto b = json::optionalBool(section, k);
     if (!b) return bad("", b.error().message);
     if (!*b) continue;
     if (std::string_view(k) == "terminate_on_budget") c.terminate_on_budget = **b;
     if (std::string_view(k) == "terminate_orphans") c.terminate_orphans = **b;
-    if (std::string_view(k) == "enroll") c.enroll = **b;
   }
   for (std::string_view name : {kVast, kRunpod, kLambda}) {
     const auto* v = section.if_contains(name);

@@ -48,8 +48,11 @@ struct RentalsConfig {
   int64_t provision_timeout_s = 900;     // launched but not running by then: terminated
   int64_t offers_ttl_s = 60;
   int64_t terminate_confirm_timeout_s = 300;  // then rental.orphan_found
-  bool enroll = true;  // running rentals with an SSH address are enrolled as agentless hosts
-  int64_t poll_interval_ms = 5000;  // how often provisioning and terminating rentals are asked
+  // What a running rental with an SSH address becomes: "agentless" (an SSH host, the default),
+  // "agent" (hwledger-agent installed over SSH, with agent_install's options) or "none".
+  std::string enroll = "agentless";
+  boost::json::object agent_install;  // install_root, job_user, agent_listen, enable_unit
+  int64_t poll_interval_ms = 5000;    // how often provisioning and terminating rentals are asked
 };
 
 // Parses the "providers" object of the server config; `env` looks up the key variables.

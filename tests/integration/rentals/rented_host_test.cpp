@@ -4,6 +4,7 @@
 // made for the rental, the host gets its GPU (a fake nvidia-smi replaying a recorded H100), a job
 // is placed on it and runs, and terminating the rental retires the host.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <boost/json.hpp>
 #include <chrono>
@@ -120,6 +121,87 @@ TEST(RentedHost, IsEnrolledOverSshRunsAJobAndIsRetiredWhenTerminated) {
       [&] { return str(srv.get("/v1/hosts/" + host).obj().at("state")) == "revoked"; }, 10s))
       << srv.get("/v1/hosts/" + host).body;
 }
+
+#ifdef HWL_RENTAL_AGENT_BIN
+// With "enroll": "agent", the agent is installed on the rented instance over SSH (here into a
+// temporary root, its unit not started) and the rental's host is an agent host.
+TEST(RentedHost, WithTheAgentInstalledBecomesAnAgentHost) {
+  const std::string why = sshdUnavailableReason();
+  if (!why.empty()) GTEST_SKIP() << why;
+  if (::geteuid() != 0) GTEST_SKIP() << "the installer's privileged steps need root";
+  TempDir tmp("hwl-rented-agent");
+  fs::permissions(tmp.path(), fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec |
+                                  fs::perms::others_read | fs::perms::others_exec);
+  SshdFixture sshd(SshdOptions{.remote_bin = true});
+  sshd.addRemoteTool("nvidia-smi",
+                     fs::path(HWL_FIXTURES_DIR) / "telemetry/nvidia-h100-query-gpu.csv");
+  sshd.start();
+  const fs::path host_root = tmp.path() / "host-root";
+  fs::create_directories(host_root);
+  FakeProvider fake("runpod", {"--authorized-keys", (sshd.dir() / "authorized_keys").string()},
+                    tmp.path());
+  ASSERT_TRUE(fake.ok());
+  fake.configure({{"ssh_host", "127.0.0.1"}, {"ssh_port", sshd.port()}});
+  const uint16_t agent_port = freeLoopbackPort();
+  bj::object providers{
+      {"runpod", bj::object{{"base_url", fake.baseUrl("/graphql")},
+                            {"api_key", "test-key"},
+                            {"image", "runpod/base:1"}}},
+      {"poll_interval_ms", 200},
+      {"reconcile_interval_s", 2},
+      {"enroll", "agent"},
+      {"agent_install", bj::object{{"install_root", host_root.string()},
+                                   {"job_user", "nobody"},
+                                   {"agent_listen", "127.0.0.1:" + std::to_string(agent_port)},
+                                   {"enable_unit", false}}}};
+  std::ofstream(tmp.path() / "config.json")
+      << bj::serialize(bj::object{{"providers", providers},
+                                  {"agent_binary", HWL_RENTAL_AGENT_BIN},
+                                  {"ssh_poll_interval_ms", 2000}});
+  LedgerServer srv(tmp.path(), "srv");
+  srv.init();
+  srv.start({"--config", (tmp.path() / "config.json").string()});
+  std::string offer;
+  ASSERT_TRUE(eventually(
+      [&] {
+        auto r = srv.get("/v1/offers?provider=runpod&gpu=4090");
+        if (r.status != 200 || r.obj().at("offers").as_array().empty()) return false;
+        offer = str(r.obj().at("offers").as_array()[0].as_object().at("id"));
+        return true;
+      },
+      10s));
+  Http launched;
+  ASSERT_TRUE(eventually(
+      [&] {
+        launched = srv.post("/v1/rentals",
+                            bj::serialize(bj::object{{"offer", offer}, {"name", "rented-agent"}}));
+        return launched.status != 503;
+      },
+      10s));
+  ASSERT_EQ(launched.status, 201) << launched.body;
+  const std::string id = str(launched.obj().at("id"));
+  std::string host;
+  ASSERT_TRUE(eventually(
+      [&] {
+        host = str(srv.get("/v1/rentals/" + id).obj().at("host_id"));
+        return !host.empty();
+      },
+      90s))
+      << srv.get("/v1/rentals/" + id).body << srv.serverErr();
+  auto h = srv.get("/v1/hosts/" + host).obj();
+  EXPECT_EQ(str(h.at("kind")), "agent") << bj::serialize(h);
+  EXPECT_EQ(str(h.at("name")), "rented-agent");
+  int installed = 0;
+  for (const auto& e : srv.allEvents("&stream=host/" + host))
+    if (e.at("type").as_string() == "host.agent_installed") ++installed;
+  EXPECT_EQ(installed, 1);
+  ASSERT_EQ(srv.request("DELETE", "/v1/rentals/" + id, srv.adminToken()).status, 202);
+  ASSERT_TRUE(eventually(
+      [&] { return str(srv.get("/v1/rentals/" + id).obj().at("state")) == "terminated"; }, 30s));
+  EXPECT_TRUE(eventually(
+      [&] { return str(srv.get("/v1/hosts/" + host).obj().at("state")) == "revoked"; }, 10s));
+}
+#endif
 
 }  // namespace
 }  // namespace hwl::itest
