@@ -61,8 +61,8 @@ class Rentals : public ::testing::Test {
   }
 
   // Starts the fake and a server renting from it.
-  void start(const std::string& provider, bj::object extra = {},
-             const std::string& key = "test-key", std::vector<std::string> fake_args = {}) {
+  void start(const std::string& provider, const bj::object& extra = {},
+             const std::string& key = "test-key", const std::vector<std::string>& fake_args = {}) {
     if (!fake_) fake_ = std::make_unique<FakeProvider>(provider, fake_args, tmp_);
     ASSERT_TRUE(fake_->ok());
     provider_ = provider;
@@ -79,7 +79,7 @@ class Rentals : public ::testing::Test {
                          {"reconcile_interval_s", 1},
                          {"offers_ttl_s", 1},
                          {"enroll", false}};
-    for (auto& [k, v] : extra) providers[k] = v;
+    for (const auto& [k, v] : extra) providers[k] = v;
     std::ofstream(tmp_ / "config.json") << bj::serialize(bj::object{{"providers", providers}});
     if (!srv_) {
       srv_ = std::make_unique<LedgerServer>(tmp_, "srv");

@@ -54,6 +54,7 @@ TEST(OfferCatalog, ConcurrentCallersShareOneRefreshAndAFailureKeepsTheLastOffers
   lambda->price = 0.5;
   OfferCatalog c({vast, lambda}, 0s, 5s);
   std::vector<std::thread> callers;
+  callers.reserve(4);
   for (int i = 0; i < 4; ++i) callers.emplace_back([&] { (void)c.get({}); });
   for (auto& t : callers) t.join();
   EXPECT_LE(vast->calls.load(), 2);  // not one call per caller
