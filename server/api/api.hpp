@@ -50,9 +50,6 @@ struct ApiSettings {
   AuthSettings auth;
 };
 
-// An offer as the API answers it (GET /v1/offers, the offers of /v1/placements).
-boost::json::object offerToJson(const rentals::Offer& o);
-
 class Api {
  public:
   // `ca` may be null (no enrollment routes then).

@@ -180,7 +180,7 @@ Result<http::Reply> Api::placements(http::Request& req) {
       if (f.fits && cheapest_fit < 0) cheapest_fit = f.price_hour_usd;
     }
     for (const auto& f : ranked_offers) {
-      bj::object o = offerToJson(*by_id[f.id]);
+      bj::object o = rentals::toJson(*by_id[f.id]);
       o["tp"] = f.tp;
       o["per_gpu_bytes"] = f.per_gpu_bytes;
       o["headroom_bytes"] = f.headroom_bytes;

@@ -43,24 +43,6 @@ Result<double> queryNumber(const http::Request& req, const std::string& name, do
 
 }  // namespace
 
-bj::object offerToJson(const rentals::Offer& o) {
-  bj::object j{{"id", o.id},
-               {"provider", o.provider},
-               {"offer_id", o.offer_id},
-               {"gpu_model", o.gpu_model},
-               {"gpu_count", o.gpu_count},
-               {"gpu_memory_bytes", o.gpu_memory_bytes},
-               {"vcpus", o.vcpus},
-               {"ram_bytes", o.ram_bytes},
-               {"disk_bytes", o.disk_bytes},
-               {"price_hour_usd", o.price_hour_usd},
-               {"region", o.region}};
-  j["spot_price_hour_usd"] =
-      o.spot_price_hour_usd ? bj::value(*o.spot_price_hour_usd) : bj::value(nullptr);
-  j["reliability"] = o.reliability ? bj::value(*o.reliability) : bj::value(nullptr);
-  return j;
-}
-
 Result<http::Reply> Api::offers(http::Request& req) {
   auto who = auth_.authorize(req, ledger::Role::kViewer);
   if (!who) return who.error();
@@ -94,7 +76,7 @@ Result<http::Reply> Api::offers(http::Request& req) {
   auto snap = fleet_.offers->get(f, provider);
   bj::array arr;
   arr.reserve(snap.offers.size());
-  for (const auto& o : snap.offers) arr.push_back(offerToJson(o));
+  for (const auto& o : snap.offers) arr.push_back(rentals::toJson(o));
   bj::object errors;
   for (const auto& [k, v] : snap.errors) errors[k] = v;
   return http::ok(bj::object{{"offers", std::move(arr)}, {"errors", std::move(errors)}});

@@ -96,18 +96,11 @@ int rentalsTerminate(const RentalIdOptions& o, const Context& ctx) {
 }
 
 int costs(const CostsOptions& o, const Context& ctx) {
-  int64_t from = 0, to = 0;
-  const int64_t now = static_cast<int64_t>(std::time(nullptr)) * 1000;
-  for (auto [text, ms] : {std::pair{&o.from, &from}, std::pair{&o.to, &to}}) {
-    if (text->empty()) continue;
-    auto t = parseTime(*text, now);
-    if (!t) return usageError(ctx.err, t.error());
-    *ms = *t;
-  }
+  auto window =
+      windowQuery(o.group_by, o.from, o.to, static_cast<int64_t>(std::time(nullptr)) * 1000);
+  if (!window) return usageError(ctx.err, window.error());
   Api api(ctx.conn);
-  std::string target = "/v1/costs?group_by=" + o.group_by;
-  if (from > 0) target += "&from=" + std::to_string(from);
-  if (to > 0) target += "&to=" + std::to_string(to);
+  const std::string target = "/v1/costs" + *window;
   return show(ctx, api.call("GET", target), [&](const bj::value& v) {
     std::string head = o.group_by;
     std::transform(head.begin(), head.end(), head.begin(),

@@ -36,18 +36,11 @@ std::string energy(const bj::object& o) {
 }
 
 int usage(const UsageOptions& o, const Context& ctx) {
-  int64_t from = 0, to = 0;
-  const int64_t now = static_cast<int64_t>(std::time(nullptr)) * 1000;
-  for (auto [text, ms] : {std::pair{&o.from, &from}, std::pair{&o.to, &to}}) {
-    if (text->empty()) continue;
-    auto t = parseTime(*text, now);
-    if (!t) return usageError(ctx.err, t.error());
-    *ms = *t;
-  }
+  auto window =
+      windowQuery(o.group_by, o.from, o.to, static_cast<int64_t>(std::time(nullptr)) * 1000);
+  if (!window) return usageError(ctx.err, window.error());
   Api api(ctx.conn);
-  std::string target = "/v1/usage?group_by=" + o.group_by;
-  if (from > 0) target += "&from=" + std::to_string(from);
-  if (to > 0) target += "&to=" + std::to_string(to);
+  const std::string target = "/v1/usage" + *window;
   return show(ctx, api.call("GET", target), [&](const bj::value& v) {
     auto names = fleetNames(api);
     if (!names) return fail(ctx.err, names.error());

@@ -73,6 +73,18 @@ Result<uint64_t> parseSize(std::string_view text) {
   return static_cast<uint64_t>(bytes);
 }
 
+Result<std::string> windowQuery(const std::string& group_by, std::string_view from,
+                                std::string_view to, int64_t now_ms) {
+  std::string q = "?group_by=" + group_by;
+  for (auto [name, text] : {std::pair{"from", from}, std::pair{"to", to}}) {
+    if (text.empty()) continue;
+    auto t = parseTime(text, now_ms);
+    if (!t) return t.error();
+    if (*t > 0) q += std::string("&") + name + "=" + std::to_string(*t);
+  }
+  return q;
+}
+
 Result<int64_t> parseTime(std::string_view text, int64_t now_ms) {
   auto bad = [&] {
     return invalidArgument("bad time \"" + std::string(text) +

@@ -20,6 +20,11 @@ enum class Output { kTable, kJson, kCsv };
 // ("-24h", "-7d", "-30m", "-90s") counted back from now_ms, or "now". Returns Unix milliseconds.
 [[nodiscard]] Result<int64_t> parseTime(std::string_view text, int64_t now_ms);
 
+// "?group_by=G[&from=MS][&to=MS]": the query of a report over a window (usage, costs), the times as
+// parseTime reads them; empty ones are left to the server's defaults.
+[[nodiscard]] Result<std::string> windowQuery(const std::string& group_by, std::string_view from,
+                                              std::string_view to, int64_t now_ms);
+
 [[nodiscard]] Result<Output> parseOutput(std::string_view text);
 
 // The known word closest to `word` by edit distance, or "" when none is close enough.

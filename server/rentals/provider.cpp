@@ -26,6 +26,25 @@ bool matches(const OfferFilter& f, const Offer& o) {
   return o.gpu_count >= f.min_gpu_count;
 }
 
+boost::json::object toJson(const Offer& o) {
+  boost::json::object j{{"id", o.id},
+                        {"provider", o.provider},
+                        {"offer_id", o.offer_id},
+                        {"gpu_model", o.gpu_model},
+                        {"gpu_count", o.gpu_count},
+                        {"gpu_memory_bytes", o.gpu_memory_bytes},
+                        {"vcpus", o.vcpus},
+                        {"ram_bytes", o.ram_bytes},
+                        {"disk_bytes", o.disk_bytes},
+                        {"price_hour_usd", o.price_hour_usd},
+                        {"region", o.region}};
+  j["spot_price_hour_usd"] = o.spot_price_hour_usd ? boost::json::value(*o.spot_price_hour_usd)
+                                                   : boost::json::value(nullptr);
+  j["reliability"] =
+      o.reliability ? boost::json::value(*o.reliability) : boost::json::value(nullptr);
+  return j;
+}
+
 bool validOfferId(std::string_view s) {
   if (s.empty() || s.size() > 200 || s.front() == '/' || s.find("..") != std::string_view::npos)
     return false;

@@ -5,6 +5,7 @@
 // only translate: what to rent, when, and what it cost is decided by the RentalManager.
 #pragma once
 
+#include <boost/json/object.hpp>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -50,6 +51,8 @@ struct OfferFilter {
   int min_gpu_count = 0;
 };
 [[nodiscard]] bool matches(const OfferFilter& f, const Offer& o);
+// The offer as the API answers it and as rental.requested records it.
+[[nodiscard]] boost::json::object toJson(const Offer& o);
 [[nodiscard]] bool validOfferId(std::string_view s);
 // An instance id as it may go into a URL path: 1-128 of [A-Za-z0-9._-], not starting with '.'.
 [[nodiscard]] bool validInstanceId(std::string_view s);

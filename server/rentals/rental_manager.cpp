@@ -33,24 +33,6 @@ bool nameChar(char c) {
   return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.';
 }
 
-bj::object offerJson(const Offer& o) {
-  bj::object j{{"id", o.id},
-               {"provider", o.provider},
-               {"offer_id", o.offer_id},
-               {"gpu_model", o.gpu_model},
-               {"gpu_count", o.gpu_count},
-               {"gpu_memory_bytes", o.gpu_memory_bytes},
-               {"vcpus", o.vcpus},
-               {"ram_bytes", o.ram_bytes},
-               {"disk_bytes", o.disk_bytes},
-               {"price_hour_usd", o.price_hour_usd},
-               {"region", o.region}};
-  j["spot_price_hour_usd"] =
-      o.spot_price_hour_usd ? bj::value(*o.spot_price_hour_usd) : bj::value(nullptr);
-  j["reliability"] = o.reliability ? bj::value(*o.reliability) : bj::value(nullptr);
-  return j;
-}
-
 ledger::NewEvent event(std::string type, bj::object data, std::string id = {}) {
   return ledger::NewEvent{std::move(id), std::move(type), bj::value(std::move(data))};
 }
@@ -378,7 +360,7 @@ Result<bj::object> RentalManager::launch(const LaunchOrder& order, const std::st
   bj::object requested{{"rental", id},
                        {"provider", provider_name},
                        {"offer_id", offer->offer_id},
-                       {"offer", offerJson(*offer)},
+                       {"offer", toJson(*offer)},
                        {"name", order.name},
                        {"label", label},
                        {"spot", order.spot},

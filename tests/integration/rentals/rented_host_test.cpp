@@ -34,6 +34,56 @@ bool eventually(const std::function<bool()>& f, std::chrono::milliseconds limit)
   return f();
 }
 
+// The first offer GET /v1/offers lists for `query`, waited for while the catalogue fills.
+std::string firstOffer(const LedgerServer& srv, const std::string& query) {
+  std::string offer;
+  eventually(
+      [&] {
+        auto r = srv.get("/v1/offers" + query);
+        if (r.status != 200 || r.obj().at("offers").as_array().empty()) return false;
+        offer = str(r.obj().at("offers").as_array()[0].as_object().at("id"));
+        return true;
+      },
+      10s);
+  return offer;
+}
+
+// POST /v1/rentals (retried while the provider is being reconciled); the rental id.
+std::string rent(const LedgerServer& srv, const std::string& offer, const std::string& name) {
+  Http launched;
+  eventually(
+      [&] {
+        launched =
+            srv.post("/v1/rentals", bj::serialize(bj::object{{"offer", offer}, {"name", name}}));
+        return launched.status != 503;
+      },
+      10s);
+  EXPECT_EQ(launched.status, 201) << launched.body;
+  return launched.status == 201 ? str(launched.obj().at("id")) : "";
+}
+
+// The host the rental was enrolled as, once it is.
+std::string hostOf(const LedgerServer& srv, const std::string& id, std::chrono::seconds limit) {
+  std::string host;
+  eventually(
+      [&] {
+        host = str(srv.get("/v1/rentals/" + id).obj().at("host_id"));
+        return !host.empty();
+      },
+      limit);
+  return host;
+}
+
+// Terminated, then its host revoked.
+void terminateAndRetire(const LedgerServer& srv, const std::string& id, const std::string& host) {
+  ASSERT_EQ(srv.request("DELETE", "/v1/rentals/" + id, srv.adminToken()).status, 202);
+  ASSERT_TRUE(eventually(
+      [&] { return str(srv.get("/v1/rentals/" + id).obj().at("state")) == "terminated"; }, 30s));
+  EXPECT_TRUE(eventually(
+      [&] { return str(srv.get("/v1/hosts/" + host).obj().at("state")) == "revoked"; }, 10s))
+      << srv.get("/v1/hosts/" + host).body;
+}
+
 TEST(RentedHost, IsEnrolledOverSshRunsAJobAndIsRetiredWhenTerminated) {
   const std::string why = sshdUnavailableReason();
   if (!why.empty()) GTEST_SKIP() << why;
@@ -63,34 +113,12 @@ TEST(RentedHost, IsEnrolledOverSshRunsAJobAndIsRetiredWhenTerminated) {
   srv.init();
   srv.start({"--config", (tmp.path() / "config.json").string()});
 
-  std::string offer;
-  ASSERT_TRUE(eventually(
-      [&] {
-        auto r = srv.get("/v1/offers");
-        if (r.status != 200 || r.obj().at("offers").as_array().empty()) return false;
-        offer = str(r.obj().at("offers").as_array()[0].as_object().at("id"));
-        return true;
-      },
-      10s));
-  Http launched;
-  ASSERT_TRUE(eventually(
-      [&] {
-        launched = srv.post("/v1/rentals",
-                            bj::serialize(bj::object{{"offer", offer}, {"name", "rented-gpu"}}));
-        return launched.status != 503;
-      },
-      10s));
-  ASSERT_EQ(launched.status, 201) << launched.body;
-  const std::string id = str(launched.obj().at("id"));
-
-  std::string host;
-  ASSERT_TRUE(eventually(
-      [&] {
-        host = str(srv.get("/v1/rentals/" + id).obj().at("host_id"));
-        return !host.empty();
-      },
-      60s))
-      << srv.get("/v1/rentals/" + id).body << srv.serverErr();
+  const std::string offer = firstOffer(srv, "");
+  ASSERT_FALSE(offer.empty());
+  const std::string id = rent(srv, offer, "rented-gpu");
+  ASSERT_FALSE(id.empty());
+  const std::string host = hostOf(srv, id, 60s);
+  ASSERT_FALSE(host.empty()) << srv.get("/v1/rentals/" + id).body << srv.serverErr();
   auto h = srv.get("/v1/hosts/" + host).obj();
   EXPECT_EQ(str(h.at("kind")), "ssh") << bj::serialize(h);
   EXPECT_EQ(str(h.at("name")), "rented-gpu");
@@ -114,12 +142,7 @@ TEST(RentedHost, IsEnrolledOverSshRunsAJobAndIsRetiredWhenTerminated) {
       [&] { return str(srv.get("/v1/jobs/" + job_id).obj().at("state")) == "exited"; }, 60s))
       << srv.get("/v1/jobs/" + job_id).body;
 
-  ASSERT_EQ(srv.request("DELETE", "/v1/rentals/" + id, srv.adminToken()).status, 202);
-  ASSERT_TRUE(eventually(
-      [&] { return str(srv.get("/v1/rentals/" + id).obj().at("state")) == "terminated"; }, 30s));
-  EXPECT_TRUE(eventually(
-      [&] { return str(srv.get("/v1/hosts/" + host).obj().at("state")) == "revoked"; }, 10s))
-      << srv.get("/v1/hosts/" + host).body;
+  terminateAndRetire(srv, id, host);
 }
 
 #ifdef HWL_RENTAL_AGENT_BIN
@@ -161,33 +184,12 @@ TEST(RentedHost, WithTheAgentInstalledBecomesAnAgentHost) {
   LedgerServer srv(tmp.path(), "srv");
   srv.init();
   srv.start({"--config", (tmp.path() / "config.json").string()});
-  std::string offer;
-  ASSERT_TRUE(eventually(
-      [&] {
-        auto r = srv.get("/v1/offers?provider=runpod&gpu=4090");
-        if (r.status != 200 || r.obj().at("offers").as_array().empty()) return false;
-        offer = str(r.obj().at("offers").as_array()[0].as_object().at("id"));
-        return true;
-      },
-      10s));
-  Http launched;
-  ASSERT_TRUE(eventually(
-      [&] {
-        launched = srv.post("/v1/rentals",
-                            bj::serialize(bj::object{{"offer", offer}, {"name", "rented-agent"}}));
-        return launched.status != 503;
-      },
-      10s));
-  ASSERT_EQ(launched.status, 201) << launched.body;
-  const std::string id = str(launched.obj().at("id"));
-  std::string host;
-  ASSERT_TRUE(eventually(
-      [&] {
-        host = str(srv.get("/v1/rentals/" + id).obj().at("host_id"));
-        return !host.empty();
-      },
-      90s))
-      << srv.get("/v1/rentals/" + id).body << srv.serverErr();
+  const std::string offer = firstOffer(srv, "?provider=runpod&gpu=4090");
+  ASSERT_FALSE(offer.empty());
+  const std::string id = rent(srv, offer, "rented-agent");
+  ASSERT_FALSE(id.empty());
+  const std::string host = hostOf(srv, id, 90s);
+  ASSERT_FALSE(host.empty()) << srv.get("/v1/rentals/" + id).body << srv.serverErr();
   auto h = srv.get("/v1/hosts/" + host).obj();
   EXPECT_EQ(str(h.at("kind")), "agent") << bj::serialize(h);
   EXPECT_EQ(str(h.at("name")), "rented-agent");
@@ -195,11 +197,7 @@ TEST(RentedHost, WithTheAgentInstalledBecomesAnAgentHost) {
   for (const auto& e : srv.allEvents("&stream=host/" + host))
     if (e.at("type").as_string() == "host.agent_installed") ++installed;
   EXPECT_EQ(installed, 1);
-  ASSERT_EQ(srv.request("DELETE", "/v1/rentals/" + id, srv.adminToken()).status, 202);
-  ASSERT_TRUE(eventually(
-      [&] { return str(srv.get("/v1/rentals/" + id).obj().at("state")) == "terminated"; }, 30s));
-  EXPECT_TRUE(eventually(
-      [&] { return str(srv.get("/v1/hosts/" + host).obj().at("state")) == "revoked"; }, 10s));
+  terminateAndRetire(srv, id, host);
 }
 #endif
 
