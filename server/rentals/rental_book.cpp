@@ -242,7 +242,6 @@ Status RentalBook::apply(const ledger::Event& e) {
     row.price_source = str(d, "price_source");
     r.accrued_usd += row.amount_usd;
     r.accrued_to_ms = std::max(r.accrued_to_ms, row.to_ms);
-    if (d.contains("provider_billed_usd")) r.provider_billed_usd = num(d, "provider_billed_usd");
     if (const auto* jobs = d.if_contains("jobs"); jobs != nullptr && jobs->is_array()) {
       for (const auto& j : jobs->as_array()) {
         if (!j.is_object()) continue;

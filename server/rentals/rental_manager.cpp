@@ -327,9 +327,9 @@ Result<bj::object> RentalManager::launch(const LaunchOrder& order, const std::st
   int64_t now = deps_.clock->nowMs();
   {
     std::lock_guard lock(mu_);
-    if (deps_.config.max_hourly_usd && hourlyRate() + price > *deps_.config.max_hourly_usd)
-      return budgetError("max_hourly_usd", *deps_.config.max_hourly_usd, hourlyRate() + price,
-                         price);
+    const double hourly = hourlyRate() + price;
+    if (deps_.config.max_hourly_usd && hourly > *deps_.config.max_hourly_usd)
+      return budgetError("max_hourly_usd", *deps_.config.max_hourly_usd, hourly, price);
     if (deps_.config.max_total_usd && totalCost(now) >= *deps_.config.max_total_usd)
       return budgetError("max_total_usd", *deps_.config.max_total_usd, totalCost(now), price);
   }
@@ -503,10 +503,6 @@ void RentalManager::follow(Provider& p, const Rental& r) {
               kSystem);
         }
         return;
-      }
-      if (st->billed_usd) {
-        std::lock_guard lock(mu_);
-        // kept in the book at the next cost row; remember it meanwhile
       }
       if (st->state == InstanceState::kRunning && !st->ssh_host.empty()) {
         (void)appendTo(r.id,
