@@ -216,11 +216,11 @@ void registerOffers(CLI::App& app, Commands& commands) {
   auto& r = commands.add(rent_cmd, rent);
   rent_cmd->add_option("--model", r.plan.model, "config.json, GGUF or safetensors of the model")
       ->required();
-  rent_cmd->add_option("--context", r.context, "tokens per sequence")->required();
-  rent_cmd->add_option("--batch", r.plan.batch, "concurrent sequences");
+  addCount(rent_cmd, "--context", r.context, "tokens per sequence", kMaxContextTokens)->required();
+  addCount(rent_cmd, "--batch", r.plan.batch, "concurrent sequences", kMaxBatch);
   rent_cmd->add_option("--weights", r.plan.weights, "weight format: native|bf16|fp8|int4|...");
   rent_cmd->add_option("--kv", r.plan.kv, "KV cache format: auto|bf16|fp8|q8_0|...");
-  auto* tp = rent_cmd->add_option("--tp", r.plan.tp, "only this tensor parallel degree");
+  auto* tp = addCount(rent_cmd, "--tp", r.plan.tp, "only this tensor parallel degree", kMaxTp);
   rent_cmd->add_option("--max-price", r.max_price, "USD per hour at most")
       ->check(CLI::Range(0.0, 1e6));
   rent_cmd->add_option("--provider", r.provider, "vast|runpod|lambda")

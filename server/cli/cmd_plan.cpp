@@ -177,14 +177,14 @@ void registerPlan(CLI::App& app, Commands& commands) {
       ->add_option("model", o.plan.model,
                    "config.json, GGUF, safetensors file or index, or a directory holding them")
       ->required();
-  plan_cmd->add_option("--context", o.context, "tokens per sequence")->required();
-  plan_cmd->add_option("--batch", o.plan.batch, "concurrent sequences");
+  addCount(plan_cmd, "--context", o.context, "tokens per sequence", kMaxContextTokens)->required();
+  addCount(plan_cmd, "--batch", o.plan.batch, "concurrent sequences", kMaxBatch);
   plan_cmd->add_option("--weights", o.plan.weights,
                        "weight format: native|bf16|fp16|fp8|int8|int4|q4_k_m|...");
   plan_cmd->add_option("--kv", o.plan.kv, "KV cache format: auto|bf16|fp16|fp8|int8|q8_0|q4_0");
   plan_cmd->add_option("--state-dtype", o.plan.state_dtype,
                        "recurrent state dtype: auto|fp32|bf16");
-  auto* tp = plan_cmd->add_option("--tp", o.plan.tp, "tensor parallel degree");
+  auto* tp = addCount(plan_cmd, "--tp", o.plan.tp, "tensor parallel degree", kMaxTp);
   auto* gpu_mem = plan_cmd->add_option("--gpu-mem", o.plan.gpu_mem, "memory per GPU, e.g. 80GiB");
   plan_cmd
       ->add_option("--host", o.host,
@@ -202,13 +202,13 @@ void registerPlan(CLI::App& app, Commands& commands) {
       ->add_option("model", p.plan.model,
                    "config.json, GGUF, safetensors file or index, or a directory")
       ->required();
-  places->add_option("--context", p.context, "tokens per sequence")->required();
-  places->add_option("--batch", p.plan.batch, "concurrent sequences");
+  addCount(places, "--context", p.context, "tokens per sequence", kMaxContextTokens)->required();
+  addCount(places, "--batch", p.plan.batch, "concurrent sequences", kMaxBatch);
   places->add_option("--weights", p.plan.weights, "weight format: native|bf16|fp8|int4|q4_k_m|...");
   places->add_option("--kv", p.plan.kv, "KV cache format: auto|bf16|fp8|q8_0|...");
-  auto* place_tp = places->add_option(
-      "--tp", p.plan.tp,
-      "only this tensor parallel degree (default: the fewest GPUs of 1, 2, 4, 8)");
+  auto* place_tp =
+      addCount(places, "--tp", p.plan.tp,
+               "only this tensor parallel degree (default: the fewest GPUs of 1, 2, 4, 8)", kMaxTp);
   places->callback([&p, place_tp] { p.tp_given = place_tp->count() > 0; });
 }
 

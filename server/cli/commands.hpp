@@ -12,6 +12,7 @@
 #include <type_traits>
 
 #include "client.hpp"
+#include "parse.hpp"
 
 namespace hwl::cli {
 
@@ -60,6 +61,25 @@ class Commands {
  private:
   std::map<const CLI::App*, Bound> bound_;
 };
+
+// A flag holding a count from 1 to `max` (--context, --batch, --tp), checked as typed: a negative
+// or zero value is refused by name instead of wrapping around in an unsigned conversion.
+template <class T>
+CLI::Option* addCount(CLI::App* sub, const std::string& flag, T& target,
+                      const std::string& description, uint64_t max) {
+  return sub->add_option(flag, target, description)
+      ->check(CLI::Validator(
+          [max](std::string& text) {
+            auto n = parseCount(text, max);
+            return n ? std::string() : n.error().message;
+          },
+          "1.." + std::to_string(max), "count"));
+}
+
+// Limits of the planner's counts, as hwledger plan, placements and rent take them.
+constexpr uint64_t kMaxContextTokens = 1ULL << 32;
+constexpr uint64_t kMaxBatch = 1ULL << 24;
+constexpr uint64_t kMaxTp = 1024;
 
 // In the order `hwledger --help` lists them; runCli registers them in this order.
 void registerEvents(CLI::App& app, Commands& commands);   // events

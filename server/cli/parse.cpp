@@ -169,6 +169,20 @@ Result<int64_t> parseTime(std::string_view text, int64_t now_ms) {
   return (static_cast<int64_t>(t) - offset_s) * 1000 + frac_ms;
 }
 
+Result<uint64_t> parseCount(std::string_view text, uint64_t max) {
+  const std::string what = "must be a whole number from 1 to " + std::to_string(max) + ", got \"" +
+                           std::string(text) + "\"";
+  if (text.empty() || text.size() > 20) return invalidArgument(what);
+  uint64_t v = 0;
+  for (char c : text) {
+    if (c < '0' || c > '9') return invalidArgument(what);
+    if (v > (UINT64_MAX - static_cast<uint64_t>(c - '0')) / 10) return invalidArgument(what);
+    v = v * 10 + static_cast<uint64_t>(c - '0');
+  }
+  if (v == 0 || v > max) return invalidArgument(what);
+  return v;
+}
+
 Result<Output> parseOutput(std::string_view text) {
   if (text == "table") return Output::kTable;
   if (text == "json") return Output::kJson;

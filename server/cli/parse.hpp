@@ -25,6 +25,11 @@ enum class Output { kTable, kJson, kCsv };
 [[nodiscard]] Result<std::string> windowQuery(const std::string& group_by, std::string_view from,
                                               std::string_view to, int64_t now_ms);
 
+// A count typed for a flag (--context, --batch, --tp): a whole number from 1 to `max`. "-5", "0",
+// "1e3" and "12abc" are refused, before CLI11 converts (and would wrap) them; the message is
+// meant to follow the flag's name.
+[[nodiscard]] Result<uint64_t> parseCount(std::string_view text, uint64_t max);
+
 [[nodiscard]] Result<Output> parseOutput(std::string_view text);
 
 // The known word closest to `word` by edit distance, or "" when none is close enough.

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 
 #include "hwl/planner/formats.hpp"
 
@@ -40,6 +41,29 @@ struct Prepared {
 
 struct Totals {
   std::uint64_t kv = 0, state = 0, act = 0, total = 0;
+  bool overflow = false;  // some byte count does not fit 64 bits
+};
+
+// Byte arithmetic that notices when a figure leaves 64 bits (a context x batch typed by a user
+// can get there); the value then saturates and `overflow` is set.
+struct CheckedBytes {
+  bool overflow = false;
+  std::uint64_t mul(std::uint64_t a, std::uint64_t b) {
+    std::uint64_t r = 0;
+    if (__builtin_mul_overflow(a, b, &r)) {
+      overflow = true;
+      return UINT64_MAX;
+    }
+    return r;
+  }
+  std::uint64_t add(std::uint64_t a, std::uint64_t b) {
+    std::uint64_t r = 0;
+    if (__builtin_add_overflow(a, b, &r)) {
+      overflow = true;
+      return UINT64_MAX;
+    }
+    return r;
+  }
 };
 
 // Bytes of the weights of one role group in a given format.
@@ -182,24 +206,32 @@ Result<Prepared> prepare(const PlanRequest& req) {
 
 Totals evaluate(const Prepared& p, std::uint64_t context, std::uint64_t batch) {
   Totals t;
+  CheckedBytes c;
   for (const auto& l : p.layers) {
     if (l.has_kv) {
       const std::uint64_t kept = l.window == 0 ? context : std::min(context, l.window);
-      t.kv += l.kv_per_token * kept * batch;
+      t.kv = c.add(t.kv, c.mul(c.mul(l.kv_per_token, kept), batch));
     }
-    t.state += l.state_per_seq * batch;
+    t.state = c.add(t.state, c.mul(l.state_per_seq, batch));
   }
   if (p.activation_override) {
     t.act = *p.activation_override;
   } else {
     // One prefill chunk of T tokens through the widest layer, plus fp32 logits and their softmax
     // copy for the sequences sampled in that step.
-    const std::uint64_t tokens = std::min(p.chunk, std::max<std::uint64_t>(1, context * batch));
+    const std::uint64_t tokens =
+        std::min(p.chunk, std::max<std::uint64_t>(1, c.mul(context, batch)));
     const std::uint64_t seqs = std::min(batch, tokens);
-    t.act = tokens * p.act_width * p.act_bytes + seqs * p.logits_width * 4 * 2;
+    t.act = c.add(c.mul(c.mul(tokens, p.act_width), p.act_bytes),
+                  c.mul(c.mul(seqs, p.logits_width), 8));
   }
-  t.total = p.weights + t.kv + t.state + t.act + p.overhead;
+  t.total = c.add(c.add(c.add(p.weights, t.kv), c.add(t.state, t.act)), p.overhead);
+  t.overflow = c.overflow;
   return t;
+}
+
+bool fitsIn(const Totals& t, std::uint64_t memory_bytes) {
+  return !t.overflow && t.total <= memory_bytes;
 }
 
 }  // namespace
@@ -247,6 +279,11 @@ Result<Plan> computePlan(const PlanRequest& req) {
   }
 
   const Totals t = evaluate(p, req.context, req.batch);
+  if (t.overflow) {
+    return invalidArgument("context " + std::to_string(req.context) + " x batch " +
+                           std::to_string(req.batch) +
+                           " needs more bytes than 64 bits can count; no GPU holds that");
+  }
   plan.weights_bytes = p.weights;
   plan.kv_bytes = t.kv;
   plan.state_bytes = t.state;
@@ -280,7 +317,10 @@ Result<Plan> computePlan(const PlanRequest& req) {
     const std::uint64_t mem = *req.gpu_mem_bytes;
     plan.gpu_mem_bytes = mem;
     plan.fits = t.total <= mem;
-    plan.headroom_bytes = static_cast<std::int64_t>(mem) - static_cast<std::int64_t>(t.total);
+    // Both sides are clamped to the int64 range so that the difference cannot wrap.
+    constexpr auto kMax = static_cast<std::uint64_t>(INT64_MAX);
+    plan.headroom_bytes = static_cast<std::int64_t>(std::min(mem, kMax)) -
+                          static_cast<std::int64_t>(std::min(t.total, kMax));
     const std::uint64_t cap = m.max_context > 0 ? m.max_context : (1ULL << 32);
     auto mc = maxContextFor(req, mem, cap);
     if (!mc) return mc.error();
@@ -297,12 +337,12 @@ Result<std::uint64_t> maxContextFor(const PlanRequest& req, std::uint64_t memory
                                     std::uint64_t cap) {
   auto prep = prepare(req);
   if (!prep) return prep.error();
-  if (evaluate(*prep, 0, req.batch).total > memory_bytes) return std::uint64_t{0};
-  if (evaluate(*prep, cap, req.batch).total <= memory_bytes) return cap;
+  if (!fitsIn(evaluate(*prep, 0, req.batch), memory_bytes)) return std::uint64_t{0};
+  if (fitsIn(evaluate(*prep, cap, req.batch), memory_bytes)) return cap;
   std::uint64_t lo = 0, hi = cap;  // fits(lo), !fits(hi)
   while (hi - lo > 1) {
     const std::uint64_t mid = lo + (hi - lo) / 2;
-    if (evaluate(*prep, mid, req.batch).total <= memory_bytes)
+    if (fitsIn(evaluate(*prep, mid, req.batch), memory_bytes))
       lo = mid;
     else
       hi = mid;
@@ -314,12 +354,12 @@ Result<std::uint64_t> maxBatchFor(const PlanRequest& req, std::uint64_t memory_b
                                   std::uint64_t cap) {
   auto prep = prepare(req);
   if (!prep) return prep.error();
-  if (evaluate(*prep, req.context, 1).total > memory_bytes) return std::uint64_t{0};
-  if (evaluate(*prep, req.context, cap).total <= memory_bytes) return cap;
+  if (!fitsIn(evaluate(*prep, req.context, 1), memory_bytes)) return std::uint64_t{0};
+  if (fitsIn(evaluate(*prep, req.context, cap), memory_bytes)) return cap;
   std::uint64_t lo = 1, hi = cap;
   while (hi - lo > 1) {
     const std::uint64_t mid = lo + (hi - lo) / 2;
-    if (evaluate(*prep, req.context, mid).total <= memory_bytes)
+    if (fitsIn(evaluate(*prep, req.context, mid), memory_bytes))
       lo = mid;
     else
       hi = mid;

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include <boost/json.hpp>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -11,6 +12,7 @@
 #include <vector>
 
 #include "cli.hpp"
+#include "hwl/test_fixtures.hpp"
 
 namespace hwl::cli {
 namespace {
@@ -145,6 +147,88 @@ TEST_F(RunCli, OnlyCommandsThatNeedTheServerReadTheConfigFile) {
   auto plan = run({"plan", "/nonexistent", "--context", "10"});
   EXPECT_EQ(plan.code, 2);
   EXPECT_EQ(plan.err, "hwledger plan: model path /nonexistent does not exist\n");
+}
+
+std::string llama8b() {
+  return hwl::test_fixtures::find("models", "Llama-3.1-8B.config.json").string();
+}
+
+// Issue 14's reproduction: `hwledger plan FILE --context 4096 --json` failed with "The following
+// argument was not expected: --json".
+TEST_F(RunCli, PlanTakesJsonAfterTheSubcommand) {
+  auto r = run({"plan", llama8b(), "--context", "4096", "--json"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.err, "");
+  const auto j = boost::json::parse(r.out).as_object();
+  // 32 layers x 8 KV heads x 128 x (K+V) x 2 bytes = 131072 B per token.
+  EXPECT_EQ(j.at("kv_bytes").to_number<std::uint64_t>(), 131072ULL * 4096);
+}
+
+TEST_F(RunCli, EveryGlobalOptionIsTakenAfterTheSubcommand) {
+  for (const std::vector<std::string>& tail :
+       {std::vector<std::string>{"-o", "json"},
+        {"--output", "json"},
+        {"--output=json"},
+        {"--server", "https://127.0.0.1:1", "--token", "a.b", "--ca", "/nonexistent", "--json"}}) {
+    std::vector<std::string> args = {"plan", llama8b(), "--context", "4096"};
+    args.insert(args.end(), tail.begin(), tail.end());
+    auto r = run(args);
+    ASSERT_EQ(r.code, 0) << tail.front() << ": " << r.err;
+    EXPECT_TRUE(boost::json::parse(r.out).is_object()) << tail.front();
+  }
+  auto csv = run({"plan", llama8b(), "--context", "4096", "-o", "table"});
+  EXPECT_EQ(csv.code, 0) << csv.err;
+  EXPECT_NE(csv.out.find("kv cache"), std::string::npos) << csv.out;
+}
+
+// Issue 14's reproduction: `--context -5` wrapped to 18446744073709551611 and exited 0.
+TEST_F(RunCli, PlanRefusesZeroAndNegativeCounts) {
+  struct Case {
+    std::vector<std::string> flags;
+    std::string says;
+  };
+  for (const Case& c : std::vector<Case>{
+           {{"--context", "-5"},
+            "--context: must be a whole number from 1 to 4294967296, got \"-5\""},
+           {{"--context=-5"}, "--context"},
+           {{"--context", "0"}, "--context"},
+           {{"--context", "4k"}, "--context"},
+           {{"--context", "4096", "--batch", "0"}, "--batch"},
+           {{"--context", "4096", "--batch", "-1"}, "--batch"},
+           {{"--context", "4096", "--tp", "-1"}, "--tp"},
+           {{"--context", "4096", "--tp", "0"}, "--tp"},
+           {{"--context", "4096", "--tp", "4294967297"}, "--tp"},
+           {{"--context", "18446744073709551611"}, "--context"},
+       }) {
+    std::vector<std::string> args = {"plan", llama8b()};
+    args.insert(args.end(), c.flags.begin(), c.flags.end());
+    auto r = run(args);
+    EXPECT_EQ(r.code, 2) << c.flags.back();
+    EXPECT_EQ(r.out, "") << c.flags.back();
+    EXPECT_NE(r.err.find(c.says), std::string::npos) << c.flags.back() << ": " << r.err;
+  }
+  for (const char* cmd : {"placements", "rent"}) {
+    auto r = run({cmd, llama8b(), "--context", "-5"});
+    EXPECT_EQ(r.code, 2) << cmd;
+    EXPECT_NE(r.err.find("--context: must be a whole number"), std::string::npos) << r.err;
+  }
+}
+
+// The largest counts the flags take: the KV cache of 2^32 tokens x 2^24 sequences does not fit 64
+// bits, and the plan says so instead of printing a wrapped figure beside a total that omits it.
+TEST_F(RunCli, PlanRefusesByteCountsBeyond64Bits) {
+  auto r = run({"plan", llama8b(), "--context", "4294967296", "--batch", "16777216", "--json"});
+  EXPECT_EQ(r.code, 2);
+  EXPECT_EQ(r.out, "");
+  EXPECT_NE(r.err.find("more bytes than 64 bits can count"), std::string::npos) << r.err;
+  // Below the limit the figures add up exactly: 2^32 tokens x 131072 B = 2^49 B of KV.
+  auto big = run({"plan", llama8b(), "--context", "4294967296", "--json"});
+  ASSERT_EQ(big.code, 0) << big.err;
+  const auto j = boost::json::parse(big.out).as_object();
+  const auto get = [&](const char* k) { return j.at(k).to_number<std::uint64_t>(); };
+  EXPECT_EQ(get("kv_bytes"), 1ULL << 49);
+  EXPECT_EQ(get("total_bytes"), get("weights_bytes") + get("kv_bytes") + get("state_bytes") +
+                                    get("activations_bytes") + get("overhead_bytes"));
 }
 
 }  // namespace
