@@ -151,11 +151,13 @@ std::uint64_t kvRowBytes(const KvFormat& f, std::uint64_t elems) {
 
 Result<WeightFormat> weightFormat(std::string_view name) {
   const std::string n = lower(name);
-  if (n == "native" || n == "auto") return WeightFormat{"native", 16.0, false, true};
+  if (n == "native") return WeightFormat{"native", 16.0, false, true, false};
+  if (n == "auto") return WeightFormat{"auto", 16.0, false, true, true};
   for (const auto& f : kWeightFormats) {
-    if (f.name == n) return WeightFormat{std::string(f.name), f.bits, f.covers_embeddings, false};
+    if (f.name == n)
+      return WeightFormat{std::string(f.name), f.bits, f.covers_embeddings, false, false};
   }
-  std::string list = "native";
+  std::string list = "auto, native";
   for (const auto& f : kWeightFormats) list += ", " + std::string(f.name);
   return invalidArgument("unknown weights format '" + std::string(name) + "' (use " + list + ")");
 }

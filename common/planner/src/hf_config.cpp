@@ -19,12 +19,18 @@ Result<HfRead> readHfConfig(const json::object& top) {
   // Multimodal wrappers keep the language model in a nested object; a few keys (dtype,
   // quantisation, tying) may stay at the top level.
   json::object cfg = top;
+  std::string derived_type;  // the text model type a wrapper implies, when text_config omits it
   for (const char* nested : {"text_config", "llm_config", "language_config"}) {
     const auto it = top.find(nested);
     if (it != top.end() && it->value().is_object()) {
       cfg = it->value().as_object();
       for (const char* k : {"tie_word_embeddings", "torch_dtype", "dtype", "quantization_config"}) {
         if (!cfg.contains(k) && top.contains(k)) cfg[k] = top.at(k);
+      }
+      const json::value* wrapper = top.if_contains("model_type");
+      if (!cfg.contains("model_type") && wrapper != nullptr && wrapper->is_string()) {
+        derived_type = std::string(textModelTypeOf(wrapper->as_string()));
+        if (!derived_type.empty()) cfg["model_type"] = derived_type;
       }
       break;
     }
@@ -34,7 +40,12 @@ Result<HfRead> readHfConfig(const json::object& top) {
     }
   }
 
-  ConfigReader r(cfg);
+  std::string model_type;
+  if (const json::value* t = cfg.if_contains("model_type"); t != nullptr && t->is_string()) {
+    model_type = std::string(t->as_string());
+  }
+  ConfigReader r(cfg, modelTypeDefaults(model_type));
+  if (!derived_type.empty()) r.recordDefault("model_type", json::string(derived_type));
   ModelSpec spec;
   spec.source = "hf_config";
   spec.architecture = r.stringOpt("model_type").value_or("");
@@ -46,6 +57,20 @@ Result<HfRead> readHfConfig(const json::object& top) {
   spec.notes = std::move(m.notes);
   addLayers(m, spec);
   if (auto s = readModelLevel(r, m, spec); !s) return s.error();
+  if (auto s = refuseUnreadKvKeys(cfg, r.keysRead(), model_type); !s) return s.error();
+  if (auto s = addVisionTower(top, m.hidden, spec); !s) return s.error();
+  for (const DefaultedKey& d : r.defaulted()) {
+    spec.defaults.push_back(
+        {d.key, json::serialize(d.value), d.from_model_type ? model_type + " default" : "derived"});
+    if (d.from_model_type) {
+      spec.notes.push_back(d.key + " absent: " + json::serialize(d.value) + " (the " + model_type +
+                           " default)");
+    }
+  }
+  if (!derived_type.empty()) {
+    spec.notes.push_back("text_config has no model_type: " + derived_type + " (from the " +
+                         spec.architecture + " wrapper)");
+  }
   return HfRead{std::move(spec), r.keysRead(), r.defaulted()};
 }
 

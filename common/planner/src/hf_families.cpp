@@ -27,10 +27,18 @@ constexpr FamilyEntry kFamilies[] = {
     {"nemotron_h", false, readNemotronH},
     {"gpt_oss", false, readGptOss},
     {"cohere2", false, readCohere2},
-    {"gpt2", false, readUngatedMlp},
-    {"gpt_bigcode", false, readUngatedMlp},
-    {"gpt_neox", false, readUngatedMlp},
-    {"falcon", false, readUngatedMlp},
+    {"llama4", true, readLlama4},
+    {"deepseek", true, readDeepSeek},
+    {"falcon", false, readFalcon},
+    {"chatglm", false, readChatGlm},
+    {"glm", false, readChatGlm},
+    {"mpt", false, readMpt},
+    {"gpt2", false, readGpt2Lineage},
+    {"gpt_bigcode", false, readGpt2Lineage},
+    {"gptj", false, readGpt2Lineage},
+    {"gpt_neox", false, readGpt2Lineage},
+    {"bloom", false, readGpt2Lineage},
+    {"opt", false, readGpt2Lineage},
     {"phi", false, readUngatedMlp},
     {"starcoder2", false, readUngatedMlp},
     {"gemma", true, readGemma},
@@ -57,6 +65,8 @@ Status readLlamaLike(ConfigReader& r, HfModel& m) { return readDecoder(r, m); }
 Status readQwen(ConfigReader& r, HfModel& m) {
   m.family.qkv_bias = startsWith(m.model_type, "qwen2");
   m.family.qk_norm = startsWith(m.model_type, "qwen3");
+  // Qwen3-Next's gated attention: q_proj doubles to carry a sigmoid gate per head and channel.
+  m.family.gated_q = m.model_type == "qwen3_next";
   return readDecoder(r, m);
 }
 
@@ -87,10 +97,112 @@ Status readCohere2(ConfigReader& r, HfModel& m) {
 }
 
 // gpt-oss: a learned sink logit per attention head, and biases on every expert projection and
-// on the router.
+// on the router. Without layer_types, even layers slide (GptOssConfig). The model card's active
+// counts (3.6B, 5.1B) leave out the input embedding.
 Status readGptOss(ConfigReader& r, HfModel& m) {
   m.family.attention_sinks = true;
   m.family.expert_biases = true;
+  m.family.sliding = SlidingRule::kAlternate;
+  m.family.active_excludes_input_embedding = true;
+  return readDecoder(r, m);
+}
+
+// Llama 4: chunked local attention on the RoPE layers, a global NoPE layer every fourth
+// (no_rope_layers); MoE layers (interleave_moe_layer_step, moe_layers) pair the routed experts
+// with a shared expert of the same width; dense layers use intermediate_size_mlp.
+Status readLlama4(ConfigReader& r, HfModel& m) {
+  m.family.llama4_mlp = true;
+  return readDecoder(r, m);
+}
+
+// DeepSeek V2/V3 (MLA, MoE after first_k_dense_replace): the README's active count leaves out
+// the input embedding.
+Status readDeepSeek(ConfigReader& r, HfModel& m) {
+  m.family.active_excludes_input_embedding = true;
+  return readDecoder(r, m);
+}
+
+// Falcon: fused QKV, MQA unless new_decoder_architecture, an ungated 4x MLP, LayerNorms with bias
+// (one per layer with parallel attention, two with the new decoder architecture or sequential
+// blocks), biases everywhere when `bias`.
+Status readFalcon(ConfigReader& r, HfModel& m) {
+  Family& f = m.family;
+  f.ungated_mlp = true;
+  f.falcon_kv = true;
+  f.layernorm_bias = true;
+  f.inner_mult = 4;
+  f.tied_embeddings_default = true;
+  const bool new_arch = r.boolOpt("new_decoder_architecture").value_or(false);
+  const bool parallel = r.boolOpt("parallel_attn").value_or(true);
+  f.linear_biases = r.boolOpt("bias").value_or(false);
+  if (new_arch) {
+    f.norms_per_layer = r.uintOpt("num_ln_in_parallel_attn").value_or(2);
+  } else {
+    f.norms_per_layer = parallel ? 1 : 2;
+  }
+  if (r.failed()) return r.error();
+  return readDecoder(r, m);
+}
+
+// ChatGLM / GLM-4 (THUDM remote code): multi_query_group_num KV groups when
+// multi_query_attention, head size kv_channels, a SwiGLU MLP of ffn_hidden_size, q/k/v biases
+// with add_qkv_bias, biases on the other projections with add_bias_linear.
+Status readChatGlm(ConfigReader& r, HfModel& m) {
+  m.family.chatglm_kv = true;
+  m.family.qkv_bias = r.boolOpt("add_qkv_bias").value_or(false);
+  if (r.boolOpt("add_bias_linear").value_or(false)) m.family.linear_biases = true;
+  if (r.failed()) return r.error();
+  return readDecoder(r, m);
+}
+
+// GPT-2 and the models that kept its layout: LayerNorms with bias, an ungated MLP of 4 x hidden
+// unless a key says, and per model type: GPT-2 and GPT-BigCode learn a position table and bias
+// every projection; GPT-J biases the MLP and the output head only and has one LayerNorm per layer;
+// GPT-NeoX biases every projection (attention_bias); Bloom normalises the embedding and biases
+// every projection; OPT learns max_position_embeddings + 2 positions and biases everything.
+Status readGpt2Lineage(ConfigReader& r, HfModel& m) {
+  Family& f = m.family;
+  const std::string& t = m.model_type;
+  f.ungated_mlp = true;
+  f.layernorm_bias = true;
+  f.inner_mult = 4;
+  if (t == "gpt2" || t == "gpt_bigcode") {
+    f.learned_positions = true;
+    f.linear_biases = true;
+    f.tied_embeddings_default = true;
+  } else if (t == "gptj") {
+    f.mlp_biases = true;
+    f.lm_head_bias = true;
+    f.norms_per_layer = 1;
+  } else if (t == "gpt_neox") {
+    f.linear_biases = r.boolOpt("attention_bias").value_or(true);
+    f.mlp_biases = true;
+  } else if (t == "bloom") {
+    f.embedding_norm = true;
+    f.linear_biases = true;
+    f.tied_embeddings_default = true;
+  } else if (t == "opt") {
+    f.learned_positions = true;
+    f.position_offset = 2;
+    f.linear_biases = r.boolOpt("enable_bias").value_or(true);
+    f.tied_embeddings_default = true;
+  }
+  if (r.failed()) return r.error();
+  return readDecoder(r, m);
+}
+
+// MPT: KV heads from attn_config.attn_type, an ungated MLP of expansion_ratio x d_model, no
+// biases and bias-free LayerNorms when no_bias, embeddings always tied.
+Status readMpt(ConfigReader& r, HfModel& m) {
+  Family& f = m.family;
+  f.ungated_mlp = true;
+  f.mpt_attn_config = true;
+  f.tied_embeddings_default = true;
+  const bool no_bias = r.boolOpt("no_bias").value_or(false);
+  f.linear_biases = !no_bias;
+  f.layernorm_bias = !no_bias;
+  f.inner_mult = r.uintOpt("expansion_ratio").value_or(4);
+  if (r.failed()) return r.error();
   return readDecoder(r, m);
 }
 
@@ -101,10 +213,13 @@ Status readUngatedMlp(ConfigReader& r, HfModel& m) {
   return readDecoder(r, m);
 }
 
-// Nemotron-H: layers from hybrid_override_pattern (a shared key group); its MLP layers are
-// squared-ReLU up/down projections without a gate.
+// Nemotron-H: layers from hybrid_override_pattern (a shared key group, required here); its MLP
+// layers are squared-ReLU up/down projections without a gate.
 Status readNemotronH(ConfigReader& r, HfModel& m) {
   m.family.ungated_mlp = true;
+  if (!r.has("hybrid_override_pattern")) {
+    return invalidArgument("config.json: missing required key 'hybrid_override_pattern'");
+  }
   return readDecoder(r, m);
 }
 

@@ -50,6 +50,26 @@ struct Family {
   bool mamba_dt_norms = false;   // Jamba: RMSNorms over dt, B and C in each Mamba layer
   std::optional<std::uint64_t> norms_per_layer;  // unset: 1 in hybrid patterns, else 2
   bool tied_embeddings_default = false;          // when tie_word_embeddings is absent
+
+  // GPT-2 lineage layouts.
+  bool layernorm_bias = false;        // LayerNorms with a bias (2 x hidden each, final norm too)
+  bool linear_biases = false;         // every attention and MLP projection has a bias
+  bool mlp_biases = false;            // only the MLP projections have one (GPT-J)
+  bool lm_head_bias = false;          // the output projection has a bias (GPT-J)
+  std::uint64_t inner_mult = 0;       // MLP width = inner_mult x hidden when no key gives it
+  bool learned_positions = false;     // a position table of max positions x hidden
+  std::uint64_t position_offset = 0;  // OPT keeps two more positions than it uses
+  bool embedding_norm = false;        // Bloom: a LayerNorm right after the embedding
+  bool falcon_kv = false;             // KV heads by Falcon's new_decoder_architecture rule
+  bool chatglm_kv = false;            // KV groups by multi_query_attention/multi_query_group_num
+  bool mpt_attn_config = false;       // KV heads from attn_config.attn_type (MPT)
+
+  bool gated_q = false;  // Qwen3-Next: q_proj also produces a per-head output gate (2x width)
+  // Llama 4: the MLP of MoE layers is the shared expert (intermediate_size); dense layers use
+  // intermediate_size_mlp.
+  bool llama4_mlp = false;
+  bool active_excludes_input_embedding =
+      false;  // the model card's active count (DeepSeek, gpt-oss)
 };
 
 struct MoeShape {
@@ -117,6 +137,14 @@ struct HfRead {
 // hfConfigToSpec, with the reader's record.
 Result<HfRead> readHfConfig(const boost::json::object& config);
 
+// ---- transformers' defaults per model_type (hf_defaults.cpp) ----
+
+// The __init__ defaults of the configuration class of `model_type`, or null if none are known.
+const boost::json::object* modelTypeDefaults(std::string_view model_type);
+// The model_type of a multimodal wrapper's text_config when it does not say ("gemma3" ->
+// "gemma3_text"); empty when the wrapper is not known.
+std::string_view textModelTypeOf(std::string_view wrapper_model_type);
+
 // ---- Family readers (hf_families.cpp) ----
 using FamilyReader = Status (*)(ConfigReader& r, HfModel& m);
 
@@ -132,6 +160,12 @@ Status readUngatedMlp(ConfigReader& r, HfModel& m);
 Status readNemotronH(ConfigReader& r, HfModel& m);
 Status readJamba(ConfigReader& r, HfModel& m);
 Status readMamba(ConfigReader& r, HfModel& m);
+Status readLlama4(ConfigReader& r, HfModel& m);
+Status readDeepSeek(ConfigReader& r, HfModel& m);
+Status readFalcon(ConfigReader& r, HfModel& m);
+Status readChatGlm(ConfigReader& r, HfModel& m);
+Status readGpt2Lineage(ConfigReader& r, HfModel& m);
+Status readMpt(ConfigReader& r, HfModel& m);
 
 // ---- Key groups shared by every family (hf_fields.cpp) ----
 
@@ -142,6 +176,15 @@ Status readDecoder(ConfigReader& r, HfModel& m);
 // Context length, tying, multi-token-prediction layers, dtype and quantisation; needs the layers
 // in `spec` (an MTP module is counted as one more decoder layer).
 Status readModelLevel(ConfigReader& r, const HfModel& m, ModelSpec& spec);
+
+// The vision tower and projector of a multimodal config (its vision_config), counted into
+// spec.params_vision (hf_vision.cpp).
+Status addVisionTower(const boost::json::object& top, std::uint64_t text_hidden, ModelSpec& spec);
+
+// Refuses a config that sets a key naming KV heads, head sizes, windows or attention kinds that
+// no reader looked at: the planner would otherwise guess the KV cache.
+Status refuseUnreadKvKeys(const boost::json::object& cfg, const std::vector<std::string>& keys_read,
+                          std::string_view model_type);
 
 // ---- Parameter formulas (hf_params.cpp) ----
 

@@ -31,23 +31,82 @@ std::uint64_t slidingWindowValue(ConfigReader& r) {
   return w.value_or(0);
 }
 
+// Bounds that keep every parameter and byte count inside 64 bits (the largest published models
+// are far below them: 126 layers, hidden 16384, vocabulary 262k, 512 experts).
+constexpr std::uint64_t kMaxLayers = 2048, kMaxHidden = 1U << 18, kMaxVocab = 1U << 24,
+                        kMaxWidth = 1U << 20, kMaxHeads = 1U << 14, kMaxExperts = 1U << 12;
+
+Status tooLarge(std::string_view what, std::uint64_t v, std::uint64_t max) {
+  return invalidArgument("config.json: " + std::string(what) + " " + std::to_string(v) +
+                         " is implausibly large (the planner takes up to " + std::to_string(max) +
+                         ")");
+}
+
 Status readDimensions(ConfigReader& r, HfModel& m) {
-  m.hidden = r.uintReq({"hidden_size", "n_embd", "d_model"});
-  m.n_layers = r.uintReq({"num_hidden_layers", "n_layer", "num_layers"});
-  m.vocab = r.uintReq({"vocab_size", "padded_vocab_size"});
+  // ChatGLM pads its vocabulary (padded_vocab_size is the embedding's row count).
+  m.hidden = r.uintReq({"hidden_size", "n_embd", "n_embed", "d_model"});
+  m.n_layers = r.uintReq({"num_hidden_layers", "n_layer", "num_layers", "n_layers"});
+  m.vocab = r.uintReq({"padded_vocab_size", "vocab_size"});
   if (r.failed()) return r.error();
   // Per-layer vectors are sized by this number before anything else checks it.
-  if (m.n_layers > 100000) {
-    return invalidArgument("config.json: num_hidden_layers is implausibly large");
-  }
+  if (m.n_layers > kMaxLayers) return tooLarge("num_hidden_layers", m.n_layers, kMaxLayers);
+  if (m.hidden > kMaxHidden) return tooLarge("hidden_size", m.hidden, kMaxHidden);
+  if (m.vocab > kMaxVocab) return tooLarge("vocab_size", m.vocab, kMaxVocab);
   return {};
+}
+
+// KV heads when the model type has its own rule for them.
+std::optional<std::uint64_t> familyKvHeads(ConfigReader& r, const HfModel& m) {
+  const Family& f = m.family;
+  if (f.falcon_kv) {
+    // FalconAttention: num_kv_heads if new_decoder_architecture or not multi_query, else 1.
+    const bool new_arch = r.boolOpt("new_decoder_architecture").value_or(false);
+    const bool mq = r.boolOpt("multi_query").value_or(true);
+    const auto kv = r.uintAny({"num_kv_heads", "n_head_kv"});
+    if (new_arch || !mq) return kv.value_or(m.n_heads);
+    return 1;
+  }
+  if (f.chatglm_kv) {
+    const bool mq = r.boolOpt("multi_query_attention").value_or(false);
+    const auto groups = r.uintOpt("multi_query_group_num");
+    if (mq) return groups.value_or(1);
+    return m.n_heads;
+  }
+  if (f.mpt_attn_config) {
+    const json::value* ac = r.find("attn_config");
+    if (ac == nullptr) return m.n_heads;
+    if (!ac->is_object()) {
+      r.fail("key 'attn_config' must be an object, got " + jsonKindName(*ac));
+      return std::nullopt;
+    }
+    ConfigReader a(ac->as_object());
+    const std::string type = a.stringOpt("attn_type").value_or("multihead_attention");
+    const auto kv = a.uintOpt("kv_n_heads");
+    if (a.failed()) {
+      r.fail("attn_config: " + a.error().message.substr(sizeof("config.json:")));
+      return std::nullopt;
+    }
+    if (type == "multihead_attention") return m.n_heads;
+    if (type == "multiquery_attention") return 1;
+    if (type == "grouped_query_attention") return kv.value_or(1);
+    r.fail("attn_config.attn_type '" + type + "' is not one the planner knows (" +
+           "multihead_attention, multiquery_attention, grouped_query_attention)");
+    return std::nullopt;
+  }
+  return std::nullopt;
 }
 
 // Query heads, KV heads (GQA, or MQA through multi_query) and the head size.
 Status readAttentionHeads(ConfigReader& r, HfModel& m) {
-  m.n_heads = r.uintReq({"num_attention_heads", "n_head", "num_heads"});
+  m.n_heads = r.uintReq({"num_attention_heads", "n_head", "num_heads", "n_heads"});
   if (r.failed()) return r.error();
-  if (auto kv = r.uintAny({"num_key_value_heads", "num_kv_heads", "n_head_kv"})) {
+  if (m.n_heads > kMaxHeads) return tooLarge("num_attention_heads", m.n_heads, kMaxHeads);
+  if (auto kv = familyKvHeads(r, m)) {
+    m.n_kv_heads = *kv;
+  } else if (r.failed()) {
+    return r.error();
+  } else if (auto kv =
+                 r.uintAny({"num_key_value_heads", "num_kv_heads", "n_head_kv", "n_kv_heads"})) {
     m.n_kv_heads = *kv;
   } else if (r.boolOpt("multi_query").value_or(false)) {
     m.n_kv_heads = 1;
@@ -65,7 +124,7 @@ Status readAttentionHeads(ConfigReader& r, HfModel& m) {
                            ") is not a multiple of num_key_value_heads (" +
                            std::to_string(m.n_kv_heads) + ")");
   }
-  if (auto hd = r.uintAny({"head_dim", "attention_head_dim"})) {
+  if (auto hd = r.uintAny({"head_dim", "attention_head_dim", "kv_channels"})) {
     m.head_dim = *hd;
   } else if (!r.failed()) {
     if (m.hidden % m.n_heads != 0) {
@@ -79,6 +138,7 @@ Status readAttentionHeads(ConfigReader& r, HfModel& m) {
   if (r.failed()) return r.error();
   if (m.head_dim == 0)
     return invalidArgument("config.json: key 'head_dim' must be positive, got 0");
+  if (m.head_dim > kMaxHeads) return tooLarge("head_dim", m.head_dim, kMaxHeads);
   return {};
 }
 
@@ -167,6 +227,52 @@ Status applyLayerTypes(ConfigReader& r, const json::array& layer_types, HfModel&
   return {};
 }
 
+// Qwen3-Next without layer_types: every interval-th layer is full attention, the others gated
+// delta-net (Qwen3NextConfig).
+Status applyFullAttentionInterval(ConfigReader& r, HfModel& m) {
+  const std::uint64_t interval = r.uintReq({"full_attention_interval"});
+  if (r.failed()) return r.error();
+  for (std::size_t i = 0; i < m.n_layers; ++i) {
+    m.kinds[i] = (i + 1) % interval == 0 ? LayerKind::kAttention : LayerKind::kLinearAttention;
+  }
+  return {};
+}
+
+// Llama 4 without layer_types: layers that use RoPE (no_rope_layers[i] = 1) attend within
+// chunks of attention_chunk_size tokens and keep at most one chunk of keys, as vLLM and
+// llama.cpp allocate them; NoPE layers (0) are global. Llama4TextConfig's default makes every
+// fourth layer NoPE.
+Status applyChunkedAttention(ConfigReader& r, HfModel& m) {
+  const std::uint64_t chunk = r.uintReq({"attention_chunk_size"});
+  if (r.failed()) return r.error();
+  std::vector<bool> rope(m.n_layers);
+  if (const json::array* a = r.arrayOpt("no_rope_layers"); a != nullptr && !a->empty()) {
+    if (a->size() != m.n_layers) {
+      return invalidArgument("config.json: no_rope_layers has " + std::to_string(a->size()) +
+                             " entries but num_hidden_layers is " + std::to_string(m.n_layers));
+    }
+    for (std::size_t i = 0; i < m.n_layers; ++i) {
+      const json::value& v = (*a)[i];
+      if (!(v.is_int64() || v.is_uint64() || v.is_bool())) {
+        return invalidArgument("config.json: no_rope_layers[" + std::to_string(i) +
+                               "] must be 0 or 1");
+      }
+      rope[i] = v.is_bool() ? v.as_bool() : v.to_number<std::int64_t>() != 0;
+    }
+  } else {
+    if (r.failed()) return r.error();
+    constexpr std::uint64_t kNoRopeInterval = 4;
+    for (std::size_t i = 0; i < m.n_layers; ++i) rope[i] = (i + 1) % kNoRopeInterval != 0;
+    r.recordDefault("no_rope_layers", "every 4th layer global (NoPE)");
+    m.notes.emplace_back(
+        "no_rope_layers absent: every 4th layer global, the others chunked (the llama4 default)");
+  }
+  for (std::size_t i = 0; i < m.n_layers; ++i) {
+    if (rope[i]) m.windows[i] = chunk;
+  }
+  return {};
+}
+
 // Layer kinds, in order of precedence: hybrid_override_pattern, the family's single kind,
 // attn_layer_period, layer_types; otherwise every layer is attention (MLA with kv_lora_rank).
 Status readLayerKinds(ConfigReader& r, HfModel& m) {
@@ -191,6 +297,8 @@ Status readLayerKinds(ConfigReader& r, HfModel& m) {
   }
   if (r.has("attn_layer_period")) return applyAttentionPeriod(r, m);
   if (layer_types != nullptr) return applyLayerTypes(r, *layer_types, m);
+  if (r.has("full_attention_interval")) return applyFullAttentionInterval(r, m);
+  if (r.has("attention_chunk_size")) return applyChunkedAttention(r, m);
   return {};
 }
 
@@ -204,7 +312,9 @@ Status applySlidingRule(ConfigReader& r, HfModel& m) {
   };
   const Family& f = m.family;
   if (f.sliding == SlidingRule::kAlternate) {
-    // Even layers slide (HF Gemma2DecoderLayer: not layer_idx % 2).
+    // Even layers slide (HF Gemma2DecoderLayer: not layer_idx % 2); a sliding_window_pattern is
+    // looked at and, as in transformers, not used.
+    (void)r.present("sliding_window_pattern");
     set_sliding([](std::size_t i) { return i % 2 == 0; });
   } else if (f.sliding == SlidingRule::kPattern || r.has("sliding_window_pattern")) {
     std::uint64_t pattern = r.uintOpt("sliding_window_pattern").value_or(f.sliding_pattern_default);
@@ -218,7 +328,10 @@ Status applySlidingRule(ConfigReader& r, HfModel& m) {
     }
     set_sliding([pattern](std::size_t i) { return (i + 1) % pattern != 0; });
   } else if (r.present("use_sliding_window")) {
-    // Qwen2 family: sliding only when enabled, and only from max_window_layers on.
+    // Qwen2 family: sliding only when enabled, and only from max_window_layers on. The window
+    // keys are looked at (and left alone) when it is off.
+    (void)r.present("sliding_window");
+    (void)r.present("max_window_layers");
     if (r.boolOpt("use_sliding_window").value_or(false)) {
       const std::uint64_t from = r.uintOr({"max_window_layers"}, 0);
       set_sliding([from](std::size_t i) { return i >= from; });
@@ -243,8 +356,9 @@ Status readMoe(ConfigReader& r, HfModel& m) {
   if (e.n_experts == 0) return {};
   e.top_k =
       r.uintReq({"num_experts_per_tok", "experts_per_token", "num_experts_per_token", "moe_topk"});
-  e.expert_inter =
-      r.uintAny({"moe_intermediate_size", "expert_intermediate_size"}).value_or(m.intermediate);
+  if (e.n_experts > kMaxExperts) return tooLarge("the number of experts", e.n_experts, kMaxExperts);
+  e.expert_inter = r.uintAny({"moe_intermediate_size", "expert_intermediate_size"})
+                       .value_or(m.family.llama4_mlp ? e.shared_inter : m.intermediate);
   if (auto ns = r.uintOpt("n_shared_experts")) e.shared_inter = *ns * e.expert_inter;
   if (auto si = r.uintOpt("shared_expert_intermediate_size"); si && *si > 0) {
     e.shared_inter = *si;
@@ -257,6 +371,9 @@ Status readMoe(ConfigReader& r, HfModel& m) {
   }
   if (e.expert_inter == 0) {
     return invalidArgument("config.json: missing required key 'moe_intermediate_size'");
+  }
+  if (e.expert_inter > kMaxWidth || e.shared_inter > kMaxWidth) {
+    return tooLarge("moe_intermediate_size", std::max(e.expert_inter, e.shared_inter), kMaxWidth);
   }
   if (m.hybrid_pattern) return {};
 
@@ -274,7 +391,20 @@ Status readMoe(ConfigReader& r, HfModel& m) {
   }
   const std::uint64_t first_dense = r.uintOpt("first_k_dense_replace").value_or(0);
   const std::uint64_t freq = r.uintOpt("moe_layer_freq").value_or(1);
-  const std::uint64_t step = r.uintOpt("decoder_sparse_step").value_or(1);
+  // Qwen's decoder_sparse_step and Llama 4's interleave_moe_layer_step: MoE where (i+1) % step
+  // == 0. Llama 4's moe_layers, when given, lists them.
+  const std::uint64_t step =
+      r.uintAny({"decoder_sparse_step", "interleave_moe_layer_step"}).value_or(1);
+  std::optional<std::set<std::uint64_t>> listed;
+  if (const json::array* a = r.arrayOpt("moe_layers")) {
+    listed.emplace();
+    for (const auto& v : *a) {
+      if (!v.is_int64() || v.as_int64() < 0) {
+        return invalidArgument("config.json: moe_layers must hold non-negative integers");
+      }
+      listed->insert(static_cast<std::uint64_t>(v.as_int64()));
+    }
+  }
   const std::optional<std::uint64_t> e_period = r.uintOpt("expert_layer_period");
   const std::uint64_t e_offset = r.uintOpt("expert_layer_offset").value_or(0);
   if (r.failed()) return r.error();
@@ -286,6 +416,7 @@ Status readMoe(ConfigReader& r, HfModel& m) {
     if (!m.has_mlp[i]) continue;
     bool moe = i >= first_dense && i % freq == 0 && (i + 1) % step == 0 && !mlp_only.count(i);
     if (e_period) moe = i % *e_period == e_offset;
+    if (listed) moe = listed->count(i) > 0;
     m.moe_layer[i] = moe;
   }
   return {};
@@ -367,8 +498,9 @@ Status readLinearAttentionShape(ConfigReader& r, HfModel& m) {
 
 // Biases, MLP gating and router score correction, as far as keys tell.
 Status readWeightLayout(ConfigReader& r, HfModel& m) {
-  m.attention_bias = r.boolOpt("attention_bias").value_or(false);
-  m.mlp_bias = r.boolOpt("mlp_bias").value_or(false);
+  m.attention_bias = r.boolOpt("attention_bias").value_or(false) || m.family.linear_biases;
+  m.mlp_bias =
+      r.boolOpt("mlp_bias").value_or(false) || m.family.linear_biases || m.family.mlp_biases;
   // Both spellings are read (and checked) even when the first is present.
   const std::string act =
       r.stringOpt("mlp_hidden_act").value_or(r.stringOpt("hidden_act").value_or("silu"));
@@ -391,8 +523,23 @@ Status readDecoder(ConfigReader& r, HfModel& m) {
   if (!m.family.every_layer) {
     if (auto s = readAttentionHeads(r, m); !s) return s;
   }
-  m.intermediate = r.uintAny({"intermediate_size", "n_inner", "ffn_hidden_size"}).value_or(0);
+  m.intermediate =
+      r.uintAny({"intermediate_size", "n_inner", "ffn_hidden_size", "ffn_dim"}).value_or(0);
   if (r.failed()) return r.error();
+  if (m.intermediate == 0 && m.family.inner_mult > 0) {
+    m.intermediate = m.family.inner_mult * m.hidden;
+    r.recordDefault("intermediate_size", m.intermediate);
+    m.notes.push_back("MLP width absent: " + std::to_string(m.family.inner_mult) +
+                      " x hidden_size (the " + m.model_type + " layout)");
+  }
+  if (m.family.llama4_mlp) {
+    // The experts and the shared expert are intermediate_size wide; dense layers are
+    // intermediate_size_mlp wide.
+    m.moe.shared_inter = m.intermediate;
+    m.intermediate = r.uintOr({"intermediate_size_mlp"}, m.intermediate);
+    if (r.failed()) return r.error();
+  }
+  if (m.intermediate > kMaxWidth) return tooLarge("intermediate_size", m.intermediate, kMaxWidth);
   if (auto s = readLayerKinds(r, m); !s) return s;
   // A default only where an attention layer uses it (MLA layers have head sizes of their own).
   if (m.head_dim_from_hidden && anyLayer(m, LayerKind::kAttention)) {
@@ -417,9 +564,72 @@ Status readDecoder(ConfigReader& r, HfModel& m) {
   return readWeightLayout(r, m);
 }
 
+namespace {
+
+std::vector<std::string_view> tokensOf(std::string_view key) {
+  std::vector<std::string_view> out;
+  std::size_t start = 0;
+  while (start <= key.size()) {
+    const std::size_t end = std::min(key.find('_', start), key.size());
+    out.push_back(key.substr(start, end - start));
+    start = end + 1;
+  }
+  return out;
+}
+
+// Keys that name KV heads, head sizes, windows or attention kinds, under any family's spelling.
+bool mayChangeKv(std::string_view key) {
+  static constexpr std::string_view kKnown[] = {"n_head_kv",
+                                                "num_kv_heads",
+                                                "num_key_value_heads",
+                                                "multi_query",
+                                                "multi_query_attention",
+                                                "multi_query_group_num",
+                                                "kv_channels",
+                                                "attn_config",
+                                                "attention_type",
+                                                "attention_types",
+                                                "layer_types",
+                                                "head_dim",
+                                                "kv_n_heads",
+                                                "n_kv_heads",
+                                                "num_kv_groups"};
+  for (auto k : kKnown) {
+    if (key == k) return true;
+  }
+  if (key == "chunk_size" || key == "mamba_chunk_size") return false;  // SSM scan blocks
+  const auto t = tokensOf(key);
+  for (std::size_t i = 0; i < t.size(); ++i) {
+    if (t[i] == "kv" || t[i] == "window" || t[i] == "chunk") return true;
+    if (i + 1 < t.size() &&
+        ((t[i] == "key" && t[i + 1] == "value") || (t[i] == "head" && t[i + 1] == "dim") ||
+         (t[i] == "query" && t[i + 1] == "group"))) {
+      return true;
+    }
+  }
+  return false;
+}
+
+}  // namespace
+
+Status refuseUnreadKvKeys(const json::object& cfg, const std::vector<std::string>& keys_read,
+                          std::string_view model_type) {
+  for (const auto& [k, v] : cfg) {
+    if (v.is_null() || !mayChangeKv(k)) continue;
+    if (std::find(keys_read.begin(), keys_read.end(), std::string_view(k)) != keys_read.end())
+      continue;
+    return invalidArgument("config.json: key '" + std::string(k) +
+                           "' may change the KV cache and the planner does not read it for "
+                           "model_type '" +
+                           std::string(model_type) + "'; refusing to guess");
+  }
+  return {};
+}
+
 Status readModelLevel(ConfigReader& r, const HfModel& m, ModelSpec& spec) {
   spec.max_context =
-      r.uintAny({"max_position_embeddings", "n_positions", "seq_length"}).value_or(0);
+      r.uintAny({"max_position_embeddings", "n_positions", "seq_length", "max_seq_len"})
+          .value_or(0);
 
   std::optional<bool> tied = r.boolOpt("tie_word_embeddings");
   if (r.failed()) return r.error();
@@ -433,7 +643,23 @@ Status readModelLevel(ConfigReader& r, const HfModel& m, ModelSpec& spec) {
   spec.tied_embeddings = *tied;
   spec.params_input_embedding = m.vocab * m.hidden;
   spec.params_output = spec.tied_embeddings ? 0 : m.vocab * m.hidden;
-  spec.params_final_norm = m.hidden;
+  const Family& f = m.family;
+  spec.params_final_norm = m.hidden * (f.layernorm_bias ? 2 : 1);
+  spec.active_excludes_input_embedding = f.active_excludes_input_embedding;
+  if (f.learned_positions) {
+    const std::uint64_t positions =
+        r.uintAny({"n_positions", "max_position_embeddings"}).value_or(0);
+    if (r.failed()) return r.error();
+    if (positions == 0 || positions > kMaxVocab) {
+      return invalidArgument(
+          "config.json: a learned position table needs 'n_positions' or "
+          "'max_position_embeddings' between 1 and " +
+          std::to_string(kMaxVocab));
+    }
+    spec.params_embedding_extra += (positions + f.position_offset) * m.hidden;
+  }
+  if (f.embedding_norm) spec.params_embedding_extra += 2 * m.hidden;
+  if (f.lm_head_bias) spec.params_embedding_extra += m.vocab;
 
   if (auto n = r.uintOpt("num_nextn_predict_layers"); n && *n > 0 && !spec.layers.empty()) {
     // Each MTP module is one more decoder layer plus eh_proj (2H x H) and three norms; runtimes

@@ -10,6 +10,7 @@ std::uint64_t attentionParams(const HfModel& m) {
   const Family& f = m.family;
   const std::uint64_t h = m.hidden, n = m.n_heads, kv = m.n_kv_heads, d = m.head_dim;
   std::uint64_t p = h * n * d + 2 * h * kv * d + n * d * h;  // q, k, v, o
+  if (f.gated_q) p += h * n * d;                             // the gate half of q_proj
   if (m.attention_bias || f.qkv_bias) p += n * d + 2 * kv * d;
   if (m.attention_bias) p += h;
   if (f.qk_norm) p += 2 * d;
@@ -87,7 +88,7 @@ void addLayers(const HfModel& m, ModelSpec& spec) {
     LayerSpec l;
     l.kind = m.kinds[i];
     l.sliding_window = m.windows[i];
-    l.params.norms = norms_per_layer * h;
+    l.params.norms = norms_per_layer * h * (f.layernorm_bias ? 2 : 1);
     switch (l.kind) {
       case LayerKind::kAttention:
         l.n_kv_heads = static_cast<std::uint32_t>(m.n_kv_heads);

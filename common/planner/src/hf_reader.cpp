@@ -41,13 +41,22 @@ void ConfigReader::noteRead(std::string_view key) const {
 const json::value* ConfigReader::find(std::string_view key) const {
   noteRead(key);
   const auto it = obj_.find(key);
-  if (it == obj_.end() || it->value().is_null()) return nullptr;
+  if (it == obj_.end()) {
+    const json::value* d = defaults_ != nullptr ? defaults_->if_contains(key) : nullptr;
+    if (d != nullptr) {
+      const bool recorded = std::any_of(defaulted_.begin(), defaulted_.end(),
+                                        [&](const DefaultedKey& k) { return k.key == key; });
+      if (!recorded) defaulted_.push_back({std::string(key), *d, true});
+    }
+    return d;
+  }
+  if (it->value().is_null()) return nullptr;
   return &it->value();
 }
 
 bool ConfigReader::present(std::string_view key) const {
   noteRead(key);
-  return obj_.contains(key);
+  return obj_.contains(key) || (defaults_ != nullptr && defaults_->contains(key));
 }
 
 std::optional<std::uint64_t> ConfigReader::uintOpt(std::string_view key) {
@@ -65,20 +74,30 @@ std::optional<std::uint64_t> ConfigReader::uintOpt(std::string_view key) {
   return std::nullopt;
 }
 
-std::optional<std::uint64_t> ConfigReader::uintAny(std::initializer_list<std::string_view> keys) {
+std::optional<std::string_view> ConfigReader::spellingOf(
+    std::initializer_list<std::string_view> keys) const {
+  for (auto k : keys) noteRead(k);
+  // A spelling the config uses wins over a class default of another spelling.
   for (auto k : keys) {
-    if (has(k)) return uintOpt(k);
+    const auto it = obj_.find(k);
+    if (it != obj_.end() && !it->value().is_null()) return k;
+  }
+  for (auto k : keys) {
+    if (!obj_.contains(k) && defaults_ != nullptr && defaults_->contains(k)) return k;
   }
   return std::nullopt;
 }
 
+std::optional<std::uint64_t> ConfigReader::uintAny(std::initializer_list<std::string_view> keys) {
+  if (auto k = spellingOf(keys)) return uintOpt(*k);
+  return std::nullopt;
+}
+
 std::uint64_t ConfigReader::uintReq(std::initializer_list<std::string_view> keys) {
-  for (auto k : keys) {
-    if (has(k)) {
-      auto v = uintOpt(k);
-      if (v && *v == 0) fail("key '" + std::string(k) + "' must be positive, got 0");
-      return v.value_or(0);
-    }
+  if (auto k = spellingOf(keys)) {
+    auto v = uintOpt(*k);
+    if (v && *v == 0) fail("key '" + std::string(*k) + "' must be positive, got 0");
+    return v.value_or(0);
   }
   fail("missing required key '" + std::string(*keys.begin()) + "'");
   return 0;
@@ -116,9 +135,7 @@ const json::array* ConfigReader::arrayOpt(std::string_view key) {
 
 std::uint64_t ConfigReader::uintOr(std::initializer_list<std::string_view> keys,
                                    std::uint64_t fallback) {
-  for (auto k : keys) {
-    if (has(k)) return uintOpt(k).value_or(fallback);
-  }
+  if (auto k = spellingOf(keys)) return uintOpt(*k).value_or(fallback);
   recordDefault(*keys.begin(), fallback);
   return fallback;
 }
@@ -137,7 +154,7 @@ bool ConfigReader::boolEither(std::string_view key, std::string_view alias, bool
 }
 
 void ConfigReader::recordDefault(std::string_view key, json::value value) {
-  defaulted_.push_back({std::string(key), std::move(value)});
+  defaulted_.push_back({std::string(key), std::move(value), false});
 }
 
 }  // namespace hwl::planner::hf

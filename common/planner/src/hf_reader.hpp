@@ -24,6 +24,7 @@ std::string jsonKindName(const boost::json::value& v);
 struct DefaultedKey {
   std::string key;  // the first spelling, when several are accepted
   boost::json::value value;
+  bool from_model_type = false;  // the configuration class's default, not a derived value
 };
 
 // Reads keys from one config object. A bad value does not stop reading: the first problem sticks
@@ -32,12 +33,17 @@ struct DefaultedKey {
 class ConfigReader {
  public:
   explicit ConfigReader(const boost::json::object& obj) : obj_(obj) {}
+  // `defaults`: the configuration class's defaults, used for keys absent from `obj` (a key set
+  // to null stays unset, as None does in Python). The caller keeps both objects alive.
+  ConfigReader(const boost::json::object& obj, const boost::json::object* defaults)
+      : obj_(obj), defaults_(defaults) {}
 
   [[nodiscard]] bool failed() const { return error_.has_value(); }
   [[nodiscard]] const Error& error() const { return *error_; }
   void fail(std::string message);
 
-  // A key set to null counts as absent (Python writes None for "not set").
+  // A key set to null counts as absent (Python writes None for "not set"). An absent key with a
+  // class default gives the default, recorded in defaulted().
   [[nodiscard]] const boost::json::value* find(std::string_view key) const;
   [[nodiscard]] bool has(std::string_view key) const { return find(key) != nullptr; }
   // Present even when null: a few keys select a rule by being there at all.
@@ -74,12 +80,17 @@ class ConfigReader {
 
  private:
   void noteRead(std::string_view key) const;
+  // Which of several spellings to read: the first the config sets, else the first with a class
+  // default.
+  std::optional<std::string_view> spellingOf(std::initializer_list<std::string_view> keys) const;
 
   const boost::json::object& obj_;
+  const boost::json::object* defaults_ = nullptr;
   std::optional<Error> error_;
   // Lookups are logged from const queries too.
   mutable std::vector<std::string> keys_read_;
-  std::vector<DefaultedKey> defaulted_;
+  // Class defaults are recorded from const lookups too.
+  mutable std::vector<DefaultedKey> defaulted_;
 };
 
 }  // namespace hwl::planner::hf

@@ -23,19 +23,25 @@ std::string_view layerKindName(LayerKind kind) {
 
 std::uint64_t ModelSpec::paramsTotal() const {
   if (exact_params) return *exact_params;
-  std::uint64_t n = params_input_embedding + params_output + params_final_norm;
+  std::uint64_t n = params_input_embedding + params_output + params_final_norm +
+                    params_embedding_extra + params_vision;
   for (const auto& l : layers) n += l.params.total();
   return n;
 }
 
 std::uint64_t ModelSpec::paramsActive() const {
-  std::uint64_t n = params_input_embedding + params_output + params_final_norm;
+  std::uint64_t n =
+      params_input_embedding + params_output + params_final_norm + params_embedding_extra;
   for (const auto& l : layers) n += l.params.active();
   return n;
 }
 
 std::uint64_t ModelSpec::paramsActiveExcludingInputEmbedding() const {
   return paramsActive() - params_input_embedding;
+}
+
+std::uint64_t ModelSpec::paramsActivePublished() const {
+  return active_excludes_input_embedding ? paramsActiveExcludingInputEmbedding() : paramsActive();
 }
 
 }  // namespace hwl::planner

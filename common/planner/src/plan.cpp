@@ -115,26 +115,42 @@ Result<Prepared> prepare(const PlanRequest& req) {
 
   auto wf = weightFormat(req.weights);
   if (!wf) return wf.error();
-  const std::string kv_name = req.kv == "auto" ? m.dtype : req.kv;
+  // The dtype the engine runs the model in: vLLM's --dtype auto serves float32 checkpoints in
+  // bf16; "native" keeps them in float32.
+  const bool cast = wf->cast_fp32 && m.dtype == "fp32";
+  const std::string dtype = cast ? "bf16" : m.dtype;
+  const std::string kv_name = req.kv == "auto" ? dtype : req.kv;
   auto kf = kvFormat(kv_name);
   if (!kf) return kf.error();
   const std::string st_name = req.state_dtype == "auto"
-                                  ? (m.state_dtype.empty() ? m.dtype : m.state_dtype)
+                                  ? (m.state_dtype.empty() || cast ? dtype : m.state_dtype)
                                   : req.state_dtype;
   auto st_bytes = plainDtypeBytes(st_name);
   if (!st_bytes) return Error{st_bytes.error().code, "state_dtype: " + st_bytes.error().message};
-  auto act_bytes = plainDtypeBytes(m.dtype);
+  auto act_bytes = plainDtypeBytes(dtype);
   if (!act_bytes) return act_bytes.error();
   p.act_bytes = std::max<std::uint32_t>(2, *act_bytes);
   p.kv_format = kf->name;
   p.weights_format = wf->native
-                         ? "native (" + (m.quantization.empty() ? m.dtype : m.quantization) + ")"
+                         ? wf->name + " (" + (m.quantization.empty() ? dtype : m.quantization) + ")"
                          : wf->name;
   p.state_dtype = st_name;
+  if (cast) {
+    p.notes.emplace_back(
+        "float32 checkpoint served in bf16, as vLLM's --dtype auto does (--weights native keeps "
+        "float32)");
+  }
 
-  auto bits = weightBits(m, *wf);
+  ModelSpec served_as;
+  const ModelSpec* weights_of = &m;
+  if (cast) {
+    served_as.dtype = dtype;
+    served_as.quantization = m.quantization;
+    weights_of = &served_as;
+  }
+  auto bits = weightBits(*weights_of, *wf);
   if (!bits) return bits.error();
-  const bool use_stored = wf->native && m.exact_weight_bytes.has_value();
+  const bool use_stored = wf->native && !cast && m.exact_weight_bytes.has_value();
 
   bool replicated_note = false;
   std::uint64_t layer_weight_sum = 0;
@@ -185,8 +201,11 @@ Result<Prepared> prepare(const PlanRequest& req) {
     total_weights = *m.exact_weight_bytes;
   } else {
     const std::uint64_t emb = m.params_input_embedding + m.params_output;
-    total_weights = layer_weight_sum + bitsToBytes(emb, bits->embedding) +
-                    bitsToBytes(m.params_final_norm, bits->other);
+    // Position embeddings and an output bias are stored like the embedding; the vision tower
+    // stays in 16 bits (or the checkpoint's dtype) whatever the language model is quantised to.
+    total_weights = layer_weight_sum +
+                    bitsToBytes(emb + m.params_embedding_extra, bits->embedding) +
+                    bitsToBytes(m.params_final_norm + m.params_vision, bits->other);
   }
   p.weights = ceilDiv(total_weights, tp);
   if (replicated_note) {
@@ -259,8 +278,14 @@ Result<Plan> computePlan(const PlanRequest& req) {
   plan.kv_format = p.kv_format;
   plan.state_dtype = p.state_dtype;
   plan.params_total = m.paramsTotal();
-  plan.params_active = m.paramsActive();
+  plan.params_active = m.paramsActivePublished();
+  plan.params_active_including_input_embedding = m.paramsActive();
   plan.params_active_excluding_input_embedding = m.paramsActiveExcludingInputEmbedding();
+  plan.params_active_convention = m.active_excludes_input_embedding
+                                      ? "excluding the input embedding (the model card's count)"
+                                      : "including the input embedding";
+  plan.params_vision = m.params_vision;
+  plan.defaults = m.defaults;
   plan.params_mtp = m.params_mtp;
 
   // The layers of longest reach: full attention if any, else the largest window.

@@ -128,7 +128,10 @@ json::object planToJson(const Plan& p) {
   o["state_dtype"] = p.state_dtype;
   o["params_total"] = p.params_total;
   o["params_active"] = p.params_active;
+  o["params_active_including_input_embedding"] = p.params_active_including_input_embedding;
   o["params_active_excluding_input_embedding"] = p.params_active_excluding_input_embedding;
+  o["params_active_convention"] = p.params_active_convention;
+  o["params_vision"] = p.params_vision;
   o["params_mtp"] = p.params_mtp;
   o["kv_bytes_per_token"] = p.kv_bytes_per_token;
   o["kv_bytes_per_token_all_layers"] = p.kv_bytes_per_token_all_layers;
@@ -164,6 +167,15 @@ json::object planToJson(const Plan& p) {
   json::array notes;
   for (const auto& n : p.notes) notes.emplace_back(n);
   o["notes"] = std::move(notes);
+  // Keys the model file left out and the values used, each with where the value came from.
+  json::array defaults;
+  for (const auto& d : p.defaults) {
+    boost::system::error_code ec;
+    json::value v = json::parse(d.value, ec);
+    defaults.push_back(json::object{
+        {"key", d.key}, {"value", ec ? json::value(d.value) : std::move(v)}, {"from", d.from}});
+  }
+  o["defaults_applied"] = std::move(defaults);
   return o;
 }
 

@@ -51,7 +51,10 @@ TEST(HfConfigFamilies, Mamba2LayersKeepPerHeadState) {
   EXPECT_EQ(s.layers[1].kind, LayerKind::kMamba2);
   EXPECT_EQ(s.layers[1].ssm_state_elems, 24ULL * 64 * 128);
   EXPECT_EQ(s.layers[1].conv_state_elems, 3ULL * (24 * 64 + 2 * 128));
-  EXPECT_TRUE(s.tied_embeddings);
+  // Mamba2Config's tie_word_embeddings defaults to False (MambaConfig keeps PretrainedConfig's
+  // True).
+  EXPECT_FALSE(s.tied_embeddings);
+  EXPECT_TRUE(hasNote(s, "tie_word_embeddings absent: false (the mamba2 default)"));
 }
 
 // Gemma 3 and Cohere 2 make every n-th layer global; n has a per-family default.
@@ -92,11 +95,13 @@ TEST(HfConfigFamilies, AttentionWeightsFollowTheFamily) {
     std::uint64_t attention;
     std::uint64_t norms;
   };
-  for (const Case& c :
-       {Case{"llama", qkvo, 2 * 512}, Case{"qwen2", qkvo + qkv_bias, 2 * 512},
-        Case{"qwen2_moe", qkvo + qkv_bias, 2 * 512}, Case{"qwen3", qkvo + qk_norm, 2 * 512},
-        Case{"gemma", qkvo, 2 * 512}, Case{"gemma2", qkvo, 4 * 512},
-        Case{"gemma3_text", qkvo + qk_norm, 4 * 512}, Case{"gpt_oss", qkvo + 8, 2 * 512}}) {
+  for (const Case& c : {Case{"llama", qkvo, 2 * 512}, Case{"qwen2", qkvo + qkv_bias, 2 * 512},
+                        Case{"qwen2_moe", qkvo + qkv_bias, 2 * 512},
+                        Case{"qwen3", qkvo + qk_norm, 2 * 512}, Case{"gemma", qkvo, 2 * 512},
+                        Case{"gemma2", qkvo, 4 * 512}, Case{"gemma3_text", qkvo + qk_norm, 4 * 512},
+                        // GptOssConfig's attention_bias defaults to True: q/k/v and output biases,
+                        // and a sink per head.
+                        Case{"gpt_oss", qkvo + qkv_bias + 512 + 8, 2 * 512}}) {
     const ModelSpec s = specOf(c.model_type, fields);
     ASSERT_EQ(s.layers.size(), 1U) << c.model_type;
     EXPECT_EQ(s.layers[0].params.attention, c.attention) << c.model_type;
@@ -111,16 +116,23 @@ TEST(HfConfigFamilies, UngatedMlpFamilies) {
   const std::string fields = R"("hidden_size": 512, "num_hidden_layers": 1, "vocab_size": 1000,
       "num_attention_heads": 8, "intermediate_size": 2048, "tie_word_embeddings": false,
       "torch_dtype": "bfloat16")";
-  for (const char* mt : {"gpt2", "gpt_bigcode", "gpt_neox", "falcon", "phi", "starcoder2"}) {
+  // Falcon (bias: false), Phi and StarCoder2: up and down only. GPT-2, GPT-BigCode and GPT-NeoX
+  // also bias both projections (2048 + 512).
+  for (const char* mt : {"falcon", "phi", "starcoder2"}) {
     EXPECT_EQ(specOf(mt, fields).layers[0].params.dense_mlp, 2ULL * 512 * 2048) << mt;
+  }
+  for (const char* mt : {"gpt2", "gpt_bigcode", "gpt_neox"}) {
+    EXPECT_EQ(specOf(mt, fields + R"(, "n_positions": 1024)").layers[0].params.dense_mlp,
+              2ULL * 512 * 2048 + 2048 + 512)
+        << mt;
   }
   for (const char* mt : {"llama", "phi3", "falcon_h1", "mistral"}) {
     EXPECT_EQ(specOf(mt, fields).layers[0].params.dense_mlp, 3ULL * 512 * 2048) << mt;
   }
   EXPECT_EQ(specOf("llama", fields + R"(, "hidden_act": "relu2")").layers[0].params.dense_mlp,
             2ULL * 512 * 2048);
-  EXPECT_EQ(specOf("gpt2", fields + R"(, "mlp_bias": true)").layers[0].params.dense_mlp,
-            2ULL * 512 * 2048 + 2048 + 512);
+  EXPECT_EQ(specOf("llama", fields + R"(, "mlp_bias": true)").layers[0].params.dense_mlp,
+            3ULL * 512 * 2048 + 2 * 2048 + 512);
 }
 
 TEST(HfConfigFamilies, GptOssExpertsAndRouterCarryBiases) {

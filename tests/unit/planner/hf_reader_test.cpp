@@ -31,7 +31,9 @@ TEST(HfConfigReader, RecordsEachKeyLookedUpOnceInOrder) {
   EXPECT_TRUE(r.present("b"));                // ... but there
   EXPECT_EQ(r.uintAny({"z", "a", "c"}), 1U);  // stops at the first spelling present
   EXPECT_FALSE(r.failed());
-  EXPECT_EQ(r.keysRead(), (std::vector<std::string>{"a", "b", "z"}));
+  // Every spelling of a multi-spelling read is looked at, present or not: a config that sets
+  // two spellings is read from the first and the second counts as seen.
+  EXPECT_EQ(r.keysRead(), (std::vector<std::string>{"a", "b", "z", "c"}));
 }
 
 TEST(HfConfigReader, RecordsDefaultsOnlyForAbsentKeys) {
@@ -57,8 +59,8 @@ TEST(HfConfigReader, RecordsDefaultsOnlyForAbsentKeys) {
 }
 
 TEST(HfConfigRead, RecordsTheDefaultsBehindTheNotes) {
-  // A Gemma 3 text config that leaves out KV heads, head_dim, the sliding pattern, tying and
-  // dtype.
+  // A Gemma 3 text config that leaves out KV heads, head_dim, the sliding pattern, the bias,
+  // the context, tying and dtype: Gemma3TextConfig's defaults fill them, as transformers does.
   const json::object cfg = json::parse(R"({"model_type": "gemma3_text", "hidden_size": 512,
       "num_hidden_layers": 6, "vocab_size": 1000, "num_attention_heads": 8,
       "intermediate_size": 1024, "sliding_window": 512})")
@@ -67,10 +69,17 @@ TEST(HfConfigRead, RecordsTheDefaultsBehindTheNotes) {
   ASSERT_TRUE(read.has_value()) << read.error().message;
   EXPECT_EQ(defaultedKeys(read->defaulted),
             (std::vector<std::string>{"num_key_value_heads", "head_dim", "sliding_window_pattern",
+                                      "attention_bias", "max_position_embeddings",
                                       "tie_word_embeddings", "torch_dtype"}));
-  EXPECT_EQ(read->defaulted[1].value, json::value(64U));
+  EXPECT_EQ(read->defaulted[0].value, json::value(4U));
+  EXPECT_EQ(read->defaulted[1].value, json::value(256U));
   EXPECT_EQ(read->defaulted[2].value, json::value(6U));
-  EXPECT_EQ(read->defaulted[4].value, json::value("bfloat16"));
+  EXPECT_EQ(read->defaulted[4].value, json::value(131072U));
+  EXPECT_EQ(read->defaulted[6].value, json::value("bfloat16"));
+  EXPECT_TRUE(read->defaulted[0].from_model_type);
+  EXPECT_FALSE(read->defaulted[6].from_model_type);  // a convention of the planner's
+  EXPECT_EQ(read->spec.layers[0].n_kv_heads, 4U);
+  EXPECT_EQ(read->spec.layers[0].head_dim_k, 256U);
   for (const auto& d : read->defaulted) {
     EXPECT_FALSE(cfg.contains(d.key)) << d.key;
     EXPECT_NE(std::find(read->keys_read.begin(), read->keys_read.end(), d.key),
@@ -93,19 +102,24 @@ TEST(HfConfigRead, MlaLayersTakeNoHeadDimDefault) {
                                .as_object();
   auto read = readHfConfig(cfg);
   ASSERT_TRUE(read.has_value()) << read.error().message;
-  EXPECT_TRUE(read->defaulted.empty()) << read->defaulted.front().key;
+  for (const auto& d : read->defaulted) EXPECT_NE(d.key, "head_dim");
+  EXPECT_EQ(read->spec.layers[0].kind, LayerKind::kMla);
 }
 
 TEST(HfConfigRead, FamilyReaderByModelType) {
   EXPECT_EQ(familyReaderFor("llama"), &readLlamaLike);
   EXPECT_EQ(familyReaderFor(""), &readLlamaLike);
-  EXPECT_EQ(familyReaderFor("deepseek_v3"), &readLlamaLike);  // MLA comes from kv_lora_rank
+  EXPECT_EQ(familyReaderFor("deepseek_v3"), &readDeepSeek);  // MLA comes from kv_lora_rank
   EXPECT_EQ(familyReaderFor("qwen2_moe"), &readQwen);
   EXPECT_EQ(familyReaderFor("qwen3_next"), &readQwen);
   EXPECT_EQ(familyReaderFor("gemma3_text"), &readGemma);
   EXPECT_EQ(familyReaderFor("cohere2"), &readCohere2);
   EXPECT_EQ(familyReaderFor("cohere"), &readLlamaLike);
-  EXPECT_EQ(familyReaderFor("falcon"), &readUngatedMlp);
+  EXPECT_EQ(familyReaderFor("falcon"), &readFalcon);
+  EXPECT_EQ(familyReaderFor("llama4_text"), &readLlama4);
+  EXPECT_EQ(familyReaderFor("chatglm"), &readChatGlm);
+  EXPECT_EQ(familyReaderFor("mpt"), &readMpt);
+  EXPECT_EQ(familyReaderFor("gptj"), &readGpt2Lineage);
   EXPECT_EQ(familyReaderFor("falcon_mamba"), &readMamba);
   EXPECT_EQ(familyReaderFor("falcon_h1"), &readLlamaLike);
   EXPECT_EQ(familyReaderFor("phi3"), &readLlamaLike);

@@ -90,7 +90,7 @@ TEST(Plan, BreakdownAddsUpAndWeightsFollowTheFormat) {
   EXPECT_EQ(o.activations_bytes, 123U);
   EXPECT_EQ(o.overhead_bytes, 456U);
   req.weights = "q1";
-  EXPECT_EQ(computePlan(req).error().message.substr(0, 36), "unknown weights format 'q1' (use nat");
+  EXPECT_EQ(computePlan(req).error().message.substr(0, 36), "unknown weights format 'q1' (use aut");
 }
 
 TEST(Plan, NativeQuantisedCheckpoints) {

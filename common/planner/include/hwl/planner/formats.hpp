@@ -50,11 +50,15 @@ struct WeightFormat {
   std::string name;
   double linear_bits = 16.0;
   bool covers_embeddings = false;
-  bool native = false;  // "native": the checkpoint's own storage
+  bool native = false;  // "native" and "auto": the checkpoint's own storage
+  // "auto", as vLLM's --dtype auto: a float32 checkpoint is served in bf16 (and so are its
+  // activations, KV cache and recurrent state by default); other checkpoints as stored.
+  bool cast_fp32 = false;
 };
 
-// "native", "fp32", "fp16", "bf16", "fp8", "int8", "int4", "awq", "gptq", "nvfp4", "mxfp4" and the
-// llama.cpp types/mixes ("q8_0", "q6_k", "q5_k_m", "q4_k_m", "q4_0", "q3_k_m", "q2_k", "iq4_xs"
+// "auto" (the default), "native", "fp32", "fp16", "bf16", "fp8", "int8", "int4", "awq", "gptq",
+// "nvfp4", "mxfp4" and the llama.cpp types/mixes ("q8_0", "q6_k", "q5_k_m", "q4_k_m", "q4_0",
+// "q3_k_m", "q2_k", "iq4_xs"
 // ...).
 Result<WeightFormat> weightFormat(std::string_view name);
 

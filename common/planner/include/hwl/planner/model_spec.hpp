@@ -59,6 +59,13 @@ struct LayerSpec {
   std::uint64_t stored_bytes = 0;  // exact bytes of this layer's tensors when a file says so
 };
 
+// A value the planner used for a key the model file left out.
+struct DefaultedValue {
+  std::string key;
+  std::string value;  // as JSON text
+  std::string from;   // "<model_type> default" (the configuration class's), or "derived"
+};
+
 struct ModelSpec {
   std::string name;          // file stem or `_name_or_path`
   std::string architecture;  // model_type (HF) or general.architecture (GGUF)
@@ -78,7 +85,16 @@ struct ModelSpec {
   std::uint64_t params_output = 0;  // lm_head (0 when tied to the input embedding)
   std::uint64_t params_final_norm = 0;
   std::uint64_t params_mtp = 0;  // multi-token-prediction layers, not resident by default
+  // Learned position embeddings, the embedding LayerNorm and an output bias (GPT-2, OPT, Bloom,
+  // GPT-J): resident and used by every token.
+  std::uint64_t params_embedding_extra = 0;
+  // Vision tower and projector of a multimodal model: resident, not used by text tokens.
+  std::uint64_t params_vision = 0;
   bool tied_embeddings = false;
+  // The model card's convention for "active" parameters: DeepSeek and gpt-oss publish the count
+  // without the input embedding (a lookup, not a matrix product); Mixtral, Qwen and Llama 4 count
+  // it.
+  bool active_excludes_input_embedding = false;
 
   // The checkpoint's own element type ("bf16", "fp16", "fp32") and quantisation method, if any
   // ("fp8", "mxfp4", "gguf:Q4_K" ...).
@@ -92,11 +108,14 @@ struct ModelSpec {
   std::optional<std::uint64_t> exact_weight_bytes;
   std::optional<std::uint64_t> exact_params;
 
-  std::vector<std::string> notes;  // conventions applied while reading, shown in the plan
+  std::vector<std::string> notes;        // conventions applied while reading, shown in the plan
+  std::vector<DefaultedValue> defaults;  // keys absent from the file and the values used
 
   [[nodiscard]] std::uint64_t paramsTotal() const;
   [[nodiscard]] std::uint64_t paramsActive() const;  // counts the input embedding
   [[nodiscard]] std::uint64_t paramsActiveExcludingInputEmbedding() const;
+  // paramsActive or paramsActiveExcludingInputEmbedding, as the model card counts.
+  [[nodiscard]] std::uint64_t paramsActivePublished() const;
 };
 
 }  // namespace hwl::planner

@@ -16,7 +16,7 @@ struct PlanRequest {
   ModelSpec model;
   std::uint64_t context = 0;  // tokens per sequence (prompt + generated)
   std::uint64_t batch = 1;    // concurrent sequences
-  std::string weights = "native";
+  std::string weights = "auto";
   std::string kv = "auto";           // "auto" = the model's dtype
   std::string state_dtype = "auto";  // "auto" = the model's dtype (vLLM); "fp32" as llama.cpp
   std::uint32_t tp = 1;
@@ -49,8 +49,11 @@ struct Plan {
   std::string state_dtype;
 
   std::uint64_t params_total = 0;
-  std::uint64_t params_active = 0;
+  std::uint64_t params_active = 0;  // as the model card counts (params_active_convention)
+  std::uint64_t params_active_including_input_embedding = 0;
   std::uint64_t params_active_excluding_input_embedding = 0;
+  std::string params_active_convention;
+  std::uint64_t params_vision = 0;  // vision tower and projector, in params_total
   std::uint64_t params_mtp = 0;
 
   // Per GPU, one sequence: layers of the longest reach (full attention; if every layer slides,
@@ -78,6 +81,7 @@ struct Plan {
 
   std::vector<LayerPlan> layers;  // filled when per_layer is set
   std::vector<std::string> notes;
+  std::vector<DefaultedValue> defaults;  // values used for keys the model file left out
 };
 
 Result<Plan> computePlan(const PlanRequest& request);

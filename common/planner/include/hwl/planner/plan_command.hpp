@@ -15,7 +15,7 @@ struct PlanCliOptions {
   std::string model;                     // config.json, GGUF, safetensors file/index, or directory
   std::optional<std::uint64_t> context;  // --context (required)
   std::uint64_t batch = 1;               // --batch
-  std::string weights = "native";        // --weights
+  std::string weights = "auto";          // --weights
   std::string kv = "auto";               // --kv
   std::string state_dtype = "auto";      // --state-dtype
   std::uint32_t tp = 1;                  // --tp
