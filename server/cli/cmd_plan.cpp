@@ -7,6 +7,7 @@
 #include "client.hpp"
 #include "commands.hpp"
 #include "hwl/planner/formats.hpp"
+#include "hwl/planner/gpus.hpp"
 #include "hwl/planner/placement.hpp"
 #include "hwl/planner/plan_command.hpp"
 #include "hwl/planner/plan_json.hpp"
@@ -103,11 +104,25 @@ int planOnHost(const planner::PlanCliOptions& po, const PlanOptions& o, const Co
   auto req = planRequest(po, "plan", ctx.err);
   if (!req) return 2;
   Api api(ctx.conn);
-  auto fleet = fleetCapacities(api);
-  if (!fleet) return fail(ctx.err, fleet.error());
+  auto hosts = allHosts(api);
+  if (!hosts) return fail(ctx.err, hosts.error());
   std::vector<planner::HostCapacity> cap;
-  for (auto& c : *fleet)
+  for (auto& c : capacities(*hosts))
     if (c.id == o.host || c.name == o.host) cap.push_back(std::move(c));
+  // Without --gpu, the throughput bounds are those of the GPU model the host reports.
+  if (!req->gpu && !cap.empty()) {
+    for (const auto& h : *hosts) {
+      const auto& ho = h.as_object();
+      if (str(ho.at("id")) != cap.front().id) continue;
+      if (auto g = ho.find("gpus"); g != ho.end() && g->value().is_array())
+        for (const auto& gv : g->value().as_array())
+          if (auto n = gv.as_object().find("name");
+              n != gv.as_object().end() && n->value().is_string() && !req->gpu)
+            req->gpu = planner::gpuPeak(n->value().as_string());
+    }
+    // The host's free memory, not the model's datasheet memory, decides the fit.
+    if (req->gpu) req->gpu->memory_bytes = 0;
+  }
   if (cap.empty() || cap.front().gpus.empty())
     return fail(ctx.err, notFound("no GPUs known for host \"" + o.host + "\""));
   auto placed = planner::placeOn(*req, cap, o.tp_given);
@@ -194,6 +209,9 @@ void registerPlan(CLI::App& app, Commands& commands) {
                        "override the activation/workspace estimate");
   plan_cmd->add_option("--overhead", o.plan.overhead, "override the runtime overhead");
   plan_cmd->add_flag("--per-layer", o.plan.per_layer, "show every layer");
+  plan_cmd->add_option("--gpu", o.plan.gpu,
+                       "GPU model (H100 SXM, A100 80GB, L40S, MI300X ...): throughput upper "
+                       "bounds, and its memory when --gpu-mem is not given");
   plan_cmd->callback([&o, tp] { o.tp_given = tp->count() > 0; });
 
   auto* places = app.add_subcommand("placements", "where a model fits on the enrolled hosts now");

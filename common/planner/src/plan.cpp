@@ -338,8 +338,15 @@ Result<Plan> computePlan(const PlanRequest& req) {
     }
   }
 
-  if (req.gpu_mem_bytes) {
-    const std::uint64_t mem = *req.gpu_mem_bytes;
+  if (req.gpu) plan.throughput = estimateThroughput(req, plan, *req.gpu);
+
+  const std::optional<std::uint64_t> gpu_mem =
+      req.gpu_mem_bytes ? req.gpu_mem_bytes
+                        : (req.gpu && req.gpu->memory_bytes > 0
+                               ? std::optional<std::uint64_t>(req.gpu->memory_bytes)
+                               : std::nullopt);
+  if (gpu_mem) {
+    const std::uint64_t mem = *gpu_mem;
     plan.gpu_mem_bytes = mem;
     plan.fits = t.total <= mem;
     // Both sides are clamped to the int64 range so that the difference cannot wrap.

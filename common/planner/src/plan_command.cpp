@@ -4,6 +4,7 @@
 #include <boost/json/serialize.hpp>
 
 #include "hwl/planner/formats.hpp"
+#include "hwl/planner/gpus.hpp"
 #include "hwl/planner/load_model.hpp"
 #include "hwl/planner/plan.hpp"
 #include "hwl/planner/plan_json.hpp"
@@ -52,6 +53,11 @@ Result<PlanRequest> planRequestFromCli(const PlanCliOptions& o) {
     auto n = parseByteSize(o.overhead);
     if (!n) return bad("--overhead: " + n.error().message);
     req.overhead_bytes = *n;
+  }
+  if (!o.gpu.empty()) {
+    auto g = gpuPeak(o.gpu);
+    if (!g) return bad("--gpu: " + unknownGpuMessage(o.gpu));
+    req.gpu = *g;
   }
   auto model = loadModel(o.model);
   if (!model) return model.error();

@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "hwl/planner/formats.hpp"
+#include "hwl/planner/gpus.hpp"
 #include "hwl/planner/hf_config.hpp"
 
 namespace hwl::planner {
@@ -95,6 +96,12 @@ Result<PlanRequest> planRequestFromJson(const json::value& body) {
         if (!n) return n.error();
         req.gpu_mem_bytes = *n;
       }
+    } else if (key == "gpu") {
+      auto s = stringField(v, key);
+      if (!s) return s.error();
+      auto g = gpuPeak(*s);
+      if (!g) return invalidArgument("'gpu': " + unknownGpuMessage(*s));
+      req.gpu = *g;
     } else if (key == "per_layer") {
       if (!v.is_bool()) return invalidArgument("'per_layer' must be a boolean");
       req.per_layer = v.as_bool();
@@ -176,6 +183,24 @@ json::object planToJson(const Plan& p) {
         {"key", d.key}, {"value", ec ? json::value(d.value) : std::move(v)}, {"from", d.from}});
   }
   o["defaults_applied"] = std::move(defaults);
+  if (p.throughput) {
+    const ThroughputEstimate& t = *p.throughput;
+    o["throughput"] = json::object{
+        {"upper_bound", true},
+        {"basis", "roofline of one GPU at its datasheet peaks; no engine reaches it"},
+        {"gpu", t.gpu},
+        {"mem_bandwidth_bytes_per_s", t.mem_bandwidth},
+        {"peak_flops", t.peak_flops},
+        {"flops_dtype", t.flops_dtype},
+        {"weights_read_bytes_per_step", t.weights_read_bytes},
+        {"kv_read_bytes_per_step", t.kv_read_bytes},
+        {"state_rw_bytes_per_step", t.state_rw_bytes},
+        {"decode_tokens_per_s_per_sequence_max", t.decode_tokens_per_s_per_sequence},
+        {"decode_tokens_per_s_max", t.decode_tokens_per_s},
+        {"prefill_flops_per_token", t.prefill_flops_per_token},
+        {"prefill_tokens_per_s_max", t.prefill_tokens_per_s},
+    };
+  }
   return o;
 }
 
@@ -234,6 +259,19 @@ std::string planToTable(const Plan& p) {
                     formatBytes(l.kv_bytes).c_str(), formatBytes(l.state_bytes).c_str());
       out << buf;
     }
+  }
+  if (p.throughput) {
+    const ThroughputEstimate& t = *p.throughput;
+    char buf[400];
+    std::snprintf(buf, sizeof buf,
+                  "\nthroughput   upper bounds on %s (%.2f TB/s, %.0f %s TFLOPS), not predictions\n"
+                  "  decode     %.1f tokens/s per sequence, %.1f tokens/s for the batch of %llu\n"
+                  "  prefill    %.0f tokens/s\n",
+                  t.gpu.c_str(), t.mem_bandwidth / 1e12, t.peak_flops / 1e12,
+                  t.flops_dtype.c_str(), t.decode_tokens_per_s_per_sequence,
+                  t.decode_tokens_per_s, static_cast<unsigned long long>(p.batch),
+                  t.prefill_tokens_per_s);
+    out << buf;
   }
   for (const auto& n : p.notes) out << "note: " << n << "\n";
   return out.str();

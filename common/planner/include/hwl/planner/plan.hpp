@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "hwl/planner/gpus.hpp"
 #include "hwl/planner/model_spec.hpp"
 #include "hwl/result.hpp"
 
@@ -26,6 +27,29 @@ struct PlanRequest {
   std::uint64_t prefill_chunk_tokens = 2048;
   std::optional<std::uint64_t> activation_bytes;  // replaces the workspace estimate
   std::optional<std::uint64_t> overhead_bytes;    // replaces the runtime overhead default
+  // The GPU the plan runs on, for the throughput upper bounds (and its memory, when
+  // gpu_mem_bytes is not given).
+  std::optional<GpuPeak> gpu;
+};
+
+// Roofline upper bounds for one GPU of the plan (each GPU of a TP group works in parallel). No
+// engine reaches them: kernels do not run at peak bandwidth or FLOPs, and scheduling, sampling
+// and communication take their share.
+struct ThroughputEstimate {
+  std::string gpu;
+  double mem_bandwidth = 0;  // bytes/s, peak
+  double peak_flops = 0;     // FLOP/s, dense tensor math at flops_dtype
+  std::string flops_dtype;   // "bf16" or "fp8"
+  // Bytes one decode step reads per GPU: the weights the batch touches (all but the input
+  // embedding, the vision tower and routed experts no sequence selects), every sequence's KV at
+  // the context, and the recurrent state read and written.
+  std::uint64_t weights_read_bytes = 0;
+  std::uint64_t kv_read_bytes = 0;
+  std::uint64_t state_rw_bytes = 0;
+  double decode_tokens_per_s_per_sequence = 0;
+  double decode_tokens_per_s = 0;  // the whole batch
+  double prefill_flops_per_token = 0;  // per GPU: 2 x active parameters + attention at the context
+  double prefill_tokens_per_s = 0;
 };
 
 struct LayerPlan {
@@ -82,6 +106,7 @@ struct Plan {
   std::vector<LayerPlan> layers;  // filled when per_layer is set
   std::vector<std::string> notes;
   std::vector<DefaultedValue> defaults;  // values used for keys the model file left out
+  std::optional<ThroughputEstimate> throughput;  // when the request names a GPU
 };
 
 Result<Plan> computePlan(const PlanRequest& request);
@@ -93,6 +118,10 @@ Result<std::uint64_t> maxContextFor(const PlanRequest& request, std::uint64_t me
 // Most concurrent sequences at request.context that fit `memory_bytes` per GPU; 0 if none.
 Result<std::uint64_t> maxBatchFor(const PlanRequest& request, std::uint64_t memory_bytes,
                                   std::uint64_t cap = 1ULL << 24);
+
+// The roofline upper bounds of `plan` (computed for `request`) on `gpu` (throughput.cpp).
+ThroughputEstimate estimateThroughput(const PlanRequest& request, const Plan& plan,
+                                      const GpuPeak& gpu);
 
 // The documented defaults of the two estimated terms (see docs/planner.md).
 std::uint64_t defaultOverheadBytes(std::uint32_t tp);

@@ -22,6 +22,7 @@ struct PlanCliOptions {
   std::string gpu_mem;                   // --gpu-mem "80GiB" (empty: no fit check)
   std::string activation;                // --activation SIZE (empty: estimate)
   std::string overhead;                  // --overhead SIZE (empty: default)
+  std::string gpu;                       // --gpu NAME: throughput bounds (and memory) of it
   bool json = false;                     // --json
   bool per_layer = false;                // --per-layer
 };
