@@ -8,8 +8,8 @@
 namespace hwl::planner {
 namespace {
 
-constexpr double kTB = 1e12;   // bytes/s per TB/s
-constexpr double kTF = 1e12;   // FLOP/s per TFLOPS
+constexpr double kTB = 1e12;  // bytes/s per TB/s
+constexpr double kTF = 1e12;  // FLOP/s per TFLOPS
 constexpr std::uint64_t kGiB = 1ULL << 30;
 constexpr std::uint64_t kGB = 1000ULL * 1000 * 1000;
 

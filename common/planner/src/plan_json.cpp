@@ -267,10 +267,9 @@ std::string planToTable(const Plan& p) {
                   "\nthroughput   upper bounds on %s (%.2f TB/s, %.0f %s TFLOPS), not predictions\n"
                   "  decode     %.1f tokens/s per sequence, %.1f tokens/s for the batch of %llu\n"
                   "  prefill    %.0f tokens/s\n",
-                  t.gpu.c_str(), t.mem_bandwidth / 1e12, t.peak_flops / 1e12,
-                  t.flops_dtype.c_str(), t.decode_tokens_per_s_per_sequence,
-                  t.decode_tokens_per_s, static_cast<unsigned long long>(p.batch),
-                  t.prefill_tokens_per_s);
+                  t.gpu.c_str(), t.mem_bandwidth / 1e12, t.peak_flops / 1e12, t.flops_dtype.c_str(),
+                  t.decode_tokens_per_s_per_sequence, t.decode_tokens_per_s,
+                  static_cast<unsigned long long>(p.batch), t.prefill_tokens_per_s);
     out << buf;
   }
   for (const auto& n : p.notes) out << "note: " << n << "\n";

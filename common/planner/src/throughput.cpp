@@ -68,7 +68,8 @@ ThroughputEstimate estimateThroughput(const PlanRequest& req, const Plan& plan,
     }
   }
   t.prefill_flops_per_token = flops / static_cast<double>(req.tp);
-  if (t.prefill_flops_per_token > 0) t.prefill_tokens_per_s = t.peak_flops / t.prefill_flops_per_token;
+  if (t.prefill_flops_per_token > 0)
+    t.prefill_tokens_per_s = t.peak_flops / t.prefill_flops_per_token;
   return t;
 }
 

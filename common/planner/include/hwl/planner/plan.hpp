@@ -47,7 +47,7 @@ struct ThroughputEstimate {
   std::uint64_t kv_read_bytes = 0;
   std::uint64_t state_rw_bytes = 0;
   double decode_tokens_per_s_per_sequence = 0;
-  double decode_tokens_per_s = 0;  // the whole batch
+  double decode_tokens_per_s = 0;      // the whole batch
   double prefill_flops_per_token = 0;  // per GPU: 2 x active parameters + attention at the context
   double prefill_tokens_per_s = 0;
 };
@@ -105,7 +105,7 @@ struct Plan {
 
   std::vector<LayerPlan> layers;  // filled when per_layer is set
   std::vector<std::string> notes;
-  std::vector<DefaultedValue> defaults;  // values used for keys the model file left out
+  std::vector<DefaultedValue> defaults;          // values used for keys the model file left out
   std::optional<ThroughputEstimate> throughput;  // when the request names a GPU
 };
 
