@@ -108,6 +108,8 @@ s GET /v1/ledger/checkpoints
 model=$(cat "${repo}/tests/fixtures/models/Llama-3.1-8B.config.json")
 s POST /v1/plan -d "{\"model\": ${model}, \"context\": 8192, \"gpu_mem\": \"80GiB\", \"per_layer\": true}"
 s POST /v1/plan -d "{\"model\": ${model}, \"context\": 4096}"
+s POST /v1/plan -d "{\"model\": ${model}, \"context\": 4096, \"gpu\": \"NVIDIA H100 80GB HBM3\", \"batch\": 8}"
+s POST /v1/plan -d "{\"model\": ${model}, \"context\": 4096, \"gpu\": \"Z9000\"}"           # 400
 s POST /v1/plan -d '{"context": 4096}'                    # 400
 s GET /v1/hosts
 s GET "/v1/hosts?limit=1"
