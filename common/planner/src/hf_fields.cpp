@@ -26,7 +26,8 @@ std::string dtypeName(std::string_view torch_dtype) {
 
 // sliding_window, for a layer that slides; its absence is an error only then.
 std::uint64_t slidingWindowValue(ConfigReader& r) {
-  auto w = r.uintOpt("sliding_window");
+  // Gemma 2's first configs also wrote the window as sliding_window_size.
+  auto w = r.uintAny({"sliding_window", "sliding_window_size"});
   if (!w && !r.failed()) r.fail("a sliding layer needs key 'sliding_window'");
   return w.value_or(0);
 }
@@ -265,7 +266,8 @@ Status applyChunkedAttention(ConfigReader& r, HfModel& m) {
     for (std::size_t i = 0; i < m.n_layers; ++i) rope[i] = (i + 1) % kNoRopeInterval != 0;
     r.recordDefault("no_rope_layers", "every 4th layer global (NoPE)");
     m.notes.emplace_back(
-        "no_rope_layers absent: every 4th layer global, the others chunked (the llama4 default)");
+        "no_rope_layers absent or empty: every 4th layer global, the others chunked (the llama4 "
+        "default)");
   }
   for (std::size_t i = 0; i < m.n_layers; ++i) {
     if (rope[i]) m.windows[i] = chunk;

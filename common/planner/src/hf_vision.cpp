@@ -66,10 +66,12 @@ Status addVisionTower(const json::object& top, std::uint64_t text_hidden, ModelS
     spec.notes.push_back(
         "vision tower (Llama 4 encoder, pixel-shuffle adapter, projector) counted as resident");
   } else {
-    // SigLIP and CLIP: a biased patch embedding and one position per patch; CLIP adds a class
-    // token and a LayerNorm before the encoder. A LayerNorm after it in both.
+    // SigLIP: a biased patch embedding and one position per patch. CLIP: an unbiased patch
+    // embedding, a class token with its own position, and a LayerNorm before the encoder. A
+    // LayerNorm after it in both.
     const bool clip = type == "clip_vision_model";
-    p += v.channels * v.patch * v.patch * d + d + (patches(v) + (clip ? 1 : 0)) * d + 2 * d;
+    p += v.channels * v.patch * v.patch * d + (clip ? 0 : d) + (patches(v) + (clip ? 1 : 0)) * d +
+         2 * d;
     if (clip) p += d + 2 * d;
     if (type == "siglip_vision_model" && r.boolOpt("vision_use_head").value_or(true)) {
       // Attention pooling head: a probe, a multi-head attention with biases, a LayerNorm, an MLP.
