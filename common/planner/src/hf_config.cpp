@@ -20,6 +20,7 @@ Result<HfRead> readHfConfig(const json::object& top) {
   // quantisation, tying) may stay at the top level.
   json::object cfg = top;
   std::string derived_type;  // the text model type a wrapper implies, when text_config omits it
+  std::string wrapper_type;
   for (const char* nested : {"text_config", "llm_config", "language_config"}) {
     const auto it = top.find(nested);
     if (it != top.end() && it->value().is_object()) {
@@ -29,7 +30,8 @@ Result<HfRead> readHfConfig(const json::object& top) {
       }
       const json::value* wrapper = top.if_contains("model_type");
       if (!cfg.contains("model_type") && wrapper != nullptr && wrapper->is_string()) {
-        derived_type = std::string(textModelTypeOf(wrapper->as_string()));
+        wrapper_type = std::string(wrapper->as_string());
+        derived_type = std::string(textModelTypeOf(wrapper_type));
         if (!derived_type.empty()) cfg["model_type"] = derived_type;
       }
       break;
@@ -69,7 +71,7 @@ Result<HfRead> readHfConfig(const json::object& top) {
   }
   if (!derived_type.empty()) {
     spec.notes.push_back("text_config has no model_type: " + derived_type + " (from the " +
-                         spec.architecture + " wrapper)");
+                         wrapper_type + " wrapper)");
   }
   return HfRead{std::move(spec), r.keysRead(), r.defaulted()};
 }

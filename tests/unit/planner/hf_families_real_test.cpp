@@ -83,8 +83,8 @@ TEST(HfRealConfigs, Gemma3OneBillionMatchesThePublishedCount) {
   const Plan p = planOf(s, 4096);
   // 26 layers x (q 1152x1024 + k,v 1152x256 + o 1024x1152 + q/k norms 512 + MLP 3 x 1152 x 6912 +
   // 4 norms x 1152) + embedding 262144 x 1152 (tied) + final norm 1152.
-  const std::uint64_t layer = 1152ULL * 1024 + 2 * 1152ULL * 256 + 1024ULL * 1152 + 512 +
-                              3ULL * 1152 * 6912 + 4 * 1152;
+  const std::uint64_t layer =
+      1152ULL * 1024 + 2 * 1152ULL * 256 + 1024ULL * 1152 + 512 + 3ULL * 1152 * 6912 + 4 * 1152;
   EXPECT_EQ(p.params_total, 26 * layer + 262144ULL * 1152 + 1152);
   EXPECT_EQ(p.params_total, 999885952ULL);
   // Global layers 5, 11, 17, 23 (4) keep 4096 tokens, the 22 others 512: (K+V) x 1 head x 256 x
@@ -118,8 +118,8 @@ TEST(HfRealConfigs, ChatGlmLegacySpellings) {
   EXPECT_EQ(s.layers[0].head_dim_k, 128U);
   const Plan p = planOf(s, 8192);
   // QKV 4096 x (4096 + 2 x 256) + bias 4608, dense 4096 x 4096, MLP 3 x 4096 x 13696, 2 norms.
-  const std::uint64_t layer = 4096ULL * 4608 + 4608 + 4096ULL * 4096 + 3ULL * 4096 * 13696 +
-                              2 * 4096;
+  const std::uint64_t layer =
+      4096ULL * 4608 + 4608 + 4096ULL * 4096 + 3ULL * 4096 * 13696 + 2 * 4096;
   EXPECT_EQ(p.params_total, 28 * layer + 2 * 65024ULL * 4096 + 4096);
   EXPECT_EQ(p.params_total, 6243584000ULL);
   // 28 layers x (K+V) x 2 groups x 128 x 2 B = 28672 B per token (MHA would be 16x that).
@@ -178,17 +178,17 @@ TEST(HfRealConfigs, GptBigCodeMultiQuery) {
 // a CLIP ViT-L/14-336 tower and a two-layer projector. Published: 7,063,427,072 parameters.
 TEST(HfRealConfigs, LlavaTakesLlamaDefaultsAndCountsItsVisionTower) {
   const ModelSpec s = load("llava-1.5-7b-hf");
-  for (const char* k : {"hidden_size", "num_hidden_layers", "num_attention_heads",
-                        "intermediate_size"}) {
+  for (const char* k :
+       {"hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size"}) {
     EXPECT_TRUE(hasDefault(s, k)) << k;
   }
   const Plan p = planOf(s, 4096);
   // CLIP: patch 3 x 14 x 14 x 1024 (no bias), class token 1024, 577 positions x 1024, pre and
   // post LayerNorm, 24 layers x (4 x 1024^2 + 4 x 1024 + 2 x 1024 x 4096 + 4096 + 1024 +
   // 4 x 1024); projector 1024 x 4096 + 4096 + 4096 x 4096 + 4096.
-  const std::uint64_t clip = 3ULL * 14 * 14 * 1024 + 1024 + 577ULL * 1024 + 4 * 1024 +
-                             24 * (4ULL * 1024 * 1024 + 4 * 1024 + 2ULL * 1024 * 4096 + 4096 +
-                                   1024 + 4 * 1024);
+  const std::uint64_t clip =
+      3ULL * 14 * 14 * 1024 + 1024 + 577ULL * 1024 + 4 * 1024 +
+      24 * (4ULL * 1024 * 1024 + 4 * 1024 + 2ULL * 1024 * 4096 + 4096 + 1024 + 4 * 1024);
   const std::uint64_t projector = 1024ULL * 4096 + 4096 + 4096ULL * 4096 + 4096;
   EXPECT_EQ(p.params_vision, clip + projector);
   EXPECT_EQ(p.params_total, 7063427072ULL);

@@ -1,0 +1,255 @@
+// The rules of the planner's second round on small configs written to exercise one rule each:
+// chunked attention, MoE placement, KV-head spellings, refusals, dtypes as served, wrappers.
+#include <gtest/gtest.h>
+
+#include <boost/json.hpp>
+#include <string>
+
+#include "hwl/planner/hf_config.hpp"
+#include "hwl/planner/plan.hpp"
+#include "hwl/planner/plan_json.hpp"
+
+namespace hwl::planner {
+namespace {
+
+Result<ModelSpec> parse(const std::string& model_type, const std::string& fields) {
+  return parseHfConfig("{\"model_type\": \"" + model_type + "\", " + fields + "}");
+}
+
+ModelSpec specOf(const std::string& model_type, const std::string& fields) {
+  auto spec = parse(model_type, fields);
+  EXPECT_TRUE(spec.has_value()) << model_type << ": " << (spec ? "" : spec.error().message);
+  return spec ? *spec : ModelSpec{};
+}
+
+Plan planOf(const ModelSpec& spec, std::uint64_t context, const std::string& weights = "auto",
+            const std::string& state = "auto") {
+  PlanRequest req;
+  req.model = spec;
+  req.context = context;
+  req.weights = weights;
+  req.state_dtype = state;
+  auto plan = computePlan(req);
+  EXPECT_TRUE(plan.has_value()) << (plan ? "" : plan.error().message);
+  return plan ? *plan : Plan{};
+}
+
+const std::string kLlama4Text = R"("hidden_size": 512, "num_hidden_layers": 8,
+    "vocab_size": 1000, "num_attention_heads": 8, "num_key_value_heads": 2, "head_dim": 64,
+    "intermediate_size": 256, "intermediate_size_mlp": 1024, "num_local_experts": 4,
+    "num_experts_per_tok": 1, "attention_chunk_size": 128, "torch_dtype": "bfloat16")";
+
+// Llama 4 without no_rope_layers: Llama4TextConfig makes every 4th layer global (NoPE) and the
+// others chunked; a chunked layer keeps at most one chunk of KV.
+TEST(HfRules, ChunkedAttentionKeepsOneChunkAndEveryFourthLayerIsGlobal) {
+  for (const std::string& extra : {std::string(), std::string(R"(, "no_rope_layers": [])")}) {
+    const ModelSpec s = specOf("llama4_text", kLlama4Text + extra);
+    ASSERT_EQ(s.layers.size(), 8U);
+    for (std::size_t i = 0; i < 8; ++i) {
+      EXPECT_EQ(s.layers[i].sliding_window, (i + 1) % 4 == 0 ? 0U : 128U) << "layer " << i;
+    }
+    // At 1000 tokens: 2 global layers keep 1000, 6 chunked keep 128; (K+V) x 2 heads x 64 x 2 B
+    // = 512 B per token and layer.
+    EXPECT_EQ(planOf(s, 1000).kv_bytes, 2ULL * 512 * 1000 + 6ULL * 512 * 128);
+  }
+  // An explicit list decides: 1 = RoPE (chunked), 0 = NoPE (global).
+  const ModelSpec s =
+      specOf("llama4_text", kLlama4Text + R"(, "no_rope_layers": [0, 1, 1, 1, 1, 1, 1, 0])");
+  EXPECT_EQ(s.layers[0].sliding_window, 0U);
+  EXPECT_EQ(s.layers[1].sliding_window, 128U);
+  EXPECT_EQ(s.layers[7].sliding_window, 0U);
+  // A list of the wrong length is refused.
+  auto bad = parse("llama4_text", kLlama4Text + R"(, "no_rope_layers": [1, 0])");
+  ASSERT_FALSE(bad.has_value());
+  EXPECT_EQ(bad.error().message,
+            "config.json: no_rope_layers has 2 entries but num_hidden_layers is 8");
+}
+
+// Llama 4's MLP layout: MoE layers hold the routed experts and a shared expert, both
+// intermediate_size wide; the others are dense at intermediate_size_mlp. interleave_moe_layer_step
+// 2 (Maverick) routes every second layer.
+TEST(HfRules, Llama4SharedExpertAndInterleavedMoe) {
+  const ModelSpec s = specOf("llama4_text", kLlama4Text + R"(, "interleave_moe_layer_step": 2)");
+  for (std::size_t i = 0; i < 8; ++i) {
+    EXPECT_EQ(s.layers[i].moe, i % 2 == 1) << "layer " << i;
+  }
+  // Dense: 3 x 512 x 1024. MoE: 4 experts x 3 x 512 x 256, shared 3 x 512 x 256, router 512 x 4.
+  EXPECT_EQ(s.layers[0].params.dense_mlp, 3ULL * 512 * 1024);
+  EXPECT_EQ(s.layers[1].params.experts, 4ULL * 3 * 512 * 256);
+  EXPECT_EQ(s.layers[1].params.experts_active, 1ULL * 3 * 512 * 256);
+  EXPECT_EQ(s.layers[1].params.dense_mlp, 3ULL * 512 * 256);
+  EXPECT_EQ(s.layers[1].params.router, 512ULL * 4);
+  // moe_layers, when given, lists the MoE layers.
+  const ModelSpec listed = specOf("llama4_text", kLlama4Text + R"(, "moe_layers": [2, 5])");
+  for (std::size_t i = 0; i < 8; ++i) EXPECT_EQ(listed.layers[i].moe, i == 2 || i == 5);
+}
+
+// Dense prefixes and strides of the other MoE families.
+TEST(HfRules, MoeLayerPlacement) {
+  const std::string base = R"("hidden_size": 256, "num_hidden_layers": 6, "vocab_size": 100,
+      "num_attention_heads": 4, "num_key_value_heads": 4, "intermediate_size": 512,
+      "moe_intermediate_size": 64, "num_experts_per_tok": 2, "torch_dtype": "bfloat16")";
+  auto moeLayers = [](const ModelSpec& s) {
+    std::string out;
+    for (const auto& l : s.layers) out += l.moe ? 'E' : 'D';
+    return out;
+  };
+  EXPECT_EQ(moeLayers(specOf("qwen2_moe", base + R"(, "num_experts": 8,
+      "decoder_sparse_step": 2, "shared_expert_intermediate_size": 0)")),
+            "DEDEDE");
+  EXPECT_EQ(moeLayers(specOf("qwen3_moe", base + R"(, "num_experts": 8,
+      "mlp_only_layers": [0, 4])")),
+            "DEEEDE");
+  EXPECT_EQ(moeLayers(specOf("custom", base + R"(, "n_routed_experts": 8,
+      "first_k_dense_replace": 2, "moe_layer_freq": 2)")),
+            "DDEDED");
+}
+
+// KV heads under every spelling, and the families' rules for them.
+TEST(HfRules, KvHeadSpellings) {
+  const std::string dims = R"("hidden_size": 1024, "num_hidden_layers": 2, "vocab_size": 100,
+      "intermediate_size": 4096, "torch_dtype": "bfloat16")";
+  auto kv = [&](const std::string& type, const std::string& extra) {
+    return specOf(type, dims + ", " + extra).layers[0].n_kv_heads;
+  };
+  EXPECT_EQ(kv("llama", R"("num_attention_heads": 16, "num_key_value_heads": 4)"), 4U);
+  EXPECT_EQ(kv("custom", R"("n_head": 16, "n_head_kv": 2)"), 2U);
+  EXPECT_EQ(kv("custom", R"("num_attention_heads": 16, "num_kv_heads": 8)"), 8U);
+  EXPECT_EQ(kv("custom", R"("num_attention_heads": 16, "multi_query": true)"), 1U);
+  // Falcon: num_kv_heads with the new decoder architecture, one head with multi_query alone,
+  // all heads when neither (Falcon-RW).
+  EXPECT_EQ(kv("falcon", R"("num_attention_heads": 16, "new_decoder_architecture": true,
+      "num_kv_heads": 4, "multi_query": true)"),
+            4U);
+  EXPECT_EQ(kv("falcon", R"("num_attention_heads": 16, "multi_query": true)"), 1U);
+  EXPECT_EQ(kv("falcon", R"("num_attention_heads": 16, "multi_query": false)"), 16U);
+  // ChatGLM: KV groups only with multi_query_attention.
+  EXPECT_EQ(kv("chatglm", R"("num_attention_heads": 16, "multi_query_attention": true,
+      "multi_query_group_num": 2, "kv_channels": 64)"),
+            2U);
+  EXPECT_EQ(kv("chatglm", R"("num_attention_heads": 16, "multi_query_attention": false,
+      "multi_query_group_num": 2, "kv_channels": 64)"),
+            16U);
+  // MPT: attn_config.attn_type.
+  EXPECT_EQ(kv("mpt", R"("n_heads": 16, "attn_config": {"attn_type": "multiquery_attention"})"),
+            1U);
+  EXPECT_EQ(kv("mpt", R"("n_heads": 16, "attn_config": {"attn_type": "grouped_query_attention",
+      "kv_n_heads": 4})"),
+            4U);
+  EXPECT_EQ(kv("mpt", R"("n_heads": 16, "attn_config": {"alibi": true})"), 16U);
+  auto odd = parse("mpt", dims + R"(, "n_heads": 16, "attn_config": {"attn_type": "ring"})");
+  ASSERT_FALSE(odd.has_value());
+  EXPECT_NE(odd.error().message.find("attn_config.attn_type 'ring'"), std::string::npos);
+}
+
+// A key that could change the KV cache and that no reader looks at is refused by name, never
+// guessed around; keys that only look similar are not.
+TEST(HfRules, UnknownKvKeysAreRefusedByName) {
+  const std::string base = R"("hidden_size": 1024, "num_hidden_layers": 2, "vocab_size": 100,
+      "num_attention_heads": 16, "intermediate_size": 4096, "torch_dtype": "bfloat16")";
+  for (const char* key : {"num_kv_groups", "attention_window", "local_attn_window", "kv_lora_dim",
+                          "global_attn_chunk", "qk_head_dim"}) {
+    auto r = parse("llama", base + ", \"" + key + "\": 4");
+    ASSERT_FALSE(r.has_value()) << key;
+    EXPECT_EQ(r.error().message, "config.json: key '" + std::string(key) +
+                                     "' may change the KV cache and the planner does not read "
+                                     "it for model_type 'llama'; refusing to guess");
+  }
+  // multi_query_group_num outside ChatGLM: refused rather than read as MHA.
+  EXPECT_FALSE(parse("llama", base + R"(, "multi_query_group_num": 2)").has_value());
+  // null means "not set"; use_cache and Mamba-2's chunk_size are not KV keys.
+  EXPECT_TRUE(parse("llama", base + R"(, "attention_window": null, "use_cache": true,
+      "chunk_size": 256)")
+                  .has_value());
+}
+
+// Float32 checkpoints as vLLM's --dtype auto serves them: bf16 weights, KV and state; --weights
+// native keeps float32 and --state-dtype fp32 asks for float32 state alone.
+TEST(HfRules, Float32CheckpointsAreServedInBf16ByDefault) {
+  const ModelSpec s = specOf("mamba", R"("hidden_size": 256, "num_hidden_layers": 2,
+      "vocab_size": 1000, "state_size": 16, "conv_kernel": 4, "intermediate_size": 512,
+      "torch_dtype": "float32")");
+  const std::uint64_t params = s.paramsTotal();
+  // State per sequence and layer: (4-1) x 512 conv + 512 x 16 SSM = 9728 elements.
+  const Plan served = planOf(s, 100);
+  EXPECT_EQ(served.weights_format, "auto (bf16)");
+  EXPECT_EQ(served.weights_bytes, 2 * params);
+  EXPECT_EQ(served.state_bytes, 2ULL * 9728 * 2);
+  EXPECT_EQ(served.state_dtype, "bf16");
+  const Plan native = planOf(s, 100, "native");
+  EXPECT_EQ(native.weights_format, "native (fp32)");
+  EXPECT_EQ(native.weights_bytes, 4 * params);
+  EXPECT_EQ(native.state_bytes, 2ULL * 9728 * 4);
+  const Plan fp32_state = planOf(s, 100, "auto", "fp32");
+  EXPECT_EQ(fp32_state.weights_bytes, 2 * params);
+  EXPECT_EQ(fp32_state.state_bytes, 2ULL * 9728 * 4);
+  // A bf16 checkpoint is unchanged by either.
+  const ModelSpec b = specOf("llama", R"("hidden_size": 256, "num_hidden_layers": 1,
+      "vocab_size": 100, "num_attention_heads": 4, "intermediate_size": 512,
+      "torch_dtype": "bfloat16")");
+  EXPECT_EQ(planOf(b, 10).weights_bytes, planOf(b, 10, "native").weights_bytes);
+}
+
+// A Gemma 3 wrapper whose text_config names no model_type reads as gemma3_text, with its class
+// defaults, and says so.
+TEST(HfRules, WrapperTextConfigWithoutModelType) {
+  auto spec = parseHfConfig(R"({"model_type": "gemma3", "torch_dtype": "bfloat16",
+      "text_config": {"hidden_size": 640, "num_hidden_layers": 6, "intermediate_size": 2048}})");
+  ASSERT_TRUE(spec.has_value()) << spec.error().message;
+  EXPECT_EQ(spec->architecture, "gemma3_text");
+  EXPECT_EQ(spec->vocab_size, 262208U);  // Gemma3TextConfig's vocabulary
+  EXPECT_EQ(spec->layers[5].sliding_window, 0U);
+  EXPECT_EQ(spec->layers[0].sliding_window, 4096U);
+  bool noted = false;
+  for (const auto& n : spec->notes) {
+    noted = noted || n == "text_config has no model_type: gemma3_text (from the gemma3 wrapper)";
+  }
+  EXPECT_TRUE(noted);
+}
+
+// defaults_applied in the plan's JSON names each value and where it came from.
+TEST(HfRules, PlanJsonListsTheDefaultsApplied) {
+  const ModelSpec s = specOf("qwen3", R"("hidden_size": 1024, "num_hidden_layers": 2,
+      "num_attention_heads": 16, "num_key_value_heads": 8, "intermediate_size": 3072,
+      "torch_dtype": "bfloat16")");
+  const auto j = planToJson(planOf(s, 10));
+  bool vocab = false;
+  for (const auto& d : j.at("defaults_applied").as_array()) {
+    const auto& o = d.as_object();
+    if (o.at("key").as_string() == "vocab_size") {
+      vocab = true;
+      EXPECT_EQ(o.at("value").to_number<std::uint64_t>(), 151936U);
+      EXPECT_EQ(o.at("from").as_string(), "qwen3 default");
+    }
+  }
+  EXPECT_TRUE(vocab);
+}
+
+// Sizes beyond any published model are refused, which keeps every count inside 64 bits.
+TEST(HfRules, ImplausibleSizesAreRefused) {
+  auto r = parse("llama", R"("hidden_size": 4294967296, "num_hidden_layers": 2,
+      "vocab_size": 100, "num_attention_heads": 16, "intermediate_size": 4096)");
+  ASSERT_FALSE(r.has_value());
+  EXPECT_EQ(r.error().message,
+            "config.json: hidden_size 4294967296 is implausibly large (the planner takes up to "
+            "262144)");
+  EXPECT_FALSE(parse("llama", R"("hidden_size": 1024, "num_hidden_layers": 2, "vocab_size": 100,
+      "num_attention_heads": 16, "intermediate_size": 4096, "num_local_experts": 1000000,
+      "num_experts_per_tok": 2)")
+                   .has_value());
+}
+
+// gpt-oss without layer_types alternates sliding and full layers, as GptOssConfig's default does.
+TEST(HfRules, GptOssWithoutLayerTypesAlternates) {
+  const ModelSpec s = specOf("gpt_oss", R"("hidden_size": 512, "num_hidden_layers": 4,
+      "vocab_size": 1000, "num_attention_heads": 8, "num_key_value_heads": 2, "head_dim": 64,
+      "intermediate_size": 256, "num_local_experts": 4, "num_experts_per_tok": 2,
+      "sliding_window": 128, "torch_dtype": "bfloat16")");
+  for (std::size_t i = 0; i < 4; ++i) {
+    EXPECT_EQ(s.layers[i].sliding_window, i % 2 == 0 ? 128U : 0U) << "layer " << i;
+  }
+  EXPECT_TRUE(s.active_excludes_input_embedding);
+}
+
+}  // namespace
+}  // namespace hwl::planner
