@@ -73,6 +73,8 @@ plan = json.load(open(sys.argv[3]))["placement"]
 key = lambda p: (p["host"], p["fits"], p["gpus_needed"], p["per_gpu_bytes"])
 assert [key(p) for p in cli] == [key(p) for p in api], (cli, api)
 assert key(plan) == key(cli[0]), (plan, cli[0])
+# plan --host takes the throughput bounds of the GPU model the host reports (the demo's H100s).
+assert json.load(open(sys.argv[3]))["throughput"]["gpu"] == "H100 SXM", plan
 # Two of the demo host's four H100s are idle: the model fits on one at TP 1.
 if sys.argv[4] in ("", "1"):
     assert cli[0]["fits"] and cli[0]["gpus_needed"] == 1, cli
