@@ -251,5 +251,90 @@ TEST(HfRules, GptOssWithoutLayerTypesAlternates) {
   EXPECT_TRUE(s.active_excludes_input_embedding);
 }
 
+// The GPT-2 lineage, Falcon and MPT layouts on configs holding only the dimensions of published
+// models (their model types' defaults fill the rest). Each expected count is the sum over the
+// modules transformers builds for the model (named in the comment); where the model's paper or
+// card publishes an exact count, that count is checked too.
+TEST(HfRules, LegacyLayoutsCountEveryTensor) {
+  struct Case {
+    const char* name;
+    const char* type;
+    const char* fields;
+    std::uint64_t expected;
+    std::uint64_t kv_per_token;
+  };
+  constexpr std::uint64_t kFalcon7bLayer =
+      4544ULL * (71 + 2) * 64 + 4544ULL * 4544 + 2 * 4544ULL * 18176 + 2 * 4544;
+  constexpr std::uint64_t kFalcon40bLayer =
+      8192ULL * (128 + 16) * 64 + 8192ULL * 8192 + 2 * 8192ULL * 32768 + 2 * 2 * 8192;
+  constexpr std::uint64_t kMptLayer =
+      3 * 4096ULL * 4096 + 4096ULL * 4096 + 2 * 4096ULL * 16384 + 2 * 4096;
+  constexpr std::uint64_t kGptjLayer =
+      2 * 4096 + 4 * 4096ULL * 4096 + 4096ULL * 16384 + 16384 + 16384ULL * 4096 + 4096;
+  constexpr std::uint64_t kNeoxLayer = 2 * 2 * 6144 + 6144ULL * 3 * 6144 + 3 * 6144 +
+                                       6144ULL * 6144 + 6144 + 6144ULL * 24576 + 24576 +
+                                       24576ULL * 6144 + 6144;
+  constexpr std::uint64_t kBloomLayer = 2 * 2 * 1024 + 1024ULL * 3072 + 3072 + 1024ULL * 1024 +
+                                        1024 + 1024ULL * 4096 + 4096 + 4096ULL * 1024 + 1024;
+  constexpr std::uint64_t kOptLayer =
+      4 * (4096ULL * 4096 + 4096) + 2 * 2 * 4096 + 4096ULL * 16384 + 16384 + 16384ULL * 4096 + 4096;
+  const Case cases[] = {
+      // FalconDecoderLayer: query_key_value 4544 x (71 + 2 x 1) x 64, dense, an ungated 4x MLP,
+      // one LayerNorm (parallel attention); word_embeddings tied to lm_head, ln_f.
+      {"falcon-7b", "falcon",
+       R"("hidden_size": 4544, "num_hidden_layers": 32, "num_attention_heads": 71,
+          "multi_query": true, "new_decoder_architecture": false, "parallel_attn": true,
+          "bias": false, "vocab_size": 65024)",
+       32 * kFalcon7bLayer + 65024ULL * 4544 + 2 * 4544, 32ULL * 2 * 64 * 2},
+      // New decoder architecture: 8 KV heads, ln_attn and ln_mlp.
+      {"falcon-40b", "falcon",
+       R"("hidden_size": 8192, "num_hidden_layers": 60, "num_attention_heads": 128,
+          "num_kv_heads": 8, "new_decoder_architecture": true, "parallel_attn": true,
+          "bias": false, "vocab_size": 65024)",
+       60 * kFalcon40bLayer + 65024ULL * 8192 + 2 * 8192, 60ULL * 2 * 8 * 64 * 2},
+      // MPTBlock with no_bias: Wqkv, out_proj, up/down at expansion_ratio 4, two bias-free
+      // LayerNorms; wte tied, norm_f.
+      {"mpt-7b", "mpt",
+       R"("d_model": 4096, "n_heads": 32, "n_layers": 32, "expansion_ratio": 4,
+          "max_seq_len": 2048, "vocab_size": 50432, "no_bias": true,
+          "attn_config": {"attn_type": "multihead_attention", "alibi": true})",
+       32 * kMptLayer + 50432ULL * 4096 + 4096, 32ULL * 2 * 4096 * 2},
+      // GPTJBlock: ln_1, unbiased q/k/v/out, fc_in and fc_out with bias; wte, ln_f, lm_head with
+      // its bias.
+      {"gpt-j-6b", "gptj",
+       R"("n_embd": 4096, "n_head": 16, "n_layer": 28, "n_positions": 2048, "rotary_dim": 64,
+          "tie_word_embeddings": false, "vocab_size": 50400)",
+       28 * kGptjLayer + 2 * 50400ULL * 4096 + 50400 + 2 * 4096, 28ULL * 2 * 4096 * 2},
+      // GPTNeoXLayer: two LayerNorms, query_key_value and dense with bias, an ungated MLP with
+      // bias; embed_in, final_layer_norm, embed_out.
+      {"gpt-neox-20b", "gpt_neox",
+       R"("hidden_size": 6144, "intermediate_size": 24576, "num_attention_heads": 64,
+          "num_hidden_layers": 44, "max_position_embeddings": 2048, "rotary_pct": 0.25,
+          "tie_word_embeddings": false, "vocab_size": 50432)",
+       44 * kNeoxLayer + 2 * 50432ULL * 6144 + 2 * 6144, 44ULL * 2 * 6144 * 2},
+      // BloomBlock: two LayerNorms, query_key_value and dense with bias, a 4x MLP with bias;
+      // word_embeddings (tied), word_embeddings_layernorm, ln_f; ALiBi has no table.
+      {"bloom-560m", "bloom",
+       R"("hidden_size": 1024, "n_head": 16, "n_layer": 24, "vocab_size": 250880)",
+       24 * kBloomLayer + 250880ULL * 1024 + 2 * 1024 + 2 * 1024, 24ULL * 2 * 1024 * 2},
+      // OPTDecoderLayer: q/k/v/out with bias, two LayerNorms, fc1/fc2 with bias; embed_tokens
+      // (tied), 2048 + 2 learned positions, the final LayerNorm.
+      {"opt-6.7b", "opt",
+       R"("hidden_size": 4096, "ffn_dim": 16384, "num_attention_heads": 32,
+          "num_hidden_layers": 32, "max_position_embeddings": 2048, "vocab_size": 50272,
+          "word_embed_proj_dim": 4096, "do_layer_norm_before": true)",
+       32 * kOptLayer + 50272ULL * 4096 + 2050ULL * 4096 + 2 * 4096, 32ULL * 2 * 4096 * 2},
+  };
+  for (const Case& c : cases) {
+    const Plan p = planOf(specOf(c.type, c.fields), 2048);
+    EXPECT_EQ(p.params_total, c.expected) << c.name;
+    EXPECT_EQ(p.kv_bytes_per_token, c.kv_per_token) << c.name;
+  }
+  // Exact published counts: GPT-NeoX-20B's paper (Black et al. 2022, table 1) 20,554,567,680;
+  // the BLOOM-560m model card 559,214,592.
+  EXPECT_EQ(cases[4].expected, 20554567680ULL);
+  EXPECT_EQ(cases[5].expected, 559214592ULL);
+}
+
 }  // namespace
 }  // namespace hwl::planner
