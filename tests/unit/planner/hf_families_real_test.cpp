@@ -197,6 +197,47 @@ TEST(HfRealConfigs, LlavaTakesLlamaDefaultsAndCountsItsVisionTower) {
   EXPECT_EQ(p.weights_bytes, 2 * p.params_total);
 }
 
+// Qwen2.5-VL 7B (tt-metal, verbatim): the language model's keys at the top level, a vision
+// tower of `depth` blocks with RMSNorms and a gated MLP, and a patch merger. Published:
+// 8,292,166,656 parameters.
+TEST(HfRealConfigs, Qwen25VlVisionTowerIsResident) {
+  const ModelSpec s = load("Qwen2.5-VL-7B-Instruct");
+  const Plan p = planOf(s, 4096);
+  // Patch embedding 3 x 2 x 14 x 14 x 1280 (no bias); 32 blocks x (2 RMSNorms 2 x 1280, qkv
+  // 1280 x 3840 + 3840, proj 1280^2 + 1280, gate and up 1280 x 3420 + 3420 each, down
+  // 3420 x 1280 + 1280); merger: RMSNorm 1280, 5120 x 5120 + 5120, 5120 x 3584 + 3584.
+  const std::uint64_t block = 2 * 1280 + 1280ULL * 3840 + 3840 + 1280ULL * 1280 + 1280 +
+                              2 * (1280ULL * 3420 + 3420) + 3420ULL * 1280 + 1280;
+  const std::uint64_t vision =
+      3ULL * 2 * 14 * 14 * 1280 + 32 * block + 1280 + 5120ULL * 5120 + 5120 + 5120ULL * 3584 + 3584;
+  EXPECT_EQ(p.params_vision, vision);
+  EXPECT_EQ(p.params_total, 8292166656ULL);
+  // The text model's KV: 28 layers x (K+V) x 4 heads x 128 x 2 B ("sliding_window": null).
+  EXPECT_EQ(p.kv_bytes_per_token, 28ULL * 2 * 4 * 128 * 2);
+}
+
+// Devstral Small 2 (tt-metal, verbatim): a mistral3 wrapper, an FP8 language model whose
+// lm_head, vision tower and projector stay in bf16 (modules_to_not_convert), a Pixtral tower.
+// Its architecture is Mistral Small 3.1's, published with 24,011,361,280 parameters.
+TEST(HfRealConfigs, Mistral3PixtralTowerAndFp8Text) {
+  const ModelSpec s = load("Devstral-Small-2-24B-Instruct");
+  const Plan p = planOf(s, 4096);
+  // Pixtral: patch conv 3 x 14 x 14 x 1024, ln_pre 1024, 24 x (2 RMSNorms + q/k/v/o 4 x 1024^2 +
+  // gated MLP 3 x 1024 x 4096); projector: RMSNorm 1024, merger 4096 x 1024, 1024 x 5120,
+  // 5120 x 5120.
+  const std::uint64_t vision = 3ULL * 14 * 14 * 1024 + 1024 +
+                               24 * (2 * 1024 + 4ULL * 1024 * 1024 + 3ULL * 1024 * 4096) + 1024 +
+                               4096ULL * 1024 + 1024ULL * 5120 + 5120ULL * 5120;
+  EXPECT_EQ(p.params_vision, vision);
+  EXPECT_EQ(p.params_total, 24011361280ULL);
+  // Weights: the 40 layers' linear weights at 1 byte, norms, both embeddings and the vision tower
+  // at 2 bytes.
+  const std::uint64_t linear = 40 * (5120ULL * 4096 * 2 + 2 * 5120ULL * 1024 + 3ULL * 5120 * 32768);
+  const std::uint64_t sixteen_bit = p.params_total - linear;
+  EXPECT_EQ(p.weights_bytes, linear + 2 * sixteen_bit);
+  EXPECT_EQ(p.weights_format, "auto (fp8)");
+}
+
 // The first round's configs keep their figures (a shortened form of EveryFigureOfExpectedJson
 // that needs no ../shared): Llama 3.1 8B and Qwen3-30B-A3B as fetched in round one.
 TEST(HfRealConfigs, FirstRoundFixturesUnchanged) {
