@@ -56,7 +56,7 @@ Status addQwenVisionTower(ConfigReader& r, const std::string& type, std::uint64_
   const std::uint64_t merged = d * merge * merge;
   const std::uint64_t merger = (v25 ? d : 2 * d) + merged * merged + merged + merged * out + out;
   spec.params_vision = channels * temporal * patch * patch * d + depth * block + merger;
-  spec.notes.push_back("vision tower (" + type + ") and patch merger counted as resident");
+  spec.notes.emplace_back("vision tower (" + type + ") and patch merger counted as resident");
   return {};
 }
 
@@ -84,8 +84,8 @@ Status addVisionTower(const json::object& top, std::uint64_t text_hidden, ModelS
   for (const char* k :
        {"hidden_size", "intermediate_size", "num_hidden_layers", "image_size", "patch_size"}) {
     if (!r.has(k)) {
-      spec.notes.push_back("vision tower (" + (type.empty() ? std::string("unnamed") : type) +
-                           ") not counted: its vision_config has no '" + k + "'");
+      spec.notes.emplace_back("vision tower (" + (type.empty() ? std::string("unnamed") : type) +
+                              ") not counted: its vision_config has no '" + k + "'");
       return {};
     }
   }
@@ -132,7 +132,7 @@ Status addVisionTower(const json::object& top, std::uint64_t text_hidden, ModelS
     p += v.channels * v.patch * v.patch * d + d + (patches(v) + 1) * d + 4 * d;
     p += v.inter * in_dim + out_dim * out_dim;
     projector = vision_out * text_hidden;
-    spec.notes.push_back(
+    spec.notes.emplace_back(
         "vision tower (Llama 4 encoder, pixel-shuffle adapter, projector) counted as resident");
   } else {
     // SigLIP: a biased patch embedding and one position per patch. CLIP: an unbiased patch
@@ -155,8 +155,8 @@ Status addVisionTower(const json::object& top, std::uint64_t text_hidden, ModelS
       // LLaVA: two linear layers with biases, vision width -> text width -> text width.
       projector = d * text_hidden + text_hidden + text_hidden * text_hidden + text_hidden;
     }
-    spec.notes.push_back("vision tower (" + (type.empty() ? std::string("ViT") : type) +
-                         ") and projector counted as resident");
+    spec.notes.emplace_back("vision tower (" + (type.empty() ? std::string("ViT") : type) +
+                            ") and projector counted as resident");
   }
   spec.params_vision = p + projector;
   return {};

@@ -31,8 +31,8 @@ ThroughputEstimate estimateThroughput(const PlanRequest& req, const Plan& plan,
   t.flops_dtype = fp8 ? "fp8" : "bf16";
 
   // The share of the resident weights a decode step reads.
-  const double total = static_cast<double>(m.paramsTotal());
-  double unread = static_cast<double>(m.params_input_embedding + m.params_vision);
+  const auto total = static_cast<double>(m.paramsTotal());
+  auto unread = static_cast<double>(m.params_input_embedding + m.params_vision);
   for (const LayerSpec& l : m.layers) {
     if (!l.moe || m.num_experts == 0) continue;
     const double touched = expertsTouched(m.num_experts, m.experts_per_token, req.batch);
@@ -44,7 +44,7 @@ ThroughputEstimate estimateThroughput(const PlanRequest& req, const Plan& plan,
       static_cast<std::uint64_t>(static_cast<double>(plan.weights_bytes) * read_share);
   t.kv_read_bytes = plan.kv_bytes;
   t.state_rw_bytes = 2 * plan.state_bytes;
-  const double step_bytes =
+  const auto step_bytes =
       static_cast<double>(t.weights_read_bytes + t.kv_read_bytes + t.state_rw_bytes);
   if (step_bytes > 0 && gpu.mem_bandwidth > 0) {
     const double steps_per_s = gpu.mem_bandwidth / step_bytes;
@@ -54,8 +54,8 @@ ThroughputEstimate estimateThroughput(const PlanRequest& req, const Plan& plan,
 
   // FLOPs of one prefill token: a multiply-add per active parameter, and attention over half
   // the context on average (QK^T and PV: 2 x 2 x heads x head size x positions).
-  double flops = 2.0 * static_cast<double>(m.paramsActiveExcludingInputEmbedding());
-  const double heads = static_cast<double>(m.num_attention_heads);
+  auto flops = 2.0 * static_cast<double>(m.paramsActiveExcludingInputEmbedding());
+  const auto heads = static_cast<double>(m.num_attention_heads);
   for (const LayerSpec& l : m.layers) {
     const std::uint64_t kept =
         l.sliding_window == 0 ? req.context : std::min(req.context, l.sliding_window);

@@ -47,6 +47,7 @@ class RunCli : public ::testing::Test {
   static Outcome run(std::vector<std::string> args) {
     args.insert(args.begin(), "hwledger");
     std::vector<char*> argv;
+    argv.reserve(args.size() + 1);
     for (auto& a : args) argv.push_back(a.data());
     argv.push_back(nullptr);
     std::ostringstream out, err;
@@ -88,7 +89,7 @@ TEST_F(RunCli, EverySubcommandHasHelp) {
                                      {"usage"},
                                      {"plan"},
                                      {"placements"}}) {
-    c.push_back("--help");
+    c.emplace_back("--help");
     auto r = run(c);
     EXPECT_EQ(r.code, 0) << c.front();
     EXPECT_NE(r.out.find("Usage:"), std::string::npos) << c.front();

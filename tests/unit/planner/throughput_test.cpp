@@ -109,7 +109,7 @@ TEST(Throughput, MoeDecodeReadsTheExpertsTheBatchTouches) {
   };
   // Batch 1 reads 8 of 128 experts per layer: close to the 3.35B active parameters x 2 bytes
   // less the embedding; a batch of 256 touches nearly every expert.
-  const double one = static_cast<double>(at(1));
+  const auto one = static_cast<double>(at(1));
   const double active_bytes = 2.0 * (3353032704.0 - 151936.0 * 2048);
   EXPECT_NEAR(one, active_bytes, 0.001 * active_bytes);
   EXPECT_GT(static_cast<double>(at(256)), 0.99 * 2.0 * (30532122624.0 - 151936.0 * 2048));
