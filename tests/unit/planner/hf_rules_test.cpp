@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <boost/json.hpp>
+#include <cmath>
 #include <string>
 
 #include "hwl/planner/hf_config.hpp"
@@ -334,6 +335,75 @@ TEST(HfRules, LegacyLayoutsCountEveryTensor) {
   // the BLOOM-560m model card 559,214,592.
   EXPECT_EQ(cases[4].expected, 20554567680ULL);
   EXPECT_EQ(cases[5].expected, 559214592ULL);
+}
+
+// Configs shaped as Google, Meta and OpenAI publish them (the keys and values of the published
+// config.json that the planner reads): the counts equal the published ones to the parameter.
+TEST(HfRules, PublishedShapesOfGemma3Llama4AndGptOss) {
+  // google/gemma-3-4b-it: a text_config of five keys; Gemma3TextConfig supplies vocabulary
+  // 262208, 8 heads, 4 KV heads, head_dim 256, tying. Published: 4,300,079,472.
+  auto gemma = parseHfConfig(R"({"architectures": ["Gemma3ForConditionalGeneration"],
+      "model_type": "gemma3", "mm_tokens_per_image": 256, "torch_dtype": "bfloat16",
+      "text_config": {"hidden_size": 2560, "intermediate_size": 10240,
+        "model_type": "gemma3_text", "num_hidden_layers": 34,
+        "rope_scaling": {"factor": 8.0, "rope_type": "linear"}, "sliding_window": 1024},
+      "vision_config": {"hidden_size": 1152, "image_size": 896, "intermediate_size": 4304,
+        "model_type": "siglip_vision_model", "num_attention_heads": 16, "num_hidden_layers": 27,
+        "patch_size": 14, "vision_use_head": false}})");
+  ASSERT_TRUE(gemma.has_value()) << gemma.error().message;
+  const Plan g = planOf(*gemma, 8192);
+  EXPECT_EQ(g.params_total, 4300079472ULL);
+  // SigLIP: 27 x (4 x 1152^2 + 4 x 1152 + 2 x 1152 x 4304 + 4304 + 1152 + 4 x 1152), patch
+  // 3 x 14 x 14 x 1152 + 1152, 4096 positions x 1152, post LayerNorm; projector 1152 x 2560 + 1152.
+  EXPECT_EQ(g.params_vision,
+            27 * (4ULL * 1152 * 1152 + 4 * 1152 + 2ULL * 1152 * 4304 + 4304 + 1152 + 4 * 1152) +
+                3ULL * 14 * 14 * 1152 + 1152 + 4096ULL * 1152 + 2 * 1152 + 1152ULL * 2560 + 1152);
+  // Layers 5, 11, 17, 23, 29 global (5 x 4096 B per token), 29 sliding at 1024.
+  EXPECT_EQ(g.kv_bytes, 5ULL * 4096 * 8192 + 29ULL * 4096 * 1024);
+
+  // meta-llama/Llama-4-Scout-17B-16E-Instruct: "no_rope_layers": [] takes the every-4th default;
+  // 16 routed experts + a shared expert on every layer. Published: 109B total, 17B active.
+  auto scout = parseHfConfig(R"({"model_type": "llama4", "tie_word_embeddings": false,
+      "torch_dtype": "bfloat16",
+      "text_config": {"attention_bias": false, "attention_chunk_size": 8192, "head_dim": 128,
+        "hidden_size": 5120, "interleave_moe_layer_step": 1, "intermediate_size": 8192,
+        "intermediate_size_mlp": 16384, "max_position_embeddings": 10485760,
+        "model_type": "llama4_text", "no_rope_layers": [], "num_attention_heads": 40,
+        "num_experts_per_tok": 1, "num_hidden_layers": 48, "num_key_value_heads": 8,
+        "num_local_experts": 16, "use_qk_norm": true, "vocab_size": 202048},
+      "vision_config": {"hidden_size": 1408, "image_size": 336, "intermediate_size": 5632,
+        "model_type": "llama4_vision_model", "num_attention_heads": 16, "num_channels": 3,
+        "num_hidden_layers": 34, "patch_size": 14, "pixel_shuffle_ratio": 0.5,
+        "projector_input_dim": 4096, "projector_output_dim": 4096,
+        "vision_output_dim": 4096}})");
+  ASSERT_TRUE(scout.has_value()) << scout.error().message;
+  const Plan l = planOf(*scout, 131072);
+  EXPECT_EQ(l.params_total, 108641793536ULL);
+  EXPECT_LT(std::abs(static_cast<double>(l.params_active) - 17e9) / 17e9, 0.02);
+  // 12 global layers keep the context, 36 chunked layers one chunk of 8192; 4096 B per token.
+  EXPECT_EQ(l.kv_bytes, 12ULL * 4096 * 131072 + 36ULL * 4096 * 8192);
+
+  // openai/gpt-oss-120b: 36 layers alternating sliding (128) and full, 128 experts top 4, MXFP4
+  // experts. Model card: 116.83B total, 5.13B active (without the input embedding).
+  std::string types;
+  for (int i = 0; i < 36; ++i) {
+    types += std::string(i == 0 ? "" : ", ") +
+             (i % 2 == 0 ? R"("sliding_attention")" : R"("full_attention")");
+  }
+  auto oss = parseHfConfig(R"({"attention_bias": true, "experts_per_token": 4, "head_dim": 64,
+      "hidden_size": 2880, "intermediate_size": 2880, "layer_types": [)" +
+                           types + R"(], "max_position_embeddings": 131072,
+      "model_type": "gpt_oss", "num_attention_heads": 64, "num_experts_per_tok": 4,
+      "num_hidden_layers": 36, "num_key_value_heads": 8, "num_local_experts": 128,
+      "quantization_config": {"quant_method": "mxfp4"}, "sliding_window": 128,
+      "tie_word_embeddings": false, "vocab_size": 201088})");
+  ASSERT_TRUE(oss.has_value()) << oss.error().message;
+  const Plan o = planOf(*oss, 8192);
+  EXPECT_EQ(o.params_total, 116829156672ULL);
+  EXPECT_EQ(o.params_active, 5132849472ULL);
+  EXPECT_EQ(o.params_active, o.params_active_excluding_input_embedding);
+  // 18 full layers x (K+V) x 8 x 64 x 2 B = 36864 B per token.
+  EXPECT_EQ(o.kv_bytes_per_token, 36864U);
 }
 
 }  // namespace
