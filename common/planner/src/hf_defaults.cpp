@@ -145,10 +145,6 @@ constexpr TypeDefaults kDefaults[] = {
      R"({"vocab_size": 50280, "hidden_size": 768, "state_size": 16, "num_hidden_layers": 32,
          "expand": 2, "conv_kernel": 4, "use_bias": false, "use_conv_bias": true,
          "time_step_rank": "auto", "tie_word_embeddings": true})"},
-    {"falcon_mamba",
-     R"({"vocab_size": 50280, "hidden_size": 768, "state_size": 16, "num_hidden_layers": 32,
-         "expand": 2, "conv_kernel": 4, "use_bias": false, "use_conv_bias": true,
-         "time_step_rank": "auto", "tie_word_embeddings": true})"},
     // Mamba2Config
     {"mamba2",
      R"({"vocab_size": 32768, "hidden_size": 4096, "num_heads": 128, "head_dim": 64,
@@ -192,6 +188,8 @@ constexpr TypeDefaults kDefaults[] = {
 }  // namespace
 
 const json::object* modelTypeDefaults(std::string_view model_type) {
+  // FalconMambaConfig keeps MambaConfig's defaults.
+  if (model_type == "falcon_mamba") model_type = "mamba";
   // Parsed once, on first use, in table order.
   static const std::vector<std::pair<std::string_view, json::object>> parsed = [] {
     std::vector<std::pair<std::string_view, json::object>> out;

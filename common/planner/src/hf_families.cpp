@@ -206,8 +206,8 @@ Status readMpt(ConfigReader& r, HfModel& m) {
   return readDecoder(r, m);
 }
 
-// GPT-2 and its descendants (GPT-BigCode, GPT-NeoX, Falcon, Phi-1/2, StarCoder2): up and down
-// projections without a gate, whatever hidden_act says.
+// Phi-1/2 and StarCoder2: up and down projections without a gate, whatever hidden_act says
+// (the GPT-2 lineage and Falcon have readers of their own).
 Status readUngatedMlp(ConfigReader& r, HfModel& m) {
   m.family.ungated_mlp = true;
   return readDecoder(r, m);

@@ -192,7 +192,14 @@ Status applyAttentionPeriod(ConfigReader& r, HfModel& m) {
 }
 
 // transformers' per-layer list (gpt-oss, Gemma 3 and Qwen3-Next in recent releases, Llama 4).
+// It alone decides which layers slide or chunk: the keys the older rules read (a pattern, a
+// Qwen2-style switch, an interval) are looked at and left alone, as transformers leaves them.
 Status applyLayerTypes(ConfigReader& r, const json::array& layer_types, HfModel& m) {
+  for (const char* k : {"sliding_window_pattern", "_sliding_window_pattern", "use_sliding_window",
+                        "max_window_layers", "full_attention_interval", "no_rope_layers",
+                        "sliding_window", "attention_chunk_size"}) {
+    (void)r.present(k);
+  }
   if (layer_types.size() != m.n_layers) {
     return invalidArgument("config.json: layer_types has " + std::to_string(layer_types.size()) +
                            " entries but num_hidden_layers is " + std::to_string(m.n_layers));

@@ -145,10 +145,18 @@ TEST(FleetPlacement, PlacementsRankHostsByFitForAModel) {
       {"-G", "--data-urlencode", "config=" + cfg_text, "--data-urlencode", "context=8192"});
   ASSERT_EQ(g.status, 200) << g.body;
   EXPECT_EQ(g.obj().at("placements").as_array().size(), 2u);
-  // A bad config is refused with the reason.
+  // A bad config is refused with the reason. (A bare {"model_type": "llama"} is not bad: it is
+  // LlamaConfig's defaults, as transformers reads it.)
   auto bad = srv.request("POST", "/v1/placements", srv.adminToken(),
-                         std::string(R"({"model":{"model_type":"llama"},"context":8192})"));
+                         std::string(R"({"model":{"model_type":"mystery"},"context":8192})"));
   EXPECT_EQ(bad.status, 400) << bad.body;
+  EXPECT_NE(bad.body.find("missing required key 'hidden_size'"), std::string::npos) << bad.body;
+  auto wrong = srv.request(
+      "POST", "/v1/placements", srv.adminToken(),
+      std::string(R"({"model":{"model_type":"llama","num_kv_groups":2},"context":8192})"));
+  EXPECT_EQ(wrong.status, 400) << wrong.body;
+  EXPECT_NE(wrong.body.find("key 'num_kv_groups' may change the KV cache"), std::string::npos)
+      << wrong.body;
 }
 
 }  // namespace

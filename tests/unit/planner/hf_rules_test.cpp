@@ -406,5 +406,21 @@ TEST(HfRules, PublishedShapesOfGemma3Llama4AndGptOss) {
   EXPECT_EQ(o.kv_bytes_per_token, 36864U);
 }
 
+// With layer_types, transformers (4.53 and later) still saves the keys of the older rules; the
+// list decides and those keys are not refused as unread.
+TEST(HfRules, LayerTypesOverrideTheOlderRulesKeys) {
+  const ModelSpec s = specOf("qwen3", R"("hidden_size": 1024, "num_hidden_layers": 2,
+      "vocab_size": 100, "num_attention_heads": 16, "num_key_value_heads": 8, "head_dim": 128,
+      "intermediate_size": 3072, "torch_dtype": "bfloat16", "use_sliding_window": false,
+      "sliding_window": 4096, "max_window_layers": 28,
+      "layer_types": ["full_attention", "full_attention"])");
+  EXPECT_EQ(s.layers[0].sliding_window, 0U);
+  const ModelSpec g = specOf("gemma3_text", R"("hidden_size": 640, "num_hidden_layers": 3,
+      "_sliding_window_pattern": 6, "sliding_window": 512,
+      "layer_types": ["sliding_attention", "sliding_attention", "full_attention"])");
+  EXPECT_EQ(g.layers[0].sliding_window, 512U);
+  EXPECT_EQ(g.layers[2].sliding_window, 0U);
+}
+
 }  // namespace
 }  // namespace hwl::planner
