@@ -167,6 +167,34 @@ TEST(Plan, StateDtypeAndBadRequests) {
   EXPECT_EQ(computePlan(req).error().message, "batch must be at least 1");
 }
 
+// POST /v1/plan has no flag limits: a context and batch whose bytes pass 64 bits are an error,
+// and the inverse searches count such a point as not fitting rather than wrapping around.
+TEST(Plan, ByteCountsBeyond64BitsAreErrors) {
+  PlanRequest req = requestFor("Llama-3.1-8B", 1ULL << 40);
+  req.batch = 1ULL << 20;  // 2^40 x 2^20 x 131072 B = 2^77 B
+  auto p = computePlan(req);
+  ASSERT_FALSE(p.has_value());
+  EXPECT_EQ(p.error().message,
+            "context 1099511627776 x batch 1048576 needs more bytes than 64 "
+            "bits can count; no GPU holds that");
+  req.batch = 1;
+  req.context = 8192;
+  auto mc = maxContextFor(req, 80ULL << 30, 1ULL << 62);
+  ASSERT_TRUE(mc.has_value());
+  // The largest context that fits: one token more does not (about 80 GiB less 14.96 GiB of
+  // weights, the workspace and 1 GiB of overhead, at 131072 B per token).
+  req.context = *mc;
+  EXPECT_LE(computePlan(req)->total_bytes, 80ULL << 30);
+  req.context = *mc + 1;
+  EXPECT_GT(computePlan(req)->total_bytes, 80ULL << 30);
+  EXPECT_GT(*mc, 500000U);
+  req.context = 8192;
+  auto mb = maxBatchFor(req, 80ULL << 30, 1ULL << 60);
+  ASSERT_TRUE(mb.has_value());
+  EXPECT_GT(*mb, 50U);
+  EXPECT_LT(*mb, 70U);
+}
+
 TEST(Formats, ByteSizes) {
   EXPECT_EQ(*parseByteSize("80GiB"), 80ULL << 30);
   EXPECT_EQ(*parseByteSize("24GB"), 24'000'000'000ULL);
