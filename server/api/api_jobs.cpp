@@ -6,6 +6,7 @@
 #include "api.hpp"
 #include "dispatch/scheduler.hpp"
 #include "hwl/json.hpp"
+#include "hwl/proto/events.hpp"
 #include "hwl/proto/job_request.hpp"
 #include "hwl/proto/job_spec.hpp"
 #include "ledger/rows.hpp"
@@ -99,7 +100,20 @@ Result<http::Reply> Api::job(http::Request& req, const std::string& id) {
         [&](ledger::ReadView& view) { return view.findHost(jh->second->id.str()); });
     if (h && *h) host_state = proto::toString((**h).state);
   }
-  return http::ok(jobJson(jh->first, host_state));
+  bj::object o = jobJson(jh->first, host_state);
+  // Evidence of what the job's GPUs did: its job.usage events, oldest first (hourly while it
+  // ran, then the final one), each with the event seq it is read from.
+  auto usage = ledger_.read({0, 1000, "job/" + jh->first.id, proto::event::kJobUsage});
+  if (!usage) return usage.error();
+  bj::array u;
+  for (const auto& e : *usage) {
+    auto d = json::parseObject(e.data);
+    if (!d) continue;
+    (*d)["seq"] = e.seq;
+    u.push_back(std::move(*d));
+  }
+  o["usage"] = std::move(u);
+  return http::ok(o);
 }
 
 Result<http::Reply> Api::jobLogs(http::Request& req, const std::string& id) {

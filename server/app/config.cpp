@@ -67,6 +67,8 @@ Result<ServerConfig> loadConfigFile(const std::filesystem::path& path, ServerCon
                                 "scrape_timeout_ms",
                                 "raw_retention_s",
                                 "minute_retention_s",
+                                "usage_interval_ms",
+                                "usage_settle_ms",
                                 "max_streams",
                                 "max_streams_per_principal",
                                 "admin_stream_reserve",
@@ -119,6 +121,9 @@ Result<ServerConfig> loadConfigFile(const std::filesystem::path& path, ServerCon
         num("scrape_timeout_ms", c.scrape_timeout_ms, 100, 600'000),
         num("raw_retention_s", c.raw_retention_s, 60, 366LL * 24 * 3600),
         num("minute_retention_s", c.minute_retention_s, 3600, 10LL * 366 * 24 * 3600),
+        num("usage_interval_ms", c.usage_interval_ms, 100, 3'600'000),
+        // At least a minute: a window's last minute bucket must have closed.
+        num("usage_settle_ms", c.usage_settle_ms, 60'000, 3'600'000),
         num("max_streams", c.max_streams, 1, 100'000),
         num("max_streams_per_principal", c.max_streams_per_principal, 1, 100'000),
         num("admin_stream_reserve", c.admin_stream_reserve, 0, 100'000),

@@ -29,6 +29,10 @@ struct ServerConfig {
   int64_t scrape_timeout_ms = 5'000;
   int64_t raw_retention_s = 24 * 3600;
   int64_t minute_retention_s = 30LL * 24 * 3600;
+  // job.usage: how often ended and long jobs are looked at, and how long after a window closes
+  // its figures are summed (its last minute closed and flushed).
+  int64_t usage_interval_ms = 30'000;
+  int64_t usage_settle_ms = 90'000;
   // Live event streams and followed job logs open at once: in all, per principal (API token or
   // admin certificate), and the share of max_streams that only admins may take.
   int64_t max_streams = 64;

@@ -29,6 +29,7 @@
 #include "rentals/rental_manager.hpp"
 #include "storage/fleet_projection.hpp"
 #include "storage/hosts_projection.hpp"
+#include "evidence/usage_recorder.hpp"
 #include "storage/telemetry_store.hpp"
 #include "storage/tokens_projection.hpp"
 
@@ -449,6 +450,15 @@ int runServer(const ServerConfig& cfg, std::ostream& out) {
                 .rentals = rental_manager.get(),
                 .offers = offers.get()});
   store.start();
+  // Evidence: job.usage from the time series once a job has ended, and hourly while it runs.
+  evidence::UsageRecorder usage(**ledger, store,
+                                {.interval = std::chrono::milliseconds(cfg.usage_interval_ms),
+                                 .settle_ms = cfg.usage_settle_ms},
+                                SystemClock::instance());
+  if (auto s = usage.start(); !s) {
+    std::cerr << "error: " << s.error().message << "\n";
+    return 1;
+  }
   if (auto s = collector.start(); !s) {
     std::cerr << "error: " << s.error().message << "\n";
     return 1;
@@ -497,6 +507,7 @@ int runServer(const ServerConfig& cfg, std::ostream& out) {
   recovery.stop();  // a dispatch in progress finishes (bounded by its timeout)
   if (rental_manager) rental_manager->stop();  // provider calls in progress finish
   collector.stop();                            // drains in progress finish their appends
+  usage.stop();                                // a usage append in progress commits
   store.stop();                                // buffered samples are written
   transport.stop();                            // pooled connections to agents close
   (*ledger)->close();  // queued appends commit; a final checkpoint is signed

@@ -1,12 +1,15 @@
 // `hwledger jobs`: submitting a job for the server to place on the fleet, listing jobs, reading
 // or following a job's output, and cancelling one.
 #include <chrono>
+#include <cstdio>
 #include <string>
 #include <vector>
 
 #include "client.hpp"
 #include "commands.hpp"
 #include "hwl/json.hpp"
+#include "hwl/planner/formats.hpp"
+#include "hwl/proto/types.hpp"
 #include "output.hpp"
 #include "parse.hpp"
 #include "table.hpp"
@@ -124,6 +127,61 @@ int jobsList(const NoOptions&, const Context& ctx) {
   });
 }
 
+struct JobShowOptions {
+  std::string id;
+};
+
+std::string num1(const bj::object& o, const char* k, const char* unit) {
+  auto it = o.find(k);
+  if (it == o.end() || !it->value().is_number()) return "-";
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.1f%s", it->value().to_number<double>(), unit);
+  return buf;
+}
+
+// A job and the evidence of what its GPUs did: the latest job.usage (the final one once the
+// job has ended), with where each figure comes from.
+int jobsShow(const JobShowOptions& o, const Context& ctx) {
+  if (auto id = proto::JobId::parse(o.id); !id) return usageError(ctx.err, id.error());
+  Api api(ctx.conn);
+  return show(ctx, api.call("GET", "/v1/jobs/" + o.id), [&](const bj::value& v) {
+    const auto& j = v.as_object();
+    auto ms = [&](const char* k) {
+      auto it = j.find(k);
+      return it != j.end() && it->value().is_int64() ? it->value().as_int64() : int64_t{0};
+    };
+    ctx.out << "job      " << str(j.at("id")) << " (" << str(j.at("name")) << ")\n"
+            << "state    " << str(j.at("state")) << " on " << str(j.at("host")) << "\n";
+    if (ms("started_ms") > 0) {
+      const int64_t end = ms("ended_ms") > 0 ? ms("ended_ms") : nowMs();
+      ctx.out << "started  " << fmtTime(ms("started_ms")) << ", ran "
+              << fmtDuration(end - ms("started_ms")) << "\n";
+    }
+    const auto& usage = j.at("usage").as_array();
+    if (usage.empty()) {
+      ctx.out << "usage    none recorded yet (job.usage follows the end of the job, and every "
+                 "full hour)\n";
+      return 0;
+    }
+    const auto& u = usage.back().as_object();
+    const bool final = u.at("final").as_bool();
+    ctx.out << "usage    " << (final ? "final" : "so far") << ", event seq "
+            << u.at("seq").as_int64() << ", " << fmtTime(u.at("from_ms").as_int64()) << " to "
+            << fmtTime(u.at("to_ms").as_int64()) << "\n"
+            << "  energy       " << num1(u, "energy_wh", " Wh") << " ("
+            << str(u.at("energy_source")) << ")\n"
+            << "  GPU-hours    " << num1(u, "gpu_hours", "") << "\n"
+            << "  utilisation  mean " << num1(u, "util_mean_pct", "%") << ", max "
+            << num1(u, "util_max_pct", "%") << "\n";
+    if (auto m = u.find("mem_used_max_bytes"); m != u.end() && m->value().is_int64()) {
+      ctx.out << "  memory max   " << planner::formatBytes(static_cast<uint64_t>(m->value().as_int64()))
+              << " (" << (str(u.at("memory_source")) == "gpu" ? "whole GPU" : "the job's processes")
+              << ")\n";
+    }
+    return 0;
+  });
+}
+
 int jobsLogs(const JobLogsOptions& o, const Context& ctx) {
   Api api(ctx.conn);
   const std::string target = "/v1/jobs/" + o.id + "/logs?tail=" + std::to_string(o.tail);
@@ -171,6 +229,10 @@ void registerJobs(CLI::App& app, Commands& commands) {
   submit->add_option("command", s.command, "the command and its arguments")->required();
 
   commands.add(jobs->add_subcommand("list", "list jobs"), jobsList);
+
+  auto* show_cmd = jobs->add_subcommand("show", "a job and what its GPUs did (job.usage)");
+  auto& sh = commands.add(show_cmd, jobsShow);
+  show_cmd->add_option("id", sh.id, "job id")->required();
 
   auto* logs = jobs->add_subcommand("logs", "a job's output");
   auto& l = commands.add(logs, jobsLogs);

@@ -40,6 +40,14 @@ class TimeSeries {
   // read from the coarsest roll-up whose resolution fits the step.
   virtual Result<boost::json::object> query(const std::string& host_id, const std::string& gpu_uuid,
                                             int64_t from_ms, int64_t to_ms, int64_t step_ms) = 0;
+  // What a job's GPUs did over [from_ms, to_ms), from the 1-minute roll-ups of the minutes that
+  // overlap it: energy (from the GPU's counter where every minute had one, else power integrated
+  // over time; `energy_source` says which), GPU-hours of the window, mean and maximum
+  // utilisation, the largest whole-GPU memory in use, and the same per GPU. The figures of a
+  // window are the same whenever they are read once its minutes are closed.
+  virtual Result<boost::json::object> jobUsage(const std::string& host_id,
+                                               const std::vector<std::string>& gpu_uuids,
+                                               int64_t from_ms, int64_t to_ms) = 0;
   [[nodiscard]] virtual uint64_t samplesRecorded() const = 0;
 };
 

@@ -71,6 +71,7 @@ Status applyJob(sqlite::Db& db, const Event& e, const bj::object& d,
                 const std::optional<std::pair<std::string, int64_t>>& origin) {
   std::string id = strOf(d, "job_id");
   if (id.empty()) return {};
+  if (e.type == proto::event::kJobUsage) return {};  // evidence, not a state
   if (e.type == proto::event::kJobSubmitted) {
     std::string spec = "{}";
     if (auto it = d.find("spec"); it != d.end()) spec = json::canonical(it->value());

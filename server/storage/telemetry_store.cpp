@@ -424,4 +424,78 @@ Result<bj::array> TelemetryStore::usage(const std::string& group, int64_t f, int
   });
 }
 
+Result<bj::object> TelemetryStore::jobUsage(const std::string& host_id,
+                                            const std::vector<std::string>& gpu_uuids,
+                                            int64_t from_ms, int64_t to_ms) {
+  if (to_ms < from_ms) return invalidArgument("usage window ends before it starts");
+  return ledger_.withDb([&](sqlite::Db& db) -> Result<bj::object> {
+    auto st = db.prepare(
+        "SELECT count(*), sum(r.samples), sum(r.energy_wh), min(r.energy_counter), "
+        "sum(r.util_sum), sum(r.util_n), max(r.util_max), max(r.mem_used_max) FROM ts_1m r "
+        "JOIN ts_series s ON s.id = r.series WHERE s.host_id = ? AND s.gpu_uuid = ? AND "
+        "r.bucket_ms >= ? AND r.bucket_ms < ?");
+    if (!st) return st.error();
+    bj::array per_gpu;
+    double energy = 0, util_sum = 0;
+    int64_t util_n = 0, minutes = 0, samples = 0;
+    std::optional<double> util_max;
+    std::optional<int64_t> mem_max;
+    int counter_gpus = 0, power_gpus = 0;
+    for (const auto& uuid : gpu_uuids) {
+      st->bind(1, host_id).bind(2, uuid).bind(3, from_ms - from_ms % kMinute).bind(4, to_ms);
+      auto r = st->step();
+      if (!r) return r.error();
+      bj::object g{{"gpu_uuid", uuid}};
+      const int64_t m = *r ? st->i64(0) : 0;
+      g["minutes"] = m;
+      if (m > 0) {
+        const double e = sqlite3_column_double(st->get(), 2);
+        const bool counter = st->i64(3) != 0;
+        g["samples"] = st->i64(1);
+        g["energy_wh"] = round3(e);
+        g["energy_source"] = counter ? "counter" : "power";
+        (counter ? counter_gpus : power_gpus) += 1;
+        energy += e;
+        samples += st->i64(1);
+        minutes += m;
+        if (st->i64(5) > 0) {
+          g["util_mean_pct"] =
+              round3(sqlite3_column_double(st->get(), 4) / static_cast<double>(st->i64(5)));
+          util_sum += sqlite3_column_double(st->get(), 4);
+          util_n += st->i64(5);
+        }
+        if (!st->isNull(6)) {
+          const double u = sqlite3_column_double(st->get(), 6);
+          g["util_max_pct"] = round3(u);
+          util_max = std::max(util_max.value_or(u), u);
+        }
+        if (!st->isNull(7)) {
+          g["mem_used_max_bytes"] = st->i64(7);
+          mem_max = std::max(mem_max.value_or(st->i64(7)), st->i64(7));
+        }
+      }
+      st->reset();
+      per_gpu.push_back(std::move(g));
+    }
+    bj::object o{{"from_ms", from_ms},
+                 {"to_ms", to_ms},
+                 {"gpu_hours", round3(static_cast<double>(gpu_uuids.size()) *
+                                      static_cast<double>(to_ms - from_ms) / 3.6e6)},
+                 {"minutes_with_samples", minutes},
+                 {"samples", samples},
+                 {"energy_wh", round3(energy)},
+                 {"energy_source", counter_gpus > 0 && power_gpus > 0
+                                       ? "mixed"
+                                       : (counter_gpus > 0 ? "counter"
+                                                           : (power_gpus > 0 ? "power" : "none"))},
+                 // Per-process memory is not in the time series: the figure is the whole GPU's.
+                 {"memory_source", "gpu"},
+                 {"gpus", std::move(per_gpu)}};
+    if (util_n > 0) o["util_mean_pct"] = round3(util_sum / static_cast<double>(util_n));
+    if (util_max) o["util_max_pct"] = round3(*util_max);
+    if (mem_max) o["mem_used_max_bytes"] = *mem_max;
+    return o;
+  });
+}
+
 }  // namespace hwl::storage

@@ -45,6 +45,9 @@ class TelemetryStore final : public ledger::TimeSeries {
                                    bool minute) override;
   Result<boost::json::object> query(const std::string& host_id, const std::string& gpu_uuid,
                                     int64_t from_ms, int64_t to_ms, int64_t step_ms) override;
+  Result<boost::json::object> jobUsage(const std::string& host_id,
+                                       const std::vector<std::string>& gpu_uuids, int64_t from_ms,
+                                       int64_t to_ms) override;
   [[nodiscard]] uint64_t samplesRecorded() const override { return recorded_; }
 
  private:

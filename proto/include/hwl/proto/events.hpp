@@ -27,6 +27,8 @@ inline constexpr char kJobSubmitted[] = "job.submitted";
 inline constexpr char kJobPlaced[] = "job.placed";
 inline constexpr char kJobDispatchFailed[] = "job.dispatch_failed";
 inline constexpr char kJobStarted[] = "job.started";
+// Evidence about a job, not a change of its state (the job projection leaves the state alone).
+inline constexpr char kJobUsage[] = "job.usage";
 inline constexpr char kJobReady[] = "job.ready";
 inline constexpr char kJobExited[] = "job.exited";
 inline constexpr char kJobFailed[] = "job.failed";

@@ -1,0 +1,238 @@
+// job.usage on a real SQLite ledger and time series: the figures of a job's GPUs between its
+// start and end from samples with the real H100 capture's values (busy and idle), the energy
+// source (power integrated, or the GPU's counter across a counter reset), hourly figures for a
+// long job, and nothing appended twice across a restart.
+#include <gtest/gtest.h>
+
+#include <boost/json.hpp>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "evidence/usage_recorder.hpp"
+#include "hwl/clock.hpp"
+#include "hwl/crypto.hpp"
+#include "hwl/probes/nvidia_smi.hpp"
+#include "hwl/proto/events.hpp"
+#include "hwl/test_fixtures.hpp"
+#include "storage/fleet_projection.hpp"
+#include "storage/hosts_projection.hpp"
+#include "storage/sqlite_ledger.hpp"
+#include "storage/telemetry_store.hpp"
+
+namespace hwl::evidence {
+namespace {
+
+namespace fs = std::filesystem;
+namespace bj = boost::json;
+
+constexpr int64_t kT0 = 1'800'000'000'000;  // a whole minute (and hour)
+constexpr int64_t kMin = 60'000;
+
+// One GPU reading of a real capture: nvidia-smi --query-gpu on an H100 (busy under gpu-burn, or
+// idle), as the agent's probe parses it.
+probes::GpuSample capture(const std::string& file) {
+  std::ifstream in(hwl::test_fixtures::find("telemetry", file));
+  std::stringstream ss;
+  ss << in.rdbuf();
+  auto gpus = probes::parseQueryGpuCsv(ss.str());
+  EXPECT_TRUE(gpus.has_value() && gpus->size() == 1U);
+  return gpus->front();
+}
+
+ledger::GpuPoint point(const std::string& uuid, const probes::GpuSample& s,
+                       std::optional<int64_t> energy_mj = std::nullopt) {
+  ledger::GpuPoint p;
+  p.uuid = uuid;
+  p.util_pct = s.utilization_gpu_pct;
+  p.mem_used_bytes = s.memory_used_bytes ? std::optional<int64_t>(*s.memory_used_bytes)
+                                         : std::nullopt;
+  p.power_w = s.power_w;
+  p.temp_c = s.temperature_c;
+  p.energy_mj = energy_mj;
+  return p;
+}
+
+class UsageRecorderTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() / ("hwl-usage-" + crypto::newId("", 6));
+    fs::create_directories(dir_);
+    auto k = crypto::generateEd25519();
+    key_ = std::shared_ptr<EVP_PKEY>(k.release(), crypto::PkeyFree{});
+    open();
+  }
+  void TearDown() override {
+    store_.reset();
+    ledger_.reset();
+    fs::remove_all(dir_);
+  }
+  void open() {
+    storage::LedgerOptions o;
+    o.db_path = dir_ / "ledger.db";
+    o.create = true;
+    o.checkpoint_log = dir_ / "checkpoints.log";
+    o.signing_key = key_;
+    o.clock = &clock_;
+    o.projections.push_back(std::make_unique<storage::HostsProjection>());
+    o.projections.push_back(std::make_unique<storage::FleetProjection>());
+    auto l = storage::SqliteLedger::open(std::move(o));
+    ASSERT_TRUE(l.has_value()) << l.error().message;
+    ledger_ = std::move(*l);
+    store_ = std::make_unique<storage::TelemetryStore>(*ledger_);
+  }
+  void restart() {
+    store_.reset();
+    ledger_.reset();
+    open();
+  }
+
+  void append(const std::string& stream, const std::string& type, bj::object d) {
+    ledger::AppendRequest req;
+    req.actor = "system";
+    req.parts.push_back({stream, ledger::kAnyVersion, {{"", type, bj::value(std::move(d))}}});
+    auto r = ledger_->append(std::move(req));
+    ASSERT_TRUE(r.has_value()) << r.error().message;
+  }
+  // A job placed on host-1's GPUs, started at `start`, ended at `end` when given.
+  void job(const std::string& id, const std::vector<std::string>& gpus, int64_t start,
+           std::optional<int64_t> end) {
+    bj::array g;
+    for (const auto& u : gpus) g.emplace_back(u);
+    append("job/" + id, proto::event::kJobSubmitted, {{"job_id", id}, {"name", id}});
+    append("job/" + id, proto::event::kJobPlaced,
+           {{"job_id", id}, {"host_id", "host-1"}, {"gpus", g}});
+    append("job/" + id, proto::event::kJobStarted,
+           {{"job_id", id}, {"state", "running"}, {"started_ms", start}});
+    if (end) {
+      append("job/" + id, proto::event::kJobExited,
+             {{"job_id", id}, {"state", "exited"}, {"ended_ms", *end}, {"exit_code", 0}});
+    }
+  }
+  std::vector<bj::object> usageEvents(const std::string& job_id) {
+    auto ev = ledger_->read({0, 100, "job/" + job_id, proto::event::kJobUsage});
+    EXPECT_TRUE(ev.has_value());
+    std::vector<bj::object> out;
+    for (const auto& e : *ev) out.push_back(bj::parse(e.data).as_object());
+    return out;
+  }
+  Result<int> tick() {
+    UsageRecorder r(*ledger_, *store_, {.interval = std::chrono::hours(1)}, clock_);
+    if (auto s = r.start(); !s) return s.error();
+    auto n = r.tick();
+    r.stop();
+    return n;
+  }
+
+  fs::path dir_;
+  std::shared_ptr<EVP_PKEY> key_;
+  ManualClock clock_{kT0};
+  std::unique_ptr<storage::SqliteLedger> ledger_;
+  std::unique_ptr<storage::TelemetryStore> store_;
+};
+
+double near(const bj::object& o, const char* k) { return o.at(k).to_number<double>(); }
+
+TEST_F(UsageRecorderTest, AJobThatWorksAndOneThatIdles) {
+  const probes::GpuSample busy = capture("nvidia-h100-query-gpu.csv");
+  const probes::GpuSample idle = capture("nvidia-h100-query-gpu-idle.csv");
+  ASSERT_EQ(busy.power_w, 631.95);
+  ASSERT_EQ(idle.power_w, 69.85);
+  // Ten minutes at one sample every 10 s: GPU-0 busy, GPU-1 idle. Another GPU of the host is
+  // busy too but is not the job's.
+  for (int i = 0; i < 60; ++i) {
+    store_->record("host-1", kT0 + i * 10'000,
+                   {point("GPU-0", busy), point("GPU-1", idle), point("GPU-2", busy)});
+  }
+  ASSERT_TRUE(store_->flush().has_value());
+  job("job-a", {"GPU-0", "GPU-1"}, kT0, kT0 + 10 * kMin);
+
+  // Not before the window has settled.
+  clock_.setMs(kT0 + 10 * kMin + 30'000);
+  ASSERT_EQ(*tick(), 0);
+  clock_.setMs(kT0 + 10 * kMin + 90'000);
+  ASSERT_EQ(*tick(), 1);
+  const auto u = usageEvents("job-a");
+  ASSERT_EQ(u.size(), 1U);
+  const bj::object& d = u[0];
+  EXPECT_TRUE(d.at("final").as_bool());
+  EXPECT_EQ(d.at("from_ms").as_int64(), kT0);
+  EXPECT_EQ(d.at("to_ms").as_int64(), kT0 + 10 * kMin);
+  // No energy counter in the capture: power integrated over the 59 gaps of 10 s.
+  EXPECT_EQ(d.at("energy_source").as_string(), "power");
+  const double busy_wh = 59 * 10 * 631.95 / 3600, idle_wh = 59 * 10 * 69.85 / 3600;
+  EXPECT_NEAR(near(d, "energy_wh"), busy_wh + idle_wh, 0.002);
+  EXPECT_NEAR(near(d, "gpu_hours"), 2 * 10.0 / 60, 0.001);
+  EXPECT_NEAR(near(d, "util_mean_pct"), 50.0, 0.001);  // 100% and 0%, 60 samples each
+  EXPECT_NEAR(near(d, "util_max_pct"), 100.0, 0.001);
+  EXPECT_EQ(d.at("mem_used_max_bytes").as_int64(), 19818LL << 20);
+  EXPECT_EQ(d.at("memory_source").as_string(), "gpu");
+  const auto& per = d.at("gpus").as_array();
+  ASSERT_EQ(per.size(), 2U);
+  EXPECT_NEAR(near(per[0].as_object(), "energy_wh"), busy_wh, 0.001);
+  EXPECT_NEAR(near(per[1].as_object(), "energy_wh"), idle_wh, 0.001);
+  EXPECT_NEAR(near(per[1].as_object(), "util_max_pct"), 0.0, 0.001);
+  // The job's state is not touched by its evidence.
+  auto row = ledger_->withReader([](ledger::ReadView& v) { return v.findJob("job-a"); });
+  ASSERT_TRUE(row && *row);
+  EXPECT_EQ((**row).state, "exited");
+}
+
+// A GPU with an energy counter: energy is the counter's difference, except across a reset (the
+// driver reloaded), where the power of that gap is integrated instead.
+TEST_F(UsageRecorderTest, EnergyFromTheCounterAcrossAReset) {
+  const probes::GpuSample busy = capture("nvidia-h100-query-gpu.csv");
+  const int64_t per_gap_mj = 10 * 631'950;  // 631.95 W for 10 s, in mJ
+  int64_t counter = 5'000'000'000;
+  for (int i = 0; i < 30; ++i) {
+    if (i == 15) counter = 1'000;  // reset
+    store_->record("host-1", kT0 + i * 10'000, {point("GPU-0", busy, counter)});
+    counter += per_gap_mj;
+  }
+  ASSERT_TRUE(store_->flush().has_value());
+  job("job-c", {"GPU-0"}, kT0, kT0 + 5 * kMin);
+  clock_.setMs(kT0 + 7 * kMin);
+  ASSERT_EQ(*tick(), 1);
+  const auto u = usageEvents("job-c");
+  ASSERT_EQ(u.size(), 1U);
+  EXPECT_EQ(u[0].at("energy_source").as_string(), "counter");
+  // 28 gaps from the counter, the reset gap from power: 29 x 10 s x 631.95 W either way.
+  EXPECT_NEAR(near(u[0], "energy_wh"), 29 * 10 * 631.95 / 3600, 0.001);
+}
+
+// A job still running after two hours and ten minutes has two hourly figures (cumulative from
+// its start); a restarted server appends none of them again, nor the final one later.
+TEST_F(UsageRecorderTest, HourlyWhileRunningAndNothingTwiceAcrossARestart) {
+  const probes::GpuSample busy = capture("nvidia-h100-query-gpu.csv");
+  for (int64_t t = kT0; t < kT0 + 130 * kMin; t += kMin) {
+    store_->record("host-1", t, {point("GPU-0", busy)});
+  }
+  ASSERT_TRUE(store_->flush().has_value());
+  job("job-l", {"GPU-0"}, kT0, std::nullopt);
+  clock_.setMs(kT0 + 130 * kMin);
+  ASSERT_EQ(*tick(), 2);
+  auto u = usageEvents("job-l");
+  ASSERT_EQ(u.size(), 2U);
+  EXPECT_FALSE(u[0].at("final").as_bool());
+  EXPECT_EQ(u[0].at("to_ms").as_int64(), kT0 + 60 * kMin);
+  EXPECT_EQ(u[1].at("to_ms").as_int64(), kT0 + 120 * kMin);
+  EXPECT_NEAR(near(u[1], "gpu_hours"), 2.0, 0.001);
+  // 119 gaps of a minute at 631.95 W in the first two hours.
+  EXPECT_NEAR(near(u[1], "energy_wh"), 119 * 631.95 / 60, 0.01);
+
+  restart();
+  ASSERT_EQ(*tick(), 0);
+  EXPECT_EQ(usageEvents("job-l").size(), 2U);
+  append("job/job-l", proto::event::kJobExited,
+         {{"job_id", "job-l"}, {"state", "exited"}, {"ended_ms", kT0 + 130 * kMin}});
+  clock_.setMs(kT0 + 135 * kMin);
+  ASSERT_EQ(*tick(), 1);
+  restart();
+  ASSERT_EQ(*tick(), 0);
+  u = usageEvents("job-l");
+  ASSERT_EQ(u.size(), 3U);
+  EXPECT_TRUE(u[2].at("final").as_bool());
+}
+
+}  // namespace
+}  // namespace hwl::evidence
