@@ -69,6 +69,7 @@ Result<ServerConfig> loadConfigFile(const std::filesystem::path& path, ServerCon
                                 "minute_retention_s",
                                 "usage_interval_ms",
                                 "usage_settle_ms",
+                                "job_idle_after_ms",
                                 "max_streams",
                                 "max_streams_per_principal",
                                 "admin_stream_reserve",
@@ -105,9 +106,7 @@ Result<ServerConfig> loadConfigFile(const std::filesystem::path& path, ServerCon
   };
   std::string dir, public_url;
   for (const auto& s :
-       {str("data_dir", dir),
-        str("listen", c.listen),
-        str("public_url", public_url),
+       {str("data_dir", dir), str("listen", c.listen), str("public_url", public_url),
         str("log_level", c.log_level),
         num("checkpoint_every", c.checkpoint_every, 1, 1'000'000'000),
         num("body_limit_bytes", c.body_limit_bytes, 1024, 1LL << 30),
@@ -124,6 +123,7 @@ Result<ServerConfig> loadConfigFile(const std::filesystem::path& path, ServerCon
         num("usage_interval_ms", c.usage_interval_ms, 100, 3'600'000),
         // At least a minute: a window's last minute bucket must have closed.
         num("usage_settle_ms", c.usage_settle_ms, 60'000, 3'600'000),
+        num("job_idle_after_ms", c.job_idle_after_ms, 60'000, 7LL * 24 * 3'600'000),
         num("max_streams", c.max_streams, 1, 100'000),
         num("max_streams_per_principal", c.max_streams_per_principal, 1, 100'000),
         num("admin_stream_reserve", c.admin_stream_reserve, 0, 100'000),
@@ -134,8 +134,7 @@ Result<ServerConfig> loadConfigFile(const std::filesystem::path& path, ServerCon
         num("ssh_poll_threads", c.ssh_poll_threads, 1, 256),
         num("ssh_connect_timeout_ms", c.ssh_connect_timeout_ms, 100, 600'000),
         num("ssh_command_timeout_ms", c.ssh_command_timeout_ms, 100, 3'600'000),
-        str("agent_binary", c.agent_binary),
-        str("ssh_key_dir", c.ssh_key_dir),
+        str("agent_binary", c.agent_binary), str("ssh_key_dir", c.ssh_key_dir),
         str("ssh_job_root", c.ssh_job_root)}) {
     if (!s) return s.error();
   }

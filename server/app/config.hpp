@@ -33,6 +33,8 @@ struct ServerConfig {
   // its figures are summed (its last minute closed and flushed).
   int64_t usage_interval_ms = 30'000;
   int64_t usage_settle_ms = 90'000;
+  // job.idle: a ready job whose GPUs sat at their idle power with no utilisation this long.
+  int64_t job_idle_after_ms = 15 * 60'000;
   // Live event streams and followed job logs open at once: in all, per principal (API token or
   // admin certificate), and the share of max_streams that only admins may take.
   int64_t max_streams = 64;

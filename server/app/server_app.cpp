@@ -18,6 +18,7 @@
 #include "collect/collector.hpp"
 #include "dispatch/agent_driver.hpp"
 #include "dispatch/recovery.hpp"
+#include "evidence/evidence_recorder.hpp"
 #include "hwl/crypto.hpp"
 #include "hwl/files.hpp"
 #include "hwl/http.hpp"
@@ -29,7 +30,6 @@
 #include "rentals/rental_manager.hpp"
 #include "storage/fleet_projection.hpp"
 #include "storage/hosts_projection.hpp"
-#include "evidence/usage_recorder.hpp"
 #include "storage/telemetry_store.hpp"
 #include "storage/tokens_projection.hpp"
 
@@ -38,6 +38,41 @@ namespace hwl::server {
 namespace fs = std::filesystem;
 
 namespace {
+
+// The GPUs the collector sees now, with their processes, for the evidence recorder.
+std::vector<evidence::LiveGpu> liveGpus(const std::map<std::string, collect::HostLive>& live) {
+  std::vector<evidence::LiveGpu> out;
+  for (const auto& [host, l] : live) {
+    if (!l.telemetry || !l.reachable) continue;
+    const auto* gpus = l.telemetry->if_contains("gpus");
+    if (gpus == nullptr || !gpus->is_array()) continue;
+    for (const auto& gv : gpus->as_array()) {
+      if (!gv.is_object()) continue;
+      const auto& g = gv.as_object();
+      const auto* uuid = g.if_contains("uuid");
+      if (uuid == nullptr || !uuid->is_string()) continue;
+      evidence::LiveGpu lg{host, std::string(uuid->as_string()), l.telemetry_ms, {}, {}};
+      if (const auto* u = g.if_contains("utilization_gpu_pct"); u != nullptr && u->is_number())
+        lg.util_pct = u->to_number<double>();
+      if (const auto* ps = g.if_contains("processes"); ps != nullptr && ps->is_array()) {
+        for (const auto& pv : ps->as_array()) {
+          if (!pv.is_object()) continue;
+          const auto& p = pv.as_object();
+          evidence::LiveGpu::Process proc;
+          if (const auto* pid = p.if_contains("pid"); pid != nullptr && pid->is_int64())
+            proc.pid = pid->as_int64();
+          if (const auto* n = p.if_contains("name"); n != nullptr && n->is_string())
+            proc.name = std::string(n->as_string());
+          if (const auto* m = p.if_contains("memory_bytes"); m != nullptr && m->is_int64())
+            proc.memory_bytes = m->as_int64();
+          lg.processes.push_back(std::move(proc));
+        }
+      }
+      out.push_back(std::move(lg));
+    }
+  }
+  return out;
+}
 
 std::string hostName() {
   char buf[256] = {};
@@ -450,11 +485,14 @@ int runServer(const ServerConfig& cfg, std::ostream& out) {
                 .rentals = rental_manager.get(),
                 .offers = offers.get()});
   store.start();
-  // Evidence: job.usage from the time series once a job has ended, and hourly while it runs.
-  evidence::UsageRecorder usage(**ledger, store,
-                                {.interval = std::chrono::milliseconds(cfg.usage_interval_ms),
-                                 .settle_ms = cfg.usage_settle_ms},
-                                SystemClock::instance());
+  // Evidence: job.usage from the time series once a job has ended and hourly while it runs;
+  // job.idle; processes on GPUs no job holds, from the collector's live view.
+  evidence::EvidenceRecorder usage(**ledger, store,
+                                   {.interval = std::chrono::milliseconds(cfg.usage_interval_ms),
+                                    .settle_ms = cfg.usage_settle_ms,
+                                    .idle_after_ms = cfg.job_idle_after_ms},
+                                   SystemClock::instance(),
+                                   [&collector] { return liveGpus(collector.liveAll()); });
   if (auto s = usage.start(); !s) {
     std::cerr << "error: " << s.error().message << "\n";
     return 1;

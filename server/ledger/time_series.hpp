@@ -25,6 +25,15 @@ struct GpuPoint {
   std::optional<int64_t> energy_mj;
 };
 
+// One GPU's minute of the 1-minute roll-up.
+struct GpuMinute {
+  int64_t bucket_ms = 0;
+  int64_t samples = 0;
+  std::optional<double> util_max_pct;
+  std::optional<double> power_mean_w;
+  std::optional<int64_t> mem_used_max_bytes;
+};
+
 class TimeSeries {
  public:
   virtual ~TimeSeries() = default;
@@ -48,6 +57,10 @@ class TimeSeries {
   virtual Result<boost::json::object> jobUsage(const std::string& host_id,
                                                const std::vector<std::string>& gpu_uuids,
                                                int64_t from_ms, int64_t to_ms) = 0;
+  // A GPU's minutes in [from_ms, to_ms), oldest first (minutes without samples are absent).
+  virtual Result<std::vector<GpuMinute>> gpuMinutes(const std::string& host_id,
+                                                    const std::string& gpu_uuid, int64_t from_ms,
+                                                    int64_t to_ms) = 0;
   [[nodiscard]] virtual uint64_t samplesRecorded() const = 0;
 };
 

@@ -71,7 +71,8 @@ Status applyJob(sqlite::Db& db, const Event& e, const bj::object& d,
                 const std::optional<std::pair<std::string, int64_t>>& origin) {
   std::string id = strOf(d, "job_id");
   if (id.empty()) return {};
-  if (e.type == proto::event::kJobUsage) return {};  // evidence, not a state
+  // Evidence about the job, not a state of it.
+  if (e.type == proto::event::kJobUsage || e.type == proto::event::kJobIdle) return {};
   if (e.type == proto::event::kJobSubmitted) {
     std::string spec = "{}";
     if (auto it = d.find("spec"); it != d.end()) spec = json::canonical(it->value());

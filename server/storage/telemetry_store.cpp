@@ -484,10 +484,10 @@ Result<bj::object> TelemetryStore::jobUsage(const std::string& host_id,
                  {"minutes_with_samples", minutes},
                  {"samples", samples},
                  {"energy_wh", round3(energy)},
-                 {"energy_source", counter_gpus > 0 && power_gpus > 0
-                                       ? "mixed"
-                                       : (counter_gpus > 0 ? "counter"
-                                                           : (power_gpus > 0 ? "power" : "none"))},
+                 {"energy_source",
+                  counter_gpus > 0 && power_gpus > 0
+                      ? "mixed"
+                      : (counter_gpus > 0 ? "counter" : (power_gpus > 0 ? "power" : "none"))},
                  // Per-process memory is not in the time series: the figure is the whole GPU's.
                  {"memory_source", "gpu"},
                  {"gpus", std::move(per_gpu)}};
@@ -495,6 +495,33 @@ Result<bj::object> TelemetryStore::jobUsage(const std::string& host_id,
     if (util_max) o["util_max_pct"] = round3(*util_max);
     if (mem_max) o["mem_used_max_bytes"] = *mem_max;
     return o;
+  });
+}
+
+Result<std::vector<ledger::GpuMinute>> TelemetryStore::gpuMinutes(const std::string& host_id,
+                                                                  const std::string& gpu_uuid,
+                                                                  int64_t from_ms, int64_t to_ms) {
+  return ledger_.withDb([&](sqlite::Db& db) -> Result<std::vector<ledger::GpuMinute>> {
+    auto st = db.prepare(
+        "SELECT r.bucket_ms, r.samples, r.util_max, r.power_sum / nullif(r.power_n, 0), "
+        "r.mem_used_max FROM ts_1m r JOIN ts_series s ON s.id = r.series WHERE s.host_id = ? AND "
+        "s.gpu_uuid = ? AND r.bucket_ms >= ? AND r.bucket_ms < ? ORDER BY r.bucket_ms");
+    if (!st) return st.error();
+    st->bind(1, host_id).bind(2, gpu_uuid).bind(3, from_ms).bind(4, to_ms);
+    std::vector<ledger::GpuMinute> out;
+    for (;;) {
+      auto r = st->step();
+      if (!r) return r.error();
+      if (!*r) break;
+      ledger::GpuMinute m;
+      m.bucket_ms = st->i64(0);
+      m.samples = st->i64(1);
+      if (!st->isNull(2)) m.util_max_pct = sqlite3_column_double(st->get(), 2);
+      if (!st->isNull(3)) m.power_mean_w = sqlite3_column_double(st->get(), 3);
+      m.mem_used_max_bytes = st->optI64(4);
+      out.push_back(m);
+    }
+    return out;
   });
 }
 

@@ -48,6 +48,9 @@ class TelemetryStore final : public ledger::TimeSeries {
   Result<boost::json::object> jobUsage(const std::string& host_id,
                                        const std::vector<std::string>& gpu_uuids, int64_t from_ms,
                                        int64_t to_ms) override;
+  Result<std::vector<ledger::GpuMinute>> gpuMinutes(const std::string& host_id,
+                                                    const std::string& gpu_uuid, int64_t from_ms,
+                                                    int64_t to_ms) override;
   [[nodiscard]] uint64_t samplesRecorded() const override { return recorded_; }
 
  private:

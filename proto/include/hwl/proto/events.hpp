@@ -29,6 +29,9 @@ inline constexpr char kJobDispatchFailed[] = "job.dispatch_failed";
 inline constexpr char kJobStarted[] = "job.started";
 // Evidence about a job, not a change of its state (the job projection leaves the state alone).
 inline constexpr char kJobUsage[] = "job.usage";
+inline constexpr char kJobIdle[] = "job.idle";
+// Processes on a GPU that no job holds, on the host's stream.
+inline constexpr char kGpuUnaccountedUse[] = "gpu.unaccounted_use";
 inline constexpr char kJobReady[] = "job.ready";
 inline constexpr char kJobExited[] = "job.exited";
 inline constexpr char kJobFailed[] = "job.failed";

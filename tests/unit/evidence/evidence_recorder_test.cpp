@@ -2,6 +2,8 @@
 // start and end from samples with the real H100 capture's values (busy and idle), the energy
 // source (power integrated, or the GPU's counter across a counter reset), hourly figures for a
 // long job, and nothing appended twice across a restart.
+#include "evidence/evidence_recorder.hpp"
+
 #include <gtest/gtest.h>
 
 #include <boost/json.hpp>
@@ -9,7 +11,6 @@
 #include <fstream>
 #include <sstream>
 
-#include "evidence/usage_recorder.hpp"
 #include "hwl/clock.hpp"
 #include "hwl/crypto.hpp"
 #include "hwl/probes/nvidia_smi.hpp"
@@ -45,15 +46,15 @@ ledger::GpuPoint point(const std::string& uuid, const probes::GpuSample& s,
   ledger::GpuPoint p;
   p.uuid = uuid;
   p.util_pct = s.utilization_gpu_pct;
-  p.mem_used_bytes = s.memory_used_bytes ? std::optional<int64_t>(*s.memory_used_bytes)
-                                         : std::nullopt;
+  p.mem_used_bytes =
+      s.memory_used_bytes ? std::optional<int64_t>(*s.memory_used_bytes) : std::nullopt;
   p.power_w = s.power_w;
   p.temp_c = s.temperature_c;
   p.energy_mj = energy_mj;
   return p;
 }
 
-class UsageRecorderTest : public ::testing::Test {
+class EvidenceRecorderTest : public ::testing::Test {
  protected:
   void SetUp() override {
     dir_ = fs::temp_directory_path() / ("hwl-usage-" + crypto::newId("", 6));
@@ -96,7 +97,7 @@ class UsageRecorderTest : public ::testing::Test {
   }
   // A job placed on host-1's GPUs, started at `start`, ended at `end` when given.
   void job(const std::string& id, const std::vector<std::string>& gpus, int64_t start,
-           std::optional<int64_t> end) {
+           std::optional<int64_t> end, std::optional<int64_t> ready = std::nullopt) {
     bj::array g;
     for (const auto& u : gpus) g.emplace_back(u);
     append("job/" + id, proto::event::kJobSubmitted, {{"job_id", id}, {"name", id}});
@@ -104,20 +105,25 @@ class UsageRecorderTest : public ::testing::Test {
            {{"job_id", id}, {"host_id", "host-1"}, {"gpus", g}});
     append("job/" + id, proto::event::kJobStarted,
            {{"job_id", id}, {"state", "running"}, {"started_ms", start}});
+    if (ready) {
+      append("job/" + id, proto::event::kJobReady,
+             {{"job_id", id}, {"state", "ready"}, {"ready_ms", *ready}});
+    }
     if (end) {
       append("job/" + id, proto::event::kJobExited,
              {{"job_id", id}, {"state", "exited"}, {"ended_ms", *end}, {"exit_code", 0}});
     }
   }
-  std::vector<bj::object> usageEvents(const std::string& job_id) {
-    auto ev = ledger_->read({0, 100, "job/" + job_id, proto::event::kJobUsage});
+  std::vector<bj::object> events(const std::string& stream, const char* type) {
+    auto ev = ledger_->read({0, 100, stream, type});
     EXPECT_TRUE(ev.has_value());
     std::vector<bj::object> out;
     for (const auto& e : *ev) out.push_back(bj::parse(e.data).as_object());
     return out;
   }
-  Result<int> tick() {
-    UsageRecorder r(*ledger_, *store_, {.interval = std::chrono::hours(1)}, clock_);
+  Result<int> tick(EvidenceRecorder::LiveGpus live = {}) {
+    EvidenceRecorder r(*ledger_, *store_, {.interval = std::chrono::hours(1)}, clock_,
+                       std::move(live));
     if (auto s = r.start(); !s) return s.error();
     auto n = r.tick();
     r.stop();
@@ -133,7 +139,7 @@ class UsageRecorderTest : public ::testing::Test {
 
 double near(const bj::object& o, const char* k) { return o.at(k).to_number<double>(); }
 
-TEST_F(UsageRecorderTest, AJobThatWorksAndOneThatIdles) {
+TEST_F(EvidenceRecorderTest, AJobThatWorksAndOneThatIdles) {
   const probes::GpuSample busy = capture("nvidia-h100-query-gpu.csv");
   const probes::GpuSample idle = capture("nvidia-h100-query-gpu-idle.csv");
   ASSERT_EQ(busy.power_w, 631.95);
@@ -152,7 +158,7 @@ TEST_F(UsageRecorderTest, AJobThatWorksAndOneThatIdles) {
   ASSERT_EQ(*tick(), 0);
   clock_.setMs(kT0 + 10 * kMin + 90'000);
   ASSERT_EQ(*tick(), 1);
-  const auto u = usageEvents("job-a");
+  const auto u = events("job/job-a", proto::event::kJobUsage);
   ASSERT_EQ(u.size(), 1U);
   const bj::object& d = u[0];
   EXPECT_TRUE(d.at("final").as_bool());
@@ -180,7 +186,7 @@ TEST_F(UsageRecorderTest, AJobThatWorksAndOneThatIdles) {
 
 // A GPU with an energy counter: energy is the counter's difference, except across a reset (the
 // driver reloaded), where the power of that gap is integrated instead.
-TEST_F(UsageRecorderTest, EnergyFromTheCounterAcrossAReset) {
+TEST_F(EvidenceRecorderTest, EnergyFromTheCounterAcrossAReset) {
   const probes::GpuSample busy = capture("nvidia-h100-query-gpu.csv");
   const int64_t per_gap_mj = 10 * 631'950;  // 631.95 W for 10 s, in mJ
   int64_t counter = 5'000'000'000;
@@ -193,7 +199,7 @@ TEST_F(UsageRecorderTest, EnergyFromTheCounterAcrossAReset) {
   job("job-c", {"GPU-0"}, kT0, kT0 + 5 * kMin);
   clock_.setMs(kT0 + 7 * kMin);
   ASSERT_EQ(*tick(), 1);
-  const auto u = usageEvents("job-c");
+  const auto u = events("job/job-c", proto::event::kJobUsage);
   ASSERT_EQ(u.size(), 1U);
   EXPECT_EQ(u[0].at("energy_source").as_string(), "counter");
   // 28 gaps from the counter, the reset gap from power: 29 x 10 s x 631.95 W either way.
@@ -202,7 +208,7 @@ TEST_F(UsageRecorderTest, EnergyFromTheCounterAcrossAReset) {
 
 // A job still running after two hours and ten minutes has two hourly figures (cumulative from
 // its start); a restarted server appends none of them again, nor the final one later.
-TEST_F(UsageRecorderTest, HourlyWhileRunningAndNothingTwiceAcrossARestart) {
+TEST_F(EvidenceRecorderTest, HourlyWhileRunningAndNothingTwiceAcrossARestart) {
   const probes::GpuSample busy = capture("nvidia-h100-query-gpu.csv");
   for (int64_t t = kT0; t < kT0 + 130 * kMin; t += kMin) {
     store_->record("host-1", t, {point("GPU-0", busy)});
@@ -211,7 +217,7 @@ TEST_F(UsageRecorderTest, HourlyWhileRunningAndNothingTwiceAcrossARestart) {
   job("job-l", {"GPU-0"}, kT0, std::nullopt);
   clock_.setMs(kT0 + 130 * kMin);
   ASSERT_EQ(*tick(), 2);
-  auto u = usageEvents("job-l");
+  auto u = events("job/job-l", proto::event::kJobUsage);
   ASSERT_EQ(u.size(), 2U);
   EXPECT_FALSE(u[0].at("final").as_bool());
   EXPECT_EQ(u[0].at("to_ms").as_int64(), kT0 + 60 * kMin);
@@ -222,16 +228,109 @@ TEST_F(UsageRecorderTest, HourlyWhileRunningAndNothingTwiceAcrossARestart) {
 
   restart();
   ASSERT_EQ(*tick(), 0);
-  EXPECT_EQ(usageEvents("job-l").size(), 2U);
+  EXPECT_EQ(events("job/job-l", proto::event::kJobUsage).size(), 2U);
   append("job/job-l", proto::event::kJobExited,
          {{"job_id", "job-l"}, {"state", "exited"}, {"ended_ms", kT0 + 130 * kMin}});
   clock_.setMs(kT0 + 135 * kMin);
   ASSERT_EQ(*tick(), 1);
   restart();
   ASSERT_EQ(*tick(), 0);
-  u = usageEvents("job-l");
+  u = events("job/job-l", proto::event::kJobUsage);
   ASSERT_EQ(u.size(), 3U);
   EXPECT_TRUE(u[2].at("final").as_bool());
+}
+
+// A job that becomes ready, works ten minutes, then sits at the GPU's idle power (the idle
+// capture's 69.85 W, 0%) for twenty: job.idle once it has idled fifteen closed minutes, from the
+// first idle minute, with the GPU's own baseline; a working job gets none; a restart none again.
+TEST_F(EvidenceRecorderTest, AJobThatIdlesAfterReady) {
+  const probes::GpuSample busy = capture("nvidia-h100-query-gpu.csv");
+  const probes::GpuSample idle = capture("nvidia-h100-query-gpu-idle.csv");
+  for (int64_t t = kT0; t < kT0 + 30 * kMin; t += 10'000) {
+    const bool working = t < kT0 + 10 * kMin;
+    store_->record("host-1", t, {point("GPU-0", working ? busy : idle), point("GPU-1", busy)});
+  }
+  ASSERT_TRUE(store_->flush().has_value());
+  job("job-i", {"GPU-0"}, kT0, std::nullopt, kT0 + 30'000);
+  job("job-w", {"GPU-1"}, kT0, std::nullopt, kT0 + 30'000);
+  // At 10 + 14 minutes, fourteen idle minutes are closed: not yet.
+  clock_.setMs(kT0 + 24 * kMin + 5'000);
+  ASSERT_EQ(*tick(), 0);
+  clock_.setMs(kT0 + 25 * kMin + 5'000);
+  ASSERT_EQ(*tick(), 1);
+  const auto ev = events("job/job-i", proto::event::kJobIdle);
+  ASSERT_EQ(ev.size(), 1U);
+  EXPECT_EQ(ev[0].at("since_ms").as_int64(), kT0 + 10 * kMin);
+  EXPECT_EQ(ev[0].at("idle_minutes").as_int64(), 15);
+  const auto& g = ev[0].at("gpus").as_array()[0].as_object();
+  EXPECT_NEAR(g.at("baseline_w").to_number<double>(), 69.85, 0.01);
+  EXPECT_NEAR(g.at("threshold_w").to_number<double>(), 79.85, 0.01);  // + max(10 W, 10%)
+  EXPECT_NEAR(g.at("power_mean_w").to_number<double>(), 69.85, 0.01);
+  EXPECT_TRUE(events("job/job-w", proto::event::kJobIdle).empty());
+  // The job is still ready: evidence does not change its state.
+  auto row = ledger_->withReader([](ledger::ReadView& v) { return v.findJob("job-i"); });
+  EXPECT_EQ((**row).state, "ready");
+  // Later ticks and a restart find the same idle run: nothing new.
+  clock_.setMs(kT0 + 29 * kMin + 5'000);
+  ASSERT_EQ(*tick(), 0);
+  restart();
+  ASSERT_EQ(*tick(), 0);
+}
+
+// The idle rule on its own: the baseline is the GPU's lowest idle-utilisation minute, and a
+// missing minute (the host was away) ends an idle run.
+TEST(IdleRule, BaselineAndRuns) {
+  EvidenceSettings s;
+  auto minute = [](int64_t i, double util, double power) {
+    return ledger::GpuMinute{kT0 + i * kMin, 6, util, power, std::nullopt};
+  };
+  const std::vector<ledger::GpuMinute> m = {minute(0, 100, 600), minute(1, 0, 72), minute(2, 0, 70),
+                                            minute(4, 0, 71), minute(5, 0, 79)};
+  EXPECT_EQ(idleBaseline(m, 1.0), 70.0);
+  EXPECT_EQ(idleSince(m, 70.0, s), kT0 + 4 * kMin);  // minute 3 is missing
+  EXPECT_EQ(idleSince({minute(0, 0, 70), minute(1, 0, 81)}, 70.0, s), std::nullopt);
+  EXPECT_EQ(idleSince({minute(0, 0, 70), minute(1, 3, 70)}, 70.0, s), std::nullopt);
+  EXPECT_EQ(idleBaseline({minute(0, 50, 300)}, 1.0), std::nullopt);
+}
+
+// Processes on a GPU no job holds, as the real compute-apps capture lists them (memhog twice and
+// gpu_burn on the H100): one gpu.unaccounted_use with their pids, names and memory; not again
+// for the same processes; none for a GPU a running job holds.
+TEST_F(EvidenceRecorderTest, ProcessesOnAGpuNoJobHolds) {
+  std::ifstream in(hwl::test_fixtures::find("telemetry", "nvidia-h100-compute-apps.csv"));
+  std::stringstream ss;
+  ss << in.rdbuf();
+  auto apps = probes::parseComputeAppsCsv(ss.str());
+  ASSERT_TRUE(apps.has_value());
+  ASSERT_EQ(apps->size(), 3U);
+  auto live = [&](const std::string& uuid) {
+    return [&apps, uuid] {
+      LiveGpu g{"host-1", uuid, kT0 + 5'000, {}, 100.0};
+      for (const auto& a : *apps) {
+        g.processes.push_back({a.process.pid, a.process.name,
+                               a.process.memory_bytes
+                                   ? std::optional<int64_t>(*a.process.memory_bytes)
+                                   : std::nullopt});
+      }
+      return std::vector<LiveGpu>{g};
+    };
+  };
+  job("job-h", {"GPU-held"}, kT0, std::nullopt, kT0 + 1'000);
+  EXPECT_EQ(*tick(live("GPU-held")), 0);
+  ASSERT_EQ(*tick(live("GPU-free")), 1);
+  const auto ev = events("host/host-1", proto::event::kGpuUnaccountedUse);
+  ASSERT_EQ(ev.size(), 1U);
+  EXPECT_EQ(ev[0].at("gpu_uuid").as_string(), "GPU-free");
+  const auto& procs = ev[0].at("processes").as_array();
+  ASSERT_EQ(procs.size(), 3U);
+  EXPECT_EQ(procs[0].at("pid").as_int64(), 11327);
+  EXPECT_EQ(procs[0].at("name").as_string(), "/root/tools/memhog");
+  EXPECT_EQ(procs[2].at("pid").as_int64(), 11345);
+  EXPECT_EQ(procs[2].at("name").as_string(), "./gpu_burn");
+  EXPECT_EQ(ev[0].at("processes_memory_bytes").as_int64(), (2566LL + 1542 + 15690) << 20);
+  EXPECT_EQ(*tick(live("GPU-free")), 0);
+  restart();
+  EXPECT_EQ(*tick(live("GPU-free")), 0);
 }
 
 }  // namespace

@@ -1,0 +1,272 @@
+// job.usage: when a job has ended (and settled), its whole runtime; while it runs, every full
+// hour since it started, cumulative. job.idle and gpu.unaccounted_use from the minutes of the
+// time series and the collector's live view. See evidence_recorder.hpp.
+#include "evidence_recorder.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <boost/json.hpp>
+#include <cmath>
+
+#include "hwl/crypto.hpp"
+#include "hwl/proto/events.hpp"
+
+namespace hwl::evidence {
+namespace bj = boost::json;
+
+std::string usageEventId(const std::string& job_id, int64_t to_ms) {
+  return "usage:" + job_id + ":" + std::to_string(to_ms);
+}
+
+namespace {
+
+constexpr int64_t kMinute = 60'000;
+
+std::vector<std::string> gpusOf(const ledger::JobRow& job) {
+  std::vector<std::string> gpus;
+  boost::system::error_code ec;
+  const bj::value v = bj::parse(job.gpus, ec);
+  if (!ec && v.is_array()) {
+    for (const auto& g : v.as_array()) {
+      if (g.is_string()) gpus.emplace_back(g.as_string());
+    }
+  }
+  return gpus;
+}
+
+double threshold(double baseline, const EvidenceSettings& s) {
+  return baseline + std::max(s.idle_margin_w, s.idle_margin_frac * baseline);
+}
+
+bool idleMinute(const ledger::GpuMinute& m, double baseline, const EvidenceSettings& s) {
+  return m.samples > 0 && m.util_max_pct && *m.util_max_pct <= s.idle_util_pct && m.power_mean_w &&
+         *m.power_mean_w <= threshold(baseline, s);
+}
+
+}  // namespace
+
+std::optional<double> idleBaseline(const std::vector<ledger::GpuMinute>& minutes,
+                                   double idle_util_pct) {
+  std::optional<double> low;
+  for (const auto& m : minutes) {
+    if (m.samples == 0 || !m.util_max_pct || *m.util_max_pct > idle_util_pct || !m.power_mean_w)
+      continue;
+    low = std::min(low.value_or(*m.power_mean_w), *m.power_mean_w);
+  }
+  return low;
+}
+
+std::optional<int64_t> idleSince(const std::vector<ledger::GpuMinute>& minutes, double baseline,
+                                 const EvidenceSettings& s) {
+  std::optional<int64_t> since;
+  int64_t expect = -1;
+  for (auto it = minutes.rbegin(); it != minutes.rend(); ++it) {
+    if (!idleMinute(*it, baseline, s)) break;
+    if (expect >= 0 && it->bucket_ms != expect) break;  // a gap: the host was away
+    since = it->bucket_ms;
+    expect = it->bucket_ms - kMinute;
+  }
+  return since;
+}
+
+EvidenceRecorder::EvidenceRecorder(ledger::Ledger& ledger, ledger::TimeSeries& series,
+                                   EvidenceSettings settings, const Clock& clock, LiveGpus live)
+    : ledger_(ledger),
+      series_(series),
+      settings_(settings),
+      clock_(clock),
+      live_(std::move(live)) {}
+
+EvidenceRecorder::~EvidenceRecorder() { stop(); }
+
+Status EvidenceRecorder::start() {
+  // The job.usage events already in the ledger, so that none is computed again.
+  for (const char* type :
+       {proto::event::kJobUsage, proto::event::kJobIdle, proto::event::kGpuUnaccountedUse}) {
+    int64_t after = 0;
+    for (;;) {
+      auto page = ledger_.read({after, 1000, "", type});
+      if (!page) return page.error();
+      for (const auto& e : *page) recorded_.insert(e.id);
+      if (page->size() < 1000) break;
+      after = page->back().seq;
+    }
+  }
+  thread_ = std::thread([this] { run(); });
+  return {};
+}
+
+void EvidenceRecorder::stop() {
+  {
+    std::lock_guard lock(mu_);
+    stop_ = true;
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+void EvidenceRecorder::run() {
+  std::unique_lock lock(mu_);
+  while (!stop_) {
+    lock.unlock();
+    if (auto n = tick(); !n) spdlog::warn("job.usage: {}", n.error().message);
+    lock.lock();
+    cv_.wait_for(lock, settings_.interval, [this] { return stop_; });
+  }
+}
+
+Result<int> EvidenceRecorder::tick() {
+  auto jobs = ledger_.withReader([](ledger::ReadView& view) { return view.listJobs(); });
+  if (!jobs) return jobs.error();
+  const int64_t now = clock_.nowMs();
+  int appended = 0;
+  for (const auto& job : *jobs) {
+    if (!job.started_ms || job.gpus == "[]") continue;
+    const int64_t start = *job.started_ms;
+    const bool ended = ledger::isTerminalJobState(job.state) && job.ended_ms.has_value();
+    // Every full hour of runtime, while it runs (and for the hours a job ran before it ended).
+    const int64_t end = ended ? *job.ended_ms : now;
+    for (int64_t to = start + settings_.hour_ms; to < end; to += settings_.hour_ms) {
+      if (to + settings_.settle_ms > now) break;
+      if (recorded_.count(usageEventId(job.id, to)) > 0) continue;
+      if (auto s = appendUsage(job, start, to, false); !s) return s.error();
+      ++appended;
+    }
+    if (ended && *job.ended_ms + settings_.settle_ms <= now &&
+        recorded_.count(usageEventId(job.id, *job.ended_ms)) == 0) {
+      if (auto s = appendUsage(job, start, *job.ended_ms, true); !s) return s.error();
+      ++appended;
+    }
+    if (!ended) {
+      auto n = checkIdle(job, now);
+      if (!n) return n.error();
+      appended += *n;
+    }
+  }
+  auto n = checkUnaccounted(*jobs, now);
+  if (!n) return n.error();
+  return appended + *n;
+}
+
+Status EvidenceRecorder::appendOnce(const std::string& stream, const std::string& id,
+                                    const char* type, bj::object data) {
+  if (recorded_.count(id) > 0) return {};
+  ledger::AppendRequest req;
+  req.actor = "system";
+  req.parts.push_back({stream, ledger::kAnyVersion, {{id, type, std::move(data)}}});
+  auto r = ledger_.append(std::move(req));
+  if (!r) return r.error();
+  recorded_.insert(id);
+  return {};
+}
+
+// A ready job whose GPUs all sat idle through the last idle_after_ms (closed minutes only).
+Result<int> EvidenceRecorder::checkIdle(const ledger::JobRow& job, int64_t now) {
+  if (!job.ready_ms) return 0;
+  const std::vector<std::string> gpus = gpusOf(job);
+  if (gpus.empty()) return 0;
+  const int64_t closed = now - now % kMinute;  // minutes before this one are complete
+  const int64_t ready_minute = *job.ready_ms - *job.ready_ms % kMinute + kMinute;
+  int64_t since = ready_minute;
+  bj::array per_gpu;
+  for (const auto& uuid : gpus) {
+    auto minutes =
+        series_.gpuMinutes(job.host_id, uuid, closed - settings_.baseline_window_ms, closed);
+    if (!minutes) return minutes.error();
+    const auto baseline = idleBaseline(*minutes, settings_.idle_util_pct);
+    if (!baseline || minutes->empty() || minutes->back().bucket_ms != closed - kMinute) return 0;
+    const auto first = idleSince(*minutes, *baseline, settings_);
+    if (!first) return 0;
+    since = std::max(since, *first);
+    double power = 0;
+    int n = 0;
+    for (const auto& m : *minutes) {
+      if (m.bucket_ms >= since && m.power_mean_w) {
+        power += *m.power_mean_w;
+        ++n;
+      }
+    }
+    per_gpu.push_back(
+        bj::object{{"gpu_uuid", uuid},
+                   {"baseline_w", std::round(*baseline * 100) / 100},
+                   {"threshold_w", std::round(threshold(*baseline, settings_) * 100) / 100},
+                   {"power_mean_w", n > 0 ? std::round(power / n * 100) / 100 : 0.0}});
+  }
+  if (closed - since < settings_.idle_after_ms) return 0;
+  bj::object d{{"job_id", job.id},
+               {"host_id", job.host_id},
+               {"ready_ms", *job.ready_ms},
+               {"since_ms", since},
+               {"checked_to_ms", closed},
+               {"idle_minutes", (closed - since) / kMinute},
+               {"idle_after_ms", settings_.idle_after_ms},
+               {"idle_util_pct", settings_.idle_util_pct},
+               {"gpus", std::move(per_gpu)}};
+  const std::string id = "idle:" + job.id + ":" + std::to_string(since);
+  if (recorded_.count(id) > 0) return 0;
+  if (auto s = appendOnce("job/" + job.id, id, proto::event::kJobIdle, std::move(d)); !s)
+    return s.error();
+  return 1;
+}
+
+// Processes on GPUs that no active job holds: once per GPU and set of processes.
+Result<int> EvidenceRecorder::checkUnaccounted(const std::vector<ledger::JobRow>& jobs,
+                                               int64_t now) {
+  if (!live_) return 0;
+  std::set<std::pair<std::string, std::string>> held;
+  for (const auto& j : jobs) {
+    if (ledger::isTerminalJobState(j.state)) continue;
+    for (const auto& g : gpusOf(j)) held.emplace(j.host_id, g);
+  }
+  int appended = 0;
+  for (const LiveGpu& g : live_()) {
+    if (g.processes.empty() || held.count({g.host_id, g.uuid}) > 0) continue;
+    std::vector<LiveGpu::Process> procs = g.processes;
+    std::sort(procs.begin(), procs.end(),
+              [](const auto& a, const auto& b) { return a.pid < b.pid; });
+    std::string key;
+    bj::array list;
+    int64_t memory = 0;
+    for (const auto& p : procs) {
+      key += std::to_string(p.pid) + ":" + p.name + "\n";
+      bj::object o{{"pid", p.pid}, {"name", p.name}};
+      if (p.memory_bytes) {
+        o["memory_bytes"] = *p.memory_bytes;
+        memory += *p.memory_bytes;
+      }
+      list.push_back(std::move(o));
+    }
+    const std::string id = "unaccounted:" + g.host_id + ":" + g.uuid + ":" +
+                           crypto::hex(crypto::sha256(key)).substr(0, 16);
+    if (recorded_.count(id) > 0) continue;
+    bj::object d{{"host_id", g.host_id},
+                 {"gpu_uuid", g.uuid},
+                 {"seen_ms", g.time_ms > 0 ? g.time_ms : now},
+                 {"processes", std::move(list)},
+                 {"processes_memory_bytes", memory}};
+    if (g.util_pct) d["utilization_gpu_pct"] = *g.util_pct;
+    if (auto s =
+            appendOnce("host/" + g.host_id, id, proto::event::kGpuUnaccountedUse, std::move(d));
+        !s) {
+      return s.error();
+    }
+    ++appended;
+  }
+  return appended;
+}
+
+Status EvidenceRecorder::appendUsage(const ledger::JobRow& job, int64_t from_ms, int64_t to_ms,
+                                     bool final) {
+  auto usage = series_.jobUsage(job.host_id, gpusOf(job), from_ms, std::max(from_ms, to_ms));
+  if (!usage) return usage.error();
+  bj::object d = std::move(*usage);
+  d["job_id"] = job.id;
+  d["host_id"] = job.host_id;
+  d["final"] = final;
+  d["state"] = job.state;
+  return appendOnce("job/" + job.id, usageEventId(job.id, to_ms), proto::event::kJobUsage,
+                    std::move(d));
+}
+
+}  // namespace hwl::evidence
