@@ -70,6 +70,7 @@ Result<ServerConfig> loadConfigFile(const std::filesystem::path& path, ServerCon
                                 "usage_interval_ms",
                                 "usage_settle_ms",
                                 "job_idle_after_ms",
+                                "unaccounted_after_ms",
                                 "max_streams",
                                 "max_streams_per_principal",
                                 "admin_stream_reserve",
@@ -121,9 +122,11 @@ Result<ServerConfig> loadConfigFile(const std::filesystem::path& path, ServerCon
         num("raw_retention_s", c.raw_retention_s, 60, 366LL * 24 * 3600),
         num("minute_retention_s", c.minute_retention_s, 3600, 10LL * 366 * 24 * 3600),
         num("usage_interval_ms", c.usage_interval_ms, 100, 3'600'000),
-        // At least a minute: a window's last minute bucket must have closed.
-        num("usage_settle_ms", c.usage_settle_ms, 60'000, 3'600'000),
+        // Below a minute the last minute bucket of a window may still be filling: its samples
+        // up to the sum are counted (the default waits for it to close).
+        num("usage_settle_ms", c.usage_settle_ms, 1'000, 3'600'000),
         num("job_idle_after_ms", c.job_idle_after_ms, 60'000, 7LL * 24 * 3'600'000),
+        num("unaccounted_after_ms", c.unaccounted_after_ms, 0, 24LL * 3'600'000),
         num("max_streams", c.max_streams, 1, 100'000),
         num("max_streams_per_principal", c.max_streams_per_principal, 1, 100'000),
         num("admin_stream_reserve", c.admin_stream_reserve, 0, 100'000),

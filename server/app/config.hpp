@@ -35,6 +35,9 @@ struct ServerConfig {
   int64_t usage_settle_ms = 90'000;
   // job.idle: a ready job whose GPUs sat at their idle power with no utilisation this long.
   int64_t job_idle_after_ms = 15 * 60'000;
+  // gpu.unaccounted_use: processes on a GPU no job holds, once seen this long (a process that
+  // comes and goes quicker is not recorded).
+  int64_t unaccounted_after_ms = 5 * 60'000;
   // Live event streams and followed job logs open at once: in all, per principal (API token or
   // admin certificate), and the share of max_streams that only admins may take.
   int64_t max_streams = 64;

@@ -490,7 +490,8 @@ int runServer(const ServerConfig& cfg, std::ostream& out) {
   evidence::EvidenceRecorder usage(**ledger, store,
                                    {.interval = std::chrono::milliseconds(cfg.usage_interval_ms),
                                     .settle_ms = cfg.usage_settle_ms,
-                                    .idle_after_ms = cfg.job_idle_after_ms},
+                                    .idle_after_ms = cfg.job_idle_after_ms,
+                                    .unaccounted_after_ms = cfg.unaccounted_after_ms},
                                    SystemClock::instance(),
                                    [&collector] { return liveGpus(collector.liveAll()); });
   if (auto s = usage.start(); !s) {

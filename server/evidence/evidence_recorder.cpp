@@ -81,6 +81,13 @@ EvidenceRecorder::EvidenceRecorder(ledger::Ledger& ledger, ledger::TimeSeries& s
 EvidenceRecorder::~EvidenceRecorder() { stop(); }
 
 Status EvidenceRecorder::start() {
+  if (auto s = load(); !s) return s;
+  thread_ = std::thread([this] { run(); });
+  return {};
+}
+
+Status EvidenceRecorder::load() {
+  std::lock_guard lock(tick_mu_);
   // The job.usage events already in the ledger, so that none is computed again.
   for (const char* type :
        {proto::event::kJobUsage, proto::event::kJobIdle, proto::event::kGpuUnaccountedUse}) {
@@ -93,7 +100,6 @@ Status EvidenceRecorder::start() {
       after = page->back().seq;
     }
   }
-  thread_ = std::thread([this] { run(); });
   return {};
 }
 
@@ -117,6 +123,7 @@ void EvidenceRecorder::run() {
 }
 
 Result<int> EvidenceRecorder::tick() {
+  std::lock_guard lock(tick_mu_);
   auto jobs = ledger_.withReader([](ledger::ReadView& view) { return view.listJobs(); });
   if (!jobs) return jobs.error();
   const int64_t now = clock_.nowMs();
@@ -240,11 +247,13 @@ Result<int> EvidenceRecorder::checkUnaccounted(const std::vector<ledger::JobRow>
     const std::string id = "unaccounted:" + g.host_id + ":" + g.uuid + ":" +
                            crypto::hex(crypto::sha256(key)).substr(0, 16);
     if (recorded_.count(id) > 0) continue;
-    bj::object d{{"host_id", g.host_id},
-                 {"gpu_uuid", g.uuid},
-                 {"seen_ms", g.time_ms > 0 ? g.time_ms : now},
-                 {"processes", std::move(list)},
-                 {"processes_memory_bytes", memory}};
+    auto& seen = unaccounted_seen_.emplace(id, std::make_pair(now, now)).first->second;
+    seen.second = now;
+    const int64_t first = seen.first;
+    if (now - first < settings_.unaccounted_after_ms) continue;
+    bj::object d{{"host_id", g.host_id},         {"first_seen_ms", first},
+                 {"gpu_uuid", g.uuid},           {"seen_ms", g.time_ms > 0 ? g.time_ms : now},
+                 {"processes", std::move(list)}, {"processes_memory_bytes", memory}};
     if (g.util_pct) d["utilization_gpu_pct"] = *g.util_pct;
     if (auto s =
             appendOnce("host/" + g.host_id, id, proto::event::kGpuUnaccountedUse, std::move(d));
@@ -253,6 +262,11 @@ Result<int> EvidenceRecorder::checkUnaccounted(const std::vector<ledger::JobRow>
     }
     ++appended;
   }
+  // Process sets not seen for a whole unaccounted_after_ms start over (a sampler that sees
+  // them only now and then still counts as seeing them).
+  std::erase_if(unaccounted_seen_, [&](const auto& kv) {
+    return now - kv.second.second > settings_.unaccounted_after_ms;
+  });
   return appended;
 }
 

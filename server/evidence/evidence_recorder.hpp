@@ -12,6 +12,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <mutex>
 #include <optional>
 #include <set>
@@ -56,6 +57,8 @@ struct EvidenceSettings {
   double idle_margin_w = 10.0;
   double idle_margin_frac = 0.10;
   int64_t baseline_window_ms = 7LL * 24 * 3'600'000;
+  // gpu.unaccounted_use once the same processes were seen on a GPU no job holds for this long.
+  int64_t unaccounted_after_ms = 5 * 60'000;
 };
 
 class EvidenceRecorder {
@@ -69,10 +72,12 @@ class EvidenceRecorder {
   EvidenceRecorder(const EvidenceRecorder&) = delete;
   EvidenceRecorder& operator=(const EvidenceRecorder&) = delete;
 
-  // Reads which job.usage events the ledger holds, then looks at the jobs every interval.
+  // Reads which evidence events the ledger holds (load), then looks every interval.
   Status start();
   void stop();
-  // One pass over the jobs (what the thread does each interval); returns the events appended.
+  Status load();
+  // One pass (what the thread does each interval); returns the events appended. Passes are
+  // serialised.
   Result<int> tick();
 
  private:
@@ -89,6 +94,9 @@ class EvidenceRecorder {
   const Clock& clock_;
   LiveGpus live_;
   std::set<std::string> recorded_;  // ids of the evidence events in the ledger
+  // gpu.unaccounted_use ids seen, first and last (those still to last unaccounted_after_ms).
+  std::map<std::string, std::pair<int64_t, int64_t>> unaccounted_seen_;
+  std::mutex tick_mu_;  // one pass at a time; guards recorded_ and unaccounted_seen_
   std::mutex mu_;
   std::condition_variable cv_;
   bool stop_ = false;

@@ -91,10 +91,10 @@ FleetDir::FleetDir() : dir_("hwl-fleet") { makeTraversable(dir_.path()); }
 FleetServer::FleetServer(const fs::path& root, const std::string& name)
     : LedgerServer(root, name), config_(root / (name + ".config.json")) {}
 
-void FleetServer::launch() {
+void FleetServer::launch(const std::string& config) {
   if (!initialised_) {
     init();
-    writeFile(config_, R"({"scrape_timeout_ms":1000})");
+    writeFile(config_, config);
     initialised_ = true;
   }
   start({"--config", config_.string(), "--telemetry-interval-ms", "500", "--outbox-interval-ms",

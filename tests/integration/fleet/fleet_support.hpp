@@ -55,8 +55,8 @@ class FleetDir {
 class FleetServer : public LedgerServer {
  public:
   explicit FleetServer(const fs::path& root, const std::string& name = "server");
-  // init (first time) and run with the short periods.
-  void launch();
+  // init (first time, writing `config` as the config file) and run with the short periods.
+  void launch(const std::string& config = R"({"scrape_timeout_ms":1000})");
   // The server's own client identity, as curl arguments, trusting the fleet CA.
   [[nodiscard]] std::vector<std::string> agentCurlArgs() const;
 

@@ -122,12 +122,11 @@ class EvidenceRecorderTest : public ::testing::Test {
     return out;
   }
   Result<int> tick(EvidenceRecorder::LiveGpus live = {}) {
-    EvidenceRecorder r(*ledger_, *store_, {.interval = std::chrono::hours(1)}, clock_,
+    EvidenceRecorder r(*ledger_, *store_,
+                       {.interval = std::chrono::hours(1), .unaccounted_after_ms = 0}, clock_,
                        std::move(live));
-    if (auto s = r.start(); !s) return s.error();
-    auto n = r.tick();
-    r.stop();
-    return n;
+    if (auto s = r.load(); !s) return s.error();
+    return r.tick();
   }
 
   fs::path dir_;
@@ -331,6 +330,20 @@ TEST_F(EvidenceRecorderTest, ProcessesOnAGpuNoJobHolds) {
   EXPECT_EQ(*tick(live("GPU-free")), 0);
   restart();
   EXPECT_EQ(*tick(live("GPU-free")), 0);
+
+  // With unaccounted_after_ms, the same processes must be seen that long: a process that comes
+  // and goes sooner leaves nothing.
+  EvidenceRecorder r(*ledger_, *store_, {.unaccounted_after_ms = 60'000}, clock_,
+                     live("GPU-later"));
+  ASSERT_TRUE(r.load().has_value());
+  EXPECT_EQ(*r.tick(), 0);
+  clock_.advanceMs(30'000);
+  EXPECT_EQ(*r.tick(), 0);
+  clock_.advanceMs(30'000);
+  EXPECT_EQ(*r.tick(), 1);
+  const auto later = events("host/host-1", proto::event::kGpuUnaccountedUse);
+  ASSERT_EQ(later.size(), 2U);
+  EXPECT_EQ(later[1].at("first_seen_ms").as_int64(), clock_.nowMs() - 60'000);
 }
 
 }  // namespace

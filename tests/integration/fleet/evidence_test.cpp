@@ -1,0 +1,80 @@
+// Evidence on a real server with a real agent replaying the H100 capture (busy frame with its
+// compute-apps processes): processes on a GPU no job holds become gpu.unaccounted_use, once; a
+// job's usage is recorded after it ends and served with the job.
+#include <gtest/gtest.h>
+
+#include <boost/json.hpp>
+#include <chrono>
+#include <thread>
+
+#include "fleet_support.hpp"
+
+namespace hwl::itest::fleet {
+namespace {
+
+namespace bj = boost::json;
+using namespace std::chrono_literals;
+
+// The evidence periods shortened: looked at every 300 ms, windows summed 2 s after they close,
+// processes on a GPU no job holds recorded once seen for a second.
+struct EvidenceFleet {
+  EvidenceFleet() {
+    srv.launch(R"({"scrape_timeout_ms":1000,"usage_interval_ms":300,"usage_settle_ms":2000,
+                   "unaccounted_after_ms":1000})");
+    agent.enroll(srv);
+    agent.start();
+    waitForFleet(srv, {&agent});
+  }
+  FleetDir root;
+  FleetServer srv{root.path()};
+  FleetAgent agent{root.path(), "h100",
+                   "replay:" + (telemetryDir() / "nvidia-h100-query-gpu.csv").string()};
+};
+
+TEST(FleetEvidence, UnaccountedProcessesAndAJobsUsage) {
+  EvidenceFleet f;
+  // memhog (twice) and gpu_burn run on the capture's H100 and no job holds it.
+  ASSERT_TRUE(eventually([&] { return !typedEvents(f.srv, "gpu.unaccounted_use").empty(); }, 30s));
+  auto unaccounted = typedEvents(f.srv, "gpu.unaccounted_use");
+  const auto& d = unaccounted.front().at("data").as_object();
+  EXPECT_EQ(str(d.at("host_id")), f.agent.hostId());
+  bool burn = false;
+  for (const auto& p : d.at("processes").as_array()) {
+    burn = burn || (i64(p.at("pid")) == 11345 && str(p.at("name")) == "./gpu_burn");
+  }
+  EXPECT_TRUE(burn) << bj::serialize(d);
+
+  // A job on that GPU, ended: its usage follows (usage_settle_ms 2 s here).
+  const std::string id = submitJobOk(
+      f.srv, {{"name", "short"}, {"command", bj::array{"/bin/sleep", "2"}}, {"gpus", 1}});
+  waitForJobState(f.srv, id, "exited", 30s);
+  ASSERT_TRUE(eventually(
+      [&] {
+        auto j = f.srv.request("GET", "/v1/jobs/" + id, f.srv.adminToken());
+        return j.status == 200 && !j.obj().at("usage").as_array().empty();
+      },
+      30s));
+  auto j = f.srv.request("GET", "/v1/jobs/" + id, f.srv.adminToken()).obj();
+  EXPECT_EQ(str(j.at("state")), "exited");
+  const auto& u = j.at("usage").as_array().back().as_object();
+  EXPECT_TRUE(u.at("final").as_bool());
+  EXPECT_EQ(i64(u.at("from_ms")), i64(j.at("started_ms")));
+  EXPECT_EQ(i64(u.at("to_ms")), i64(j.at("ended_ms")));
+  EXPECT_GT(i64(u.at("samples")), 0);
+  // The capture has no energy counter: power integrated (the busy frame draws 631.95 W).
+  EXPECT_EQ(str(u.at("energy_source")), "power");
+  EXPECT_GT(u.at("energy_wh").to_number<double>(), 0.0);
+  EXPECT_EQ(str(u.at("memory_source")), "gpu");
+  // Exactly one final usage, and one unaccounted-use event for the same processes.
+  std::this_thread::sleep_for(1s);
+  int finals = 0;
+  for (const auto& e : streamEvents(f.srv, "job/" + id)) {
+    if (str(e.at("type")) == "job.usage" && e.at("data").as_object().at("final").as_bool())
+      ++finals;
+  }
+  EXPECT_EQ(finals, 1);
+  EXPECT_EQ(typedEvents(f.srv, "gpu.unaccounted_use").size(), 1U);
+}
+
+}  // namespace
+}  // namespace hwl::itest::fleet
