@@ -85,8 +85,9 @@ int runCli(int argc, char** argv, std::ostream& out, std::ostream& err) {
   addGlobalOptions(app, ctx, output);
 
   Commands commands;
-  for (auto* add : {registerEvents, registerTokens, registerLedger, registerFleet, registerJobs,
-                    registerUsage, registerEnroll, registerPlan, registerOffers, registerRentals})
+  for (auto* add :
+       {registerEvents, registerTokens, registerLedger, registerFleet, registerJobs, registerUsage,
+        registerEnroll, registerPlan, registerOffers, registerRentals, registerReport})
     add(app, commands);
 
   if (refusedUnknownCommand(app, argc, argv, err)) return 2;

@@ -92,5 +92,6 @@ void registerEnroll(CLI::App& app, Commands& commands);   // enroll-token create
 void registerPlan(CLI::App& app, Commands& commands);     // plan, placements
 void registerOffers(CLI::App& app, Commands& commands);   // offers, rent
 void registerRentals(CLI::App& app, Commands& commands);  // rentals [show|terminate], costs
+void registerReport(CLI::App& app, Commands& commands);   // report (offline with --db)
 
 }  // namespace hwl::cli

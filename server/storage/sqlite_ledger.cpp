@@ -632,6 +632,20 @@ VerifyReport SqliteLedger::verify() {
   return withDb([&](sqlite::Db& db) { return verifyDatabase(db, vo); });
 }
 
+Result<std::vector<Event>> readEventsOfType(sqlite::Db& db, std::string_view type) {
+  auto st = db.prepare(std::string(kEventCols) + " WHERE type = ? ORDER BY seq");
+  if (!st) return st.error();
+  st->bind(1, std::string(type));
+  std::vector<Event> out;
+  for (;;) {
+    auto row = st->step();
+    if (!row) return row.error();
+    if (!*row) break;
+    out.push_back(eventOf(*st));
+  }
+  return out;
+}
+
 VerifyReport verifyDatabase(sqlite::Db& db, const VerifyOptions& opts) {
   VerifyReport rep;
   auto fail = [&](int64_t seq, std::string why) {

@@ -51,6 +51,9 @@ struct VerifyOptions {
 // Recomputes every hash from genesis on `db` and checks the checkpoints (table and log).
 VerifyReport verifyDatabase(sqlite::Db& db, const VerifyOptions& opts);
 
+// Every event of `type` in the database, in seq order (for reading a copy offline).
+Result<std::vector<Event>> readEventsOfType(sqlite::Db& db, std::string_view type);
+
 class SqliteLedger final : public ledger::Ledger {
  public:
   static Result<std::unique_ptr<SqliteLedger>> open(LedgerOptions opts);

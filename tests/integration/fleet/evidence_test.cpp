@@ -5,6 +5,8 @@
 
 #include <boost/json.hpp>
 #include <chrono>
+#include <filesystem>
+#include <map>
 #include <thread>
 
 #include "fleet_support.hpp"
@@ -13,6 +15,7 @@ namespace hwl::itest::fleet {
 namespace {
 
 namespace bj = boost::json;
+namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 
 // The evidence periods shortened: looked at every 300 ms, windows summed 2 s after they close,
@@ -44,6 +47,7 @@ TEST(FleetEvidence, UnaccountedProcessesAndAJobsUsage) {
   }
   EXPECT_TRUE(burn) << bj::serialize(d);
 
+  std::map<std::string, bj::object> reports;
   // A job on that GPU, ended: its usage follows (usage_settle_ms 2 s here).
   const std::string id = submitJobOk(
       f.srv, {{"name", "short"}, {"command", bj::array{"/bin/sleep", "2"}}, {"gpus", 1}});
@@ -74,6 +78,31 @@ TEST(FleetEvidence, UnaccountedProcessesAndAJobsUsage) {
   }
   EXPECT_EQ(finals, 1);
   EXPECT_EQ(typedEvents(f.srv, "gpu.unaccounted_use").size(), 1U);
+
+  // The report: online, then offline from a copy of the database, for the same period.
+  const int64_t to = i64(j.at("ended_ms")) + 3'600'000;
+  for (const char* group : {"job", "host", "gpu"}) {
+    auto online = f.srv.request(
+        "GET", std::string("/v1/report?from=0&to=") + std::to_string(to) + "&group_by=" + group,
+        f.srv.adminToken());
+    ASSERT_EQ(online.status, 200) << online.body;
+    reports[group] = online.obj();
+  }
+  const auto& by_job = reports["job"].at("rows").as_array();
+  ASSERT_EQ(by_job.size(), 1U) << bj::serialize(reports["job"]);
+  EXPECT_EQ(str(by_job[0].at("job_id")), id);
+  EXPECT_EQ(by_job[0].at("energy_wh").to_number<double>(), u.at("energy_wh").to_number<double>());
+  EXPECT_EQ(by_job[0].at("seqs").as_array().size(), 1U);  // the final usage
+  EXPECT_EQ(i64(reports["host"].at("totals").at("unaccounted_use_events")), 1);
+  f.srv.stop();
+  const auto copy = f.root.path() / "ledger-copy.db";
+  fs::copy_file(f.srv.db(), copy);
+  for (const char* group : {"job", "host", "gpu"}) {
+    auto r = run({cliBin(), "report", "--db", copy.string(), "--from", "0", "--to",
+                  std::to_string(to), "--group-by", group, "--format", "json"});
+    ASSERT_TRUE(r.status.success()) << r.err;
+    EXPECT_EQ(bj::parse(r.out), bj::value(reports[group])) << group;
+  }
 }
 
 }  // namespace

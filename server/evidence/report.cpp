@@ -1,0 +1,250 @@
+// The evidence report from ledger events; see report.hpp. An event belongs to the period by its
+// own time: a job.usage by the end of its window (the latest one of a job is used: they are
+// cumulative), a telemetry.hourly by its hour, a cost.accrued by the start of its window, a
+// job.idle by the start of the idle run, a gpu.unaccounted_use by when it was seen.
+#include "report.hpp"
+
+#include <algorithm>
+#include <boost/json.hpp>
+#include <cmath>
+#include <map>
+#include <set>
+
+#include "hwl/proto/events.hpp"
+
+namespace hwl::evidence {
+namespace bj = boost::json;
+
+namespace {
+
+double num(const bj::object& o, const char* k) {
+  const bj::value* v = o.if_contains(k);
+  return v != nullptr && v->is_number() ? v->to_number<double>() : 0.0;
+}
+int64_t ms(const bj::object& o, const char* k) {
+  const bj::value* v = o.if_contains(k);
+  return v != nullptr && v->is_int64() ? v->as_int64() : 0;
+}
+std::string text(const bj::object& o, const char* k) {
+  const bj::value* v = o.if_contains(k);
+  return v != nullptr && v->is_string() ? std::string(v->as_string()) : std::string();
+}
+double round3(double v) { return std::round(v * 1000.0) / 1000.0; }
+
+// One row being summed.
+struct Row {
+  bj::object keys;
+  double energy_wh = 0, gpu_hours = 0, util_sum = 0;
+  int64_t util_n = 0, idle_hours = 0, idle_events = 0, unaccounted = 0;
+  std::optional<double> cost_usd;
+  std::set<std::string> energy_sources;
+  std::vector<int64_t> seqs;
+
+  void cost(double usd) { cost_usd = cost_usd.value_or(0) + usd; }
+  bj::object json(bool hourly) const {
+    bj::object o = keys;
+    o["energy_wh"] = round3(energy_wh);
+    o["energy_source"] = energy_sources.empty()      ? "none"
+                         : energy_sources.size() > 1 ? "mixed"
+                                                     : *energy_sources.begin();
+    o["gpu_hours"] = round3(gpu_hours);
+    o["util_mean_pct"] =
+        util_n > 0 ? bj::value(round3(util_sum / static_cast<double>(util_n))) : bj::value(nullptr);
+    if (hourly) {
+      o["idle_fraction"] =
+          util_n > 0
+              ? bj::value(round3(static_cast<double>(idle_hours) / static_cast<double>(util_n)))
+              : bj::value(nullptr);
+    }
+    o["idle_events"] = idle_events;
+    o["unaccounted_use_events"] = unaccounted;
+    o["cost_usd"] = cost_usd ? bj::value(round3(*cost_usd)) : bj::value(nullptr);
+    std::vector<int64_t> s = seqs;
+    std::sort(s.begin(), s.end());
+    bj::array a;
+    for (int64_t q : s) a.emplace_back(q);
+    o["seqs"] = std::move(a);
+    return o;
+  }
+};
+
+constexpr double kIdleHourUtilPct = 1.0;
+
+}  // namespace
+
+const std::vector<std::string>& reportEventTypes() {
+  static const std::vector<std::string> kTypes = {
+      proto::event::kJobUsage, proto::event::kTelemetryHourly, proto::event::kCostAccrued,
+      proto::event::kJobIdle, proto::event::kGpuUnaccountedUse};
+  return kTypes;
+}
+
+Result<std::vector<ledger::Event>> reportEvents(ledger::Ledger& ledger) {
+  std::vector<ledger::Event> out;
+  for (const auto& type : reportEventTypes()) {
+    int64_t after = 0;
+    for (;;) {
+      auto page = ledger.read({after, 1000, "", type});
+      if (!page) return page.error();
+      for (auto& e : *page) out.push_back(std::move(e));
+      if (page->size() < 1000) break;
+      after = out.back().seq;
+    }
+  }
+  return out;
+}
+
+Status checkReportQuery(const ReportQuery& q) {
+  if (q.group_by != "job" && q.group_by != "host" && q.group_by != "gpu" &&
+      q.group_by != "rental") {
+    return invalidArgument("group_by must be job, host, gpu or rental");
+  }
+  if (q.to_ms <= q.from_ms) return invalidArgument("the period ends before it starts");
+  return {};
+}
+
+Result<bj::object> buildReport(const std::vector<ledger::Event>& events, const ReportQuery& q) {
+  if (auto s = checkReportQuery(q); !s) return s.error();
+  const auto in = [&](int64_t t) { return t >= q.from_ms && t < q.to_ms; };
+  std::map<std::string, Row> rows;
+  // Per job, the latest usage in the period (job.usage windows are cumulative).
+  std::map<std::string, std::pair<int64_t, const ledger::Event*>> latest_usage;
+  std::vector<std::pair<const ledger::Event*, bj::object>> parsed;
+  parsed.reserve(events.size());
+  for (const auto& e : events) {
+    boost::system::error_code ec;
+    bj::value v = bj::parse(e.data, ec);
+    if (ec || !v.is_object()) continue;
+    parsed.emplace_back(&e, std::move(v.as_object()));
+  }
+  auto row = [&](const std::string& key, bj::object keys) -> Row& {
+    auto [it, fresh] = rows.try_emplace(key);
+    if (fresh) it->second.keys = std::move(keys);
+    return it->second;
+  };
+  const std::string& g = q.group_by;
+  std::map<std::string, std::vector<std::pair<int64_t, int64_t>>> billed;  // rental -> windows
+  for (const auto& [e, d] : parsed) {
+    const std::string host = text(d, "host_id");
+    if (e->type == proto::event::kJobUsage && g == "job" && in(ms(d, "to_ms"))) {
+      auto& l = latest_usage[text(d, "job_id")];
+      if (l.second == nullptr || ms(d, "to_ms") > l.first) l = {ms(d, "to_ms"), e};
+    } else if (e->type == proto::event::kTelemetryHourly && g != "job" &&
+               in(ms(d, "hour_start_ms"))) {
+      if (g == "rental") continue;  // rentals take their hosts' hours below
+      const std::string gpu = text(d, "gpu_uuid");
+      Row& r = g == "host" ? row(host, {{"host_id", host}})
+                           : row(host + "/" + gpu, {{"host_id", host}, {"gpu_uuid", gpu}});
+      r.energy_wh += num(d, "energy_wh");
+      r.energy_sources.insert(text(d, "energy_source"));
+      r.gpu_hours += 1;
+      if (d.contains("util_mean_pct")) {
+        r.util_sum += num(d, "util_mean_pct");
+        ++r.util_n;
+        if (num(d, "util_mean_pct") <= kIdleHourUtilPct) ++r.idle_hours;
+      }
+      r.seqs.push_back(e->seq);
+    } else if (e->type == proto::event::kCostAccrued && in(ms(d, "from_ms"))) {
+      const double usd = num(d, "amount_usd");
+      if (g == "host" && !host.empty()) {
+        Row& r = row(host, {{"host_id", host}});
+        r.cost(usd);
+        r.seqs.push_back(e->seq);
+      } else if (g == "rental") {
+        const std::string rental = text(d, "rental");
+        billed[rental].emplace_back(ms(d, "from_ms"), ms(d, "to_ms"));
+        Row& r =
+            row(rental, {{"rental", rental}, {"host_id", host}, {"provider", text(d, "provider")}});
+        r.cost(usd);
+        r.gpu_hours += static_cast<double>(ms(d, "to_ms") - ms(d, "from_ms")) / 3.6e6;
+        r.seqs.push_back(e->seq);
+      } else if (g == "job") {
+        if (const bj::value* jobs = d.if_contains("jobs"); jobs != nullptr && jobs->is_array()) {
+          for (const auto& jv : jobs->as_array()) {
+            if (!jv.is_object()) continue;
+            const auto& j = jv.as_object();
+            Row& r = row(text(j, "job"), {{"job_id", text(j, "job")}});
+            r.cost(num(j, "amount_usd"));
+            r.seqs.push_back(e->seq);
+          }
+        }
+      }
+    } else if (e->type == proto::event::kJobIdle && g == "job" && in(ms(d, "since_ms"))) {
+      Row& r = row(text(d, "job_id"), {{"job_id", text(d, "job_id")}});
+      ++r.idle_events;
+      r.seqs.push_back(e->seq);
+    } else if (e->type == proto::event::kGpuUnaccountedUse && (g == "host" || g == "gpu") &&
+               in(ms(d, "seen_ms"))) {
+      const std::string gpu = text(d, "gpu_uuid");
+      Row& r = g == "host" ? row(host, {{"host_id", host}})
+                           : row(host + "/" + gpu, {{"host_id", host}, {"gpu_uuid", gpu}});
+      ++r.unaccounted;
+      r.seqs.push_back(e->seq);
+    }
+  }
+  for (const auto& [job, l] : latest_usage) {
+    const bj::object d = bj::parse(l.second->data).as_object();
+    Row& r = row(job, {{"job_id", job}});
+    r.keys["host_id"] = text(d, "host_id");
+    r.energy_wh += num(d, "energy_wh");
+    r.energy_sources.insert(text(d, "energy_source"));
+    r.gpu_hours += num(d, "gpu_hours");
+    if (d.contains("util_mean_pct")) {
+      r.util_sum += num(d, "util_mean_pct");
+      ++r.util_n;
+    }
+    r.seqs.push_back(l.second->seq);
+  }
+  if (g == "rental") {
+    // A rental's energy: its host's hours within the windows it was billed for.
+    for (auto& [rental, r] : rows) {
+      const std::string host = text(r.keys, "host_id");
+      for (const auto& [e, d] : parsed) {
+        if (e->type != proto::event::kTelemetryHourly || text(d, "host_id") != host) continue;
+        const int64_t hour = ms(d, "hour_start_ms");
+        if (!in(hour) ||
+            std::none_of(billed[rental].begin(), billed[rental].end(),
+                         [&](const auto& w) { return hour >= w.first && hour < w.second; })) {
+          continue;
+        }
+        r.energy_wh += num(d, "energy_wh");
+        r.energy_sources.insert(text(d, "energy_source"));
+        if (d.contains("util_mean_pct")) {
+          r.util_sum += num(d, "util_mean_pct");
+          ++r.util_n;
+          if (num(d, "util_mean_pct") <= kIdleHourUtilPct) ++r.idle_hours;
+        }
+        r.seqs.push_back(e->seq);
+      }
+    }
+  }
+  bj::array out;
+  Row total;
+  const bool hourly = g != "job";
+  for (const auto& [key, r] : rows) {
+    out.push_back(r.json(hourly));
+    total.energy_wh += r.energy_wh;
+    total.gpu_hours += r.gpu_hours;
+    if (r.cost_usd) total.cost(*r.cost_usd);
+    total.idle_events += r.idle_events;
+    total.unaccounted += r.unaccounted;
+  }
+  bj::object totals{
+      {"energy_wh", round3(total.energy_wh)},
+      {"gpu_hours", round3(total.gpu_hours)},
+      {"cost_usd", total.cost_usd ? bj::value(round3(*total.cost_usd)) : bj::value(nullptr)},
+      {"idle_events", total.idle_events},
+      {"unaccounted_use_events", total.unaccounted}};
+  return bj::object{
+      {"from_ms", q.from_ms},
+      {"to_ms", q.to_ms},
+      {"group_by", g},
+      {"rows", std::move(out)},
+      {"totals", std::move(totals)},
+      {"basis", g == "job" ? "job.usage (the latest in the period per job), cost.accrued "
+                             "job shares, job.idle"
+                           : "telemetry.hourly (one GPU-hour each), cost.accrued, "
+                             "gpu.unaccounted_use"}};
+}
+
+}  // namespace hwl::evidence

@@ -1,0 +1,38 @@
+// The evidence report: energy, GPU-hours, utilisation, idle time, cost and unaccounted use over a
+// period, by job, host, GPU or rental, computed from ledger events alone (job.usage,
+// telemetry.hourly, cost.accrued, job.idle, gpu.unaccounted_use). Every row names the seqs of the
+// events it used, and the same events give the same report wherever they are read: from the
+// server (GET /v1/report) or from a copy of its database (`hwledger report --db`).
+#pragma once
+
+#include <boost/json/object.hpp>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "hwl/result.hpp"
+#include "ledger/event.hpp"
+#include "ledger/store.hpp"
+
+namespace hwl::evidence {
+
+struct ReportQuery {
+  int64_t from_ms = 0;
+  int64_t to_ms = 0;
+  std::string group_by = "job";  // job | host | gpu | rental
+};
+
+// The event types a report reads.
+const std::vector<std::string>& reportEventTypes();
+
+// Checks the query: a known group, from before to.
+Status checkReportQuery(const ReportQuery& q);
+
+// Every event of reportEventTypes() in the ledger.
+Result<std::vector<ledger::Event>> reportEvents(ledger::Ledger& ledger);
+
+// The report of `events` (of reportEventTypes(), any order) over [from_ms, to_ms).
+Result<boost::json::object> buildReport(const std::vector<ledger::Event>& events,
+                                        const ReportQuery& q);
+
+}  // namespace hwl::evidence
