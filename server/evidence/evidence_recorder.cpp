@@ -89,8 +89,8 @@ Status EvidenceRecorder::start() {
 Status EvidenceRecorder::load() {
   std::lock_guard lock(tick_mu_);
   // The job.usage events already in the ledger, so that none is computed again.
-  for (const char* type :
-       {proto::event::kJobUsage, proto::event::kJobIdle, proto::event::kGpuUnaccountedUse}) {
+  for (const char* type : {proto::event::kJobUsage, proto::event::kJobIdle,
+                           proto::event::kGpuUnaccountedUse, proto::event::kRentalIdleBilled}) {
     int64_t after = 0;
     for (;;) {
       auto page = ledger_.read({after, 1000, "", type});
@@ -153,7 +153,105 @@ Result<int> EvidenceRecorder::tick() {
   }
   auto n = checkUnaccounted(*jobs, now);
   if (!n) return n.error();
-  return appended + *n;
+  auto b = checkIdleBilled(now);
+  if (!b) return b.error();
+  return appended + *n + *b;
+}
+
+Result<std::optional<bj::object>> EvidenceRecorder::idleWindow(const std::string& host,
+                                                               const std::string& uuid,
+                                                               int64_t from, int64_t to) {
+  auto history = series_.gpuMinutes(host, uuid, to - settings_.baseline_window_ms, to);
+  if (!history) return history.error();
+  const auto baseline = idleBaseline(*history, settings_.idle_util_pct);
+  if (!baseline) return std::optional<bj::object>();
+  double power = 0, util = 0;
+  int64_t minutes = 0;
+  for (const auto& m : *history) {
+    if (m.bucket_ms < from - from % kMinute || m.bucket_ms >= to || m.samples == 0) continue;
+    if (!idleMinute(m, *baseline, settings_)) return std::optional<bj::object>();
+    power += m.power_mean_w.value_or(0);
+    util = std::max(util, m.util_max_pct.value_or(0));
+    ++minutes;
+  }
+  if (minutes == 0) return std::optional<bj::object>();  // no samples: nothing is proven
+  return std::optional<bj::object>(
+      bj::object{{"gpu_uuid", uuid},
+                 {"baseline_w", std::round(*baseline * 100) / 100},
+                 {"threshold_w", std::round(threshold(*baseline, settings_) * 100) / 100},
+                 {"power_mean_w", std::round(power / static_cast<double>(minutes) * 100) / 100},
+                 {"util_max_pct", util},
+                 {"minutes_with_samples", minutes}});
+}
+
+// Every billed hour (cost.accrued) once settled: idle GPUs throughout make it rental.idle_billed.
+Result<int> EvidenceRecorder::checkIdleBilled(int64_t now) {
+  for (;;) {
+    auto page = ledger_.read({cost_cursor_, 1000, "", proto::event::kCostAccrued});
+    if (!page) return page.error();
+    for (auto& e : *page) {
+      cost_cursor_ = e.seq;
+      costs_pending_.push_back(std::move(e));
+    }
+    if (page->size() < 1000) break;
+  }
+  int appended = 0;
+  std::vector<ledger::Event> later;
+  for (auto& e : costs_pending_) {
+    boost::system::error_code ec;
+    const bj::value v = bj::parse(e.data, ec);
+    if (ec || !v.is_object()) continue;
+    const bj::object& d = v.as_object();
+    const auto get = [&](const char* k) -> int64_t {
+      const bj::value* x = d.if_contains(k);
+      return x != nullptr && x->is_int64() ? x->as_int64() : 0;
+    };
+    const int64_t from = get("from_ms"), to = get("to_ms");
+    if (to + settings_.settle_ms > now) {
+      later.push_back(std::move(e));
+      continue;
+    }
+    const std::string id = "idle-billed:" + e.id;
+    const bj::value* h = d.if_contains("host_id");
+    const bj::value* rental = d.if_contains("rental");
+    if (recorded_.count(id) > 0 || h == nullptr || !h->is_string() || h->as_string().empty() ||
+        rental == nullptr || !rental->is_string()) {
+      continue;
+    }
+    const std::string host(h->as_string());
+    auto gpus = ledger_.withReader([&](ledger::ReadView& view) { return view.listGpus(host); });
+    if (!gpus) return gpus.error();
+    if (gpus->empty()) continue;
+    bj::array per_gpu;
+    bool idle = true;
+    for (const auto& g : *gpus) {
+      auto w = idleWindow(host, g.uuid, from, to);
+      if (!w) return w.error();
+      if (!*w) {
+        idle = false;
+        break;
+      }
+      per_gpu.push_back(std::move(**w));
+    }
+    if (!idle) continue;
+    bj::object out{{"rental", rental->as_string()},
+                   {"host_id", host},
+                   {"from_ms", from},
+                   {"to_ms", to},
+                   {"cost_event", e.id},
+                   {"cost_seq", e.seq},
+                   {"gpus", std::move(per_gpu)}};
+    if (const bj::value* a = d.if_contains("amount_usd"); a != nullptr && a->is_number())
+      out["amount_usd"] = a->to_number<double>();
+    if (auto s = appendOnce("rental/" + std::string(rental->as_string()), id,
+                            proto::event::kRentalIdleBilled, std::move(out));
+        !s) {
+      return s.error();
+    }
+    ++appended;
+  }
+  costs_pending_ = std::move(later);
+  return appended;
 }
 
 Status EvidenceRecorder::appendOnce(const std::string& stream, const std::string& id,

@@ -3,8 +3,9 @@
 // (the final figures) and every full hour of a long job (the figures so far). Event ids are
 // derived from the job and the window's end, and the windows from the job's recorded times, so
 // a server that restarts appends nothing twice. `job.idle`: a ready job whose GPUs sat at their
-// own idle power with no utilisation for longer than a set time. `gpu.unaccounted_use`:
-// processes on a GPU that no job holds.
+// own idle power with no utilisation for longer than a set time. `rental.idle_billed`: a
+// billed rental hour in which the rental's GPUs were idle. `gpu.unaccounted_use`: processes on
+// a GPU that no job holds.
 #pragma once
 
 #include <boost/json/object.hpp>
@@ -84,6 +85,12 @@ class EvidenceRecorder {
   Status appendUsage(const ledger::JobRow& job, int64_t from_ms, int64_t to_ms, bool final);
   Result<int> checkIdle(const ledger::JobRow& job, int64_t now);
   Result<int> checkUnaccounted(const std::vector<ledger::JobRow>& jobs, int64_t now);
+  Result<int> checkIdleBilled(int64_t now);
+  // The idle rule over [from, to) for one GPU: its per-GPU evidence when every minute with
+  // samples was idle (and there was at least one), nullopt otherwise.
+  Result<std::optional<boost::json::object>> idleWindow(const std::string& host,
+                                                        const std::string& uuid, int64_t from,
+                                                        int64_t to);
   Status appendOnce(const std::string& stream, const std::string& id, const char* type,
                     boost::json::object data);
   void run();
@@ -96,6 +103,9 @@ class EvidenceRecorder {
   std::set<std::string> recorded_;  // ids of the evidence events in the ledger
   // gpu.unaccounted_use ids seen, first and last (those still to last unaccounted_after_ms).
   std::map<std::string, std::pair<int64_t, int64_t>> unaccounted_seen_;
+  // cost.accrued events read so far, and those whose hour is still to be judged.
+  int64_t cost_cursor_ = 0;
+  std::vector<ledger::Event> costs_pending_;
   std::mutex tick_mu_;  // one pass at a time; guards recorded_ and unaccounted_seen_
   std::mutex mu_;
   std::condition_variable cv_;

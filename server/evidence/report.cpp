@@ -37,6 +37,7 @@ struct Row {
   double energy_wh = 0, gpu_hours = 0, util_sum = 0;
   int64_t util_n = 0, idle_hours = 0, idle_events = 0, unaccounted = 0;
   std::optional<double> cost_usd;
+  std::optional<double> idle_billed_usd;  // rentals: billed hours whose GPUs sat idle
   std::set<std::string> energy_sources;
   std::vector<int64_t> seqs;
 
@@ -59,6 +60,9 @@ struct Row {
     o["idle_events"] = idle_events;
     o["unaccounted_use_events"] = unaccounted;
     o["cost_usd"] = cost_usd ? bj::value(round3(*cost_usd)) : bj::value(nullptr);
+    if (keys.contains("rental")) {
+      o["idle_billed_usd"] = round3(idle_billed_usd.value_or(0));
+    }
     std::vector<int64_t> s = seqs;
     std::sort(s.begin(), s.end());
     bj::array a;
@@ -74,8 +78,8 @@ constexpr double kIdleHourUtilPct = 1.0;
 
 const std::vector<std::string>& reportEventTypes() {
   static const std::vector<std::string> kTypes = {
-      proto::event::kJobUsage, proto::event::kTelemetryHourly, proto::event::kCostAccrued,
-      proto::event::kJobIdle, proto::event::kGpuUnaccountedUse};
+      proto::event::kJobUsage, proto::event::kTelemetryHourly,   proto::event::kCostAccrued,
+      proto::event::kJobIdle,  proto::event::kGpuUnaccountedUse, proto::event::kRentalIdleBilled};
   return kTypes;
 }
 
@@ -169,6 +173,12 @@ Result<bj::object> buildReport(const std::vector<ledger::Event>& events, const R
           }
         }
       }
+    } else if (e->type == proto::event::kRentalIdleBilled && g == "rental" &&
+               in(ms(d, "from_ms"))) {
+      const std::string rental = text(d, "rental");
+      Row& r = row(rental, {{"rental", rental}, {"host_id", host}, {"provider", ""}});
+      r.idle_billed_usd = r.idle_billed_usd.value_or(0) + num(d, "amount_usd");
+      r.seqs.push_back(e->seq);
     } else if (e->type == proto::event::kJobIdle && g == "job" && in(ms(d, "since_ms"))) {
       Row& r = row(text(d, "job_id"), {{"job_id", text(d, "job_id")}});
       ++r.idle_events;

@@ -346,5 +346,41 @@ TEST_F(EvidenceRecorderTest, ProcessesOnAGpuNoJobHolds) {
   EXPECT_EQ(later[1].at("first_seen_ms").as_int64(), clock_.nowMs() - 60'000);
 }
 
+// A rental billed two hours (cost.accrued) on host-1, whose one GPU sat at its idle power in
+// the first and worked in the second: rental.idle_billed for the first hour with its cost, once;
+// an hour with no samples proves nothing and gets none.
+TEST_F(EvidenceRecorderTest, ARentalHourBilledWhileIdle) {
+  const probes::GpuSample busy = capture("nvidia-h100-query-gpu.csv");
+  const probes::GpuSample idle = capture("nvidia-h100-query-gpu-idle.csv");
+  append("host/host-1", proto::event::kHostInventoryChanged,
+         {{"host_id", "host-1"},
+          {"gpus", bj::array{bj::object{{"uuid", "GPU-0"}, {"index", 0}, {"name", "H100"}}}}});
+  constexpr int64_t kHour = 60 * kMin;
+  for (int64_t t = kT0; t < kT0 + 2 * kHour; t += kMin) {
+    store_->record("host-1", t, {point("GPU-0", t < kT0 + kHour ? idle : busy)});
+  }
+  ASSERT_TRUE(store_->flush().has_value());
+  for (int h = 0; h < 3; ++h) {  // the third hour has no samples
+    append("rental/rent-1", proto::event::kCostAccrued,
+           {{"rental", "rent-1"},
+            {"provider", "vast"},
+            {"host_id", "host-1"},
+            {"from_ms", kT0 + h * kHour},
+            {"to_ms", kT0 + (h + 1) * kHour},
+            {"amount_usd", 2.5}});
+  }
+  clock_.setMs(kT0 + 3 * kHour + 2 * kMin);
+  ASSERT_EQ(*tick(), 1);
+  const auto ev = events("rental/rent-1", proto::event::kRentalIdleBilled);
+  ASSERT_EQ(ev.size(), 1U);
+  EXPECT_EQ(ev[0].at("from_ms").as_int64(), kT0);
+  EXPECT_EQ(ev[0].at("amount_usd").as_double(), 2.5);
+  const auto& g = ev[0].at("gpus").as_array()[0].as_object();
+  EXPECT_NEAR(g.at("baseline_w").to_number<double>(), 69.85, 0.01);
+  EXPECT_EQ(g.at("minutes_with_samples").as_int64(), 60);
+  restart();
+  ASSERT_EQ(*tick(), 0);
+}
+
 }  // namespace
 }  // namespace hwl::evidence

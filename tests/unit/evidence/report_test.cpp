@@ -67,6 +67,8 @@ Events sample() {
           {"to_ms", kT0 + 2 * kH},
           {"amount_usd", 5.0},
           {"jobs", bj::array{bj::object{{"job", "job-a"}, {"amount_usd", 3.0}}}}});
+  ev.add(proto::event::kRentalIdleBilled,
+         {{"rental", "rent-1"}, {"host_id", "host-1"}, {"from_ms", kT0 + kH}, {"amount_usd", 2.5}});
   ev.add(proto::event::kGpuUnaccountedUse,
          {{"host_id", "host-1"}, {"gpu_uuid", "GPU-1"}, {"seen_ms", kT0 + 10 * 60'000}});
   return ev;
@@ -108,7 +110,7 @@ TEST(EvidenceReport, ByHostAndGpuFromHourlyEvents) {
   EXPECT_NEAR(h.at("idle_fraction").as_double(), 1.0 / 3, 0.001);  // one idle GPU-hour of three
   EXPECT_EQ(h.at("cost_usd").as_double(), 5.0);
   EXPECT_EQ(h.at("unaccounted_use_events").as_int64(), 1);
-  EXPECT_EQ(seqs(h), (std::vector<int64_t>{1, 2, 3, 8, 9}));
+  EXPECT_EQ(seqs(h), (std::vector<int64_t>{1, 2, 3, 8, 10}));
   const auto gpu = reportOf("gpu");
   const auto& rows = gpu.at("rows").as_array();
   ASSERT_EQ(rows.size(), 2U);
@@ -126,6 +128,7 @@ TEST(EvidenceReport, ByRentalWithItsHostsEnergy) {
   EXPECT_EQ(rows[0].at("gpu_hours").as_double(), 2.0);
   // The host's hours inside the two billed hours (all three GPU-hours of the period are).
   EXPECT_EQ(rows[0].at("energy_wh").as_double(), 970.0);
+  EXPECT_EQ(rows[0].at("idle_billed_usd").as_double(), 2.5);
   auto narrower = sample();
   narrower.list[7].data = bj::serialize(bj::object{{"rental", "rent-1"},
                                                    {"provider", "vast"},
