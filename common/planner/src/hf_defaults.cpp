@@ -190,6 +190,8 @@ constexpr TypeDefaults kDefaults[] = {
 const json::object* modelTypeDefaults(std::string_view model_type) {
   // FalconMambaConfig keeps MambaConfig's defaults.
   if (model_type == "falcon_mamba") model_type = "mamba";
+  // Falcon's first configs (RWConfig) read as FalconConfig does them.
+  if (model_type == "RefinedWebModel" || model_type == "RefinedWeb") model_type = "falcon";
   // Parsed once, on first use, in table order.
   static const std::vector<std::pair<std::string_view, json::object>> parsed = [] {
     std::vector<std::pair<std::string_view, json::object>> out;

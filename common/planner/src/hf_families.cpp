@@ -30,6 +30,8 @@ constexpr FamilyEntry kFamilies[] = {
     {"llama4", true, readLlama4},
     {"deepseek", true, readDeepSeek},
     {"falcon", false, readFalcon},
+    {"RefinedWebModel", false, readFalcon},  // Falcon-7B's first configs (RWConfig)
+    {"RefinedWeb", false, readFalcon},       // Falcon-40B's
     {"chatglm", false, readChatGlm},
     {"glm", false, readChatGlm},
     {"mpt", false, readMpt},

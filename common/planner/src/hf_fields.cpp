@@ -558,6 +558,14 @@ Status readDecoder(ConfigReader& r, HfModel& m) {
     if (auto s = applySlidingRule(r, m); !s) return s;
   }
   if (auto s = readMoe(r, m); !s) return s;
+  // A dense MLP whose width no key gives (and no family rule supplies) is not guessed.
+  if (m.intermediate == 0) {
+    for (std::size_t i = 0; i < m.n_layers; ++i) {
+      if (m.has_mlp[i] && !m.moe_layer[i]) {
+        return invalidArgument("config.json: missing required key 'intermediate_size'");
+      }
+    }
+  }
   if (m.mla) {
     if (auto s = readMla(r, m); !s) return s;
   }

@@ -264,8 +264,12 @@ TEST(HfConfigErrors, MalformedInputsNameTheProblem) {
       "config.json: missing required key 'num_experts_per_tok'");
   EXPECT_EQ(
       msg(R"({"hidden_size": 64, "num_hidden_layers": 1, "vocab_size": 10, "num_attention_heads": 4,
-                   "torch_dtype": "int8"})"),
+                   "intermediate_size": 128, "torch_dtype": "int8"})"),
       "config.json: torch_dtype 'int8' is not a floating-point type");
+  // A dense MLP's width is not guessed.
+  EXPECT_EQ(
+      msg(R"({"hidden_size": 64, "num_hidden_layers": 1, "vocab_size": 10, "num_attention_heads": 4})"),
+      "config.json: missing required key 'intermediate_size'");
 }
 
 TEST(HfConfigErrors, TruncatedRealConfigIsAnErrorAtEveryCut) {

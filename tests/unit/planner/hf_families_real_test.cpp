@@ -238,6 +238,34 @@ TEST(HfRealConfigs, Mistral3PixtralTowerAndFp8Text) {
   EXPECT_EQ(p.weights_format, "auto (fp8)");
 }
 
+// Verbatim copies of the published configs of Gemma 3 4B/27B (minimal text_config + SigLIP),
+// Llama 4 Scout (chunked attention, shared expert, Llama 4 vision), gpt-oss-120b (the model
+// card's active convention), Falcon-7B's first RefinedWebModel config, Mamba 2.8B and
+// GPT-NeoX-20B: each equal to its published parameter count.
+TEST(HfRealConfigs, PublishedConfigsEqualTheirPublishedCounts) {
+  struct Case {
+    const char* file;
+    std::uint64_t total;
+  };
+  for (const Case& c :
+       {Case{"gemma-3-4b-it", 4300079472ULL}, Case{"gemma-3-27b-it", 27432406640ULL},
+        Case{"Llama-4-Scout-17B-16E-Instruct", 108641793536ULL},
+        Case{"gpt-oss-120b", 116829156672ULL}, Case{"falcon-7b", 6921720704ULL},
+        Case{"mamba-2.8b-hf", 2768345600ULL}, Case{"gpt-neox-20b", 20554567680ULL}}) {
+    EXPECT_EQ(planOf(load(c.file), 8192).params_total, c.total) << c.file;
+  }
+  // gpt-oss-120b's card counts active parameters without the input embedding.
+  EXPECT_EQ(planOf(load("gpt-oss-120b"), 8192).params_active, 5132849472ULL);
+  // Llama 4 Scout: 12 global layers of the 48 keep the context, the others one 8192 chunk.
+  EXPECT_EQ(planOf(load("Llama-4-Scout-17B-16E-Instruct"), 131072).kv_bytes,
+            12ULL * 4096 * 131072 + 36ULL * 4096 * 8192);
+  // Falcon-7B (RefinedWebModel): one KV head, 32 layers x (K+V) x 64 x 2 B.
+  EXPECT_EQ(planOf(load("falcon-7b"), 8192).kv_bytes_per_token, 8192U);
+  // Mamba 2.8B: 64 layers x ((4-1) x 5120 + 5120 x 16) x 2 B of state per sequence.
+  EXPECT_EQ(planOf(load("mamba-2.8b-hf"), 8192).state_bytes_per_sequence,
+            64ULL * (3 * 5120 + 5120 * 16) * 2);
+}
+
 // The first round's configs keep their figures (a shortened form of EveryFigureOfExpectedJson
 // that needs no ../shared): Llama 3.1 8B and Qwen3-30B-A3B as fetched in round one.
 TEST(HfRealConfigs, FirstRoundFixturesUnchanged) {
