@@ -49,7 +49,7 @@ Result<JobRequest> parseJobRequest(const bj::value& v) {
   if (!v.is_object()) return invalidArgument("the body must be a JSON object");
   const auto& body = v.get_object();
   if (auto s = json::checkKeys(body, {"name", "command", "env", "gpus", "gpu_memory_bytes", "host",
-                                      "ready_path", "port", "max_runtime_s"});
+                                      "ready_path", "port", "max_runtime_s", "model"});
       !s)
     return s.error();
   auto name = json::optionalString(body, "name");
@@ -92,6 +92,10 @@ Result<JobRequest> parseJobRequest(const bj::value& v) {
   r.max_runtime_s = *max_rt;
   if (auto c = body.find("command"); c != body.end()) r.command = c->value();
   if (auto e = body.find("env"); e != body.end()) r.env = e->value();
+  if (auto m = body.find("model"); m != body.end()) {
+    if (!m->value().is_object()) return invalidArgument("field \"model\" must be an object");
+    r.model = m->value().get_object();
+  }
   // What the host will be given, checked now by the host's own parser.
   if (auto s = checkHostSpec(r.hostSpec("job-000000000000", {}), {}); !s) return s.error();
   return r;

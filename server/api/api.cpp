@@ -99,6 +99,8 @@ void Api::addFleetRoutes(http::RouteTable& t, Api* self) {
          [self](auto& r, auto& p) { return self->terminateRental(r, p.at("id")); }});
   t.add({"GET", "/v1/costs", "viewer", 0, [self](auto& r, auto&) { return self->costs(r); }});
   t.add({"GET", "/v1/report", "viewer", 0, [self](auto& r, auto&) { return self->report(r); }});
+  t.add({"GET", "/v1/planner/accuracy", "viewer", 0,
+         [self](auto& r, auto&) { return self->plannerAccuracy(r); }});
 }
 
 http::RouteTable Api::allRoutes(size_t default_body_limit) {

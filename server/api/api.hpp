@@ -115,6 +115,7 @@ class Api {
   Result<http::Reply> terminateRental(http::Request& req, const std::string& id);
   Result<http::Reply> costs(http::Request& req);
   Result<http::Reply> report(http::Request& req);
+  Result<http::Reply> plannerAccuracy(http::Request& req);
   boost::json::object hostView(const ledger::HostRow& h);
   boost::json::object hostView(const ledger::HostRow& h, const std::vector<ledger::GpuRow>& gpus,
                                const std::optional<collect::HostLive>& live);

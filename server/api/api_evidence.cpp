@@ -3,6 +3,7 @@
 
 #include "api.hpp"
 #include "evidence/report.hpp"
+#include "hwl/proto/events.hpp"
 #include "params.hpp"
 
 namespace hwl::api {
@@ -27,6 +28,23 @@ Result<http::Reply> Api::report(http::Request& req) {
   auto r = evidence::buildReport(*events, q);
   if (!r) return r.error();
   return http::ok(std::move(*r));
+}
+
+// The planner's accuracy across the fleet (job.reconciled), by model and engine.
+Result<http::Reply> Api::plannerAccuracy(http::Request& req) {
+  auto who = auth_.authorize(req, ledger::Role::kViewer);
+  if (!who) return who.error();
+  if (auto s = onlyParams(req, {}); !s) return s.error();
+  std::vector<ledger::Event> events;
+  int64_t after = 0;
+  for (;;) {
+    auto page = ledger_.read({after, 1000, "", proto::event::kJobReconciled});
+    if (!page) return page.error();
+    for (auto& e : *page) events.push_back(std::move(e));
+    if (page->size() < 1000) break;
+    after = events.back().seq;
+  }
+  return http::ok(evidence::buildAccuracy(events));
 }
 
 }  // namespace hwl::api

@@ -1,11 +1,15 @@
 // Jobs: submission through the scheduler, listing, logs (followed or not) and cancel, each
 // reaching the host through the driver of its kind.
+#include <algorithm>
 #include <boost/json.hpp>
 #include <boost/json/parse.hpp>
 
 #include "api.hpp"
 #include "dispatch/scheduler.hpp"
 #include "hwl/json.hpp"
+#include "hwl/planner/json_text.hpp"
+#include "hwl/planner/plan.hpp"
+#include "hwl/planner/plan_json.hpp"
 #include "hwl/proto/events.hpp"
 #include "hwl/proto/job_request.hpp"
 #include "hwl/proto/job_spec.hpp"
@@ -48,6 +52,44 @@ bj::object jobJson(const ledger::JobRow& j, const std::string& host_state) {
   return o;
 }
 
+// The planner's per-GPU prediction for a job's "model" ({"config", "context", "batch", "kv",
+// "tp"}): tp defaults to the job's GPUs. A bad model is refused before anything is recorded.
+Result<bj::object> predictJob(const bj::object& model, int64_t gpus) {
+  bj::object req;
+  for (const auto& [k, v] : model) {
+    if (k == "config") {
+      if (v.is_string()) {
+        auto parsed = planner::parseJsonLenient(v.as_string(), "model.config");
+        if (!parsed) return Error{parsed.error().code, "model: " + parsed.error().message};
+        req["model"] = std::move(*parsed);
+      } else {
+        req["model"] = v;
+      }
+    } else if (k == "context" || k == "batch" || k == "kv" || k == "tp" || k == "weights") {
+      req[k] = v;
+    } else {
+      return invalidArgument("model: unknown key '" + std::string(k) + "'");
+    }
+  }
+  if (!req.contains("model")) return invalidArgument("model: 'config' is required");
+  if (!req.contains("tp")) req["tp"] = std::max<int64_t>(gpus, 1);
+  auto pr = planner::planRequestFromJson(req);
+  if (!pr) return Error{pr.error().code, "model: " + pr.error().message};
+  auto plan = planner::computePlan(*pr);
+  if (!plan) return Error{plan.error().code, "model: " + plan.error().message};
+  return bj::object{{"model", plan->model_name},
+                    {"architecture", plan->architecture},
+                    {"context", plan->context},
+                    {"batch", plan->batch},
+                    {"tp", plan->tp},
+                    {"kv_format", plan->kv_format},
+                    {"weights_format", plan->weights_format},
+                    {"per_gpu_bytes", plan->total_bytes},
+                    {"weights_bytes", plan->weights_bytes},
+                    {"kv_bytes", plan->kv_bytes},
+                    {"state_bytes", plan->state_bytes}};
+}
+
 }  // namespace
 
 Result<http::Reply> Api::submitJob(http::Request& req) {
@@ -57,6 +99,11 @@ Result<http::Reply> Api::submitJob(http::Request& req) {
   if (!body) return body.error();
   auto job = proto::parseJobRequest(*body);
   if (!job) return job.error();
+  if (job->model) {
+    auto predicted = predictJob(*job->model, job->gpus);
+    if (!predicted) return predicted.error();
+    job->predicted = std::move(*predicted);
+  }
   // Placement and dispatch: no lock of the API is held while the host is called.
   auto placed = fleet_.scheduler->submit(*job, who->actor);
   if (!placed) return placed.error();

@@ -12,6 +12,7 @@
 #include "client.hpp"
 #include "commands.hpp"
 #include "evidence/report.hpp"
+#include "hwl/proto/events.hpp"
 #include "output.hpp"
 #include "parse.hpp"
 #include "storage/sqlite.hpp"
@@ -135,6 +136,45 @@ int report(const ReportOptions& o, const Context& ctx) {
   return 0;
 }
 
+struct AccuracyOptions {
+  std::string db;
+};
+
+// The planner's accuracy (job.reconciled) by model and engine, from the server or a copy of
+// its database.
+int accuracy(const AccuracyOptions& o, const Context& ctx) {
+  Result<bj::object> r = [&]() -> Result<bj::object> {
+    if (!o.db.empty()) {
+      if (!std::filesystem::exists(o.db)) return notFound("no database at " + o.db);
+      auto db = sqlite::Db::open(o.db, sqlite::Db::Mode::kReadOnly);
+      if (!db) return db.error();
+      auto e = storage::readEventsOfType(*db, proto::event::kJobReconciled);
+      if (!e) return e.error();
+      return evidence::buildAccuracy(*e);
+    }
+    Api api(ctx.conn);
+    auto v = api.call("GET", "/v1/planner/accuracy");
+    if (!v) return v.error();
+    if (!v->is_object()) return internal("the server's answer is not an object");
+    return v->as_object();
+  }();
+  if (!r) return fail(ctx.err, r.error());
+  if (ctx.json) {
+    printJson(ctx.out, *r);
+    return 0;
+  }
+  Table t({"MODEL", "ENGINE", "JOBS", "MEAN ERROR", "MEAN |ERROR|", "MAX |ERROR|"});
+  auto pct = [](const bj::object& g, const char* k) { return numStr(g, k, "%+.4f"); };
+  for (const auto& gv : r->at("groups").as_array()) {
+    const auto& g = gv.as_object();
+    t.add({str(g.at("model")), str(g.at("engine")), numStr(g, "jobs", "%.0f"),
+           pct(g, "mean_relative_error"), pct(g, "mean_abs_relative_error"),
+           pct(g, "max_abs_relative_error")});
+  }
+  t.print(ctx.out);
+  return 0;
+}
+
 }  // namespace
 
 void registerReport(CLI::App& app, Commands& commands) {
@@ -148,6 +188,14 @@ void registerReport(CLI::App& app, Commands& commands) {
   cmd->add_option("--group-by", o.group_by, "job|host|gpu|rental");
   cmd->add_option("--format", o.format, "table|json|csv (default: the -o format)");
   cmd->add_option("--db", o.db, "compute it from a copy of the server's ledger.db, offline");
+
+  auto* planner = app.add_subcommand("planner", "how the planner's predictions held up");
+  planner->require_subcommand(1);
+  auto* acc = planner->add_subcommand(
+      "accuracy",
+      "predicted against observed per-GPU memory (job.reconciled), by model and engine");
+  auto& a = commands.add(acc, accuracy, [](const AccuracyOptions& x) { return !x.db.empty(); });
+  acc->add_option("--db", a.db, "from a copy of the server's ledger.db, offline");
 }
 
 }  // namespace hwl::cli

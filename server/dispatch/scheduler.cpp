@@ -119,6 +119,16 @@ Result<Scheduler::Choice> Scheduler::place(const proto::JobRequest& req) {
   });
 }
 
+namespace {
+// job.placed: where, and the planner's prediction when the job named its model.
+bj::object placedData(const std::string& id, const std::string& host, const bj::array& gpus,
+                      const proto::JobRequest& req) {
+  bj::object o{{"job_id", id}, {"host_id", host}, {"gpus", gpus}};
+  if (req.predicted) o["predicted"] = *req.predicted;
+  return o;
+}
+}  // namespace
+
 Result<Placed> Scheduler::submit(const proto::JobRequest& req, const std::string& actor) {
   for (int attempt = 0; attempt < kMaxPlacementAttempts; ++attempt) {
     auto choice = place(req);
@@ -139,8 +149,7 @@ Result<Placed> Scheduler::submit(const proto::JobRequest& req, const std::string
                                      {"name", req.name.value_or(id)},
                                      {"spec", spec},
                                      {"requested", req.requested()}}},
-                         {"", std::string(ev::kJobPlaced),
-                          bj::object{{"job_id", id}, {"host_id", h.id}, {"gpus", gpu_arr}}}}});
+                         {"", std::string(ev::kJobPlaced), placedData(id, h.id, gpu_arr, req)}}});
     // The reservation: at the version read with the holds, so a placement that took one of these
     // GPUs since makes this append fail.
     if (!choice->gpus.empty())

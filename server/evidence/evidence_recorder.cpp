@@ -89,8 +89,9 @@ Status EvidenceRecorder::start() {
 Status EvidenceRecorder::load() {
   std::lock_guard lock(tick_mu_);
   // The job.usage events already in the ledger, so that none is computed again.
-  for (const char* type : {proto::event::kJobUsage, proto::event::kJobIdle,
-                           proto::event::kGpuUnaccountedUse, proto::event::kRentalIdleBilled}) {
+  for (const char* type :
+       {proto::event::kJobUsage, proto::event::kJobIdle, proto::event::kGpuUnaccountedUse,
+        proto::event::kRentalIdleBilled, proto::event::kJobReconciled}) {
     int64_t after = 0;
     for (;;) {
       auto page = ledger_.read({after, 1000, "", type});
@@ -150,12 +151,104 @@ Result<int> EvidenceRecorder::tick() {
       if (!n) return n.error();
       appended += *n;
     }
+    auto rec = checkReconciled(job, now);
+    if (!rec) return rec.error();
+    appended += *rec;
   }
   auto n = checkUnaccounted(*jobs, now);
   if (!n) return n.error();
   auto b = checkIdleBilled(now);
   if (!b) return b.error();
   return appended + *n + *b;
+}
+
+// Planned versus observed per-GPU memory of a job that named its model: once ready (its first
+// minutes), and again over its whole ready time once it ended.
+Result<int> EvidenceRecorder::checkReconciled(const ledger::JobRow& job, int64_t now) {
+  if (!job.ready_ms) return 0;
+  const bool ended = ledger::isTerminalJobState(job.state) && job.ended_ms.has_value();
+  struct Stage {
+    const char* name;
+    int64_t to;
+  };
+  std::vector<Stage> stages;
+  const int64_t ready_to = *job.ready_ms + settings_.reconcile_after_ready_ms;
+  stages.push_back({"ready", ended ? std::min(ready_to, *job.ended_ms) : ready_to});
+  if (ended) stages.push_back({"end", *job.ended_ms});
+  int appended = 0;
+  for (const Stage& st : stages) {
+    const std::string id = "reconciled:" + job.id + ":" + st.name;
+    if (recorded_.count(id) > 0 || st.to + settings_.settle_ms > now) continue;
+    auto it = predicted_.find(job.id);
+    if (it == predicted_.end()) {
+      auto placed = ledger_.read({0, 10, "job/" + job.id, proto::event::kJobPlaced});
+      if (!placed) return placed.error();
+      std::optional<bj::object> p;
+      if (!placed->empty()) {
+        boost::system::error_code ec;
+        bj::value v = bj::parse(placed->front().data, ec);
+        if (!ec && v.is_object()) {
+          if (const bj::value* x = v.as_object().if_contains("predicted");
+              x != nullptr && x->is_object()) {
+            p = x->as_object();
+          }
+        }
+      }
+      it = predicted_.emplace(job.id, std::move(p)).first;
+    }
+    if (!it->second) return appended;  // the job named no model
+    const bj::object& pred = *it->second;
+    const bj::value* pv = pred.if_contains("per_gpu_bytes");
+    if (pv == nullptr || !pv->is_number() || pv->to_number<double>() <= 0) return appended;
+    const double predicted = pv->to_number<double>();
+    const int64_t from = *job.ready_ms - *job.ready_ms % kMinute;
+    bj::array per_gpu;
+    std::optional<int64_t> observed;
+    for (const auto& uuid : gpusOf(job)) {
+      auto minutes = series_.gpuMinutes(job.host_id, uuid, from, st.to);
+      if (!minutes) return minutes.error();
+      std::optional<int64_t> mx;
+      for (const auto& m : *minutes) {
+        if (m.mem_used_max_bytes) mx = std::max(mx.value_or(0), *m.mem_used_max_bytes);
+      }
+      if (!mx) continue;
+      per_gpu.push_back(bj::object{{"gpu_uuid", uuid}, {"observed_bytes", *mx}});
+      observed = std::max(observed.value_or(0), *mx);
+    }
+    if (!observed) continue;  // no memory samples: nothing to compare
+    std::string engine;
+    {
+      boost::system::error_code ec;
+      const bj::value spec = bj::parse(job.spec, ec);
+      const bj::value* cmd =
+          !ec && spec.is_object() ? spec.as_object().if_contains("command") : nullptr;
+      if (cmd != nullptr && cmd->is_array() && !cmd->as_array().empty() &&
+          cmd->as_array()[0].is_string()) {
+        const std::string c(cmd->as_array()[0].as_string());
+        engine = c.substr(c.find_last_of('/') + 1);
+      }
+    }
+    const double err = (static_cast<double>(*observed) - predicted) / predicted;
+    bj::object d{
+        {"job_id", job.id},
+        {"host_id", job.host_id},
+        {"stage", st.name},
+        {"from_ms", from},
+        {"to_ms", st.to},
+        {"model", pred.contains("model") ? pred.at("model") : bj::value("")},
+        {"architecture", pred.contains("architecture") ? pred.at("architecture") : bj::value("")},
+        {"engine", engine},
+        {"predicted_per_gpu_bytes", static_cast<int64_t>(predicted)},
+        {"observed_per_gpu_bytes", *observed},
+        {"relative_error", std::round(err * 10000) / 10000},
+        {"memory_source", "gpu"},
+        {"gpus", std::move(per_gpu)},
+        {"predicted", pred}};
+    if (auto s = appendOnce("job/" + job.id, id, proto::event::kJobReconciled, std::move(d)); !s)
+      return s.error();
+    ++appended;
+  }
+  return appended;
 }
 
 Result<std::optional<bj::object>> EvidenceRecorder::idleWindow(const std::string& host,

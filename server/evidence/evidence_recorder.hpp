@@ -60,6 +60,8 @@ struct EvidenceSettings {
   int64_t baseline_window_ms = 7LL * 24 * 3'600'000;
   // gpu.unaccounted_use once the same processes were seen on a GPU no job holds for this long.
   int64_t unaccounted_after_ms = 5 * 60'000;
+  // job.reconciled at ready: the GPUs' memory over this long after job.ready.
+  int64_t reconcile_after_ready_ms = 2 * 60'000;
 };
 
 class EvidenceRecorder {
@@ -86,6 +88,7 @@ class EvidenceRecorder {
   Result<int> checkIdle(const ledger::JobRow& job, int64_t now);
   Result<int> checkUnaccounted(const std::vector<ledger::JobRow>& jobs, int64_t now);
   Result<int> checkIdleBilled(int64_t now);
+  Result<int> checkReconciled(const ledger::JobRow& job, int64_t now);
   // The idle rule over [from, to) for one GPU: its per-GPU evidence when every minute with
   // samples was idle (and there was at least one), nullopt otherwise.
   Result<std::optional<boost::json::object>> idleWindow(const std::string& host,
@@ -105,6 +108,8 @@ class EvidenceRecorder {
   std::map<std::string, std::pair<int64_t, int64_t>> unaccounted_seen_;
   // cost.accrued events read so far, and those whose hour is still to be judged.
   int64_t cost_cursor_ = 0;
+  // Per job, the prediction of its job.placed (null: none), read once.
+  std::map<std::string, std::optional<boost::json::object>> predicted_;
   std::vector<ledger::Event> costs_pending_;
   std::mutex tick_mu_;  // one pass at a time; guards recorded_ and unaccounted_seen_
   std::mutex mu_;

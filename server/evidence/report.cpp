@@ -257,4 +257,52 @@ Result<bj::object> buildReport(const std::vector<ledger::Event>& events, const R
                              "gpu.unaccounted_use"}};
 }
 
+bj::object buildAccuracy(const std::vector<ledger::Event>& reconciled) {
+  // Per job, the reconciliation to use: "end" over "ready".
+  std::map<std::string, std::pair<const ledger::Event*, bj::object>> per_job;
+  for (const auto& e : reconciled) {
+    boost::system::error_code ec;
+    bj::value v = bj::parse(e.data, ec);
+    if (ec || !v.is_object()) continue;
+    bj::object d = std::move(v.as_object());
+    const std::string job = text(d, "job_id");
+    auto it = per_job.find(job);
+    if (it == per_job.end() || text(d, "stage") == "end") per_job[job] = {&e, std::move(d)};
+  }
+  struct Group {
+    int64_t jobs = 0;
+    double sum = 0, abs_sum = 0, max_abs = 0;
+    std::vector<int64_t> seqs;
+  };
+  std::map<std::pair<std::string, std::string>, Group> groups;
+  for (const auto& [job, x] : per_job) {
+    const bj::object& d = x.second;
+    Group& g = groups[{text(d, "model"), text(d, "engine")}];
+    const double err = num(d, "relative_error");
+    ++g.jobs;
+    g.sum += err;
+    g.abs_sum += std::abs(err);
+    g.max_abs = std::max(g.max_abs, std::abs(err));
+    g.seqs.push_back(x.first->seq);
+  }
+  bj::array rows;
+  for (const auto& [key, g] : groups) {
+    bj::array seqs;
+    for (int64_t q : g.seqs) seqs.emplace_back(q);
+    const auto n = static_cast<double>(g.jobs);
+    rows.push_back(
+        bj::object{{"model", key.first},
+                   {"engine", key.second},
+                   {"jobs", g.jobs},
+                   {"mean_relative_error", std::round(g.sum / n * 10000) / 10000},
+                   {"mean_abs_relative_error", std::round(g.abs_sum / n * 10000) / 10000},
+                   {"max_abs_relative_error", std::round(g.max_abs * 10000) / 10000},
+                   {"seqs", std::move(seqs)}});
+  }
+  return bj::object{{"groups", std::move(rows)},
+                    {"basis",
+                     "job.reconciled: observed whole-GPU memory against the planner's per-GPU "
+                     "prediction, (observed - predicted) / predicted"}};
+}
+
 }  // namespace hwl::evidence

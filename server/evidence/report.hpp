@@ -35,4 +35,9 @@ Result<std::vector<ledger::Event>> reportEvents(ledger::Ledger& ledger);
 Result<boost::json::object> buildReport(const std::vector<ledger::Event>& events,
                                         const ReportQuery& q);
 
+// The planner's accuracy across the fleet from job.reconciled events (the end's reconciliation
+// of a job when there is one, else the one at ready): by model and engine, the jobs, the mean
+// and mean absolute relative error of the per-GPU memory prediction, the largest, and the seqs.
+boost::json::object buildAccuracy(const std::vector<ledger::Event>& reconciled);
+
 }  // namespace hwl::evidence

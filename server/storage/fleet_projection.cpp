@@ -72,7 +72,10 @@ Status applyJob(sqlite::Db& db, const Event& e, const bj::object& d,
   std::string id = strOf(d, "job_id");
   if (id.empty()) return {};
   // Evidence about the job, not a state of it.
-  if (e.type == proto::event::kJobUsage || e.type == proto::event::kJobIdle) return {};
+  if (e.type == proto::event::kJobUsage || e.type == proto::event::kJobIdle ||
+      e.type == proto::event::kJobReconciled) {
+    return {};
+  }
   if (e.type == proto::event::kJobSubmitted) {
     std::string spec = "{}";
     if (auto it = d.find("spec"); it != d.end()) spec = json::canonical(it->value());

@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "fleet_support.hpp"
+#include "hwl/test_fixtures.hpp"
 
 namespace hwl::itest::fleet {
 namespace {
@@ -47,6 +48,38 @@ TEST(FleetEvidence, UnaccountedProcessesAndAJobsUsage) {
   }
   EXPECT_TRUE(burn) << bj::serialize(d);
 
+  // A job that names its model gets the planner's prediction on job.placed; a model the planner
+  // refuses is refused with the reason and nothing appended.
+  const auto llama =
+      bj::parse(readFile(hwl::test_fixtures::find("models", "Llama-3.1-8B.config.json")));
+  const int64_t before = f.srv.eventCount();
+  auto bad = submitJob(
+      f.srv, {{"name", "bad"},
+              {"command", bj::array{"/bin/true"}},
+              {"gpus", 1},
+              {"model",
+               bj::object{{"config", bj::object{{"model_type", "mystery"}}}, {"context", 4096}}}});
+  EXPECT_EQ(bad.status, 400) << bad.body;
+  EXPECT_NE(bad.body.find("missing required key 'hidden_size'"), std::string::npos) << bad.body;
+  EXPECT_EQ(f.srv.eventCount(), before);
+  const std::string planned =
+      submitJobOk(f.srv, {{"name", "planned"},
+                          {"command", bj::array{"/bin/true"}},
+                          {"gpus", 1},
+                          {"model", bj::object{{"config", llama}, {"context", 4096}}}});
+  bool predicted = false;
+  for (const auto& e : streamEvents(f.srv, "job/" + planned)) {
+    if (str(e.at("type")) != "job.placed") continue;
+    const auto& p = e.at("data").as_object().at("predicted").as_object();
+    EXPECT_EQ(str(p.at("architecture")), "llama");
+    // 16.06 GB of bf16 weights + 0.5 GiB of KV at 4096 tokens + workspace + 1 GiB overhead.
+    EXPECT_EQ(i64(p.at("kv_bytes")), 131072LL * 4096);
+    EXPECT_GT(i64(p.at("per_gpu_bytes")), 16'060'522'496LL + (1LL << 30));
+    predicted = true;
+  }
+  EXPECT_TRUE(predicted);
+  waitForJobState(f.srv, planned, "exited", 30s);
+
   std::map<std::string, bj::object> reports;
   // A job on that GPU, ended: its usage follows (usage_settle_ms 2 s here).
   const std::string id = submitJobOk(
@@ -79,6 +112,13 @@ TEST(FleetEvidence, UnaccountedProcessesAndAJobsUsage) {
   EXPECT_EQ(finals, 1);
   EXPECT_EQ(typedEvents(f.srv, "gpu.unaccounted_use").size(), 1U);
 
+  // Every job's final usage is in (nothing more will be appended for the report's period).
+  ASSERT_TRUE(eventually(
+      [&] {
+        auto j2 = f.srv.request("GET", "/v1/jobs/" + planned, f.srv.adminToken());
+        return j2.status == 200 && !j2.obj().at("usage").as_array().empty();
+      },
+      30s));
   // The report: online, then offline from a copy of the database, for the same period.
   const int64_t to = i64(j.at("ended_ms")) + 3'600'000;
   for (const char* group : {"job", "host", "gpu"}) {
@@ -88,11 +128,13 @@ TEST(FleetEvidence, UnaccountedProcessesAndAJobsUsage) {
     ASSERT_EQ(online.status, 200) << online.body;
     reports[group] = online.obj();
   }
-  const auto& by_job = reports["job"].at("rows").as_array();
-  ASSERT_EQ(by_job.size(), 1U) << bj::serialize(reports["job"]);
-  EXPECT_EQ(str(by_job[0].at("job_id")), id);
-  EXPECT_EQ(by_job[0].at("energy_wh").to_number<double>(), u.at("energy_wh").to_number<double>());
-  EXPECT_EQ(by_job[0].at("seqs").as_array().size(), 1U);  // the final usage
+  const bj::object* row = nullptr;
+  for (const auto& r : reports["job"].at("rows").as_array()) {
+    if (str(r.at("job_id")) == id) row = &r.as_object();
+  }
+  ASSERT_NE(row, nullptr) << bj::serialize(reports["job"]);
+  EXPECT_EQ(row->at("energy_wh").to_number<double>(), u.at("energy_wh").to_number<double>());
+  EXPECT_EQ(row->at("seqs").as_array().size(), 1U);  // the final usage
   EXPECT_EQ(i64(reports["host"].at("totals").at("unaccounted_use_events")), 1);
   f.srv.stop();
   const auto copy = f.root.path() / "ledger-copy.db";

@@ -382,5 +382,51 @@ TEST_F(EvidenceRecorderTest, ARentalHourBilledWhileIdle) {
   ASSERT_EQ(*tick(), 0);
 }
 
+// A job placed with the planner's prediction (job.placed "predicted"), ready, its GPU at the
+// busy capture's 19818 MiB: job.reconciled at ready and again at the end, with the relative
+// error of the prediction against the observed per-GPU memory.
+TEST_F(EvidenceRecorderTest, PlannedVersusObservedMemory) {
+  const probes::GpuSample busy = capture("nvidia-h100-query-gpu.csv");
+  for (int64_t t = kT0; t < kT0 + 10 * kMin; t += 10'000) {
+    store_->record("host-1", t, {point("GPU-0", busy)});
+  }
+  ASSERT_TRUE(store_->flush().has_value());
+  const int64_t predicted = 20'000LL << 20;  // 20000 MiB predicted, 19818 MiB observed
+  append("job/job-p", proto::event::kJobSubmitted,
+         {{"job_id", "job-p"},
+          {"name", "vllm"},
+          {"spec", bj::object{{"command", bj::array{"/usr/bin/vllm", "serve"}}}}});
+  append("job/job-p", proto::event::kJobPlaced,
+         {{"job_id", "job-p"},
+          {"host_id", "host-1"},
+          {"gpus", bj::array{"GPU-0"}},
+          {"predicted", bj::object{{"model", "Llama-3.1-8B"},
+                                   {"architecture", "llama"},
+                                   {"per_gpu_bytes", predicted}}}});
+  append("job/job-p", proto::event::kJobStarted,
+         {{"job_id", "job-p"}, {"state", "running"}, {"started_ms", kT0}});
+  append("job/job-p", proto::event::kJobReady,
+         {{"job_id", "job-p"}, {"state", "ready"}, {"ready_ms", kT0 + kMin}});
+  clock_.setMs(kT0 + 5 * kMin);
+  ASSERT_EQ(*tick(), 1);
+  append("job/job-p", proto::event::kJobExited,
+         {{"job_id", "job-p"}, {"state", "exited"}, {"ended_ms", kT0 + 10 * kMin}});
+  clock_.setMs(kT0 + 12 * kMin);
+  ASSERT_GE(*tick(), 1);  // the end's reconciliation (and the final usage)
+  const auto ev = events("job/job-p", proto::event::kJobReconciled);
+  ASSERT_EQ(ev.size(), 2U);
+  EXPECT_EQ(ev[0].at("stage").as_string(), "ready");
+  EXPECT_EQ(ev[1].at("stage").as_string(), "end");
+  for (const auto& e : ev) {
+    EXPECT_EQ(e.at("predicted_per_gpu_bytes").as_int64(), predicted);
+    EXPECT_EQ(e.at("observed_per_gpu_bytes").as_int64(), 19818LL << 20);
+    EXPECT_NEAR(e.at("relative_error").as_double(), (19818.0 - 20000.0) / 20000.0, 0.0001);
+    EXPECT_EQ(e.at("engine").as_string(), "vllm");
+    EXPECT_EQ(e.at("model").as_string(), "Llama-3.1-8B");
+  }
+  restart();
+  ASSERT_EQ(*tick(), 0);
+}
+
 }  // namespace
 }  // namespace hwl::evidence

@@ -147,5 +147,31 @@ TEST(EvidenceReport, BadQueriesAreRefused) {
   EXPECT_TRUE(buildReport({}, {kT0, kT0 + kH, "job"})->at("rows").as_array().empty());
 }
 
+// Accuracy: per job the end's reconciliation over the ready one, grouped by model and engine.
+TEST(EvidenceAccuracy, ByModelAndEngine) {
+  Events ev;
+  auto rec = [&](const char* job, const char* stage, const char* model, double err) {
+    ev.add(proto::event::kJobReconciled, {{"job_id", job},
+                                          {"stage", stage},
+                                          {"model", model},
+                                          {"engine", "vllm"},
+                                          {"relative_error", err}});
+  };
+  rec("job-1", "ready", "Llama-3.1-8B", 0.30);
+  rec("job-1", "end", "Llama-3.1-8B", -0.10);
+  rec("job-2", "ready", "Llama-3.1-8B", 0.20);
+  rec("job-3", "end", "Qwen3-30B-A3B", 0.05);
+  const auto a = buildAccuracy(ev.list);
+  const auto& groups = a.at("groups").as_array();
+  ASSERT_EQ(groups.size(), 2U);
+  const auto& l = groups[0].as_object();
+  EXPECT_EQ(l.at("jobs").as_int64(), 2);
+  EXPECT_NEAR(l.at("mean_relative_error").as_double(), 0.05, 1e-9);      // (-0.10 + 0.20) / 2
+  EXPECT_NEAR(l.at("mean_abs_relative_error").as_double(), 0.15, 1e-9);  // (0.10 + 0.20) / 2
+  EXPECT_NEAR(l.at("max_abs_relative_error").as_double(), 0.20, 1e-9);
+  EXPECT_EQ(l.at("seqs").as_array().size(), 2U);
+  EXPECT_EQ(groups[1].at("model").as_string(), "Qwen3-30B-A3B");
+}
+
 }  // namespace
 }  // namespace hwl::evidence

@@ -30,6 +30,7 @@ inline constexpr char kJobStarted[] = "job.started";
 // Evidence about a job, not a change of its state (the job projection leaves the state alone).
 inline constexpr char kJobUsage[] = "job.usage";
 inline constexpr char kJobIdle[] = "job.idle";
+inline constexpr char kJobReconciled[] = "job.reconciled";
 // A rental hour billed while the rental's GPUs sat idle, on the rental's stream.
 inline constexpr char kRentalIdleBilled[] = "rental.idle_billed";
 // Processes on a GPU that no job holds, on the host's stream.

@@ -27,6 +27,12 @@ struct JobRequest {
   std::optional<int64_t> max_runtime_s;
   boost::json::value command;  // as submitted (checked by parseJobSpec)
   boost::json::value env;
+  // "model": what the job serves, for the planner's prediction: {"config": config.json (an
+  // object, or its text), "context": N, "batch": B, "kv": "...", "tp": T}; checked by the API
+  // with the planner. Absent: no prediction.
+  std::optional<boost::json::object> model;
+  // The planner's per-GPU prediction for `model`, recorded on job.placed (set by the API).
+  std::optional<boost::json::object> predicted;
 
   // The spec a host is given for job `id` on the GPUs `gpu_uuids`.
   [[nodiscard]] boost::json::object hostSpec(const std::string& id,
@@ -35,8 +41,8 @@ struct JobRequest {
   [[nodiscard]] boost::json::object requested() const;
 };
 
-// Keys: name, command, env, gpus, gpu_memory_bytes, host, ready_path, port, max_runtime_s; any
-// other is refused. Errors are kInvalidArgument naming the field.
+// Keys: name, command, env, gpus, gpu_memory_bytes, host, ready_path, port, max_runtime_s,
+// model (an object of at most 1 MiB); any other is refused. Errors are kInvalidArgument naming the field.
 Result<JobRequest> parseJobRequest(const boost::json::value& body);
 
 // Checks a host spec with the host's parser (GPU uuids against `gpu_uuids`), with the messages a
