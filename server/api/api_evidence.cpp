@@ -14,13 +14,11 @@ Result<http::Reply> Api::report(http::Request& req) {
   auto who = auth_.authorize(req, ledger::Role::kViewer);
   if (!who) return who.error();
   if (auto s = onlyParams(req, {"from", "to", "group_by"}); !s) return s.error();
-  auto from = http::queryInt(req, "from", 0, 4'102'444'800'000);
-  if (!from) return from.error();
-  auto to = http::queryInt(req, "to", 0, 4'102'444'800'000);
-  if (!to) return to.error();
+  auto w = queryWindow(req);
+  if (!w) return w.error();
   evidence::ReportQuery q;
-  q.from_ms = from->value_or(0);
-  q.to_ms = to->value_or(clock_.nowMs() + 1);
+  q.from_ms = w->from.value_or(0);
+  q.to_ms = w->to.value_or(clock_.nowMs() + 1);
   if (auto g = req.query.find("group_by"); g != req.query.end()) q.group_by = g->second;
   if (auto s = evidence::checkReportQuery(q); !s) return s.error();
   auto events = evidence::reportEvents(ledger_);
@@ -35,16 +33,9 @@ Result<http::Reply> Api::plannerAccuracy(http::Request& req) {
   auto who = auth_.authorize(req, ledger::Role::kViewer);
   if (!who) return who.error();
   if (auto s = onlyParams(req, {}); !s) return s.error();
-  std::vector<ledger::Event> events;
-  int64_t after = 0;
-  for (;;) {
-    auto page = ledger_.read({after, 1000, "", proto::event::kJobReconciled});
-    if (!page) return page.error();
-    for (auto& e : *page) events.push_back(std::move(e));
-    if (page->size() < 1000) break;
-    after = events.back().seq;
-  }
-  return http::ok(evidence::buildAccuracy(events));
+  auto events = evidence::eventsOfType(ledger_, proto::event::kJobReconciled);
+  if (!events) return events.error();
+  return http::ok(evidence::buildAccuracy(*events));
 }
 
 }  // namespace hwl::api

@@ -136,15 +136,13 @@ Result<http::Reply> Api::costs(http::Request& req) {
   auto who = auth_.authorize(req, ledger::Role::kViewer);
   if (!who) return who.error();
   if (auto s = onlyParams(req, {"from", "to", "group_by"}); !s) return s.error();
-  auto from = http::queryInt(req, "from", 0, 4'102'444'800'000);
-  if (!from) return from.error();
-  auto to = http::queryInt(req, "to", 0, 4'102'444'800'000);
-  if (!to) return to.error();
+  auto w = queryWindow(req);
+  if (!w) return w.error();
   std::string group_by = "provider";
   if (auto g = req.query.find("group_by"); g != req.query.end()) group_by = g->second;
   int64_t now = clock_.nowMs();
-  int64_t t1 = to->value_or(now + 1);
-  int64_t t0 = from->value_or(0);
+  int64_t t1 = w->to.value_or(now + 1);
+  int64_t t0 = w->from.value_or(0);
   if (fleet_.rentals == nullptr) {
     if (group_by != "provider" && group_by != "rental" && group_by != "host" && group_by != "job")
       return invalidArgument("group_by must be provider, rental, host or job");

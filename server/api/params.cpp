@@ -78,4 +78,13 @@ std::optional<int64_t> num(const bj::object& o, std::string_view k) {
   return ec ? std::nullopt : std::optional<int64_t>(static_cast<int64_t>(v));
 }
 
+Result<QueryWindow> queryWindow(const http::Request& req) {
+  constexpr int64_t kYear2100Ms = 4'102'444'800'000;
+  auto from = http::queryInt(req, "from", 0, kYear2100Ms);
+  if (!from) return from.error();
+  auto to = http::queryInt(req, "to", 0, kYear2100Ms);
+  if (!to) return to.error();
+  return QueryWindow{*from, *to};
+}
+
 }  // namespace hwl::api

@@ -31,6 +31,12 @@ Result<std::string> queryUuid(const http::Request& req, const std::string& name)
 // "1"/"true" or "0"/"false"; nullopt when absent.
 Result<std::optional<bool>> queryBool(const http::Request& req, const std::string& name);
 
+// "from" and "to" of a report over a window, Unix milliseconds up to 2100; absent: nullopt.
+struct QueryWindow {
+  std::optional<int64_t> from, to;
+};
+Result<QueryWindow> queryWindow(const http::Request& req);
+
 bool hasControl(std::string_view s);
 
 // The latest sample of one GPU in an agent's telemetry answer.

@@ -174,8 +174,9 @@ int jobsShow(const JobShowOptions& o, const Context& ctx) {
             << "  utilisation  mean " << num1(u, "util_mean_pct", "%") << ", max "
             << num1(u, "util_max_pct", "%") << "\n";
     if (auto m = u.find("mem_used_max_bytes"); m != u.end() && m->value().is_int64()) {
-      ctx.out << "  memory max   " << planner::formatBytes(static_cast<uint64_t>(m->value().as_int64()))
-              << " (" << (str(u.at("memory_source")) == "gpu" ? "whole GPU" : "the job's processes")
+      ctx.out << "  memory max   "
+              << planner::formatBytes(static_cast<uint64_t>(m->value().as_int64())) << " ("
+              << (str(u.at("memory_source")) == "gpu" ? "whole GPU" : "the job's processes")
               << ")\n";
     }
     return 0;

@@ -11,6 +11,7 @@
 
 #include "hwl/crypto.hpp"
 #include "hwl/proto/events.hpp"
+#include "report.hpp"
 
 namespace hwl::evidence {
 namespace bj = boost::json;
@@ -92,14 +93,9 @@ Status EvidenceRecorder::load() {
   for (const char* type :
        {proto::event::kJobUsage, proto::event::kJobIdle, proto::event::kGpuUnaccountedUse,
         proto::event::kRentalIdleBilled, proto::event::kJobReconciled}) {
-    int64_t after = 0;
-    for (;;) {
-      auto page = ledger_.read({after, 1000, "", type});
-      if (!page) return page.error();
-      for (const auto& e : *page) recorded_.insert(e.id);
-      if (page->size() < 1000) break;
-      after = page->back().seq;
-    }
+    auto events = eventsOfType(ledger_, type);
+    if (!events) return events.error();
+    for (const auto& e : *events) recorded_.insert(e.id);
   }
   return {};
 }
@@ -279,14 +275,11 @@ Result<std::optional<bj::object>> EvidenceRecorder::idleWindow(const std::string
 
 // Every billed hour (cost.accrued) once settled: idle GPUs throughout make it rental.idle_billed.
 Result<int> EvidenceRecorder::checkIdleBilled(int64_t now) {
-  for (;;) {
-    auto page = ledger_.read({cost_cursor_, 1000, "", proto::event::kCostAccrued});
-    if (!page) return page.error();
-    for (auto& e : *page) {
-      cost_cursor_ = e.seq;
-      costs_pending_.push_back(std::move(e));
-    }
-    if (page->size() < 1000) break;
+  auto costs = eventsOfType(ledger_, proto::event::kCostAccrued, cost_cursor_);
+  if (!costs) return costs.error();
+  for (auto& e : *costs) {
+    cost_cursor_ = e.seq;
+    costs_pending_.push_back(std::move(e));
   }
   int appended = 0;
   std::vector<ledger::Event> later;

@@ -83,17 +83,26 @@ const std::vector<std::string>& reportEventTypes() {
   return kTypes;
 }
 
+Result<std::vector<ledger::Event>> eventsOfType(ledger::Ledger& ledger, std::string_view type,
+                                                int64_t after) {
+  constexpr int64_t kPage = 1000;
+  std::vector<ledger::Event> out;
+  for (;;) {
+    auto page = ledger.read({after, kPage, "", std::string(type)});
+    if (!page) return page.error();
+    for (auto& e : *page) out.push_back(std::move(e));
+    if (static_cast<int64_t>(page->size()) < kPage) break;
+    after = out.back().seq;
+  }
+  return out;
+}
+
 Result<std::vector<ledger::Event>> reportEvents(ledger::Ledger& ledger) {
   std::vector<ledger::Event> out;
   for (const auto& type : reportEventTypes()) {
-    int64_t after = 0;
-    for (;;) {
-      auto page = ledger.read({after, 1000, "", type});
-      if (!page) return page.error();
-      for (auto& e : *page) out.push_back(std::move(e));
-      if (page->size() < 1000) break;
-      after = out.back().seq;
-    }
+    auto e = eventsOfType(ledger, type);
+    if (!e) return e.error();
+    for (auto& x : *e) out.push_back(std::move(x));
   }
   return out;
 }

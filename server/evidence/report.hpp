@@ -8,6 +8,7 @@
 #include <boost/json/object.hpp>
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "hwl/result.hpp"
@@ -27,6 +28,10 @@ const std::vector<std::string>& reportEventTypes();
 
 // Checks the query: a known group, from before to.
 Status checkReportQuery(const ReportQuery& q);
+
+// Every event of `type` in the ledger after seq `after`, in seq order.
+Result<std::vector<ledger::Event>> eventsOfType(ledger::Ledger& ledger, std::string_view type,
+                                                int64_t after = 0);
 
 // Every event of reportEventTypes() in the ledger.
 Result<std::vector<ledger::Event>> reportEvents(ledger::Ledger& ledger);

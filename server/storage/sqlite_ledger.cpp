@@ -62,6 +62,18 @@ Event eventOf(const sqlite::Stmt& st) {
   return e;
 }
 
+// Every row of a prepared event query.
+Result<std::vector<Event>> eventsOf(sqlite::Stmt& st) {
+  std::vector<Event> out;
+  for (;;) {
+    auto row = st.step();
+    if (!row) return row.error();
+    if (!*row) break;
+    out.push_back(eventOf(st));
+  }
+  return out;
+}
+
 }  // namespace
 
 struct SqliteLedger::Stmts {
@@ -593,14 +605,7 @@ Result<std::vector<Event>> SqliteLedger::read(const EventQuery& q) {
       st->bind(5, q.stream_prefix);
       st->bind(6, q.stream_prefix + "\xf4\x8f\xbf\xbf");
     }
-    std::vector<Event> out;
-    for (;;) {
-      auto row = st->step();
-      if (!row) return row.error();
-      if (!*row) break;
-      out.push_back(eventOf(*st));
-    }
-    return out;
+    return eventsOf(*st);
   });
 }
 
@@ -636,14 +641,7 @@ Result<std::vector<Event>> readEventsOfType(sqlite::Db& db, std::string_view typ
   auto st = db.prepare(std::string(kEventCols) + " WHERE type = ? ORDER BY seq");
   if (!st) return st.error();
   st->bind(1, std::string(type));
-  std::vector<Event> out;
-  for (;;) {
-    auto row = st->step();
-    if (!row) return row.error();
-    if (!*row) break;
-    out.push_back(eventOf(*st));
-  }
-  return out;
+  return eventsOf(*st);
 }
 
 VerifyReport verifyDatabase(sqlite::Db& db, const VerifyOptions& opts) {

@@ -42,7 +42,8 @@ struct JobRequest {
 };
 
 // Keys: name, command, env, gpus, gpu_memory_bytes, host, ready_path, port, max_runtime_s,
-// model (an object of at most 1 MiB); any other is refused. Errors are kInvalidArgument naming the field.
+// model (an object of at most 1 MiB); any other is refused. Errors are kInvalidArgument naming the
+// field.
 Result<JobRequest> parseJobRequest(const boost::json::value& body);
 
 // Checks a host spec with the host's parser (GPU uuids against `gpu_uuids`), with the messages a
