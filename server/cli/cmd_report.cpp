@@ -76,7 +76,7 @@ void printReport(const bj::object& r, const Context& ctx) {
       char buf[32] = "-";
       if (f != nullptr && f->is_number())
         std::snprintf(buf, sizeof buf, "%.1f", f->to_number<double>() * 100);
-      row.push_back(buf);
+      row.emplace_back(buf);
     }
     row.push_back(numStr(o, "cost_usd", "%.2f"));
     row.push_back(numStr(o, "unaccounted_use_events", "%.0f"));

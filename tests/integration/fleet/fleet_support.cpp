@@ -261,6 +261,7 @@ std::vector<bj::object> typedEvents(const LedgerServer& srv, const std::string& 
 
 std::vector<std::string> typesOf(const std::vector<bj::object>& events) {
   std::vector<std::string> out;
+  out.reserve(events.size());
   for (const auto& e : events) out.push_back(str(e.at("type")));
   return out;
 }
@@ -397,6 +398,7 @@ std::vector<CapturedGpu> readRocmSmiJson(const fs::path& json) {
   std::sort(cards.begin(), cards.end(),
             [](const auto& a, const auto& b) { return a.first < b.first; });
   std::vector<CapturedGpu> out;
+  out.reserve(cards.size());
   for (auto& [n, g] : cards) out.push_back(std::move(g));
   return out;
 }

@@ -18,7 +18,7 @@ constexpr int64_t kT0 = 1'800'000'000'000 - 1'800'000'000'000 % kH;
 
 struct Events {
   std::vector<ledger::Event> list;
-  void add(const char* type, bj::object data) {
+  void add(const char* type, const bj::object& data) {
     ledger::Event e;
     e.seq = static_cast<int64_t>(list.size()) + 1;
     e.type = type;
