@@ -352,6 +352,22 @@ Status EvidenceRecorder::appendOnce(const std::string& stream, const std::string
   return {};
 }
 
+// A GPU's idle baseline over the baseline window before `at`, computed at most once an hour per
+// GPU (every ready job's check needs it on every pass).
+Result<std::optional<double>> EvidenceRecorder::cachedBaseline(const std::string& host,
+                                                               const std::string& uuid,
+                                                               int64_t at) {
+  constexpr int64_t kRefresh = 3'600'000;
+  auto& entry = baselines_[{host, uuid}];
+  if (entry.first > 0 && at - entry.first < kRefresh) return entry.second;
+  auto history = series_.gpuMinutes(host, uuid, at - settings_.baseline_window_ms, at);
+  if (!history) return history.error();
+  const auto baseline = idleBaseline(*history, settings_.idle_util_pct);
+  // A GPU not yet seen idle is looked at again within minutes, not an hour.
+  entry = {baseline ? at : at - kRefresh + 5 * kMinute, baseline};
+  return entry.second;
+}
+
 // A ready job whose GPUs all sat idle through the last idle_after_ms (closed minutes only).
 Result<int> EvidenceRecorder::checkIdle(const ledger::JobRow& job, int64_t now) {
   if (!job.ready_ms) return 0;
@@ -362,12 +378,15 @@ Result<int> EvidenceRecorder::checkIdle(const ledger::JobRow& job, int64_t now) 
   int64_t since = ready_minute;
   bj::array per_gpu;
   for (const auto& uuid : gpus) {
-    auto minutes =
-        series_.gpuMinutes(job.host_id, uuid, closed - settings_.baseline_window_ms, closed);
+    auto baseline = cachedBaseline(job.host_id, uuid, closed);
+    if (!baseline) return baseline.error();
+    if (!*baseline) return 0;
+    // The run of idle minutes can start no earlier than the job became ready.
+    auto minutes = series_.gpuMinutes(
+        job.host_id, uuid, std::max(ready_minute, closed - settings_.baseline_window_ms), closed);
     if (!minutes) return minutes.error();
-    const auto baseline = idleBaseline(*minutes, settings_.idle_util_pct);
-    if (!baseline || minutes->empty() || minutes->back().bucket_ms != closed - kMinute) return 0;
-    const auto first = idleSince(*minutes, *baseline, settings_);
+    if (minutes->empty() || minutes->back().bucket_ms != closed - kMinute) return 0;
+    const auto first = idleSince(*minutes, **baseline, settings_);
     if (!first) return 0;
     since = std::max(since, *first);
     double power = 0;
@@ -380,8 +399,8 @@ Result<int> EvidenceRecorder::checkIdle(const ledger::JobRow& job, int64_t now) 
     }
     per_gpu.push_back(
         bj::object{{"gpu_uuid", uuid},
-                   {"baseline_w", std::round(*baseline * 100) / 100},
-                   {"threshold_w", std::round(threshold(*baseline, settings_) * 100) / 100},
+                   {"baseline_w", std::round(**baseline * 100) / 100},
+                   {"threshold_w", std::round(threshold(**baseline, settings_) * 100) / 100},
                    {"power_mean_w", n > 0 ? std::round(power / n * 100) / 100 : 0.0}});
   }
   if (closed - since < settings_.idle_after_ms) return 0;

@@ -89,6 +89,8 @@ class EvidenceRecorder {
   Result<int> checkUnaccounted(const std::vector<ledger::JobRow>& jobs, int64_t now);
   Result<int> checkIdleBilled(int64_t now);
   Result<int> checkReconciled(const ledger::JobRow& job, int64_t now);
+  Result<std::optional<double>> cachedBaseline(const std::string& host, const std::string& uuid,
+                                               int64_t at);
   // The idle rule over [from, to) for one GPU: its per-GPU evidence when every minute with
   // samples was idle (and there was at least one), nullopt otherwise.
   Result<std::optional<boost::json::object>> idleWindow(const std::string& host,
@@ -108,6 +110,9 @@ class EvidenceRecorder {
   std::map<std::string, std::pair<int64_t, int64_t>> unaccounted_seen_;
   // cost.accrued events read so far, and those whose hour is still to be judged.
   int64_t cost_cursor_ = 0;
+  // Per GPU, when its idle baseline was computed and what it was.
+  std::map<std::pair<std::string, std::string>, std::pair<int64_t, std::optional<double>>>
+      baselines_;
   // Per job, the prediction of its job.placed (null: none), read once.
   std::map<std::string, std::optional<boost::json::object>> predicted_;
   std::vector<ledger::Event> costs_pending_;
