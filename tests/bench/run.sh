@@ -39,5 +39,8 @@ echo
 echo "== rentals: 3 providers x 5,000 offers ranked for a model, against a sort by price =="
 bash "$here/rentals/run.sh" "$build" 5000 200
 echo
+echo "== evidence: the report by host over 30 days of hourly events, against one SQL aggregate =="
+"$build/tests/bench/evidence/report_bench" "$([[ $quick == 1 ]] && echo 20 || echo 100)" 30
+echo
 echo "== partition: server and agent in network namespaces, the link cut again and again (root) =="
 "$build/tests/bench/partition/partition_soak" --seconds "$([[ $quick == 1 ]] && echo 60 || echo 300)"
