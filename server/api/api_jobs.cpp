@@ -150,7 +150,7 @@ Result<http::Reply> Api::job(http::Request& req, const std::string& id) {
   bj::object o = jobJson(jh->first, host_state);
   // Evidence of what the job's GPUs did: its job.usage events, oldest first (hourly while it
   // ran, then the final one), each with the event seq it is read from.
-  auto usage = ledger_.read({0, 1000, "job/" + jh->first.id, proto::event::kJobUsage});
+  auto usage = ledger::readAll(ledger_, {0, 1000, "job/" + jh->first.id, proto::event::kJobUsage});
   if (!usage) return usage.error();
   bj::array u;
   for (const auto& e : *usage) {

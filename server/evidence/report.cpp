@@ -85,16 +85,7 @@ const std::vector<std::string>& reportEventTypes() {
 
 Result<std::vector<ledger::Event>> eventsOfType(ledger::Ledger& ledger, std::string_view type,
                                                 int64_t after) {
-  constexpr int64_t kPage = 1000;
-  std::vector<ledger::Event> out;
-  for (;;) {
-    auto page = ledger.read({after, kPage, "", std::string(type)});
-    if (!page) return page.error();
-    for (auto& e : *page) out.push_back(std::move(e));
-    if (static_cast<int64_t>(page->size()) < kPage) break;
-    after = out.back().seq;
-  }
-  return out;
+  return ledger::readAll(ledger, {after, 1000, "", std::string(type)});
 }
 
 Result<std::vector<ledger::Event>> reportEvents(ledger::Ledger& ledger) {

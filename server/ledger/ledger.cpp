@@ -110,4 +110,27 @@ std::optional<Role> parseRole(std::string_view s) {
   return std::nullopt;
 }
 
+Status forEachEvent(Ledger& ledger, EventQuery q, const std::function<Status(Event&)>& fn) {
+  if (q.limit <= 0) q.limit = 1000;
+  for (;;) {
+    auto page = ledger.read(q);
+    if (!page) return page.error();
+    for (auto& e : *page) {
+      if (auto s = fn(e); !s) return s;
+      q.after = e.seq;
+    }
+    if (static_cast<int64_t>(page->size()) < q.limit) return {};
+  }
+}
+
+Result<std::vector<Event>> readAll(Ledger& ledger, EventQuery q) {
+  std::vector<Event> out;
+  auto s = forEachEvent(ledger, std::move(q), [&](Event& e) -> Status {
+    out.push_back(std::move(e));
+    return {};
+  });
+  if (!s) return s.error();
+  return out;
+}
+
 }  // namespace hwl::ledger

@@ -140,4 +140,10 @@ class Ledger {
   }
 };
 
+// Every event `q` selects after q.after, in seq order, read a page at a time (q.limit is the
+// page size; 0 or less: 1000). Stops at the first error `fn` returns.
+Status forEachEvent(Ledger& ledger, EventQuery q, const std::function<Status(Event&)>& fn);
+// The same, collected.
+Result<std::vector<Event>> readAll(Ledger& ledger, EventQuery q);
+
 }  // namespace hwl::ledger

@@ -145,15 +145,8 @@ RentalManager::RentalManager(ManagerDeps deps) : deps_(std::move(deps)) {}
 
 Status RentalManager::replay(ledger::EventQuery q) {
   q.limit = 1000;
-  for (;;) {
-    auto events = deps_.ledger->read(q);
-    if (!events) return events.error();
-    for (const auto& e : *events) {
-      if (auto s = book_.apply(e); !s) return s;
-      q.after = e.seq;
-    }
-    if (static_cast<int64_t>(events->size()) < q.limit) return {};
-  }
+  return ledger::forEachEvent(*deps_.ledger, std::move(q),
+                              [this](ledger::Event& e) { return book_.apply(e); });
 }
 
 Result<std::unique_ptr<RentalManager>> RentalManager::open(ManagerDeps deps) {

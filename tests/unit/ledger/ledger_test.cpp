@@ -103,6 +103,30 @@ TEST_F(LedgerTest, AppendAssignsSeqVersionAndChainsHashes) {
   EXPECT_EQ(l.read({1, 1, "", ""}).value().front().seq, 2);
 }
 
+// readAll and forEachEvent page through everything a query selects, whatever the page size; a
+// callback's error stops the walk.
+TEST_F(LedgerTest, ReadAllPagesThroughEveryMatchingEvent) {
+  auto& l = open();
+  for (int i = 0; i < 25; ++i) {
+    ASSERT_TRUE(l.append(i % 2 == 0 ? "s/even" : "s/odd", kAnyVersion, "tester",
+                         {ev("e" + std::to_string(i), "t.a", {{"i", i}})})
+                    .has_value());
+  }
+  auto all = readAll(l, {0, 10, "s/even", ""});
+  ASSERT_TRUE(all.has_value());
+  ASSERT_EQ(all->size(), 13U);
+  for (size_t k = 0; k < all->size(); ++k)
+    EXPECT_EQ((*all)[k].seq, static_cast<int64_t>(2 * k + 1));
+  EXPECT_EQ(readAll(l, {0, 0, "", "t.a"})->size(), 25U);  // 0: the default page
+  int seen = 0;
+  auto stopped = forEachEvent(l, {0, 4, "", ""}, [&](Event&) -> Status {
+    return ++seen == 6 ? Status(internal("enough")) : Status{};
+  });
+  ASSERT_FALSE(stopped.has_value());
+  EXPECT_EQ(stopped.error().message, "enough");
+  EXPECT_EQ(seen, 6);
+}
+
 TEST_F(LedgerTest, PayloadsAreStoredAsCanonicalJson) {
   auto& l = open();
   auto data = bj::parse(R"({"b": [1, {"d": 2, "c": 3}], "a": "x"})");
