@@ -298,4 +298,27 @@ Result<std::optional<bool>> optionalBool(const bj::object& o, std::string_view k
   return std::optional<bool>(it->value().get_bool());
 }
 
+std::string textOf(const bj::object& o, std::string_view key) {
+  const bj::value* v = o.if_contains(key);
+  return v != nullptr && v->is_string() ? std::string(v->as_string()) : std::string();
+}
+
+double numberOf(const bj::object& o, std::string_view key) {
+  const bj::value* v = o.if_contains(key);
+  return v != nullptr && v->is_number() ? v->to_number<double>() : 0.0;
+}
+
+int64_t intOf(const bj::object& o, std::string_view key) {
+  const bj::value* v = o.if_contains(key);
+  if (v == nullptr) return 0;
+  if (v->is_int64()) return v->as_int64();
+  if (v->is_uint64()) return static_cast<int64_t>(v->as_uint64());
+  return 0;
+}
+
+bool flagOf(const bj::object& o, std::string_view key) {
+  const bj::value* v = o.if_contains(key);
+  return v != nullptr && v->is_bool() && v->as_bool();
+}
+
 }  // namespace hwl::json

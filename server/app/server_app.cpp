@@ -22,6 +22,7 @@
 #include "hwl/crypto.hpp"
 #include "hwl/files.hpp"
 #include "hwl/http.hpp"
+#include "hwl/json.hpp"
 #include "hwl/pki.hpp"
 #include "hwl/proto/events.hpp"
 #include "hwl/signals.hpp"
@@ -58,11 +59,7 @@ std::vector<evidence::LiveGpu> liveGpus(const std::map<std::string, collect::Hos
         for (const auto& pv : ps->as_array()) {
           if (!pv.is_object()) continue;
           const auto& p = pv.as_object();
-          evidence::LiveGpu::Process proc;
-          if (const auto* pid = p.if_contains("pid"); pid != nullptr && pid->is_int64())
-            proc.pid = pid->as_int64();
-          if (const auto* n = p.if_contains("name"); n != nullptr && n->is_string())
-            proc.name = std::string(n->as_string());
+          evidence::LiveGpu::Process proc{json::intOf(p, "pid"), json::textOf(p, "name"), {}};
           if (const auto* m = p.if_contains("memory_bytes"); m != nullptr && m->is_int64())
             proc.memory_bytes = m->as_int64();
           lg.processes.push_back(std::move(proc));

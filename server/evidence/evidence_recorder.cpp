@@ -10,6 +10,7 @@
 #include <cmath>
 
 #include "hwl/crypto.hpp"
+#include "hwl/json.hpp"
 #include "hwl/proto/events.hpp"
 #include "report.hpp"
 
@@ -225,21 +226,20 @@ Result<int> EvidenceRecorder::checkReconciled(const ledger::JobRow& job, int64_t
       }
     }
     const double err = (static_cast<double>(*observed) - predicted) / predicted;
-    bj::object d{
-        {"job_id", job.id},
-        {"host_id", job.host_id},
-        {"stage", st.name},
-        {"from_ms", from},
-        {"to_ms", st.to},
-        {"model", pred.contains("model") ? pred.at("model") : bj::value("")},
-        {"architecture", pred.contains("architecture") ? pred.at("architecture") : bj::value("")},
-        {"engine", engine},
-        {"predicted_per_gpu_bytes", static_cast<int64_t>(predicted)},
-        {"observed_per_gpu_bytes", *observed},
-        {"relative_error", std::round(err * 10000) / 10000},
-        {"memory_source", "gpu"},
-        {"gpus", std::move(per_gpu)},
-        {"predicted", pred}};
+    bj::object d{{"job_id", job.id},
+                 {"host_id", job.host_id},
+                 {"stage", st.name},
+                 {"from_ms", from},
+                 {"to_ms", st.to},
+                 {"model", json::textOf(pred, "model")},
+                 {"architecture", json::textOf(pred, "architecture")},
+                 {"engine", engine},
+                 {"predicted_per_gpu_bytes", static_cast<int64_t>(predicted)},
+                 {"observed_per_gpu_bytes", *observed},
+                 {"relative_error", std::round(err * 10000) / 10000},
+                 {"memory_source", "gpu"},
+                 {"gpus", std::move(per_gpu)},
+                 {"predicted", pred}};
     if (auto s = appendOnce("job/" + job.id, id, proto::event::kJobReconciled, std::move(d)); !s)
       return s.error();
     ++appended;
@@ -288,23 +288,15 @@ Result<int> EvidenceRecorder::checkIdleBilled(int64_t now) {
     const bj::value v = bj::parse(e.data, ec);
     if (ec || !v.is_object()) continue;
     const bj::object& d = v.as_object();
-    const auto get = [&](const char* k) -> int64_t {
-      const bj::value* x = d.if_contains(k);
-      return x != nullptr && x->is_int64() ? x->as_int64() : 0;
-    };
-    const int64_t from = get("from_ms"), to = get("to_ms");
+    const int64_t from = json::intOf(d, "from_ms"), to = json::intOf(d, "to_ms");
     if (to + settings_.settle_ms > now) {
       later.push_back(std::move(e));
       continue;
     }
     const std::string id = "idle-billed:" + e.id;
-    const bj::value* h = d.if_contains("host_id");
-    const bj::value* rental = d.if_contains("rental");
-    if (recorded_.count(id) > 0 || h == nullptr || !h->is_string() || h->as_string().empty() ||
-        rental == nullptr || !rental->is_string()) {
-      continue;
-    }
-    const std::string host(h->as_string());
+    const std::string host = json::textOf(d, "host_id");
+    const std::string rental = json::textOf(d, "rental");
+    if (recorded_.count(id) > 0 || host.empty() || rental.empty()) continue;
     auto gpus = ledger_.withReader([&](ledger::ReadView& view) { return view.listGpus(host); });
     if (!gpus) return gpus.error();
     if (gpus->empty()) continue;
@@ -320,17 +312,13 @@ Result<int> EvidenceRecorder::checkIdleBilled(int64_t now) {
       per_gpu.push_back(std::move(**w));
     }
     if (!idle) continue;
-    bj::object out{{"rental", rental->as_string()},
-                   {"host_id", host},
-                   {"from_ms", from},
-                   {"to_ms", to},
-                   {"cost_event", e.id},
-                   {"cost_seq", e.seq},
-                   {"gpus", std::move(per_gpu)}};
+    bj::object out{
+        {"rental", rental},   {"host_id", host},   {"from_ms", from},           {"to_ms", to},
+        {"cost_event", e.id}, {"cost_seq", e.seq}, {"gpus", std::move(per_gpu)}};
     if (const bj::value* a = d.if_contains("amount_usd"); a != nullptr && a->is_number())
       out["amount_usd"] = a->to_number<double>();
-    if (auto s = appendOnce("rental/" + std::string(rental->as_string()), id,
-                            proto::event::kRentalIdleBilled, std::move(out));
+    if (auto s =
+            appendOnce("rental/" + rental, id, proto::event::kRentalIdleBilled, std::move(out));
         !s) {
       return s.error();
     }

@@ -10,6 +10,7 @@
 #include <map>
 #include <set>
 
+#include "hwl/json.hpp"
 #include "hwl/proto/events.hpp"
 
 namespace hwl::evidence {
@@ -17,18 +18,9 @@ namespace bj = boost::json;
 
 namespace {
 
-double num(const bj::object& o, const char* k) {
-  const bj::value* v = o.if_contains(k);
-  return v != nullptr && v->is_number() ? v->to_number<double>() : 0.0;
-}
-int64_t ms(const bj::object& o, const char* k) {
-  const bj::value* v = o.if_contains(k);
-  return v != nullptr && v->is_int64() ? v->as_int64() : 0;
-}
-std::string text(const bj::object& o, const char* k) {
-  const bj::value* v = o.if_contains(k);
-  return v != nullptr && v->is_string() ? std::string(v->as_string()) : std::string();
-}
+using json::intOf;
+using json::numberOf;
+using json::textOf;
 double round3(double v) { return std::round(v * 1000.0) / 1000.0; }
 
 // One row being summed.
@@ -129,63 +121,63 @@ Result<bj::object> buildReport(const std::vector<ledger::Event>& events, const R
   const std::string& g = q.group_by;
   std::map<std::string, std::vector<std::pair<int64_t, int64_t>>> billed;  // rental -> windows
   for (const auto& [e, d] : parsed) {
-    const std::string host = text(d, "host_id");
-    if (e->type == proto::event::kJobUsage && g == "job" && in(ms(d, "to_ms"))) {
-      auto& l = latest_usage[text(d, "job_id")];
-      if (l.second == nullptr || ms(d, "to_ms") > l.first) l = {ms(d, "to_ms"), e};
+    const std::string host = textOf(d, "host_id");
+    if (e->type == proto::event::kJobUsage && g == "job" && in(intOf(d, "to_ms"))) {
+      auto& l = latest_usage[textOf(d, "job_id")];
+      if (l.second == nullptr || intOf(d, "to_ms") > l.first) l = {intOf(d, "to_ms"), e};
     } else if (e->type == proto::event::kTelemetryHourly && g != "job" &&
-               in(ms(d, "hour_start_ms"))) {
+               in(intOf(d, "hour_start_ms"))) {
       if (g == "rental") continue;  // rentals take their hosts' hours below
-      const std::string gpu = text(d, "gpu_uuid");
+      const std::string gpu = textOf(d, "gpu_uuid");
       Row& r = g == "host" ? row(host, {{"host_id", host}})
                            : row(host + "/" + gpu, {{"host_id", host}, {"gpu_uuid", gpu}});
-      r.energy_wh += num(d, "energy_wh");
-      r.energy_sources.insert(text(d, "energy_source"));
+      r.energy_wh += numberOf(d, "energy_wh");
+      r.energy_sources.insert(textOf(d, "energy_source"));
       r.gpu_hours += 1;
       if (d.contains("util_mean_pct")) {
-        r.util_sum += num(d, "util_mean_pct");
+        r.util_sum += numberOf(d, "util_mean_pct");
         ++r.util_n;
-        if (num(d, "util_mean_pct") <= kIdleHourUtilPct) ++r.idle_hours;
+        if (numberOf(d, "util_mean_pct") <= kIdleHourUtilPct) ++r.idle_hours;
       }
       r.seqs.push_back(e->seq);
-    } else if (e->type == proto::event::kCostAccrued && in(ms(d, "from_ms"))) {
-      const double usd = num(d, "amount_usd");
+    } else if (e->type == proto::event::kCostAccrued && in(intOf(d, "from_ms"))) {
+      const double usd = numberOf(d, "amount_usd");
       if (g == "host" && !host.empty()) {
         Row& r = row(host, {{"host_id", host}});
         r.cost(usd);
         r.seqs.push_back(e->seq);
       } else if (g == "rental") {
-        const std::string rental = text(d, "rental");
-        billed[rental].emplace_back(ms(d, "from_ms"), ms(d, "to_ms"));
-        Row& r =
-            row(rental, {{"rental", rental}, {"host_id", host}, {"provider", text(d, "provider")}});
+        const std::string rental = textOf(d, "rental");
+        billed[rental].emplace_back(intOf(d, "from_ms"), intOf(d, "to_ms"));
+        Row& r = row(rental,
+                     {{"rental", rental}, {"host_id", host}, {"provider", textOf(d, "provider")}});
         r.cost(usd);
-        r.gpu_hours += static_cast<double>(ms(d, "to_ms") - ms(d, "from_ms")) / 3.6e6;
+        r.gpu_hours += static_cast<double>(intOf(d, "to_ms") - intOf(d, "from_ms")) / 3.6e6;
         r.seqs.push_back(e->seq);
       } else if (g == "job") {
         if (const bj::value* jobs = d.if_contains("jobs"); jobs != nullptr && jobs->is_array()) {
           for (const auto& jv : jobs->as_array()) {
             if (!jv.is_object()) continue;
             const auto& j = jv.as_object();
-            Row& r = row(text(j, "job"), {{"job_id", text(j, "job")}});
-            r.cost(num(j, "amount_usd"));
+            Row& r = row(textOf(j, "job"), {{"job_id", textOf(j, "job")}});
+            r.cost(numberOf(j, "amount_usd"));
             r.seqs.push_back(e->seq);
           }
         }
       }
     } else if (e->type == proto::event::kRentalIdleBilled && g == "rental" &&
-               in(ms(d, "from_ms"))) {
-      const std::string rental = text(d, "rental");
+               in(intOf(d, "from_ms"))) {
+      const std::string rental = textOf(d, "rental");
       Row& r = row(rental, {{"rental", rental}, {"host_id", host}, {"provider", ""}});
-      r.idle_billed_usd = r.idle_billed_usd.value_or(0) + num(d, "amount_usd");
+      r.idle_billed_usd = r.idle_billed_usd.value_or(0) + numberOf(d, "amount_usd");
       r.seqs.push_back(e->seq);
-    } else if (e->type == proto::event::kJobIdle && g == "job" && in(ms(d, "since_ms"))) {
-      Row& r = row(text(d, "job_id"), {{"job_id", text(d, "job_id")}});
+    } else if (e->type == proto::event::kJobIdle && g == "job" && in(intOf(d, "since_ms"))) {
+      Row& r = row(textOf(d, "job_id"), {{"job_id", textOf(d, "job_id")}});
       ++r.idle_events;
       r.seqs.push_back(e->seq);
     } else if (e->type == proto::event::kGpuUnaccountedUse && (g == "host" || g == "gpu") &&
-               in(ms(d, "seen_ms"))) {
-      const std::string gpu = text(d, "gpu_uuid");
+               in(intOf(d, "seen_ms"))) {
+      const std::string gpu = textOf(d, "gpu_uuid");
       Row& r = g == "host" ? row(host, {{"host_id", host}})
                            : row(host + "/" + gpu, {{"host_id", host}, {"gpu_uuid", gpu}});
       ++r.unaccounted;
@@ -195,12 +187,12 @@ Result<bj::object> buildReport(const std::vector<ledger::Event>& events, const R
   for (const auto& [job, l] : latest_usage) {
     const bj::object d = bj::parse(l.second->data).as_object();
     Row& r = row(job, {{"job_id", job}});
-    r.keys["host_id"] = text(d, "host_id");
-    r.energy_wh += num(d, "energy_wh");
-    r.energy_sources.insert(text(d, "energy_source"));
-    r.gpu_hours += num(d, "gpu_hours");
+    r.keys["host_id"] = textOf(d, "host_id");
+    r.energy_wh += numberOf(d, "energy_wh");
+    r.energy_sources.insert(textOf(d, "energy_source"));
+    r.gpu_hours += numberOf(d, "gpu_hours");
     if (d.contains("util_mean_pct")) {
-      r.util_sum += num(d, "util_mean_pct");
+      r.util_sum += numberOf(d, "util_mean_pct");
       ++r.util_n;
     }
     r.seqs.push_back(l.second->seq);
@@ -208,21 +200,21 @@ Result<bj::object> buildReport(const std::vector<ledger::Event>& events, const R
   if (g == "rental") {
     // A rental's energy: its host's hours within the windows it was billed for.
     for (auto& [rental, r] : rows) {
-      const std::string host = text(r.keys, "host_id");
+      const std::string host = textOf(r.keys, "host_id");
       for (const auto& [e, d] : parsed) {
-        if (e->type != proto::event::kTelemetryHourly || text(d, "host_id") != host) continue;
-        const int64_t hour = ms(d, "hour_start_ms");
+        if (e->type != proto::event::kTelemetryHourly || textOf(d, "host_id") != host) continue;
+        const int64_t hour = intOf(d, "hour_start_ms");
         if (!in(hour) ||
             std::none_of(billed[rental].begin(), billed[rental].end(),
                          [&](const auto& w) { return hour >= w.first && hour < w.second; })) {
           continue;
         }
-        r.energy_wh += num(d, "energy_wh");
-        r.energy_sources.insert(text(d, "energy_source"));
+        r.energy_wh += numberOf(d, "energy_wh");
+        r.energy_sources.insert(textOf(d, "energy_source"));
         if (d.contains("util_mean_pct")) {
-          r.util_sum += num(d, "util_mean_pct");
+          r.util_sum += numberOf(d, "util_mean_pct");
           ++r.util_n;
-          if (num(d, "util_mean_pct") <= kIdleHourUtilPct) ++r.idle_hours;
+          if (numberOf(d, "util_mean_pct") <= kIdleHourUtilPct) ++r.idle_hours;
         }
         r.seqs.push_back(e->seq);
       }
@@ -265,9 +257,9 @@ bj::object buildAccuracy(const std::vector<ledger::Event>& reconciled) {
     bj::value v = bj::parse(e.data, ec);
     if (ec || !v.is_object()) continue;
     bj::object d = std::move(v.as_object());
-    const std::string job = text(d, "job_id");
+    const std::string job = textOf(d, "job_id");
     auto it = per_job.find(job);
-    if (it == per_job.end() || text(d, "stage") == "end") per_job[job] = {&e, std::move(d)};
+    if (it == per_job.end() || textOf(d, "stage") == "end") per_job[job] = {&e, std::move(d)};
   }
   struct Group {
     int64_t jobs = 0;
@@ -277,8 +269,8 @@ bj::object buildAccuracy(const std::vector<ledger::Event>& reconciled) {
   std::map<std::pair<std::string, std::string>, Group> groups;
   for (const auto& [job, x] : per_job) {
     const bj::object& d = x.second;
-    Group& g = groups[{text(d, "model"), text(d, "engine")}];
-    const double err = num(d, "relative_error");
+    Group& g = groups[{textOf(d, "model"), textOf(d, "engine")}];
+    const double err = numberOf(d, "relative_error");
     ++g.jobs;
     g.sum += err;
     g.abs_sum += std::abs(err);

@@ -103,29 +103,10 @@ bj::object Rental::toJson(int64_t now_ms) const {
 
 namespace {
 
-std::string str(const bj::object& d, std::string_view k) {
-  const auto* v = d.if_contains(k);
-  return v != nullptr && v->is_string() ? std::string(v->as_string()) : std::string{};
-}
-double num(const bj::object& d, std::string_view k) {
-  const auto* v = d.if_contains(k);
-  if (v == nullptr) return 0;
-  if (v->is_double()) return v->as_double();
-  if (v->is_int64()) return static_cast<double>(v->as_int64());
-  if (v->is_uint64()) return static_cast<double>(v->as_uint64());
-  return 0;
-}
-int64_t i64(const bj::object& d, std::string_view k) {
-  const auto* v = d.if_contains(k);
-  if (v == nullptr) return 0;
-  if (v->is_int64()) return v->as_int64();
-  if (v->is_uint64()) return static_cast<int64_t>(v->as_uint64());
-  return 0;
-}
-bool flag(const bj::object& d, std::string_view k) {
-  const auto* v = d.if_contains(k);
-  return v != nullptr && v->is_bool() && v->as_bool();
-}
+using json::flagOf;
+using json::intOf;
+using json::numberOf;
+using json::textOf;
 
 }  // namespace
 
@@ -143,23 +124,23 @@ Status RentalBook::apply(const ledger::Event& e) {
   const bj::object& d = *parsed;
   if (e.stream == proto::stream::kBudget) {
     budget_version_ = e.version;
-    if (e.type == ev::kBudgetExceeded) budget_[str(d, "cap")] = e.time_ms;
+    if (e.type == ev::kBudgetExceeded) budget_[textOf(d, "cap")] = e.time_ms;
     return {};
   }
   std::string id = e.stream.substr(std::string_view(proto::stream::kRentalPrefix).size());
   if (e.type == ev::kRentalRequested) {
     Rental r;
     r.id = id;
-    r.provider = str(d, "provider");
-    r.offer_id = str(d, "offer_id");
+    r.provider = textOf(d, "provider");
+    r.offer_id = textOf(d, "offer_id");
     if (const auto* o = d.if_contains("offer"); o != nullptr && o->is_object())
       r.offer = o->as_object();
-    r.name = str(d, "name");
-    r.label = str(d, "label");
-    r.spot = flag(d, "spot");
-    r.price_hour_usd = num(d, "quoted_price_hour_usd");
+    r.name = textOf(d, "name");
+    r.label = textOf(d, "label");
+    r.spot = flagOf(d, "spot");
+    r.price_hour_usd = numberOf(d, "quoted_price_hour_usd");
     r.price_source = "offer";
-    r.gpu_count = static_cast<int>(i64(d, "gpu_count"));
+    r.gpu_count = static_cast<int>(intOf(d, "gpu_count"));
     r.requested_by = e.actor;
     r.requested_ms = e.time_ms;
     r.version = e.version;
@@ -170,14 +151,14 @@ Status RentalBook::apply(const ledger::Event& e) {
     // An instance with our label (or in our account) that no rental of the ledger launched.
     Rental r;
     r.id = id;
-    r.provider = str(d, "provider");
-    r.label = str(d, "label");
-    r.instance_id = str(d, "instance_id");
-    r.price_hour_usd = num(d, "price_hour_usd");
+    r.provider = textOf(d, "provider");
+    r.label = textOf(d, "label");
+    r.instance_id = textOf(d, "instance_id");
+    r.price_hour_usd = numberOf(d, "price_hour_usd");
     r.price_source = r.price_hour_usd > 0 ? "provider" : "unknown";
-    r.gpu_count = static_cast<int>(i64(d, "gpu_count"));
+    r.gpu_count = static_cast<int>(intOf(d, "gpu_count"));
     r.state = RentalState::kOrphan;
-    r.message = str(d, "reason");
+    r.message = textOf(d, "reason");
     r.requested_by = e.actor;
     r.requested_ms = e.time_ms;
     r.launched_ms = e.time_ms;
@@ -190,29 +171,29 @@ Status RentalBook::apply(const ledger::Event& e) {
   Rental& r = it->second;
   r.version = e.version;
   if (e.type == ev::kRentalLaunched) {
-    r.instance_id = str(d, "instance_id");
-    r.price_hour_usd = num(d, "price_hour_usd");
-    r.price_source = str(d, "price_source");
+    r.instance_id = textOf(d, "instance_id");
+    r.price_hour_usd = numberOf(d, "price_hour_usd");
+    r.price_source = textOf(d, "price_source");
     r.launched_ms = e.time_ms;
     if (r.state == RentalState::kRequested || r.state == RentalState::kFailed) {
       r.state = RentalState::kProvisioning;
       r.ended_ms = 0;
     }
   } else if (e.type == ev::kRentalRunning) {
-    r.ssh_host = str(d, "ssh_host");
-    r.ssh_port = static_cast<int>(i64(d, "ssh_port"));
-    r.ssh_user = str(d, "ssh_user");
+    r.ssh_host = textOf(d, "ssh_host");
+    r.ssh_port = static_cast<int>(intOf(d, "ssh_port"));
+    r.ssh_user = textOf(d, "ssh_user");
     r.running_ms = e.time_ms;
     if (r.state == RentalState::kProvisioning || r.state == RentalState::kRequested)
       r.state = RentalState::kRunning;
   } else if (e.type == ev::kRentalFailed) {
-    r.message = str(d, "message");
+    r.message = textOf(d, "message");
     if (r.instance_id.empty()) {
       r.state = RentalState::kFailed;
       r.ended_ms = e.time_ms;
     }
   } else if (e.type == ev::kRentalHostEnrolled) {
-    r.host_id = str(d, "host_id");
+    r.host_id = textOf(d, "host_id");
   } else if (e.type == ev::kRentalTerminateRequested) {
     r.terminate_requested_ms = e.time_ms;
     if (r.state != RentalState::kOrphan) r.state = RentalState::kTerminating;
@@ -221,8 +202,8 @@ Status RentalBook::apply(const ledger::Event& e) {
     r.ended_ms = e.time_ms;
   } else if (e.type == ev::kRentalOrphanFound) {
     r.state = RentalState::kOrphan;
-    r.message = str(d, "reason");
-    if (r.instance_id.empty()) r.instance_id = str(d, "instance_id");
+    r.message = textOf(d, "reason");
+    if (r.instance_id.empty()) r.instance_id = textOf(d, "instance_id");
     if (r.launched_ms == 0) r.launched_ms = e.time_ms;
     if (r.ended_ms != 0) {
       // Found still billing after we recorded its end: billing resumes from now.
@@ -234,26 +215,26 @@ Status RentalBook::apply(const ledger::Event& e) {
     row.seq = e.seq;
     row.rental_id = id;
     row.provider = r.provider;
-    row.host_id = str(d, "host_id");
-    row.from_ms = i64(d, "from_ms");
-    row.to_ms = i64(d, "to_ms");
-    row.amount_usd = num(d, "amount_usd");
-    row.price_hour_usd = num(d, "price_hour_usd");
-    row.price_source = str(d, "price_source");
+    row.host_id = textOf(d, "host_id");
+    row.from_ms = intOf(d, "from_ms");
+    row.to_ms = intOf(d, "to_ms");
+    row.amount_usd = numberOf(d, "amount_usd");
+    row.price_hour_usd = numberOf(d, "price_hour_usd");
+    row.price_source = textOf(d, "price_source");
     r.accrued_usd += row.amount_usd;
     r.accrued_to_ms = std::max(r.accrued_to_ms, row.to_ms);
     if (const auto* jobs = d.if_contains("jobs"); jobs != nullptr && jobs->is_array()) {
       for (const auto& j : jobs->as_array()) {
         if (!j.is_object()) continue;
         CostRow jr = row;
-        jr.job_id = str(j.as_object(), "job");
-        jr.amount_usd = num(j.as_object(), "amount_usd");
+        jr.job_id = textOf(j.as_object(), "job");
+        jr.amount_usd = numberOf(j.as_object(), "amount_usd");
         costs_.push_back(std::move(jr));
       }
     }
     costs_.push_back(std::move(row));
   } else if (e.type == ev::kCostDiscrepancy) {
-    r.provider_billed_usd = num(d, "provider_usd");
+    r.provider_billed_usd = numberOf(d, "provider_usd");
   }
   return {};
 }

@@ -39,4 +39,11 @@ Result<std::optional<std::string>> optionalString(const bj::object& o, std::stri
 Result<std::optional<int64_t>> optionalInt(const bj::object& o, std::string_view key);
 Result<std::optional<bool>> optionalBool(const bj::object& o, std::string_view key);
 
+// Lenient readers for data this program wrote itself (events it reads back): the value, or
+// ""/0/false when the key is absent or of another type.
+std::string textOf(const bj::object& o, std::string_view key);
+double numberOf(const bj::object& o, std::string_view key);  // any JSON number
+int64_t intOf(const bj::object& o, std::string_view key);    // integers only
+bool flagOf(const bj::object& o, std::string_view key);
+
 }  // namespace hwl::json

@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include <boost/json.hpp>
 #include <boost/json/serialize.hpp>
 #include <string>
 #include <utility>
@@ -125,6 +126,26 @@ TEST(JsonTest, OptionalIntRefusesDoublesOutsideInt64) {
   ASSERT_TRUE(optionalInt(o, "c").has_value());
   EXPECT_EQ(*optionalInt(o, "c").value(), 3);
   EXPECT_FALSE(optionalInt(o, "d").has_value());
+}
+
+// The lenient readers of data the program wrote itself: the value, else ""/0/false.
+TEST(JsonTest, LenientReadersFallBackOnAbsentOrOtherTypes) {
+  const bj::object o = boost::json::parse(
+                           R"({"s": "x", "i": 7, "u": 18446744073709551615, "d": 2.5,
+                               "b": true, "n": null})")
+                           .as_object();
+  EXPECT_EQ(textOf(o, "s"), "x");
+  EXPECT_EQ(textOf(o, "i"), "");
+  EXPECT_EQ(textOf(o, "none"), "");
+  EXPECT_EQ(numberOf(o, "i"), 7.0);
+  EXPECT_EQ(numberOf(o, "d"), 2.5);
+  EXPECT_EQ(numberOf(o, "s"), 0.0);
+  EXPECT_EQ(intOf(o, "i"), 7);
+  EXPECT_EQ(intOf(o, "d"), 0);  // integers only
+  EXPECT_EQ(intOf(o, "n"), 0);
+  EXPECT_TRUE(flagOf(o, "b"));
+  EXPECT_FALSE(flagOf(o, "s"));
+  EXPECT_FALSE(flagOf(o, "none"));
 }
 
 }  // namespace
