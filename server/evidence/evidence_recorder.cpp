@@ -46,6 +46,31 @@ bool idleMinute(const ledger::GpuMinute& m, double baseline, const EvidenceSetti
          *m.power_mean_w <= threshold(baseline, s);
 }
 
+// The idle evidence of one GPU over its minutes in [from, to): its baseline and threshold, mean
+// power and largest utilisation; nullopt when a minute with samples was not idle, or none had
+// samples (nothing is proven).
+std::optional<bj::object> idleEvidence(const std::string& uuid,
+                                       const std::vector<ledger::GpuMinute>& minutes,
+                                       double baseline, int64_t from, int64_t to,
+                                       const EvidenceSettings& s) {
+  double power = 0, util = 0;
+  int64_t n = 0;
+  for (const auto& m : minutes) {
+    if (m.bucket_ms < from - from % kMinute || m.bucket_ms >= to || m.samples == 0) continue;
+    if (!idleMinute(m, baseline, s)) return std::nullopt;
+    power += m.power_mean_w.value_or(0);
+    util = std::max(util, m.util_max_pct.value_or(0));
+    ++n;
+  }
+  if (n == 0) return std::nullopt;
+  return bj::object{{"gpu_uuid", uuid},
+                    {"baseline_w", std::round(baseline * 100) / 100},
+                    {"threshold_w", std::round(threshold(baseline, s) * 100) / 100},
+                    {"power_mean_w", std::round(power / static_cast<double>(n) * 100) / 100},
+                    {"util_max_pct", util},
+                    {"minutes_with_samples", n}};
+}
+
 }  // namespace
 
 std::optional<double> idleBaseline(const std::vector<ledger::GpuMinute>& minutes,
@@ -254,23 +279,7 @@ Result<std::optional<bj::object>> EvidenceRecorder::idleWindow(const std::string
   if (!history) return history.error();
   const auto baseline = idleBaseline(*history, settings_.idle_util_pct);
   if (!baseline) return std::optional<bj::object>();
-  double power = 0, util = 0;
-  int64_t minutes = 0;
-  for (const auto& m : *history) {
-    if (m.bucket_ms < from - from % kMinute || m.bucket_ms >= to || m.samples == 0) continue;
-    if (!idleMinute(m, *baseline, settings_)) return std::optional<bj::object>();
-    power += m.power_mean_w.value_or(0);
-    util = std::max(util, m.util_max_pct.value_or(0));
-    ++minutes;
-  }
-  if (minutes == 0) return std::optional<bj::object>();  // no samples: nothing is proven
-  return std::optional<bj::object>(
-      bj::object{{"gpu_uuid", uuid},
-                 {"baseline_w", std::round(*baseline * 100) / 100},
-                 {"threshold_w", std::round(threshold(*baseline, settings_) * 100) / 100},
-                 {"power_mean_w", std::round(power / static_cast<double>(minutes) * 100) / 100},
-                 {"util_max_pct", util},
-                 {"minutes_with_samples", minutes}});
+  return idleEvidence(uuid, *history, *baseline, from, to, settings_);
 }
 
 // Every billed hour (cost.accrued) once settled: idle GPUs throughout make it rental.idle_billed.
@@ -364,7 +373,13 @@ Result<int> EvidenceRecorder::checkIdle(const ledger::JobRow& job, int64_t now) 
   const int64_t closed = now - now % kMinute;  // minutes before this one are complete
   const int64_t ready_minute = *job.ready_ms - *job.ready_ms % kMinute + kMinute;
   int64_t since = ready_minute;
-  bj::array per_gpu;
+  // Each GPU's trailing idle run; the job is idle since the latest of their starts.
+  struct Gpu {
+    const std::string& uuid;
+    double baseline;
+    std::vector<ledger::GpuMinute> minutes;
+  };
+  std::vector<Gpu> idle;
   for (const auto& uuid : gpus) {
     auto baseline = cachedBaseline(job.host_id, uuid, closed);
     if (!baseline) return baseline.error();
@@ -377,19 +392,14 @@ Result<int> EvidenceRecorder::checkIdle(const ledger::JobRow& job, int64_t now) 
     const auto first = idleSince(*minutes, **baseline, settings_);
     if (!first) return 0;
     since = std::max(since, *first);
-    double power = 0;
-    int n = 0;
-    for (const auto& m : *minutes) {
-      if (m.bucket_ms >= since && m.power_mean_w) {
-        power += *m.power_mean_w;
-        ++n;
-      }
-    }
-    per_gpu.push_back(
-        bj::object{{"gpu_uuid", uuid},
-                   {"baseline_w", std::round(**baseline * 100) / 100},
-                   {"threshold_w", std::round(threshold(**baseline, settings_) * 100) / 100},
-                   {"power_mean_w", n > 0 ? std::round(power / n * 100) / 100 : 0.0}});
+    idle.push_back({uuid, **baseline, std::move(*minutes)});
+  }
+  // Every GPU's figures over the same run, [since, closed).
+  bj::array per_gpu;
+  for (const Gpu& g : idle) {
+    auto e = idleEvidence(g.uuid, g.minutes, g.baseline, since, closed, settings_);
+    if (!e) return 0;
+    per_gpu.push_back(std::move(*e));
   }
   if (closed - since < settings_.idle_after_ms) return 0;
   bj::object d{{"job_id", job.id},

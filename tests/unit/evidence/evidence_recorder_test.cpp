@@ -276,6 +276,33 @@ TEST_F(EvidenceRecorderTest, AJobThatIdlesAfterReady) {
   ASSERT_EQ(*tick(), 0);
 }
 
+// Two GPUs that went idle at different times: the job is idle from the later start, and each
+// GPU's figures cover that same run (GPU-0 drew 69.85 W before it and 75 W in it).
+TEST_F(EvidenceRecorderTest, AJobsIdleRunIsTheSameForAllItsGpus) {
+  const probes::GpuSample busy = capture("nvidia-h100-query-gpu.csv");
+  const probes::GpuSample idle = capture("nvidia-h100-query-gpu-idle.csv");
+  probes::GpuSample idle75 = idle;
+  idle75.power_w = 75.0;  // above the 69.85 W baseline, below its 79.85 W threshold
+  for (int64_t t = kT0; t < kT0 + 35 * kMin; t += 10'000) {
+    const probes::GpuSample& g0 =
+        t < kT0 + 10 * kMin ? busy : (t < kT0 + 15 * kMin ? idle : idle75);
+    const probes::GpuSample& g1 = t < kT0 + 15 * kMin ? busy : idle;
+    store_->record("host-1", t, {point("GPU-0", g0), point("GPU-1", g1)});
+  }
+  ASSERT_TRUE(store_->flush().has_value());
+  job("job-2", {"GPU-0", "GPU-1"}, kT0, std::nullopt, kT0 + 30'000);
+  clock_.setMs(kT0 + 31 * kMin + 5'000);
+  ASSERT_EQ(*tick(), 1);
+  const auto ev = events("job/job-2", proto::event::kJobIdle);
+  ASSERT_EQ(ev.size(), 1U);
+  EXPECT_EQ(ev[0].at("since_ms").as_int64(), kT0 + 15 * kMin);
+  const auto& gpus = ev[0].at("gpus").as_array();
+  ASSERT_EQ(gpus.size(), 2U);
+  EXPECT_NEAR(gpus[0].at("power_mean_w").to_number<double>(), 75.0, 0.01);
+  EXPECT_EQ(gpus[0].at("minutes_with_samples").as_int64(), 16);
+  EXPECT_NEAR(gpus[1].at("power_mean_w").to_number<double>(), 69.85, 0.01);
+}
+
 // The idle rule on its own: the baseline is the GPU's lowest idle-utilisation minute, and a
 // missing minute (the host was away) ends an idle run.
 TEST(IdleRule, BaselineAndRuns) {
