@@ -72,10 +72,12 @@ struct WeightBits {
   double scale_overhead = 0;  // extra bits per linear parameter (FP8 block scales)
 };
 
-Result<WeightBits> weightBits(const ModelSpec& m, const WeightFormat& f) {
+// `dtype`: the element type the weights are served in (the checkpoint's, or bf16 for a float32
+// checkpoint under "auto").
+Result<WeightBits> weightBits(const ModelSpec& m, const WeightFormat& f, const std::string& dtype) {
   WeightBits b;
   if (f.native) {
-    auto bytes = plainDtypeBytes(m.dtype);
+    auto bytes = plainDtypeBytes(dtype);
     if (!bytes) return bytes.error();
     const double base = 8.0 * *bytes;
     b = {base, base, base, base, 0};
@@ -141,14 +143,7 @@ Result<Prepared> prepare(const PlanRequest& req) {
         "float32)");
   }
 
-  ModelSpec served_as;
-  const ModelSpec* weights_of = &m;
-  if (cast) {
-    served_as.dtype = dtype;
-    served_as.quantization = m.quantization;
-    weights_of = &served_as;
-  }
-  auto bits = weightBits(*weights_of, *wf);
+  auto bits = weightBits(m, *wf, dtype);
   if (!bits) return bits.error();
   const bool use_stored = wf->native && !cast && m.exact_weight_bytes.has_value();
 
