@@ -156,15 +156,17 @@ Result<int> EvidenceRecorder::tick() {
     const int64_t start = *job.started_ms;
     const bool ended = ledger::isTerminalJobState(job.state) && job.ended_ms.has_value();
     // Every full hour of runtime, while it runs (and for the hours a job ran before it ended).
+    // A recorded final usage means every hour before it was looked at too (they are appended
+    // first, in the same pass): the job's history is not walked again on every pass.
+    const bool final_done = ended && recorded_.count(usageEventId(job.id, *job.ended_ms)) > 0;
     const int64_t end = ended ? *job.ended_ms : now;
-    for (int64_t to = start + settings_.hour_ms; to < end; to += settings_.hour_ms) {
+    for (int64_t to = start + settings_.hour_ms; !final_done && to < end; to += settings_.hour_ms) {
       if (to + settings_.settle_ms > now) break;
       if (recorded_.count(usageEventId(job.id, to)) > 0) continue;
       if (auto s = appendUsage(job, start, to, false); !s) return s.error();
       ++appended;
     }
-    if (ended && *job.ended_ms + settings_.settle_ms <= now &&
-        recorded_.count(usageEventId(job.id, *job.ended_ms)) == 0) {
+    if (ended && !final_done && *job.ended_ms + settings_.settle_ms <= now) {
       if (auto s = appendUsage(job, start, *job.ended_ms, true); !s) return s.error();
       ++appended;
     }
