@@ -12,6 +12,7 @@
 #include "hwl/probes/exporters.hpp"
 #include "hwl/probes/procfs.hpp"
 #include "hwl/proto/job_spec.hpp"
+#include "process_match.hpp"
 
 namespace hwl::agent {
 
@@ -105,7 +106,9 @@ Result<http::Reply> AgentApi::info() {
 Result<http::Reply> AgentApi::telemetry() {
   auto s = ctx_.sampler->latest();
   if (!s) return unavailable("no sample has been taken yet");
-  return http::ok(probes::toJson(*s));
+  probes::Sample sample = *s;
+  matchJobProcesses(sample, ctx_.supervisor->jobProcesses());
+  return http::ok(probes::toJson(sample));
 }
 
 Result<http::Reply> AgentApi::history(http::Request& req) {

@@ -23,7 +23,10 @@ Result<http::Reply> Api::report(http::Request& req) {
   if (auto s = evidence::checkReportQuery(q); !s) return s.error();
   auto events = evidence::reportEvents(ledger_);
   if (!events) return events.error();
-  auto r = evidence::buildReport(*events, q);
+  auto r = evidence::buildReport(
+      *events, q, [this](int64_t f, int64_t t, bool days, const ledger::SpanVisitor& fn) {
+        return ledger_.telemetrySpans(f, t, days, fn);
+      });
   if (!r) return r.error();
   return http::ok(std::move(*r));
 }

@@ -25,6 +25,7 @@
 #include "hwl/json.hpp"
 #include "hwl/pki.hpp"
 #include "hwl/proto/events.hpp"
+#include "hwl/proto/job_spec.hpp"
 #include "hwl/signals.hpp"
 #include "pki/fleet_ca.hpp"
 #include "rentals/offer_catalog.hpp"
@@ -59,12 +60,15 @@ std::vector<evidence::LiveGpu> liveGpus(const std::map<std::string, collect::Hos
         for (const auto& pv : ps->as_array()) {
           if (!pv.is_object()) continue;
           const auto& p = pv.as_object();
-          evidence::LiveGpu::Process proc{json::intOf(p, "pid"), json::textOf(p, "name"), {}};
+          evidence::LiveGpu::Process proc{json::intOf(p, "pid"), json::textOf(p, "name"), {}, {}};
           if (const auto* m = p.if_contains("memory_bytes"); m != nullptr && m->is_int64())
             proc.memory_bytes = m->as_int64();
+          if (std::string job = json::textOf(p, "job"); proto::validJobId(job))
+            proc.job_id = std::move(job);
           lg.processes.push_back(std::move(proc));
         }
       }
+      lg.processes_matched = json::flagOf(g, "processes_matched");
       out.push_back(std::move(lg));
     }
   }

@@ -176,7 +176,11 @@ int jobsShow(const JobShowOptions& o, const Context& ctx) {
     if (auto m = u.find("mem_used_max_bytes"); m != u.end() && m->value().is_int64()) {
       ctx.out << "  memory max   "
               << planner::formatBytes(static_cast<uint64_t>(m->value().as_int64())) << " ("
-              << (str(u.at("memory_source")) == "gpu" ? "whole GPU" : "the job's processes")
+              << (str(u.at("memory_source")) == "process"
+                      ? "the job's processes"
+                      : (str(u.at("memory_source")) == "mixed"
+                             ? "the job's processes on some GPUs, the whole GPU on others"
+                             : "whole GPU"))
               << ")\n";
     }
     return 0;

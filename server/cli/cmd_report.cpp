@@ -17,6 +17,7 @@
 #include "parse.hpp"
 #include "storage/sqlite.hpp"
 #include "storage/sqlite_ledger.hpp"
+#include "storage/telemetry_days.hpp"
 #include "table.hpp"
 
 namespace hwl::cli {
@@ -42,7 +43,19 @@ Result<bj::object> offlineReport(const std::string& path, const evidence::Report
     if (!e) return e.error();
     for (auto& x : *e) events.push_back(std::move(x));
   }
-  return evidence::buildReport(events, q);
+  auto days = db->queryInt("SELECT count(*) FROM sqlite_master WHERE name = 'ev_gpu_days'");
+  if (!days) return days.error();
+  if (days->value_or(0) == 0) {
+    // A copy from before the day sums: every telemetry.hourly event, one by one.
+    auto e = storage::readEventsOfType(*db, proto::event::kTelemetryHourly);
+    if (!e) return e.error();
+    for (auto& x : *e) events.push_back(std::move(x));
+    return evidence::buildReport(events, q);
+  }
+  return evidence::buildReport(
+      events, q, [&db](int64_t f, int64_t t, bool whole_days, const ledger::SpanVisitor& fn) {
+        return storage::readTelemetrySpans(*db, f, t, whole_days, fn);
+      });
 }
 
 void printReport(const bj::object& r, const Context& ctx) {

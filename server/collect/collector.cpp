@@ -178,6 +178,26 @@ std::optional<int64_t> i64(const bj::object& o, std::string_view k) {
   return d ? std::optional<int64_t>(static_cast<int64_t>(*d)) : std::nullopt;
 }
 
+// The memory of each job's processes on a GPU of an agent's answer, summed by job (a job id the
+// agent names must be a valid one; a process without a figure adds nothing).
+std::vector<std::pair<std::string, int64_t>> jobMemoryOf(const bj::object& gpu) {
+  std::map<std::string, int64_t> by_job;
+  const auto* ps = gpu.if_contains("processes");
+  if (ps == nullptr || !ps->is_array()) return {};
+  for (const auto& pv : ps->as_array()) {
+    if (!pv.is_object()) continue;
+    const auto& p = pv.as_object();
+    const auto* job = p.if_contains("job");
+    const auto mem = i64(p, "memory_bytes");
+    if (job == nullptr || !job->is_string() || !proto::validJobId(job->as_string()) || !mem ||
+        *mem < 0) {
+      continue;
+    }
+    by_job[std::string(job->as_string())] += *mem;
+  }
+  return {by_job.begin(), by_job.end()};
+}
+
 // The GPU points of an agent's /v1/telemetry answer.
 std::vector<ledger::GpuPoint> pointsFromTelemetry(const bj::object& t) {
   std::vector<ledger::GpuPoint> out;
@@ -197,6 +217,7 @@ std::vector<ledger::GpuPoint> pointsFromTelemetry(const bj::object& t) {
     p.power_w = dbl(o, "power_w");
     p.temp_c = dbl(o, "temperature_c");
     p.energy_mj = i64(o, "energy_mj");
+    p.job_memory = jobMemoryOf(o);
     out.push_back(std::move(p));
   }
   return out;

@@ -8,6 +8,8 @@
 #include <algorithm>
 #include <boost/json.hpp>
 #include <cmath>
+#include <map>
+#include <set>
 
 #include "hwl/crypto.hpp"
 #include "hwl/json.hpp"
@@ -228,15 +230,24 @@ Result<int> EvidenceRecorder::checkReconciled(const ledger::JobRow& job, int64_t
     const int64_t from = *job.ready_ms - *job.ready_ms % kMinute;
     bj::array per_gpu;
     std::optional<int64_t> observed;
+    int process_gpus = 0, whole_gpus = 0;
     for (const auto& uuid : gpusOf(job)) {
-      auto minutes = series_.gpuMinutes(job.host_id, uuid, from, st.to);
-      if (!minutes) return minutes.error();
-      std::optional<int64_t> mx;
-      for (const auto& m : *minutes) {
-        if (m.mem_used_max_bytes) mx = std::max(mx.value_or(0), *m.mem_used_max_bytes);
+      // The job's own processes' memory where the agent reported it, else the whole GPU's.
+      auto own = series_.jobMemory(job.host_id, uuid, job.id, from, st.to);
+      if (!own) return own.error();
+      std::optional<int64_t> mx = *own;
+      if (!mx) {
+        auto minutes = series_.gpuMinutes(job.host_id, uuid, from, st.to);
+        if (!minutes) return minutes.error();
+        for (const auto& m : *minutes) {
+          if (m.mem_used_max_bytes) mx = std::max(mx.value_or(0), *m.mem_used_max_bytes);
+        }
       }
       if (!mx) continue;
-      per_gpu.push_back(bj::object{{"gpu_uuid", uuid}, {"observed_bytes", *mx}});
+      (*own ? process_gpus : whole_gpus) += 1;
+      per_gpu.push_back(bj::object{{"gpu_uuid", uuid},
+                                   {"observed_bytes", *mx},
+                                   {"memory_source", *own ? "process" : "gpu"}});
       observed = std::max(observed.value_or(0), *mx);
     }
     if (!observed) continue;  // no memory samples: nothing to compare
@@ -253,20 +264,22 @@ Result<int> EvidenceRecorder::checkReconciled(const ledger::JobRow& job, int64_t
       }
     }
     const double err = (static_cast<double>(*observed) - predicted) / predicted;
-    bj::object d{{"job_id", job.id},
-                 {"host_id", job.host_id},
-                 {"stage", st.name},
-                 {"from_ms", from},
-                 {"to_ms", st.to},
-                 {"model", json::textOf(pred, "model")},
-                 {"architecture", json::textOf(pred, "architecture")},
-                 {"engine", engine},
-                 {"predicted_per_gpu_bytes", static_cast<int64_t>(predicted)},
-                 {"observed_per_gpu_bytes", *observed},
-                 {"relative_error", std::round(err * 10000) / 10000},
-                 {"memory_source", "gpu"},
-                 {"gpus", std::move(per_gpu)},
-                 {"predicted", pred}};
+    bj::object d{
+        {"job_id", job.id},
+        {"host_id", job.host_id},
+        {"stage", st.name},
+        {"from_ms", from},
+        {"to_ms", st.to},
+        {"model", json::textOf(pred, "model")},
+        {"architecture", json::textOf(pred, "architecture")},
+        {"engine", engine},
+        {"predicted_per_gpu_bytes", static_cast<int64_t>(predicted)},
+        {"observed_per_gpu_bytes", *observed},
+        {"relative_error", std::round(err * 10000) / 10000},
+        {"memory_source",
+         process_gpus > 0 && whole_gpus > 0 ? "mixed" : (process_gpus > 0 ? "process" : "gpu")},
+        {"gpus", std::move(per_gpu)},
+        {"predicted", pred}};
     if (auto s = appendOnce("job/" + job.id, id, proto::event::kJobReconciled, std::move(d)); !s)
       return s.error();
     ++appended;
@@ -420,27 +433,36 @@ Result<int> EvidenceRecorder::checkIdle(const ledger::JobRow& job, int64_t now) 
   return 1;
 }
 
-// Processes on GPUs that no active job holds: once per GPU and set of processes.
+// Processes on GPUs that no active job holds, and, where the agent matched processes to its
+// jobs, processes on a held GPU that are not the holding job's: once per GPU and set of them.
 Result<int> EvidenceRecorder::checkUnaccounted(const std::vector<ledger::JobRow>& jobs,
                                                int64_t now) {
   if (!live_) return 0;
-  std::set<std::pair<std::string, std::string>> held;
+  std::map<std::pair<std::string, std::string>, std::set<std::string>> held;
   for (const auto& j : jobs) {
     if (ledger::isTerminalJobState(j.state)) continue;
-    for (const auto& g : gpusOf(j)) held.emplace(j.host_id, g);
+    for (const auto& g : gpusOf(j)) held[{j.host_id, g}].insert(j.id);
   }
   int appended = 0;
   for (const LiveGpu& g : live_()) {
-    if (g.processes.empty() || held.count({g.host_id, g.uuid}) > 0) continue;
-    std::vector<LiveGpu::Process> procs = g.processes;
+    std::vector<LiveGpu::Process> procs;
+    const auto h = held.find({g.host_id, g.uuid});
+    if (h == held.end()) {
+      procs = g.processes;
+    } else if (g.processes_matched) {
+      for (const auto& p : g.processes)
+        if (h->second.count(p.job_id) == 0) procs.push_back(p);
+    }
+    if (procs.empty()) continue;
     std::sort(procs.begin(), procs.end(),
               [](const auto& a, const auto& b) { return a.pid < b.pid; });
     std::string key;
     bj::array list;
     int64_t memory = 0;
     for (const auto& p : procs) {
-      key += std::to_string(p.pid) + ":" + p.name + "\n";
+      key += std::to_string(p.pid) + ":" + p.name + (p.job_id.empty() ? "" : ":" + p.job_id) + "\n";
       bj::object o{{"pid", p.pid}, {"name", p.name}};
+      if (!p.job_id.empty()) o["job"] = p.job_id;
       if (p.memory_bytes) {
         o["memory_bytes"] = *p.memory_bytes;
         memory += *p.memory_bytes;
@@ -458,6 +480,11 @@ Result<int> EvidenceRecorder::checkUnaccounted(const std::vector<ledger::JobRow>
                  {"gpu_uuid", g.uuid},           {"seen_ms", g.time_ms > 0 ? g.time_ms : now},
                  {"processes", std::move(list)}, {"processes_memory_bytes", memory}};
     if (g.util_pct) d["utilization_gpu_pct"] = *g.util_pct;
+    if (h != held.end()) {
+      bj::array by;
+      for (const auto& j : h->second) by.emplace_back(j);
+      d["held_by"] = std::move(by);
+    }
     if (auto s =
             appendOnce("host/" + g.host_id, id, proto::event::kGpuUnaccountedUse, std::move(d));
         !s) {
@@ -475,7 +502,8 @@ Result<int> EvidenceRecorder::checkUnaccounted(const std::vector<ledger::JobRow>
 
 Status EvidenceRecorder::appendUsage(const ledger::JobRow& job, int64_t from_ms, int64_t to_ms,
                                      bool final) {
-  auto usage = series_.jobUsage(job.host_id, gpusOf(job), from_ms, std::max(from_ms, to_ms));
+  auto usage =
+      series_.jobUsage(job.host_id, gpusOf(job), from_ms, std::max(from_ms, to_ms), job.id);
   if (!usage) return usage.error();
   bj::object d = std::move(*usage);
   d["job_id"] = job.id;

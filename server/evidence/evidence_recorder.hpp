@@ -37,8 +37,11 @@ struct LiveGpu {
     int64_t pid = 0;
     std::string name;
     std::optional<int64_t> memory_bytes;
+    std::string job_id;  // the agent's job this process belongs to, when it said
   };
   std::vector<Process> processes;
+  // The agent matched the processes to its jobs: one with no job_id belongs to none.
+  bool processes_matched = false;
   std::optional<double> util_pct;
 };
 
@@ -58,7 +61,8 @@ struct EvidenceSettings {
   double idle_margin_w = 10.0;
   double idle_margin_frac = 0.10;
   int64_t baseline_window_ms = 7LL * 24 * 3'600'000;
-  // gpu.unaccounted_use once the same processes were seen on a GPU no job holds for this long.
+  // gpu.unaccounted_use once the same processes were seen for this long on a GPU no job holds,
+  // or, where the agent matched processes to jobs, processes not of the job holding the GPU.
   int64_t unaccounted_after_ms = 5 * 60'000;
   // job.reconciled at ready: the GPUs' memory over this long after job.ready.
   int64_t reconcile_after_ready_ms = 2 * 60'000;

@@ -34,7 +34,7 @@ struct Row {
   std::vector<int64_t> seqs;
 
   void cost(double usd) { cost_usd = cost_usd.value_or(0) + usd; }
-  bj::object json(bool hourly) const {
+  bj::object json(bool hourly) {
     bj::object o = keys;
     o["energy_wh"] = round3(energy_wh);
     o["energy_source"] = energy_sources.empty()      ? "none"
@@ -55,23 +55,38 @@ struct Row {
     if (keys.contains("rental")) {
       o["idle_billed_usd"] = round3(idle_billed_usd.value_or(0));
     }
-    std::vector<int64_t> s = seqs;
-    std::sort(s.begin(), s.end());
-    bj::array a;
-    for (int64_t q : s) a.emplace_back(q);
-    o["seqs"] = std::move(a);
+    o["seqs"] = seqArray();
     return o;
   }
+  // The seqs, ascending, as JSON; the row's own list is released (a month of a large fleet's
+  // GPU-hours is millions of them).
+  bj::array seqArray() {
+    std::sort(seqs.begin(), seqs.end());
+    bj::array a;
+    a.reserve(seqs.size());
+    for (int64_t q : seqs) a.emplace_back(q);
+    std::vector<int64_t>().swap(seqs);
+    return a;
+  }
+  // Adds the GPU-hours of a telemetry span.
+  void add(const ledger::TelemetrySpan& t) {
+    energy_wh += t.energy_wh;
+    if (t.counter_hours > 0) energy_sources.insert("counter");
+    if (t.power_hours > 0) energy_sources.insert("power");
+    gpu_hours += static_cast<double>(t.hours);
+    util_sum += t.util_sum;
+    util_n += t.util_n;
+    idle_hours += t.idle_hours;
+    seqs.insert(seqs.end(), t.seqs.begin(), t.seqs.end());
+  }
 };
-
-constexpr double kIdleHourUtilPct = 1.0;
 
 }  // namespace
 
 const std::vector<std::string>& reportEventTypes() {
   static const std::vector<std::string> kTypes = {
-      proto::event::kJobUsage, proto::event::kTelemetryHourly,   proto::event::kCostAccrued,
-      proto::event::kJobIdle,  proto::event::kGpuUnaccountedUse, proto::event::kRentalIdleBilled};
+      proto::event::kJobUsage, proto::event::kCostAccrued, proto::event::kJobIdle,
+      proto::event::kGpuUnaccountedUse, proto::event::kRentalIdleBilled};
   return kTypes;
 }
 
@@ -99,7 +114,8 @@ Status checkReportQuery(const ReportQuery& q) {
   return {};
 }
 
-Result<bj::object> buildReport(const std::vector<ledger::Event>& events, const ReportQuery& q) {
+Result<bj::object> buildReport(const std::vector<ledger::Event>& events, const ReportQuery& q,
+                               const ledger::SpanReader& spans) {
   if (auto s = checkReportQuery(q); !s) return s.error();
   const auto in = [&](int64_t t) { return t >= q.from_ms && t < q.to_ms; };
   std::map<std::string, Row> rows;
@@ -125,21 +141,6 @@ Result<bj::object> buildReport(const std::vector<ledger::Event>& events, const R
     if (e->type == proto::event::kJobUsage && g == "job" && in(intOf(d, "to_ms"))) {
       auto& l = latest_usage[textOf(d, "job_id")];
       if (l.second == nullptr || intOf(d, "to_ms") > l.first) l = {intOf(d, "to_ms"), e};
-    } else if (e->type == proto::event::kTelemetryHourly && g != "job" &&
-               in(intOf(d, "hour_start_ms"))) {
-      if (g == "rental") continue;  // rentals take their hosts' hours below
-      const std::string gpu = textOf(d, "gpu_uuid");
-      Row& r = g == "host" ? row(host, {{"host_id", host}})
-                           : row(host + "/" + gpu, {{"host_id", host}, {"gpu_uuid", gpu}});
-      r.energy_wh += numberOf(d, "energy_wh");
-      r.energy_sources.insert(textOf(d, "energy_source"));
-      r.gpu_hours += 1;
-      if (d.contains("util_mean_pct")) {
-        r.util_sum += numberOf(d, "util_mean_pct");
-        ++r.util_n;
-        if (numberOf(d, "util_mean_pct") <= kIdleHourUtilPct) ++r.idle_hours;
-      }
-      r.seqs.push_back(e->seq);
     } else if (e->type == proto::event::kCostAccrued && in(intOf(d, "from_ms"))) {
       const double usd = numberOf(d, "amount_usd");
       if (g == "host" && !host.empty()) {
@@ -197,33 +198,41 @@ Result<bj::object> buildReport(const std::vector<ledger::Event>& events, const R
     }
     r.seqs.push_back(l.second->seq);
   }
-  if (g == "rental") {
-    // A rental's energy: its host's hours within the windows it was billed for.
-    for (auto& [rental, r] : rows) {
-      const std::string host = textOf(r.keys, "host_id");
-      for (const auto& [e, d] : parsed) {
-        if (e->type != proto::event::kTelemetryHourly || textOf(d, "host_id") != host) continue;
-        const int64_t hour = intOf(d, "hour_start_ms");
-        if (!in(hour) ||
-            std::none_of(billed[rental].begin(), billed[rental].end(),
-                         [&](const auto& w) { return hour >= w.first && hour < w.second; })) {
+  if (g == "host" || g == "gpu") {
+    // GPU-hours, by whole UTC days where the period has them.
+    auto s = spans(q.from_ms, q.to_ms, true, [&](const ledger::TelemetrySpan& t) {
+      Row& r = g == "host" ? row(t.host_id, {{"host_id", t.host_id}})
+                           : row(t.host_id + "/" + t.gpu_uuid,
+                                 {{"host_id", t.host_id}, {"gpu_uuid", t.gpu_uuid}});
+      r.add(t);
+    });
+    if (!s) return s.error();
+  } else if (g == "rental" && !rows.empty()) {
+    // A rental's energy: its host's hours within the windows it was billed for (the GPU-hours
+    // stay the billed ones).
+    std::map<std::string, std::vector<Row*>> by_host;
+    for (auto& [rental, r] : rows) by_host[textOf(r.keys, "host_id")].push_back(&r);
+    auto s = spans(q.from_ms, q.to_ms, false, [&](const ledger::TelemetrySpan& t) {
+      auto it = by_host.find(t.host_id);
+      if (it == by_host.end()) return;
+      for (Row* r : it->second) {
+        const auto& w = billed[textOf(r->keys, "rental")];
+        if (std::none_of(w.begin(), w.end(), [&](const auto& b) {
+              return t.start_ms >= b.first && t.start_ms < b.second;
+            })) {
           continue;
         }
-        r.energy_wh += numberOf(d, "energy_wh");
-        r.energy_sources.insert(textOf(d, "energy_source"));
-        if (d.contains("util_mean_pct")) {
-          r.util_sum += numberOf(d, "util_mean_pct");
-          ++r.util_n;
-          if (numberOf(d, "util_mean_pct") <= kIdleHourUtilPct) ++r.idle_hours;
-        }
-        r.seqs.push_back(e->seq);
+        const double gpu_hours = r->gpu_hours;
+        r->add(t);
+        r->gpu_hours = gpu_hours;
       }
-    }
+    });
+    if (!s) return s.error();
   }
   bj::array out;
   Row total;
   const bool hourly = g != "job";
-  for (const auto& [key, r] : rows) {
+  for (auto& [key, r] : rows) {
     out.push_back(r.json(hourly));
     total.energy_wh += r.energy_wh;
     total.gpu_hours += r.gpu_hours;
@@ -245,8 +254,29 @@ Result<bj::object> buildReport(const std::vector<ledger::Event>& events, const R
       {"totals", std::move(totals)},
       {"basis", g == "job" ? "job.usage (the latest in the period per job), cost.accrued "
                              "job shares, job.idle"
-                           : "telemetry.hourly (one GPU-hour each), cost.accrued, "
-                             "gpu.unaccounted_use"}};
+                           : "telemetry.hourly (one GPU-hour each; a UTC day wholly in the "
+                             "period is read as the sum of its events, which names the same "
+                             "seqs), cost.accrued, gpu.unaccounted_use"}};
+}
+
+Result<bj::object> buildReport(const std::vector<ledger::Event>& events, const ReportQuery& q) {
+  std::vector<ledger::TelemetrySpan> hours;
+  std::vector<ledger::Event> rest;
+  for (const auto& e : events) {
+    if (e.type != proto::event::kTelemetryHourly) {
+      rest.push_back(e);
+      continue;
+    }
+    auto d = json::parseObject(e.data);
+    if (!d) continue;
+    if (auto h = ledger::hourSpan(e.seq, *d)) hours.push_back(std::move(*h));
+  }
+  return buildReport(rest, q,
+                     [&](int64_t f, int64_t t, bool, const ledger::SpanVisitor& fn) -> Status {
+                       for (const auto& h : hours)
+                         if (h.start_ms >= f && h.start_ms < t) fn(h);
+                       return {};
+                     });
 }
 
 bj::object buildAccuracy(const std::vector<ledger::Event>& reconciled) {

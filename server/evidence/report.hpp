@@ -1,8 +1,9 @@
 // The evidence report: energy, GPU-hours, utilisation, idle time, cost and unaccounted use over a
 // period, by job, host, GPU or rental, computed from ledger events alone (job.usage,
-// telemetry.hourly, cost.accrued, job.idle, gpu.unaccounted_use). Every row names the seqs of the
-// events it used, and the same events give the same report wherever they are read: from the
-// server (GET /v1/report) or from a copy of its database (`hwledger report --db`).
+// telemetry.hourly, cost.accrued, job.idle, gpu.unaccounted_use); a month of telemetry.hourly is
+// read as the day sums the ledger keeps of them (ledger/telemetry_span.hpp). Every row names the
+// seqs of the events it used, and the same events give the same report wherever they are read: from
+// the server (GET /v1/report) or from a copy of its database (`hwledger report --db`).
 #pragma once
 
 #include <boost/json/object.hpp>
@@ -14,6 +15,7 @@
 #include "hwl/result.hpp"
 #include "ledger/event.hpp"
 #include "ledger/store.hpp"
+#include "ledger/telemetry_span.hpp"
 
 namespace hwl::evidence {
 
@@ -23,7 +25,7 @@ struct ReportQuery {
   std::string group_by = "job";  // job | host | gpu | rental
 };
 
-// The event types a report reads.
+// The event types a report reads besides telemetry.hourly (read as spans).
 const std::vector<std::string>& reportEventTypes();
 
 // Checks the query: a known group, from before to.
@@ -36,7 +38,14 @@ Result<std::vector<ledger::Event>> eventsOfType(ledger::Ledger& ledger, std::str
 // Every event of reportEventTypes() in the ledger.
 Result<std::vector<ledger::Event>> reportEvents(ledger::Ledger& ledger);
 
-// The report of `events` (of reportEventTypes(), any order) over [from_ms, to_ms).
+// The report of `events` (of reportEventTypes(), any order) and the telemetry `spans` reads,
+// over [from_ms, to_ms). Hosts and GPUs take whole UTC days as day spans (the sums of their
+// telemetry.hourly events); rentals take hours, to match their billed windows.
+Result<boost::json::object> buildReport(const std::vector<ledger::Event>& events,
+                                        const ReportQuery& q, const ledger::SpanReader& spans);
+
+// The same from events alone, telemetry.hourly among them: one hour span per event. The
+// reference the day sums are checked against.
 Result<boost::json::object> buildReport(const std::vector<ledger::Event>& events,
                                         const ReportQuery& q);
 

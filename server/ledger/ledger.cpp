@@ -4,6 +4,7 @@
 
 #include "hwl/json.hpp"
 #include "store.hpp"
+#include "telemetry_span.hpp"
 
 namespace hwl::ledger {
 
@@ -131,6 +132,40 @@ Result<std::vector<Event>> readAll(Ledger& ledger, EventQuery q) {
   });
   if (!s) return s.error();
   return out;
+}
+
+std::optional<TelemetrySpan> hourSpan(int64_t seq, const boost::json::object& data) {
+  TelemetrySpan s;
+  s.host_id = json::textOf(data, "host_id");
+  s.gpu_uuid = json::textOf(data, "gpu_uuid");
+  const auto* hour = data.if_contains("hour_start_ms");
+  if (s.host_id.empty() || s.gpu_uuid.empty() || hour == nullptr || !hour->is_int64()) {
+    return std::nullopt;
+  }
+  s.start_ms = hour->as_int64();
+  s.hours = 1;
+  s.energy_wh = json::numberOf(data, "energy_wh");
+  const std::string source = json::textOf(data, "energy_source");
+  s.counter_hours = source == "counter" ? 1 : 0;
+  s.power_hours = source == "power" ? 1 : 0;
+  if (const auto* u = data.if_contains("util_mean_pct"); u != nullptr && u->is_number()) {
+    s.util_sum = json::numberOf(data, "util_mean_pct");
+    s.util_n = 1;
+    s.idle_hours = s.util_sum <= kIdleHourUtilPct ? 1 : 0;
+  }
+  s.seqs.push_back(seq);
+  return s;
+}
+
+void addSpan(TelemetrySpan& a, const TelemetrySpan& b) {
+  a.hours += b.hours;
+  a.energy_wh += b.energy_wh;
+  a.counter_hours += b.counter_hours;
+  a.power_hours += b.power_hours;
+  a.util_sum += b.util_sum;
+  a.util_n += b.util_n;
+  a.idle_hours += b.idle_hours;
+  a.seqs.insert(a.seqs.end(), b.seqs.begin(), b.seqs.end());
 }
 
 }  // namespace hwl::ledger

@@ -19,6 +19,7 @@
 #include "hwl/crypto.hpp"
 #include "hwl/result.hpp"
 #include "rows.hpp"
+#include "telemetry_span.hpp"
 
 namespace hwl::ledger {
 
@@ -114,6 +115,9 @@ class Ledger {
   // depends on and pass it as the expected version: an append that committed after the read then
   // makes this one fail instead of both succeeding.
   virtual Result<int64_t> streamVersion(std::string_view stream) = 0;
+  // The telemetry of hours in [from_ms, to_ms) for reports (a ledger::SpanReader).
+  virtual Status telemetrySpans(int64_t from_ms, int64_t to_ms, bool whole_days,
+                                const SpanVisitor& fn) = 0;
 
   // Runs `fn(ReadView&)`; each query sees the latest committed state.
   template <typename F>

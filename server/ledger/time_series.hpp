@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "hwl/result.hpp"
@@ -23,6 +24,9 @@ struct GpuPoint {
   std::optional<double> power_w;
   std::optional<double> temp_c;
   std::optional<int64_t> energy_mj;
+  // GPU memory of each agent job's own processes on this GPU (job id, bytes), when the agent
+  // matched the GPU's processes to its jobs.
+  std::vector<std::pair<std::string, int64_t>> job_memory;
 };
 
 // One GPU's minute of the 1-minute roll-up.
@@ -54,9 +58,19 @@ class TimeSeries {
   // over time; `energy_source` says which), GPU-hours of the window, mean and maximum
   // utilisation, the largest whole-GPU memory in use, and the same per GPU. The figures of a
   // window are the same whenever they are read once its minutes are closed.
+  // The memory is the job's own processes' (their per-process figures summed per sample, the
+  // largest minute: `memory_source` "process") on GPUs where the agent reported them for
+  // `job_id`, else the whole GPU's ("gpu"); "mixed" when the GPUs differ.
   virtual Result<boost::json::object> jobUsage(const std::string& host_id,
                                                const std::vector<std::string>& gpu_uuids,
-                                               int64_t from_ms, int64_t to_ms) = 0;
+                                               int64_t from_ms, int64_t to_ms,
+                                               const std::string& job_id) = 0;
+  // The largest GPU memory of `job_id`'s own processes on a GPU in a minute of [from_ms, to_ms),
+  // or nullopt when none was reported.
+  virtual Result<std::optional<int64_t>> jobMemory(const std::string& host_id,
+                                                   const std::string& gpu_uuid,
+                                                   const std::string& job_id, int64_t from_ms,
+                                                   int64_t to_ms) = 0;
   // A GPU's minutes in [from_ms, to_ms), oldest first (minutes without samples are absent).
   virtual Result<std::vector<GpuMinute>> gpuMinutes(const std::string& host_id,
                                                     const std::string& gpu_uuid, int64_t from_ms,

@@ -162,6 +162,48 @@ ALTER TABLE enroll_tokens ADD COLUMN revoked_ms INTEGER;
       {6, "agentless hosts: how to reach them", R"sql(
 ALTER TABLE hosts ADD COLUMN ssh TEXT NOT NULL DEFAULT '';
 )sql"},
+      {7, "telemetry by GPU-day for reports", R"sql(
+CREATE TABLE ev_gpu_days(
+  day_ms INTEGER NOT NULL,
+  host_id TEXT NOT NULL,
+  gpu_uuid TEXT NOT NULL,
+  hours INTEGER NOT NULL,
+  energy_wh REAL NOT NULL,
+  counter_hours INTEGER NOT NULL,
+  power_hours INTEGER NOT NULL,
+  util_sum REAL NOT NULL,
+  util_n INTEGER NOT NULL,
+  idle_hours INTEGER NOT NULL,
+  seqs TEXT NOT NULL,
+  PRIMARY KEY(day_ms, host_id, gpu_uuid)
+) WITHOUT ROWID;
+CREATE INDEX events_hourly ON events(json_extract(data, '$.hour_start_ms'))
+  WHERE type = 'telemetry.hourly';
+INSERT INTO ev_gpu_days
+  SELECT hr - hr % 86400000, h, g, count(*), total(e), coalesce(sum(src = 'counter'), 0),
+         coalesce(sum(src = 'power'), 0), total(u), count(u), coalesce(sum(u <= 1.0), 0),
+         group_concat(seq, ',')
+  FROM (SELECT seq, json_extract(data, '$.host_id') AS h, json_extract(data, '$.gpu_uuid') AS g,
+               json_extract(data, '$.hour_start_ms') AS hr,
+               CASE WHEN json_type(data, '$.energy_wh') IN ('integer', 'real')
+                    THEN json_extract(data, '$.energy_wh') END AS e,
+               json_extract(data, '$.energy_source') AS src,
+               CASE WHEN json_type(data, '$.util_mean_pct') IN ('integer', 'real')
+                    THEN json_extract(data, '$.util_mean_pct') END AS u
+        FROM events WHERE type = 'telemetry.hourly' ORDER BY seq)
+  WHERE typeof(h) = 'text' AND h <> '' AND typeof(g) = 'text' AND g <> ''
+    AND typeof(hr) = 'integer'
+  GROUP BY 1, 2, 3;
+)sql"},
+      {8, "each job's own GPU memory by minute", R"sql(
+CREATE TABLE ts_job_mem(
+  series INTEGER NOT NULL,
+  bucket_ms INTEGER NOT NULL,
+  job_id TEXT NOT NULL,
+  mem_max INTEGER NOT NULL,
+  PRIMARY KEY(series, bucket_ms, job_id)
+) WITHOUT ROWID;
+)sql"},
   };
   return kAll;
 }

@@ -16,6 +16,7 @@
 #include "hosts_projection.hpp"
 #include "hwl/json.hpp"
 #include "migrations.hpp"
+#include "telemetry_days.hpp"
 #include "tokens_projection.hpp"
 
 namespace hwl::storage {
@@ -155,7 +156,16 @@ void SqliteLedger::view(bool snapshot, const std::function<void(ledger::ReadView
   });
 }
 
-SqliteLedger::SqliteLedger(LedgerOptions opts) : opts_(std::move(opts)) {}
+// The telemetry-days projection is the ledger's own: reports read it, so it is never left out.
+SqliteLedger::SqliteLedger(LedgerOptions opts) : opts_(std::move(opts)) {
+  opts_.projections.push_back(std::make_unique<TelemetryDaysProjection>());
+}
+
+Status SqliteLedger::telemetrySpans(int64_t from_ms, int64_t to_ms, bool whole_days,
+                                    const ledger::SpanVisitor& fn) {
+  return withDb(
+      [&](sqlite::Db& db) { return readTelemetrySpans(db, from_ms, to_ms, whole_days, fn); });
+}
 
 Result<std::unique_ptr<SqliteLedger>> SqliteLedger::open(LedgerOptions opts) {
   std::unique_ptr<SqliteLedger> l(new SqliteLedger(std::move(opts)));

@@ -70,6 +70,8 @@ class SqliteLedger final : public ledger::Ledger {
   Result<std::vector<Checkpoint>> checkpoints(int64_t after, int64_t limit) override;
   VerifyReport verify() override;
   Result<int64_t> streamVersion(std::string_view stream) override;
+  Status telemetrySpans(int64_t from_ms, int64_t to_ms, bool whole_days,
+                        const ledger::SpanVisitor& fn) override;
 
   // Runs `fn(sqlite::Db&)` with a read-only connection from the pool (this backend's own
   // queries: the time series, tests).

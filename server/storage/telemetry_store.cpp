@@ -191,6 +191,11 @@ Status TelemetryStore::writeBatch(sqlite::Db& db, std::vector<Pending>& batch,
       "energy_mj) VALUES(?,?,?,?,?,?,?,?)");
   auto m1 = db.prepare(upsertSql("ts_1m"));
   auto h1 = db.prepare(upsertSql("ts_1h"));
+  auto jm = db.prepare(
+      "INSERT INTO ts_job_mem(series, bucket_ms, job_id, mem_max) VALUES(?,?,?,?) "
+      "ON CONFLICT(series, bucket_ms, job_id) DO UPDATE SET mem_max = max(mem_max, "
+      "excluded.mem_max)");
+  if (!jm) return jm.error();
   if (!raw) return raw.error();
   if (!m1) return m1.error();
   if (!h1) return h1.error();
@@ -232,6 +237,11 @@ Status TelemetryStore::writeBatch(sqlite::Db& db, std::vector<Pending>& batch,
         if (auto r = st->run(); !r) return r;
         st->reset();
       }
+      for (const auto& [job, bytes] : g.job_memory) {
+        jm->bind(1, s.id).bind(2, p.time_ms - p.time_ms % kMinute).bind(3, job).bind(4, bytes);
+        if (auto r = jm->run(); !r) return r;
+        jm->reset();
+      }
       int64_t hour = p.time_ms - p.time_ms % kHour;
       if (s.hour_ms >= 0 && s.hour_ms < hour) {
         auto ev = hourlyEvent(db, p.host_id, g.uuid, s.id, s.hour_ms);
@@ -261,15 +271,19 @@ Status TelemetryStore::enforceRetention(int64_t now_ms) {
     }
     auto raw = db.prepare("DELETE FROM ts_raw WHERE series = ? AND time_ms < ?");
     auto m1 = db.prepare("DELETE FROM ts_1m WHERE series = ? AND bucket_ms < ?");
+    auto jm = db.prepare("DELETE FROM ts_job_mem WHERE series = ? AND bucket_ms < ?");
     if (!raw) return raw.error();
     if (!m1) return m1.error();
+    if (!jm) return jm.error();
     for (int64_t id : all) {
       raw->bind(1, id).bind(2, now_ms - settings_.raw_retention_ms);
       if (auto s = raw->run(); !s) return s;
       raw->reset();
-      m1->bind(1, id).bind(2, now_ms - settings_.minute_retention_ms);
-      if (auto s = m1->run(); !s) return s;
-      m1->reset();
+      for (auto* st : {&*m1, &*jm}) {
+        st->bind(1, id).bind(2, now_ms - settings_.minute_retention_ms);
+        if (auto s = st->run(); !s) return s;
+        st->reset();
+      }
     }
     return tx->commit();
   });
@@ -424,9 +438,38 @@ Result<bj::array> TelemetryStore::usage(const std::string& group, int64_t f, int
   });
 }
 
+namespace {
+
+// The largest minute of a job's own memory on one GPU (by series) in [from_ms, to_ms).
+Result<std::optional<int64_t>> jobMemoryOn(sqlite::Db& db, const std::string& host_id,
+                                           const std::string& gpu_uuid, const std::string& job_id,
+                                           int64_t from_ms, int64_t to_ms) {
+  auto st = db.prepare(
+      "SELECT max(m.mem_max) FROM ts_job_mem m JOIN ts_series s ON s.id = m.series WHERE "
+      "s.host_id = ? AND s.gpu_uuid = ? AND m.job_id = ? AND m.bucket_ms >= ? AND m.bucket_ms "
+      "< ?");
+  if (!st) return st.error();
+  st->bind(1, host_id).bind(2, gpu_uuid).bind(3, job_id).bind(4, from_ms - from_ms % kMinute);
+  st->bind(5, to_ms);
+  auto r = st->step();
+  if (!r) return r.error();
+  return *r ? st->optI64(0) : std::nullopt;
+}
+
+}  // namespace
+
+Result<std::optional<int64_t>> TelemetryStore::jobMemory(const std::string& host_id,
+                                                         const std::string& gpu_uuid,
+                                                         const std::string& job_id, int64_t from_ms,
+                                                         int64_t to_ms) {
+  return ledger_.withDb(
+      [&](sqlite::Db& db) { return jobMemoryOn(db, host_id, gpu_uuid, job_id, from_ms, to_ms); });
+}
+
 Result<bj::object> TelemetryStore::jobUsage(const std::string& host_id,
                                             const std::vector<std::string>& gpu_uuids,
-                                            int64_t from_ms, int64_t to_ms) {
+                                            int64_t from_ms, int64_t to_ms,
+                                            const std::string& job_id) {
   if (to_ms < from_ms) return invalidArgument("usage window ends before it starts");
   return ledger_.withDb([&](sqlite::Db& db) -> Result<bj::object> {
     auto st = db.prepare(
@@ -440,8 +483,14 @@ Result<bj::object> TelemetryStore::jobUsage(const std::string& host_id,
     int64_t util_n = 0, minutes = 0, samples = 0;
     std::optional<double> util_max;
     std::optional<int64_t> mem_max;
-    int counter_gpus = 0, power_gpus = 0;
+    int counter_gpus = 0, power_gpus = 0, process_gpus = 0, whole_gpus = 0;
     for (const auto& uuid : gpu_uuids) {
+      std::optional<int64_t> own;
+      if (!job_id.empty()) {
+        auto m = jobMemoryOn(db, host_id, uuid, job_id, from_ms, to_ms);
+        if (!m) return m.error();
+        own = *m;
+      }
       st->bind(1, host_id).bind(2, uuid).bind(3, from_ms - from_ms % kMinute).bind(4, to_ms);
       auto r = st->step();
       if (!r) return r.error();
@@ -469,28 +518,34 @@ Result<bj::object> TelemetryStore::jobUsage(const std::string& host_id,
           g["util_max_pct"] = round3(u);
           util_max = std::max(util_max.value_or(u), u);
         }
-        if (!st->isNull(7)) {
-          g["mem_used_max_bytes"] = st->i64(7);
-          mem_max = std::max(mem_max.value_or(st->i64(7)), st->i64(7));
+        if (!st->isNull(7)) g["gpu_mem_used_max_bytes"] = st->i64(7);
+        // The job's own processes where the agent reported them, else the whole GPU.
+        const std::optional<int64_t> mem = own ? own : st->optI64(7);
+        if (mem) {
+          g["mem_used_max_bytes"] = *mem;
+          g["memory_source"] = own ? "process" : "gpu";
+          (own ? process_gpus : whole_gpus) += 1;
+          mem_max = std::max(mem_max.value_or(*mem), *mem);
         }
       }
       st->reset();
       per_gpu.push_back(std::move(g));
     }
-    bj::object o{{"from_ms", from_ms},
-                 {"to_ms", to_ms},
-                 {"gpu_hours", round3(static_cast<double>(gpu_uuids.size()) *
-                                      static_cast<double>(to_ms - from_ms) / 3.6e6)},
-                 {"minutes_with_samples", minutes},
-                 {"samples", samples},
-                 {"energy_wh", round3(energy)},
-                 {"energy_source",
-                  counter_gpus > 0 && power_gpus > 0
-                      ? "mixed"
-                      : (counter_gpus > 0 ? "counter" : (power_gpus > 0 ? "power" : "none"))},
-                 // Per-process memory is not in the time series: the figure is the whole GPU's.
-                 {"memory_source", "gpu"},
-                 {"gpus", std::move(per_gpu)}};
+    bj::object o{
+        {"from_ms", from_ms},
+        {"to_ms", to_ms},
+        {"gpu_hours", round3(static_cast<double>(gpu_uuids.size()) *
+                             static_cast<double>(to_ms - from_ms) / 3.6e6)},
+        {"minutes_with_samples", minutes},
+        {"samples", samples},
+        {"energy_wh", round3(energy)},
+        {"energy_source",
+         counter_gpus > 0 && power_gpus > 0
+             ? "mixed"
+             : (counter_gpus > 0 ? "counter" : (power_gpus > 0 ? "power" : "none"))},
+        {"memory_source",
+         process_gpus > 0 && whole_gpus > 0 ? "mixed" : (process_gpus > 0 ? "process" : "gpu")},
+        {"gpus", std::move(per_gpu)}};
     if (util_n > 0) o["util_mean_pct"] = round3(util_sum / static_cast<double>(util_n));
     if (util_max) o["util_max_pct"] = round3(*util_max);
     if (mem_max) o["mem_used_max_bytes"] = *mem_max;

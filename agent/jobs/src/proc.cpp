@@ -16,9 +16,9 @@ std::optional<ProcStat> readProcStat(pid_t pid) {
   if (close == std::string::npos) return std::nullopt;
   std::istringstream in(text->substr(close + 1));
   ProcStat st;
-  in >> st.state;
   std::string skip;
-  for (int field = 4; field < 22; ++field) in >> skip;  // fields 4..21
+  in >> st.state >> skip >> st.pgrp >> st.session;      // fields 3..6
+  for (int field = 7; field < 22; ++field) in >> skip;  // fields 7..21
   in >> st.start_time;
   if (!in) return std::nullopt;
   return st;

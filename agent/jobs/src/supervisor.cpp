@@ -504,6 +504,20 @@ std::vector<JobInfo> Supervisor::list() const {
   return out;
 }
 
+Supervisor::JobProcessMap Supervisor::jobProcesses() const {
+  JobProcessMap out;
+  for (const auto& info : list()) {
+    if (isTerminal(info.state) || info.pid <= 0) continue;
+    if (!sameLiveProcess(info.pid, info.proc_start_time)) continue;
+    out.leaders[info.pid] = info.spec.id;
+    out.pids[info.pid] = info.spec.id;
+    if (info.monitor_pid > 0 || !info.cgroups.empty()) {
+      for (const pid_t p : jobPids(processesOf(info))) out.pids[p] = info.spec.id;
+    }
+  }
+  return out;
+}
+
 Result<JobInfo> Supervisor::cancel(const std::string& id) {
   std::lock_guard lock(mu_);
   auto it = jobs_.find(id);

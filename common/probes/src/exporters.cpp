@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "hwl/json.hpp"
+#include "hwl/proto/job_spec.hpp"
 
 namespace hwl::probes {
 namespace {
@@ -136,9 +137,11 @@ boost::json::object toJson(const GpuSample& g) {
     po["pid"] = p.pid;
     po["name"] = hwl::json::validUtf8(p.name);
     put(po, "memory_bytes", p.memory_bytes);
+    if (!p.job_id.empty()) po["job"] = p.job_id;
     procs.push_back(std::move(po));
   }
   o["processes"] = std::move(procs);
+  if (g.processes_matched) o["processes_matched"] = true;
   if (!g.mig_devices.empty()) {
     boost::json::array migs;
     for (const auto& m : g.mig_devices) {
@@ -268,8 +271,14 @@ GpuSample gpuFromJson(const boost::json::object& o) {
         const auto v = m->value().to_number<std::uint64_t>(ec);
         if (!ec) p.memory_bytes = v;
       }
+      if (auto j = po.find("job");
+          j != po.end() && j->value().is_string() && proto::validJobId(j->value().get_string())) {
+        p.job_id = std::string(j->value().get_string());
+      }
       g.processes.push_back(std::move(p));
     }
+  if (auto m = o.find("processes_matched"); m != o.end() && m->value().is_bool())
+    g.processes_matched = m->value().get_bool();
   return g;
 }
 

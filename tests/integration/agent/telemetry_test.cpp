@@ -89,6 +89,8 @@ TEST(AgentTelemetry, H100ReplayServesTheCapturedValues) {
         EXPECT_EQ(str(g, "pci_bus_id"), "00000000:00:09.0");
         EXPECT_EQ(num(g, "memory_total_bytes"), static_cast<int64_t>(81559 * kMiB));
         EXPECT_EQ(dbl(g, "power_limit_w"), 700.0);
+        // The agent matched the GPU's processes against its jobs (it has none running).
+        EXPECT_TRUE(g.contains("processes_matched") && g.at("processes_matched").as_bool());
         if (num(g, "memory_used_bytes") == static_cast<int64_t>(19818 * kMiB)) {
           saw_busy = true;
           EXPECT_EQ(num(g, "memory_free_bytes"), static_cast<int64_t>(61263 * kMiB));

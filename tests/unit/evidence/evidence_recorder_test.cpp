@@ -331,12 +331,13 @@ TEST_F(EvidenceRecorderTest, ProcessesOnAGpuNoJobHolds) {
   ASSERT_EQ(apps->size(), 3U);
   auto live = [&](const std::string& uuid) {
     return [&apps, uuid] {
-      LiveGpu g{"host-1", uuid, kT0 + 5'000, {}, 100.0};
+      LiveGpu g{"host-1", uuid, kT0 + 5'000, {}, false, 100.0};
       for (const auto& a : *apps) {
         g.processes.push_back({a.process.pid, a.process.name,
                                a.process.memory_bytes
                                    ? std::optional<int64_t>(*a.process.memory_bytes)
-                                   : std::nullopt});
+                                   : std::nullopt,
+                               ""});
       }
       return std::vector<LiveGpu>{g};
     };
@@ -453,6 +454,106 @@ TEST_F(EvidenceRecorderTest, PlannedVersusObservedMemory) {
   }
   restart();
   ASSERT_EQ(*tick(), 0);
+}
+
+// The real compute-apps capture on the H100 (memhog twice, gpu_burn), the memhogs being
+// job-m's processes as its agent matched them: job.usage and job.reconciled take the job's own
+// memory (2566 + 1542 MiB), not the whole GPU's (19818 MiB in the busy capture), and say so; a
+// job whose agent reported no processes of its keeps the whole GPU's figure.
+TEST_F(EvidenceRecorderTest, AJobsOwnMemoryFromItsProcesses) {
+  std::ifstream in(hwl::test_fixtures::find("telemetry", "nvidia-h100-compute-apps.csv"));
+  std::stringstream ss;
+  ss << in.rdbuf();
+  auto apps = probes::parseComputeAppsCsv(ss.str());
+  ASSERT_TRUE(apps.has_value());
+  ASSERT_EQ(apps->size(), 3U);
+  int64_t own = 0;
+  for (const auto& a : *apps)
+    if (a.process.name == "/root/tools/memhog")
+      own += static_cast<int64_t>(*a.process.memory_bytes);
+  ASSERT_EQ(own, (2566LL + 1542) << 20);
+  const probes::GpuSample busy = capture("nvidia-h100-query-gpu.csv");
+  for (int i = 0; i < 60; ++i) {
+    ledger::GpuPoint p0 = point("GPU-0", busy);
+    // The first minute, the job's processes had not allocated all of it yet.
+    p0.job_memory = {{"job-m", i < 6 ? own / 2 : own}};
+    store_->record("host-1", kT0 + i * 10'000, {p0, point("GPU-1", busy)});
+  }
+  ASSERT_TRUE(store_->flush().has_value());
+  append("job/job-m", proto::event::kJobSubmitted, {{"job_id", "job-m"}, {"name", "m"}});
+  append("job/job-m", proto::event::kJobPlaced,
+         {{"job_id", "job-m"},
+          {"host_id", "host-1"},
+          {"gpus", bj::array{"GPU-0"}},
+          {"predicted", bj::object{{"model", "m"}, {"per_gpu_bytes", 4'000LL << 20}}}});
+  append("job/job-m", proto::event::kJobStarted,
+         {{"job_id", "job-m"}, {"state", "running"}, {"started_ms", kT0}});
+  append("job/job-m", proto::event::kJobReady,
+         {{"job_id", "job-m"}, {"state", "ready"}, {"ready_ms", kT0 + kMin}});
+  append("job/job-m", proto::event::kJobExited,
+         {{"job_id", "job-m"}, {"state", "exited"}, {"ended_ms", kT0 + 10 * kMin}});
+  job("job-w", {"GPU-1"}, kT0, kT0 + 10 * kMin);
+  clock_.setMs(kT0 + 12 * kMin);
+  ASSERT_GE(*tick(), 3);
+  const auto u = events("job/job-m", proto::event::kJobUsage);
+  ASSERT_EQ(u.size(), 1U);
+  EXPECT_EQ(u[0].at("memory_source").as_string(), "process");
+  EXPECT_EQ(u[0].at("mem_used_max_bytes").as_int64(), own);
+  const auto& g = u[0].at("gpus").as_array()[0].as_object();
+  EXPECT_EQ(g.at("memory_source").as_string(), "process");
+  EXPECT_EQ(g.at("gpu_mem_used_max_bytes").as_int64(), 19818LL << 20);
+  const auto rec = events("job/job-m", proto::event::kJobReconciled);
+  ASSERT_EQ(rec.size(), 2U);
+  for (const auto& e : rec) {
+    EXPECT_EQ(e.at("memory_source").as_string(), "process");
+    EXPECT_EQ(e.at("observed_per_gpu_bytes").as_int64(), own);
+  }
+  const auto w = events("job/job-w", proto::event::kJobUsage);
+  ASSERT_EQ(w.size(), 1U);
+  EXPECT_EQ(w[0].at("memory_source").as_string(), "gpu");
+  EXPECT_EQ(w[0].at("mem_used_max_bytes").as_int64(), 19818LL << 20);
+}
+
+// Where the agent matched a GPU's processes to its jobs, a process on a GPU a job holds that is
+// not that job's (gpu_burn beside job-h's memhogs, or another job's process) is unaccounted use;
+// the job's own are not; a GPU whose processes were not matched is left alone.
+TEST_F(EvidenceRecorderTest, ProcessesNotOfTheJobHoldingTheGpu) {
+  std::ifstream in(hwl::test_fixtures::find("telemetry", "nvidia-h100-compute-apps.csv"));
+  std::stringstream ss;
+  ss << in.rdbuf();
+  auto apps = probes::parseComputeAppsCsv(ss.str());
+  ASSERT_TRUE(apps.has_value());
+  auto live = [&](bool matched, const std::string& burn_job) {
+    return [&apps, matched, burn_job] {
+      LiveGpu g{"host-1", "GPU-held", kT0 + 5'000, {}, matched, 100.0};
+      for (const auto& a : *apps) {
+        const bool memhog = a.process.name == "/root/tools/memhog";
+        g.processes.push_back({a.process.pid, a.process.name,
+                               static_cast<int64_t>(*a.process.memory_bytes),
+                               memhog ? "job-h" : burn_job});
+      }
+      return std::vector<LiveGpu>{g};
+    };
+  };
+  job("job-h", {"GPU-held"}, kT0, std::nullopt, kT0 + 1'000);
+  EXPECT_EQ(*tick(live(false, "")), 0);  // not matched: nothing to say
+  const auto* none = "";
+  ASSERT_EQ(*tick(live(true, none)), 1);
+  auto ev = events("host/host-1", proto::event::kGpuUnaccountedUse);
+  ASSERT_EQ(ev.size(), 1U);
+  const auto& procs = ev[0].at("processes").as_array();
+  ASSERT_EQ(procs.size(), 1U);
+  EXPECT_EQ(procs[0].at("name").as_string(), "./gpu_burn");
+  EXPECT_EQ(procs[0].at("pid").as_int64(), 11345);
+  EXPECT_EQ(ev[0].at("processes_memory_bytes").as_int64(), 15690LL << 20);
+  EXPECT_EQ(ev[0].at("held_by").as_array(), (bj::array{"job-h"}));
+  // A process of another job on job-h's GPU is named with its job.
+  ASSERT_EQ(*tick(live(true, "job-other")), 1);
+  ev = events("host/host-1", proto::event::kGpuUnaccountedUse);
+  ASSERT_EQ(ev.size(), 2U);
+  EXPECT_EQ(ev[1].at("processes").as_array()[0].at("job").as_string(), "job-other");
+  // All of them job-h's: nothing.
+  ASSERT_EQ(*tick(live(true, "job-h")), 0);
 }
 
 }  // namespace

@@ -231,6 +231,35 @@ TEST_F(SupervisorTest, InferenceServerBecomesReadyAndIsCancelled) {
   EXPECT_EQ(evs[0].data.at("pid").as_int64(), done.pid);
 }
 
+// The processes of a running job, its leader and a child that left the job's session and
+// process group (setsid), are the job's: jobProcesses() names them; they are gone once it ends.
+TEST_F(SupervisorTest, JobProcessesAreTheJobsWholeTree) {
+  submit({{"id", "tree"},
+          {"command", {"sh", "-c", "setsid sleep 30 & echo child=$!; sleep 30"}},
+          {"grace_s", 1}});
+  const auto running = waitState("tree", JobState::kRunning);
+  std::optional<pid_t> child;
+  ASSERT_TRUE(waitFor([&] {
+    const auto log = sup_->logs("tree", 10);
+    const size_t at = log ? log->find("child=") : std::string::npos;
+    if (at == std::string::npos) return false;
+    child = static_cast<pid_t>(std::stol(log->substr(at + 6)));
+    return true;
+  }));
+  ASSERT_TRUE(waitFor([&] { return ::getsid(*child) == *child; }));  // setsid ran
+  ASSERT_TRUE(waitFor([&] { return sup_->jobProcesses().pids.count(*child) > 0; }))
+      << "the setsid child is in the job's containment";
+  const auto map = sup_->jobProcesses();
+  EXPECT_EQ(map.leaders.at(running.pid), "tree");
+  EXPECT_EQ(map.pids.at(running.pid), "tree");
+  EXPECT_EQ(map.pids.at(*child), "tree");
+  EXPECT_EQ(map.pids.count(::getpid()), 0U);
+  ASSERT_TRUE(sup_->cancel("tree"));
+  waitState("tree", JobState::kCancelled);
+  EXPECT_TRUE(sup_->jobProcesses().pids.empty());
+  EXPECT_TRUE(sup_->jobProcesses().leaders.empty());
+}
+
 TEST_F(SupervisorTest, CancelEscalatesToSigkillAfterGrace) {
   submit({{"id", "stubborn"},
           {"command", {hwl::test_fixtures::jobUserCopy(HWL_TEST_IGNORE_TERM)}},

@@ -90,6 +90,28 @@ TEST(ToJson, GpuFromJsonReadsBackWhatToJsonWrote) {
   EXPECT_TRUE(odd.name.empty());
 }
 
+// The agent's job on a process and the GPU's processes_matched go to JSON and back; a job name
+// that is not a valid job id is dropped, not passed on.
+TEST(ToJson, ProcessJobsRoundTripAndBadJobIdsAreDropped) {
+  Sample s = h100Sample();
+  GpuSample& g = s.gpus.at(0);
+  g.processes.insert(g.processes.begin(), ProcessSample{11345, "./gpu_burn", 15690ULL << 20, ""});
+  g.processes[0].job_id = "job-7.a_b";
+  g.processes_matched = true;
+  const auto o = toJson(g);
+  EXPECT_EQ(o.at("processes").as_array()[0].at("job").as_string(), "job-7.a_b");
+  EXPECT_TRUE(o.at("processes_matched").as_bool());
+  const GpuSample back = gpuFromJson(o);
+  EXPECT_EQ(back.processes[0].job_id, "job-7.a_b");
+  EXPECT_TRUE(back.processes_matched);
+  EXPECT_FALSE(toJson(h100Sample().gpus.at(0)).contains("processes_matched"));
+  for (const char* bad : {"", "../etc", ".hidden", "a b", "x\n"}) {
+    auto odd = o;
+    odd["processes"].as_array()[0].as_object()["job"] = bad;
+    EXPECT_EQ(gpuFromJson(odd).processes[0].job_id, "") << bad;
+  }
+}
+
 TEST(ToJson, UnsupportedMetricsAreOmittedNotZero) {
   HWL_NEEDS_SHARED_DATA();
   auto gpus = parseQueryGpuCsv(testing::readCapture("nvidia-h100mig-query-gpu-idle.csv"));

@@ -10,6 +10,8 @@ namespace hwl::jobs {
 
 struct ProcStat {
   char state = '?';         // field 3: R, S, D, Z, …
+  pid_t pgrp = 0;           // field 5: process group
+  pid_t session = 0;        // field 6: session
   uint64_t start_time = 0;  // field 22: clock ticks after boot
 };
 

@@ -101,6 +101,14 @@ class Supervisor {
   Result<JobInfo> submit(const JobSpec& spec);
   [[nodiscard]] Result<JobInfo> get(const std::string& id) const;
   [[nodiscard]] std::vector<JobInfo> list() const;
+  // The processes of the jobs that may be running now: every pid of each job's containment
+  // (cgroup or subreaper tree) and each job's leader (its pid, also its session and process
+  // group id), by job id.
+  struct JobProcessMap {
+    std::map<pid_t, std::string> pids;
+    std::map<pid_t, std::string> leaders;
+  };
+  [[nodiscard]] JobProcessMap jobProcesses() const;
   // Asks the thread to stop the job (SIGTERM to its group, SIGKILL after grace). Returns the job
   // as it is now; it becomes `cancelled` once its process is gone. Cancelling a finished job
   // returns it unchanged.

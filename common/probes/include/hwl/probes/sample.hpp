@@ -14,6 +14,9 @@ struct ProcessSample {
   std::uint32_t pid = 0;
   std::string name;
   std::optional<std::uint64_t> memory_bytes;  // absent on e.g. Windows WDDM
+  // The agent's job this process belongs to (its cgroup, subreaper tree, session or process
+  // group), or empty: none, or not matched (see GpuSample::processes_matched).
+  std::string job_id;
 };
 
 // A MIG (multi-instance GPU) slice of a physical GPU.
@@ -47,6 +50,9 @@ struct GpuSample {
   std::optional<std::uint32_t> clock_mem_mhz;
   std::optional<std::uint64_t> energy_mj;  // monotonic energy counter since driver load
   std::vector<ProcessSample> processes;
+  // True when the agent matched `processes` against its jobs: a process with no job_id then
+  // belongs to no job of the agent's.
+  bool processes_matched = false;
   std::vector<MigDeviceSample> mig_devices;
 };
 
