@@ -118,6 +118,8 @@ cat <<TXT
 
 hwLedger is running.
   server  https://$addr   (ledger $data/ledger.db)
+  dashboard https://$addr/   (sign in with the admin token; the certificate is the fleet CA's,
+            $data/ca.crt)
   agent   https://$agent_listen   (replaying recorded GPU captures; log $home/agent.log)
   admin token: $token
 

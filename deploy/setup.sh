@@ -52,6 +52,17 @@ install_packages() {
     "${missing[@]}" >/dev/null
 }
 
+# Front-end packages from the npm registry, at the versions package-lock.json pins: uPlot, built
+# into the server's dashboard; playwright-core for the browser tests (it drives Debian's chromium
+# and downloads no browser). Skipped when node_modules already matches the lock file.
+npm_install() {  # DIR
+  if [[ -f $1/node_modules/.package-lock.json && $1/node_modules/.package-lock.json -nt $1/package-lock.json ]]; then
+    return
+  fi
+  echo "setup: npm ci in ${1#"$repo"/}"
+  (cd "$1" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+}
+
 build_all() {  # [TARGET...]: only these (default: everything, tests included)
   local werror=OFF
   if [[ ${CI:-} == true ]]; then werror=ON; fi
@@ -60,8 +71,14 @@ build_all() {  # [TARGET...]: only these (default: everything, tests included)
   ninja -C "$build" -j"$(nproc)" "$@"
 }
 
-if [[ $what == bench ]]; then packages+=(prometheus-node-exporter); fi
+if [[ $what == bench ]]; then packages+=(prometheus-node-exporter chromium); fi
+if [[ $what == test ]]; then packages+=(chromium); fi
+# Node.js and npm from Debian, unless a Node.js with npm is installed already (NodeSource's
+# nodejs package carries npm and conflicts with Debian's npm).
+if ! command -v npm >/dev/null; then packages+=(nodejs npm); fi
 install_packages
+if [[ $what != fuzz ]]; then npm_install "$repo/server/web"; fi
+if [[ $what == test || $what == bench ]]; then npm_install "$repo/tests/e2e"; fi
 # The fuzz targets have their own clang build; the g++ build is not needed for them.
 # `run` builds only the three programs it runs.
 case "$what" in

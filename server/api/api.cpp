@@ -9,6 +9,8 @@
 #include "hwl/planner/placement.hpp"
 #include "hwl/probes/exporters.hpp"
 #include "ledger/rows.hpp"
+#include "params.hpp"
+#include "web/dashboard.hpp"
 
 namespace hwl::api {
 
@@ -34,6 +36,8 @@ void Api::setFleet(FleetServices fleet) {
 
 void Api::addCoreRoutes(http::RouteTable& t, Api* self) {
   t.add({"GET", "/v1/health", "public", 0, [self](auto&, auto&) { return self->health(); }});
+  t.add({"GET", "/v1/whoami", "public", 0, [self](auto& r, auto&) { return self->whoami(r); }});
+  web::addDashboardRoutes(t);
   t.add({"POST", "/v1/tokens", "admin", 16 * 1024,
          [self](auto& r, auto&) { return self->createToken(r); }});
   t.add({"GET", "/v1/tokens", "admin", 0, [self](auto& r, auto&) { return self->listTokens(r); }});
@@ -127,6 +131,20 @@ Result<http::Reply> Api::health() {
                              {"version", settings_.version},
                              {"uptime_s", (clock_.nowMs() - start_ms_) / 1000},
                              {"events", ledger_.headSeq()}});
+}
+
+// Who the caller is to this server: the token's (or admin certificate's) actor and role, for a
+// client (the dashboard) that shows only what that role may do. A caller with no credentials at
+// all is told so (a page opened before sign-in is not a failed authentication); any credential
+// presented is checked as on every route, and a bad one is refused and recorded.
+Result<http::Reply> Api::whoami(http::Request& req) {
+  if (auto s = onlyParams(req, {}); !s) return s.error();
+  if (!req.header("authorization") && !req.peer.present)
+    return http::ok(bj::object{{"signed_in", false}});
+  auto who = auth_.authorize(req, ledger::Role::kViewer);
+  if (!who) return who.error();
+  return http::ok(bj::object{
+      {"signed_in", true}, {"actor", who->actor}, {"role", ledger::roleName(who->role)}});
 }
 
 }  // namespace hwl::api

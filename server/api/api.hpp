@@ -72,6 +72,7 @@ class Api {
 
  private:
   Result<http::Reply> health();
+  Result<http::Reply> whoami(http::Request& req);
   Result<http::Reply> createToken(http::Request& req);
   Result<http::Reply> listTokens(http::Request& req);
   Result<http::Reply> revokeToken(http::Request& req, const std::string& id);

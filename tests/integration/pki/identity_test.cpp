@@ -249,11 +249,18 @@ TEST_F(Identity, HostCertificateWithAdminAndServerSansHasNoPowers) {
   auto made =
       curlTls("POST", srv_.url() + "/v1/tokens", {srv_.caCert(), crt, key}, R"({"role":"viewer"})");
   EXPECT_EQ(made.status, 201) << made.body;
+  // The dashboard signs in with it: GET /v1/whoami names the certificate's admin, no token.
+  auto who = curlTls("GET", srv_.url() + "/v1/whoami", {srv_.caCert(), crt, key});
+  ASSERT_EQ(who.status, 200) << who.body;
+  EXPECT_TRUE(who.obj().at("signed_in").as_bool()) << who.body;
+  EXPECT_EQ(who.obj().at("role").as_string(), "admin") << who.body;
   // The same name and SAN on a certificate the CA did not record as issued gets nothing.
   fs::path alice_twin = forge("alice-twin", key, "a11ce", "URI:hwledger://admin/alice");
   auto twin = curlTls("POST", srv_.url() + "/v1/tokens", {srv_.caCert(), alice_twin, key},
                       R"({"role":"viewer"})");
   EXPECT_EQ(twin.status, 403) << twin.body;
+  auto twin_who = curlTls("GET", srv_.url() + "/v1/whoami", {srv_.caCert(), alice_twin, key});
+  EXPECT_NE(twin_who.status, 200) << twin_who.body;
   // Deleting the record withdraws the certificate's powers.
   // (The record is named by the serial in OpenSSL's even-length hex, which may keep a leading 0.)
   size_t removed = 0;

@@ -41,6 +41,15 @@ probes::GpuSample capture(const std::string& file) {
   return gpus->front();
 }
 
+// The real compute-apps capture: nvidia-smi --query-compute-apps on the H100 (memhog twice,
+// gpu_burn).
+Result<std::vector<probes::ComputeApp>> computeApps() {
+  std::ifstream in(hwl::test_fixtures::find("telemetry", "nvidia-h100-compute-apps.csv"));
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return probes::parseComputeAppsCsv(ss.str());
+}
+
 ledger::GpuPoint point(const std::string& uuid, const probes::GpuSample& s,
                        std::optional<int64_t> energy_mj = std::nullopt) {
   ledger::GpuPoint p;
@@ -323,10 +332,7 @@ TEST(IdleRule, BaselineAndRuns) {
 // gpu_burn on the H100): one gpu.unaccounted_use with their pids, names and memory; not again
 // for the same processes; none for a GPU a running job holds.
 TEST_F(EvidenceRecorderTest, ProcessesOnAGpuNoJobHolds) {
-  std::ifstream in(hwl::test_fixtures::find("telemetry", "nvidia-h100-compute-apps.csv"));
-  std::stringstream ss;
-  ss << in.rdbuf();
-  auto apps = probes::parseComputeAppsCsv(ss.str());
+  auto apps = computeApps();
   ASSERT_TRUE(apps.has_value());
   ASSERT_EQ(apps->size(), 3U);
   auto live = [&](const std::string& uuid) {
@@ -461,10 +467,7 @@ TEST_F(EvidenceRecorderTest, PlannedVersusObservedMemory) {
 // memory (2566 + 1542 MiB), not the whole GPU's (19818 MiB in the busy capture), and say so; a
 // job whose agent reported no processes of its keeps the whole GPU's figure.
 TEST_F(EvidenceRecorderTest, AJobsOwnMemoryFromItsProcesses) {
-  std::ifstream in(hwl::test_fixtures::find("telemetry", "nvidia-h100-compute-apps.csv"));
-  std::stringstream ss;
-  ss << in.rdbuf();
-  auto apps = probes::parseComputeAppsCsv(ss.str());
+  auto apps = computeApps();
   ASSERT_TRUE(apps.has_value());
   ASSERT_EQ(apps->size(), 3U);
   int64_t own = 0;
@@ -518,10 +521,7 @@ TEST_F(EvidenceRecorderTest, AJobsOwnMemoryFromItsProcesses) {
 // not that job's (gpu_burn beside job-h's memhogs, or another job's process) is unaccounted use;
 // the job's own are not; a GPU whose processes were not matched is left alone.
 TEST_F(EvidenceRecorderTest, ProcessesNotOfTheJobHoldingTheGpu) {
-  std::ifstream in(hwl::test_fixtures::find("telemetry", "nvidia-h100-compute-apps.csv"));
-  std::stringstream ss;
-  ss << in.rdbuf();
-  auto apps = probes::parseComputeAppsCsv(ss.str());
+  auto apps = computeApps();
   ASSERT_TRUE(apps.has_value());
   auto live = [&](bool matched, const std::string& burn_job) {
     return [&apps, matched, burn_job] {

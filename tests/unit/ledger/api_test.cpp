@@ -104,6 +104,81 @@ TEST_F(ApiTest, HealthNeedsNoToken) {
   EXPECT_EQ(b.at("version").as_string(), "test");
 }
 
+// The dashboard's files: served with no token, each with the security headers; an unknown file
+// is a 404 (the name is looked up in the built-in table, never on disk); a cached copy is
+// revalidated by ETag. Nothing is appended to the ledger by any of it.
+TEST_F(ApiTest, DashboardFilesCarryTheSecurityHeaders) {
+  const int64_t before = count();
+  auto header = [](const http::Response& r, const std::string& name) -> std::string {
+    for (const auto& [k, v] : r.headers)
+      if (k == name) return v;
+    return "";
+  };
+  for (const char* path : {"/", "/ui/app.js", "/ui/style.css", "/ui/uPlot.iife.min.js"}) {
+    SCOPED_TRACE(path);
+    auto r = call("GET", path);
+    ASSERT_EQ(r.status, 200u);
+    EXPECT_FALSE(r.body.empty());
+    const std::string csp = header(r, "Content-Security-Policy");
+    EXPECT_NE(csp.find("script-src 'self'"), std::string::npos) << csp;
+    EXPECT_NE(csp.find("frame-ancestors 'none'"), std::string::npos) << csp;
+    EXPECT_EQ(csp.find("unsafe"), std::string::npos) << csp;
+    EXPECT_EQ(header(r, "X-Content-Type-Options"), "nosniff");
+    EXPECT_EQ(header(r, "X-Frame-Options"), "DENY");
+    EXPECT_FALSE(header(r, "ETag").empty());
+  }
+  EXPECT_EQ(call("GET", "/").content_type, "text/html; charset=utf-8");
+  EXPECT_EQ(call("GET", "/ui/app.js").content_type, "text/javascript; charset=utf-8");
+  // The page has no inline script or style for the policy to refuse.
+  const std::string page = call("GET", "/").body;
+  EXPECT_EQ(page.find("<script>"), std::string::npos);
+  EXPECT_EQ(page.find("<style"), std::string::npos);
+  EXPECT_EQ(page.find(" style="), std::string::npos);
+  EXPECT_EQ(page.find(" on"), std::string::npos);  // no onclick= and the like
+  for (const char* path : {"/ui/nope.js", "/ui/..", "/ui/index.html.bak", "/ui/%2e%2e"}) {
+    EXPECT_EQ(call("GET", path).status, 404u) << path;
+  }
+  EXPECT_EQ(call("POST", "/ui/app.js", "{}").status, 405u);
+  http::Request again;
+  again.method = "GET";
+  again.target = again.path = "/ui/app.js";
+  again.remote_addr = "127.0.0.1";
+  const std::string etag = [&] {
+    for (const auto& [k, v] : call("GET", "/ui/app.js").headers)
+      if (k == "ETag") return v;
+    return std::string();
+  }();
+  again.headers.emplace_back("if-none-match", etag);
+  auto cached = api_->handle(again);
+  EXPECT_EQ(cached.status, 304u);
+  EXPECT_TRUE(cached.body.empty());
+  EXPECT_EQ(count(), before);
+}
+
+// GET /v1/whoami: no credentials is "not signed in" with nothing recorded; a token is its actor
+// and role; a bad token is a 401 recorded as auth.denied, like everywhere else.
+TEST_F(ApiTest, WhoamiSaysWhoTheCallerIs) {
+  const int64_t before = count();
+  auto anon = call("GET", "/v1/whoami");
+  ASSERT_EQ(anon.status, 200u);
+  EXPECT_FALSE(body(anon).at("signed_in").as_bool());
+  EXPECT_FALSE(body(anon).contains("role"));
+  EXPECT_EQ(count(), before);
+  auto admin = call("GET", "/v1/whoami", "", admin_);
+  ASSERT_EQ(admin.status, 200u);
+  EXPECT_TRUE(body(admin).at("signed_in").as_bool());
+  EXPECT_EQ(body(admin).at("role").as_string(), "admin");
+  auto c = call("POST", "/v1/tokens", R"({"role":"viewer"})", admin_);
+  ASSERT_EQ(c.status, 201u);
+  auto viewer = call("GET", "/v1/whoami", "", std::string(body(c).at("token").as_string()));
+  EXPECT_EQ(body(viewer).at("role").as_string(), "viewer");
+  EXPECT_EQ(body(viewer).at("actor").as_string(), body(c).at("id").as_string());
+  const int64_t denied = count("auth.denied");
+  EXPECT_EQ(call("GET", "/v1/whoami", "", "hwl_bogus.token").status, 401u);
+  EXPECT_EQ(count("auth.denied"), denied + 1);
+  EXPECT_EQ(call("GET", "/v1/whoami?x=1", "", admin_).status, 400u);
+}
+
 TEST_F(ApiTest, TokenLifeCycle) {
   clock_.advanceMs(1000);
   auto c = call("POST", "/v1/tokens", R"({"role":"viewer","ttl_s":60,"note":"ci"})", admin_);
