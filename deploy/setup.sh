@@ -77,7 +77,7 @@ if [[ $what == test ]]; then packages+=(chromium); fi
 # nodejs package carries npm and conflicts with Debian's npm).
 if ! command -v npm >/dev/null; then packages+=(nodejs npm); fi
 install_packages
-if [[ $what != fuzz ]]; then npm_install "$repo/server/web"; fi
+npm_install "$repo/server/web"  # every build embeds uPlot, the fuzz build too
 if [[ $what == test || $what == bench ]]; then npm_install "$repo/tests/e2e"; fi
 # The fuzz targets have their own clang build; the g++ build is not needed for them.
 # `run` builds only the three programs it runs.

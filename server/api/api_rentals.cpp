@@ -96,7 +96,7 @@ Result<http::Reply> Api::rentals(http::Request& req) {
     if (provider != req.query.end() && o.at("provider").as_string() != provider->second) continue;
     out.push_back(std::move(v));
   }
-  return http::ok(bj::object{{"rentals", std::move(out)}});
+  return http::ok(bj::object{{"rentals", std::move(out)}, {"budget", fleet_.rentals->budget()}});
 }
 
 Result<http::Reply> Api::rental(http::Request& req, const std::string& id) {

@@ -849,6 +849,17 @@ bj::array RentalManager::list() const {
   return out;
 }
 
+bj::object RentalManager::budget() const {
+  std::lock_guard lock(mu_);
+  const int64_t now = deps_.clock->nowMs();
+  auto cap = [](const std::optional<double>& v) { return v ? bj::value(*v) : bj::value(nullptr); };
+  return bj::object{{"hourly_usd", roundUsd(hourlyRate())},
+                    {"max_hourly_usd", cap(deps_.config.max_hourly_usd)},
+                    {"total_usd", roundUsd(totalCost(now))},
+                    {"max_total_usd", cap(deps_.config.max_total_usd)},
+                    {"terminate_on_budget", deps_.config.terminate_on_budget}};
+}
+
 Result<bj::object> RentalManager::get(const std::string& id) const {
   std::lock_guard lock(mu_);
   const Rental* r = book_.find(id);

@@ -85,6 +85,9 @@ class RentalManager {
   // follows on the manager's thread.
   Result<boost::json::object> terminate(const std::string& id, const std::string& actor);
   [[nodiscard]] boost::json::array list() const;
+  // The budget caps and where spending stands against them: the hourly rate of the rentals that
+  // bill now and the cost so far (as the launch check computes them), each with its cap or null.
+  [[nodiscard]] boost::json::object budget() const;
   [[nodiscard]] Result<boost::json::object> get(const std::string& id) const;
   // GET /v1/costs: the cost rows within [from_ms, to_ms) (pro rata for rows crossing an edge),
   // grouped by provider, rental, host or job.

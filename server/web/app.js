@@ -595,7 +595,8 @@ async function viewRentals(view) {
   view.append(h("div", { class: "cards" },
     card("running rentals", running.length), card("orphans", orphans.length),
     card("cost, last 30 days", `$${fmtNum(costs.total_usd, 2)}`),
-    costs.budget ? card("budget used", `${fmtNum(100 * (costs.budget.used_usd / costs.budget.limit_usd), 0)} %`) : null));
+    r.budget ? card("spending now", `$${fmtNum(r.budget.hourly_usd, 2)}/h${r.budget.max_hourly_usd ? ` of $${fmtNum(r.budget.max_hourly_usd, 2)}` : ", no cap"}`, "budget-hourly") : null,
+    r.budget ? card("spent on rentals", `$${fmtNum(r.budget.total_usd, 2)}${r.budget.max_total_usd ? ` of $${fmtNum(r.budget.max_total_usd, 2)}` : ", no cap"}`, "budget-total") : null));
   view.append(h("h2", {}, "Rentals"), table("Rentals", [
     ["Rental", (x) => x.id], ["Provider", (x) => x.provider], ["State", (x) => badge(x.state)], ["Host", (x) => x.host_id || "–"],
     ["GPUs", (x) => x.gpu_count, true], ["$/hour", (x) => fmtNum(x.price_hour_usd, 3), true], ["Accrued $", (x) => fmtNum(x.cost_to_now_usd ?? x.accrued_usd, 2), true],
@@ -606,7 +607,10 @@ async function viewRentals(view) {
   view.append(h("h2", {}, "Costs, last 30 days"), h("div", { class: "row" }, h("label", { for: "cost-group" }, "By"), pick), box);
   const draw = async () => {
     const c = await api(`/v1/costs?from=${Date.now() - 30 * 86400e3}&group_by=${pick.value}`);
-    box.replaceChildren(table(`Costs by ${c.group_by}`, [["Key", (g) => g.key ?? g[c.group_by] ?? "–"], ["$", (g) => fmtNum(g.total_usd ?? g.amount_usd, 2), true]], c.groups || []));
+    box.replaceChildren(table(`Costs by ${c.group_by}`, [
+      [c.group_by, (g) => g[c.group_by] ?? "–"], ["$", (g) => fmtNum(g.amount_usd, 2), true],
+      ["Events", (g) => h("span", { class: "mono" }, (g.event_seqs || []).slice(0, 8).join(", ") + ((g.event_seqs || []).length > 8 ? ", …" : ""))],
+    ], c.groups || [], { id: "costs-table" }));
   };
   pick.addEventListener("change", () => draw().catch((e) => announce(e.message)));
   await draw();

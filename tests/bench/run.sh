@@ -42,5 +42,8 @@ echo
 echo "== evidence: the report by host over 30 days of hourly events, against one SQL aggregate =="
 "$build/tests/bench/evidence/report_bench" "$([[ $quick == 1 ]] && echo 20 || echo 100)" 30
 echo
+echo "== dashboard: the fleet view with 1,000 simulated hosts in headless Chromium, against a static page =="
+bash "$here/dashboard/run.sh" "$build" --hosts "$([[ $quick == 1 ]] && echo 100 || echo 1000)" --runs 5
+echo
 echo "== partition: server and agent in network namespaces, the link cut again and again (root) =="
 "$build/tests/bench/partition/partition_soak" --seconds "$([[ $quick == 1 ]] && echo 60 || echo 300)"

@@ -1,8 +1,9 @@
 // The fleet view's first render and the browser's memory (see tests/bench/dashboard). Each run
 // is a fresh browser context: open the page, sign in, wait until the first page of hosts and all
 // their GPUs' rows are in the DOM. Memory: the proportional set size (PSS) of every Chromium
-// process under this one, and the page's JS heap, once the view has refreshed for 15 s. The
-// reference: the same browser showing a static page with the same rows (no script, no API).
+// process under this one, and the page's JS heap, once the view has refreshed for 15 s, against
+// the same browser with an empty page. The reference: the same browser showing a static page
+// with the same rows (no script, no API).
 import { readFileSync, readdirSync } from "node:fs";
 import { chromium } from "playwright-core";
 
@@ -47,56 +48,64 @@ const browser = await chromium.launch({
   args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
     "--disable-background-networking", "--disable-component-update", "--disable-sync"],
 });
-const idle = browserPssMiB();
+// The PSS of every Chromium process with one page showing `open(page)`, after `settle` ms, and
+// the page's JS heap; each in a fresh context, with the earlier ones' processes gone.
+async function memoryWith(open, settle, https) {
+  await new Promise((r) => setTimeout(r, 3000));
+  const ctx = await browser.newContext({ ignoreHTTPSErrors: https, viewport: { width: 1400, height: 900 } });
+  const page = await ctx.newPage();
+  await open(page);
+  await page.waitForTimeout(settle);
+  const cdp = await ctx.newCDPSession(page);
+  await cdp.send("Performance.enable");
+  const { metrics } = await cdp.send("Performance.getMetrics");
+  const heap = (metrics.find((m) => m.name === "JSHeapUsedSize") || { value: 0 }).value / 2 ** 20;
+  const pss = browserPssMiB();
+  await ctx.close();
+  return { pss, heap };
+}
+async function openDashboard(page) {
+  await page.goto(`${URL}/`);
+  await page.locator("#token").fill(TOKEN);
+  await page.locator("#signin-form button[type=submit]").click();
+  await page.waitForFunction(() => document.querySelectorAll("#hosts-table tbody tr").length === 50
+    && document.querySelectorAll("#gpus-table tbody tr").length === 400, null, { timeout: 60000, polling: 10 });
+}
+
 const times = [];
 let rowsHtml = "";
 let css = "";
-let pss = 0;
-let heap = 0;
 for (let i = 0; i < RUNS; i++) {
   const ctx = await browser.newContext({ ignoreHTTPSErrors: true, viewport: { width: 1400, height: 900 } });
   const page = await ctx.newPage();
   const t = performance.now();
-  await page.goto(`${URL}/`);
-  await page.locator("#token").fill(TOKEN);
-  await page.locator("#signin-form button[type=submit]").click();
-  await page.waitForFunction(() => {
-    const hosts = document.querySelectorAll("#hosts-table tbody tr").length;
-    const gpus = document.querySelectorAll("#gpus-table tbody tr").length;
-    return hosts === 50 && gpus === 400;
-  }, null, { timeout: 60000, polling: 10 });
+  await openDashboard(page);
   times.push(performance.now() - t);
   if (i === RUNS - 1) {
-    await page.waitForTimeout(15000);  // three refreshes of the live figures
-    const cdp = await ctx.newCDPSession(page);
-    const { metrics } = await cdp.send("Performance.getMetrics").catch(async () => {
-      await cdp.send("Performance.enable");
-      return cdp.send("Performance.getMetrics");
-    });
-    heap = (metrics.find((m) => m.name === "JSHeapUsedSize") || { value: 0 }).value / 2 ** 20;
-    pss = browserPssMiB();
     rowsHtml = await page.evaluate(() => document.querySelector("#hosts-table").outerHTML + document.querySelector("#gpus-table").outerHTML);
     css = await page.evaluate(async () => (await fetch("/ui/style.css")).text());
   }
   await ctx.close();
 }
-// The reference: the same rows as a static page, in a fresh context.
+const staticPage = `<!doctype html><html><head><style>${css}</style></head><body>${rowsHtml}</body></html>`;
 const refTimes = [];
-let refPss = 0;
 for (let i = 0; i < RUNS; i++) {
   const ctx = await browser.newContext({ viewport: { width: 1400, height: 900 } });
   const page = await ctx.newPage();
   const t = performance.now();
-  await page.setContent(`<!doctype html><html><head><style>${css}</style></head><body>${rowsHtml}</body></html>`);
+  await page.setContent(staticPage);
   await page.waitForFunction(() => document.querySelectorAll("tbody tr").length === 450);
   refTimes.push(performance.now() - t);
-  if (i === RUNS - 1) refPss = browserPssMiB();
   await ctx.close();
 }
+const blank = await memoryWith(async (p) => p.goto("about:blank"), 0, false);
+const dash = await memoryWith(openDashboard, 15000, true);  // three refreshes of the live figures
+const stat = await memoryWith(async (p) => p.setContent(staticPage), 0, false);
 await browser.close();
 const tr = median(times);
 const rr = median(refTimes);
 console.log(`fleet view, first render (open, sign in, 50 hosts and 400 GPU rows on screen): median ${tr.toFixed(0)} ms of ${RUNS} (min ${Math.min(...times).toFixed(0)}, max ${Math.max(...times).toFixed(0)})`);
 console.log(`reference, a static page of the same rows: median ${rr.toFixed(0)} ms`);
 console.log(`ratio first render / reference: ${(tr / rr).toFixed(1)}`);
-console.log(`browser memory after 15 s of live refreshes: ${pss.toFixed(0)} MiB PSS (all Chromium processes; ${idle.toFixed(0)} MiB with no page), JS heap ${heap.toFixed(1)} MiB; with the static page: ${refPss.toFixed(0)} MiB PSS`);
+console.log(`browser memory (PSS of all Chromium processes): ${dash.pss.toFixed(0)} MiB with the fleet view after 15 s of live refreshes (JS heap ${dash.heap.toFixed(1)} MiB); ${stat.pss.toFixed(0)} MiB with the static page (JS heap ${stat.heap.toFixed(1)} MiB); ${blank.pss.toFixed(0)} MiB with an empty page`);
+console.log(`the fleet view's own: ${(dash.pss - blank.pss).toFixed(0)} MiB over the empty page; the static page's: ${(stat.pss - blank.pss).toFixed(0)} MiB; ratio ${((dash.pss - blank.pss) / Math.max(1, stat.pss - blank.pss)).toFixed(1)}`);

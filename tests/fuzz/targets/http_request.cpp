@@ -49,8 +49,15 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     auto segs = http::splitPath(req->path);
     std::string p;
     for (const auto& s : segs) p += "/" + s;
-    HWL_FUZZ_CHECK(req->method == "GET" && (p == "/v1/health" || p == "/v1/pki/ca"),
+    // The public routes: health, the CA, the dashboard's files ("" is "/"), and who the caller
+    // is, which without credentials is nobody.
+    HWL_FUZZ_CHECK(req->method == "GET" && (p == "/v1/health" || p == "/v1/pki/ca" || p.empty() ||
+                                            p.rfind("/ui/", 0) == 0 || p == "/v1/whoami"),
                    req->method + " " + req->path + " answered " + std::to_string(res.status));
+    if (p == "/v1/whoami") {
+      HWL_FUZZ_CHECK(res.body == R"({"signed_in":false})",
+                     "whoami without credentials: " + res.body);
+    }
   }
   if (res.status == 405) {
     bool allow = false;

@@ -205,6 +205,15 @@ TEST_F(Rentals, BudgetCapRefusesTheLaunchWithTheNumbersAndAppendsNothing) {
   EXPECT_NE(r.body.find("limit_usd"), std::string::npos) << r.body;
   EXPECT_EQ(srv_->eventCount(), before);
   EXPECT_EQ(fake_->state().at("launches").as_int64(), 0);
+  // GET /v1/rentals says where spending stands against the caps (the dashboard shows it).
+  auto list = srv_->get("/v1/rentals");
+  ASSERT_EQ(list.status, 200) << list.body;
+  const auto doc = list.obj();
+  const auto& budget = doc.at("budget").as_object();
+  EXPECT_EQ(budget.at("max_hourly_usd").as_double(), 0.01);
+  EXPECT_TRUE(budget.at("max_total_usd").is_null());
+  EXPECT_EQ(budget.at("hourly_usd").to_number<double>(), 0.0);
+  EXPECT_EQ(budget.at("total_usd").to_number<double>(), 0.0);
 }
 
 TEST_F(Rentals, BadRequestsAndViewersAreRefusedAndNothingIsAppended) {
