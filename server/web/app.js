@@ -447,6 +447,7 @@ function jobForm() {
     h("div", { class: "row" },
       h("div", {}, h("label", { for: "job-name" }, "Name"), h("input", { id: "job-name", name: "name", required: true })),
       h("div", {}, h("label", { for: "job-gpus" }, "GPUs"), h("input", { id: "job-gpus", name: "gpus", type: "number", min: 0, max: 64, value: 1 })),
+      h("div", {}, h("label", { for: "job-host" }, "Host (optional)"), h("input", { id: "job-host", name: "host", placeholder: "any host that fits" })),
       h("div", {}, h("label", { for: "job-port" }, "Port (readiness)"), h("input", { id: "job-port", name: "port", type: "number", min: 1, max: 65535 })),
       h("div", {}, h("label", { for: "job-ready" }, "Ready path"), h("input", { id: "job-ready", name: "ready_path", placeholder: "/health" })),
       h("div", {}, h("label", { for: "job-max" }, "Max runtime (s)"), h("input", { id: "job-max", name: "max_runtime_s", type: "number", min: 0 }))),
@@ -459,6 +460,7 @@ function jobForm() {
     err.textContent = "";
     const d = new FormData(f);
     const body = { name: d.get("name"), command: String(d.get("command")).split("\n").map((s) => s.trim()).filter(Boolean), gpus: Number(d.get("gpus") || 0) };
+    if (d.get("host")) body.host = String(d.get("host")).trim();
     if (d.get("port")) body.port = Number(d.get("port"));
     if (d.get("ready_path")) body.ready_path = d.get("ready_path");
     if (d.get("max_runtime_s")) body.max_runtime_s = Number(d.get("max_runtime_s"));

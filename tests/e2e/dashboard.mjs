@@ -1,5 +1,6 @@
 // The dashboard in real headless Chromium (Debian's, driven by playwright-core) against a real
-// hwledger-server with a real agent replaying GPU captures (run_e2e.sh starts them). Each step
+// hwledger-server, a real agent replaying GPU captures and a rented SSH host
+// (tests/integration/fleet/dashboard_test.cpp starts them and sets the environment). Each step
 // asserts what a user would see; a screenshot of each view goes to $HWL_OUT.
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
@@ -7,7 +8,7 @@ import { chromium } from "playwright-core";
 
 const env = (k) => {
   const v = process.env[k];
-  if (!v) throw new Error(`${k} is not set (run_e2e.sh sets it)`);
+  if (!v) throw new Error(`${k} is not set (dashboard_test.cpp sets it)`);
   return v;
 };
 const URL = env("HWL_URL");
@@ -17,6 +18,13 @@ const OPERATOR = env("HWL_OPERATOR_TOKEN");
 const OUT = env("HWL_OUT");
 const JOB_PORT = env("HWL_JOB_PORT");
 const MODEL = readFileSync(env("HWL_MODEL_CONFIG"), "utf8");
+const JOB_HOST = env("HWL_JOB_HOST");
+// name:kind:gpus of every host the fleet view must list.
+const HOSTS = env("HWL_EXPECT_HOSTS").split(",").map((x) => {
+  const [name, kind, gpus] = x.split(":");
+  return { name, kind, gpus: Number(gpus) };
+});
+const RENTAL = env("HWL_RENTAL");
 const SECRETS = [ADMIN, VIEWER, OPERATOR];
 
 let step = "start";
@@ -80,13 +88,19 @@ try {
     await page.context().close();
   }
 
-  log("sign in as admin: the fleet lists the host and its GPUs");
+  log("sign in as admin: the fleet lists the hosts, their kinds and their GPUs");
   const admin = await newPage();
   await signIn(admin, ADMIN);
   await admin.locator("#hosts-table").waitFor({ timeout: 15000 });
-  assert.match(await text(admin, "#hosts-table"), /local-demo/);
-  assert.match(await text(admin, "#hosts-table"), /reachable/);
-  assert.equal(await admin.locator("#gpus-table tbody tr").count(), 4);
+  for (const hst of HOSTS) {
+    const row = admin.locator("#hosts-table tbody tr").filter({ hasText: hst.name });
+    assert.equal(await row.count(), 1, `${hst.name} listed once`);
+    const cells = await row.locator("td").allInnerTexts();
+    assert.equal(cells[1], hst.kind, `${hst.name}'s kind`);
+    assert.equal(cells[2], "reachable", `${hst.name}'s state`);
+    assert.equal(Number(cells[5]), hst.gpus, `${hst.name}'s GPUs`);
+  }
+  assert.equal(await admin.locator("#gpus-table tbody tr").count(), HOSTS.reduce((n, x) => n + x.gpus, 0));
   // The token is in this tab's session storage, never in the URL.
   assert.equal(await admin.evaluate(() => sessionStorage.getItem("hwl.token")), ADMIN);
   assert.ok(!admin.url().includes(ADMIN));
@@ -123,6 +137,7 @@ try {
   await admin.locator("#job-form").waitFor();
   await admin.locator("#job-name").fill("e2e-web");
   await admin.locator("#job-gpus").fill("1");
+  await admin.locator("#job-host").fill(JOB_HOST);
   await admin.locator("#job-port").fill(JOB_PORT);
   await admin.locator("#job-ready").fill("/");
   await admin.locator("#job-cmd").fill(["python3", "-u", "-m", "http.server", JOB_PORT, "--bind", "127.0.0.1"].join("\n"));
@@ -194,6 +209,14 @@ try {
   log("rentals and costs, evidence");
   await admin.goto(`${URL}/#/rentals`);
   await admin.locator("#rentals-table").waitFor({ timeout: 15000 });
+  {
+    const row = admin.locator("#rentals-table tbody tr").filter({ hasText: RENTAL });
+    const cells = await row.locator("td").allInnerTexts();
+    assert.equal(cells[1], "lambda");
+    assert.equal(cells[2], "running");
+    assert.ok(Number(cells[5]) > 0, `a price per hour: ${cells[5]}`);
+    assert.match(await text(admin, "#budget-total"), /^\$[\d.]+, no cap$/);
+  }
   await shot(admin, "rentals");
   await admin.goto(`${URL}/#/evidence`);
   await admin.locator("#report-table").waitFor({ timeout: 15000 });

@@ -80,6 +80,11 @@ TEST(FleetRunLocal, ReadmeRunCommandServesAJobAndStopsOnCtrlC) {
   EXPECT_EQ(str(list[0].at("state")), "reachable");
   EXPECT_EQ(str(list[0].at("address")), "127.0.0.1:" + std::to_string(agent_port));
   EXPECT_EQ(list[0].at("gpus").as_array().size(), 4u) << hosts.out;
+  // The dashboard it prints, served on the same listener.
+  EXPECT_NE(out.find("dashboard https://" + m[1].str().substr(8) + "/"), std::string::npos) << out;
+  auto page = run({"curl", "-sS", "--max-time", "30", "--cacert", m[3], m[1].str() + "/"});
+  ASSERT_TRUE(page.status.success()) << page.err;
+  EXPECT_NE(page.out.find("<title>hwLedger</title>"), std::string::npos) << page.out;
 
   // The printed job example, through the CLI.
   const std::string port = std::to_string(freeLoopbackPort());
