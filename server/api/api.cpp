@@ -52,6 +52,7 @@ void Api::addCoreRoutes(http::RouteTable& t, Api* self) {
          [self](auto& r, auto&) { return self->checkpoints(r); }});
   t.add(
       {"POST", "/v1/plan", "viewer", 256 * 1024, [self](auto& r, auto&) { return self->plan(r); }});
+  t.add({"GET", "/v1/models", "viewer", 0, [self](auto& r, auto&) { return self->models(r); }});
   t.add({"GET", "/v1/hosts", "viewer", 0, [self](auto& r, auto&) { return self->hosts(r); }});
   t.add({"GET", "/v1/hosts/{id}", "viewer", 0,
          [self](auto& r, auto& p) { return self->host(r, p.at("id")); }});

@@ -48,6 +48,8 @@ struct ApiSettings {
   std::chrono::milliseconds stream_heartbeat{15000};
   StreamLimitSettings streams;  // live event streams and followed logs
   AuthSettings auth;
+  // The planner's named model configs (GET /v1/models); empty: none.
+  std::filesystem::path model_dir;
 };
 
 class Api {
@@ -73,6 +75,9 @@ class Api {
  private:
   Result<http::Reply> health();
   Result<http::Reply> whoami(http::Request& req);
+  Result<http::Reply> models(http::Request& req);
+  // Replaces a request body's "model_name" with the config it names in model_dir.
+  Status resolveModelName(boost::json::value& body) const;
   Result<http::Reply> createToken(http::Request& req);
   Result<http::Reply> listTokens(http::Request& req);
   Result<http::Reply> revokeToken(http::Request& req, const std::string& id);

@@ -1,12 +1,16 @@
 // Plans (the VRAM a model needs) and placements (which hosts, and which of their GPUs, can run
 // it now).
+#include <algorithm>
 #include <boost/json.hpp>
 #include <boost/json/parse.hpp>
+#include <cctype>
 #include <cstdlib>
+#include <filesystem>
 #include <map>
 
 #include "api.hpp"
 #include "collect/collector.hpp"
+#include "hwl/files.hpp"
 #include "hwl/json.hpp"
 #include "hwl/planner/placement.hpp"
 #include "hwl/planner/plan_json.hpp"
@@ -18,12 +22,80 @@
 namespace hwl::api {
 
 namespace bj = boost::json;
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr uintmax_t kMaxModelConfigBytes = 1 << 20;
+
+// A name GET /v1/models may list: a plain file name ending in .json, no path, no dot first.
+bool validModelName(std::string_view n) {
+  if (n.size() < 6 || n.size() > 128 || n.substr(n.size() - 5) != ".json") return false;
+  if (!std::isalnum(static_cast<unsigned char>(n.front()))) return false;
+  return std::all_of(n.begin(), n.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-';
+  });
+}
+
+// The model configs in `dir`: regular files (a symlink is not followed) with a valid name and at
+// most 1 MiB, by name.
+std::map<std::string, fs::directory_entry> modelFiles(const fs::path& dir) {
+  std::map<std::string, fs::directory_entry> out;
+  std::error_code ec;
+  if (dir.empty()) return out;
+  for (const auto& e : fs::directory_iterator(dir, ec)) {
+    const std::string name = e.path().filename().string();
+    std::error_code fe;
+    if (!validModelName(name) || !e.is_regular_file(fe) || e.is_symlink(fe)) continue;
+    if (e.file_size(fe) > kMaxModelConfigBytes || fe) continue;
+    out.emplace(name, e);
+  }
+  return out;
+}
+
+}  // namespace
+
+Result<http::Reply> Api::models(http::Request& req) {
+  auto who = auth_.authorize(req, ledger::Role::kViewer);
+  if (!who) return who.error();
+  if (auto s = onlyParams(req, {}); !s) return s.error();
+  bj::array list;
+  for (const auto& [name, e] : modelFiles(settings_.model_dir)) {
+    std::error_code ec;
+    list.push_back(bj::object{{"name", name}, {"bytes", static_cast<int64_t>(e.file_size(ec))}});
+  }
+  return http::ok(bj::object{{"models", std::move(list)}});
+}
+
+// The name is looked up among the directory's entries, never joined onto a path: a name that is
+// not listed there (a path, "..", a symlink, a file too large) is not found.
+Status Api::resolveModelName(bj::value& body) const {
+  if (!body.is_object()) return {};
+  auto& o = body.as_object();
+  const bj::value* n = o.if_contains("model_name");
+  if (n == nullptr) return {};
+  if (o.contains("model")) return invalidArgument("give \"model\" or \"model_name\", not both");
+  if (!n->is_string() || !validModelName(n->as_string()))
+    return invalidArgument("model_name must be the name of a .json file GET /v1/models lists");
+  const auto files = modelFiles(settings_.model_dir);
+  const auto it = files.find(std::string(n->as_string()));
+  if (it == files.end())
+    return notFound("no model config \"" + std::string(n->as_string()) + "\" on this server");
+  auto text = files::readFile(it->second.path(), kMaxModelConfigBytes);
+  if (!text) return text.error();
+  auto cfg = json::parseObject(*text);
+  if (!cfg) return invalidArgument(it->first + ": " + cfg.error().message);
+  o.erase("model_name");
+  o["model"] = std::move(*cfg);
+  return {};
+}
 
 Result<http::Reply> Api::plan(http::Request& req) {
   auto who = auth_.authorize(req, ledger::Role::kViewer);
   if (!who) return who.error();
   auto body = json::parse(req.body);
   if (!body) return body.error();
+  if (auto s = resolveModelName(*body); !s) return s.error();
   auto pr = planner::planRequestFromJson(*body);
   if (!pr) return pr.error();
   auto p = planner::computePlan(*pr);
@@ -109,6 +181,7 @@ Result<http::Reply> Api::placements(http::Request& req) {
     body = bj::value(std::move(o));
   }
   if (!body) return body.error();
+  if (auto s = resolveModelName(*body); !s) return s.error();
   auto pr = planner::planRequestFromJson(*body);
   if (!pr) return pr.error();
   // A TP degree the caller names is the one placed; otherwise the fewest GPUs that hold it.

@@ -84,6 +84,7 @@ Result<ServerConfig> loadConfigFile(const std::filesystem::path& path, ServerCon
                                 "agent_binary",
                                 "ssh_key_dir",
                                 "ssh_job_root",
+                                "model_dir",
                                 "providers"},
                                "config " + path.string());
       !s)
@@ -138,8 +139,13 @@ Result<ServerConfig> loadConfigFile(const std::filesystem::path& path, ServerCon
         num("ssh_connect_timeout_ms", c.ssh_connect_timeout_ms, 100, 600'000),
         num("ssh_command_timeout_ms", c.ssh_command_timeout_ms, 100, 3'600'000),
         str("agent_binary", c.agent_binary), str("ssh_key_dir", c.ssh_key_dir),
-        str("ssh_job_root", c.ssh_job_root)}) {
+        str("ssh_job_root", c.ssh_job_root), str("model_dir", c.model_dir)}) {
     if (!s) return s.error();
+  }
+  if (!c.model_dir.empty() && (!std::filesystem::path(c.model_dir).is_absolute() ||
+                               !std::filesystem::is_directory(c.model_dir))) {
+    return invalidArgument("config " + path.string() +
+                           ": \"model_dir\" must be an absolute path to a directory");
   }
   if (auto s = agentless::validateJobRoot(c.ssh_job_root); !s)
     return invalidArgument("config " + path.string() + ": " + s.error().message);

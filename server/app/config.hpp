@@ -59,6 +59,9 @@ struct ServerConfig {
   // Where jobs on SSH hosts keep their directories (ROOT/<job-id>/): an absolute path on the
   // host, or one under the remote user's HOME ("~/...").
   std::string ssh_job_root = "~/.hwledger/jobs";
+  // Model configs (config.json files) the planner may be asked for by name (GET /v1/models,
+  // "model_name" in POST /v1/plan and /v1/placements): an absolute directory, or empty: none.
+  std::string model_dir;
   // install-agent mode: the hwledger-agent binary copied to hosts (empty: the one beside the
   // server's own executable, if there is one).
   std::string agent_binary;

@@ -263,6 +263,7 @@ int runServer(const ServerConfig& cfg, std::ostream& out) {
   as.streams = {.total = static_cast<size_t>(cfg.max_streams),
                 .per_principal = static_cast<size_t>(cfg.max_streams_per_principal),
                 .admin_reserve = static_cast<size_t>(cfg.admin_stream_reserve)};
+  as.model_dir = cfg.model_dir;
   as.auth.failure_burst = cfg.auth_fail_burst;
   as.auth.failure_refill_per_s = static_cast<double>(cfg.auth_fail_refill_per_minute) / 60.0;
   api::Api api(**ledger, SystemClock::instance(), as, ca->get());

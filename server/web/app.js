@@ -532,13 +532,17 @@ function eventsTable(events, caption) {
 
 // ---- Planner -------------------------------------------------------------------------------
 
-function viewPlanner(view) {
+async function viewPlanner(view) {
   view.append(h("h1", {}, "Planner"));
   const err = h("p", { class: "error", role: "alert" });
   const out = h("div");
+  const served = (await api("/v1/models")).models;
   const f = h("form", { id: "plan-form" },
     h("div", { class: "row" },
-      h("div", {}, h("label", { for: "plan-file" }, "Model config.json"), h("input", { id: "plan-file", type: "file", accept: ".json,application/json" })),
+      h("div", {}, h("label", { for: "plan-server" }, "A config on the server"),
+        h("select", { id: "plan-server" }, h("option", { value: "" }, served.length ? "(upload or paste one)" : "(none: the server has no model_dir)"),
+          served.map((m) => h("option", { value: m.name }, m.name)))),
+      h("div", {}, h("label", { for: "plan-file" }, "Or upload a config.json"), h("input", { id: "plan-file", type: "file", accept: ".json,application/json" })),
       h("div", {}, h("label", { for: "plan-context" }, "Context (tokens)"), h("input", { id: "plan-context", type: "number", min: 1, value: 8192, required: true })),
       h("div", {}, h("label", { for: "plan-batch" }, "Batch"), h("input", { id: "plan-batch", type: "number", min: 1, value: 1 })),
       h("div", {}, h("label", { for: "plan-kv" }, "KV format"), h("select", { id: "plan-kv" }, ["auto", "fp16", "bf16", "fp8", "int8", "int4"].map((k) => h("option", { value: k }, k))))),
@@ -551,12 +555,15 @@ function viewPlanner(view) {
     ev.preventDefault();
     err.textContent = "";
     out.replaceChildren();
-    let text = $("plan-config").value;
-    const file = $("plan-file").files[0];
-    if (file) text = await file.text();
-    let model;
-    try { model = JSON.parse(text); } catch (e) { err.textContent = `The config is not JSON: ${e.message}`; return; }
-    const body = { model, context: Number($("plan-context").value), batch: Number($("plan-batch").value || 1) };
+    const body = { context: Number($("plan-context").value), batch: Number($("plan-batch").value || 1) };
+    if ($("plan-server").value) {
+      body.model_name = $("plan-server").value;
+    } else {
+      let text = $("plan-config").value;
+      const file = $("plan-file").files[0];
+      if (file) text = await file.text();
+      try { body.model = JSON.parse(text); } catch (e) { err.textContent = `The config is not JSON: ${e.message}`; return; }
+    }
     if ($("plan-kv").value !== "auto") body.kv = $("plan-kv").value;
     try {
       const plan = await api("/v1/plan", { method: "POST", body });

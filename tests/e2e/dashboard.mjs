@@ -204,6 +204,13 @@ try {
   await admin.locator("#plan-form button[type=submit]").click();
   await admin.locator("#plan-table").waitFor({ timeout: 15000 });
   assert.match(await text(admin, "#plan-table"), /KV cache/);
+  assert.match(await text(admin, "#plan-table"), /8,030,261,248/);
+  assert.match(await text(admin, "#placements-table"), /gpu-agent/);
+  // A config the server holds, picked by name.
+  await admin.locator("#plan-config").fill("");
+  await admin.locator("#plan-server").selectOption("Qwen3-30B-A3B.json");
+  await admin.locator("#plan-form button[type=submit]").click();
+  await admin.locator("#plan-table").filter({ hasText: "qwen3_moe" }).waitFor({ timeout: 15000 });
   await shot(admin, "planner");
 
   log("rentals and costs, evidence");

@@ -211,6 +211,13 @@ TEST(Lifecycle, UnknownConfigKeyExits2NamingIt) {
 
   auto broken = runWith(R"({"listen":)");
   EXPECT_EQ(broken.code(), 2) << broken.err;
+
+  // The planner's model_dir must be an absolute directory.
+  for (const std::string& dir : {std::string("models"), (tmp / "missing").string()}) {
+    auto models = runWith(R"({"listen":"127.0.0.1:0","model_dir":")" + dir + R"("})");
+    EXPECT_EQ(models.code(), 2) << models.err;
+    EXPECT_NE(models.err.find("\"model_dir\""), std::string::npos) << models.err;
+  }
 }
 
 TEST(Lifecycle, FlagsOverrideTheConfigFile) {

@@ -40,8 +40,13 @@ TEST(FleetDashboard, EveryViewInRealChromiumWithAnAgentHostAndARentedSshHost) {
                     root.path());
   ASSERT_TRUE(fake.ok());
   fake.configure({{"ssh_host", "127.0.0.1"}, {"ssh_port", sshd.port()}, {"ssh_user", sshd.user()}});
+  // A model config the planner may be asked for by name.
+  fs::create_directories(root / "models");
+  fs::copy_file(fs::path(HWL_FLEET_REPO_ROOT) / "tests/fixtures/models/Qwen3-30B-A3B.config.json",
+                root / "models" / "Qwen3-30B-A3B.json");
   bj::object config{
       {"scrape_timeout_ms", 1000},
+      {"model_dir", (root / "models").string()},
       {"providers", bj::object{{"lambda", bj::object{{"base_url", fake.baseUrl("/api/v1")},
                                                      {"api_key", "test-key"},
                                                      {"ssh_user", sshd.user()},

@@ -6,6 +6,7 @@
 
 #include <boost/json.hpp>
 #include <filesystem>
+#include <fstream>
 
 #include "app/server_app.hpp"
 #include "collect/collector.hpp"
@@ -177,6 +178,51 @@ TEST_F(ApiTest, WhoamiSaysWhoTheCallerIs) {
   EXPECT_EQ(call("GET", "/v1/whoami", "", "hwl_bogus.token").status, 401u);
   EXPECT_EQ(count("auth.denied"), denied + 1);
   EXPECT_EQ(call("GET", "/v1/whoami?x=1", "", admin_).status, 400u);
+}
+
+// Model configs by name from the server's model_dir: listed and planned; a path, "..", a
+// symlink out of the directory, an oversized or unlisted file are refused, nothing appended.
+TEST_F(ApiTest, ModelConfigsByNameComeOnlyFromTheModelDir) {
+  const fs::path models = dir_ / "models";
+  fs::create_directories(models);
+  fs::copy_file(fs::path(HWL_FIXTURES_DIR) / "models" / "Llama-3.1-8B.config.json",
+                models / "Llama-3.1-8B.json");
+  fs::create_symlink("/etc/passwd", models / "passwd.json");
+  fs::create_symlink(fs::path(HWL_FIXTURES_DIR) / "models" / "Llama-3.1-8B.config.json",
+                     models / "link.json");
+  std::ofstream(models / "huge.json") << std::string((1 << 20) + 1, ' ');
+  std::ofstream(models / ".hidden.json") << "{}";
+  std::ofstream(models / "notes.txt") << "{}";
+  fs::create_directories(dir_ / "outside");
+  fs::copy_file(models / "Llama-3.1-8B.json", dir_ / "outside" / "secret.json");
+  api_ =
+      std::make_unique<Api>(*ledger_, clock_, ApiSettings{.version = "test", .model_dir = models});
+  const int64_t before = count();
+  auto listed = call("GET", "/v1/models", "", admin_);
+  ASSERT_EQ(listed.status, 200u) << listed.body;
+  const auto listed_doc = body(listed);
+  const auto& list = listed_doc.at("models").as_array();
+  ASSERT_EQ(list.size(), 1u) << listed.body;
+  EXPECT_EQ(list[0].at("name").as_string(), "Llama-3.1-8B.json");
+  auto plan =
+      call("POST", "/v1/plan", R"({"model_name":"Llama-3.1-8B.json","context":8192})", admin_);
+  ASSERT_EQ(plan.status, 200u) << plan.body;
+  EXPECT_EQ(body(plan).at("params_total").as_int64(), 8'030'261'248);
+  for (const char* name :
+       {"../outside/secret.json", "passwd.json", "link.json", "huge.json", ".hidden.json",
+        "missing.json", "notes.txt", "/etc/passwd", "a/b.json"}) {
+    SCOPED_TRACE(name);
+    auto r = call("POST", "/v1/plan",
+                  bj::serialize(bj::object{{"model_name", name}, {"context", 8192}}), admin_);
+    EXPECT_TRUE(r.status == 400u || r.status == 404u) << r.status << " " << r.body;
+    EXPECT_EQ(r.body.find("root:"), std::string::npos);
+  }
+  EXPECT_EQ(call("POST", "/v1/plan", R"({"model_name":"Llama-3.1-8B.json","model":{},"context":1})",
+                 admin_)
+                .status,
+            400u);
+  EXPECT_EQ(call("GET", "/v1/models").status, 401u);
+  EXPECT_EQ(count(), before + 1);  // the 401's auth.denied, nothing else
 }
 
 TEST_F(ApiTest, TokenLifeCycle) {
