@@ -611,17 +611,19 @@ async function viewRentals(view) {
     ["GPUs", (x) => x.gpu_count, true], ["$/hour", (x) => fmtNum(x.price_hour_usd, 3), true], ["Accrued $", (x) => fmtNum(x.cost_to_now_usd ?? x.accrued_usd, 2), true],
     ["Since", (x) => fmtTime(x.requested_ms)],
   ], r.rentals, { id: "rentals-table" }));
-  const pick = h("select", { id: "cost-group", "aria-label": "Group costs by" }, ["provider", "host", "job"].map((g) => h("option", { value: g }, g)));
+  const pick = h("select", { id: "cost-group", "aria-label": "Group costs by" }, ["provider", "host", "job", "rental"].map((g) => h("option", { value: g }, g)));
+  const days = h("select", { id: "cost-days", "aria-label": "Period" }, [30, 7, 1, 90].map((d) => h("option", { value: d }, `Last ${d} day${d > 1 ? "s" : ""}`)));
   const box = h("div");
-  view.append(h("h2", {}, "Costs, last 30 days"), h("div", { class: "row" }, h("label", { for: "cost-group" }, "By"), pick), box);
+  view.append(h("h2", {}, "Costs"), h("div", { class: "row" }, h("label", { for: "cost-group" }, "By"), pick, h("label", { for: "cost-days" }, "Period"), days), box);
   const draw = async () => {
-    const c = await api(`/v1/costs?from=${Date.now() - 30 * 86400e3}&group_by=${pick.value}`);
+    const c = await api(`/v1/costs?from=${Date.now() - Number(days.value) * 86400e3}&group_by=${pick.value}`);
     box.replaceChildren(table(`Costs by ${c.group_by}`, [
       [c.group_by, (g) => g[c.group_by] ?? "–"], ["$", (g) => fmtNum(g.amount_usd, 2), true],
       ["Events", (g) => h("span", { class: "mono" }, (g.event_seqs || []).slice(0, 8).join(", ") + ((g.event_seqs || []).length > 8 ? ", …" : ""))],
     ], c.groups || [], { id: "costs-table" }));
   };
   pick.addEventListener("change", () => draw().catch((e) => announce(e.message)));
+  days.addEventListener("change", () => draw().catch((e) => announce(e.message)));
   await draw();
 }
 
