@@ -228,28 +228,22 @@ Result<int> EvidenceRecorder::checkReconciled(const ledger::JobRow& job, int64_t
     if (pv == nullptr || !pv->is_number() || pv->to_number<double>() <= 0) return appended;
     const double predicted = pv->to_number<double>();
     const int64_t from = *job.ready_ms - *job.ready_ms % kMinute;
+    // The job's own processes' memory where the agent reported it, else the whole GPU's: the
+    // same figure, by the same rule, as the job's usage over the window.
+    auto usage = series_.jobUsage(job.host_id, gpusOf(job), from, st.to, job.id);
+    if (!usage) return usage.error();
     bj::array per_gpu;
-    std::optional<int64_t> observed;
-    int process_gpus = 0, whole_gpus = 0;
-    for (const auto& uuid : gpusOf(job)) {
-      // The job's own processes' memory where the agent reported it, else the whole GPU's.
-      auto own = series_.jobMemory(job.host_id, uuid, job.id, from, st.to);
-      if (!own) return own.error();
-      std::optional<int64_t> mx = *own;
-      if (!mx) {
-        auto minutes = series_.gpuMinutes(job.host_id, uuid, from, st.to);
-        if (!minutes) return minutes.error();
-        for (const auto& m : *minutes) {
-          if (m.mem_used_max_bytes) mx = std::max(mx.value_or(0), *m.mem_used_max_bytes);
-        }
-      }
-      if (!mx) continue;
-      (*own ? process_gpus : whole_gpus) += 1;
-      per_gpu.push_back(bj::object{{"gpu_uuid", uuid},
-                                   {"observed_bytes", *mx},
-                                   {"memory_source", *own ? "process" : "gpu"}});
-      observed = std::max(observed.value_or(0), *mx);
+    for (const auto& gv : usage->at("gpus").as_array()) {
+      const auto& g = gv.as_object();
+      if (!g.contains("mem_used_max_bytes")) continue;
+      per_gpu.push_back(bj::object{{"gpu_uuid", g.at("gpu_uuid")},
+                                   {"observed_bytes", g.at("mem_used_max_bytes")},
+                                   {"memory_source", g.at("memory_source")}});
     }
+    const std::optional<int64_t> observed =
+        usage->contains("mem_used_max_bytes")
+            ? std::optional<int64_t>(usage->at("mem_used_max_bytes").as_int64())
+            : std::nullopt;
     if (!observed) continue;  // no memory samples: nothing to compare
     std::string engine;
     {
@@ -264,22 +258,20 @@ Result<int> EvidenceRecorder::checkReconciled(const ledger::JobRow& job, int64_t
       }
     }
     const double err = (static_cast<double>(*observed) - predicted) / predicted;
-    bj::object d{
-        {"job_id", job.id},
-        {"host_id", job.host_id},
-        {"stage", st.name},
-        {"from_ms", from},
-        {"to_ms", st.to},
-        {"model", json::textOf(pred, "model")},
-        {"architecture", json::textOf(pred, "architecture")},
-        {"engine", engine},
-        {"predicted_per_gpu_bytes", static_cast<int64_t>(predicted)},
-        {"observed_per_gpu_bytes", *observed},
-        {"relative_error", std::round(err * 10000) / 10000},
-        {"memory_source",
-         process_gpus > 0 && whole_gpus > 0 ? "mixed" : (process_gpus > 0 ? "process" : "gpu")},
-        {"gpus", std::move(per_gpu)},
-        {"predicted", pred}};
+    bj::object d{{"job_id", job.id},
+                 {"host_id", job.host_id},
+                 {"stage", st.name},
+                 {"from_ms", from},
+                 {"to_ms", st.to},
+                 {"model", json::textOf(pred, "model")},
+                 {"architecture", json::textOf(pred, "architecture")},
+                 {"engine", engine},
+                 {"predicted_per_gpu_bytes", static_cast<int64_t>(predicted)},
+                 {"observed_per_gpu_bytes", *observed},
+                 {"relative_error", std::round(err * 10000) / 10000},
+                 {"memory_source", usage->at("memory_source")},
+                 {"gpus", std::move(per_gpu)},
+                 {"predicted", pred}};
     if (auto s = appendOnce("job/" + job.id, id, proto::event::kJobReconciled, std::move(d)); !s)
       return s.error();
     ++appended;

@@ -157,15 +157,4 @@ std::optional<TelemetrySpan> hourSpan(int64_t seq, const boost::json::object& da
   return s;
 }
 
-void addSpan(TelemetrySpan& a, const TelemetrySpan& b) {
-  a.hours += b.hours;
-  a.energy_wh += b.energy_wh;
-  a.counter_hours += b.counter_hours;
-  a.power_hours += b.power_hours;
-  a.util_sum += b.util_sum;
-  a.util_n += b.util_n;
-  a.idle_hours += b.idle_hours;
-  a.seqs.insert(a.seqs.end(), b.seqs.begin(), b.seqs.end());
-}
-
 }  // namespace hwl::ledger

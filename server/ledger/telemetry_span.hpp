@@ -37,9 +37,6 @@ struct TelemetrySpan {
 // host, GPU or hour.
 std::optional<TelemetrySpan> hourSpan(int64_t seq, const boost::json::object& data);
 
-// Adds `b`'s figures and seqs to `a` (the keys and start are `a`'s).
-void addSpan(TelemetrySpan& a, const TelemetrySpan& b);
-
 using SpanVisitor = std::function<void(const TelemetrySpan&)>;
 
 // Reads the telemetry of hours starting in [from_ms, to_ms): with `whole_days`, the UTC days

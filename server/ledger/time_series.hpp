@@ -65,12 +65,6 @@ class TimeSeries {
                                                const std::vector<std::string>& gpu_uuids,
                                                int64_t from_ms, int64_t to_ms,
                                                const std::string& job_id) = 0;
-  // The largest GPU memory of `job_id`'s own processes on a GPU in a minute of [from_ms, to_ms),
-  // or nullopt when none was reported.
-  virtual Result<std::optional<int64_t>> jobMemory(const std::string& host_id,
-                                                   const std::string& gpu_uuid,
-                                                   const std::string& job_id, int64_t from_ms,
-                                                   int64_t to_ms) = 0;
   // A GPU's minutes in [from_ms, to_ms), oldest first (minutes without samples are absent).
   virtual Result<std::vector<GpuMinute>> gpuMinutes(const std::string& host_id,
                                                     const std::string& gpu_uuid, int64_t from_ms,

@@ -458,14 +458,6 @@ Result<std::optional<int64_t>> jobMemoryOn(sqlite::Db& db, const std::string& ho
 
 }  // namespace
 
-Result<std::optional<int64_t>> TelemetryStore::jobMemory(const std::string& host_id,
-                                                         const std::string& gpu_uuid,
-                                                         const std::string& job_id, int64_t from_ms,
-                                                         int64_t to_ms) {
-  return ledger_.withDb(
-      [&](sqlite::Db& db) { return jobMemoryOn(db, host_id, gpu_uuid, job_id, from_ms, to_ms); });
-}
-
 Result<bj::object> TelemetryStore::jobUsage(const std::string& host_id,
                                             const std::vector<std::string>& gpu_uuids,
                                             int64_t from_ms, int64_t to_ms,

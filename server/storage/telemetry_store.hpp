@@ -48,9 +48,6 @@ class TelemetryStore final : public ledger::TimeSeries {
   Result<boost::json::object> jobUsage(const std::string& host_id,
                                        const std::vector<std::string>& gpu_uuids, int64_t from_ms,
                                        int64_t to_ms, const std::string& job_id) override;
-  Result<std::optional<int64_t>> jobMemory(const std::string& host_id, const std::string& gpu_uuid,
-                                           const std::string& job_id, int64_t from_ms,
-                                           int64_t to_ms) override;
   Result<std::vector<ledger::GpuMinute>> gpuMinutes(const std::string& host_id,
                                                     const std::string& gpu_uuid, int64_t from_ms,
                                                     int64_t to_ms) override;
