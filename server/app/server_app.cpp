@@ -8,6 +8,7 @@
 
 #include <boost/json.hpp>
 #include <iostream>
+#include <limits>
 
 #include "agentless/installer.hpp"
 #include "agentless/session_pool.hpp"
@@ -24,8 +25,8 @@
 #include "hwl/http.hpp"
 #include "hwl/json.hpp"
 #include "hwl/pki.hpp"
+#include "hwl/probes/exporters.hpp"
 #include "hwl/proto/events.hpp"
-#include "hwl/proto/job_spec.hpp"
 #include "hwl/signals.hpp"
 #include "pki/fleet_ca.hpp"
 #include "rentals/offer_catalog.hpp"
@@ -56,17 +57,13 @@ std::vector<evidence::LiveGpu> liveGpus(const std::map<std::string, collect::Hos
       evidence::LiveGpu lg{host, std::string(uuid->as_string()), l.telemetry_ms, {}, {}};
       if (const auto* u = g.if_contains("utilization_gpu_pct"); u != nullptr && u->is_number())
         lg.util_pct = u->to_number<double>();
-      if (const auto* ps = g.if_contains("processes"); ps != nullptr && ps->is_array()) {
-        for (const auto& pv : ps->as_array()) {
-          if (!pv.is_object()) continue;
-          const auto& p = pv.as_object();
-          evidence::LiveGpu::Process proc{json::intOf(p, "pid"), json::textOf(p, "name"), {}, {}};
-          if (const auto* m = p.if_contains("memory_bytes"); m != nullptr && m->is_int64())
-            proc.memory_bytes = m->as_int64();
-          if (std::string job = json::textOf(p, "job"); proto::validJobId(job))
-            proc.job_id = std::move(job);
-          lg.processes.push_back(std::move(proc));
+      for (auto& p : probes::processesFromJson(g)) {
+        evidence::LiveGpu::Process proc{p.pid, std::move(p.name), {}, std::move(p.job_id)};
+        if (p.memory_bytes &&
+            *p.memory_bytes <= static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) {
+          proc.memory_bytes = static_cast<int64_t>(*p.memory_bytes);
         }
+        lg.processes.push_back(std::move(proc));
       }
       lg.processes_matched = json::flagOf(g, "processes_matched");
       out.push_back(std::move(lg));

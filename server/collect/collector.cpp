@@ -24,6 +24,7 @@
 #include <boost/beast/ssl.hpp>
 #include <boost/json.hpp>
 #include <condition_variable>
+#include <limits>
 #include <map>
 #include <set>
 #include <thread>
@@ -33,6 +34,7 @@
 #include "hwl/crypto.hpp"
 #include "hwl/http.hpp"
 #include "hwl/json.hpp"
+#include "hwl/probes/exporters.hpp"
 #include "hwl/proto/events.hpp"
 #include "hwl/proto/job_spec.hpp"
 #include "ledger/rows.hpp"
@@ -182,18 +184,12 @@ std::optional<int64_t> i64(const bj::object& o, std::string_view k) {
 // agent names must be a valid one; a process without a figure adds nothing).
 std::vector<std::pair<std::string, int64_t>> jobMemoryOf(const bj::object& gpu) {
   std::map<std::string, int64_t> by_job;
-  const auto* ps = gpu.if_contains("processes");
-  if (ps == nullptr || !ps->is_array()) return {};
-  for (const auto& pv : ps->as_array()) {
-    if (!pv.is_object()) continue;
-    const auto& p = pv.as_object();
-    const auto* job = p.if_contains("job");
-    const auto mem = i64(p, "memory_bytes");
-    if (job == nullptr || !job->is_string() || !proto::validJobId(job->as_string()) || !mem ||
-        *mem < 0) {
+  for (const auto& p : probes::processesFromJson(gpu)) {
+    if (p.job_id.empty() || !p.memory_bytes ||
+        *p.memory_bytes > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) {
       continue;
     }
-    by_job[std::string(job->as_string())] += *mem;
+    by_job[p.job_id] += static_cast<int64_t>(*p.memory_bytes);
   }
   return {by_job.begin(), by_job.end()};
 }

@@ -216,6 +216,34 @@ void addGpuSeries(PromExposition& e, const GpuSample& g,
         std::optional<double>(static_cast<double>(g.processes.size())));
 }
 
+std::vector<ProcessSample> processesFromJson(const boost::json::object& o) {
+  std::vector<ProcessSample> out;
+  if (auto it = o.find("processes"); it != o.end() && it->value().is_array()) {
+    for (const auto& pv : it->value().get_array()) {
+      if (!pv.is_object()) continue;
+      const auto& po = pv.get_object();
+      ProcessSample p;
+      boost::system::error_code ec;
+      if (auto pid = po.find("pid"); pid != po.end() && pid->value().is_number()) {
+        const auto v = pid->value().to_number<std::uint32_t>(ec);
+        if (!ec) p.pid = v;
+      }
+      if (auto n = po.find("name"); n != po.end() && n->value().is_string())
+        p.name = std::string(n->value().get_string());
+      if (auto m = po.find("memory_bytes"); m != po.end() && m->value().is_number()) {
+        const auto v = m->value().to_number<std::uint64_t>(ec);
+        if (!ec) p.memory_bytes = v;
+      }
+      if (auto j = po.find("job");
+          j != po.end() && j->value().is_string() && proto::validJobId(j->value().get_string())) {
+        p.job_id = std::string(j->value().get_string());
+      }
+      out.push_back(std::move(p));
+    }
+  }
+  return out;
+}
+
 GpuSample gpuFromJson(const boost::json::object& o) {
   GpuSample g;
   auto text = [&](const char* k) {
@@ -255,28 +283,7 @@ GpuSample gpuFromJson(const boost::json::object& o) {
   if (auto c = whole("clock_mem_mhz"); c && *c <= 0xffffffffu)
     g.clock_mem_mhz = static_cast<std::uint32_t>(*c);
   g.energy_mj = whole("energy_mj");
-  if (auto it = o.find("processes"); it != o.end() && it->value().is_array())
-    for (const auto& pv : it->value().get_array()) {
-      if (!pv.is_object()) continue;
-      const auto& po = pv.get_object();
-      ProcessSample p;
-      boost::system::error_code ec;
-      if (auto pid = po.find("pid"); pid != po.end() && pid->value().is_number()) {
-        const auto v = pid->value().to_number<std::uint32_t>(ec);
-        if (!ec) p.pid = v;
-      }
-      if (auto n = po.find("name"); n != po.end() && n->value().is_string())
-        p.name = std::string(n->value().get_string());
-      if (auto m = po.find("memory_bytes"); m != po.end() && m->value().is_number()) {
-        const auto v = m->value().to_number<std::uint64_t>(ec);
-        if (!ec) p.memory_bytes = v;
-      }
-      if (auto j = po.find("job");
-          j != po.end() && j->value().is_string() && proto::validJobId(j->value().get_string())) {
-        p.job_id = std::string(j->value().get_string());
-      }
-      g.processes.push_back(std::move(p));
-    }
+  g.processes = processesFromJson(o);
   if (auto m = o.find("processes_matched"); m != o.end() && m->value().is_bool())
     g.processes_matched = m->value().get_bool();
   return g;

@@ -89,5 +89,7 @@ void addGpuSeries(PromExposition& e, const GpuSample& gpu,
 // The GPU fields of one element of toJson(Sample)["gpus"] (what GET /v1/telemetry returns),
 // for consumers of that JSON (the server's /metrics). Unknown or mistyped fields stay absent.
 GpuSample gpuFromJson(const boost::json::object& gpu);
+// Just its "processes": pid, name, memory, and the agent's job when it names a valid job id.
+std::vector<ProcessSample> processesFromJson(const boost::json::object& gpu);
 
 }  // namespace hwl::probes
